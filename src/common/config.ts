@@ -1,0 +1,212 @@
+// oslo.config-style configuration: a typed option registry, an INI file, and environment
+// overrides named OS_<SECTION>__<OPTION>. Services register their options at import time;
+// `stratus config sample` prints every registered option with its help.
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { parse as parseIni } from 'ini';
+
+export type OptType = 'string' | 'int' | 'float' | 'bool' | 'list' | 'url';
+
+export interface OptDef<T = unknown> {
+  section: string;
+  name: string;
+  type: OptType;
+  default?: T;
+  help: string;
+  required?: boolean;
+  choices?: readonly string[];
+  min?: number;
+  max?: number;
+  secret?: boolean;
+  /** A note printed in the sample when Stratus deliberately differs from OpenStack's default. */
+  note?: string;
+}
+
+export class ConfigError extends Error {}
+
+const registry = new Map<string, OptDef>();
+const key = (section: string, name: string) => `${section.toLowerCase()}.${name.toLowerCase()}`;
+
+export function registerOpts(defs: OptDef[]): void {
+  for (const d of defs) registry.set(key(d.section, d.name), d);
+}
+
+export function registeredOpts(): OptDef[] {
+  return [...registry.values()];
+}
+
+function convert(def: OptDef, raw: unknown, source: string): unknown {
+  const bad = (why: string) =>
+    new ConfigError(`Invalid value for option [${def.section}] ${def.name} = ${JSON.stringify(raw)} (${source}): ${why}`);
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw === 'boolean' || typeof raw === 'number') raw = String(raw);
+  if (typeof raw !== 'string') throw bad('expected a single value');
+  const s = raw.trim();
+  switch (def.type) {
+    case 'string':
+    case 'url': {
+      if (def.choices && !def.choices.includes(s)) throw bad(`must be one of ${def.choices.join(', ')}`);
+      return s;
+    }
+    case 'int': {
+      if (!/^-?\d+$/.test(s)) throw bad('expected an integer');
+      const n = Number(s);
+      if (def.min !== undefined && n < def.min) throw bad(`must be >= ${def.min}`);
+      if (def.max !== undefined && n > def.max) throw bad(`must be <= ${def.max}`);
+      return n;
+    }
+    case 'float': {
+      const n = Number(s);
+      if (s === '' || !Number.isFinite(n)) throw bad('expected a number');
+      if (def.min !== undefined && n < def.min) throw bad(`must be >= ${def.min}`);
+      return n;
+    }
+    case 'bool': {
+      const l = s.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(l)) return true;
+      if (['false', '0', 'no', 'off'].includes(l)) return false;
+      throw bad('expected true or false');
+    }
+    case 'list':
+      return s === '' ? [] : s.split(',').map((x) => x.trim()).filter(Boolean);
+  }
+}
+
+export interface ConfigWarning { section: string; name: string; message: string }
+
+/** Resolved configuration. `get` is typed by the caller; unknown options throw (a programming error). */
+export class Config {
+  readonly warnings: ConfigWarning[] = [];
+  constructor(private readonly values: Map<string, unknown>, readonly file?: string, readonly raw: Record<string, Record<string, string>> = {}) {}
+
+  get<T = string>(section: string, name: string): T {
+    const k = key(section, name);
+    const def = registry.get(k);
+    if (!def) throw new Error(`option [${section}] ${name} is not registered`);
+    return (this.values.has(k) ? this.values.get(k) : def.default) as T;
+  }
+
+  /** Raw values of a section (also unregistered ones), e.g. for pass-through settings. */
+  section(section: string): Record<string, string> {
+    return this.raw[section] ?? {};
+  }
+
+  /** A copy with some options replaced (tests, `stratus up` flags). */
+  with(overrides: Record<string, Record<string, unknown>>): Config {
+    const values = new Map(this.values);
+    for (const [section, opts] of Object.entries(overrides)) {
+      for (const [name, v] of Object.entries(opts)) {
+        const def = registry.get(key(section, name));
+        if (!def) throw new Error(`option [${section}] ${name} is not registered`);
+        values.set(key(section, name), typeof v === 'string' ? convert(def, v, 'override') : v);
+      }
+    }
+    return new Config(values, this.file, this.raw);
+  }
+}
+
+/**
+ * Builds a Config from INI text plus the environment. Unknown options become warnings, invalid
+ * values and missing required options throw ConfigError naming section, option and value.
+ */
+export function buildConfig(iniText: string, env: NodeJS.ProcessEnv = process.env, file?: string): Config {
+  const parsed = parseIni(iniText) as Record<string, unknown>;
+  const raw: Record<string, Record<string, string>> = {};
+  const values = new Map<string, unknown>();
+  const warnings: ConfigWarning[] = [];
+  // ini puts keys before the first [section] at the top level; oslo treats them as [DEFAULT].
+  const sections: Record<string, Record<string, unknown>> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) sections[k] = v as Record<string, unknown>;
+    else (sections.DEFAULT ??= {})[k] = v;
+  }
+  for (const [section, opts] of Object.entries(sections)) {
+    raw[section] = {};
+    for (const [name, v] of Object.entries(opts)) {
+      raw[section][name] = String(v);
+      const def = registry.get(key(section, name));
+      if (!def) {
+        warnings.push({ section, name, message: `Unknown option [${section}] ${name} in ${file ?? 'config'} is ignored` });
+        continue;
+      }
+      values.set(key(section, name), convert(def, v, file ?? 'config file'));
+    }
+  }
+  for (const [envName, v] of Object.entries(env)) {
+    const m = /^OS_(.+?)__(.+)$/.exec(envName);
+    if (!m || v === undefined) continue;
+    const def = registry.get(key(m[1], m[2]));
+    if (!def) continue; // OS_* is also the openstack client's namespace (OS_AUTH_URL…): not ours.
+    values.set(key(def.section, def.name), convert(def, v, `environment ${envName}`));
+  }
+  for (const def of registry.values()) {
+    if (def.required && values.get(key(def.section, def.name)) === undefined && def.default === undefined) {
+      throw new ConfigError(`Required option [${def.section}] ${def.name} is not set (${def.help})`);
+    }
+  }
+  const cfg = new Config(values, file, raw);
+  cfg.warnings.push(...warnings);
+  return cfg;
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/stratus/stratus.conf';
+
+export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const path = file ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (file && !existsSync(file)) throw new ConfigError(`Config file ${file} does not exist`);
+  const text = path ? await readFile(path, 'utf8') : '';
+  return buildConfig(text, env, path);
+}
+
+/** An annotated sample config generated from the registry. */
+export function sampleConfig(): string {
+  const bySection = new Map<string, OptDef[]>();
+  for (const d of registry.values()) {
+    if (!bySection.has(d.section)) bySection.set(d.section, []);
+    bySection.get(d.section)!.push(d);
+  }
+  const sections = [...bySection.keys()].sort((a, b) => (a === 'DEFAULT' ? -1 : b === 'DEFAULT' ? 1 : a.localeCompare(b)));
+  const out: string[] = [];
+  for (const s of sections) {
+    out.push(`[${s}]`, '');
+    for (const d of bySection.get(s)!.sort((a, b) => a.name.localeCompare(b.name))) {
+      for (const line of wrap(d.help, 76)) out.push(`# ${line}`);
+      const meta = [`type: ${d.type}`];
+      if (d.choices) meta.push(`choices: ${d.choices.join(', ')}`);
+      if (d.min !== undefined) meta.push(`min: ${d.min}`);
+      if (d.max !== undefined) meta.push(`max: ${d.max}`);
+      if (d.required) meta.push('required');
+      out.push(`# (${meta.join('; ')})`);
+      if (d.note) for (const line of wrap(`NOTE: ${d.note}`, 76)) out.push(`# ${line}`);
+      const def = d.default === undefined ? '<None>' : Array.isArray(d.default) ? d.default.join(',') : String(d.default);
+      out.push(`#${d.name} = ${def}`, '');
+    }
+  }
+  return out.join('\n');
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let cur = '';
+  for (const w of text.split(/\s+/)) {
+    if (cur && cur.length + w.length + 1 > width) { lines.push(cur); cur = w; } else cur = cur ? `${cur} ${w}` : w;
+  }
+  if (cur) lines.push(cur);
+  return lines;
+}
+
+// Options every process shares.
+registerOpts([
+  { section: 'DEFAULT', name: 'transport_url', type: 'url', default: 'memory://', help: 'Message bus URL: memory:// (one process) or rabbit://user:pass@host:5672/vhost.' },
+  { section: 'DEFAULT', name: 'control_exchange', type: 'string', default: 'stratus', help: 'Exchange name on the message bus that all services share.' },
+  { section: 'DEFAULT', name: 'rpc_response_timeout', type: 'int', default: 60, min: 1, help: 'Seconds to wait for an RPC reply.' },
+  { section: 'DEFAULT', name: 'my_ip', type: 'string', default: '127.0.0.1', help: 'IP address of this host.' },
+  { section: 'DEFAULT', name: 'host', type: 'string', default: '', help: 'Name of this host as services and compute report it (defaults to the machine hostname).' },
+  { section: 'DEFAULT', name: 'debug', type: 'bool', default: false, help: 'Log at debug level.' },
+  { section: 'DEFAULT', name: 'log_file', type: 'string', help: 'Write logs to this file instead of stderr.' },
+  { section: 'DEFAULT', name: 'state_path', type: 'string', default: '/var/lib/stratus', help: 'Top-level directory for state (keys, images, instances).' },
+  { section: 'DEFAULT', name: 'enabled_apis', type: 'list', default: ['identity', 'image', 'placement', 'compute'], help: 'APIs the all-in-one serves.' },
+  { section: 'DEFAULT', name: 'max_request_body_size', type: 'int', default: 114688, min: 1024, help: 'Largest API request body in bytes (oslo.middleware sizelimit); larger bodies get 413. Image data uploads are exempt.' },
+  { section: 'oslo_policy', name: 'policy_file', type: 'string', default: 'policy.yaml', help: 'Policy overrides (YAML or JSON), relative to the config file directory unless absolute.' },
+  { section: 'oslo_concurrency', name: 'lock_path', type: 'string', help: 'Directory for inter-process lock files.' },
+]);

@@ -1,0 +1,78 @@
+// The one seam between Stratus and its three SQL dialects. Everything above speaks Kysely.
+import { Kysely, SqliteDialect, MysqlDialect, PostgresDialect, sql, type Dialect } from 'kysely';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseDbUrl, type DialectName } from './url.ts';
+
+export interface Database<DB = any> {
+  readonly db: Kysely<DB>;
+  readonly dialect: DialectName;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function openDatabase<DB = any>(url: string, opts: { poolSize?: number } = {}): Promise<Database<DB>> {
+  const u = parseDbUrl(url);
+  let dialect: Dialect;
+  if (u.dialect === 'sqlite') {
+    const Sqlite = (await import('better-sqlite3')).default;
+    if (u.path !== ':memory:') mkdirSync(dirname(u.path!), { recursive: true });
+    const conn = new Sqlite(u.path!);
+    // WAL lets readers run beside the writer; busy_timeout makes two processes wait for each
+    // other instead of failing with SQLITE_BUSY (e.g. two `db sync` at once).
+    conn.pragma('journal_mode = WAL');
+    conn.pragma('busy_timeout = 10000');
+    conn.pragma('synchronous = NORMAL');
+    conn.pragma('foreign_keys = ON');
+    dialect = new SqliteDialect({ database: conn });
+  } else if (u.dialect === 'mysql') {
+    const mysql = await import('mysql2');
+    dialect = new MysqlDialect({
+      pool: mysql.createPool({
+        host: u.host, port: u.port, user: u.user, password: u.password ?? '', database: u.database,
+        connectionLimit: opts.poolSize ?? 10, charset: 'utf8mb4', timezone: 'Z', supportBigNumbers: true,
+        // DECIMAL/BIGINT as numbers, dates as strings: we store timestamps as ISO text anyway.
+        decimalNumbers: true, dateStrings: true,
+      }),
+    });
+  } else {
+    const pg = (await import('pg')).default;
+    // BIGINT and NUMERIC come back as JS numbers (values we store fit in 2^53).
+    pg.types.setTypeParser(20, (v: string) => Number(v));
+    pg.types.setTypeParser(1700, (v: string) => Number(v));
+    dialect = new PostgresDialect({
+      pool: new pg.Pool({ host: u.host, port: u.port, user: u.user, password: u.password, database: u.database, max: opts.poolSize ?? 10 }),
+    });
+  }
+  const db = new Kysely<DB>({ dialect });
+  return {
+    db,
+    dialect: u.dialect,
+    url,
+    close: () => db.destroy(),
+  };
+}
+
+/** True when err is a unique-constraint violation on any dialect. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number; message?: string };
+  return (
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    e?.code === 'ER_DUP_ENTRY' || e?.errno === 1062 ||
+    e?.code === '23505'
+  );
+}
+
+/** True when err is a foreign-key violation on any dialect. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || e?.errno === 1451 || e?.errno === 1452 || e?.code === '23503';
+}
+
+/** True for serialization failures / deadlocks that a caller may retry. */
+export function isRetryableTxError(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e?.code === '40001' || e?.code === '40P01' || e?.errno === 1213 || e?.errno === 1205 || e?.code === 'SQLITE_BUSY';
+}
+
+export { sql };
