@@ -25,8 +25,19 @@ type Node =
   | { t: 'generic'; key: string; value: string }
   | { t: 'not'; a: Node } | { t: 'and'; a: Node[] } | { t: 'or'; a: Node[] };
 
+// As oslo.policy: split on whitespace, then peel parentheses off each word's ends only, so a
+// target reference such as `project_id:%(project_id)s` keeps its own parentheses.
 function tokenize(s: string): string[] {
-  return s.replace(/\(/g, ' ( ').replace(/\)/g, ' ) ').split(/\s+/).filter(Boolean);
+  const out: string[] = [];
+  for (const word of s.split(/\s+/).filter(Boolean)) {
+    let w = word;
+    while (w.startsWith('(')) { out.push('('); w = w.slice(1); }
+    let closing = 0;
+    while (w.endsWith(')') && !/%\([^()]*\)$/.test(w)) { closing++; w = w.slice(0, -1); }
+    if (w) out.push(w);
+    for (let i = 0; i < closing; i++) out.push(')');
+  }
+  return out;
 }
 
 export function parseRule(src: string): Node {
@@ -125,6 +136,13 @@ export class PolicyEngine {
         // "field:%(target.path)s" compares a credential with the target; a literal compares
         // the credential with the literal ('True'/'False' for booleans as in oslo.policy).
         const m = /^%\((.+)\)s$/.exec(n.value);
+        // "'public':%(visibility)s" (oslo.policy): a quoted literal on the left is compared with
+        // the target value on the right (Glance's visibility checks use this form).
+        const quoted = /^(['"])(.*)\1$/.exec(n.key);
+        if (quoted) {
+          const right = m ? lookup(target, m[1]) : n.value;
+          return right !== undefined && right !== null && String(right) === quoted[2];
+        }
         const credVal = lookup(creds, n.key);
         if (m) {
           const tv = lookup(target, m[1]);
