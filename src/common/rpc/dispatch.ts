@@ -1,0 +1,90 @@
+// What both transports share: the message envelope, the version rule and the server-side
+// dispatch that turns a message into a handler call and the handler's outcome into a reply.
+import { BadRequest, MessagingTimeout, StratusError, serializeError, type SerializedError } from '../errors.ts';
+import type { Handler, RequestContext, RpcLogger } from './transport.ts';
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_VERSION = '1.0';
+
+/** The body of every message on the bus (JSON on the wire, JSON-copied in memory). */
+export interface RpcMessage {
+  method: string;
+  args: unknown;
+  version: string;
+  context: RequestContext;
+}
+
+/** The reply to a call: exactly one of `result` / `error`. */
+export interface RpcReply { result?: unknown; error?: SerializedError }
+
+export function routingKey(target: { topic: string; server?: string }): string {
+  return target.server ? `${target.topic}.${target.server}` : target.topic;
+}
+
+export function callTimeoutError(msgId: string, method: string, key: string): MessagingTimeout {
+  return new MessagingTimeout(`Timed out waiting for a reply to message ${msgId} (method ${method} on ${key})`);
+}
+
+function parseVersion(v: unknown): [number, number] | undefined {
+  const m = typeof v === 'string' ? /^(\d+)\.(\d+)$/.exec(v) : null;
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+/**
+ * oslo.messaging's rule: same major version, and a minor no newer than the server's, so old
+ * callers keep working against upgraded servers but never the other way round.
+ */
+export function versionAccepted(serverVersion: string, messageVersion: unknown): boolean {
+  const s = parseVersion(serverVersion);
+  const m = parseVersion(messageVersion);
+  return !!s && !!m && s[0] === m[0] && m[1] <= s[1];
+}
+
+export function assertValidVersion(v: string): void {
+  if (!parseVersion(v)) throw new BadRequest(`Invalid RPC version ${JSON.stringify(v)}: expected "<major>.<minor>"`);
+}
+
+/** Runs the handler a message names; never throws, the outcome is always a reply. */
+export async function dispatch(
+  endpoints: Record<string, Handler>, serverVersion: string, msg: RpcMessage, where: string, logger: RpcLogger,
+): Promise<RpcReply> {
+  try {
+    if (!versionAccepted(serverVersion, msg.version)) {
+      throw new BadRequest(`Endpoint does not support RPC version ${String(msg.version)}. Attempted method: ${msg.method}`);
+    }
+    // Own properties only, so a message can never reach Object.prototype's methods.
+    const handler = Object.hasOwn(endpoints, msg.method) ? endpoints[msg.method] : undefined;
+    if (typeof handler !== 'function') throw new BadRequest(`Endpoint does not support RPC method ${msg.method}`);
+    const context = { ...msg.context, roles: Array.isArray(msg.context?.roles) ? msg.context.roles : [] };
+    return { result: await handler(context, msg.args) };
+  } catch (err) {
+    // Typed errors are part of the handler's contract; anything else is a bug worth a loud log.
+    if (!(err instanceof StratusError)) {
+      logger.error({ err, method: msg.method, where, requestId: msg.context?.requestId }, 'Exception during message handling');
+    }
+    return { error: serializeError(err) };
+  }
+}
+
+/** Structural check of a decoded message, so a malformed one is dropped instead of crashing a server. */
+export function isRpcMessage(x: unknown): x is RpcMessage {
+  const m = x as RpcMessage;
+  return !!m && typeof m === 'object' && typeof m.method === 'string' && typeof m.version === 'string'
+    && !!m.context && typeof m.context === 'object';
+}
+
+/** Used when the service passes no logger: problems still reach stderr. */
+export const defaultLogger: RpcLogger = {
+  info() {},
+  warn: (o, m) => console.warn(m ?? 'rpc', o),
+  error: (o, m) => console.error(m ?? 'rpc', o),
+};
+
+/** Resolves when every tracked promise settled, or after `graceMs` — whichever comes first. */
+export async function drain(inFlight: Set<Promise<unknown>>, graceMs: number): Promise<void> {
+  if (inFlight.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); timer.unref(); });
+  await Promise.race([Promise.allSettled([...inFlight]), grace]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,58 @@
+// The RPC bus every service talks through (oslo.messaging's roles): `call` waits for a reply,
+// `cast` is fire-and-forget to one server of a topic, `fanout` reaches every server of a topic.
+// Two transports implement it: an in-process one for the all-in-one shape (`memory://`) and
+// RabbitMQ for the distributed one (`rabbit://`, `amqp://`). Services code only against
+// `Transport`, so both shapes run the same service code.
+
+export interface RequestContext {
+  requestId: string;
+  userId?: string;
+  projectId?: string;
+  roles: string[];
+  domainId?: string;
+  isAdmin?: boolean;
+  authToken?: string;
+  [k: string]: unknown;
+}
+
+/** `server` narrows delivery to the `topic.server` queue (e.g. `compute.host1`). */
+export interface Target { topic: string; server?: string }
+
+export type Handler = (ctx: RequestContext, args: any) => unknown | Promise<unknown>;
+
+/** `timeoutMs` defaults to 60 s, oslo's rpc_response_timeout. */
+export interface CallOptions { timeoutMs?: number; version?: string }
+
+export interface RpcServer { stop(): Promise<void> }
+
+export interface Transport {
+  readonly url: string;
+  call<T = unknown>(ctx: RequestContext, target: Target, method: string, args?: unknown, opts?: CallOptions): Promise<T>;
+  cast(ctx: RequestContext, target: Target, method: string, args?: unknown, opts?: { version?: string }): Promise<void>;
+  fanout(ctx: RequestContext, topic: string, method: string, args?: unknown, opts?: { version?: string }): Promise<void>;
+  /** Listens on `topic` (shared, competing consumers), on `topic.server` when server is given, and on the fanout of `topic`. */
+  serve(target: { topic: string; server?: string }, endpoints: Record<string, Handler>, opts?: { version?: string }): Promise<RpcServer>;
+  close(): Promise<void>;
+}
+
+export interface RpcLogger {
+  warn(o: object, m?: string): void;
+  info(o: object, m?: string): void;
+  error(o: object, m?: string): void;
+}
+
+export interface TransportOptions {
+  /** Namespaces everything on the bus; two exchanges never see each other's messages. */
+  exchange?: string;
+  logger?: RpcLogger;
+  /** AMQP heartbeat; ignored by the memory transport. */
+  heartbeatSeconds?: number;
+}
+
+export async function createTransport(url: string, opts: TransportOptions = {}): Promise<Transport> {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  // Imported lazily so the all-in-one process never loads amqplib.
+  if (scheme === 'memory') return (await import('./memory.ts')).createMemoryTransport(url, opts);
+  if (scheme === 'rabbit' || scheme === 'amqp') return (await import('./amqp.ts')).createAmqpTransport(url, opts);
+  throw new Error(`Unsupported transport_url scheme in ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}: expected memory://, rabbit:// or amqp://`);
+}
