@@ -1,7 +1,7 @@
 // The fastify app factory every service runs in. One process may mount several services, each
 // as an encapsulated plugin under its own prefix with its own error shape; nothing leaks
 // between them (DESIGN.md, style rule 10).
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Metrics } from './metrics.ts';
@@ -31,16 +31,20 @@ declare module 'fastify' {
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    // HEAD is declared explicitly where an API has it (Keystone's token check, Glance…).
+    exposeHeadRoutes: false,
     bodyLimit: opts.bodyLimit ?? 114688,
     genReqId: () => `req-${randomUUID()}`,
-    requestIdLogLabel: 'request_id',
     // Clients (python-requests behind keystoneauth) reuse connections; keep them longer than
     // their idle pools so a reused socket is never closed under them.
     keepAliveTimeout: 75_000,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // OpenStack APIs refuse wrong types instead of coercing them, and keep attributes they do
+    // not know (Keystone's extra attributes): no coercion, no stripping.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
   const metrics = opts.metrics ?? new Metrics();
   app.decorate('metrics', metrics);

@@ -15,6 +15,11 @@ export function toStratusError(err: unknown): StratusError {
   if (e?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e instanceof SyntaxError)) {
     return new BadRequest(`Malformed request body: ${msg}`);
   }
+  if (e?.validation) {
+    const v = (e.validation as { instancePath?: string; message?: string; params?: Record<string, unknown> }[])[0];
+    const field = v?.params?.missingProperty ?? v?.params?.additionalProperty ?? (v?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+    return new BadRequest(`Invalid input for field '${field || 'body'}': ${v?.message ?? msg}`);
+  }
   if (status === 413) return new PayloadTooLarge('Request Entity Too Large: the request body is larger than the limit.');
   if (status === 415) return new UnsupportedMediaType(msg);
   if (status === 404) return new NotFound(msg);

@@ -1,0 +1,137 @@
+// The `stratus` command: up, serve, manage, config, status.
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig, sampleConfig } from '../common/config.ts';
+import { createLogger } from '../common/logging.ts';
+import { DbUrlError } from '../common/db/url.ts';
+import { openDatabase } from '../common/db/database.ts';
+import { allServices, serviceByName } from './services.ts';
+import { launch, migrateAll, type Launched } from './launcher.ts';
+import { up } from './up.ts';
+import { fernetRotate, fernetSetup } from '../identity/tokens/fernet.ts';
+import { keyRepository } from '../identity/index.ts';
+import { bootstrap } from '../identity/bootstrap.ts';
+import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts';
+
+const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
+const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
+
+function onSignals(stop: () => Promise<void>) {
+  let done = false;
+  const handler = (sig: string) => {
+    if (done) process.exit(1); // a second signal forces the exit
+    done = true;
+    console.error(`stratus: ${sig} received, draining requests and shutting down`);
+    stop().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+  };
+  process.on('SIGINT', () => handler('SIGINT'));
+  process.on('SIGTERM', () => handler('SIGTERM'));
+}
+
+program.command('up')
+  .description('Run every service in one process (all-in-one), on one port, with state in --data-dir')
+  .option('--data-dir <dir>', 'state directory', './.stratus')
+  .option('--bind <addr>', 'address to listen on', '127.0.0.1')
+  .option('--port <n>', 'port for all APIs', (v) => Number(v), 8080)
+  .action(async (o: { dataDir: string; bind: string; port: number }) => {
+    const t0 = process.hrtime.bigint();
+    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port });
+    onSignals(r.stop);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const dir = resolve(o.dataDir);
+    console.log(`Stratus all-in-one ready at ${r.url} in ${Math.round(ms)} ms (data in ${dir})`);
+    console.log(`  Identity  ${r.url}/identity/v3`);
+    if (r.adminPassword) console.log(`  admin password: ${r.adminPassword} (also in ${dir}/admin-openrc)`);
+    console.log(`Use it:  source ${dir}/admin-openrc && openstack token issue`);
+    console.log(`   or:   OS_CLIENT_CONFIG_FILE=${dir}/clouds.yaml openstack --os-cloud stratus catalog list`);
+  });
+
+program.command('serve <service>')
+  .description(`Run one service alone: ${allServices.map((s) => s.name).join(', ')}`)
+  .addOption(configOpt())
+  .option('--bind <addr>', 'address to listen on', '0.0.0.0')
+  .option('--port <n>', 'port (default: the service\'s OpenStack port)', (v) => Number(v))
+  .action(async (name: string, o: { config?: string; bind: string; port?: number }) => {
+    const def = serviceByName(name);
+    if (!def) throw new ConfigError(`Unknown service "${name}"; known: ${allServices.map((s) => s.name).join(', ')}`);
+    const config = await loadConfig(o.config);
+    const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
+    for (const w of config.warnings) logger.warn(w.message);
+    const r: Launched = await launch({ config, logger, services: [def], bind: o.bind, port: o.port ?? def.defaultPort, allInOne: false });
+    onSignals(r.stop);
+    logger.info(`${name} listening on ${r.url}`);
+  });
+
+const manage = program.command('manage').description('Operator commands (keystone-manage, nova-manage)');
+const db = manage.command('db').description('Database schema');
+db.command('sync')
+  .description('Create or upgrade the schema of every configured service database')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    const sets = allServices.flatMap((s) => s.databases).filter(({ option }) => config.get(option[0], option[1]) !== undefined);
+    if (!sets.length) throw new ConfigError('No service database is configured (e.g. [identity_database] connection).');
+    await migrateAll(config, sets, (m) => console.log(m));
+  });
+
+const identity = manage.command('identity').description('Identity operations (keystone-manage)');
+identity.command('bootstrap')
+  .description('Create the admin user, project, roles and the identity endpoints (idempotent)')
+  .addOption(configOpt())
+  .option('--bootstrap-password <pw>', 'admin password (or OS_BOOTSTRAP_PASSWORD)')
+  .option('--bootstrap-username <name>', 'admin user name', 'admin')
+  .option('--bootstrap-project-name <name>', 'admin project name', 'admin')
+  .option('--bootstrap-role-name <name>', 'admin role name', 'admin')
+  .option('--bootstrap-service-name <name>', 'identity service name', 'keystone')
+  .option('--bootstrap-admin-url <url>', 'identity admin endpoint URL')
+  .option('--bootstrap-internal-url <url>', 'identity internal endpoint URL')
+  .option('--bootstrap-public-url <url>', 'identity public endpoint URL')
+  .option('--bootstrap-region-id <id>', 'region of the endpoints', 'RegionOne')
+  .action(async (o: Record<string, string | undefined>) => {
+    const config = await loadConfig(o.config);
+    const password = o.bootstrapPassword ?? process.env.OS_BOOTSTRAP_PASSWORD;
+    if (!password) throw new ConfigError('Either --bootstrap-password argument or OS_BOOTSTRAP_PASSWORD must be set.');
+    await migrateAll(config, [{ set: identityMigrations, option: ['identity_database', 'connection'] }]);
+    const d = await openDatabase<IdentityDB>(config.get('identity_database', 'connection'));
+    try {
+      const r = await bootstrap(d.db, {
+        password, username: o.bootstrapUsername, projectName: o.bootstrapProjectName, roleName: o.bootstrapRoleName,
+        serviceName: o.bootstrapServiceName, adminUrl: o.bootstrapAdminUrl, internalUrl: o.bootstrapInternalUrl,
+        publicUrl: o.bootstrapPublicUrl, regionId: o.bootstrapRegionId, log: (m) => console.log(m),
+      });
+      console.log(`Bootstrap done: user ${r.userId} has role ${r.roleId} on project ${r.projectId} and on the system.`);
+    } finally {
+      await d.close();
+    }
+  });
+identity.command('fernet_setup')
+  .description('Create the Fernet key repository')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    const dir = keyRepository(config);
+    const r = await fernetSetup(dir);
+    console.log(r.created ? `Created Fernet keys in ${dir}` : `Key repository ${dir} already set up`);
+  });
+identity.command('fernet_rotate')
+  .description('Rotate the Fernet keys: the staged key becomes primary')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    const r = await fernetRotate(keyRepository(config), config.get<number>('fernet_tokens', 'max_active_keys'));
+    console.log(`Rotated: key ${r.primary} is now primary. Restart or reload identity processes to pick it up.`);
+  });
+
+program.command('config').description('Configuration helpers')
+  .command('sample').description('Print an annotated sample configuration').action(() => {
+    process.stdout.write(sampleConfig());
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof ConfigError || e instanceof DbUrlError) {
+    console.error(`stratus: ${e.message}`);
+    process.exit(2);
+  }
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,10 @@
+// Every service this build can run, in start order. `stratus up` mounts the enabled ones in one
+// process; `stratus serve <name>` runs one.
+import type { ServiceDefinition } from '../common/service.ts';
+import { identityService } from '../identity/index.ts';
+
+export const allServices: ServiceDefinition[] = [identityService];
+
+export function serviceByName(name: string): ServiceDefinition | undefined {
+  return allServices.find((s) => s.name === name);
+}

@@ -1,0 +1,121 @@
+// `stratus up`: the all-in-one. First run writes a config into the data dir, creates the Fernet
+// keys and databases, bootstraps the admin user and the catalog, and writes admin-openrc and
+// clouds.yaml; later runs keep all state. Every API is served on one port under its prefix.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadConfig, type Config } from '../common/config.ts';
+import { createLogger } from '../common/logging.ts';
+import { openDatabase } from '../common/db/database.ts';
+import { fernetSetup } from '../identity/tokens/fernet.ts';
+import { keyRepository } from '../identity/index.ts';
+import { bootstrap, ensureProject, ensureRole, ensureServiceEndpoints, ensureUser, grant } from '../identity/bootstrap.ts';
+import type { IdentityDB } from '../identity/store/schema.ts';
+import { allServices } from './services.ts';
+import { launch, migrateAll, type Launched } from './launcher.ts';
+
+export interface UpOptions { dataDir: string; bind: string; port: number; quiet?: boolean }
+
+/** Catalog entries of the all-in-one: name, type, description, path under the base URL. */
+const CATALOG: Record<string, { name: string; description: string; path: string }> = {
+  identity: { name: 'keystone', description: 'OpenStack Identity', path: '/identity' },
+  image: { name: 'glance', description: 'OpenStack Image', path: '/image' },
+  placement: { name: 'placement', description: 'Placement API', path: '/placement' },
+  compute: { name: 'nova', description: 'OpenStack Compute', path: '/compute/v2.1' },
+};
+
+const secret = () => randomBytes(18).toString('base64url');
+
+function initialConfig(dir: string, servicePassword: string): string {
+  const db = (name: string) => `sqlite:///${join(dir, `${name}.db`)}`;
+  return [
+    '# Written by `stratus up` on first run. Edit freely; `stratus config sample` lists every option.',
+    '[DEFAULT]',
+    `state_path = ${dir}`,
+    'transport_url = memory://',
+    '',
+    '[identity_database]', `connection = ${db('identity')}`, '',
+    '[image_database]', `connection = ${db('image')}`, '',
+    '[placement_database]', `connection = ${db('placement')}`, '',
+    '[keystone_authtoken]', 'username = stratus', `password = ${servicePassword}`, 'project_name = service', '',
+    '[fernet_tokens]', `key_repository = ${join(dir, 'fernet-keys')}`, '',
+  ].join('\n');
+}
+
+export async function up(o: UpOptions): Promise<Launched & { config: Config; adminPassword?: string }> {
+  const dir = resolve(o.dataDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const confFile = join(dir, 'stratus.conf');
+  const firstRun = !existsSync(confFile);
+  if (firstRun) await writeFile(confFile, initialConfig(dir, secret()), { mode: 0o600 });
+  const config = await loadConfig(confFile);
+  const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : process.env.STRATUS_LOG_LEVEL ?? 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
+  for (const w of config.warnings) logger.warn(w.message);
+  const enabled = config.get<string[]>('DEFAULT', 'enabled_apis');
+  const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name));
+
+  await fernetSetup(keyRepository(config));
+  await migrateAll(config, services.flatMap((s) => s.databases));
+
+  const host = o.bind === '0.0.0.0' || o.bind === '::' ? config.get<string>('DEFAULT', 'my_ip') : o.bind;
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${o.port}`;
+  const adminPassword = firstRun || !existsSync(join(dir, 'admin-openrc')) ? secret() : undefined;
+
+  // Bootstrap (idempotent): admin, roles, the service project and user, and the catalog at
+  // this run's address (a different --port updates the endpoint URLs).
+  const idb = await openDatabase<IdentityDB>(config.get('identity_database', 'connection'));
+  try {
+    await bootstrap(idb.db, { password: adminPassword, publicUrl: `${base}/identity`, regionId: 'RegionOne' });
+    const serviceProject = await ensureProject(idb.db, 'service', 'Service Project');
+    const svcUser = await ensureUser(idb.db, config.get('keystone_authtoken', 'username'), config.get<string>('keystone_authtoken', 'password'), { defaultProjectId: serviceProject });
+    await grant(idb.db, 'UserProject', svcUser.id, serviceProject, await ensureRole(idb.db, 'admin'));
+    await grant(idb.db, 'UserProject', svcUser.id, serviceProject, await ensureRole(idb.db, 'service'));
+    for (const s of services) {
+      const c = CATALOG[s.name];
+      if (!c || s.name === 'identity') continue;
+      const url = `${base}${c.path}`;
+      await ensureServiceEndpoints(idb.db, { type: s.type, name: c.name, description: c.description, regionId: 'RegionOne', urls: { public: url, internal: url, admin: url } });
+    }
+  } finally {
+    await idb.close();
+  }
+
+  if (adminPassword) await writeClientFiles(dir, `${base}/identity/v3`, adminPassword);
+  const launched = await launch({ config, logger, services, bind: o.bind, port: o.port, allInOne: true, publicBase: base });
+  return { ...launched, config, adminPassword };
+}
+
+async function writeClientFiles(dir: string, authUrl: string, password: string) {
+  const openrc = [
+    '# Source this file to use the openstack CLI against this Stratus all-in-one.',
+    'export OS_AUTH_TYPE=password',
+    `export OS_AUTH_URL=${authUrl}`,
+    'export OS_IDENTITY_API_VERSION=3',
+    'export OS_USERNAME=admin',
+    `export OS_PASSWORD='${password}'`,
+    'export OS_PROJECT_NAME=admin',
+    'export OS_USER_DOMAIN_NAME=Default',
+    'export OS_PROJECT_DOMAIN_NAME=Default',
+    'export OS_REGION_NAME=RegionOne',
+    'export OS_INTERFACE=public',
+    '',
+  ].join('\n');
+  const clouds = [
+    'clouds:',
+    '  stratus:',
+    '    auth:',
+    `      auth_url: ${authUrl}`,
+    '      username: admin',
+    `      password: '${password}'`,
+    '      project_name: admin',
+    '      user_domain_name: Default',
+    '      project_domain_name: Default',
+    '    region_name: RegionOne',
+    '    interface: public',
+    '    identity_api_version: 3',
+    '',
+  ].join('\n');
+  await writeFile(join(dir, 'admin-openrc'), openrc, { mode: 0o600 });
+  await writeFile(join(dir, 'clouds.yaml'), clouds, { mode: 0o600 });
+}

@@ -1,0 +1,102 @@
+// Application credentials: a user delegates (some of) its roles on the current project to a
+// secret that authenticates without the user's password.
+import { randomBytes } from 'node:crypto';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.ts';
+import { isUniqueViolation } from '../../common/db/database.ts';
+import { hashPassword } from '../passwords.ts';
+import { bool, newId, nowIso } from '../store/store.ts';
+import type { AppCredRow } from '../store/schema.ts';
+import { authorize, bodyObject, checkFields, checkName, checkQuery, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+
+function render(api: IdentityApi, a: AppCredRow, secret?: string) {
+  const out: Record<string, unknown> = {
+    id: a.id, name: a.name, description: a.description || null, expires_at: a.expires_at, project_id: a.project_id, user_id: a.user_id,
+    roles: JSON.parse(a.roles), unrestricted: bool(a.unrestricted), access_rules: JSON.parse(a.access_rules),
+    links: link(api, `users/${a.user_id}/application_credentials/${a.id}`),
+  };
+  if (secret !== undefined) out.secret = secret;
+  return out;
+}
+
+export const appCredentialRoutes: RouteModule = (app, api) => {
+  const { store } = api;
+  const db = () => store.db;
+
+  app.post('/v3/users/:uid/application_credentials', async (req, reply) => {
+    const { uid } = req.params as { uid: string };
+    const caller = await authorize(api, req, 'identity:create_application_credential', { user_id: uid });
+    const a = bodyObject(req, 'application_credential');
+    checkFields(a, { name: 'string', secret: 'nullable-string', description: 'nullable-string', expires_at: 'nullable-string', unrestricted: 'boolean' }, ['name']);
+    if (!caller.projectId) throw new Forbidden('Application credentials need a project-scoped token.');
+    if (caller.applicationCredentialId) throw new Forbidden('Application credentials cannot create application credentials.');
+    let expires: string | null = null;
+    if (a.expires_at) {
+      const t = Date.parse(a.expires_at as string);
+      if (Number.isNaN(t)) throw new BadRequest(`Invalid input for field 'expires_at': ${JSON.stringify(a.expires_at)} is not a date-time`);
+      if (t <= Date.now()) throw new BadRequest("Invalid input for field 'expires_at': the expiration time is in the past");
+      expires = new Date(t).toISOString();
+    }
+    const tokenRoles = await store.effectiveRoles(uid, { projectId: caller.projectId });
+    let roles = tokenRoles;
+    if (a.roles !== undefined) {
+      if (!Array.isArray(a.roles)) throw new BadRequest("Invalid input for field 'roles': expected a list");
+      roles = [];
+      for (const r of a.roles as Record<string, unknown>[]) {
+        const match = tokenRoles.find((t) => (r?.id !== undefined && t.id === r.id) || (r?.name !== undefined && t.name === r.name));
+        if (!match) throw new Forbidden(`Cannot delegate role ${JSON.stringify(r?.id ?? r?.name)}: the user does not have it on the project.`);
+        roles.push(match);
+      }
+    }
+    if (a.access_rules !== undefined && !Array.isArray(a.access_rules)) throw new BadRequest("Invalid input for field 'access_rules': expected a list");
+    const secret = (a.secret as string) ?? randomBytes(64).toString('base64url');
+    const row: AppCredRow = {
+      id: newId(), name: checkName(a.name), user_id: uid, project_id: caller.projectId, secret_hash: await hashPassword(secret),
+      description: (a.description as string) ?? '', expires_at: expires, unrestricted: a.unrestricted === true ? 1 : 0,
+      roles: JSON.stringify(roles.map((r) => ({ id: r.id, name: r.name, domain_id: r.domain_id || null }))),
+      access_rules: JSON.stringify(((a.access_rules as Record<string, unknown>[]) ?? []).map((r) => ({ id: newId(), ...r }))), created_at: nowIso(),
+    };
+    try {
+      await db().insertInto('application_credentials').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new Conflict(`Conflict occurred attempting to store application_credential - Duplicate entry found with name ${row.name}.`);
+      throw e;
+    }
+    reply.code(201);
+    return { application_credential: render(api, row, secret) };
+  });
+
+  app.get('/v3/users/:uid/application_credentials', async (req) => {
+    const { uid } = req.params as { uid: string };
+    const q = checkQuery(req, ['name']);
+    await authorize(api, req, 'identity:list_application_credentials', { user_id: uid });
+    let qb = db().selectFrom('application_credentials').selectAll().where('user_id', '=', uid);
+    if (q.name !== undefined) qb = qb.where('name', '=', q.name);
+    return { application_credentials: (await qb.orderBy('name').execute()).map((a) => render(api, a)), links: listLinks(api, req) };
+  });
+
+  async function getOwned(uid: string, id: string) {
+    const a = await db().selectFrom('application_credentials').selectAll().where('id', '=', id).where('user_id', '=', uid).executeTakeFirst();
+    if (!a) throw new NotFound(`Could not find Application Credential: ${id}.`);
+    return a;
+  }
+  app.get('/v3/users/:uid/application_credentials/:id', async (req) => {
+    const { uid, id } = req.params as { uid: string; id: string };
+    await authorize(api, req, 'identity:get_application_credential', { user_id: uid });
+    return { application_credential: render(api, await getOwned(uid, id)) };
+  });
+  app.delete('/v3/users/:uid/application_credentials/:id', async (req, reply) => {
+    const { uid, id } = req.params as { uid: string; id: string };
+    await authorize(api, req, 'identity:delete_application_credential', { user_id: uid });
+    await getOwned(uid, id);
+    await db().deleteFrom('application_credentials').where('id', '=', id).execute();
+    store.touch();
+    api.onRevoke();
+    reply.code(204).send();
+  });
+  app.get('/v3/users/:uid/access_rules', async (req) => {
+    const { uid } = req.params as { uid: string };
+    await authorize(api, req, 'identity:list_application_credentials', { user_id: uid });
+    const rows = await db().selectFrom('application_credentials').select('access_rules').where('user_id', '=', uid).execute();
+    return { access_rules: rows.flatMap((r) => JSON.parse(r.access_rules)), links: listLinks(api, req) };
+  });
+};

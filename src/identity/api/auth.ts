@@ -1,0 +1,286 @@
+// /v3/auth/*: issue, validate, check and revoke tokens; what the caller may scope to.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BadRequest, Forbidden, NotFound, Unauthorized } from '../../common/errors.ts';
+import { AUTH_REQUIRED } from '../../common/http/auth.ts';
+import { verifyPassword } from '../passwords.ts';
+import { bool } from '../store/store.ts';
+import type { IdentityStore } from '../store/store.ts';
+import { TokenInvalid, type TokenScope } from '../tokens/provider.ts';
+import { authorize, creds, link, type IdentityApi, type RouteModule } from './context.ts';
+import type { UserRow } from '../store/schema.ts';
+
+const unauthorized = () => new Unauthorized(AUTH_REQUIRED);
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
+
+async function findDomain(store: IdentityStore, ref: Obj | undefined): Promise<{ id: string; enabled: number } | undefined> {
+  if (!ref) return undefined;
+  if (typeof ref.id === 'string') return store.db.selectFrom('domains').select(['id', 'enabled']).where('id', '=', ref.id).executeTakeFirst();
+  if (typeof ref.name === 'string') return store.db.selectFrom('domains').select(['id', 'enabled']).where('name', '=', ref.name).executeTakeFirst();
+  throw new BadRequest('Expecting to find domain id or name in request body.');
+}
+
+/** A user named by id, or by name plus domain (id or name). */
+async function findUser(store: IdentityStore, u: Obj): Promise<UserRow | undefined> {
+  if (typeof u.id === 'string') return store.db.selectFrom('users').selectAll().where('id', '=', u.id).executeTakeFirst();
+  if (typeof u.name !== 'string') throw new BadRequest('Expecting to find user id or name in request body.');
+  const dom = await findDomain(store, obj(u.domain));
+  if (!obj(u.domain)) throw new BadRequest('Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect.');
+  if (!dom) return undefined;
+  return store.db.selectFrom('users').selectAll().where('domain_id', '=', dom.id).where('name', '=', u.name).executeTakeFirst();
+}
+
+async function checkUserUsable(store: IdentityStore, user: UserRow | undefined): Promise<UserRow> {
+  if (!user || !bool(user.enabled)) throw unauthorized();
+  const dom = await store.db.selectFrom('domains').select('enabled').where('id', '=', user.domain_id).executeTakeFirst();
+  if (!dom || !bool(dom.enabled)) throw unauthorized();
+  return user;
+}
+
+async function resolveScope(api: IdentityApi, scope: unknown, user: UserRow): Promise<TokenScope> {
+  const store = api.store;
+  if (scope === undefined) {
+    // Keystone scopes to the default project when the user has a role there; else unscoped.
+    if (user.default_project_id) {
+      const roles = await store.effectiveRoles(user.id, { projectId: user.default_project_id });
+      const p = await store.db.selectFrom('projects').select('enabled').where('id', '=', user.default_project_id).executeTakeFirst();
+      if (roles.length && p && bool(p.enabled)) return { projectId: user.default_project_id };
+    }
+    return {};
+  }
+  if (scope === 'unscoped') return {};
+  const s = obj(scope);
+  if (!s) throw new BadRequest("Invalid input for field 'scope': expected an object or 'unscoped'.");
+  let target: TokenScope;
+  if (s.project !== undefined) {
+    const p = obj(s.project);
+    if (!p) throw new BadRequest("Invalid input for field 'scope.project'.");
+    let project;
+    if (typeof p.id === 'string') project = await store.db.selectFrom('projects').selectAll().where('id', '=', p.id).executeTakeFirst();
+    else if (typeof p.name === 'string') {
+      if (!obj(p.domain)) throw new BadRequest('Expecting to find domain in project. The server could not comply with the request since it is either malformed or otherwise incorrect.');
+      const dom = await findDomain(store, obj(p.domain));
+      project = dom && (await store.db.selectFrom('projects').selectAll().where('domain_id', '=', dom.id).where('name', '=', p.name).executeTakeFirst());
+    } else throw new BadRequest('Expecting to find project id or name in request body.');
+    if (!project) throw unauthorized();
+    if (!bool(project.enabled)) throw unauthorized();
+    const dom = await store.db.selectFrom('domains').select('enabled').where('id', '=', project.domain_id).executeTakeFirst();
+    if (!dom || !bool(dom.enabled)) throw unauthorized();
+    target = { projectId: project.id };
+  } else if (s.domain !== undefined) {
+    const dom = await findDomain(store, obj(s.domain));
+    if (!dom || !bool(dom.enabled)) throw unauthorized();
+    target = { domainId: dom.id };
+  } else if (s.system !== undefined) {
+    if (obj(s.system)?.all !== true) throw new BadRequest("Invalid input for field 'scope.system': expected {\"all\": true}.");
+    target = { system: true };
+  } else if (s['OS-TRUST:trust'] !== undefined) {
+    throw new Forbidden('Trusts are not supported by this identity service.');
+  } else throw new BadRequest("Invalid input for field 'scope': expected project, domain or system.");
+  const roles = await store.effectiveRoles(user.id, target);
+  if (!roles.length) throw unauthorized();
+  return target;
+}
+
+function tokenFromHeader(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+export const authRoutes: RouteModule = (app, api) => {
+  const { store, tokens } = api;
+
+  app.post('/v3/auth/tokens', async (req, reply) => {
+    const auth = obj(obj(req.body)?.auth);
+    if (!auth) throw new BadRequest("Invalid input for field 'auth': 'auth' is a required property");
+    const identity = obj(auth.identity);
+    if (!identity) throw new BadRequest("Invalid input for field 'identity': 'identity' is a required property");
+    const methods = identity.methods;
+    if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => typeof m !== 'string')) {
+      throw new BadRequest("Invalid input for field 'identity.methods': expected a non-empty list of strings.");
+    }
+    let user: UserRow;
+    let scope: TokenScope;
+    let parentAudit: string[] | undefined;
+    let expiresAt: number | undefined;
+    let appCredId: string | undefined;
+    let outMethods = [...methods] as string[];
+    if (methods.includes('application_credential')) {
+      const ac = obj(identity.application_credential);
+      if (!ac || typeof ac.secret !== 'string') throw new BadRequest("Invalid input for field 'application_credential': 'secret' is a required property");
+      let row;
+      if (typeof ac.id === 'string') row = await store.db.selectFrom('application_credentials').selectAll().where('id', '=', ac.id).executeTakeFirst();
+      else if (typeof ac.name === 'string' && obj(ac.user)) {
+        const u = await findUser(store, obj(ac.user)!);
+        row = u && (await store.db.selectFrom('application_credentials').selectAll().where('user_id', '=', u.id).where('name', '=', ac.name).executeTakeFirst());
+      } else throw new BadRequest('Expecting to find application credential id, or name and user, in request body.');
+      if (!row || !(await verifyPassword(ac.secret, row.secret_hash))) throw unauthorized();
+      if (row.expires_at && Date.parse(row.expires_at) <= Date.now()) throw unauthorized();
+      if (auth.scope !== undefined) throw new Unauthorized('Application credentials cannot request a scope.');
+      user = await checkUserUsable(store, await store.db.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirst());
+      scope = { projectId: row.project_id };
+      const roles = await store.effectiveRoles(user.id, scope);
+      const allowed = new Set(await store.expandImplied((JSON.parse(row.roles) as { id: string }[]).map((r) => r.id)));
+      if (!roles.some((r) => allowed.has(r.id))) throw unauthorized();
+      appCredId = row.id;
+      if (row.expires_at) expiresAt = Date.parse(row.expires_at);
+    } else if (methods.includes('password')) {
+      const pw = obj(identity.password);
+      const u = obj(pw?.user);
+      if (!u) throw new BadRequest("Invalid input for field 'password.user': 'user' is a required property");
+      if (typeof u.password !== 'string') throw new BadRequest("Invalid input for field 'password.user.password': expected a string.");
+      const found = await findUser(store, u);
+      // Always run the KDF so a wrong user name costs as much time as a wrong password.
+      const ok = await verifyPassword(u.password, found?.password_hash);
+      if (!ok) throw unauthorized();
+      user = await checkUserUsable(store, found);
+      scope = await resolveScope(api, auth.scope, user);
+    } else if (methods.includes('token')) {
+      const t = obj(identity.token);
+      if (!t || typeof t.id !== 'string') throw new BadRequest("Invalid input for field 'token.id': 'id' is a required property");
+      let p;
+      try {
+        p = tokens.unpack(t.id);
+        await tokens.validate(t.id);
+      } catch (e) {
+        if (e instanceof TokenInvalid) throw unauthorized();
+        throw e;
+      }
+      if (p.ac) throw new Forbidden('Application credential tokens cannot be rescoped.');
+      user = await checkUserUsable(store, await store.db.selectFrom('users').selectAll().where('id', '=', p.u).executeTakeFirst());
+      scope = await resolveScope(api, auth.scope ?? (p.p ? { project: { id: p.p } } : p.d ? { domain: { id: p.d } } : p.s ? { system: { all: true } } : undefined), user);
+      parentAudit = p.a;
+      expiresAt = p.e;
+      outMethods = ['token', ...p.m.filter((m) => m !== 'token')];
+    } else {
+      throw new Unauthorized(`Attempted to authenticate with an unsupported method: ${methods.join(', ')}.`);
+    }
+    const issued = tokens.issue({ userId: user.id, methods: outMethods, scope, parentAuditIds: parentAudit, expiresAt, appCredId });
+    const nocatalog = (req.query as Obj)?.nocatalog !== undefined;
+    const { body } = await tokens.validate(issued.id, { catalog: !nocatalog });
+    if (!nocatalog && !body.catalog) body.catalog = [];
+    reply.code(201).header('x-subject-token', issued.id).header('vary', 'X-Auth-Token');
+    return { token: body };
+  });
+
+  async function subject(req: FastifyRequest) {
+    const caller = await api.authenticate(req);
+    const token = tokenFromHeader(req, 'x-subject-token');
+    if (!token) throw new BadRequest('Expecting to find X-Subject-Token in request headers.');
+    const q = (req.query ?? {}) as Obj;
+    let validated;
+    try {
+      validated = await tokens.validate(token, { catalog: q.nocatalog === undefined });
+    } catch (e) {
+      if (e instanceof TokenInvalid) {
+        // Keystone checks policy before it knows whether the subject exists, for non-admins.
+        api.policy.enforce('identity:validate_token', creds(caller), { target: { token: { user_id: caller.userId } } });
+        throw new NotFound(`Could not find token: ${token.slice(0, 16)}…`);
+      }
+      throw e;
+    }
+    return { caller, token, validated };
+  }
+
+  app.get('/v3/auth/tokens', async (req, reply) => {
+    const { caller, token, validated } = await subject(req);
+    api.policy.enforce('identity:validate_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
+    reply.header('x-subject-token', token).header('vary', 'X-Auth-Token');
+    const body = { ...validated.body };
+    if ((req.query as Obj)?.nocatalog === undefined && (body.project || body.domain || body.system) && !body.catalog) body.catalog = [];
+    return { token: body };
+  });
+
+  app.head('/v3/auth/tokens', async (req, reply) => {
+    const { caller, token, validated } = await subject(req);
+    api.policy.enforce('identity:check_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
+    reply.header('x-subject-token', token).code(200).send();
+  });
+
+  app.delete('/v3/auth/tokens', async (req, reply) => {
+    const { caller, validated } = await subject(req);
+    api.policy.enforce('identity:revoke_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
+    await store.revoke({ auditId: validated.payload.a[0], expiresAt: new Date(validated.payload.e).toISOString() });
+    api.onRevoke();
+    reply.code(204).send();
+  });
+
+  app.get('/v3/auth/catalog', async (req, reply: FastifyReply) => {
+    const caller = await api.authenticate(req);
+    if (!caller.projectId && !caller.domainId && !caller.system) throw new Forbidden('The authenticated token is not scoped; no catalog is available.');
+    return { catalog: await store.catalog(), links: { self: `${api.publicUrl}/v3/auth/catalog`, previous: null, next: null } };
+  });
+
+  app.get('/v3/auth/projects', async (req) => {
+    const caller = await api.authenticate(req);
+    const ids = await projectsWithRoles(store, caller.userId);
+    const rows = ids.length ? await store.db.selectFrom('projects').selectAll().where('id', 'in', ids).where('enabled', '=', 1).execute() : [];
+    return {
+      projects: rows.map((p) => ({ id: p.id, name: p.name, domain_id: p.domain_id, description: p.description, enabled: true, parent_id: p.parent_id ?? p.domain_id, is_domain: false, links: link(api, `projects/${p.id}`) })),
+      links: { self: `${api.publicUrl}/v3/auth/projects`, previous: null, next: null },
+    };
+  });
+
+  app.get('/v3/auth/domains', async (req) => {
+    const caller = await api.authenticate(req);
+    const actors = [caller.userId, ...(await store.groupIdsOf(caller.userId))];
+    const rows = await store.db.selectFrom('assignments').select('target_id').distinct()
+      .where('type', 'in', ['UserDomain', 'GroupDomain']).where('actor_id', 'in', actors).where('inherited', '=', 0).execute();
+    const ids = rows.map((r) => r.target_id);
+    const doms = ids.length ? await store.db.selectFrom('domains').selectAll().where('id', 'in', ids).where('enabled', '=', 1).execute() : [];
+    return {
+      domains: doms.map((d) => ({ id: d.id, name: d.name, description: d.description, enabled: true, links: link(api, `domains/${d.id}`) })),
+      links: { self: `${api.publicUrl}/v3/auth/domains`, previous: null, next: null },
+    };
+  });
+
+  app.get('/v3/auth/system', async (req) => {
+    const caller = await api.authenticate(req);
+    const roles = await store.effectiveRoles(caller.userId, { system: true });
+    return { system: roles.length ? [{ all: true }] : [], links: { self: `${api.publicUrl}/v3/auth/system`, previous: null, next: null } };
+  });
+
+  // Kept for clients that still look for it; the answer is the same as /v3/auth/projects.
+  app.get('/v3/users/:user_id/projects', async (req) => {
+    const { user_id } = req.params as { user_id: string };
+    await authorize(api, req, 'identity:list_user_projects', { target: { user: { id: user_id } } });
+    const user = await store.db.selectFrom('users').select('id').where('id', '=', user_id).executeTakeFirst();
+    if (!user) throw new NotFound(`Could not find user: ${user_id}.`);
+    const ids = await projectsWithRoles(store, user_id);
+    const rows = ids.length ? await store.db.selectFrom('projects').selectAll().where('id', 'in', ids).execute() : [];
+    return {
+      projects: rows.map((p) => ({ id: p.id, name: p.name, domain_id: p.domain_id, description: p.description, enabled: bool(p.enabled), parent_id: p.parent_id ?? p.domain_id, is_domain: false, tags: [], options: {}, links: link(api, `projects/${p.id}`) })),
+      links: { self: `${api.publicUrl}/v3/users/${user_id}/projects`, previous: null, next: null },
+    };
+  });
+};
+
+/** Projects on which the user (directly, via groups, or by inheritance) has any role. */
+export async function projectsWithRoles(store: IdentityStore, userId: string): Promise<string[]> {
+  const actors = [userId, ...(await store.groupIdsOf(userId))];
+  const rows = await store.db.selectFrom('assignments').selectAll().where('actor_id', 'in', actors).execute();
+  const ids = new Set<string>();
+  for (const a of rows) {
+    if ((a.type === 'UserProject' || a.type === 'GroupProject') && a.inherited === 0) ids.add(a.target_id);
+    if (a.inherited === 1) {
+      // Inherited grants reach every project below the target (domain or project).
+      const below = await subtree(store, a.target_id, a.type.endsWith('Domain'));
+      for (const id of below) ids.add(id);
+    }
+  }
+  return [...ids];
+}
+
+/** Ids of the projects under a domain (all of them) or under a project (descendants). */
+export async function subtree(store: IdentityStore, rootId: string, isDomain: boolean): Promise<string[]> {
+  if (isDomain) return (await store.db.selectFrom('projects').select('id').where('domain_id', '=', rootId).execute()).map((r) => r.id);
+  const out: string[] = [];
+  let frontier = [rootId];
+  while (frontier.length && out.length < 10_000) {
+    const kids = await store.db.selectFrom('projects').select('id').where('parent_id', 'in', frontier).execute();
+    frontier = kids.map((k) => k.id);
+    out.push(...frontier);
+  }
+  return out;
+}

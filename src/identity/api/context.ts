@@ -1,0 +1,117 @@
+// What every identity route module gets: the store, the token provider, policy, and helpers
+// for links, authentication and request-body checks shared by all of them.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { PolicyEngine, Credentials } from '../../common/http/policy.ts';
+import type { AuthContext } from '../../common/http/auth.ts';
+import { credentialsOf } from '../../common/http/auth.ts';
+import { BadRequest } from '../../common/errors.ts';
+import type { IdentityStore } from '../store/store.ts';
+import type { TokenProvider } from '../tokens/provider.ts';
+import type { Logger } from '../../common/logging.ts';
+
+export interface IdentityApi {
+  store: IdentityStore;
+  tokens: TokenProvider;
+  policy: PolicyEngine;
+  logger: Logger;
+  /** e.g. http://127.0.0.1:5000 or http://127.0.0.1:8080/identity (no trailing slash) */
+  publicUrl: string;
+  /** Called after a revocation so other services flush their token caches (bus fanout). */
+  onRevoke(): void;
+  /** Validates X-Auth-Token locally. */
+  authenticate(req: FastifyRequest): Promise<AuthContext>;
+}
+
+export type RouteModule = (app: FastifyInstance, api: IdentityApi) => void;
+
+export function link(api: IdentityApi, path: string): { self: string } {
+  return { self: `${api.publicUrl}/v3/${path}` };
+}
+
+export function listLinks(api: IdentityApi, req: FastifyRequest) {
+  return { self: `${api.publicUrl}${req.url.replace(/^.*?\/v3/, '/v3')}`, previous: null, next: null };
+}
+
+/** Policy credentials plus the token's scope (`token.project.domain.id` style checks). */
+export function creds(auth: AuthContext): Credentials {
+  return {
+    ...credentialsOf(auth),
+    token: {
+      user_id: auth.userId,
+      project: auth.projectId ? { id: auth.projectId, domain: { id: auth.projectDomainId } } : undefined,
+      domain: auth.domainId ? { id: auth.domainId } : undefined,
+    },
+  };
+}
+
+/** Authenticates and enforces `rule` against `target`; returns the caller. */
+export async function authorize(api: IdentityApi, req: FastifyRequest, rule: string, target: Record<string, unknown> = {}): Promise<AuthContext> {
+  const auth = await api.authenticate(req);
+  api.policy.enforce(rule, creds(auth), target);
+  return auth;
+}
+
+/** The object under `key` in the request body; 400 when the body or the key is missing. */
+export function bodyObject(req: FastifyRequest, key: string): Record<string, unknown> {
+  const b = req.body as Record<string, unknown> | undefined;
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new BadRequest(`Expecting to find ${key} in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.`);
+  const v = b[key];
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new BadRequest(`Invalid input for field '${key}': expected an object.`);
+  return v as Record<string, unknown>;
+}
+
+type FieldType = 'string' | 'boolean' | 'nullable-string' | 'string-array' | 'object' | 'id';
+
+/**
+ * Checks the known fields of a Keystone entity. Unknown fields are kept (Keystone stores them
+ * as extra attributes), wrong types are 400 with Keystone's "Invalid input for field" message.
+ */
+export function checkFields(obj: Record<string, unknown>, spec: Record<string, FieldType>, required: string[] = []): void {
+  for (const r of required) {
+    if (obj[r] === undefined) throw new BadRequest(`Invalid input for field '${r}': '${r}' is a required property`);
+  }
+  for (const [k, t] of Object.entries(spec)) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    const bad = (what: string) => new BadRequest(`Invalid input for field '${k}': ${JSON.stringify(v)} is not ${what}`);
+    switch (t) {
+      case 'string': if (typeof v !== 'string') throw bad("of type 'string'"); break;
+      case 'id': if (typeof v !== 'string' || v.length === 0 || v.length > 64) throw bad('a valid id'); break;
+      case 'nullable-string': if (v !== null && typeof v !== 'string') throw bad("of type 'string', 'null'"); break;
+      case 'boolean': if (typeof v !== 'boolean') throw bad("of type 'boolean'"); break;
+      case 'string-array': if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad("of type 'array' of strings"); break;
+      case 'object': if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad("of type 'object'"); break;
+    }
+  }
+}
+
+export function checkName(v: unknown, field = 'name', max = 255): string {
+  if (typeof v !== 'string') throw new BadRequest(`Invalid input for field '${field}': ${JSON.stringify(v)} is not of type 'string'`);
+  if (v.trim().length === 0) throw new BadRequest(`Invalid input for field '${field}': '${v}' should be non-empty`);
+  if (v.length > max) throw new BadRequest(`Invalid input for field '${field}': '${v.slice(0, 20)}…' is too long`);
+  return v;
+}
+
+/** Query filters a list accepts; anything else is refused rather than silently ignored. */
+export function checkQuery(req: FastifyRequest, allowed: string[]): Record<string, string> {
+  const q = (req.query ?? {}) as Record<string, string | string[]>;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (!allowed.includes(k)) throw new BadRequest(`Invalid filter '${k}'; allowed filters: ${allowed.join(', ')}`);
+    out[k] = Array.isArray(v) ? v[v.length - 1] : v;
+  }
+  return out;
+}
+
+export function queryBool(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  const l = v.toLowerCase();
+  if (['true', '1', 'yes', ''].includes(l)) return true;
+  if (['false', '0', 'no'].includes(l)) return false;
+  throw new BadRequest(`Invalid boolean value: ${v}`);
+}
+
+/** Fields Keystone keeps as extra attributes: everything not in `known`. */
+export function extras(obj: Record<string, unknown>, known: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !known.includes(k)));
+}

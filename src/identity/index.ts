@@ -1,0 +1,111 @@
+// The Identity service (Keystone v3): tokens, the assignment model, the catalog.
+import type { FastifyRequest } from 'fastify';
+import { join } from 'node:path';
+import { registerOpts } from '../common/config.ts';
+import { Unauthorized } from '../common/errors.ts';
+import { openDatabase } from '../common/db/database.ts';
+import { PolicyEngine } from '../common/http/policy.ts';
+import { AUTH_REQUIRED, authContextFromTokenBody, type AuthContext, type TokenValidator } from '../common/http/auth.ts';
+import type { ServiceDefinition } from '../common/service.ts';
+import { identityMigrations, type IdentityDB } from './store/schema.ts';
+import { IdentityStore } from './store/store.ts';
+import { loadFernet } from './tokens/fernet.ts';
+import { TokenInvalid, TokenProvider } from './tokens/provider.ts';
+import { identityPolicyDefaults } from './policy.ts';
+import type { IdentityApi } from './api/context.ts';
+import { versionRoutes } from './api/versions.ts';
+import { authRoutes } from './api/auth.ts';
+import { domainProjectRoutes } from './api/domains-projects.ts';
+import { userGroupRoutes } from './api/users-groups.ts';
+import { roleAssignmentRoutes } from './api/roles-assignments.ts';
+import { catalogRoutes } from './api/catalog.ts';
+import { appCredentialRoutes } from './api/app-credentials.ts';
+import { resolvePolicyFile } from '../common/policy-file.ts';
+
+registerOpts([
+  { section: 'identity_database', name: 'connection', type: 'url', help: 'Identity database URL (sqlite:///…, mysql+pymysql://…, postgresql://…).' },
+  { section: 'token', name: 'expiration', type: 'int', default: 3600, min: 60, help: 'Token lifetime in seconds.' },
+  { section: 'fernet_tokens', name: 'key_repository', type: 'string', help: 'Directory of the Fernet keys (default: <state_path>/fernet-keys).' },
+  { section: 'fernet_tokens', name: 'max_active_keys', type: 'int', default: 3, min: 1, help: 'Keys kept by fernet_rotate, the staged key included.' },
+]);
+
+/** Fanout topic on which Identity announces revocations so token caches elsewhere are flushed. */
+export const REVOCATION_TOPIC = 'identity_revocations';
+
+export function keyRepository(config: import('../common/config.ts').Config): string {
+  return config.get<string | undefined>('fernet_tokens', 'key_repository') ?? join(config.get<string>('DEFAULT', 'state_path'), 'fernet-keys');
+}
+
+/** Validates tokens in process: what Identity itself uses for X-Auth-Token. */
+export class LocalTokenValidator implements TokenValidator {
+  constructor(private readonly tokens: TokenProvider) {}
+  async validate(token: string): Promise<AuthContext> {
+    try {
+      const v = await this.tokens.validate(token);
+      return authContextFromTokenBody(token, v.body);
+    } catch (e) {
+      if (e instanceof TokenInvalid) throw new Unauthorized(AUTH_REQUIRED);
+      throw e;
+    }
+  }
+}
+
+export const identityService: ServiceDefinition = {
+  name: 'identity',
+  type: 'identity',
+  defaultPort: 5000,
+  prefix: '/identity',
+  databases: [{ set: identityMigrations, option: ['identity_database', 'connection'] }],
+  async start(ctx) {
+    const { config, logger } = ctx;
+    const database = await openDatabase<IdentityDB>(config.get('identity_database', 'connection'));
+    const store = new IdentityStore(database);
+    await store.loadRevocations();
+    store.startRevocationPolling();
+    const expiration = config.get<number>('token', 'expiration');
+    const tokens = new TokenProvider(store, await loadFernet(keyRepository(config)), expiration);
+    const policy = await PolicyEngine.load(identityPolicyDefaults, resolvePolicyFile(config));
+    const local = new LocalTokenValidator(tokens);
+    // Revocations are pruned once their tokens could no longer be valid anyway.
+    const pruneTimer = setInterval(() => { store.pruneRevocations(expiration).catch(() => undefined); }, 3600_000);
+    pruneTimer.unref();
+    const wwwAuth = { 'WWW-Authenticate': `Keystone uri="${ctx.publicUrl}"` };
+    const api: IdentityApi = {
+      store, tokens, policy, logger, publicUrl: ctx.publicUrl,
+      onRevoke: () => {
+        ctx.transport()
+          .then((t) => t.fanout({ requestId: 'identity-revocation', roles: [] }, REVOCATION_TOPIC, 'flush', {}))
+          .catch((e) => logger.warn({ err: e }, 'could not announce a revocation on the bus'));
+      },
+      authenticate: async (req: FastifyRequest) => {
+        const token = req.headers['x-auth-token'];
+        if (typeof token !== 'string' || token === '') throw new Unauthorized(AUTH_REQUIRED, { headers: wwwAuth });
+        try {
+          req.auth = await local.validate(token);
+        } catch (e) {
+          if (e instanceof Unauthorized) throw new Unauthorized(AUTH_REQUIRED, { headers: wwwAuth });
+          throw e;
+        }
+        return req.auth;
+      },
+    };
+    return {
+      mount: {
+        name: 'identity',
+        prefix: '/identity',
+        errorShape: 'keystone',
+        async register(scope) {
+          for (const routes of [versionRoutes, authRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes]) {
+            routes(scope, api);
+          }
+        },
+      },
+      healthChecks: [{ name: 'identity database', check: async () => { await database.db.selectFrom('domains').select('id').limit(1).execute(); } }],
+      async stop() {
+        clearInterval(pruneTimer);
+        store.stop();
+        await database.close();
+      },
+    };
+  },
+};

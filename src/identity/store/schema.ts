@@ -1,0 +1,123 @@
+// Identity's tables. Booleans are stored as 0/1 integers and timestamps as ISO-8601 text so the
+// same queries run on SQLite, MariaDB and PostgreSQL. `extra` columns hold the free-form
+// attributes Keystone keeps beside the known ones (e.g. a user's email), as JSON text.
+import { sql, type Kysely, type Migration } from 'kysely';
+import type { MigrationSet } from '../../common/db/migrate.ts';
+
+export interface DomainRow { id: string; name: string; description: string; enabled: number; extra: string; created_at: string }
+export interface ProjectRow { id: string; name: string; domain_id: string; parent_id: string | null; description: string; enabled: number; extra: string; created_at: string }
+export interface ProjectTagRow { project_id: string; name: string }
+export interface UserRow { id: string; name: string; domain_id: string; enabled: number; default_project_id: string | null; password_hash: string | null; password_created_at: string | null; extra: string; created_at: string }
+export interface GroupRow { id: string; name: string; domain_id: string; description: string; extra: string }
+export interface MembershipRow { user_id: string; group_id: string }
+/** domain_id '' = a global role (a NULL would defeat the unique index on most databases). */
+export interface RoleRow { id: string; name: string; domain_id: string; description: string; extra: string }
+export interface ImpliedRoleRow { prior_role_id: string; implied_role_id: string }
+/** type: UserProject | GroupProject | UserDomain | GroupDomain | UserSystem | GroupSystem */
+export interface AssignmentRow { type: string; actor_id: string; target_id: string; role_id: string; inherited: number }
+export interface ServiceRow { id: string; type: string; name: string; description: string; enabled: number; extra: string }
+export interface EndpointRow { id: string; service_id: string; interface: string; url: string; region_id: string | null; enabled: number; extra: string }
+export interface RegionRow { id: string; description: string; parent_region_id: string | null; extra: string }
+export interface AppCredRow { id: string; name: string; user_id: string; project_id: string; secret_hash: string; description: string; expires_at: string | null; unrestricted: number; roles: string; access_rules: string; created_at: string }
+/** A revocation: tokens matching every non-null field and issued at or before `issued_before` are invalid. */
+export interface RevocationRow { id: string; user_id: string | null; project_id: string | null; audit_id: string | null; domain_id: string | null; issued_before: string; expires_at: string | null; revoked_at: string }
+
+export interface IdentityDB {
+  domains: DomainRow;
+  projects: ProjectRow;
+  project_tags: ProjectTagRow;
+  users: UserRow;
+  groups: GroupRow;
+  user_group_membership: MembershipRow;
+  roles: RoleRow;
+  implied_roles: ImpliedRoleRow;
+  assignments: AssignmentRow;
+  services: ServiceRow;
+  endpoints: EndpointRow;
+  regions: RegionRow;
+  application_credentials: AppCredRow;
+  revocation_events: RevocationRow;
+}
+
+const id = 'varchar(64)';
+const name = 'varchar(255)';
+const ts = 'varchar(32)';
+
+const m001: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.createTable('domains')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('name', name, (c) => c.notNull().unique())
+      .addColumn('description', 'text', (c) => c.notNull()).addColumn('enabled', 'integer', (c) => c.notNull())
+      .addColumn('extra', 'text', (c) => c.notNull()).addColumn('created_at', ts, (c) => c.notNull()).execute();
+    await db.schema.createTable('projects')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('domain_id', id, (c) => c.notNull()).addColumn('parent_id', id)
+      .addColumn('description', 'text', (c) => c.notNull()).addColumn('enabled', 'integer', (c) => c.notNull())
+      .addColumn('extra', 'text', (c) => c.notNull()).addColumn('created_at', ts, (c) => c.notNull())
+      .addUniqueConstraint('projects_domain_name', ['domain_id', 'name']).execute();
+    await db.schema.createIndex('projects_parent').on('projects').column('parent_id').execute();
+    await db.schema.createTable('project_tags')
+      .addColumn('project_id', id, (c) => c.notNull()).addColumn('name', name, (c) => c.notNull())
+      .addPrimaryKeyConstraint('project_tags_pk', ['project_id', 'name']).execute();
+    await db.schema.createTable('users')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('name', name, (c) => c.notNull())
+      .addColumn('domain_id', id, (c) => c.notNull()).addColumn('enabled', 'integer', (c) => c.notNull())
+      .addColumn('default_project_id', id).addColumn('password_hash', 'varchar(512)').addColumn('password_created_at', ts)
+      .addColumn('extra', 'text', (c) => c.notNull()).addColumn('created_at', ts, (c) => c.notNull())
+      .addUniqueConstraint('users_domain_name', ['domain_id', 'name']).execute();
+    await db.schema.createTable('groups')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('name', name, (c) => c.notNull())
+      .addColumn('domain_id', id, (c) => c.notNull()).addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('extra', 'text', (c) => c.notNull())
+      .addUniqueConstraint('groups_domain_name', ['domain_id', 'name']).execute();
+    await db.schema.createTable('user_group_membership')
+      .addColumn('user_id', id, (c) => c.notNull()).addColumn('group_id', id, (c) => c.notNull())
+      .addPrimaryKeyConstraint('membership_pk', ['user_id', 'group_id']).execute();
+    await db.schema.createIndex('membership_group').on('user_group_membership').column('group_id').execute();
+    await db.schema.createTable('roles')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('name', name, (c) => c.notNull())
+      .addColumn('domain_id', id, (c) => c.notNull()).addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('extra', 'text', (c) => c.notNull())
+      .addUniqueConstraint('roles_name_domain', ['name', 'domain_id']).execute();
+    await db.schema.createTable('implied_roles')
+      .addColumn('prior_role_id', id, (c) => c.notNull()).addColumn('implied_role_id', id, (c) => c.notNull())
+      .addPrimaryKeyConstraint('implied_roles_pk', ['prior_role_id', 'implied_role_id']).execute();
+    await db.schema.createTable('assignments')
+      .addColumn('type', 'varchar(16)', (c) => c.notNull()).addColumn('actor_id', id, (c) => c.notNull())
+      .addColumn('target_id', id, (c) => c.notNull()).addColumn('role_id', id, (c) => c.notNull())
+      .addColumn('inherited', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('assignments_pk', ['type', 'actor_id', 'target_id', 'role_id', 'inherited']).execute();
+    await db.schema.createIndex('assignments_actor').on('assignments').column('actor_id').execute();
+    await db.schema.createIndex('assignments_target').on('assignments').column('target_id').execute();
+    await db.schema.createIndex('assignments_role').on('assignments').column('role_id').execute();
+    await db.schema.createTable('services')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('type', name, (c) => c.notNull())
+      .addColumn('name', name, (c) => c.notNull()).addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('enabled', 'integer', (c) => c.notNull()).addColumn('extra', 'text', (c) => c.notNull()).execute();
+    await db.schema.createTable('regions')
+      .addColumn('id', 'varchar(255)', (c) => c.primaryKey()).addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('parent_region_id', 'varchar(255)').addColumn('extra', 'text', (c) => c.notNull()).execute();
+    await db.schema.createTable('endpoints')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('service_id', id, (c) => c.notNull())
+      .addColumn('interface', 'varchar(8)', (c) => c.notNull()).addColumn('url', 'text', (c) => c.notNull())
+      .addColumn('region_id', 'varchar(255)').addColumn('enabled', 'integer', (c) => c.notNull())
+      .addColumn('extra', 'text', (c) => c.notNull()).execute();
+    await db.schema.createTable('application_credentials')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('name', name, (c) => c.notNull())
+      .addColumn('user_id', id, (c) => c.notNull()).addColumn('project_id', id, (c) => c.notNull())
+      .addColumn('secret_hash', 'varchar(512)', (c) => c.notNull()).addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('expires_at', ts).addColumn('unrestricted', 'integer', (c) => c.notNull())
+      .addColumn('roles', 'text', (c) => c.notNull()).addColumn('access_rules', 'text', (c) => c.notNull())
+      .addColumn('created_at', ts, (c) => c.notNull())
+      .addUniqueConstraint('app_creds_user_name', ['user_id', 'name']).execute();
+    await db.schema.createTable('revocation_events')
+      .addColumn('id', id, (c) => c.primaryKey())
+      .addColumn('user_id', id).addColumn('project_id', id).addColumn('audit_id', id).addColumn('domain_id', id)
+      .addColumn('issued_before', ts, (c) => c.notNull()).addColumn('expires_at', ts)
+      .addColumn('revoked_at', ts, (c) => c.notNull()).execute();
+    await db.schema.createIndex('revocation_revoked_at').on('revocation_events').column('revoked_at').execute();
+  },
+};
+
+export const identityMigrations: MigrationSet = { name: 'identity', migrations: { '001_initial': m001 } };
+export { sql };

@@ -1,0 +1,138 @@
+// Issues and validates tokens. Tokens are stateless Fernet blobs carrying who, how, which scope
+// and until when; validation decrypts, checks expiry and revocation, then rebuilds the token
+// body from current data (so a disabled user or a removed role takes effect at once).
+import { randomBytes } from 'node:crypto';
+import { NotFound, Unauthorized } from '../../common/errors.ts';
+import type { TokenBody } from '../../common/http/auth.ts';
+import type { Fernet } from './fernet.ts';
+import type { IdentityStore, CatalogEntry, RoleRef } from '../store/store.ts';
+import { bool } from '../store/store.ts';
+
+export interface TokenScope { projectId?: string; domainId?: string; system?: boolean }
+
+interface Payload {
+  v: 1;
+  u: string;          // user id
+  m: string[];        // methods
+  p?: string;         // project id
+  d?: string;         // domain id
+  s?: 1;              // system scope
+  e: number;          // expires, ms since epoch
+  i: number;          // issued, ms since epoch
+  a: string[];        // audit ids: own, then the parent's when rescoped
+  ac?: string;        // application credential id
+}
+
+export interface ValidatedToken {
+  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean } };
+  payload: Payload;
+}
+
+export class TokenInvalid extends NotFound {}
+
+/** Keystone prints times with microseconds: 2026-11-24T16:33:28.000000Z */
+export function keystoneTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+const auditId = () => randomBytes(16).toString('base64url').slice(0, 22);
+
+export class TokenProvider {
+  constructor(
+    private readonly store: IdentityStore,
+    private fernet: Fernet,
+    readonly expirationSeconds: number,
+  ) {}
+
+  setKeys(f: Fernet): void {
+    this.fernet = f;
+  }
+
+  issue(args: { userId: string; methods: string[]; scope: TokenScope; parentAuditIds?: string[]; expiresAt?: number; appCredId?: string }): { id: string; payload: Payload } {
+    const now = Date.now();
+    let e = now + this.expirationSeconds * 1000;
+    if (args.expiresAt !== undefined && args.expiresAt < e) e = args.expiresAt; // rescoping never extends
+    const payload: Payload = {
+      v: 1, u: args.userId, m: args.methods, e, i: now,
+      a: [auditId(), ...(args.parentAuditIds ? args.parentAuditIds.slice(0, 1) : [])],
+    };
+    if (args.scope.projectId) payload.p = args.scope.projectId;
+    if (args.scope.domainId) payload.d = args.scope.domainId;
+    if (args.scope.system) payload.s = 1;
+    if (args.appCredId) payload.ac = args.appCredId;
+    return { id: this.fernet.encrypt(Buffer.from(JSON.stringify(payload))), payload };
+  }
+
+  /** Decrypts and checks expiry and revocation. Throws TokenInvalid (404 "Could not find token"). */
+  unpack(token: string): Payload {
+    const plain = token.length < 4096 ? this.fernet.decrypt(token) : undefined;
+    if (!plain) throw new TokenInvalid(`Could not find token: ${token.slice(0, 16)}…`);
+    let p: Payload;
+    try { p = JSON.parse(plain.toString('utf8')) as Payload; } catch { throw new TokenInvalid('Could not find token.'); }
+    if (p.v !== 1 || p.e <= Date.now()) throw new TokenInvalid(`Could not find token: ${token.slice(0, 16)}… (expired)`);
+    if (this.store.isRevoked({ userId: p.u, projectId: p.p, domainId: p.d, auditIds: p.a, issuedAt: new Date(p.i).toISOString() })) {
+      throw new TokenInvalid(`Could not find token: ${token.slice(0, 16)}… (revoked)`);
+    }
+    return p;
+  }
+
+  /** Full validation: the token body as Keystone returns it. Throws TokenInvalid. */
+  async validate(token: string, opts: { catalog?: boolean } = {}): Promise<ValidatedToken> {
+    const p = this.unpack(token);
+    const key = `tok:${token}:${opts.catalog ? 1 : 0}`;
+    const body = await this.store.cached(key, () => this.buildBody(p, opts.catalog ?? false));
+    return { body, payload: p };
+  }
+
+  private async buildBody(p: Payload, withCatalog: boolean): Promise<ValidatedToken['body']> {
+    const db = this.store.db;
+    const user = await db.selectFrom('users').selectAll().where('id', '=', p.u).executeTakeFirst();
+    if (!user || !bool(user.enabled)) throw new TokenInvalid('Could not find token (user not found or disabled).');
+    const udom = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', user.domain_id).executeTakeFirst();
+    if (!udom || !bool(udom.enabled)) throw new TokenInvalid('Could not find token (user domain disabled).');
+    const body: ValidatedToken['body'] = {
+      methods: p.m,
+      user: { id: user.id, name: user.name, domain: { id: udom.id, name: udom.name }, password_expires_at: null } as TokenBody['user'],
+      audit_ids: p.a,
+      expires_at: keystoneTime(p.e),
+      issued_at: keystoneTime(p.i),
+    };
+    let roles: RoleRef[] | undefined;
+    if (p.p) {
+      const proj = await db.selectFrom('projects').selectAll().where('id', '=', p.p).executeTakeFirst();
+      if (!proj || !bool(proj.enabled)) throw new TokenInvalid('Could not find token (project not found or disabled).');
+      const pdom = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', proj.domain_id).executeTakeFirst();
+      if (!pdom || !bool(pdom.enabled)) throw new TokenInvalid('Could not find token (project domain disabled).');
+      body.project = { id: proj.id, name: proj.name, domain: { id: pdom.id, name: pdom.name } };
+      body.is_domain = false;
+      roles = await this.store.effectiveRoles(user.id, { projectId: proj.id });
+    } else if (p.d) {
+      const dom = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', p.d).executeTakeFirst();
+      if (!dom || !bool(dom.enabled)) throw new TokenInvalid('Could not find token (domain not found or disabled).');
+      body.domain = { id: dom.id, name: dom.name };
+      roles = await this.store.effectiveRoles(user.id, { domainId: dom.id });
+    } else if (p.s) {
+      body.system = { all: true };
+      roles = await this.store.effectiveRoles(user.id, { system: true });
+    }
+    if (roles) {
+      if (p.ac) roles = await this.restrictToAppCred(p.ac, roles);
+      if (!roles.length) throw new TokenInvalid('Could not find token (no roles on the scope any more).');
+      body.roles = roles.map((r) => ({ id: r.id, name: r.name }));
+    }
+    if (p.ac) {
+      const ac = await db.selectFrom('application_credentials').select(['id', 'name', 'unrestricted']).where('id', '=', p.ac).executeTakeFirst();
+      if (!ac) throw new TokenInvalid('Could not find token (application credential deleted).');
+      body.application_credential = { id: ac.id, name: ac.name, restricted: !bool(ac.unrestricted) };
+    }
+    if (withCatalog && (p.p || p.d || p.s)) body.catalog = await this.store.catalog();
+    return body;
+  }
+
+  private async restrictToAppCred(acId: string, roles: RoleRef[]): Promise<RoleRef[]> {
+    const ac = await this.store.db.selectFrom('application_credentials').select('roles').where('id', '=', acId).executeTakeFirst();
+    if (!ac) throw new Unauthorized('The request you have made requires authentication.');
+    const allowed = await this.store.expandImplied((JSON.parse(ac.roles) as { id: string }[]).map((r) => r.id));
+    return roles.filter((r) => allowed.includes(r.id));
+  }
+}
