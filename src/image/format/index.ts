@@ -1,0 +1,98 @@
+// Runs every format inspector over one data stream and turns what they saw into a verdict:
+// which format the data is, its virtual size, and every reason to refuse it (the content does not
+// match disk_format; the content, whatever it was declared as, is unsafe for qemu).
+import type { FormatInspector } from './inspector.ts';
+import { Qcow2Inspector } from './qcow2.ts';
+import { VmdkInspector } from './vmdk.ts';
+import { VhdInspector } from './vhd.ts';
+import { VhdxInspector } from './vhdx.ts';
+import { VdiInspector } from './vdi.ts';
+import { IsoInspector } from './iso.ts';
+import { RawInspector } from './raw.ts';
+import { PloopInspector } from './ploop.ts';
+import { AkiInspector, AriInspector } from './ami.ts';
+
+export interface Verdict {
+  declared: string | null;
+  /** What the data is ('raw' when no container format was recognised). */
+  detected: string;
+  virtualSize: number | null;
+  /** Reasons to refuse the data, all of them. Empty: accept. */
+  errors: string[];
+  details: Record<string, unknown>;
+}
+
+export interface InspectionOptions {
+  declared: string | null;
+  containerFormat?: string | null;
+  requireMatch?: boolean;
+  vmdkAllowedTypes?: string[];
+}
+
+/** Container formats whose payload is not a bare disk: the disk_format match is not checked. */
+const WRAPPED = new Set(['ova', 'ovf', 'docker', 'compressed']);
+/** Detection order: formats with a magic number at offset 0 first, then the looser ones. */
+const ORDER = ['qcow2', 'vhdx', 'vmdk', 'vdi', 'ploop', 'vhd', 'iso'];
+/** Declared formats whose data is raw bytes as far as disk containers go. */
+const RAW_LIKE = new Set(['raw', 'ami', 'aki', 'ari']);
+
+export class ImageInspection {
+  private readonly inspectors: FormatInspector[];
+  private active: FormatInspector[];
+  private size = 0;
+
+  constructor(private readonly opts: InspectionOptions) {
+    this.inspectors = [
+      new Qcow2Inspector(), new VhdxInspector(), new VmdkInspector(opts.vmdkAllowedTypes), new VdiInspector(),
+      new PloopInspector(), new VhdInspector(), new IsoInspector(), new RawInspector(),
+    ];
+    if (opts.declared === 'aki') this.inspectors.push(new AkiInspector());
+    if (opts.declared === 'ari') this.inspectors.push(new AriInspector());
+    this.active = [...this.inspectors];
+  }
+
+  feed(chunk: Buffer): void {
+    this.size += chunk.length;
+    let idle = false;
+    for (const i of this.active) {
+      i.feed(chunk);
+      if (i.satisfied) idle = true;
+    }
+    // Inspectors that need nothing more stop seeing data: after the first few MiB only the
+    // VHD footer watcher still runs.
+    if (idle) this.active = this.active.filter((i) => !i.satisfied);
+  }
+
+  private get(format: string): FormatInspector | undefined {
+    return this.inspectors.find((i) => i.format === format);
+  }
+
+  finish(): Verdict {
+    for (const i of this.inspectors) i.finish(this.size);
+    const declared = this.opts.declared;
+    const detectedInspector = ORDER.map((f) => this.get(f)!).find((i) => i.matches()) ?? this.get('raw')!;
+    const detected = detectedInspector.format;
+    const errors: string[] = [];
+    const checkMatch = (this.opts.requireMatch ?? true) && declared && !WRAPPED.has(this.opts.containerFormat ?? 'bare');
+    if (checkMatch) {
+      const ok = RAW_LIKE.has(declared) ? detected === 'raw' : detected === declared;
+      if (!ok) {
+        errors.push(detected === 'raw'
+          ? `Image content does not match disk_format ${declared}: the data is not ${a(declared)} image`
+          : `Image content does not match disk_format ${declared}: the data is ${a(detected)} image`);
+      }
+    }
+    // Safety checks run on what the data is, whatever it was declared as: a qcow2 with a
+    // backing file uploaded as "raw" is still refused (qemu could be made to probe it).
+    for (const e of detectedInspector.safetyCheck()) errors.push(`Image does not pass safety check: ${e}`);
+    const details: Record<string, unknown> = { ...detectedInspector.details() };
+    if (declared === 'aki') Object.assign(details, this.get('aki')!.details());
+    if (declared === 'ari') Object.assign(details, this.get('ari')!.details());
+    const vs = detectedInspector.virtualSize();
+    return { declared, detected, virtualSize: vs ?? this.size, errors, details };
+  }
+}
+
+export { Qcow2Inspector, VmdkInspector, VhdInspector, VhdxInspector, VdiInspector, IsoInspector, RawInspector, PloopInspector, AkiInspector, AriInspector };
+
+const a = (word: string) => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
