@@ -159,7 +159,7 @@ export const authRoutes: RouteModule = (app, api) => {
     const issued = tokens.issue({ userId: user.id, methods: outMethods, scope, parentAuditIds: parentAudit, expiresAt, appCredId });
     const nocatalog = (req.query as Obj)?.nocatalog !== undefined;
     const { body } = await tokens.validate(issued.id, { catalog: !nocatalog });
-    if (!nocatalog && !body.catalog) body.catalog = [];
+    if (!nocatalog && !body.catalog && (body.project || body.domain || body.system)) body.catalog = [];
     reply.code(201).header('x-subject-token', issued.id).header('vary', 'X-Auth-Token');
     return { token: body };
   });

@@ -111,7 +111,13 @@ export const catalogRoutes: RouteModule = (app, api) => {
     }
     const region = (e.region_id ?? e.region) as string | null | undefined;
     if (region && !(await db().selectFrom('regions').select('id').where('id', '=', region).executeTakeFirst())) {
-      throw new BadRequest(`Invalid input for field 'region_id': could not find region ${region}`);
+      // Keystone creates a region an endpoint names but that does not exist yet.
+      if (region.length > 255) throw new BadRequest("Invalid input for field 'region_id': too long");
+      try {
+        await db().insertInto('regions').values({ id: region, description: '', parent_region_id: null, extra: '{}' }).execute();
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+      }
     }
     if (e.interface !== undefined && !INTERFACES.includes(e.interface as string)) {
       throw new BadRequest(`Invalid input for field 'interface': ${JSON.stringify(e.interface)} is not one of ['admin', 'internal', 'public']`);

@@ -87,14 +87,11 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     reply.code(201);
     return { domain: renderDomain(api, row) };
   });
-  app.patch('/v3/domains/:id', async (req) => {
-    const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_domain', { target: { domain: { id } } });
+  async function updateDomain(id: string, d: Record<string, unknown>): Promise<DomainRow> {
     const cur = await getDomain(id);
-    const d = bodyObject(req, 'domain');
     checkFields(d, { name: 'string', description: 'nullable-string', enabled: 'boolean' });
     if (d.id !== undefined && d.id !== id) throw new BadRequest('Cannot change domain ID');
-    const upd: Partial<DomainRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(d, DOMAIN_FIELDS) }) };
+    const upd: Partial<DomainRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(d, [...DOMAIN_FIELDS, ...PROJECT_FIELDS]) }) };
     if (d.name !== undefined) upd.name = checkName(d.name, 'name', 64);
     if (d.description !== undefined) upd.description = (d.description as string) ?? '';
     if (d.enabled !== undefined) upd.enabled = d.enabled ? 1 : 0;
@@ -106,11 +103,14 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     }
     if (d.enabled === false && bool(cur.enabled)) { await store.revoke({ domainId: id }); api.onRevoke(); }
     store.touch();
-    return { domain: renderDomain(api, await getDomain(id)) };
-  });
-  app.delete('/v3/domains/:id', async (req, reply) => {
+    return getDomain(id);
+  }
+  app.patch('/v3/domains/:id', async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_domain', { target: { domain: { id } } });
+    await authorize(api, req, 'identity:update_domain', { target: { domain: { id } } });
+    return { domain: renderDomain(api, await updateDomain(id, bodyObject(req, 'domain'))) };
+  });
+  async function deleteDomain(id: string): Promise<void> {
     const d = await getDomain(id);
     if (bool(d.enabled)) throw new Forbidden('Cannot delete a domain that is enabled, please disable it first.');
     await db().transaction().execute(async (trx) => {
@@ -131,8 +131,19 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
       await trx.deleteFrom('domains').where('id', '=', id).execute();
     });
     store.touch();
+  }
+  app.delete('/v3/domains/:id', async (req, reply) => {
+    const { id } = req.params as { id: string };
+    await authorize(api, req, 'identity:delete_domain', { target: { domain: { id } } });
+    await deleteDomain(id);
     reply.code(204).send();
   });
+
+  /** A domain seen through the projects API (Keystone models domains as projects). */
+  const domainAsProject = (d: DomainRow) => ({ ...renderDomain(api, d), domain_id: null, parent_id: null, is_domain: true, links: link(api, `projects/${d.id}`) });
+  async function findDomain(id: string): Promise<DomainRow | undefined> {
+    return db().selectFrom('domains').selectAll().where('id', '=', id).executeTakeFirst();
+  }
 
   // ---- projects ----
   app.get('/v3/projects', async (req) => {
@@ -140,7 +151,7 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     const caller = await authorize(api, req, 'identity:list_projects', { target: { domain_id: q.domain_id } });
     if (queryBool(q.is_domain) === true) {
       const doms = await db().selectFrom('domains').selectAll().execute();
-      return { projects: doms.map((d) => ({ ...renderDomain(api, d), domain_id: null, parent_id: null, is_domain: true })), links: listLinks(api, req) };
+      return { projects: doms.map(domainAsProject), links: listLinks(api, req) };
     }
     let qb = db().selectFrom('projects').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
@@ -171,6 +182,8 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     const { id } = req.params as { id: string };
     const q = checkQuery(req, ['parents_as_list', 'subtree_as_list', 'parents_as_ids', 'subtree_as_ids', 'include_limits']);
     await authorize(api, req, 'identity:get_project', { target: { project: { id } } });
+    const dom = await findDomain(id);
+    if (dom) return { project: domainAsProject(dom) };
     const p = await getProject(id);
     const out: Record<string, unknown> = renderProject(api, p, (await tagsOf([id])).get(id)!);
     if (q.parents_as_list !== undefined) {
@@ -217,8 +230,21 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     const caller = await authorize(api, req, 'identity:create_project');
     const p = bodyObject(req, 'project');
     checkFields(p, { name: 'string', description: 'nullable-string', enabled: 'boolean', domain_id: 'nullable-string', parent_id: 'nullable-string', is_domain: 'boolean' }, ['name']);
-    if (p.is_domain === true) throw new BadRequest('Creating projects acting as domains is not supported; create a domain instead.');
     const name = checkName(p.name, 'name', 64);
+    if (p.is_domain === true) {
+      // A project acting as a domain is a domain; Keystone shows it in both shapes.
+      if (p.parent_id || p.domain_id) throw new BadRequest('A project acting as a domain cannot have a parent or a domain.');
+      const row: DomainRow = { id: newId(), name, description: (p.description as string) ?? '', enabled: p.enabled === false ? 0 : 1, extra: '{}', created_at: nowIso() };
+      try {
+        await db().insertInto('domains').values(row).execute();
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new Conflict(`Conflict occurred attempting to store project - Duplicate entry found with name ${name}.`);
+        throw e;
+      }
+      store.touch();
+      reply.code(201);
+      return { project: domainAsProject(row) };
+    }
     let domainId = (p.domain_id as string | null | undefined) ?? undefined;
     let parentId: string | null = null;
     if (p.parent_id) {
@@ -256,8 +282,9 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
   app.patch('/v3/projects/:id', async (req) => {
     const { id } = req.params as { id: string };
     await authorize(api, req, 'identity:update_project', { target: { project: { id } } });
-    const cur = await getProject(id);
     const p = bodyObject(req, 'project');
+    if (await findDomain(id)) return { project: domainAsProject(await updateDomain(id, { ...p, is_domain: undefined, domain_id: undefined, parent_id: undefined })) };
+    const cur = await getProject(id);
     checkFields(p, { name: 'string', description: 'nullable-string', enabled: 'boolean' });
     if (p.domain_id !== undefined && p.domain_id !== cur.domain_id) throw new BadRequest('Cannot change Domain ID');
     if (p.parent_id !== undefined && p.parent_id !== (cur.parent_id ?? cur.domain_id)) throw new Forbidden('Update of `parent_id` is not allowed.');
@@ -291,6 +318,10 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
   app.delete('/v3/projects/:id', async (req, reply) => {
     const { id } = req.params as { id: string };
     await authorize(api, req, 'identity:delete_project', { target: { project: { id } } });
+    if (await findDomain(id)) {
+      await deleteDomain(id);
+      return reply.code(204).send();
+    }
     await getProject(id);
     const kid = await db().selectFrom('projects').select('id').where('parent_id', '=', id).executeTakeFirst();
     if (kid) throw new Forbidden(`Cannot delete the project ${id} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.`);
@@ -343,8 +374,7 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     const tags = (await tagsOf([id])).get(id)!;
     checkTags([...tags, tag]);
     if (!tags.includes(tag)) await db().insertInto('project_tags').values({ project_id: id, name: tag }).execute();
-    reply.code(201).header('location', `${api.publicUrl}/v3/projects/${id}/tags/${encodeURIComponent(tag)}`);
-    return { tags: tags.includes(tag) ? tags : [...tags, tag] };
+    reply.code(201).header('location', `${api.publicUrl}/v3/projects/${id}/tags/${encodeURIComponent(tag)}`).send();
   });
   app.delete('/v3/projects/:id/tags/:tag', async (req, reply) => {
     const { id, tag } = req.params as { id: string; tag: string };

@@ -101,7 +101,7 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
     await authorize(api, req, 'identity:create_implied_role');
     const p = await getRole(prior);
     const i = await getRole(implied);
-    if (i.domain_id) throw new Forbidden('Domain-specific roles cannot be implied.');
+    if (i.domain_id && !p.domain_id) throw new Forbidden(`A global role cannot imply a domain-specific role (${implied}).`);
     // Refuse cycles: the implied role must not (transitively) imply the prior one.
     if ((await store.expandImplied([implied])).includes(prior)) throw new Forbidden(`Creating an implied role ${implied} from ${prior} would create a cycle.`);
     try {
@@ -288,7 +288,9 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
         }
       }
       const seen = new Set<string>();
+      const allRoles = await store.allRoles();
       rows = withImplied.filter((a) => {
+        if (allRoles.get(a.role)?.domain_id) return false; // domain roles never show as effective
         const k = `${a.type}|${a.actor}|${a.target}|${a.role}`;
         if (seen.has(k)) return false;
         seen.add(k);

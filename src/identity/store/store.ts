@@ -137,7 +137,9 @@ export class IdentityStore {
       }
       const roles = await this.allRoles();
       const ids = await this.expandImplied(new Set(direct.map((a) => a.role_id)));
-      return ids.map((id) => roles.get(id)).filter((r): r is RoleRef => !!r).sort((a, b) => a.name.localeCompare(b.name));
+      // Domain-specific roles only ever stand for the global roles they imply; they never
+      // appear in a token themselves (Keystone's rule).
+      return ids.map((id) => roles.get(id)).filter((r): r is RoleRef => !!r && !r.domain_id).sort((a, b) => a.name.localeCompare(b.name));
     });
   }
 

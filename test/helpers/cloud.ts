@@ -1,0 +1,70 @@
+// A real all-in-one (`stratus up`) on a free port with a temporary data dir, on the database and
+// transport chosen by STRATUS_TEST_DB / STRATUS_TEST_TRANSPORT, for integration tests.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { up } from '../../src/cli/up.ts';
+import { allServices } from '../../src/cli/services.ts';
+import { createTestDatabase, tempDir, testTransportUrl } from './backends.ts';
+import { freePort } from './service.ts';
+
+export interface TestCloud {
+  url: string;
+  identityUrl: string;
+  dataDir: string;
+  adminPassword: string;
+  /** A project-scoped admin token. */
+  adminToken(): Promise<string>;
+  /** Authenticates by name and returns the token id and the token body. */
+  login(user: string, password: string, project?: string): Promise<{ token: string; body: any; status: number }>;
+  /** JSON request helper: returns status, headers and parsed body. */
+  req(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; headers: Headers; body: any; text: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startCloud(): Promise<TestCloud> {
+  const dir = tempDir('stratus-cloud-');
+  const sets = allServices.flatMap((s) => s.databases);
+  const dbs = await Promise.all(sets.map(() => createTestDatabase()));
+  const { url: transportUrl, exchange } = testTransportUrl();
+  const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, ''];
+  sets.forEach((s, i) => lines.push(`[${s.option[0]}]`, `${s.option[1]} = ${dbs[i].url}`, ''));
+  lines.push('[keystone_authtoken]', 'username = stratus', 'password = service-pass', 'project_name = service', '');
+  writeFileSync(join(dir.path, 'stratus.conf'), lines.join('\n'));
+  process.env.STRATUS_LOG_LEVEL ??= process.env.STRATUS_TEST_LOG ?? 'silent';
+  const port = await freePort();
+  const r = await up({ dataDir: dir.path, bind: '127.0.0.1', port });
+  const url = r.url;
+  const identityUrl = `${url}/identity/v3`;
+  const adminPassword = r.adminPassword!;
+
+  const req: TestCloud['req'] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.token) headers['x-auth-token'] = opts.token;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(path.startsWith('http') ? path : `${url}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown;
+    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  };
+  const login: TestCloud['login'] = async (user, password, project) => {
+    const auth: Record<string, unknown> = { identity: { methods: ['password'], password: { user: { name: user, domain: { id: 'default' }, password } } } };
+    if (project) auth.scope = { project: { name: project, domain: { id: 'default' } } };
+    const res = await req('POST', '/identity/v3/auth/tokens', { body: { auth } });
+    return { token: res.headers.get('x-subject-token') ?? '', body: res.body, status: res.status };
+  };
+  let admin: string | undefined;
+  return {
+    url, identityUrl, dataDir: dir.path, adminPassword, req, login,
+    adminToken: async () => (admin ??= (await login('admin', adminPassword, 'admin')).token),
+    stop: async () => {
+      await r.stop();
+      await Promise.all(dbs.map((d) => d.drop()));
+      dir.remove();
+    },
+  };
+}
