@@ -5,13 +5,24 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.t
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { hashPassword } from '../passwords.ts';
 import { bool, newId, nowIso } from '../store/store.ts';
-import type { AppCredRow } from '../store/schema.ts';
+import type { AccessRuleRow, AppCredRow } from '../store/schema.ts';
+
+const renderRule = (r: AccessRuleRow) => ({ id: r.id, service: r.service, path: r.path, method: r.method });
 import { authorize, bodyObject, checkFields, checkName, checkQuery, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 
-function render(api: IdentityApi, a: AppCredRow, secret?: string) {
+/** Keystone echoes expires_at as a naive ISO time with microseconds: 2026-11-24T18:31:53.931806 */
+function normaliseExpiry(v: string): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(Z|[+-]00:?00)?$/.exec(v.trim());
+  if (!m) return new Date(Date.parse(v)).toISOString().replace(/\.(\d{3})Z$/, '.$1000');
+  return `${m[1]}.${(m[2] ?? '').padEnd(6, '0')}`;
+}
+
+function render(api: IdentityApi, a: AppCredRow, rules: AccessRuleRow[], secret?: string) {
+  const ids: string[] = JSON.parse(a.access_rules);
   const out: Record<string, unknown> = {
     id: a.id, name: a.name, description: a.description || null, expires_at: a.expires_at, project_id: a.project_id, user_id: a.user_id,
-    roles: JSON.parse(a.roles), unrestricted: bool(a.unrestricted), access_rules: JSON.parse(a.access_rules),
+    roles: JSON.parse(a.roles), unrestricted: bool(a.unrestricted),
+    access_rules: rules.filter((r) => ids.includes(r.id)).map(renderRule),
     links: link(api, `users/${a.user_id}/application_credentials/${a.id}`),
   };
   if (secret !== undefined) out.secret = secret;
@@ -34,7 +45,7 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
       const t = Date.parse(a.expires_at as string);
       if (Number.isNaN(t)) throw new BadRequest(`Invalid input for field 'expires_at': ${JSON.stringify(a.expires_at)} is not a date-time`);
       if (t <= Date.now()) throw new BadRequest("Invalid input for field 'expires_at': the expiration time is in the past");
-      expires = new Date(t).toISOString();
+      expires = normaliseExpiry(a.expires_at as string);
     }
     const tokenRoles = await store.effectiveRoles(uid, { projectId: caller.projectId });
     let roles = tokenRoles;
@@ -48,12 +59,30 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
       }
     }
     if (a.access_rules !== undefined && !Array.isArray(a.access_rules)) throw new BadRequest("Invalid input for field 'access_rules': expected a list");
+    const ruleIds: string[] = [];
+    for (const r of (a.access_rules as Record<string, unknown>[]) ?? []) {
+      if (!r || typeof r !== 'object') throw new BadRequest("Invalid input for field 'access_rules': each rule is an object");
+      if (typeof r.id === 'string' && r.service === undefined) {
+        if (!(await db().selectFrom('access_rules').select('id').where('id', '=', r.id).where('user_id', '=', uid).executeTakeFirst())) throw new NotFound(`Could not find Access Rule: ${r.id}.`);
+        ruleIds.push(r.id);
+        continue;
+      }
+      for (const f of ['service', 'path', 'method']) if (typeof r[f] !== 'string') throw new BadRequest(`Invalid input for field 'access_rules.${f}': expected a string`);
+      if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method as string)) throw new BadRequest(`Invalid input for field 'access_rules.method': ${JSON.stringify(r.method)}`);
+      const key = { user_id: uid, service: r.service as string, path: r.path as string, method: r.method as string };
+      let row = await db().selectFrom('access_rules').select('id').where('user_id', '=', uid).where('service', '=', key.service).where('path', '=', key.path).where('method', '=', key.method).executeTakeFirst();
+      if (!row) {
+        row = { id: newId() };
+        try { await db().insertInto('access_rules').values({ id: row.id, ...key }).execute(); } catch (e) { if (!isUniqueViolation(e)) throw e; }
+      }
+      ruleIds.push(row.id);
+    }
     const secret = (a.secret as string) ?? randomBytes(64).toString('base64url');
     const row: AppCredRow = {
       id: newId(), name: checkName(a.name), user_id: uid, project_id: caller.projectId, secret_hash: await hashPassword(secret),
       description: (a.description as string) ?? '', expires_at: expires, unrestricted: a.unrestricted === true ? 1 : 0,
       roles: JSON.stringify(roles.map((r) => ({ id: r.id, name: r.name, domain_id: r.domain_id || null }))),
-      access_rules: JSON.stringify(((a.access_rules as Record<string, unknown>[]) ?? []).map((r) => ({ id: newId(), ...r }))), created_at: nowIso(),
+      access_rules: JSON.stringify(ruleIds), created_at: nowIso(),
     };
     try {
       await db().insertInto('application_credentials').values(row).execute();
@@ -62,7 +91,7 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
       throw e;
     }
     reply.code(201);
-    return { application_credential: render(api, row, secret) };
+    return { application_credential: render(api, row, await rulesOf(uid), secret) };
   });
 
   app.get('/v3/users/:uid/application_credentials', async (req) => {
@@ -71,7 +100,8 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
     await authorize(api, req, 'identity:list_application_credentials', { user_id: uid });
     let qb = db().selectFrom('application_credentials').selectAll().where('user_id', '=', uid);
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
-    return { application_credentials: (await qb.orderBy('name').execute()).map((a) => render(api, a)), links: listLinks(api, req) };
+    const rules = await rulesOf(uid);
+    return { application_credentials: (await qb.orderBy('name').execute()).map((a) => render(api, a, rules)), links: listLinks(api, req) };
   });
 
   async function getOwned(uid: string, id: string) {
@@ -82,7 +112,7 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
   app.get('/v3/users/:uid/application_credentials/:id', async (req) => {
     const { uid, id } = req.params as { uid: string; id: string };
     await authorize(api, req, 'identity:get_application_credential', { user_id: uid });
-    return { application_credential: render(api, await getOwned(uid, id)) };
+    return { application_credential: render(api, await getOwned(uid, id), await rulesOf(uid)) };
   });
   app.delete('/v3/users/:uid/application_credentials/:id', async (req, reply) => {
     const { uid, id } = req.params as { uid: string; id: string };
@@ -93,10 +123,28 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
     api.onRevoke();
     reply.code(204).send();
   });
+  const rulesOf = (uid: string) => db().selectFrom('access_rules').selectAll().where('user_id', '=', uid).execute();
   app.get('/v3/users/:uid/access_rules', async (req) => {
     const { uid } = req.params as { uid: string };
+    const q = checkQuery(req, ['service', 'path', 'method']);
     await authorize(api, req, 'identity:list_application_credentials', { user_id: uid });
-    const rows = await db().selectFrom('application_credentials').select('access_rules').where('user_id', '=', uid).execute();
-    return { access_rules: rows.flatMap((r) => JSON.parse(r.access_rules)), links: listLinks(api, req) };
+    const rules = (await rulesOf(uid)).filter((r) => (!q.service || r.service === q.service) && (!q.path || r.path === q.path) && (!q.method || r.method === q.method));
+    return { access_rules: rules.map(renderRule), links: listLinks(api, req) };
+  });
+  app.get('/v3/users/:uid/access_rules/:id', async (req) => {
+    const { uid, id } = req.params as { uid: string; id: string };
+    await authorize(api, req, 'identity:get_application_credential', { user_id: uid });
+    const r = (await rulesOf(uid)).find((x) => x.id === id);
+    if (!r) throw new NotFound(`Could not find Access Rule: ${id}.`);
+    return { access_rule: renderRule(r) };
+  });
+  app.delete('/v3/users/:uid/access_rules/:id', async (req, reply) => {
+    const { uid, id } = req.params as { uid: string; id: string };
+    await authorize(api, req, 'identity:delete_application_credential', { user_id: uid });
+    if (!(await rulesOf(uid)).some((x) => x.id === id)) throw new NotFound(`Could not find Access Rule: ${id}.`);
+    const creds = await db().selectFrom('application_credentials').select('access_rules').where('user_id', '=', uid).execute();
+    if (creds.some((c) => (JSON.parse(c.access_rules) as string[]).includes(id))) throw new Forbidden(`Access rule ${id} is in use by an application credential.`);
+    await db().deleteFrom('access_rules').where('id', '=', id).execute();
+    reply.code(204).send();
   });
 };

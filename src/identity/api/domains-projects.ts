@@ -124,6 +124,7 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
       if (users.length) await trx.deleteFrom('user_group_membership').where('user_id', 'in', users).execute();
       if (groups.length) await trx.deleteFrom('user_group_membership').where('group_id', 'in', groups).execute();
       if (users.length) await trx.deleteFrom('application_credentials').where('user_id', 'in', users).execute();
+      if (users.length) await trx.deleteFrom('access_rules').where('user_id', 'in', users).execute();
       await trx.deleteFrom('projects').where('domain_id', '=', id).execute();
       await trx.deleteFrom('users').where('domain_id', '=', id).execute();
       await trx.deleteFrom('groups').where('domain_id', '=', id).execute();

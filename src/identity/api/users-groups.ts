@@ -132,6 +132,7 @@ export const userGroupRoutes: RouteModule = (app, api) => {
       await trx.deleteFrom('assignments').where('actor_id', '=', id).execute();
       await trx.deleteFrom('user_group_membership').where('user_id', '=', id).execute();
       await trx.deleteFrom('application_credentials').where('user_id', '=', id).execute();
+      await trx.deleteFrom('access_rules').where('user_id', '=', id).execute();
       await trx.deleteFrom('users').where('id', '=', id).execute();
     });
     await revokeUser(id);

@@ -22,7 +22,11 @@ export interface AppCredRow { id: string; name: string; user_id: string; project
 /** A revocation: tokens matching every non-null field and issued at or before `issued_before` are invalid. */
 export interface RevocationRow { id: string; user_id: string | null; project_id: string | null; audit_id: string | null; domain_id: string | null; issued_before: string; expires_at: string | null; revoked_at: string }
 
+/** Access rules are the user's, shared by every application credential that names them. */
+export interface AccessRuleRow { id: string; user_id: string; service: string; path: string; method: string }
+
 export interface IdentityDB {
+  access_rules: AccessRuleRow;
   domains: DomainRow;
   projects: ProjectRow;
   project_tags: ProjectTagRow;
@@ -119,5 +123,15 @@ const m001: Migration = {
   },
 };
 
-export const identityMigrations: MigrationSet = { name: 'identity', migrations: { '001_initial': m001 } };
+const m002: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.createTable('access_rules')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('user_id', id, (c) => c.notNull())
+      .addColumn('service', name, (c) => c.notNull()).addColumn('path', 'varchar(255)', (c) => c.notNull())
+      .addColumn('method', 'varchar(16)', (c) => c.notNull())
+      .addUniqueConstraint('access_rules_unique', ['user_id', 'service', 'path', 'method']).execute();
+  },
+};
+
+export const identityMigrations: MigrationSet = { name: 'identity', migrations: { '001_initial': m001, '002_access_rules': m002 } };
 export { sql };
