@@ -111,8 +111,12 @@ export async function mountService(app: FastifyInstance, svc: ServiceMount): Pro
       if (svc.extraHeaders) for (const [k, v] of Object.entries(svc.extraHeaders(req))) reply.header(k, v);
     });
     scope.setErrorHandler((error, req, reply) => sendError(svc.errorShape, error, req, reply));
-    scope.setNotFoundHandler((req, reply) =>
-      sendError(svc.errorShape, new NotFound(`The resource could not be found.`), req, reply));
+    // Fastify allows one not-found handler per prefix: a service mounted at '/' (standalone)
+    // keeps the app's own; services that care route unmatched paths themselves.
+    if (svc.prefix !== '/') {
+      scope.setNotFoundHandler((req, reply) =>
+        sendError(svc.errorShape, new NotFound(`The resource could not be found.`), req, reply));
+    }
     await svc.register(scope);
   }, { prefix: svc.prefix === '/' ? '' : svc.prefix });
 }
