@@ -1,0 +1,232 @@
+// Placement's HTTP plumbing: one declarative route table (api/routes.ts) is turned into fastify
+// routes here. For every request this negotiates the microversion, authenticates, picks the
+// handler whose version range matches (404 otherwise, 405 for a known path with another
+// method), enforces policy, checks the media types, and adds the version headers. Errors are
+// rendered in Placement's shape, with `code` only from 1.23 as upstream.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Value } from '@sinclair/typebox/value';
+import { FormatRegistry, type Static, type TSchema } from '@sinclair/typebox';
+import { negotiate, type Version } from '../../common/http/microversion.ts';
+import { requireAuth, credentialsOf, type AuthContext, type TokenValidator } from '../../common/http/auth.ts';
+import type { PolicyEngine } from '../../common/http/policy.ts';
+import { renderError, toStratusError } from '../../common/http/errors.ts';
+import { Forbidden, MethodNotAllowed, NotAcceptable, NotFound, StratusError, UnsupportedMediaType } from '../../common/errors.ts';
+import { MAX_VERSION, MIN_VERSION } from '../microversions.ts';
+import { badRequest } from '../errors.ts';
+import type { PlacementStore } from '../model/store.ts';
+import type { PlacementRule } from '../policy.ts';
+
+export interface PlacementApi {
+  store: PlacementStore;
+  policy: PolicyEngine;
+  validator: TokenValidator;
+  config: { randomizeCandidates: boolean; maxCandidates: number; incompleteProjectId: string; incompleteUserId: string };
+}
+
+/** Repeated query keys keep every value (member_of, required from 1.39, …). */
+export class Query {
+  constructor(readonly raw: Record<string, string[]>) {}
+  static from(q: unknown): Query {
+    const out: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries((q ?? {}) as Record<string, unknown>)) {
+      out[k] = (Array.isArray(v) ? v : [v]).map(String);
+    }
+    return new Query(out);
+  }
+  has(k: string): boolean { return k in this.raw; }
+  /** The last value, as webob's dict(req.GET) gives. */
+  get(k: string): string | undefined { const v = this.raw[k]; return v ? v[v.length - 1] : undefined; }
+  all(k: string): string[] { return this.raw[k] ?? []; }
+  keys(): string[] { return Object.keys(this.raw); }
+}
+
+export interface Ctx {
+  req: FastifyRequest;
+  version: Version;
+  params: Record<string, string>;
+  query: Query;
+  body: unknown;
+  api: PlacementApi;
+  auth?: AuthContext;
+  /** Mount prefix for links ('' or '/placement'). */
+  prefix: string;
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** ISO time; sent as Last-Modified (with Cache-Control: no-cache) from 1.15. */
+  lastModified?: string;
+}
+
+export type Handler = (c: Ctx) => Promise<Reply>;
+
+export interface RouteDef {
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  path: string;
+  handler: Handler;
+  /** Policy rule; absent only for the unauthenticated version document. */
+  policy?: PlacementRule;
+  since?: string;
+  until?: string;
+  /** Status when no version range matches (404, or 405 where upstream says so). */
+  outOfRange?: 404 | 405;
+  /** Needs an application/json body. */
+  json?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest { placementVersion?: Version }
+}
+
+FormatRegistry.Set('uuid', (v) => isUuidLike(v));
+
+/** oslo's is_uuid_like: 32 hex digits, dashes/braces/urn prefix and case ignored. */
+export function isUuidLike(v: string): boolean {
+  return /^[0-9a-f]{32}$/.test(v.toLowerCase().replace(/^urn:uuid:/, '').replace(/[{}-]/g, ''));
+}
+
+export function normalizeUuid(v: string): string {
+  const h = v.toLowerCase().replace(/^urn:uuid:/, '').replace(/[{}-]/g, '');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Validates a JSON body against a TypeBox schema; 400 in upstream's words. */
+export function validate<T extends TSchema>(schema: T, data: unknown, what = 'JSON does not validate'): Static<T> {
+  if (Value.Check(schema, data)) return data as Static<T>;
+  const first = Value.Errors(schema, data).First();
+  const where = first?.path ? `${first.path}: ` : '';
+  throw badRequest(`${what}: ${where}${first?.message ?? 'invalid'}${first && first.value !== undefined ? ` (got ${JSON.stringify(first.value)?.slice(0, 200)})` : ''}`);
+}
+
+/** Refuses query keys the version does not know. */
+export function allowQuery(q: Query, allowed: (key: string) => boolean): void {
+  for (const k of q.keys()) {
+    if (!allowed(k)) throw badRequest(`Invalid query string parameters: Additional properties are not allowed ('${k}' was unexpected)`);
+  }
+}
+
+const ALL_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
+
+export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], api: PlacementApi): Promise<void> {
+  const prefix = scope.prefix === '/' ? '' : scope.prefix;
+  const auth = requireAuth(api.validator);
+  const byPath = new Map<string, RouteDef[]>();
+  for (const r of table) {
+    if (!byPath.has(r.path)) byPath.set(r.path, []);
+    byPath.get(r.path)!.push(r);
+  }
+
+  await scope.register(async (inner) => {
+    inner.setErrorHandler((error, req, reply) => sendPlacementError(error, req, reply));
+
+    for (const [path, defs] of byPath) {
+      const methods = [...new Set(defs.map((d) => d.method))];
+      const needsAuth = defs.some((d) => d.policy);
+      inner.route({
+        method: [...ALL_METHODS],
+        url: path,
+        handler: async (req, reply) => {
+          const version = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION });
+          req.placementVersion = version;
+          // As upstream's middleware order: version, then authentication, then routing.
+          let authCtx: AuthContext | undefined;
+          if (needsAuth) {
+            await auth(req);
+            authCtx = req.auth;
+          }
+          const method = req.method === 'HEAD' ? 'GET' : req.method;
+          const forMethod = defs.filter((d) => d.method === method);
+          if (!forMethod.length) {
+            throw new MethodNotAllowed('The method specified is not allowed for this resource.', { headers: { allow: methods.join(', ') } });
+          }
+          const def = forMethod.find((d) => (!d.since || version.atLeast(d.since)) && (!d.until || version.atMost(d.until)));
+          if (!def) {
+            const status = forMethod[0].outOfRange ?? 404;
+            if (status === 405) throw new MethodNotAllowed('The method specified is not allowed for this resource.', { headers: { allow: methods.join(', ') } });
+            throw new NotFound('');
+          }
+          if (def.policy) {
+            const target = { project_id: authCtx?.projectId, user_id: authCtx?.userId };
+            if (!api.policy.check(def.policy, credentialsOf(authCtx!), target)) {
+              throw new Forbidden(`Policy does not allow ${def.policy} to be performed.`);
+            }
+          }
+          if (def.json) {
+            const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+            if (ct !== 'application/json') {
+              throw new UnsupportedMediaType(`The media type ${ct || 'None'} is not supported, use application/json`);
+            }
+          } else if (method === 'GET') {
+            checkAccept(req);
+          }
+          const out = await def.handler({
+            req, version, params: req.params as Record<string, string>, query: Query.from(req.query), body: req.body, api, auth: authCtx, prefix,
+          });
+          reply.code(out.status);
+          versionHeaders(reply, version);
+          if (out.headers) for (const [k, v] of Object.entries(out.headers)) reply.header(k, v);
+          if (out.lastModified !== undefined && version.atLeast('1.15')) {
+            reply.header('last-modified', new Date(out.lastModified).toUTCString());
+            reply.header('cache-control', 'no-cache');
+          }
+          if (out.body === undefined) return reply.send();
+          return reply.type('application/json').send(JSON.stringify(out.body));
+        },
+      });
+    }
+
+    inner.route({
+      method: [...ALL_METHODS],
+      url: '/*',
+      handler: async (req) => {
+        req.placementVersion = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION });
+        await auth(req);
+        throw new NotFound('');
+      },
+    });
+  });
+}
+
+function versionHeaders(reply: FastifyReply, v: Version): void {
+  reply.header('openstack-api-version', `placement ${v}`);
+  reply.header('vary', 'openstack-api-version');
+}
+
+function checkAccept(req: FastifyRequest): void {
+  const accept = req.headers.accept;
+  if (!accept) return;
+  const ok = accept.split(',').some((part) => {
+    const [type, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q && Number(q.slice(2)) === 0) return false;
+    return type === 'application/json' || type === 'application/*' || type === '*/*';
+  });
+  if (!ok) throw new NotAcceptable('Only application/json is provided');
+}
+
+/** Renders any error in Placement's body shape (Keystone's for 401, as keystonemiddleware does). */
+export function sendPlacementError(error: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  let err: StratusError;
+  const fe = error as { code?: string; statusCode?: number; message?: string };
+  if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim();
+    err = new UnsupportedMediaType(`The media type ${ct || 'None'} is not supported, use application/json`);
+  } else if (fe?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError || (fe?.statusCode === 400 && !(error instanceof StratusError))) {
+    err = badRequest(`Malformed JSON: ${fe?.message ?? 'invalid body'}`);
+  } else {
+    err = toStratusError(error);
+  }
+  if (err.status >= 500) req.log.error({ err: (err.cause ?? error) as Error }, 'request failed');
+  if (err.headers) for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+  const v = req.placementVersion;
+  if (v) versionHeaders(reply, v);
+  reply.code(err.status).type('application/json');
+  if (err.status === 401) return reply.send(renderError('keystone', err, req.id));
+  const body = renderError('placement', err, req.id) as { errors: Record<string, unknown>[] };
+  const e = body.errors[0];
+  if (!v || !v.atLeast('1.23')) delete e.code;
+  if (err.status === 406 && !v) { e.max_version = MAX_VERSION; e.min_version = MIN_VERSION; }
+  return reply.send(body);
+}

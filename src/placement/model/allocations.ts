@@ -1,0 +1,306 @@
+// Consumers and their allocations. A write replaces every allocation of the consumers it names,
+// all or nothing, in one transaction:
+//   1. consumers are checked against the generation the caller saw (>= 1.28) and created or
+//      updated (project, user, type);
+//   2. their old allocation rows are removed and the new ones inserted;
+//   3. each touched inventory row moves its cached `used` by the difference with a single
+//      conditional UPDATE ... WHERE used + delta <= capacity. The row lock that UPDATE takes is
+//      what makes racing writers safe on every backend: the loser's condition is evaluated
+//      against the winner's committed value (PostgreSQL re-checks after the lock, InnoDB
+//      updates read the latest version, SQLite has one writer), so capacity can never be
+//      exceeded, and the loser gets a 409;
+//   4. provider and consumer generations are bumped.
+// Rows are touched in (provider id, class id) order so concurrent writers lock in one order.
+import { PlacementStore, now, chunks, isUniqueViolation, type Tx } from './store.ts';
+import { badRequest, conflict, notFound, CODES, ConcurrentUpdate } from '../errors.ts';
+
+export interface ConsumerWrite {
+  uuid: string;
+  projectId: string;
+  userId: string;
+  /** undefined: do not check (before 1.28); null: the consumer must not exist yet. */
+  generation?: number | null;
+  /** undefined: leave as is (before 1.38). */
+  consumerType?: string;
+  /** provider uuid -> class -> amount; empty means "remove this consumer's allocations". */
+  allocations: Record<string, Record<string, number>>;
+}
+
+export interface WriteOptions {
+  checkGenerations: boolean;
+}
+
+export interface ConsumerRecord {
+  id: number; uuid: string; project_id: string; user_id: string; consumer_type: string | null; generation: number;
+}
+
+interface ExistingAlloc { id: number; consumer_id: string; resource_provider_id: number; resource_class_id: number; used: number }
+
+const pairKey = (rp: number, rc: number) => `${rp}:${rc}`;
+
+function capacityError(rc: string, rp: string) {
+  return conflict(`Unable to allocate inventory: Unable to create allocation for '${rc}' on resource provider '${rp}'. The requested amount would exceed the capacity.`);
+}
+
+/**
+ * Replaces the allocations of every consumer in `writes` atomically. Used by PUT
+ * /allocations/{c}, POST /allocations and (with inventory changes first) POST /reshaper.
+ */
+export async function writeAllocations(store: PlacementStore, writes: ConsumerWrite[], opts: WriteOptions, before?: (trx: Tx) => Promise<Set<number>>): Promise<void> {
+  // Names resolved outside the transaction (they only ever grow); unknown ones are 400s.
+  const rpUuids = [...new Set(writes.flatMap((w) => Object.keys(w.allocations)))];
+  const rcNames = [...new Set(writes.flatMap((w) => Object.values(w.allocations).flatMap((r) => Object.keys(r))))];
+  const rcIds = await store.rc.ids(rcNames);
+  for (const w of writes) {
+    for (const res of Object.values(w.allocations)) {
+      for (const rc of Object.keys(res)) {
+        if (!rcIds.has(rc)) throw badRequest(`Unable to allocate inventory for consumer ${w.uuid}: No such resource class ${rc}.`);
+      }
+    }
+  }
+  try {
+    await store.tx(async (trx) => {
+      const bumped = before ? await before(trx) : new Set<number>();
+      await writeInTx(store, trx, writes, opts, rpUuids, rcIds, bumped);
+    });
+  } catch (e) {
+    // Two requests creating the same new consumer at once: the loser sees the unique key.
+    if (isUniqueViolation(e)) throw new ConcurrentUpdate('consumer generation conflict - another request created this consumer first');
+    throw e;
+  }
+}
+
+async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[], opts: WriteOptions, rpUuids: string[], rcIds: Map<string, number>, alreadyBumped: Set<number>): Promise<void> {
+  const ts = now();
+  const providers = new Map<string, { id: number; uuid: string }>();
+  for (const part of chunks(rpUuids)) {
+    const rows = await trx.selectFrom('resource_providers').select(['id', 'uuid']).where('uuid', 'in', part).execute();
+    for (const r of rows) providers.set(r.uuid, { id: Number(r.id), uuid: r.uuid });
+  }
+  for (const u of rpUuids) {
+    if (!providers.has(u)) throw badRequest(`Allocation for resource provider '${u}' that does not exist.`);
+  }
+  const uuidById = new Map([...providers.values()].map((p) => [p.id, p.uuid]));
+
+  // 1. Consumers.
+  const uuids = writes.map((w) => w.uuid);
+  const existingConsumers = new Map<string, ConsumerRecord>();
+  for (const part of chunks(uuids)) {
+    const rows = await trx.selectFrom('consumers').selectAll().where('uuid', 'in', part).execute();
+    for (const r of rows) existingConsumers.set(r.uuid, { ...r, id: Number(r.id), generation: Number(r.generation) });
+  }
+  const consumers = new Map<string, ConsumerRecord>();
+  for (const w of writes) {
+    const c = existingConsumers.get(w.uuid);
+    if (opts.checkGenerations) {
+      if (c && c.generation !== w.generation) {
+        throw conflict(`consumer generation conflict - expected ${c.generation} but got ${w.generation ?? 'None'}`, CODES.CONCURRENT_UPDATE);
+      }
+      if (!c && w.generation !== null && w.generation !== undefined) {
+        throw conflict(`consumer generation conflict - expected null but got ${w.generation}`, CODES.CONCURRENT_UPDATE);
+      }
+    }
+    if (c) {
+      const type = w.consumerType === undefined ? c.consumer_type : w.consumerType;
+      if (c.project_id !== w.projectId || c.user_id !== w.userId || c.consumer_type !== type) {
+        await trx.updateTable('consumers').set({ project_id: w.projectId, user_id: w.userId, consumer_type: type, updated_at: ts })
+          .where('id', '=', c.id).execute();
+      }
+      consumers.set(w.uuid, c);
+    } else if (Object.keys(w.allocations).length) {
+      // A consumer only exists while it has allocations; emptying an unknown one is a no-op.
+      const id = await store.insertId(trx, 'consumers', {
+        uuid: w.uuid, project_id: w.projectId, user_id: w.userId, consumer_type: w.consumerType ?? null,
+        generation: 0, created_at: ts, updated_at: null,
+      });
+      consumers.set(w.uuid, { id, uuid: w.uuid, project_id: w.projectId, user_id: w.userId, consumer_type: w.consumerType ?? null, generation: 0 });
+    }
+  }
+
+  // 2. Old allocations of the consumers that existed (new consumers have none: skipping the
+  // lookup also avoids InnoDB gap locks on keys that do not exist).
+  const old: ExistingAlloc[] = [];
+  const known = uuids.filter((u) => existingConsumers.has(u));
+  for (const part of chunks(known)) {
+    const rows = await trx.selectFrom('allocations').select(['id', 'consumer_id', 'resource_provider_id', 'resource_class_id', 'used'])
+      .where('consumer_id', 'in', part).execute();
+    for (const r of rows) old.push({ id: Number(r.id), consumer_id: r.consumer_id, resource_provider_id: Number(r.resource_provider_id), resource_class_id: Number(r.resource_class_id), used: Number(r.used) });
+  }
+
+  // Desired rows, and per (provider, class) old and new sums.
+  const fresh: { resource_provider_id: number; resource_class_id: number; consumer_id: string; used: number; created_at: string; updated_at: null }[] = [];
+  const newSum = new Map<string, number>();
+  const oldSum = new Map<string, number>();
+  const touchedRps = new Set<number>();
+  for (const w of writes) {
+    const entries = Object.entries(w.allocations);
+    if (!entries.length) {
+      // Emptied consumer: its providers count as touched (upstream bumps them).
+      for (const a of old) if (a.consumer_id === w.uuid) touchedRps.add(a.resource_provider_id);
+    }
+    for (const [rpUuid, res] of entries) {
+      const rpId = providers.get(rpUuid)!.id;
+      touchedRps.add(rpId);
+      for (const [rc, amount] of Object.entries(res)) {
+        const rcId = rcIds.get(rc)!;
+        fresh.push({ resource_provider_id: rpId, resource_class_id: rcId, consumer_id: w.uuid, used: amount, created_at: ts, updated_at: null });
+        const k = pairKey(rpId, rcId);
+        newSum.set(k, (newSum.get(k) ?? 0) + amount);
+      }
+    }
+  }
+  for (const a of old) {
+    const k = pairKey(a.resource_provider_id, a.resource_class_id);
+    oldSum.set(k, (oldSum.get(k) ?? 0) + a.used);
+  }
+
+  // 3. Inventory checks: the class must be inventoried, each amount within the unit limits.
+  const pairs = [...new Set([...newSum.keys(), ...oldSum.keys()])].map((k) => k.split(':').map(Number) as [number, number])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const inv = new Map<string, { id: number; min_unit: number; max_unit: number; step_size: number }>();
+  const rpIds = [...new Set(pairs.map(([rp]) => rp))];
+  for (const part of chunks(rpIds)) {
+    const rows = await trx.selectFrom('inventories').select(['id', 'resource_provider_id', 'resource_class_id', 'min_unit', 'max_unit', 'step_size'])
+      .where('resource_provider_id', 'in', part).execute();
+    for (const r of rows) {
+      inv.set(pairKey(Number(r.resource_provider_id), Number(r.resource_class_id)), { id: Number(r.id), min_unit: Number(r.min_unit), max_unit: Number(r.max_unit), step_size: Number(r.step_size) });
+    }
+  }
+  for (const row of fresh) {
+    const i = inv.get(pairKey(row.resource_provider_id, row.resource_class_id));
+    const rc = store.rc.nameSync(row.resource_class_id);
+    const rp = uuidById.get(row.resource_provider_id)!;
+    if (!i) throw conflict(`Unable to allocate inventory: Inventory for '${rc}' on resource provider '${rp}' invalid.`);
+    if (row.used < i.min_unit || row.used > i.max_unit || row.used % i.step_size !== 0) {
+      throw conflict(`Unable to allocate inventory: Unable to create allocation for '${rc}' on resource provider '${rp}'. The requested amount would violate inventory constraints.`);
+    }
+  }
+
+  // Usage deltas, in lock order. Growth is conditional on capacity; shrinking never fails.
+  for (const [rp, rc] of pairs) {
+    const k = pairKey(rp, rc);
+    const delta = (newSum.get(k) ?? 0) - (oldSum.get(k) ?? 0);
+    if (delta === 0) continue;
+    const i = inv.get(k);
+    if (!i) continue; // old allocations on a class whose inventory is gone cannot happen (delete refuses)
+    if (delta > 0) {
+      const r = await trx.updateTable('inventories').set((eb) => ({ used: eb('used', '+', delta) }))
+        .where('id', '=', i.id)
+        .where((eb) => eb(eb('used', '+', delta), '<=', eb(eb('total', '-', eb.ref('reserved')), '*', eb.ref('allocation_ratio'))))
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw capacityError(store.rc.nameSync(rc), uuidById.get(rp) ?? String(rp));
+    } else {
+      await trx.updateTable('inventories').set((eb) => ({ used: eb('used', '+', delta) })).where('id', '=', i.id).execute();
+    }
+  }
+
+  // 2b. Swap the rows.
+  for (const part of chunks(old.map((a) => a.id))) await trx.deleteFrom('allocations').where('id', 'in', part).execute();
+  for (const part of chunks(fresh, 200)) await trx.insertInto('allocations').values(part).execute();
+
+  // 4. Generations. Providers in lock order; each once per request.
+  for (const rpId of [...touchedRps].sort((a, b) => a - b)) {
+    if (alreadyBumped.has(rpId)) continue;
+    await trx.updateTable('resource_providers').set((eb) => ({ generation: eb('generation', '+', 1), updated_at: ts })).where('id', '=', rpId).execute();
+  }
+  for (const w of writes) {
+    const c = consumers.get(w.uuid);
+    if (!c) continue;
+    if (!Object.keys(w.allocations).length) {
+      // No allocations left: the consumer goes away (its generation check above still held).
+      await trx.deleteFrom('consumers').where('id', '=', c.id).where('generation', '=', c.generation).execute();
+      continue;
+    }
+    const r = await trx.updateTable('consumers').set({ generation: c.generation + 1, updated_at: ts })
+      .where('id', '=', c.id).where('generation', '=', c.generation).executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) throw new ConcurrentUpdate();
+  }
+}
+
+/** DELETE /allocations/{consumer}: removes everything; 404 when there is nothing. */
+export async function deleteAllocations(store: PlacementStore, consumerUuid: string): Promise<void> {
+  await store.tx(async (trx) => {
+    const rows = await trx.selectFrom('allocations').select(['id', 'resource_provider_id', 'resource_class_id', 'used'])
+      .where('consumer_id', '=', consumerUuid).execute();
+    if (!rows.length) throw notFound(`No allocations for consumer '${consumerUuid}'`);
+    const sums = new Map<string, number>();
+    for (const r of rows) {
+      const k = pairKey(Number(r.resource_provider_id), Number(r.resource_class_id));
+      sums.set(k, (sums.get(k) ?? 0) + Number(r.used));
+    }
+    const pairs = [...sums.keys()].map((k) => k.split(':').map(Number) as [number, number]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (const [rp, rc] of pairs) {
+      const amount = sums.get(pairKey(rp, rc))!;
+      await trx.updateTable('inventories').set((eb) => ({ used: eb('used', '-', amount) }))
+        .where('resource_provider_id', '=', rp).where('resource_class_id', '=', rc).execute();
+    }
+    await trx.deleteFrom('allocations').where('id', 'in', rows.map((r) => Number(r.id))).execute();
+    await trx.deleteFrom('consumers').where('uuid', '=', consumerUuid).execute();
+  });
+}
+
+export interface ConsumerAllocations {
+  consumer?: ConsumerRecord & { created_at: string; updated_at: string | null };
+  /** provider uuid -> { generation, resources } */
+  allocations: Map<string, { generation: number; resources: Record<string, number> }>;
+  lastModified?: string;
+}
+
+export async function allocationsForConsumer(store: PlacementStore, consumerUuid: string): Promise<ConsumerAllocations> {
+  const rows = await store.db.selectFrom('allocations as a').innerJoin('resource_providers as rp', 'rp.id', 'a.resource_provider_id')
+    .select(['a.resource_class_id', 'a.used', 'a.created_at', 'a.updated_at', 'rp.uuid', 'rp.generation'])
+    .where('a.consumer_id', '=', consumerUuid).orderBy('a.id').execute();
+  const out: ConsumerAllocations = { allocations: new Map() };
+  if (!rows.length) return out;
+  await store.rc.names(rows.map((r) => Number(r.resource_class_id)));
+  for (const r of rows) {
+    let e = out.allocations.get(r.uuid);
+    if (!e) { e = { generation: Number(r.generation), resources: {} }; out.allocations.set(r.uuid, e); }
+    e.resources[store.rc.nameSync(Number(r.resource_class_id))] = Number(r.used);
+    const m = r.updated_at ?? r.created_at;
+    if (!out.lastModified || m > out.lastModified) out.lastModified = m;
+  }
+  const c = await store.db.selectFrom('consumers').selectAll().where('uuid', '=', consumerUuid).executeTakeFirst();
+  if (c) out.consumer = { ...c, id: Number(c.id), generation: Number(c.generation) };
+  return out;
+}
+
+export async function allocationsForProvider(store: PlacementStore, rpId: number): Promise<{ byConsumer: Map<string, { resources: Record<string, number>; generation: number | null }>; lastModified?: string }> {
+  const rows = await store.db.selectFrom('allocations as a').leftJoin('consumers as c', 'c.uuid', 'a.consumer_id')
+    .select(['a.consumer_id', 'a.resource_class_id', 'a.used', 'a.created_at', 'a.updated_at', 'c.generation'])
+    .where('a.resource_provider_id', '=', rpId).orderBy('a.id').execute();
+  await store.rc.names(rows.map((r) => Number(r.resource_class_id)));
+  const byConsumer = new Map<string, { resources: Record<string, number>; generation: number | null }>();
+  let lastModified: string | undefined;
+  for (const r of rows) {
+    let e = byConsumer.get(r.consumer_id);
+    if (!e) { e = { resources: {}, generation: r.generation === null ? null : Number(r.generation) }; byConsumer.set(r.consumer_id, e); }
+    e.resources[store.rc.nameSync(Number(r.resource_class_id))] = Number(r.used);
+    const m = r.updated_at ?? r.created_at;
+    if (!lastModified || m > lastModified) lastModified = m;
+  }
+  return { byConsumer, lastModified };
+}
+
+/**
+ * Checks the invariant the capacity logic rests on: every inventory's cached `used` equals the
+ * sum of its allocations. Returns the rows that disagree (tests and `status upgrade-check`).
+ */
+export async function usageMismatches(store: PlacementStore): Promise<{ resource_provider_id: number; resource_class_id: number; cached: number; actual: number }[]> {
+  const sums = await store.db.selectFrom('allocations').select(['resource_provider_id', 'resource_class_id'])
+    .select((eb) => eb.fn.sum<number>('used').as('total')).groupBy(['resource_provider_id', 'resource_class_id']).execute();
+  const actual = new Map(sums.map((s) => [pairKey(Number(s.resource_provider_id), Number(s.resource_class_id)), Number(s.total)]));
+  const invs = await store.db.selectFrom('inventories').select(['resource_provider_id', 'resource_class_id', 'used']).execute();
+  const out = [];
+  for (const i of invs) {
+    const k = pairKey(Number(i.resource_provider_id), Number(i.resource_class_id));
+    const a = actual.get(k) ?? 0;
+    actual.delete(k);
+    if (a !== Number(i.used)) out.push({ resource_provider_id: Number(i.resource_provider_id), resource_class_id: Number(i.resource_class_id), cached: Number(i.used), actual: a });
+  }
+  for (const [k, a] of actual) {
+    const [rp, rc] = k.split(':').map(Number);
+    out.push({ resource_provider_id: rp, resource_class_id: rc, cached: 0, actual: a });
+  }
+  return out;
+}

@@ -1,0 +1,531 @@
+// Allocation candidates: which providers (or combinations of providers in one tree, plus
+// sharing providers) can satisfy a request made of request groups.
+//
+// Semantics follow upstream Placement:
+// - a suffixed (granular) group is satisfied by one provider that has every resource, trait and
+//   aggregate of the group;
+// - the unsuffixed group may spread its resources over providers of one tree and sharing
+//   providers (MISC_SHARES_VIA_AGGREGATE) associated with the tree by aggregate; its required
+//   traits must be found among the providers serving it, its forbidden traits on none of them;
+//   member_of matches a provider or its root;
+// - the groups of one candidate share one anchor (the tree's root); group_policy=isolate makes
+//   granular groups use different providers; same_subtree makes the named groups' providers sit
+//   under one of them; root_required filters anchors by their own traits.
+//
+// Work split: the database filters providers by capacity, traits and aggregates (one query for a
+// single-provider group, one per class for a spread group), using the cached `used` on inventory
+// rows — allocations are never read. Combining groups happens in memory, only over the providers
+// that passed, and stops at `limit` unless candidates are to be randomized.
+import { sql, type SelectQueryBuilder } from 'kysely';
+import type { PlacementDB } from '../db/schema.ts';
+import { PlacementStore, chunks } from './store.ts';
+import { capacityOk, aggregateIds } from './providers.ts';
+import { badRequest } from '../errors.ts';
+import { SHARES_VIA_AGGREGATE } from '../standard/traits.ts';
+
+export interface RequestGroup {
+  suffix: string;
+  resources: Record<string, number>;
+  /** any-of sets, AND-ed */
+  requiredTraits: string[][];
+  forbiddenTraits: string[];
+  /** any-of sets, AND-ed */
+  memberOf: string[][];
+  forbiddenAggs: string[];
+  inTree?: string;
+}
+
+export interface RequestWide {
+  limit?: number;
+  groupPolicy?: 'none' | 'isolate';
+  rootRequired: string[];
+  rootForbidden: string[];
+  sameSubtrees: string[][];
+  /** >= 1.29: candidates may combine several providers of one tree. */
+  nestedAware: boolean;
+  randomize: boolean;
+  /** Stop generating after this many (placement max_allocation_candidates); -1 = no cap. */
+  maxCandidates: number;
+}
+
+export interface ResourceRequest { rpId: number; rcId: number; amount: number }
+
+export interface AllocationRequest {
+  anchor: number;
+  resources: ResourceRequest[];
+  /** suffix -> provider ids */
+  mappings: Map<string, Set<number>>;
+}
+
+export interface SummaryResource { rcId: number; capacity: number; used: number; maxUnit: number }
+export interface ProviderSummary {
+  id: number; uuid: string; rootId: number; parentId: number | null;
+  resources: SummaryResource[]; traits: string[];
+}
+
+export interface CandidatesResult {
+  requests: AllocationRequest[];
+  summaries: ProviderSummary[];
+  /** provider id -> uuid for everything referenced */
+  uuids: Map<number, string>;
+  requestedRcIds: Set<number>;
+}
+
+interface GroupCtx {
+  g: RequestGroup;
+  rcIds: Map<string, number>;
+  /** rc id -> amount */
+  amounts: [number, number][];
+  reqTraitIds: number[][];
+  forbTraitIds: number[];
+  aggIds: number[][];
+  forbAggIds: number[];
+  treeRoot?: number;
+  /** providers in the member_of aggregates (spread groups only) */
+  rpsInAggs?: Set<number>;
+  rpsInBadAggs?: Set<number>;
+}
+
+type Rp = { id: number; root: number };
+
+const EMPTY: CandidatesResult = { requests: [], summaries: [], uuids: new Map(), requestedRcIds: new Set() };
+
+export async function getCandidates(store: PlacementStore, groups: RequestGroup[], wide: RequestWide): Promise<CandidatesResult> {
+  const db = store.db;
+  // Resolve names; unknown classes and traits are 400s, unknown aggregates match nothing.
+  const allRcs = [...new Set(groups.flatMap((g) => Object.keys(g.resources)))];
+  const rcIds = await store.rc.ids(allRcs);
+  for (const rc of allRcs) if (!rcIds.has(rc)) throw badRequest(`Invalid resource class in resources parameter: No such resource class ${rc}.`);
+  const allTraits = [...new Set([...groups.flatMap((g) => [...g.requiredTraits.flat(), ...g.forbiddenTraits]), ...wide.rootRequired, ...wide.rootForbidden])];
+  const traitIds = await store.traits.ids(allTraits);
+  const missingTraits = allTraits.filter((t) => !traitIds.has(t));
+  if (missingTraits.length) throw badRequest(`No such trait(s): ${missingTraits.join(', ')}.`);
+  const aggMap = await aggregateIds(db, groups.flatMap((g) => [...g.memberOf.flat(), ...g.forbiddenAggs]));
+
+  const requestedRcIds = new Set(allRcs.map((r) => rcIds.get(r)!));
+
+  // Deployment shape: trees and sharing providers switch the unsuffixed group to the spread path.
+  const hasTrees = !!(await db.selectFrom('resource_providers').select('id').where('parent_provider_id', 'is not', null).limit(1).executeTakeFirst());
+  const shareTrait = await store.traits.id(SHARES_VIA_AGGREGATE);
+  const sharing = new Set(shareTrait === undefined ? [] : (await db.selectFrom('resource_provider_traits').select('resource_provider_id')
+    .where('trait_id', '=', shareTrait).execute()).map((r) => Number(r.resource_provider_id)));
+
+  // root_required: the set of acceptable anchors.
+  let anchors: Set<number> | undefined;
+  if (wide.rootRequired.length || wide.rootForbidden.length) {
+    let q = db.selectFrom('resource_providers as rp').select('rp.id').where('rp.parent_provider_id', 'is', null);
+    for (const t of wide.rootRequired) {
+      const tid = traitIds.get(t)!;
+      q = q.where((eb) => eb.exists(eb.selectFrom('resource_provider_traits as rpt').select(sql.lit(1).as('one'))
+        .whereRef('rpt.resource_provider_id', '=', 'rp.id').where('rpt.trait_id', '=', tid)));
+    }
+    if (wide.rootForbidden.length) {
+      const tids = wide.rootForbidden.map((t) => traitIds.get(t)!);
+      q = q.where((eb) => eb.not(eb.exists(eb.selectFrom('resource_provider_traits as rpt').select(sql.lit(1).as('one'))
+        .whereRef('rpt.resource_provider_id', '=', 'rp.id').where('rpt.trait_id', 'in', tids))));
+    }
+    anchors = new Set((await q.execute()).map((r) => Number(r.id)));
+    if (!anchors.size) return EMPTY;
+  }
+
+  const ctxs: GroupCtx[] = [];
+  for (const g of groups) {
+    const c: GroupCtx = {
+      g, rcIds,
+      amounts: Object.entries(g.resources).map(([rc, n]) => [rcIds.get(rc)!, n]),
+      reqTraitIds: g.requiredTraits.map((s) => s.map((t) => traitIds.get(t)!)),
+      forbTraitIds: g.forbiddenTraits.map((t) => traitIds.get(t)!),
+      aggIds: [],
+      forbAggIds: g.forbiddenAggs.map((u) => aggMap.get(u)).filter((x): x is number => x !== undefined),
+    };
+    for (const any of g.memberOf) {
+      const ids = any.map((u) => aggMap.get(u)).filter((x): x is number => x !== undefined);
+      if (!ids.length) return EMPTY; // an aggregate nobody is in
+      c.aggIds.push(ids);
+    }
+    if (g.inTree !== undefined) {
+      const t = await db.selectFrom('resource_providers').select('root_provider_id').where('uuid', '=', g.inTree).executeTakeFirst();
+      if (!t) return EMPTY;
+      c.treeRoot = Number(t.root_provider_id);
+    }
+    ctxs.push(c);
+  }
+
+  // Per-group candidates, keyed by anchor.
+  const perGroup: Map<number, AllocationRequest[]>[] = [];
+  const traitsById = new Map<number, Set<number>>();
+  for (const c of ctxs) {
+    const spread = c.g.suffix === '' && (hasTrees || sharing.size > 0);
+    const reqs = spread ? await spreadGroup(store, c, sharing, anchors, traitsById) : await singleProviderGroup(store, c, sharing, anchors);
+    if (!reqs.size) return EMPTY;
+    perGroup.push(reqs);
+  }
+
+  // Capacity data is needed while merging only when several groups may add up on one provider.
+  const merging = ctxs.length > 1;
+  const summaryCache = new Map<number, ProviderSummary>();
+  const loadedRoots = new Set<number>();
+  if (merging) {
+    const ids = new Set<number>();
+    for (const m of perGroup) for (const list of m.values()) for (const r of list) for (const s of r.mappings.values()) for (const id of s) ids.add(id);
+    await loadTrees(store, [...ids], summaryCache, loadedRoots);
+  }
+
+  const wanted = wide.randomize ? Infinity : (wide.limit ?? Infinity);
+  const cap = wide.maxCandidates >= 0 ? wide.maxCandidates : Infinity;
+  const merged = mergeGroups(ctxs, perGroup, wide, summaryCache, Math.min(wanted, cap));
+  if (!merged.length) return EMPTY;
+
+  // Load summaries for the trees in play (all of each tree, as upstream shows).
+  const rpIds = new Set<number>();
+  for (const r of merged) for (const rr of r.resources) rpIds.add(rr.rpId);
+  for (const r of merged) for (const s of r.mappings.values()) for (const id of s) rpIds.add(id);
+  await loadTrees(store, [...rpIds], summaryCache, loadedRoots);
+
+  let requests = merged;
+  // Before 1.29, candidates spanning several providers of one tree are not shown.
+  if (!wide.nestedAware && hasTrees) {
+    requests = requests.filter((r) => {
+      const rps = new Set(r.resources.map((x) => x.rpId));
+      const roots = new Set([...rps].map((id) => summaryCache.get(id)!.rootId));
+      return rps.size === roots.size;
+    });
+  }
+  if (wide.limit !== undefined && requests.length > wide.limit) {
+    requests = wide.randomize ? sample(requests, wide.limit) : requests.slice(0, wide.limit);
+  } else if (wide.randomize) {
+    requests = sample(requests, requests.length);
+  }
+
+  let summaries: ProviderSummary[];
+  if (!wide.nestedAware && hasTrees) {
+    const used = new Set(requests.flatMap((r) => r.resources.map((x) => x.rpId)));
+    summaries = [...summaryCache.values()].filter((s) => used.has(s.id));
+  } else {
+    const roots = new Set(requests.flatMap((r) => r.resources.map((x) => summaryCache.get(x.rpId)!.rootId)));
+    summaries = [...summaryCache.values()].filter((s) => roots.has(s.rootId));
+  }
+  summaries.sort((a, b) => a.id - b.id);
+  const uuids = new Map([...summaryCache.values()].map((s) => [s.id, s.uuid]));
+  return { requests, summaries, uuids, requestedRcIds };
+}
+
+/**
+ * One provider serves the whole group: a single query joins one inventory row per class
+ * (with its capacity predicate) and checks traits and aggregates with EXISTS on their indexes.
+ */
+async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors?: Set<number>): Promise<Map<number, AllocationRequest[]>> {
+  let q = store.db.selectFrom('resource_providers as rp').select(['rp.id', 'rp.root_provider_id']) as SelectQueryBuilder<any, any, { id: number; root_provider_id: number }>;
+  c.amounts.forEach(([rcId, amount], n) => {
+    const a = `i${n}`;
+    q = q.innerJoin(`inventories as ${a}`, (j: any) => j.onRef(`${a}.resource_provider_id`, '=', 'rp.id')
+      .on(`${a}.resource_class_id`, '=', rcId).on(capacityOk(amount, a)));
+  });
+  q = applyProviderFilters(q, c);
+  if (c.treeRoot !== undefined) q = q.where('rp.root_provider_id', '=', c.treeRoot);
+  const rows = await q.orderBy('rp.id').execute();
+  const out = new Map<number, AllocationRequest[]>();
+  const add = (anchor: number, r: AllocationRequest) => {
+    if (anchors && !anchors.has(anchor)) return;
+    if (!out.has(anchor)) out.set(anchor, []);
+    out.get(anchor)!.push({ ...r, anchor });
+  };
+  const shared: number[] = [];
+  const reqs = new Map<number, AllocationRequest>();
+  for (const row of rows) {
+    const id = Number(row.id);
+    const r: AllocationRequest = {
+      anchor: Number(row.root_provider_id),
+      resources: c.amounts.map(([rcId, amount]) => ({ rpId: id, rcId, amount })),
+      mappings: new Map([[c.g.suffix, new Set([id])]]),
+    };
+    add(r.anchor, r);
+    if (sharing.has(id)) { shared.push(id); reqs.set(id, r); }
+  }
+  // A sharing provider also serves every tree it shares an aggregate with.
+  if (shared.length) {
+    for (const { rp, anchor } of await sharingAnchors(store, shared)) {
+      const r = reqs.get(rp)!;
+      if (anchor !== r.anchor) add(anchor, r);
+    }
+  }
+  return out;
+}
+
+function applyProviderFilters<Q extends SelectQueryBuilder<any, any, any>>(q: Q, c: GroupCtx): Q {
+  let out: any = q;
+  for (const tids of c.reqTraitIds) {
+    out = out.where((eb: any) => eb.exists(eb.selectFrom('resource_provider_traits as rpt').select(sql.lit(1).as('one'))
+      .whereRef('rpt.resource_provider_id', '=', 'rp.id').where('rpt.trait_id', 'in', tids)));
+  }
+  if (c.forbTraitIds.length) {
+    out = out.where((eb: any) => eb.not(eb.exists(eb.selectFrom('resource_provider_traits as rpt').select(sql.lit(1).as('one'))
+      .whereRef('rpt.resource_provider_id', '=', 'rp.id').where('rpt.trait_id', 'in', c.forbTraitIds))));
+  }
+  for (const aids of c.aggIds) {
+    out = out.where((eb: any) => eb.exists(eb.selectFrom('resource_provider_aggregates as rpa').select(sql.lit(1).as('one'))
+      .whereRef('rpa.resource_provider_id', '=', 'rp.id').where('rpa.aggregate_id', 'in', aids)));
+  }
+  if (c.forbAggIds.length) {
+    out = out.where((eb: any) => eb.not(eb.exists(eb.selectFrom('resource_provider_aggregates as rpa').select(sql.lit(1).as('one'))
+      .whereRef('rpa.resource_provider_id', '=', 'rp.id').where('rpa.aggregate_id', 'in', c.forbAggIds))));
+  }
+  return out as Q;
+}
+
+/** (sharing provider, anchor root) for every tree sharing an aggregate with each provider. */
+async function sharingAnchors(store: PlacementStore, rpIds: number[]): Promise<{ rp: number; anchor: number }[]> {
+  const out: { rp: number; anchor: number }[] = [];
+  for (const part of chunks(rpIds)) {
+    const rows = await store.db.selectFrom('resource_provider_aggregates as sa')
+      .innerJoin('resource_provider_aggregates as peer', 'peer.aggregate_id', 'sa.aggregate_id')
+      .innerJoin('resource_providers as p', 'p.id', 'peer.resource_provider_id')
+      .select(['sa.resource_provider_id as rp', 'p.root_provider_id as anchor']).distinct()
+      .where('sa.resource_provider_id', 'in', part).execute();
+    for (const r of rows) out.push({ rp: Number(r.rp), anchor: Number(r.anchor) });
+  }
+  return out;
+}
+
+/**
+ * The unsuffixed group where trees or sharing providers exist: each class may come from a
+ * different provider of the anchor's tree or from a sharing provider; traits are checked on
+ * each combination.
+ */
+async function spreadGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors: Set<number> | undefined, traitsById: Map<number, Set<number>>): Promise<Map<number, AllocationRequest[]>> {
+  const db = store.db;
+  if (c.aggIds.length) {
+    let q = db.selectFrom('resource_providers as rp').select('rp.id') as SelectQueryBuilder<any, any, { id: number }>;
+    q = applyProviderFilters(q, { ...c, reqTraitIds: [], forbTraitIds: [], forbAggIds: [] });
+    c.rpsInAggs = new Set((await q.execute()).map((r) => Number(r.id)));
+    if (!c.rpsInAggs.size) return new Map();
+  }
+  if (c.forbAggIds.length) {
+    const rows = await db.selectFrom('resource_provider_aggregates').select('resource_provider_id').where('aggregate_id', 'in', c.forbAggIds).execute();
+    c.rpsInBadAggs = new Set(rows.map((r) => Number(r.resource_provider_id)));
+  }
+  // Quick exit: nobody has any of the required traits.
+  const anyRequired = [...new Set(c.reqTraitIds.flat())];
+  if (anyRequired.length) {
+    const one = await db.selectFrom('resource_provider_traits').select('resource_provider_id').where('trait_id', 'in', anyRequired).limit(1).executeTakeFirst();
+    if (!one) return new Map();
+  }
+
+  // byTree: anchor -> rc -> providers able to serve it
+  let byTree: Map<number, Map<number, number[]>> | undefined;
+  for (const [rcId, amount] of c.amounts) {
+    let q = db.selectFrom('inventories as i').innerJoin('resource_providers as rp', 'rp.id', 'i.resource_provider_id')
+      .select(['rp.id', 'rp.root_provider_id']).where('i.resource_class_id', '=', rcId).where(capacityOk(amount, 'i'));
+    if (c.treeRoot !== undefined) q = q.where('rp.root_provider_id', '=', c.treeRoot);
+    const rows = (await q.orderBy('rp.id').execute()).map((r) => ({ id: Number(r.id), root: Number(r.root_provider_id) }));
+    let cands: Rp[] = rows;
+    const shareable = rows.filter((r) => sharing.has(r.id) && (!c.rpsInAggs || c.rpsInAggs.has(r.id))).map((r) => r.id);
+    if (shareable.length && c.treeRoot === undefined) {
+      cands = cands.concat((await sharingAnchors(store, shareable)).map(({ rp, anchor }) => ({ id: rp, root: anchor })));
+    }
+    if (anchors) cands = cands.filter((r) => anchors.has(r.root));
+    if (c.rpsInAggs) cands = cands.filter((r) => c.rpsInAggs!.has(r.id) || c.rpsInAggs!.has(r.root));
+    if (c.rpsInBadAggs) cands = cands.filter((r) => !c.rpsInBadAggs!.has(r.id) && !c.rpsInBadAggs!.has(r.root));
+    const trees = new Map<number, number[]>();
+    for (const r of cands) {
+      if (!trees.has(r.root)) trees.set(r.root, []);
+      const l = trees.get(r.root)!;
+      if (!l.includes(r.id)) l.push(r.id);
+    }
+    if (!byTree) {
+      byTree = new Map([...trees].map(([root, l]) => [root, new Map([[rcId, l]])]));
+    } else {
+      for (const root of [...byTree.keys()]) {
+        const l = trees.get(root);
+        if (!l) byTree.delete(root); else byTree.get(root)!.set(rcId, l);
+      }
+    }
+    if (!byTree.size) return new Map();
+  }
+  if (!byTree) return new Map();
+
+  // Traits of every provider that may take part, for the per-combination check.
+  const needTraits = c.reqTraitIds.length > 0 || c.forbTraitIds.length > 0;
+  if (needTraits) {
+    const ids = new Set<number>();
+    for (const m of byTree.values()) for (const l of m.values()) for (const id of l) if (!traitsById.has(id)) ids.add(id);
+    for (const part of chunks([...ids])) {
+      for (const id of part) traitsById.set(id, new Set());
+      const rows = await db.selectFrom('resource_provider_traits').select(['resource_provider_id', 'trait_id']).where('resource_provider_id', 'in', part).execute();
+      for (const r of rows) traitsById.get(Number(r.resource_provider_id))!.add(Number(r.trait_id));
+    }
+  }
+  const forb = new Set(c.forbTraitIds);
+
+  const out = new Map<number, AllocationRequest[]>();
+  for (const [root, perRc] of byTree) {
+    const lists = c.amounts.map(([rcId]) => perRc.get(rcId)!);
+    const list: AllocationRequest[] = [];
+    for (const combo of product(lists)) {
+      if (needTraits) {
+        const have = new Set<number>();
+        let ok = true;
+        for (const id of combo) {
+          const t = traitsById.get(id)!;
+          for (const x of t) { if (forb.has(x)) ok = false; have.add(x); }
+        }
+        if (!ok || !c.reqTraitIds.every((any) => any.some((x) => have.has(x)))) continue;
+      }
+      list.push({
+        anchor: root,
+        resources: combo.map((rpId, k) => ({ rpId, rcId: c.amounts[k][0], amount: c.amounts[k][1] })),
+        mappings: new Map([[c.g.suffix, new Set(combo)]]),
+      });
+    }
+    if (list.length) out.set(root, list);
+  }
+  return out;
+}
+
+function* product(lists: number[][]): Generator<number[]> {
+  if (!lists.length) { yield []; return; }
+  const idx = new Array(lists.length).fill(0);
+  for (;;) {
+    yield idx.map((i, k) => lists[k][i]);
+    let k = lists.length - 1;
+    while (k >= 0 && ++idx[k] === lists[k].length) { idx[k] = 0; k--; }
+    if (k < 0) return;
+  }
+}
+
+/** Picks one request per group for each anchor, filters by policy, folds and re-checks capacity. */
+function mergeGroups(ctxs: GroupCtx[], perGroup: Map<number, AllocationRequest[]>[], wide: RequestWide, summaries: Map<number, ProviderSummary>, max: number): AllocationRequest[] {
+  const out: AllocationRequest[] = [];
+  const seen = new Set<string>();
+  const granular = ctxs.filter((c) => c.g.suffix !== '').length;
+  // Anchors present in every group, in ascending order.
+  const anchorsAll = [...perGroup[0].keys()].filter((a) => perGroup.every((m) => m.has(a))).sort((x, y) => x - y);
+  for (const anchor of anchorsAll) {
+    const lists = perGroup.map((m) => m.get(anchor)!);
+    for (const pick of productOf(lists)) {
+      if (wide.groupPolicy === 'isolate' && granular > 1) {
+        const used = new Set<number>();
+        pick.forEach((r, k) => { if (ctxs[k].g.suffix !== '') for (const id of r.mappings.values().next().value!) used.add(id); });
+        if (used.size !== granular) continue;
+      }
+      if (wide.sameSubtrees.length && !sameSubtreeOk(pick, wide.sameSubtrees, summaries)) continue;
+      const folded = fold(anchor, pick);
+      if (pick.length > 1 && exceedsCapacity(folded, summaries)) continue;
+      const key = keyOf(folded);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(folded);
+      if (out.length >= max) return out;
+    }
+  }
+  return out;
+}
+
+function* productOf<T>(lists: T[][]): Generator<T[]> {
+  for (const idx of product(lists.map((l) => l.map((_, i) => i)))) yield idx.map((i, k) => lists[k][i]);
+}
+
+function fold(anchor: number, pick: AllocationRequest[]): AllocationRequest {
+  if (pick.length === 1) return pick[0];
+  const byKey = new Map<string, ResourceRequest>();
+  const mappings = new Map<string, Set<number>>();
+  for (const r of pick) {
+    for (const rr of r.resources) {
+      const k = `${rr.rpId}:${rr.rcId}`;
+      const cur = byKey.get(k);
+      if (cur) cur.amount += rr.amount; else byKey.set(k, { ...rr });
+    }
+    for (const [s, ids] of r.mappings) {
+      if (!mappings.has(s)) mappings.set(s, new Set());
+      for (const id of ids) mappings.get(s)!.add(id);
+    }
+  }
+  return { anchor, resources: [...byKey.values()], mappings };
+}
+
+function keyOf(r: AllocationRequest): string {
+  const res = r.resources.map((x) => `${x.rpId}:${x.rcId}:${x.amount}`).sort().join(',');
+  const maps = [...r.mappings].map(([s, ids]) => `${s}=${[...ids].sort((a, b) => a - b).join('.')}`).sort().join(';');
+  return `${res}|${maps}`;
+}
+
+function exceedsCapacity(r: AllocationRequest, summaries: Map<number, ProviderSummary>): boolean {
+  for (const rr of r.resources) {
+    const s = summaries.get(rr.rpId)?.resources.find((x) => x.rcId === rr.rcId);
+    if (!s) return true;
+    if (s.used + rr.amount > s.capacity || rr.amount > s.maxUnit) return true;
+  }
+  return false;
+}
+
+/** Every group named in a same_subtree set is served under one of those groups' providers. */
+function sameSubtreeOk(pick: AllocationRequest[], sets: string[][], summaries: Map<number, ProviderSummary>): boolean {
+  for (const suffixes of sets) {
+    const ids = new Set<number>();
+    for (const r of pick) for (const s of suffixes) for (const id of r.mappings.get(s) ?? []) ids.add(id);
+    if (ids.size <= 1) continue;
+    const ancestors = (id: number) => {
+      const out = new Set<number>();
+      for (let cur: number | null = id; cur !== null; cur = summaries.get(cur)?.parentId ?? null) out.add(cur);
+      return out;
+    };
+    let common: Set<number> | undefined;
+    for (const id of ids) {
+      const a = ancestors(id);
+      common = common ? new Set([...common].filter((x) => a.has(x))) : a;
+    }
+    if (![...ids].some((id) => common!.has(id))) return false;
+  }
+  return true;
+}
+
+/**
+ * Loads provider summaries (identity, tree position, inventory with capacity and usage,
+ * traits) for every provider in the trees of `rpIds`, into `cache`.
+ */
+async function loadTrees(store: PlacementStore, rpIds: number[], cache: Map<number, ProviderSummary>, loadedRoots: Set<number>): Promise<void> {
+  const db = store.db;
+  const unknown = rpIds.filter((id) => !cache.has(id));
+  if (!unknown.length) return;
+  const roots = new Set<number>();
+  for (const part of chunks(unknown)) {
+    const rows = await db.selectFrom('resource_providers').select(['id', 'root_provider_id']).where('id', 'in', part).execute();
+    for (const r of rows) roots.add(Number(r.root_provider_id));
+  }
+  const newRoots = [...roots].filter((r) => !loadedRoots.has(r));
+  const members: number[] = [];
+  for (const part of chunks(newRoots)) {
+    const rows = await db.selectFrom('resource_providers').select(['id', 'uuid', 'parent_provider_id', 'root_provider_id'])
+      .where('root_provider_id', 'in', part).orderBy('id').execute();
+    for (const r of rows) {
+      const id = Number(r.id);
+      cache.set(id, { id, uuid: r.uuid, rootId: Number(r.root_provider_id), parentId: r.parent_provider_id === null ? null : Number(r.parent_provider_id), resources: [], traits: [] });
+      members.push(id);
+    }
+  }
+  for (const r of newRoots) loadedRoots.add(r);
+  for (const part of chunks(members)) {
+    const invs = await db.selectFrom('inventories').select(['resource_provider_id', 'resource_class_id', 'total', 'reserved', 'allocation_ratio', 'max_unit', 'used'])
+      .where('resource_provider_id', 'in', part).orderBy('resource_class_id').execute();
+    for (const i of invs) {
+      cache.get(Number(i.resource_provider_id))!.resources.push({
+        rcId: Number(i.resource_class_id),
+        capacity: Math.trunc((Number(i.total) - Number(i.reserved)) * Number(i.allocation_ratio)),
+        used: Number(i.used), maxUnit: Number(i.max_unit),
+      });
+    }
+    const traits = await db.selectFrom('resource_provider_traits as rpt').innerJoin('traits as t', 't.id', 'rpt.trait_id')
+      .select(['rpt.resource_provider_id', 't.name']).where('rpt.resource_provider_id', 'in', part).orderBy('t.name').execute();
+    for (const t of traits) cache.get(Number(t.resource_provider_id))!.traits.push(t.name);
+  }
+  await store.rc.names(members.flatMap((id) => cache.get(id)!.resources.map((r) => r.rcId)));
+}
+
+function sample<T>(items: T[], n: number): T[] {
+  const a = items.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a.slice(0, n);
+}

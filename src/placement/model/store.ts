@@ -1,0 +1,146 @@
+// The placement store: the database handle, the name<->id caches for resource classes and
+// traits, and the few dialect-aware helpers the model needs. Everything above this file speaks
+// portable Kysely; the only dialect branches are here and documented.
+import type { Kysely, Transaction } from 'kysely';
+import { isRetryableTxError, isUniqueViolation, type Database } from '../../common/db/database.ts';
+import type { PlacementDB, DialectKind } from '../db/schema.ts';
+import { STANDARD_RESOURCE_CLASSES } from '../standard/resource-classes.ts';
+import { STANDARD_TRAITS } from '../standard/traits.ts';
+import type { Logger } from '../../common/logging.ts';
+
+export type Db = Kysely<PlacementDB>;
+export type Tx = Transaction<PlacementDB> | Kysely<PlacementDB>;
+
+export const now = () => new Date().toISOString();
+
+/** A name<->id map reloaded from its table on a miss (other processes may add names). */
+export class NameCache {
+  private byName = new Map<string, number>();
+  private byId = new Map<number, string>();
+  private loading?: Promise<void>;
+  constructor(private readonly db: Db, private readonly table: 'resource_classes' | 'traits') {}
+
+  async reload(): Promise<void> {
+    if (!this.loading) {
+      this.loading = (async () => {
+        const rows = await this.db.selectFrom(this.table).select(['id', 'name']).execute();
+        this.byName = new Map(rows.map((r) => [r.name, Number(r.id)]));
+        this.byId = new Map(rows.map((r) => [Number(r.id), r.name]));
+      })().finally(() => { this.loading = undefined; });
+    }
+    return this.loading;
+  }
+
+  /** Ids for names; names not found (after one reload) are left out of the map. */
+  async ids(names: Iterable<string>): Promise<Map<string, number>> {
+    const want = [...new Set(names)];
+    if (want.some((n) => !this.byName.has(n))) await this.reload();
+    const out = new Map<string, number>();
+    for (const n of want) { const id = this.byName.get(n); if (id !== undefined) out.set(n, id); }
+    return out;
+  }
+
+  async id(name: string): Promise<number | undefined> {
+    return (await this.ids([name])).get(name);
+  }
+
+  async name(id: number): Promise<string> {
+    if (!this.byId.has(id)) await this.reload();
+    return this.byId.get(id) ?? `UNKNOWN_${id}`;
+  }
+
+  /** Synchronous lookup for ids already seen (call `names()` first to be sure). */
+  nameSync(id: number): string {
+    return this.byId.get(id) ?? `UNKNOWN_${id}`;
+  }
+
+  async names(ids: Iterable<number>): Promise<void> {
+    for (const id of ids) if (!this.byId.has(id)) { await this.reload(); return; }
+  }
+
+  all(): string[] { return [...this.byName.keys()]; }
+  forget(name: string): void {
+    const id = this.byName.get(name);
+    this.byName.delete(name);
+    if (id !== undefined) this.byId.delete(id);
+  }
+}
+
+export class PlacementStore {
+  readonly db: Db;
+  readonly dialect: DialectKind;
+  readonly rc: NameCache;
+  readonly traits: NameCache;
+
+  constructor(readonly database: Database<PlacementDB>, readonly logger?: Logger) {
+    this.db = database.db;
+    this.dialect = database.dialect;
+    this.rc = new NameCache(this.db, 'resource_classes');
+    this.traits = new NameCache(this.db, 'traits');
+  }
+
+  /** Makes sure every standard resource class and trait is in the database (idempotent). */
+  async syncStandards(): Promise<void> {
+    for (const [table, names] of [['resource_classes', STANDARD_RESOURCE_CLASSES], ['traits', STANDARD_TRAITS]] as const) {
+      const have = new Set((await this.db.selectFrom(table).select('name').execute()).map((r) => r.name));
+      const missing = names.filter((n) => !have.has(n));
+      const ts = now();
+      for (let i = 0; i < missing.length; i += 200) {
+        const chunk = missing.slice(i, i + 200).map((name) => ({ name, created_at: ts }));
+        await this.insertIgnore(this.db, table, chunk);
+      }
+    }
+    await Promise.all([this.rc.reload(), this.traits.reload()]);
+  }
+
+  /**
+   * Runs fn in a transaction, retrying on deadlocks and serialization failures (MariaDB and
+   * PostgreSQL may pick a victim when two writers lock the same rows in different orders).
+   */
+  async tx<T>(fn: (trx: Transaction<PlacementDB>) => Promise<T>, attempts = 6): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return await this.db.transaction().execute(fn);
+      } catch (e) {
+        if (i >= attempts || !isRetryableTxError(e)) throw e;
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * i)));
+      }
+    }
+  }
+
+  /**
+   * INSERT that skips rows violating a unique key. Dialect seam: ON CONFLICT DO NOTHING on
+   * SQLite and PostgreSQL, INSERT IGNORE on MariaDB. Used for rows several writers may race to
+   * create (standard names, aggregates, trait and aggregate associations).
+   */
+  async insertIgnore<T extends keyof PlacementDB>(db: Tx, table: T, rows: Record<string, unknown>[]): Promise<void> {
+    if (!rows.length) return;
+    const q = (db as Kysely<any>).insertInto(table).values(rows);
+    if (this.dialect === 'mysql') await q.ignore().execute();
+    else await q.onConflict((oc) => oc.doNothing()).execute();
+  }
+
+  /** INSERT returning the new auto-increment id (RETURNING on PostgreSQL, insertId elsewhere). */
+  async insertId<T extends keyof PlacementDB>(db: Tx, table: T, row: Record<string, unknown>): Promise<number> {
+    const q = (db as Kysely<any>).insertInto(table).values(row);
+    if (this.dialect === 'postgresql') {
+      const r = await q.returning('id').executeTakeFirstOrThrow();
+      return Number(r.id);
+    }
+    const r = await q.executeTakeFirstOrThrow();
+    return Number(r.insertId);
+  }
+
+  async close(): Promise<void> {
+    await this.database.close();
+  }
+}
+
+export { isUniqueViolation };
+
+/** Splits a long IN list so no backend hits its bound-parameter limit. */
+export function chunks<T>(items: T[], size = 500): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
