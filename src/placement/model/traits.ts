@@ -10,7 +10,8 @@ export interface TraitFilter { names?: string[]; prefix?: string; associated?: b
 export async function listTraits(store: PlacementStore, f: TraitFilter): Promise<string[]> {
   let q = store.db.selectFrom('traits as t').select('t.name');
   if (f.names) q = q.where('t.name', 'in', f.names.length ? f.names : ['']);
-  if (f.prefix !== undefined) q = q.where('t.name', 'like', `${f.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  // substr() rather than LIKE: '_' is a LIKE wildcard and escaping it differs per dialect.
+  if (f.prefix !== undefined) q = q.where(sql<boolean>`substr(t.name, 1, ${sql.lit(f.prefix.length)}) = ${f.prefix}`);
   if (f.associated !== undefined) {
     const assoc = (eb: any) => eb.exists(eb.selectFrom('resource_provider_traits as rpt').select(sql.lit(1).as('one')).whereRef('rpt.trait_id', '=', 't.id'));
     q = q.where((eb) => (f.associated ? assoc(eb) : eb.not(assoc(eb))));
