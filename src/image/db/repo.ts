@@ -1,7 +1,7 @@
 // Every query of the Image service. Visibility rules live here as SQL conditions (as in Glance's
 // database layer), so list, show and every mutation see the same set of images.
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
-import type { ImageDB, ImageRow, LocationRow, MemberRow, TaskRow } from './schema.ts';
+import type { ImageDB, ImageRow, LocationRow, MemberRow, StagingRow, TaskRow } from './schema.ts';
 import { rowToImage, nowIso, type Image } from '../model.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { Conflict } from '../../common/errors.ts';
@@ -43,7 +43,22 @@ export interface ListParams {
   marker?: Image;
 }
 
-const SQL_OPS: Record<Op, '=' | '<>' | '>' | '>=' | '<' | '<='> = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
+/**
+ * Stored times carry milliseconds; filters name a second (`c.value` is YYYY-MM-DDTHH:MM:SS), as
+ * the API shows times. So `gt:T` means after the whole second T, `eq:T` within it.
+ */
+function timeCond(eb: EB, col: 'images.created_at' | 'images.updated_at', c: Cmp): Expression<SqlBool> {
+  const lo = `${c.value}.000Z`;
+  const hi = `${c.value}.999Z`;
+  switch (c.op) {
+    case 'gt': return eb(col, '>', hi);
+    case 'gte': return eb(col, '>=', lo);
+    case 'lt': return eb(col, '<', lo);
+    case 'lte': return eb(col, '<=', hi);
+    case 'eq': return eb.and([eb(col, '>=', lo), eb(col, '<=', hi)]);
+    case 'neq': return eb.or([eb(col, '<', lo), eb(col, '>', hi)]);
+  }
+}
 
 export class ImageRepo {
   constructor(readonly db: DB) {}
@@ -127,8 +142,8 @@ export class ImageRepo {
     if (f.protected !== undefined) q = q.where('images.protected', '=', f.protected ? 1 : 0);
     // os_hidden=false (the default) hides hidden images; os_hidden=true lists only them.
     q = q.where('images.os_hidden', '=', f.os_hidden ? 1 : 0);
-    for (const c of f.created_at) q = q.where('images.created_at', SQL_OPS[c.op], c.value);
-    for (const c of f.updated_at) q = q.where('images.updated_at', SQL_OPS[c.op], c.value);
+    for (const c of f.created_at) q = q.where((eb) => timeCond(eb, 'images.created_at', c));
+    for (const c of f.updated_at) q = q.where((eb) => timeCond(eb, 'images.updated_at', c));
     for (const tag of f.tags) {
       q = q.where((eb) => eb.exists(eb.selectFrom('image_tags as t').select(sql.lit(1).as('one'))
         .whereRef('t.image_id', '=', 'images.id').where('t.value', '=', tag)));
@@ -249,9 +264,42 @@ export class ImageRepo {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  /** saving → active with the data's attributes and location, atomically; false if the image left `from`. */
+  async activate(id: string, from: string, set: Partial<ImageRow>, loc: LocationRow): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('images')
+        .set({ ...set, status: 'active', updated_at: nowIso(), upload_owner: null, upload_heartbeat: null })
+        .where('id', '=', id).where('deleted', '=', 0).where('status', '=', from).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) return false;
+      await trx.deleteFrom('image_locations').where('image_id', '=', id).where('store', '=', loc.store).execute();
+      await trx.insertInto('image_locations').values(loc).execute();
+      return true;
+    });
+  }
+
+  /** Records staged data of an image still `uploading`; false if the image left that status. */
+  async staged(id: string, row: StagingRow): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('images').set({ updated_at: nowIso(), upload_owner: null, upload_heartbeat: null })
+        .where('id', '=', id).where('deleted', '=', 0).where('status', '=', 'uploading').executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) return false;
+      await trx.deleteFrom('image_staging').where('image_id', '=', id).execute();
+      await trx.insertInto('image_staging').values(row).execute();
+      return true;
+    });
+  }
+
+  async stagingOf(id: string): Promise<StagingRow | undefined> {
+    return this.db.selectFrom('image_staging').selectAll().where('image_id', '=', id).executeTakeFirst();
+  }
+
+  async removeStaging(id: string): Promise<void> {
+    await this.db.deleteFrom('image_staging').where('image_id', '=', id).execute();
+  }
+
   async heartbeat(id: string, owner: string): Promise<void> {
     await this.db.updateTable('images').set({ upload_heartbeat: nowIso() })
-      .where('id', '=', id).where('upload_owner', '=', owner).where('status', 'in', ['saving', 'importing']).execute();
+      .where('id', '=', id).where('upload_owner', '=', owner).where('status', 'in', ['saving', 'importing', 'uploading']).execute();
   }
 
   async addLocation(loc: LocationRow): Promise<void> {

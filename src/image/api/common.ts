@@ -1,0 +1,78 @@
+// Helpers every Image API module uses: the caller's context, ids, bodies, image targets.
+import type { FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import { BadRequest, NotFound, PayloadTooLarge, Unauthorized } from '../../common/errors.ts';
+import { RequestCtx } from '../policy.ts';
+import type { ImageService } from '../service.ts';
+import type { Image } from '../model.ts';
+import { UUID_RE } from './schemas.ts';
+
+export function ctxOf(svc: ImageService, req: FastifyRequest): RequestCtx {
+  if (!req.auth) throw new Unauthorized('The request you have made requires authentication.');
+  return new RequestCtx(req.auth, svc.policy, req.id);
+}
+
+export function isUuid(id: string): boolean {
+  return UUID_RE.test(id);
+}
+
+/** Loads an image the caller may see, or answers 404 with Glance's message. */
+export async function loadImage(svc: ImageService, ctx: RequestCtx, id: string, message = `No image found with ID ${id}`): Promise<Image> {
+  if (!isUuid(id)) throw new NotFound(message);
+  const img = await svc.repo.get(id, { projectId: ctx.projectId, isAdmin: ctx.isAdmin });
+  if (!img) throw new NotFound(message);
+  return img;
+}
+
+/** The policy target of an image, as Glance's ImageTarget builds it. */
+export async function imageTarget(svc: ImageService, ctx: RequestCtx, img: Image): Promise<Record<string, unknown>> {
+  let memberId: string | undefined;
+  if (ctx.projectId && img.owner !== ctx.projectId && img.visibility === 'shared') {
+    const m = await svc.repo.member(img.id, ctx.projectId);
+    if (m) memberId = m.member;
+  }
+  return {
+    id: img.id, name: img.name, status: img.status, visibility: img.visibility, protected: img.protected,
+    owner: img.owner, project_id: img.owner, member_id: memberId, ...img.properties,
+  };
+}
+
+/**
+ * The JSON body of a request. Glance does not insist on a JSON content type, so a body that
+ * came in under another type (kept as a raw stream by the catch-all parser) is read and parsed
+ * here, with the same size limit.
+ */
+export async function jsonBody(req: FastifyRequest, limit: number): Promise<unknown> {
+  const body = req.body;
+  if (typeof body === 'string') return parseJson(body);
+  if (!(body instanceof Readable)) return body;
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += (c as Buffer).length;
+    if (n > limit) throw new PayloadTooLarge('Request Entity Too Large: the request body is larger than the limit.');
+    chunks.push(c as Buffer);
+  }
+  return parseJson(Buffer.concat(chunks).toString('utf8'));
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new BadRequest(`Malformed request body: ${(e as Error).message}`);
+  }
+}
+
+export function requireObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) throw new BadRequest('Body expected in request.');
+  if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Request body must be a JSON object.');
+  return body as Record<string, unknown>;
+}
+
+/** The media type of a request, without parameters, lower-cased. */
+export function mediaType(req: FastifyRequest): string | undefined {
+  const ct = req.headers['content-type'];
+  return ct ? ct.split(';')[0].trim().toLowerCase() : undefined;
+}

@@ -1,0 +1,76 @@
+// The Image service (Glance v2): what the launcher mounts under /image (all-in-one) or at / on
+// port 9292 (`stratus serve image`).
+import type { FastifyInstance } from 'fastify';
+import './config.ts';
+import type { ServiceDefinition, ServiceContext, RunningService } from '../common/service.ts';
+import { openDatabase } from '../common/db/database.ts';
+import { requireAuth } from '../common/http/auth.ts';
+import { sendError } from '../common/http/app.ts';
+import { NotFound } from '../common/errors.ts';
+import { imageMigrations } from './db/schema.ts';
+import type { ImageDB } from './db/schema.ts';
+import { ImageService } from './service.ts';
+import { registerVersionRoutes, registerDiscoveryRoutes } from './api/discovery.ts';
+import { registerImageRoutes } from './api/images.ts';
+import { registerDataRoutes } from './api/data.ts';
+import { registerMemberRoutes } from './api/members.ts';
+
+export const imageService: ServiceDefinition = {
+  name: 'image',
+  type: 'image',
+  defaultPort: 9292,
+  prefix: '/image',
+  databases: [{ set: imageMigrations, option: ['image_database', 'connection'] }],
+
+  async start(ctx: ServiceContext): Promise<RunningService> {
+    const url = ctx.config.get<string | undefined>('image_database', 'connection');
+    if (!url) throw new Error('Required option [image_database] connection is not set (the Image service database URL)');
+    const database = await openDatabase<ImageDB>(url);
+    const policy = await ImageService.policyFrom(ctx.config);
+    const logger = ctx.logger.child({ service: 'image' });
+    const svc = new ImageService(ctx.config, database, policy, logger, ctx.publicUrl.replace(/\/$/, ''));
+    await svc.start();
+    const bodyLimit = ctx.config.get<number>('DEFAULT', 'max_request_body_size');
+    return {
+      mount: {
+        name: 'image',
+        prefix: '/image',
+        errorShape: 'glance',
+        register: async (scope: FastifyInstance) => registerRoutes(scope, svc, ctx, bodyLimit),
+      },
+      healthChecks: [{ name: 'image-database', check: async () => { await database.db.selectFrom('images').select('id').limit(1).execute(); } }],
+      async stop() {
+        await svc.stop();
+        await database.close();
+      },
+    };
+  },
+};
+
+async function registerRoutes(scope: FastifyInstance, svc: ImageService, ctx: ServiceContext, bodyLimit: number): Promise<void> {
+  registerVersionRoutes(scope, svc);
+  await scope.register(async (api) => {
+    api.addHook('onRequest', requireAuth(ctx.tokenValidator));
+    // Image data is streamed, never buffered: the raw request stream is the body.
+    api.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+    api.addContentTypeParser(/^application\/openstack-images-v2\.[01]-json-patch/, { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+      const text = body as string;
+      if (text.trim() === '') return done(null, undefined);
+      try { done(null, JSON.parse(text)); } catch (e) {
+        const err = e as Error & { statusCode?: number };
+        err.statusCode = 400;
+        done(err, undefined);
+      }
+    });
+    // Glance reads JSON bodies whatever their declared type; other types reach the handlers as
+    // streams (see jsonBody()).
+    api.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    api.setNotFoundHandler((req, reply) => sendError('glance', new NotFound('The resource could not be found.'), req, reply));
+    registerDiscoveryRoutes(api, svc);
+    registerImageRoutes(api, svc, bodyLimit);
+    registerDataRoutes(api, svc);
+    registerMemberRoutes(api, svc, bodyLimit);
+  }, { prefix: '/v2' });
+}
+
+export { ImageService };
