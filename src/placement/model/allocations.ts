@@ -11,6 +11,7 @@
 //      exceeded, and the loser gets a 409;
 //   4. provider and consumer generations are bumped.
 // Rows are touched in (provider id, class id) order so concurrent writers lock in one order.
+import { sql } from 'kysely';
 import { PlacementStore, now, chunks, isUniqueViolation, type Tx } from './store.ts';
 import { badRequest, conflict, notFound, CODES, ConcurrentUpdate } from '../errors.ts';
 
@@ -186,7 +187,8 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
     if (delta > 0) {
       const r = await trx.updateTable('inventories').set((eb) => ({ used: eb('used', '+', delta) }))
         .where('id', '=', i.id)
-        .where((eb) => eb(eb('used', '+', delta), '<=', eb(eb('total', '-', eb.ref('reserved')), '*', eb.ref('allocation_ratio'))))
+        // Raw SQL: Kysely does not parenthesise nested binary expressions.
+        .where(sql<boolean>`used + ${delta} <= (total - reserved) * allocation_ratio`)
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) throw capacityError(store.rc.nameSync(rc), uuidById.get(rp) ?? String(rp));
     } else {
