@@ -40,9 +40,12 @@ export async function openDatabase<DB = any>(url: string, opts: { poolSize?: num
     // BIGINT and NUMERIC come back as JS numbers (values we store fit in 2^53).
     pg.types.setTypeParser(20, (v: string) => Number(v));
     pg.types.setTypeParser(1700, (v: string) => Number(v));
-    dialect = new PostgresDialect({
-      pool: new pg.Pool({ host: u.host, port: u.port, user: u.user, password: u.password, database: u.database, max: opts.poolSize ?? 10 }),
-    });
+    const pool = new pg.Pool({ host: u.host, port: u.port, user: u.user, password: u.password, database: u.database, max: opts.poolSize ?? 10 });
+    // An idle client whose server connection dies (database restart, failover, DROP ... FORCE
+    // while the pool is closing) is re-emitted as a pool 'error'; unhandled, that would crash
+    // the process. The pool has already discarded the client; the next query reconnects.
+    pool.on('error', () => {});
+    dialect = new PostgresDialect({ pool });
   }
   const db = new Kysely<DB>({ dialect });
   return {
