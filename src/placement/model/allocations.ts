@@ -1,5 +1,8 @@
 // Consumers and their allocations. A write replaces every allocation of the consumers it names,
 // all or nothing, in one transaction:
+//   0. the existing consumer rows are locked (FOR UPDATE) before their allocations are read, so
+//      two writers of one consumer (PUT against DELETE, say) take turns and each sees the other's
+//      committed rows — every path that changes a consumer's allocations starts this way;
 //   1. consumers are checked against the generation the caller saw (>= 1.28) and created or
 //      updated (project, user, type);
 //   2. their old allocation rows are removed and the new ones inserted;
@@ -59,19 +62,53 @@ export async function writeAllocations(store: PlacementStore, writes: ConsumerWr
       }
     }
   }
-  try {
-    await store.tx(async (trx) => {
-      const bumped = before ? await before(trx) : new Set<number>();
-      await writeInTx(store, trx, writes, opts, rpUuids, rcIds, bumped);
-    });
-  } catch (e) {
-    // Two requests creating the same new consumer at once: the loser sees the unique key.
-    if (isUniqueViolation(e)) throw new ConcurrentUpdate('consumer generation conflict - another request created this consumer first');
-    throw e;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.tx(async (trx) => {
+        const locked = await lockConsumers(store, trx, writes.map((w) => w.uuid));
+        const bumped = before ? await before(trx) : new Set<number>();
+        await writeInTx(store, trx, writes, opts, rpUuids, rcIds, bumped, locked);
+      });
+      return;
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      // Another request created one of these consumers first. With generations that is a
+      // conflict the caller must resolve; before 1.28 the consumer is simply reused.
+      if (opts.checkGenerations || attempt >= 3) throw new ConcurrentUpdate('consumer generation conflict - another request created this consumer first');
+    }
   }
 }
 
-async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[], opts: WriteOptions, rpUuids: string[], rcIds: Map<string, number>, alreadyBumped: Set<number>): Promise<void> {
+/**
+ * Locks the existing consumers among `uuids` (in id order) and returns them at their latest
+ * committed state. Missing ones are not locked: a racing creator loses on the unique key.
+ */
+export async function lockConsumers(store: PlacementStore, trx: Tx, uuids: string[]): Promise<Map<string, ConsumerRecord>> {
+  const ids: number[] = [];
+  for (const part of chunks(uuids)) {
+    const rows = await trx.selectFrom('consumers').select('id').where('uuid', 'in', part).execute();
+    ids.push(...rows.map((r) => Number(r.id)));
+  }
+  const out = new Map<string, ConsumerRecord>();
+  for (const part of chunks(ids.sort((a, b) => a - b))) {
+    const rows = await store.forUpdate(trx.selectFrom('consumers').selectAll().where('id', 'in', part).orderBy('id')).execute();
+    for (const r of rows) out.set(r.uuid, { ...r, id: Number(r.id), generation: Number(r.generation) });
+  }
+  return out;
+}
+
+/** The allocation rows of `uuids`, read with a lock (call after lockConsumers). */
+export async function lockedAllocations(store: PlacementStore, trx: Tx, uuids: string[]): Promise<ExistingAlloc[]> {
+  const out: ExistingAlloc[] = [];
+  for (const part of chunks(uuids)) {
+    const rows = await store.forUpdate(trx.selectFrom('allocations').select(['id', 'consumer_id', 'resource_provider_id', 'resource_class_id', 'used'])
+      .where('consumer_id', 'in', part)).execute();
+    for (const r of rows) out.push({ id: Number(r.id), consumer_id: r.consumer_id, resource_provider_id: Number(r.resource_provider_id), resource_class_id: Number(r.resource_class_id), used: Number(r.used) });
+  }
+  return out;
+}
+
+async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[], opts: WriteOptions, rpUuids: string[], rcIds: Map<string, number>, alreadyBumped: Set<number>, existingConsumers: Map<string, ConsumerRecord>): Promise<void> {
   const ts = now();
   const providers = new Map<string, { id: number; uuid: string }>();
   for (const part of chunks(rpUuids)) {
@@ -83,13 +120,8 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
   }
   const uuidById = new Map([...providers.values()].map((p) => [p.id, p.uuid]));
 
-  // 1. Consumers.
+  // 1. Consumers (locked by the caller).
   const uuids = writes.map((w) => w.uuid);
-  const existingConsumers = new Map<string, ConsumerRecord>();
-  for (const part of chunks(uuids)) {
-    const rows = await trx.selectFrom('consumers').selectAll().where('uuid', 'in', part).execute();
-    for (const r of rows) existingConsumers.set(r.uuid, { ...r, id: Number(r.id), generation: Number(r.generation) });
-  }
   const consumers = new Map<string, ConsumerRecord>();
   for (const w of writes) {
     const c = existingConsumers.get(w.uuid);
@@ -120,13 +152,7 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
 
   // 2. Old allocations of the consumers that existed (new consumers have none: skipping the
   // lookup also avoids InnoDB gap locks on keys that do not exist).
-  const old: ExistingAlloc[] = [];
-  const known = uuids.filter((u) => existingConsumers.has(u));
-  for (const part of chunks(known)) {
-    const rows = await trx.selectFrom('allocations').select(['id', 'consumer_id', 'resource_provider_id', 'resource_class_id', 'used'])
-      .where('consumer_id', 'in', part).execute();
-    for (const r of rows) old.push({ id: Number(r.id), consumer_id: r.consumer_id, resource_provider_id: Number(r.resource_provider_id), resource_class_id: Number(r.resource_class_id), used: Number(r.used) });
-  }
+  const old = await lockedAllocations(store, trx, uuids.filter((u) => existingConsumers.has(u)));
 
   // Desired rows, and per (provider, class) old and new sums.
   const fresh: { resource_provider_id: number; resource_class_id: number; consumer_id: string; used: number; created_at: string; updated_at: null }[] = [];
@@ -222,13 +248,13 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
 /** DELETE /allocations/{consumer}: removes everything; 404 when there is nothing. */
 export async function deleteAllocations(store: PlacementStore, consumerUuid: string): Promise<void> {
   await store.tx(async (trx) => {
-    const rows = await trx.selectFrom('allocations').select(['id', 'resource_provider_id', 'resource_class_id', 'used'])
-      .where('consumer_id', '=', consumerUuid).execute();
+    await lockConsumers(store, trx, [consumerUuid]);
+    const rows = await lockedAllocations(store, trx, [consumerUuid]);
     if (!rows.length) throw notFound(`No allocations for consumer '${consumerUuid}'`);
     const sums = new Map<string, number>();
     for (const r of rows) {
-      const k = pairKey(Number(r.resource_provider_id), Number(r.resource_class_id));
-      sums.set(k, (sums.get(k) ?? 0) + Number(r.used));
+      const k = pairKey(r.resource_provider_id, r.resource_class_id);
+      sums.set(k, (sums.get(k) ?? 0) + r.used);
     }
     const pairs = [...sums.keys()].map((k) => k.split(':').map(Number) as [number, number]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     for (const [rp, rc] of pairs) {
@@ -236,7 +262,7 @@ export async function deleteAllocations(store: PlacementStore, consumerUuid: str
       await trx.updateTable('inventories').set((eb) => ({ used: eb('used', '-', amount) }))
         .where('resource_provider_id', '=', rp).where('resource_class_id', '=', rc).execute();
     }
-    await trx.deleteFrom('allocations').where('id', 'in', rows.map((r) => Number(r.id))).execute();
+    await trx.deleteFrom('allocations').where('id', 'in', rows.map((r) => r.id)).execute();
     await trx.deleteFrom('consumers').where('uuid', '=', consumerUuid).execute();
   });
 }

@@ -116,7 +116,14 @@ export async function applyInventories(store: PlacementStore, trx: Tx, p: Provid
       await store.rc.names(busy.map((b) => Number(b.resource_class_id)));
       throw inUse(uuid, busy.map((b) => store.rc.nameSync(Number(b.resource_class_id))));
     }
-    await trx.deleteFrom('inventories').where('resource_provider_id', '=', p.id).where('resource_class_id', 'in', delIds).execute();
+    // `used = 0` is re-evaluated on the latest row by the DELETE itself: an allocation that
+    // committed after the check above keeps its inventory and turns this into a 409.
+    const r = await trx.deleteFrom('inventories').where('resource_provider_id', '=', p.id).where('resource_class_id', 'in', delIds)
+      .where('used', '=', 0).executeTakeFirst();
+    if (Number(r.numDeletedRows) !== delIds.length) {
+      await store.rc.names(delIds);
+      throw inUse(uuid, delIds.map((id) => store.rc.nameSync(id)));
+    }
   }
   const have = new Map(existing.map((r) => [Number(r.resource_class_id), r]));
   for (const [rc, inv] of Object.entries(inventories)) {
@@ -186,8 +193,10 @@ export async function deleteInventory(store: PlacementStore, uuid: string, rc: s
     const busy = await trx.selectFrom('allocations').select('id').where('resource_provider_id', '=', p.id)
       .where('resource_class_id', '=', rcId).limit(1).executeTakeFirst();
     if (busy) throw conflict(`Unable to delete inventory of class ${rc}: Inventory for '${rc}' on resource provider '${uuid}' in use.`, CODES.INVENTORY_INUSE);
-    const r = await trx.deleteFrom('inventories').where('resource_provider_id', '=', p.id).where('resource_class_id', '=', rcId).executeTakeFirst();
-    if (Number(r.numDeletedRows) === 0) throw notFound(`No inventory of class ${rc} found for delete`);
+    const exists = await trx.selectFrom('inventories').select('id').where('resource_provider_id', '=', p.id).where('resource_class_id', '=', rcId).executeTakeFirst();
+    if (!exists) throw notFound(`No inventory of class ${rc} found for delete`);
+    const r = await trx.deleteFrom('inventories').where('id', '=', Number(exists.id)).where('used', '=', 0).executeTakeFirst();
+    if (Number(r.numDeletedRows) === 0) throw conflict(`Unable to delete inventory of class ${rc}: Inventory for '${rc}' on resource provider '${uuid}' in use.`, CODES.INVENTORY_INUSE);
     await bumpGeneration(trx, p);
   });
 }

@@ -251,7 +251,10 @@ export async function deleteProvider(store: PlacementStore, uuid: string): Promi
     if (child) throw conflict(`Unable to delete parent resource provider ${uuid}: It has child resource providers.`, CODES.PROVIDER_CANNOT_DELETE_PARENT);
     const alloc = await trx.selectFrom('allocations').select('id').where('resource_provider_id', '=', p.id).limit(1).executeTakeFirst();
     if (alloc) throw conflict(`Unable to delete resource provider ${uuid}: Resource provider has allocations.`, CODES.PROVIDER_IN_USE);
-    await trx.deleteFrom('inventories').where('resource_provider_id', '=', p.id).execute();
+    // Guard against an allocation committed after the check above (see setInventories).
+    const invs = await trx.selectFrom('inventories').select('id').where('resource_provider_id', '=', p.id).execute();
+    const del = await trx.deleteFrom('inventories').where('resource_provider_id', '=', p.id).where('used', '=', 0).executeTakeFirst();
+    if (Number(del.numDeletedRows) < invs.length) throw conflict(`Unable to delete resource provider ${uuid}: Resource provider has allocations.`, CODES.PROVIDER_IN_USE);
     await trx.deleteFrom('resource_provider_traits').where('resource_provider_id', '=', p.id).execute();
     await trx.deleteFrom('resource_provider_aggregates').where('resource_provider_id', '=', p.id).execute();
     await trx.deleteFrom('resource_providers').where('id', '=', p.id).execute();

@@ -6,7 +6,7 @@
 import { PlacementStore, now } from './store.ts';
 import { getProvider } from './providers.ts';
 import { applyInventories, inventoryClassIds, type InventoryFields } from './inventories.ts';
-import { writeAllocations, type ConsumerWrite, type WriteOptions } from './allocations.ts';
+import { lockedAllocations, writeAllocations, type ConsumerWrite, type WriteOptions } from './allocations.ts';
 import { badRequest, conflict, CODES } from '../errors.ts';
 
 export interface ReshapeInventory { generation: number; inventories: Record<string, InventoryFields> }
@@ -29,7 +29,7 @@ export async function reshape(store: PlacementStore, inventories: Record<string,
     // Take the consumers' current allocations off so their classes can move.
     const uuids = writes.map((w) => w.uuid);
     if (uuids.length) {
-      const rows = await trx.selectFrom('allocations').select(['id', 'resource_provider_id', 'resource_class_id', 'used']).where('consumer_id', 'in', uuids).execute();
+      const rows = await lockedAllocations(store, trx, uuids);
       const sums = new Map<string, number>();
       for (const r of rows) {
         const k = `${Number(r.resource_provider_id)}:${Number(r.resource_class_id)}`;

@@ -120,6 +120,15 @@ export class PlacementStore {
     else await q.onConflict((oc) => oc.doNothing()).execute();
   }
 
+  /**
+   * SELECT ... FOR UPDATE on MariaDB and PostgreSQL: the rows are locked and read at their
+   * latest committed version (an InnoDB plain read would use the transaction's snapshot).
+   * SQLite has no FOR UPDATE and needs none: its write transactions run one at a time.
+   */
+  forUpdate<Q extends { forUpdate(): Q }>(q: Q): Q {
+    return this.dialect === 'sqlite' ? q : q.forUpdate();
+  }
+
   /** INSERT returning the new auto-increment id (RETURNING on PostgreSQL, insertId elsewhere). */
   async insertId<T extends keyof PlacementDB>(db: Tx, table: T, row: Record<string, unknown>): Promise<number> {
     const q = (db as Kysely<any>).insertInto(table).values(row);
