@@ -170,17 +170,27 @@ async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promi
 }
 
 /**
- * After refusing an upload early (quota, size cap), reads and discards what the client still
- * sends so it gets to read the error instead of a reset connection, up to a limit.
+ * After refusing an upload early (quota, size cap, bad content), reads and discards what the
+ * client still sends, so that a client that sends its whole body before reading (python-requests)
+ * gets the error instead of a reset connection. A client that stops sending (fetch/undici does,
+ * once it sees the response) is disconnected after `idleMs`; nobody is drained forever.
  */
-export function drain(source: Readable, maxBytes = 256 << 20, maxMs = 30_000): void {
+export function drain(source: Readable, opts: { maxBytes?: number; maxMs?: number; idleMs?: number } = {}): void {
   if (source.readableEnded || source.destroyed) return;
+  const { maxBytes = 1 << 30, maxMs = 60_000, idleMs = 2_000 } = opts;
   let n = 0;
-  const timer = setTimeout(() => source.destroy(), maxMs);
-  timer.unref();
-  source.on('data', (c: Buffer) => { n += c.length; if (n > maxBytes) source.destroy(); });
-  source.on('end', () => clearTimeout(timer));
-  source.on('close', () => clearTimeout(timer));
+  const stop = () => { clearTimeout(total); clearTimeout(idle); };
+  const total = setTimeout(() => source.destroy(), maxMs);
+  let idle = setTimeout(() => source.destroy(), idleMs);
+  total.unref();
+  source.on('data', (c: Buffer) => {
+    n += c.length;
+    if (n > maxBytes) { stop(); source.destroy(); return; }
+    clearTimeout(idle);
+    idle = setTimeout(() => source.destroy(), idleMs);
+  });
+  source.on('end', stop);
+  source.on('close', stop);
   source.on('error', () => undefined);
   source.resume();
 }
