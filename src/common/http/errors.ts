@@ -52,10 +52,17 @@ export function renderError(shape: ErrorShape, err: StratusError, requestId: str
           code: err.code ?? 'placement.undefined_code', request_id: requestId,
         }],
       };
-    case 'glance':
-      return { message: `${err.message}<br /><br />\n\n\n`, code: `${status} ${title(status)}`, title: title(status) };
+    case 'glance': {
+      // Glance's errors come from webob, whose titles are the older RFC 2616 reason phrases.
+      const t = webobTitles[status] ?? title(status);
+      return { message: `${err.message}<br /><br />\n\n\n`, code: `${status} ${t}`, title: t };
+    }
   }
 }
+
+const webobTitles: Record<number, string> = {
+  413: 'Request Entity Too Large', 414: 'Request-URI Too Long', 416: 'Requested Range Not Satisfiable',
+};
 
 // Placement's webob errors start the detail with the generic explanation of the status.
 const placementLead: Record<number, string> = {
