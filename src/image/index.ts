@@ -14,6 +14,8 @@ import { registerVersionRoutes, registerDiscoveryRoutes } from './api/discovery.
 import { registerImageRoutes } from './api/images.ts';
 import { registerDataRoutes } from './api/data.ts';
 import { registerMemberRoutes } from './api/members.ts';
+import { registerImportRoutes } from './api/import.ts';
+import { ImportRunner } from './import/runner.ts';
 
 export const imageService: ServiceDefinition = {
   name: 'image',
@@ -30,16 +32,18 @@ export const imageService: ServiceDefinition = {
     const logger = ctx.logger.child({ service: 'image' });
     const svc = new ImageService(ctx.config, database, policy, logger, ctx.publicUrl.replace(/\/$/, ''));
     await svc.start();
+    const runner = new ImportRunner(svc);
     const bodyLimit = ctx.config.get<number>('DEFAULT', 'max_request_body_size');
     return {
       mount: {
         name: 'image',
         prefix: '/image',
         errorShape: 'glance',
-        register: async (scope: FastifyInstance) => registerRoutes(scope, svc, ctx, bodyLimit),
+        register: async (scope: FastifyInstance) => registerRoutes(scope, svc, runner, ctx, bodyLimit),
       },
       healthChecks: [{ name: 'image-database', check: async () => { await database.db.selectFrom('images').select('id').limit(1).execute(); } }],
       async stop() {
+        await runner.stop();
         await svc.stop();
         await database.close();
       },
@@ -47,7 +51,7 @@ export const imageService: ServiceDefinition = {
   },
 };
 
-async function registerRoutes(scope: FastifyInstance, svc: ImageService, ctx: ServiceContext, bodyLimit: number): Promise<void> {
+async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner: ImportRunner, ctx: ServiceContext, bodyLimit: number): Promise<void> {
   registerVersionRoutes(scope, svc);
   await scope.register(async (api) => {
     api.addHook('onRequest', requireAuth(ctx.tokenValidator));
@@ -70,6 +74,7 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, ctx: Se
     registerImageRoutes(api, svc, bodyLimit);
     registerDataRoutes(api, svc);
     registerMemberRoutes(api, svc, bodyLimit);
+    registerImportRoutes(api, svc, runner, bodyLimit);
   }, { prefix: '/v2' });
 }
 

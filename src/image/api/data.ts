@@ -75,12 +75,19 @@ async function upload(svc: ImageService, ctx: RequestCtx, img: Image, req: Fasti
     : new QuotaExceeded(`Image exceeds the storage quota: The size of the data ${n} will exceed the limit. ${remaining} bytes remaining.`));
   if (declared !== undefined && declared > Math.min(cap, remaining)) refuse(overLimit(declared));
 
+  let store = kind === 'file' ? svc.defaultStore : svc.staging;
+  const wanted = req.headers['x-image-meta-store'];
+  if (kind === 'file' && svc.multiStore && typeof wanted === 'string') {
+    const s = svc.stores.get(wanted);
+    if (!s) refuse(new BadRequest(`Store for identifier ${wanted} not found`));
+    store = s!;
+  }
+
   if (!(await svc.repo.transition(img.id, 'queued', working, svc.uploadMarks()))) {
     const now = await svc.repo.getRow(img.id);
     refuse(new Conflict(transitionMessage(now?.status ?? 'deleted', working)));
   }
   const stopHeartbeat = svc.heartbeat(img.id);
-  const store = kind === 'file' ? svc.defaultStore : svc.staging;
   let result: IngestResult | undefined;
   try {
     result = await ingest(source, {

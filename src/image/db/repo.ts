@@ -289,6 +289,41 @@ export class ImageRepo {
     });
   }
 
+  async recordStaging(row: StagingRow): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('image_staging').where('image_id', '=', row.image_id).execute();
+      await trx.insertInto('image_staging').values(row).execute();
+    });
+  }
+
+  /** Sets a property only if the image has none of that name (an atomic lock). */
+  async setPropertyIfAbsent(id: string, name: string, value: string): Promise<boolean> {
+    try {
+      await this.db.insertInto('image_properties').values({ image_id: id, name, value }).execute();
+      return true;
+    } catch (e) {
+      if (isUniqueViolation(e)) return false;
+      throw e;
+    }
+  }
+
+  async setProperty(id: string, name: string, value: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('image_properties').set({ value }).where('image_id', '=', id).where('name', '=', name).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) {
+        const exists = await trx.selectFrom('image_properties').select('name').where('image_id', '=', id).where('name', '=', name).executeTakeFirst();
+        if (!exists) await trx.insertInto('image_properties').values({ image_id: id, name, value }).execute();
+      }
+    });
+  }
+
+  async deleteProperty(id: string, name: string, value?: string): Promise<boolean> {
+    let q = this.db.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', name);
+    if (value !== undefined) q = q.where('value', '=', value);
+    const r = await q.executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
   async stagingOf(id: string): Promise<StagingRow | undefined> {
     return this.db.selectFrom('image_staging').selectAll().where('image_id', '=', id).executeTakeFirst();
   }
