@@ -96,7 +96,8 @@ export class ImportRunner {
         if (!(await svc.repo.transition(id, from, 'importing', svc.uploadMarks()))) {
           throw new ImportFailed(`Image ${id} is no longer ${from}`);
         }
-        await svc.repo.setProperty(id, IMPORTING, r.stores.join(','));
+        // Progress per store is only reported with multiple stores (as Glance).
+        if (svc.multiStore) await svc.repo.setProperty(id, IMPORTING, r.stores.join(','));
         let staged = await svc.repo.stagingOf(id);
         if (r.method === 'web-download') {
           staged = await this.download(r);
@@ -130,7 +131,7 @@ export class ImportRunner {
             if (e instanceof ImportFailed && /deleted/.test(e.message)) throw e;
             log.warn({ store: storeId, err: (e as Error).message }, 'import into store failed');
             failed.push(storeId);
-            await svc.repo.setProperty(id, FAILED, failed.join(','));
+            if (svc.multiStore) await svc.repo.setProperty(id, FAILED, failed.join(','));
             if (r.allStoresMustSucceed || !activated) throw e;
           } finally {
             await this.progress(id, storeId);
@@ -160,6 +161,7 @@ export class ImportRunner {
 
   /** Removes a store from os_glance_importing_to_stores. */
   private async progress(id: string, storeId: string): Promise<void> {
+    if (!this.svc.multiStore) return;
     const img = await this.svc.repo.get(id);
     if (!img) return;
     const left = (img.properties[IMPORTING] ?? '').split(',').filter((s) => s && s !== storeId);
