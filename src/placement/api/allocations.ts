@@ -4,7 +4,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { Version } from '../../common/http/microversion.ts';
 import { MV } from '../microversions.ts';
-import { isUuidLike, normalizeUuid, validate, type Ctx, type Handler } from './router.ts';
+import { isUuidLike, keyed, normalizeUuid, validate, type Ctx, type Handler } from './router.ts';
 import {
   allocationsForConsumer, allocationsForProvider, deleteAllocations, writeAllocations, type ConsumerWrite,
 } from '../model/allocations.ts';
@@ -14,7 +14,7 @@ import { badRequest, notFound } from '../errors.ts';
 const UUID_KEY = '^[0-9a-fA-F-]{36}$';
 const RC_KEY = '^[A-Z0-9_]+$';
 const ID = Type.String({ minLength: 1, maxLength: 255 });
-const resources = Type.Record(Type.String({ pattern: RC_KEY }), Type.Integer({ minimum: 1 }), { minProperties: 1 });
+const resources = keyed(RC_KEY, Type.Integer({ minimum: 1 }), { minProperties: 1 });
 
 /** 1.0 - 1.11: a list of { resource_provider: { uuid }, resources }. */
 const listForm = Type.Array(Type.Object({
@@ -25,7 +25,7 @@ const put10 = Type.Object({ allocations: listForm }, { additionalProperties: fal
 const put18 = Type.Object({ allocations: listForm, project_id: ID, user_id: ID }, { additionalProperties: false });
 
 /** 1.12+: a dict by provider uuid; `generation` is accepted and ignored, as upstream. */
-const byProvider = (minProperties: number) => Type.Record(Type.String({ pattern: UUID_KEY }), Type.Object({
+const byProvider = (minProperties: number) => keyed(UUID_KEY, Type.Object({
   generation: Type.Optional(Type.Integer()), resources,
 }, { additionalProperties: false }), { minProperties });
 const mappings = Type.Record(Type.String(), Type.Array(Type.String({ format: 'uuid' }), { minItems: 1 }), { minProperties: 1 });
@@ -89,7 +89,7 @@ export const put: Handler = async (c: Ctx) => {
 
 export const post: Handler = async (c) => {
   const v = c.version;
-  const schema = Type.Record(Type.String({ pattern: UUID_KEY }), consumerSchema(v, true), { minProperties: 1 });
+  const schema = keyed(UUID_KEY, consumerSchema(v, true), { minProperties: 1 });
   const data = validate(schema, c.body) as Record<string, DictBody>;
   const writes = Object.entries(data).map(([consumer, d]) => toWrite(normalizeUuid(consumer), d, v));
   await writeAllocations(c.api.store, writes, { checkGenerations: v.atLeast(MV.consumerGeneration) });

@@ -1,7 +1,7 @@
 // /resource_providers/{uuid}/inventories and /resource_providers/{uuid}/inventories/{rc}
 import { Type, type Static } from '@sinclair/typebox';
 import { MV } from '../microversions.ts';
-import { validate, type Handler } from './router.ts';
+import { keyed, validate, type Handler } from './router.ts';
 import { getProvider, modified } from '../model/providers.ts';
 import {
   INVENTORY_DEFAULTS, MAX_INT, createInventory, deleteInventory, listInventories, setInventories, updateInventory, validateInventory,
@@ -22,7 +22,7 @@ const fields = {
 const record = Type.Object(fields, { additionalProperties: false });
 const putAll = Type.Object({
   resource_provider_generation: Type.Integer(),
-  inventories: Type.Record(Type.String({ pattern: RC_PATTERN }), record),
+  inventories: keyed(RC_PATTERN, record),
 }, { additionalProperties: false });
 const postOne = Type.Object({ ...fields, resource_class: Type.String({ pattern: RC_PATTERN }) }, { additionalProperties: false });
 const putOne = Type.Object({ ...fields, resource_provider_generation: Type.Integer() }, { additionalProperties: false });

@@ -2,7 +2,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { Version } from '../../common/http/microversion.ts';
 import { MV } from '../microversions.ts';
-import { normalizeUuid, validate, type Handler } from './router.ts';
+import { keyed, normalizeUuid, validate, type Handler } from './router.ts';
 import { INVENTORY_DEFAULTS, MAX_INT, validateInventory, type InventoryFields } from '../model/inventories.ts';
 import { reshape, type ReshapeInventory } from '../model/reshaper.ts';
 import type { ConsumerWrite } from '../model/allocations.ts';
@@ -16,16 +16,16 @@ const record = Type.Object({
   step_size: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_INT })),
   allocation_ratio: Type.Optional(Type.Number({ maximum: 3.40282e38 })),
 }, { additionalProperties: false });
-const inventories = Type.Record(Type.String({ pattern: UUID_KEY }), Type.Object({
+const inventories = keyed(UUID_KEY, Type.Object({
   resource_provider_generation: Type.Integer(),
-  inventories: Type.Record(Type.String({ pattern: '^[A-Z0-9_]+$' }), record),
+  inventories: keyed('^[A-Z0-9_]+$', record),
 }, { additionalProperties: false }));
 
 function schema(v: Version): TSchema {
   const consumer: Record<string, TSchema> = {
-    allocations: Type.Record(Type.String({ pattern: UUID_KEY }), Type.Object({
+    allocations: keyed(UUID_KEY, Type.Object({
       generation: Type.Optional(Type.Integer()),
-      resources: Type.Record(Type.String({ pattern: '^[A-Z0-9_]+$' }), Type.Integer({ minimum: 1 }), { minProperties: 1 }),
+      resources: keyed('^[A-Z0-9_]+$', Type.Integer({ minimum: 1 }), { minProperties: 1 }),
     }, { additionalProperties: false })),
     project_id: Type.String({ minLength: 1, maxLength: 255 }),
     user_id: Type.String({ minLength: 1, maxLength: 255 }),
@@ -35,7 +35,7 @@ function schema(v: Version): TSchema {
   if (v.atLeast(MV.consumerTypes)) consumer.consumer_type = Type.String({ pattern: '^[A-Z0-9_]+$', minLength: 1, maxLength: 255 });
   return Type.Object({
     inventories,
-    allocations: Type.Record(Type.String({ pattern: UUID_KEY }), Type.Object(consumer, { additionalProperties: false })),
+    allocations: keyed(UUID_KEY, Type.Object(consumer, { additionalProperties: false })),
   }, { additionalProperties: false });
 }
 

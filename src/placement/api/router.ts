@@ -5,7 +5,7 @@
 // rendered in Placement's shape, with `code` only from 1.23 as upstream.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Value } from '@sinclair/typebox/value';
-import { FormatRegistry, type Static, type TSchema } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static, type TSchema, type ObjectOptions } from '@sinclair/typebox';
 import { negotiate, type Version } from '../../common/http/microversion.ts';
 import { requireAuth, credentialsOf, type AuthContext, type TokenValidator } from '../../common/http/auth.ts';
 import type { PolicyEngine } from '../../common/http/policy.ts';
@@ -92,6 +92,11 @@ export function normalizeUuid(v: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** An object whose keys must all match `pattern` (JSON Schema patternProperties, nothing else). */
+export function keyed<T extends TSchema>(pattern: string, value: T, opts: ObjectOptions = {}) {
+  return Type.Record(Type.String({ pattern }), value, { additionalProperties: false, ...opts });
+}
+
 /** Validates a JSON body against a TypeBox schema; 400 in upstream's words. */
 export function validate<T extends TSchema>(schema: T, data: unknown, what = 'JSON does not validate'): Static<T> {
   if (Value.Check(schema, data)) return data as Static<T>;
@@ -120,6 +125,10 @@ export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], 
 
   await scope.register(async (inner) => {
     inner.setErrorHandler((error, req, reply) => sendPlacementError(error, req, reply));
+    // The version is settled before the body is read, so even a 413 or 415 knows it.
+    inner.addHook('onRequest', async (req) => {
+      req.placementVersion = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION });
+    });
 
     for (const [path, defs] of byPath) {
       const methods = [...new Set(defs.map((d) => d.method))];
@@ -128,8 +137,7 @@ export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], 
         method: [...ALL_METHODS],
         url: path,
         handler: async (req, reply) => {
-          const version = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION });
-          req.placementVersion = version;
+          const version = req.placementVersion!;
           // As upstream's middleware order: version, then authentication, then routing.
           let authCtx: AuthContext | undefined;
           if (needsAuth) {
@@ -181,7 +189,6 @@ export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], 
       method: [...ALL_METHODS],
       url: '/*',
       handler: async (req) => {
-        req.placementVersion = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION });
         await auth(req);
         throw new NotFound('');
       },

@@ -48,7 +48,7 @@ export function validateInventory(rp: string, rc: string, inv: InventoryFields, 
 
 export async function listInventories(store: PlacementStore, db: Tx, rpId: number): Promise<Inventory[]> {
   const rows = await db.selectFrom('inventories').selectAll().where('resource_provider_id', '=', rpId).orderBy('resource_class_id').execute();
-  await store.rc.names(rows.map((r) => Number(r.resource_class_id)));
+  await store.rc.names(rows.map((r) => Number(r.resource_class_id)), db);
   return rows.map((r) => ({
     resource_class: store.rc.nameSync(Number(r.resource_class_id)),
     total: Number(r.total), reserved: Number(r.reserved), min_unit: Number(r.min_unit), max_unit: Number(r.max_unit),
@@ -113,7 +113,7 @@ export async function applyInventories(store: PlacementStore, trx: Tx, p: Provid
     const busy = await trx.selectFrom('allocations').select('resource_class_id').distinct()
       .where('resource_provider_id', '=', p.id).where('resource_class_id', 'in', delIds).execute();
     if (busy.length) {
-      await store.rc.names(busy.map((b) => Number(b.resource_class_id)));
+      await store.rc.names(busy.map((b) => Number(b.resource_class_id)), trx);
       throw inUse(uuid, busy.map((b) => store.rc.nameSync(Number(b.resource_class_id))));
     }
     // `used = 0` is re-evaluated on the latest row by the DELETE itself: an allocation that
@@ -121,7 +121,7 @@ export async function applyInventories(store: PlacementStore, trx: Tx, p: Provid
     const r = await trx.deleteFrom('inventories').where('resource_provider_id', '=', p.id).where('resource_class_id', 'in', delIds)
       .where('used', '=', 0).executeTakeFirst();
     if (Number(r.numDeletedRows) !== delIds.length) {
-      await store.rc.names(delIds);
+      await store.rc.names(delIds, trx);
       throw inUse(uuid, delIds.map((id) => store.rc.nameSync(id)));
     }
   }
@@ -165,10 +165,10 @@ export async function createInventory(store: PlacementStore, uuid: string, rc: s
 
 /** PUT .../inventories/{rc}: changes one existing class. */
 export async function updateInventory(store: PlacementStore, uuid: string, rc: string, generation: number, inv: InventoryFields): Promise<{ provider: Provider; inventory: Inventory }> {
+  const rcId = await store.rc.id(rc);
   return store.tx(async (trx) => {
     const p = await getProvider(trx, uuid);
     if (generation !== p.generation) throw conflict('resource provider generation conflict', CODES.CONCURRENT_UPDATE);
-    const rcId = await store.rc.id(rc);
     if (rcId === undefined) throw notFound(`No such resource class ${rc}.`);
     const cur = await trx.selectFrom('inventories').select(['id', 'used']).where('resource_provider_id', '=', p.id)
       .where('resource_class_id', '=', rcId).executeTakeFirst();
@@ -186,9 +186,9 @@ export async function updateInventory(store: PlacementStore, uuid: string, rc: s
 
 /** DELETE .../inventories/{rc}. */
 export async function deleteInventory(store: PlacementStore, uuid: string, rc: string): Promise<void> {
+  const rcId = await store.rc.id(rc);
   await store.tx(async (trx) => {
     const p = await getProvider(trx, uuid);
-    const rcId = await store.rc.id(rc);
     if (rcId === undefined) throw notFound(`No such resource class ${rc}.`);
     const busy = await trx.selectFrom('allocations').select('id').where('resource_provider_id', '=', p.id)
       .where('resource_class_id', '=', rcId).limit(1).executeTakeFirst();

@@ -20,33 +20,33 @@ export class NameCache {
   private loading?: Promise<void>;
   constructor(private readonly db: Db, private readonly table: 'resource_classes' | 'traits') {}
 
-  async reload(): Promise<void> {
-    if (!this.loading) {
-      this.loading = (async () => {
-        const rows = await this.db.selectFrom(this.table).select(['id', 'name']).execute();
-        this.byName = new Map(rows.map((r) => [r.name, Number(r.id)]));
-        this.byId = new Map(rows.map((r) => [Number(r.id), r.name]));
-      })().finally(() => { this.loading = undefined; });
-    }
+  /**
+   * Reloads the map. Inside a transaction pass it as `via`: on SQLite the transaction holds the
+   * only connection, and a query through the pool would wait for it forever.
+   */
+  async reload(via?: Tx): Promise<void> {
+    if (via) return this.load(via);
+    if (!this.loading) this.loading = this.load(this.db).finally(() => { this.loading = undefined; });
     return this.loading;
   }
 
+  private async load(db: Tx): Promise<void> {
+    const rows = await db.selectFrom(this.table).select(['id', 'name']).execute();
+    this.byName = new Map(rows.map((r) => [r.name, Number(r.id)]));
+    this.byId = new Map(rows.map((r) => [Number(r.id), r.name]));
+  }
+
   /** Ids for names; names not found (after one reload) are left out of the map. */
-  async ids(names: Iterable<string>): Promise<Map<string, number>> {
+  async ids(names: Iterable<string>, via?: Tx): Promise<Map<string, number>> {
     const want = [...new Set(names)];
-    if (want.some((n) => !this.byName.has(n))) await this.reload();
+    if (want.some((n) => !this.byName.has(n))) await this.reload(via);
     const out = new Map<string, number>();
     for (const n of want) { const id = this.byName.get(n); if (id !== undefined) out.set(n, id); }
     return out;
   }
 
-  async id(name: string): Promise<number | undefined> {
-    return (await this.ids([name])).get(name);
-  }
-
-  async name(id: number): Promise<string> {
-    if (!this.byId.has(id)) await this.reload();
-    return this.byId.get(id) ?? `UNKNOWN_${id}`;
+  async id(name: string, via?: Tx): Promise<number | undefined> {
+    return (await this.ids([name], via)).get(name);
   }
 
   /** Synchronous lookup for ids already seen (call `names()` first to be sure). */
@@ -54,11 +54,11 @@ export class NameCache {
     return this.byId.get(id) ?? `UNKNOWN_${id}`;
   }
 
-  async names(ids: Iterable<number>): Promise<void> {
-    for (const id of ids) if (!this.byId.has(id)) { await this.reload(); return; }
+  /** Makes sure `nameSync` knows these ids. */
+  async names(ids: Iterable<number>, via?: Tx): Promise<void> {
+    for (const id of ids) if (!this.byId.has(id)) { await this.reload(via); return; }
   }
 
-  all(): string[] { return [...this.byName.keys()]; }
   forget(name: string): void {
     const id = this.byName.get(name);
     this.byName.delete(name);
