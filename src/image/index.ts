@@ -16,6 +16,7 @@ import { registerDataRoutes } from './api/data.ts';
 import { registerMemberRoutes } from './api/members.ts';
 import { registerImportRoutes } from './api/import.ts';
 import { ImportRunner } from './import/runner.ts';
+import { registerMetadefRoutes } from './api/metadefs.ts';
 
 export const imageService: ServiceDefinition = {
   name: 'image',
@@ -75,6 +76,7 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
     registerDataRoutes(api, svc);
     registerMemberRoutes(api, svc, bodyLimit);
     registerImportRoutes(api, svc, runner, bodyLimit);
+    registerMetadefRoutes(api, svc, bodyLimit);
   }, { prefix: '/v2' });
 }
 

@@ -15,6 +15,7 @@ import { FilesystemStore } from './store/filesystem.ts';
 import { imagePolicyDefaults } from './policy.ts';
 import { parseSize } from './config.ts';
 import { nowIso } from './model.ts';
+import { seedMetadefs } from './metadefs/store.ts';
 import { OverQuota } from '../common/errors.ts';
 
 /** Glance answers quota overruns with 413. */
@@ -122,6 +123,8 @@ export class ImageService {
   async start(): Promise<void> {
     for (const s of [...this.stores.values(), this.staging]) await s.init();
     await this.recover();
+    const seeded = await seedMetadefs(this.database.db);
+    if (seeded.length) this.logger.info({ namespaces: seeded }, 'seeded metadata definitions');
     const staleMs = this.config.get<number>('image_limits', 'stale_upload_seconds') * 1000;
     const t = setInterval(() => { this.resetStale(staleMs).catch((e) => this.logger.error({ err: e }, 'stale upload check failed')); }, Math.min(60_000, staleMs / 2));
     t.unref();
