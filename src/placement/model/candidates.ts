@@ -87,6 +87,33 @@ interface GroupCtx {
 }
 
 type Rp = { id: number; root: number };
+/**
+ * Providers seen in candidate queries: tree position and the inventory rows those queries
+ * already read (requested classes), so summaries need not read them again.
+ */
+type Known = Map<number, { uuid: string; parentId: number | null; rootId: number; inv: Map<number, SummaryResource> }>;
+
+function remember(known: Known, row: { id: number; uuid: string; root_provider_id: number | null; parent_provider_id: number | null }): { inv: Map<number, SummaryResource> } {
+  const id = Number(row.id);
+  let k = known.get(id);
+  if (!k) {
+    k = { uuid: row.uuid, rootId: Number(row.root_provider_id), parentId: row.parent_provider_id === null ? null : Number(row.parent_provider_id), inv: new Map() };
+    known.set(id, k);
+  }
+  return k;
+}
+
+/** Inventory columns a candidate query selects for class alias `a` (suffix n). */
+const invColumns = (a: string, n: number | string) => [
+  `${a}.total as t${n}`, `${a}.reserved as r${n}`, `${a}.allocation_ratio as a${n}`, `${a}.max_unit as m${n}`, `${a}.used as u${n}`,
+];
+function invFrom(row: Record<string, unknown>, n: number | string, rcId: number): SummaryResource {
+  return {
+    rcId,
+    capacity: Math.trunc((Number(row[`t${n}`]) - Number(row[`r${n}`])) * Number(row[`a${n}`])),
+    used: Number(row[`u${n}`]), maxUnit: Number(row[`m${n}`]),
+  };
+}
 
 const EMPTY: CandidatesResult = { requests: [], summaries: [], uuids: new Map(), requestedRcIds: new Set() };
 
@@ -154,9 +181,10 @@ export async function getCandidates(store: PlacementStore, groups: RequestGroup[
   // Per-group candidates, keyed by anchor.
   const perGroup: Map<number, AllocationRequest[]>[] = [];
   const traitsById = new Map<number, Set<number>>();
+  const known: Known = new Map();
   for (const c of ctxs) {
     const spread = c.g.suffix === '' && (hasTrees || sharing.size > 0);
-    const reqs = spread ? await spreadGroup(store, c, sharing, anchors, traitsById) : await singleProviderGroup(store, c, sharing, anchors);
+    const reqs = spread ? await spreadGroup(store, c, sharing, anchors, traitsById, known) : await singleProviderGroup(store, c, sharing, anchors, known);
     if (!reqs.size) return EMPTY;
     perGroup.push(reqs);
   }
@@ -168,19 +196,19 @@ export async function getCandidates(store: PlacementStore, groups: RequestGroup[
   if (merging) {
     const ids = new Set<number>();
     for (const m of perGroup) for (const list of m.values()) for (const r of list) for (const s of r.mappings.values()) for (const id of s) ids.add(id);
-    await loadTrees(store, [...ids], summaryCache, loadedRoots);
+    await loadTrees(store, [...ids], summaryCache, loadedRoots, known, hasTrees, requestedRcIds);
   }
 
   const wanted = wide.randomize ? Infinity : (wide.limit ?? Infinity);
   const cap = wide.maxCandidates >= 0 ? wide.maxCandidates : Infinity;
-  const merged = mergeGroups(ctxs, perGroup, wide, summaryCache, Math.min(wanted, cap));
+  const merged = mergeGroups(ctxs, perGroup, wide, summaryCache, Math.min(wanted, cap), sharing.size > 0);
   if (!merged.length) return EMPTY;
 
   // Load summaries for the trees in play (all of each tree, as upstream shows).
   const rpIds = new Set<number>();
   for (const r of merged) for (const rr of r.resources) rpIds.add(rr.rpId);
   for (const r of merged) for (const s of r.mappings.values()) for (const id of s) rpIds.add(id);
-  await loadTrees(store, [...rpIds], summaryCache, loadedRoots);
+  await loadTrees(store, [...rpIds], summaryCache, loadedRoots, known, hasTrees, requestedRcIds);
 
   let requests = merged;
   // Before 1.29, candidates spanning several providers of one tree are not shown.
@@ -214,12 +242,13 @@ export async function getCandidates(store: PlacementStore, groups: RequestGroup[
  * One provider serves the whole group: a single query joins one inventory row per class
  * (with its capacity predicate) and checks traits and aggregates with EXISTS on their indexes.
  */
-async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors?: Set<number>): Promise<Map<number, AllocationRequest[]>> {
-  let q = store.db.selectFrom('resource_providers as rp').select(['rp.id', 'rp.root_provider_id']) as SelectQueryBuilder<any, any, { id: number; root_provider_id: number }>;
+async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors: Set<number> | undefined, known: Known): Promise<Map<number, AllocationRequest[]>> {
+  let q = store.db.selectFrom('resource_providers as rp').select(['rp.id', 'rp.root_provider_id', 'rp.uuid', 'rp.parent_provider_id']) as
+    SelectQueryBuilder<any, any, { id: number; root_provider_id: number; uuid: string; parent_provider_id: number | null }>;
   c.amounts.forEach(([rcId, amount], n) => {
     const a = `i${n}`;
     q = q.innerJoin(`inventories as ${a}`, (j: any) => j.onRef(`${a}.resource_provider_id`, '=', 'rp.id')
-      .on(`${a}.resource_class_id`, '=', rcId).on(capacityOk(amount, a)));
+      .on(`${a}.resource_class_id`, '=', rcId).on(capacityOk(amount, a))).select(invColumns(a, n) as any) as typeof q;
   });
   q = applyProviderFilters(q, c);
   if (c.treeRoot !== undefined) q = q.where('rp.root_provider_id', '=', c.treeRoot);
@@ -234,6 +263,8 @@ async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: 
   const reqs = new Map<number, AllocationRequest>();
   for (const row of rows) {
     const id = Number(row.id);
+    const k = remember(known, row);
+    c.amounts.forEach(([rcId], n) => k.inv.set(rcId, invFrom(row, n, rcId)));
     const r: AllocationRequest = {
       anchor: Number(row.root_provider_id),
       resources: c.amounts.map(([rcId, amount]) => ({ rpId: id, rcId, amount })),
@@ -292,7 +323,7 @@ async function sharingAnchors(store: PlacementStore, rpIds: number[]): Promise<{
  * different provider of the anchor's tree or from a sharing provider; traits are checked on
  * each combination.
  */
-async function spreadGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors: Set<number> | undefined, traitsById: Map<number, Set<number>>): Promise<Map<number, AllocationRequest[]>> {
+async function spreadGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors: Set<number> | undefined, traitsById: Map<number, Set<number>>, known: Known): Promise<Map<number, AllocationRequest[]>> {
   const db = store.db;
   if (c.aggIds.length) {
     let q = db.selectFrom('resource_providers as rp').select('rp.id') as SelectQueryBuilder<any, any, { id: number }>;
@@ -315,9 +346,13 @@ async function spreadGroup(store: PlacementStore, c: GroupCtx, sharing: Set<numb
   let byTree: Map<number, Map<number, number[]>> | undefined;
   for (const [rcId, amount] of c.amounts) {
     let q = db.selectFrom('inventories as i').innerJoin('resource_providers as rp', 'rp.id', 'i.resource_provider_id')
-      .select(['rp.id', 'rp.root_provider_id']).where('i.resource_class_id', '=', rcId).where(capacityOk(amount, 'i'));
+      .select(['rp.id', 'rp.root_provider_id', 'rp.uuid', 'rp.parent_provider_id']).select(invColumns('i', 0) as any)
+      .where('i.resource_class_id', '=', rcId).where(capacityOk(amount, 'i'));
     if (c.treeRoot !== undefined) q = q.where('rp.root_provider_id', '=', c.treeRoot);
-    const rows = (await q.orderBy('rp.id').execute()).map((r) => ({ id: Number(r.id), root: Number(r.root_provider_id) }));
+    const rows = (await q.orderBy('rp.id').execute()).map((r) => {
+      remember(known, r).inv.set(rcId, invFrom(r as Record<string, unknown>, 0, rcId));
+      return { id: Number(r.id), root: Number(r.root_provider_id) };
+    });
     let cands: Rp[] = rows;
     const shareable = rows.filter((r) => sharing.has(r.id) && (!c.rpsInAggs || c.rpsInAggs.has(r.id))).map((r) => r.id);
     if (shareable.length && c.treeRoot === undefined) {
@@ -394,12 +429,28 @@ function* product(lists: number[][]): Generator<number[]> {
 }
 
 /** Picks one request per group for each anchor, filters by policy, folds and re-checks capacity. */
-function mergeGroups(ctxs: GroupCtx[], perGroup: Map<number, AllocationRequest[]>[], wide: RequestWide, summaries: Map<number, ProviderSummary>, max: number): AllocationRequest[] {
+function mergeGroups(ctxs: GroupCtx[], perGroup: Map<number, AllocationRequest[]>[], wide: RequestWide, summaries: Map<number, ProviderSummary>, max: number, dedupe: boolean): AllocationRequest[] {
   const out: AllocationRequest[] = [];
   const seen = new Set<string>();
-  const granular = ctxs.filter((c) => c.g.suffix !== '').length;
   // Anchors present in every group, in ascending order.
   const anchorsAll = [...perGroup[0].keys()].filter((a) => perGroup.every((m) => m.has(a))).sort((x, y) => x - y);
+  if (ctxs.length === 1) {
+    // One group: nothing to combine; only sharing providers can repeat a request under
+    // several anchors.
+    for (const anchor of anchorsAll) {
+      for (const r of perGroup[0].get(anchor)!) {
+        if (dedupe) {
+          const key = keyOf(r);
+          if (seen.has(key)) continue;
+          seen.add(key);
+        }
+        out.push(r);
+        if (out.length >= max) return out;
+      }
+    }
+    return out;
+  }
+  const granular = ctxs.filter((c) => c.g.suffix !== '').length;
   for (const anchor of anchorsAll) {
     const lists = perGroup.map((m) => m.get(anchor)!);
     for (const pick of productOf(lists)) {
@@ -410,7 +461,7 @@ function mergeGroups(ctxs: GroupCtx[], perGroup: Map<number, AllocationRequest[]
       }
       if (wide.sameSubtrees.length && !sameSubtreeOk(pick, wide.sameSubtrees, summaries)) continue;
       const folded = fold(anchor, pick);
-      if (pick.length > 1 && exceedsCapacity(folded, summaries)) continue;
+      if (exceedsCapacity(folded, summaries)) continue;
       const key = keyOf(folded);
       if (seen.has(key)) continue;
       seen.add(key);
@@ -481,44 +532,93 @@ function sameSubtreeOk(pick: AllocationRequest[], sets: string[][], summaries: M
 
 /**
  * Loads provider summaries (identity, tree position, inventory with capacity and usage,
- * traits) for every provider in the trees of `rpIds`, into `cache`.
+ * traits) for every provider in the trees of `rpIds`, into `cache`. Without nested providers a
+ * tree is its root alone, already known from the candidate queries.
  */
-async function loadTrees(store: PlacementStore, rpIds: number[], cache: Map<number, ProviderSummary>, loadedRoots: Set<number>): Promise<void> {
+async function loadTrees(store: PlacementStore, rpIds: number[], cache: Map<number, ProviderSummary>, loadedRoots: Set<number>, known: Known, hasTrees: boolean, requested: Set<number>): Promise<void> {
   const db = store.db;
   const unknown = rpIds.filter((id) => !cache.has(id));
   if (!unknown.length) return;
   const roots = new Set<number>();
-  for (const part of chunks(unknown)) {
-    const rows = await db.selectFrom('resource_providers').select(['id', 'root_provider_id']).where('id', 'in', part).execute();
-    for (const r of rows) roots.add(Number(r.root_provider_id));
+  const lookup = unknown.filter((id) => !known.has(id));
+  for (const id of unknown) if (known.has(id)) roots.add(known.get(id)!.rootId);
+  for (const part of chunks(lookup, 1000)) {
+    const rows = await db.selectFrom('resource_providers').select(['id', 'uuid', 'parent_provider_id', 'root_provider_id']).where('id', 'in', part).execute();
+    for (const r of rows) roots.add(remember(known, r) && Number(r.root_provider_id));
   }
   const newRoots = [...roots].filter((r) => !loadedRoots.has(r));
   const members: number[] = [];
-  for (const part of chunks(newRoots)) {
-    const rows = await db.selectFrom('resource_providers').select(['id', 'uuid', 'parent_provider_id', 'root_provider_id'])
-      .where('root_provider_id', 'in', part).orderBy('id').execute();
-    for (const r of rows) {
-      const id = Number(r.id);
-      cache.set(id, { id, uuid: r.uuid, rootId: Number(r.root_provider_id), parentId: r.parent_provider_id === null ? null : Number(r.parent_provider_id), resources: [], traits: [] });
-      members.push(id);
+  const add = (id: number, uuid: string, rootId: number, parentId: number | null) => {
+    cache.set(id, { id, uuid, rootId, parentId, resources: [], traits: [] });
+    members.push(id);
+  };
+  if (!hasTrees && newRoots.every((r) => known.has(r))) {
+    for (const r of newRoots) { const k = known.get(r)!; add(r, k.uuid, r, null); }
+  } else {
+    for (const part of chunks(newRoots, 1000)) {
+      const rows = await db.selectFrom('resource_providers').select(['id', 'uuid', 'parent_provider_id', 'root_provider_id'])
+        .where('root_provider_id', 'in', part).orderBy('id').execute();
+      for (const r of rows) add(Number(r.id), r.uuid, Number(r.root_provider_id), r.parent_provider_id === null ? null : Number(r.parent_provider_id));
     }
   }
   for (const r of newRoots) loadedRoots.add(r);
-  for (const part of chunks(members)) {
-    const invs = await db.selectFrom('inventories').select(['resource_provider_id', 'resource_class_id', 'total', 'reserved', 'allocation_ratio', 'max_unit', 'used'])
-      .where('resource_provider_id', 'in', part).orderBy('resource_class_id').execute();
-    for (const i of invs) {
-      cache.get(Number(i.resource_provider_id))!.resources.push({
-        rcId: Number(i.resource_class_id),
-        capacity: Math.trunc((Number(i.total) - Number(i.reserved)) * Number(i.allocation_ratio)),
+  // Inventory: the requested classes were mostly read by the candidate queries already; read
+  // the other classes for everyone and the requested ones only for providers not seen yet.
+  const req = [...requested];
+  const unseen = members.filter((m) => req.some((rc) => !known.get(m)?.inv.has(rc)));
+  const invCols = ['resource_provider_id', 'resource_class_id', 'total', 'reserved', 'allocation_ratio', 'max_unit', 'used'] as const;
+  const addInv = (rows: { resource_provider_id: number; resource_class_id: number; total: number; reserved: number; allocation_ratio: number; max_unit: number; used: number }[], set: Set<number>) => {
+    for (const i of rows) {
+      const sum = cache.get(Number(i.resource_provider_id));
+      if (!sum || !set.has(sum.id)) continue;
+      sum.resources.push({
+        rcId: Number(i.resource_class_id), capacity: Math.trunc((Number(i.total) - Number(i.reserved)) * Number(i.allocation_ratio)),
         used: Number(i.used), maxUnit: Number(i.max_unit),
       });
     }
-    const traits = await db.selectFrom('resource_provider_traits as rpt').innerJoin('traits as t', 't.id', 'rpt.trait_id')
-      .select(['rpt.resource_provider_id', 't.name']).where('rpt.resource_provider_id', 'in', part).orderBy('t.name').execute();
-    for (const t of traits) cache.get(Number(t.resource_provider_id))!.traits.push(t.name);
+  };
+  for (const m of members) {
+    const k = known.get(m);
+    if (k && !unseen.includes(m)) for (const r of k.inv.values()) cache.get(m)!.resources.push(r);
   }
+  for (const part of idSlices(members)) {
+    let q = inIds(db.selectFrom('inventories').select([...invCols]), 'resource_provider_id', part);
+    if (req.length) q = q.where('resource_class_id', 'not in', req);
+    addInv(await q.execute(), part.set);
+    const traits = await inIds(db.selectFrom('resource_provider_traits as rpt').innerJoin('traits as t', 't.id', 'rpt.trait_id')
+      .select(['rpt.resource_provider_id', 't.name']), 'rpt.resource_provider_id', part).orderBy('t.name').execute();
+    for (const t of traits) {
+      const sum = cache.get(Number(t.resource_provider_id));
+      if (sum && part.set.has(sum.id)) sum.traits.push(t.name);
+    }
+  }
+  if (req.length) {
+    for (const part of idSlices(unseen)) {
+      addInv(await inIds(db.selectFrom('inventories').select([...invCols]), 'resource_provider_id', part).where('resource_class_id', 'in', req).execute(), part.set);
+    }
+  }
+  for (const m of members) cache.get(m)!.resources.sort((a, b) => a.rcId - b.rcId);
   await store.rc.names(members.flatMap((id) => cache.get(id)!.resources.map((r) => r.rcId)));
+}
+
+interface IdSlice { ids: number[]; set: Set<number>; range?: [number, number] }
+
+/**
+ * Splits ids for lookup. Candidate ids are mostly dense (providers created together), so a
+ * dense run is fetched with a BETWEEN on the key and filtered here: far cheaper to parse and
+ * plan than a thousand-item IN list. Sparse ids fall back to IN lists.
+ */
+function idSlices(ids: number[]): IdSlice[] {
+  if (!ids.length) return [];
+  const sorted = [...ids].sort((a, b) => a - b);
+  const lo = sorted[0];
+  const hi = sorted[sorted.length - 1];
+  if (hi - lo + 1 <= sorted.length * 2) return [{ ids: sorted, set: new Set(sorted), range: [lo, hi] }];
+  return chunks(sorted, 1000).map((c) => ({ ids: c, set: new Set(c) }));
+}
+
+function inIds<Q extends SelectQueryBuilder<any, any, any>>(q: Q, col: string, s: IdSlice): Q {
+  return (s.range ? q.where(col as any, '>=', s.range[0]).where(col as any, '<=', s.range[1]) : q.where(col as any, 'in', s.ids)) as Q;
 }
 
 function sample<T>(items: T[], n: number): T[] {
