@@ -29,7 +29,11 @@ const byProvider = (minProperties: number) => keyed(UUID_KEY, Type.Object({
   generation: Type.Optional(Type.Integer()), resources,
 }, { additionalProperties: false }), { minProperties });
 const mappings = Type.Record(Type.String(), Type.Array(Type.String({ format: 'uuid' }), { minItems: 1 }), { minProperties: 1 });
-const CONSUMER_TYPE = Type.String({ pattern: '^[A-Z0-9_]+$', minLength: 1, maxLength: 255 });
+// 'unknown' is what GET shows for a consumer without a type; clients (osc-placement's
+// `allocation unset`) send it back, so it is accepted and means "no type" (upstream's pattern
+// refuses it, which breaks that round trip).
+const CONSUMER_TYPE = Type.String({ pattern: '^([A-Z0-9_]+|unknown)$', minLength: 1, maxLength: 255 });
+const consumerType = (t: string | undefined) => (t === 'unknown' ? null : t);
 const generation = Type.Union([Type.Integer(), Type.Null()]);
 
 function consumerSchema(v: Version, forPost: boolean): TSchema {
@@ -59,7 +63,7 @@ function toWrite(uuid: string, d: DictBody, v: Version): ConsumerWrite {
   return {
     uuid, projectId: d.project_id, userId: d.user_id, allocations,
     generation: v.atLeast(MV.consumerGeneration) ? (d.consumer_generation ?? null) : undefined,
-    consumerType: v.atLeast(MV.consumerTypes) ? d.consumer_type : undefined,
+    consumerType: v.atLeast(MV.consumerTypes) ? consumerType(d.consumer_type) : undefined,
   };
 }
 

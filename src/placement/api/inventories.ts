@@ -88,7 +88,7 @@ export const create: Handler = async (c) => {
   const out = await createInventory(store, c.params.uuid, rc, inv);
   return {
     status: 201, body: serialize(out.inventory, out.provider.generation), lastModified: modified(out.inventory),
-    headers: { location: `${c.prefix}/resource_providers/${out.provider.uuid}/inventories/${rc}` },
+    headers: { location: c.location(`/resource_providers/${out.provider.uuid}/inventories/${rc}`) },
   };
 };
 

@@ -26,7 +26,7 @@ export const show: Handler = async (c) => {
 export const create: Handler = async (c) => {
   const { name } = validate(nameSchema, c.body);
   await createResourceClass(c.api.store, name);
-  return { status: 201, headers: { location: `${c.prefix}/resource_classes/${name}` } };
+  return { status: 201, headers: { location: c.location(`/resource_classes/${name}`) } };
 };
 
 /** 1.2 - 1.6: rename a custom class. */
@@ -43,7 +43,7 @@ export const ensure: Handler = async (c) => {
     throw badRequest(`JSON does not validate: '${name}' does not match '${CUSTOM_RC}'`);
   }
   const { created, rc } = await ensureResourceClass(c.api.store, name);
-  if (created) return { status: 201, headers: { location: `${c.prefix}/resource_classes/${name}` } };
+  if (created) return { status: 201, headers: { location: c.location(`/resource_classes/${name}`) } };
   return { status: 204, lastModified: modified(rc) };
 };
 

@@ -82,7 +82,7 @@ export const create: Handler = async (c) => {
   const uuid = data.uuid ? normalizeUuid(data.uuid) : randomUUID();
   const parent = data.parent_provider_uuid ? normalizeUuid(data.parent_provider_uuid) : data.parent_provider_uuid;
   const p = await createProvider(c.api.store, { uuid, name: data.name, parentUuid: parent });
-  const location = `${c.prefix}/resource_providers/${p.uuid}`;
+  const location = c.location(`/resource_providers/${p.uuid}`);
   if (v.atLeast(MV.createReturnsBody)) {
     return { status: 200, body: serializeProvider(p, v, c.prefix), headers: { location }, lastModified: modified(p) };
   }

@@ -50,6 +50,11 @@ export interface Ctx {
   auth?: AuthContext;
   /** Mount prefix for links ('' or '/placement'). */
   prefix: string;
+  /**
+   * Absolute URL of a path under this service, for Location headers: clients (osc-placement)
+   * follow them as given, so like webob we make them absolute from the request's host.
+   */
+  location(path: string): string;
 }
 
 export interface Reply {
@@ -171,6 +176,7 @@ export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], 
           }
           const out = await def.handler({
             req, version, params: req.params as Record<string, string>, query: Query.from(req.query), body: req.body, api, auth: authCtx, prefix,
+            location: (path) => `${req.protocol}://${req.headers.host ?? req.hostname}${prefix}${path}`,
           });
           reply.code(out.status);
           versionHeaders(reply, version);

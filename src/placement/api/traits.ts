@@ -44,7 +44,7 @@ export const put: Handler = async (c) => {
     throw badRequest('The trait is invalid. A valid trait must be no longer than 255 characters, start with the prefix "CUSTOM_" and use following characters: "A"-"Z", "0"-"9" and "_"');
   }
   const { created, modified: m } = await ensureTrait(c.api.store, name);
-  if (created) return { status: 201, headers: { location: `${c.prefix}/traits/${name}` }, lastModified: m };
+  if (created) return { status: 201, headers: { location: c.location(`/traits/${name}`) }, lastModified: m };
   return { status: 204, lastModified: m };
 };
 

@@ -24,8 +24,8 @@ export interface ConsumerWrite {
   userId: string;
   /** undefined: do not check (before 1.28); null: the consumer must not exist yet. */
   generation?: number | null;
-  /** undefined: leave as is (before 1.38). */
-  consumerType?: string;
+  /** undefined: leave as is (before 1.38); null: no type. */
+  consumerType?: string | null;
   /** provider uuid -> class -> amount; empty means "remove this consumer's allocations". */
   allocations: Record<string, Record<string, number>>;
 }
