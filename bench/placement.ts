@@ -159,7 +159,8 @@ async function explain(url: string, db: string, aggs: string[]): Promise<string>
     recorded.length = 0;
     const r = await getCandidates(store, [s.group], wide);
     out.push(`## ${s.name} → ${r.requests.length} candidates`, '');
-    for (const q of recorded.filter((x) => /select/i.test(x.sql) && /"inventories"|`inventories`/.test(x.sql) && /"rp"|`rp`/.test(x.sql))) {
+    // Every query the search ran, with its plan.
+    for (const q of recorded.filter((x) => /^select/i.test(x.sql))) {
       out.push('```sql', q.sql, `-- parameters: ${JSON.stringify(q.parameters)}`, '```');
       const explainSql = db === 'postgresql' ? `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${q.sql}` : db === 'mysql' ? `ANALYZE ${q.sql}` : `EXPLAIN QUERY PLAN ${q.sql}`;
       const rows = (await database.db.executeQuery(CompiledQuery.raw(explainSql, [...q.parameters]))).rows as Record<string, unknown>[];

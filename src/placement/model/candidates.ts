@@ -240,7 +240,8 @@ export async function getCandidates(store: PlacementStore, groups: RequestGroup[
 
 /**
  * One provider serves the whole group: a single query joins one inventory row per class
- * (with its capacity predicate) and checks traits and aggregates with EXISTS on their indexes.
+ * (with its capacity predicate), restricted to the providers passing the trait and aggregate
+ * filters.
  */
 async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors: Set<number> | undefined, known: Known): Promise<Map<number, AllocationRequest[]>> {
   let q = store.db.selectFrom('resource_providers as rp').select(['rp.id', 'rp.root_provider_id', 'rp.uuid', 'rp.parent_provider_id']) as
@@ -250,7 +251,9 @@ async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: 
     q = q.innerJoin(`inventories as ${a}`, (j: any) => j.onRef(`${a}.resource_provider_id`, '=', 'rp.id')
       .on(`${a}.resource_class_id`, '=', rcId).on(capacityOk(amount, a))).select(invColumns(a, n) as any) as typeof q;
   });
-  q = applyProviderFilters(q, c);
+  const filters = await providerFilterSets(store, c);
+  if (filters.allowed && !filters.allowed.size) return new Map();
+  q = restrictIds(q, filters);
   if (c.treeRoot !== undefined) q = q.where('rp.root_provider_id', '=', c.treeRoot);
   const rows = await q.orderBy('rp.id').execute();
   const out = new Map<number, AllocationRequest[]>();
@@ -283,23 +286,49 @@ async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: 
   return out;
 }
 
-function applyProviderFilters<Q extends SelectQueryBuilder<any, any, any>>(q: Q, c: GroupCtx): Q {
-  let out: any = q;
+/**
+ * Provider ids satisfying the group's trait and aggregate filters, computed with one indexed
+ * query per any-of set and combined here (as upstream does). `allowed` undefined means no
+ * positive filter. Feeding these as id lists keeps every backend on the inventory indexes;
+ * correlated EXISTS subqueries let MariaDB pick semi-join plans that rescan the trait index
+ * for every provider.
+ */
+async function providerFilterSets(store: PlacementStore, c: GroupCtx): Promise<{ allowed?: Set<number>; forbidden: Set<number> }> {
+  const db = store.db;
+  let allowed: Set<number> | undefined;
+  const intersect = (ids: number[]) => {
+    const next = new Set(ids);
+    allowed = allowed ? new Set([...allowed].filter((x) => next.has(x))) : next;
+  };
   for (const tids of c.reqTraitIds) {
-    out = out.where((eb: any) => eb.exists(eb.selectFrom('resource_provider_traits as rpt').select(sql.lit(1).as('one'))
-      .whereRef('rpt.resource_provider_id', '=', 'rp.id').where('rpt.trait_id', 'in', tids)));
-  }
-  if (c.forbTraitIds.length) {
-    out = out.where((eb: any) => eb.not(eb.exists(eb.selectFrom('resource_provider_traits as rpt').select(sql.lit(1).as('one'))
-      .whereRef('rpt.resource_provider_id', '=', 'rp.id').where('rpt.trait_id', 'in', c.forbTraitIds))));
+    intersect((await db.selectFrom('resource_provider_traits').select('resource_provider_id').distinct().where('trait_id', 'in', tids).execute())
+      .map((r) => Number(r.resource_provider_id)));
+    if (!allowed!.size) return { allowed, forbidden: new Set() };
   }
   for (const aids of c.aggIds) {
-    out = out.where((eb: any) => eb.exists(eb.selectFrom('resource_provider_aggregates as rpa').select(sql.lit(1).as('one'))
-      .whereRef('rpa.resource_provider_id', '=', 'rp.id').where('rpa.aggregate_id', 'in', aids)));
+    intersect((await db.selectFrom('resource_provider_aggregates').select('resource_provider_id').distinct().where('aggregate_id', 'in', aids).execute())
+      .map((r) => Number(r.resource_provider_id)));
+    if (!allowed!.size) return { allowed, forbidden: new Set() };
+  }
+  const forbidden = new Set<number>();
+  if (c.forbTraitIds.length) {
+    for (const r of await db.selectFrom('resource_provider_traits').select('resource_provider_id').where('trait_id', 'in', c.forbTraitIds).execute()) forbidden.add(Number(r.resource_provider_id));
   }
   if (c.forbAggIds.length) {
-    out = out.where((eb: any) => eb.not(eb.exists(eb.selectFrom('resource_provider_aggregates as rpa').select(sql.lit(1).as('one'))
-      .whereRef('rpa.resource_provider_id', '=', 'rp.id').where('rpa.aggregate_id', 'in', c.forbAggIds))));
+    for (const r of await db.selectFrom('resource_provider_aggregates').select('resource_provider_id').where('aggregate_id', 'in', c.forbAggIds).execute()) forbidden.add(Number(r.resource_provider_id));
+  }
+  if (allowed) for (const f of forbidden) allowed.delete(f);
+  return { allowed, forbidden };
+}
+
+/** Restricts alias rp to `allowed` and away from `forbidden` (id lists, chunked). */
+function restrictIds<Q extends SelectQueryBuilder<any, any, any>>(q: Q, f: { allowed?: Set<number>; forbidden: Set<number> }): Q {
+  let out: any = q;
+  if (f.allowed) {
+    const parts = chunks([...f.allowed].sort((a, b) => a - b), 1000);
+    out = out.where((eb: any) => eb.or(parts.map((p) => eb('rp.id', 'in', p))));
+  } else if (f.forbidden.size) {
+    for (const p of chunks([...f.forbidden].sort((a, b) => a - b), 1000)) out = out.where('rp.id', 'not in', p);
   }
   return out as Q;
 }
@@ -326,9 +355,7 @@ async function sharingAnchors(store: PlacementStore, rpIds: number[]): Promise<{
 async function spreadGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors: Set<number> | undefined, traitsById: Map<number, Set<number>>, known: Known): Promise<Map<number, AllocationRequest[]>> {
   const db = store.db;
   if (c.aggIds.length) {
-    let q = db.selectFrom('resource_providers as rp').select('rp.id') as SelectQueryBuilder<any, any, { id: number }>;
-    q = applyProviderFilters(q, { ...c, reqTraitIds: [], forbTraitIds: [], forbAggIds: [] });
-    c.rpsInAggs = new Set((await q.execute()).map((r) => Number(r.id)));
+    c.rpsInAggs = (await providerFilterSets(store, { ...c, reqTraitIds: [], forbTraitIds: [], forbAggIds: [] })).allowed!;
     if (!c.rpsInAggs.size) return new Map();
   }
   if (c.forbAggIds.length) {
