@@ -110,10 +110,19 @@ export async function lockedAllocations(store: PlacementStore, trx: Tx, uuids: s
 
 async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[], opts: WriteOptions, rpUuids: string[], rcIds: Map<string, number>, alreadyBumped: Set<number>, existingConsumers: Map<string, ConsumerRecord>): Promise<void> {
   const ts = now();
+  // Providers named in the request with their inventory rows, in one read.
   const providers = new Map<string, { id: number; uuid: string }>();
+  const inv = new Map<string, { id: number; min_unit: number; max_unit: number; step_size: number }>();
   for (const part of chunks(rpUuids)) {
-    const rows = await trx.selectFrom('resource_providers').select(['id', 'uuid']).where('uuid', 'in', part).execute();
-    for (const r of rows) providers.set(r.uuid, { id: Number(r.id), uuid: r.uuid });
+    const rows = await trx.selectFrom('resource_providers as rp').leftJoin('inventories as i', 'i.resource_provider_id', 'rp.id')
+      .select(['rp.id', 'rp.uuid', 'i.id as inv_id', 'i.resource_class_id', 'i.min_unit', 'i.max_unit', 'i.step_size'])
+      .where('rp.uuid', 'in', part).execute();
+    for (const r of rows) {
+      providers.set(r.uuid, { id: Number(r.id), uuid: r.uuid });
+      if (r.inv_id !== null) {
+        inv.set(pairKey(Number(r.id), Number(r.resource_class_id)), { id: Number(r.inv_id), min_unit: Number(r.min_unit), max_unit: Number(r.max_unit), step_size: Number(r.step_size) });
+      }
+    }
   }
   for (const u of rpUuids) {
     if (!providers.has(u)) throw badRequest(`Allocation for resource provider '${u}' that does not exist.`);
@@ -142,11 +151,11 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
       consumers.set(w.uuid, c);
     } else if (Object.keys(w.allocations).length) {
       // A consumer only exists while it has allocations; emptying an unknown one is a no-op.
-      const id = await store.insertId(trx, 'consumers', {
+      // Created at generation 1: what the first write leaves it at (a new row needs no guard).
+      await trx.insertInto('consumers').values({
         uuid: w.uuid, project_id: w.projectId, user_id: w.userId, consumer_type: w.consumerType ?? null,
-        generation: 0, created_at: ts, updated_at: null,
-      });
-      consumers.set(w.uuid, { id, uuid: w.uuid, project_id: w.projectId, user_id: w.userId, consumer_type: w.consumerType ?? null, generation: 0 });
+        generation: 1, created_at: ts, updated_at: null,
+      }).execute();
     }
   }
 
@@ -184,15 +193,6 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
   // 3. Inventory checks: the class must be inventoried, each amount within the unit limits.
   const pairs = [...new Set([...newSum.keys(), ...oldSum.keys()])].map((k) => k.split(':').map(Number) as [number, number])
     .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const inv = new Map<string, { id: number; min_unit: number; max_unit: number; step_size: number }>();
-  const rpIds = [...new Set(pairs.map(([rp]) => rp))];
-  for (const part of chunks(rpIds)) {
-    const rows = await trx.selectFrom('inventories').select(['id', 'resource_provider_id', 'resource_class_id', 'min_unit', 'max_unit', 'step_size'])
-      .where('resource_provider_id', 'in', part).execute();
-    for (const r of rows) {
-      inv.set(pairKey(Number(r.resource_provider_id), Number(r.resource_class_id)), { id: Number(r.id), min_unit: Number(r.min_unit), max_unit: Number(r.max_unit), step_size: Number(r.step_size) });
-    }
-  }
   for (const row of fresh) {
     const i = inv.get(pairKey(row.resource_provider_id, row.resource_class_id));
     const rc = store.rc.nameSync(row.resource_class_id);
@@ -203,23 +203,38 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
     }
   }
 
-  // Usage deltas, in lock order. Growth is conditional on capacity; shrinking never fails.
+  // Usage deltas. Growth is one conditional UPDATE over every growing row (CASE per row id):
+  // it must change them all, or some inventory lacks room. Shrinking never fails; rows not read
+  // above (the consumer's old providers) are addressed by provider and class.
+  const grow: { id: number; delta: number; rp: number; rc: number }[] = [];
+  const shrink: { rp: number; rc: number; delta: number }[] = [];
   for (const [rp, rc] of pairs) {
     const k = pairKey(rp, rc);
     const delta = (newSum.get(k) ?? 0) - (oldSum.get(k) ?? 0);
-    if (delta === 0) continue;
-    const i = inv.get(k);
-    if (!i) continue; // old allocations on a class whose inventory is gone cannot happen (delete refuses)
-    if (delta > 0) {
-      const r = await trx.updateTable('inventories').set((eb) => ({ used: eb('used', '+', delta) }))
-        .where('id', '=', i.id)
-        // Raw SQL: Kysely does not parenthesise nested binary expressions.
-        .where(sql<boolean>`used + ${delta} <= (total - reserved) * allocation_ratio`)
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) !== 1) throw capacityError(store.rc.nameSync(rc), uuidById.get(rp) ?? String(rp));
-    } else {
-      await trx.updateTable('inventories').set((eb) => ({ used: eb('used', '+', delta) })).where('id', '=', i.id).execute();
+    if (delta > 0) grow.push({ id: inv.get(k)!.id, delta, rp, rc });
+    else if (delta < 0) shrink.push({ rp, rc, delta });
+  }
+  if (grow.length) {
+    const byId = sql.join(grow.map((g) => sql`when ${sql.lit(g.id)} then ${sql.lit(g.delta)}`), sql` `);
+    const delta = sql<number>`(case id ${byId} end)`;
+    const r = await trx.updateTable('inventories').set({ used: sql`used + ${delta}` })
+      .where('id', 'in', grow.map((g) => g.id))
+      .where(sql<boolean>`used + ${delta} <= (total - reserved) * allocation_ratio`)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== grow.length) {
+      // Name the first inventory without room (read under the locks this transaction holds).
+      const full = await trx.selectFrom('inventories').select(['id', 'used', 'total', 'reserved', 'allocation_ratio']).where('id', 'in', grow.map((g) => g.id)).execute();
+      const room = new Map(full.map((f) => [Number(f.id), f]));
+      const bad = grow.find((g) => {
+        const f = room.get(g.id);
+        return !f || Number(f.used) + g.delta > (Number(f.total) - Number(f.reserved)) * Number(f.allocation_ratio);
+      }) ?? grow[0];
+      throw capacityError(store.rc.nameSync(bad.rc), uuidById.get(bad.rp) ?? String(bad.rp));
     }
+  }
+  for (const s of shrink) {
+    await trx.updateTable('inventories').set((eb) => ({ used: eb('used', '+', s.delta) }))
+      .where('resource_provider_id', '=', s.rp).where('resource_class_id', '=', s.rc).execute();
   }
 
   // 2b. Swap the rows.
@@ -227,9 +242,9 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
   for (const part of chunks(fresh, 200)) await trx.insertInto('allocations').values(part).execute();
 
   // 4. Generations. Providers in lock order; each once per request.
-  for (const rpId of [...touchedRps].sort((a, b) => a - b)) {
-    if (alreadyBumped.has(rpId)) continue;
-    await trx.updateTable('resource_providers').set((eb) => ({ generation: eb('generation', '+', 1), updated_at: ts })).where('id', '=', rpId).execute();
+  const bump = [...touchedRps].filter((id) => !alreadyBumped.has(id)).sort((a, b) => a - b);
+  if (bump.length) {
+    await trx.updateTable('resource_providers').set((eb) => ({ generation: eb('generation', '+', 1), updated_at: ts })).where('id', 'in', bump).execute();
   }
   for (const w of writes) {
     const c = consumers.get(w.uuid);
