@@ -105,14 +105,11 @@ function remember(known: Known, row: { id: number; uuid: string; root_provider_i
 
 /** Inventory columns a candidate query selects for class alias `a` (suffix n). */
 const invColumns = (a: string, n: number | string) => [
-  `${a}.total as t${n}`, `${a}.reserved as r${n}`, `${a}.allocation_ratio as a${n}`, `${a}.max_unit as m${n}`, `${a}.used as u${n}`,
+  sql`(${sql.ref(`${a}.total`)} - ${sql.ref(`${a}.reserved`)}) * ${sql.ref(`${a}.allocation_ratio`)}`.as(`c${n}`),
+  `${a}.max_unit as m${n}`, `${a}.used as u${n}`,
 ];
 function invFrom(row: Record<string, unknown>, n: number | string, rcId: number): SummaryResource {
-  return {
-    rcId,
-    capacity: Math.trunc((Number(row[`t${n}`]) - Number(row[`r${n}`])) * Number(row[`a${n}`])),
-    used: Number(row[`u${n}`]), maxUnit: Number(row[`m${n}`]),
-  };
+  return { rcId, capacity: Math.trunc(Number(row[`c${n}`])), used: Number(row[`u${n}`]), maxUnit: Number(row[`m${n}`]) };
 }
 
 const EMPTY: CandidatesResult = { requests: [], summaries: [], uuids: new Map(), requestedRcIds: new Set() };
@@ -132,10 +129,14 @@ export async function getCandidates(store: PlacementStore, groups: RequestGroup[
   const requestedRcIds = new Set(allRcs.map((r) => rcIds.get(r)!));
 
   // Deployment shape: trees and sharing providers switch the unsuffixed group to the spread path.
-  const hasTrees = !!(await db.selectFrom('resource_providers').select('id').where('parent_provider_id', 'is not', null).limit(1).executeTakeFirst());
+  // Independent reads run side by side (separate pool connections on MariaDB/PostgreSQL).
   const shareTrait = await store.traits.id(SHARES_VIA_AGGREGATE);
-  const sharing = new Set(shareTrait === undefined ? [] : (await db.selectFrom('resource_provider_traits').select('resource_provider_id')
-    .where('trait_id', '=', shareTrait).execute()).map((r) => Number(r.resource_provider_id)));
+  const [treeRow, shareRows] = await Promise.all([
+    db.selectFrom('resource_providers').select('id').where('parent_provider_id', 'is not', null).limit(1).executeTakeFirst(),
+    shareTrait === undefined ? [] : db.selectFrom('resource_provider_traits').select('resource_provider_id').where('trait_id', '=', shareTrait).execute(),
+  ]);
+  const hasTrees = !!treeRow;
+  const sharing = new Set(shareRows.map((r) => Number(r.resource_provider_id)));
 
   // root_required: the set of acceptable anchors.
   let anchors: Set<number> | undefined;
@@ -611,9 +612,12 @@ async function loadTrees(store: PlacementStore, rpIds: number[], cache: Map<numb
   for (const part of idSlices(members)) {
     let q = inIds(db.selectFrom('inventories').select([...invCols]), 'resource_provider_id', part);
     if (req.length) q = q.where('resource_class_id', 'not in', req);
-    addInv(await q.execute(), part.set);
-    const traits = await inIds(db.selectFrom('resource_provider_traits as rpt').innerJoin('traits as t', 't.id', 'rpt.trait_id')
-      .select(['rpt.resource_provider_id', 't.name']), 'rpt.resource_provider_id', part).orderBy('t.name').execute();
+    const [invs, traits] = await Promise.all([
+      q.execute(),
+      inIds(db.selectFrom('resource_provider_traits as rpt').innerJoin('traits as t', 't.id', 'rpt.trait_id')
+        .select(['rpt.resource_provider_id', 't.name']), 'rpt.resource_provider_id', part).orderBy('t.name').execute(),
+    ]);
+    addInv(invs, part.set);
     for (const t of traits) {
       const sum = cache.get(Number(t.resource_provider_id));
       if (sum && part.set.has(sum.id)) sum.traits.push(t.name);
