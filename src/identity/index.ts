@@ -20,6 +20,12 @@ import { userGroupRoutes } from './api/users-groups.ts';
 import { roleAssignmentRoutes } from './api/roles-assignments.ts';
 import { catalogRoutes } from './api/catalog.ts';
 import { appCredentialRoutes } from './api/app-credentials.ts';
+import { credentialRoutes } from './api/credentials.ts';
+import { trustRoutes } from './api/trusts.ts';
+import { oauth1Routes } from './api/oauth1.ts';
+import { policyRoutes } from './api/policies.ts';
+import { endpointFilterRoutes } from './api/endpoint-filter.ts';
+import { domainConfigRoutes } from './api/domain-config.ts';
 import { resolvePolicyFile } from '../common/policy-file.ts';
 
 registerOpts([
@@ -95,7 +101,8 @@ export const identityService: ServiceDefinition = {
         prefix: '/identity',
         errorShape: 'keystone',
         async register(scope) {
-          for (const routes of [versionRoutes, authRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes]) {
+          for (const routes of [versionRoutes, authRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes,
+            credentialRoutes, trustRoutes, oauth1Routes, policyRoutes, endpointFilterRoutes, domainConfigRoutes]) {
             routes(scope, api);
           }
         },

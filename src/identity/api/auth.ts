@@ -5,7 +5,7 @@ import { AUTH_REQUIRED } from '../../common/http/auth.ts';
 import { verifyPassword } from '../passwords.ts';
 import { bool } from '../store/store.ts';
 import type { IdentityStore } from '../store/store.ts';
-import { TokenInvalid, type TokenScope } from '../tokens/provider.ts';
+import { TokenInvalid, delegatedRoles, findUsableTrust, type TokenScope } from '../tokens/provider.ts';
 import { authorize, creds, link, type IdentityApi, type RouteModule } from './context.ts';
 import type { UserRow } from '../store/schema.ts';
 
@@ -75,12 +75,52 @@ async function resolveScope(api: IdentityApi, scope: unknown, user: UserRow): Pr
   } else if (s.system !== undefined) {
     if (obj(s.system)?.all !== true) throw new BadRequest("Invalid input for field 'scope.system': expected {\"all\": true}.");
     target = { system: true };
-  } else if (s['OS-TRUST:trust'] !== undefined) {
-    throw new Forbidden('Trusts are not supported by this identity service.');
   } else throw new BadRequest("Invalid input for field 'scope': expected project, domain or system.");
   const roles = await store.effectiveRoles(user.id, target);
   if (!roles.length) throw unauthorized();
   return target;
+}
+
+/** The trust named by `scope: {"OS-TRUST:trust": {"id": …}}`, or undefined for other scopes. */
+function trustScopeRef(scope: unknown): Obj | undefined {
+  const s = obj(scope);
+  if (!s || s['OS-TRUST:trust'] === undefined) return undefined;
+  if (Object.keys(s).length > 1) throw new BadRequest("Invalid input for field 'scope': give exactly one of project, domain, system, OS-TRUST:trust or unscoped.");
+  const t = obj(s['OS-TRUST:trust']);
+  if (!t || typeof t.id !== 'string' || t.id === '') throw new BadRequest('Expecting to find trust_id in trust. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.');
+  return t;
+}
+
+/**
+ * Scoping to a trust: only its trustee may, the trustor must still be usable and still hold the
+ * delegated roles, and each token spends one of the trust's remaining uses. The token acts as the
+ * trustor when the trust impersonates, else as the trustee; it never outlives the trust.
+ */
+async function scopeToTrust(store: IdentityStore, ref: Obj, user: UserRow): Promise<{ scope: TokenScope; userId: string; trustId: string; expiresAt?: number }> {
+  const trust = await findUsableTrust(store, ref.id as string, { requireUses: true });
+  if (!trust) throw new NotFound(`Could not find trust: ${ref.id}.`);
+  if (trust.trustee_user_id !== user.id) throw new Forbidden('User is not a trustee.');
+  const trustor = await store.db.selectFrom('users').selectAll().where('id', '=', trust.trustor_user_id).executeTakeFirst();
+  try { await checkUserUsable(store, trustor); } catch { throw new Forbidden('Trustor is disabled.'); }
+  const scope: TokenScope = {};
+  if (trust.project_id) {
+    const project = await store.db.selectFrom('projects').select(['id', 'enabled', 'domain_id']).where('id', '=', trust.project_id).executeTakeFirst();
+    if (!project || !bool(project.enabled)) throw unauthorized();
+    const dom = await store.db.selectFrom('domains').select('enabled').where('id', '=', project.domain_id).executeTakeFirst();
+    if (!dom || !bool(dom.enabled)) throw unauthorized();
+    scope.projectId = project.id;
+    await delegatedRoles(store, trust);
+  }
+  if (trust.remaining_uses !== null) {
+    const r = await store.db.updateTable('trusts').set((eb) => ({ remaining_uses: eb('remaining_uses', '-', 1) }))
+      .where('id', '=', trust.id).where('remaining_uses', '>', 0).executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new Forbidden(`No remaining uses for trust: ${trust.id}.`);
+  }
+  return {
+    scope, trustId: trust.id,
+    userId: bool(trust.impersonation) ? trust.trustor_user_id : trust.trustee_user_id,
+    expiresAt: trust.expires_at ? Date.parse(trust.expires_at) : undefined,
+  };
 }
 
 function tokenFromHeader(req: FastifyRequest, name: string): string | undefined {
@@ -105,6 +145,7 @@ export const authRoutes: RouteModule = (app, api) => {
     let parentAudit: string[] | undefined;
     let expiresAt: number | undefined;
     let appCredId: string | undefined;
+    let trust: Awaited<ReturnType<typeof scopeToTrust>> | undefined;
     let outMethods = [...methods] as string[];
     if (methods.includes('application_credential')) {
       const ac = obj(identity.application_credential);
@@ -135,7 +176,9 @@ export const authRoutes: RouteModule = (app, api) => {
       const ok = await verifyPassword(u.password, found?.password_hash);
       if (!ok) throw unauthorized();
       user = await checkUserUsable(store, found);
-      scope = await resolveScope(api, auth.scope, user);
+      const trustRef = trustScopeRef(auth.scope);
+      if (trustRef) trust = await scopeToTrust(store, trustRef, user);
+      scope = trust ? trust.scope : await resolveScope(api, auth.scope, user);
     } else if (methods.includes('token')) {
       const t = obj(identity.token);
       if (!t || typeof t.id !== 'string') throw new BadRequest("Invalid input for field 'token.id': 'id' is a required property");
@@ -148,15 +191,19 @@ export const authRoutes: RouteModule = (app, api) => {
         throw e;
       }
       if (p.ac) throw new Forbidden('Application credential tokens cannot be rescoped.');
+      if (p.t) throw new Forbidden('You are not authorized to perform the requested action: Using trust-scoped token to create another token. Create a new trust-scoped token instead.');
       user = await checkUserUsable(store, await store.db.selectFrom('users').selectAll().where('id', '=', p.u).executeTakeFirst());
-      scope = await resolveScope(api, auth.scope ?? (p.p ? { project: { id: p.p } } : p.d ? { domain: { id: p.d } } : p.s ? { system: { all: true } } : undefined), user);
+      const trustRef = trustScopeRef(auth.scope);
+      if (trustRef) trust = await scopeToTrust(store, trustRef, user);
+      scope = trust ? trust.scope : await resolveScope(api, auth.scope ?? (p.p ? { project: { id: p.p } } : p.d ? { domain: { id: p.d } } : p.s ? { system: { all: true } } : undefined), user);
       parentAudit = p.a;
       expiresAt = p.e;
       outMethods = ['token', ...p.m.filter((m) => m !== 'token')];
     } else {
       throw new Unauthorized(`Attempted to authenticate with an unsupported method: ${methods.join(', ')}.`);
     }
-    const issued = tokens.issue({ userId: user.id, methods: outMethods, scope, parentAuditIds: parentAudit, expiresAt, appCredId });
+    if (trust?.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, trust.expiresAt);
+    const issued = tokens.issue({ userId: trust?.userId ?? user.id, methods: outMethods, scope, parentAuditIds: parentAudit, expiresAt, appCredId, trustId: trust?.trustId, trusteeId: user.id });
     const nocatalog = (req.query as Obj)?.nocatalog !== undefined;
     const { body } = await tokens.validate(issued.id, { catalog: !nocatalog });
     if (!nocatalog && !body.catalog && (body.project || body.domain || body.system)) body.catalog = [];

@@ -25,6 +25,24 @@ export interface RevocationRow { id: string; user_id: string | null; project_id:
 /** Access rules are the user's, shared by every application credential that names them. */
 export interface AccessRuleRow { id: string; user_id: string; service: string; path: string; method: string }
 
+/** A credential's blob is opaque text; for type 'ec2' the id is sha256(access) so access keys are unique. */
+export interface CredentialRow { id: string; user_id: string; project_id: string | null; type: string; blob: string; extra: string }
+/** A delegation of roles on a project from trustor to trustee; roles live in trust_roles. */
+export interface TrustRow {
+  id: string; trustor_user_id: string; trustee_user_id: string; project_id: string | null; impersonation: number;
+  expires_at: string | null; remaining_uses: number | null; extra: string; created_at: string;
+}
+export interface TrustRoleRow { trust_id: string; role_id: string }
+/** OAuth1 consumer; the secret stays retrievable because OAuth1 signatures are HMACs keyed with it. */
+export interface ConsumerRow { id: string; description: string; secret: string; extra: string }
+export interface PolicyRow { id: string; type: string; blob: string; extra: string }
+/** filters: JSON object of endpoint attributes (service_id, region_id, interface). */
+export interface EndpointGroupRow { id: string; name: string; description: string; filters: string }
+export interface ProjectEndpointGroupRow { endpoint_group_id: string; project_id: string }
+export interface ProjectEndpointRow { endpoint_id: string; project_id: string }
+/** One option of a domain's identity-driver configuration; value is JSON text. */
+export interface DomainConfigRow { domain_id: string; group_name: string; option_name: string; value: string; sensitive: number }
+
 export interface IdentityDB {
   access_rules: AccessRuleRow;
   domains: DomainRow;
@@ -41,6 +59,15 @@ export interface IdentityDB {
   regions: RegionRow;
   application_credentials: AppCredRow;
   revocation_events: RevocationRow;
+  credentials: CredentialRow;
+  trusts: TrustRow;
+  trust_roles: TrustRoleRow;
+  oauth1_consumers: ConsumerRow;
+  policies: PolicyRow;
+  endpoint_groups: EndpointGroupRow;
+  project_endpoint_groups: ProjectEndpointGroupRow;
+  project_endpoints: ProjectEndpointRow;
+  domain_configs: DomainConfigRow;
 }
 
 const id = 'varchar(64)';
@@ -133,5 +160,48 @@ const m002: Migration = {
   },
 };
 
-export const identityMigrations: MigrationSet = { name: 'identity', migrations: { '001_initial': m001, '002_access_rules': m002 } };
+const m003: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.createTable('credentials')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('user_id', id, (c) => c.notNull())
+      .addColumn('project_id', id).addColumn('type', name, (c) => c.notNull())
+      .addColumn('blob', 'text', (c) => c.notNull()).addColumn('extra', 'text', (c) => c.notNull()).execute();
+    await db.schema.createIndex('credentials_user').on('credentials').column('user_id').execute();
+    await db.schema.createTable('trusts')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('trustor_user_id', id, (c) => c.notNull())
+      .addColumn('trustee_user_id', id, (c) => c.notNull()).addColumn('project_id', id)
+      .addColumn('impersonation', 'integer', (c) => c.notNull()).addColumn('expires_at', ts)
+      .addColumn('remaining_uses', 'integer').addColumn('extra', 'text', (c) => c.notNull())
+      .addColumn('created_at', ts, (c) => c.notNull()).execute();
+    await db.schema.createIndex('trusts_trustor').on('trusts').column('trustor_user_id').execute();
+    await db.schema.createIndex('trusts_trustee').on('trusts').column('trustee_user_id').execute();
+    await db.schema.createTable('trust_roles')
+      .addColumn('trust_id', id, (c) => c.notNull()).addColumn('role_id', id, (c) => c.notNull())
+      .addPrimaryKeyConstraint('trust_roles_pk', ['trust_id', 'role_id']).execute();
+    await db.schema.createTable('oauth1_consumers')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('secret', 'varchar(128)', (c) => c.notNull()).addColumn('extra', 'text', (c) => c.notNull()).execute();
+    await db.schema.createTable('policies')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('type', name, (c) => c.notNull())
+      .addColumn('blob', 'text', (c) => c.notNull()).addColumn('extra', 'text', (c) => c.notNull()).execute();
+    await db.schema.createTable('endpoint_groups')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('name', name, (c) => c.notNull())
+      .addColumn('description', 'text', (c) => c.notNull()).addColumn('filters', 'text', (c) => c.notNull()).execute();
+    await db.schema.createTable('project_endpoint_groups')
+      .addColumn('endpoint_group_id', id, (c) => c.notNull()).addColumn('project_id', id, (c) => c.notNull())
+      .addPrimaryKeyConstraint('project_endpoint_groups_pk', ['endpoint_group_id', 'project_id']).execute();
+    await db.schema.createIndex('project_endpoint_groups_project').on('project_endpoint_groups').column('project_id').execute();
+    await db.schema.createTable('project_endpoints')
+      .addColumn('endpoint_id', id, (c) => c.notNull()).addColumn('project_id', id, (c) => c.notNull())
+      .addPrimaryKeyConstraint('project_endpoints_pk', ['endpoint_id', 'project_id']).execute();
+    await db.schema.createIndex('project_endpoints_project').on('project_endpoints').column('project_id').execute();
+    await db.schema.createTable('domain_configs')
+      .addColumn('domain_id', id, (c) => c.notNull()).addColumn('group_name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('option_name', 'varchar(64)', (c) => c.notNull()).addColumn('value', 'text', (c) => c.notNull())
+      .addColumn('sensitive', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('domain_configs_pk', ['domain_id', 'group_name', 'option_name']).execute();
+  },
+};
+
+export const identityMigrations: MigrationSet = { name: 'identity', migrations: { '001_initial': m001, '002_access_rules': m002, '003_delegation_and_extensions': m003 } };
 export { sql };

@@ -2,10 +2,11 @@
 // and until when; validation decrypts, checks expiry and revocation, then rebuilds the token
 // body from current data (so a disabled user or a removed role takes effect at once).
 import { randomBytes } from 'node:crypto';
-import { NotFound, Unauthorized } from '../../common/errors.ts';
+import { Forbidden, NotFound, Unauthorized } from '../../common/errors.ts';
 import type { TokenBody } from '../../common/http/auth.ts';
 import type { Fernet } from './fernet.ts';
 import type { IdentityStore, CatalogEntry, RoleRef } from '../store/store.ts';
+import type { TrustRow } from '../store/schema.ts';
 import { bool } from '../store/store.ts';
 
 export interface TokenScope { projectId?: string; domainId?: string; system?: boolean }
@@ -21,14 +22,50 @@ interface Payload {
   i: number;          // issued, ms since epoch
   a: string[];        // audit ids: own, then the parent's when rescoped
   ac?: string;        // application credential id
+  t?: string;         // trust id (the token acts within that trust)
+  tu?: string;        // the trustee who authenticated, when the trust impersonates the trustor (u)
 }
 
+export interface TrustTokenInfo { id: string; impersonation: boolean; trustor_user: { id: string }; trustee_user: { id: string } }
+
 export interface ValidatedToken {
-  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean } };
+  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean }; 'OS-TRUST:trust'?: TrustTokenInfo };
   payload: Payload;
 }
 
 export class TokenInvalid extends NotFound {}
+
+/** A trust that can still be used: present, not expired, its trustor and trustee still there. */
+export async function findUsableTrust(store: IdentityStore, id: string, opts: { requireUses?: boolean } = {}): Promise<TrustRow | undefined> {
+  const t = await store.db.selectFrom('trusts').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!t) return undefined;
+  if (t.expires_at && Date.parse(t.expires_at) <= Date.now()) return undefined;
+  if (opts.requireUses && t.remaining_uses !== null && t.remaining_uses <= 0) return undefined;
+  const users = await store.db.selectFrom('users').select('id').where('id', 'in', [t.trustor_user_id, t.trustee_user_id]).execute();
+  if (users.length < new Set([t.trustor_user_id, t.trustee_user_id]).size) return undefined;
+  return t;
+}
+
+/**
+ * The roles a trust conveys now: its roles plus what they imply, each of which the trustor must
+ * still hold on the project (Keystone's rule: a trustor who lost a delegated role voids the
+ * trust). Domain-specific roles only count through the global roles they imply.
+ */
+export async function delegatedRoles(store: IdentityStore, trust: TrustRow): Promise<RoleRef[]> {
+  if (!trust.project_id) return [];
+  const ids = (await store.db.selectFrom('trust_roles').select('role_id').where('trust_id', '=', trust.id).execute()).map((r) => r.role_id);
+  const expanded = await store.expandImplied(ids);
+  const trustor = new Map((await store.effectiveRoles(trust.trustor_user_id, { projectId: trust.project_id })).map((r) => [r.id, r]));
+  const all = await store.allRoles();
+  const out: RoleRef[] = [];
+  for (const id of expanded) {
+    const role = all.get(id);
+    if (!role || role.domain_id) continue;
+    if (!trustor.has(id)) throw new Forbidden('Trustee has no delegated roles.');
+    out.push(role);
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
 
 /** Keystone prints times with microseconds: 2026-11-24T16:33:28.000000Z */
 export function keystoneTime(ms: number): string {
@@ -48,7 +85,7 @@ export class TokenProvider {
     this.fernet = f;
   }
 
-  issue(args: { userId: string; methods: string[]; scope: TokenScope; parentAuditIds?: string[]; expiresAt?: number; appCredId?: string }): { id: string; payload: Payload } {
+  issue(args: { userId: string; methods: string[]; scope: TokenScope; parentAuditIds?: string[]; expiresAt?: number; appCredId?: string; trustId?: string; trusteeId?: string }): { id: string; payload: Payload } {
     const now = Date.now();
     let e = now + this.expirationSeconds * 1000;
     if (args.expiresAt !== undefined && args.expiresAt < e) e = args.expiresAt; // rescoping never extends
@@ -60,6 +97,8 @@ export class TokenProvider {
     if (args.scope.domainId) payload.d = args.scope.domainId;
     if (args.scope.system) payload.s = 1;
     if (args.appCredId) payload.ac = args.appCredId;
+    if (args.trustId) payload.t = args.trustId;
+    if (args.trustId && args.trusteeId && args.trusteeId !== args.userId) payload.tu = args.trusteeId;
     return { id: this.fernet.encrypt(Buffer.from(JSON.stringify(payload))), payload };
   }
 
@@ -70,7 +109,10 @@ export class TokenProvider {
     let p: Payload;
     try { p = JSON.parse(plain.toString('utf8')) as Payload; } catch { throw new TokenInvalid('Could not find token.'); }
     if (p.v !== 1 || p.e <= Date.now()) throw new TokenInvalid(`Could not find token: ${token.slice(0, 16)}… (expired)`);
-    if (this.store.isRevoked({ userId: p.u, projectId: p.p, domainId: p.d, auditIds: p.a, issuedAt: new Date(p.i).toISOString() })) {
+    const issuedAt = new Date(p.i).toISOString();
+    // An impersonating trust token is also the trustee's: revoking the trustee's tokens ends it.
+    if (this.store.isRevoked({ userId: p.u, projectId: p.p, domainId: p.d, auditIds: p.a, issuedAt }) ||
+        (p.tu && this.store.isRevoked({ userId: p.tu, projectId: p.p, domainId: p.d, auditIds: p.a, issuedAt }))) {
       throw new TokenInvalid(`Could not find token: ${token.slice(0, 16)}… (revoked)`);
     }
     return p;
@@ -105,7 +147,7 @@ export class TokenProvider {
       if (!pdom || !bool(pdom.enabled)) throw new TokenInvalid('Could not find token (project domain disabled).');
       body.project = { id: proj.id, name: proj.name, domain: { id: pdom.id, name: pdom.name } };
       body.is_domain = false;
-      roles = await this.store.effectiveRoles(user.id, { projectId: proj.id });
+      roles = p.t ? await this.trustRoles(p) : await this.store.effectiveRoles(user.id, { projectId: proj.id });
     } else if (p.d) {
       const dom = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', p.d).executeTakeFirst();
       if (!dom || !bool(dom.enabled)) throw new TokenInvalid('Could not find token (domain not found or disabled).');
@@ -125,8 +167,27 @@ export class TokenProvider {
       if (!ac) throw new TokenInvalid('Could not find token (application credential deleted).');
       body.application_credential = { id: ac.id, name: ac.name, restricted: !bool(ac.unrestricted) };
     }
+    if (p.t) {
+      const t = await findUsableTrust(this.store, p.t);
+      if (!t) throw new TokenInvalid('Could not find token (trust gone or expired).');
+      body['OS-TRUST:trust'] = { id: t.id, impersonation: bool(t.impersonation), trustor_user: { id: t.trustor_user_id }, trustee_user: { id: t.trustee_user_id } };
+    }
     if (withCatalog && (p.p || p.d || p.s)) body.catalog = await this.store.catalog();
     return body;
+  }
+
+  /** A trust token's roles; the token dies with its trust, its trustee, or a delegated role. */
+  private async trustRoles(p: Payload): Promise<RoleRef[]> {
+    const t = await findUsableTrust(this.store, p.t!);
+    if (!t || t.project_id !== p.p) throw new TokenInvalid('Could not find token (trust gone or expired).');
+    const trustee = await this.store.db.selectFrom('users').select(['enabled', 'domain_id']).where('id', '=', t.trustee_user_id).executeTakeFirst();
+    if (!trustee || !bool(trustee.enabled)) throw new TokenInvalid('Could not find token (trustee disabled).');
+    try {
+      return await delegatedRoles(this.store, t);
+    } catch (e) {
+      if (e instanceof Forbidden) throw new TokenInvalid('Could not find token (the trustor no longer has the delegated roles).');
+      throw e;
+    }
   }
 
   private async restrictToAppCred(acId: string, roles: RoleRef[]): Promise<RoleRef[]> {

@@ -1,0 +1,186 @@
+// Credentials (/v3/credentials): opaque secrets a user keeps in Identity for other services
+// (EC2/S3 key pairs, TOTP seeds, certificates). Type 'ec2' credentials are keyed by the sha256 of
+// their access key, so an access key names exactly one credential; the OS-EC2 routes under
+// /v3/users/{id}/credentials are the EC2 view of the same rows.
+import { createHash, randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { BadRequest, Conflict, NotFound, Unauthorized } from '../../common/errors.ts';
+import { isUniqueViolation } from '../../common/db/database.ts';
+import { parseExtra, newId } from '../store/store.ts';
+import type { CredentialRow } from '../store/schema.ts';
+import { trustIdOfToken } from './trusts.ts';
+import { authorize, bodyObject, checkFields, checkQuery, creds, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+
+const FIELDS = ['id', 'user_id', 'project_id', 'type', 'blob', 'links'];
+const EC2 = 'ec2';
+
+export const ec2CredentialId = (access: string) => createHash('sha256').update(access, 'utf8').digest('hex');
+
+function render(api: IdentityApi, c: CredentialRow) {
+  return { id: c.id, user_id: c.user_id, project_id: c.project_id, type: c.type, blob: c.blob, ...parseExtra(c.extra), links: link(api, `credentials/${c.id}`) };
+}
+
+/** The blob of an ec2 credential: a JSON object with at least an access key. */
+function ec2Blob(blob: string): Record<string, unknown> & { access: string } {
+  let parsed: unknown;
+  try { parsed = JSON.parse(blob); } catch { throw new BadRequest('Invalid blob in credential'); }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadRequest("Expecting to find blob in credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.");
+  const b = parsed as Record<string, unknown>;
+  if (typeof b.access !== 'string' || b.access === '') throw new BadRequest("Expecting to find access in credential. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.");
+  return b as Record<string, unknown> & { access: string };
+}
+
+function toEc2(api: IdentityApi, c: CredentialRow) {
+  let b: Record<string, unknown> = {};
+  try { b = JSON.parse(c.blob) as Record<string, unknown>; } catch { /* a malformed blob shows as empty */ }
+  return {
+    user_id: c.user_id, tenant_id: c.project_id, access: b.access ?? null, secret: b.secret ?? null, trust_id: b.trust_id ?? null,
+    links: { self: `${api.publicUrl}/v3/users/${c.user_id}/credentials/OS-EC2/${b.access}` },
+  };
+}
+
+export const credentialRoutes: RouteModule = (app, api) => {
+  const { store } = api;
+  const db = () => store.db;
+  const find = (id: string) => db().selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
+  const userExists = async (id: string) => !!(await db().selectFrom('users').select('id').where('id', '=', id).executeTakeFirst());
+  const projectExists = async (id: string) => !!(await db().selectFrom('projects').select('id').where('id', '=', id).executeTakeFirst());
+
+  async function insert(row: CredentialRow) {
+    try {
+      await db().insertInto('credentials').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new Conflict(`Conflict occurred attempting to store credential - Duplicate ID, ${row.id}.`);
+      throw e;
+    }
+  }
+
+  /** Loads a credential for a member route; a missing one is 404 only for callers the rule lets through. */
+  async function load(req: FastifyRequest, rule: string): Promise<CredentialRow> {
+    const { id } = req.params as { id: string };
+    const row = await find(id);
+    await authorize(api, req, rule, row ? { target: { credential: row } } : {});
+    if (!row) throw new NotFound(`Could not find credential: ${id}.`);
+    return row;
+  }
+
+  app.get('/v3/credentials', async (req) => {
+    const q = checkQuery(req, ['user_id', 'type']);
+    const caller = await api.authenticate(req);
+    const c = creds(caller);
+    api.policy.enforce('identity:list_credentials', c, caller.system ? {} : { target: { credential: { user_id: caller.userId } } });
+    let qb = db().selectFrom('credentials').selectAll().where('user_id', 'in', (eb) => eb.selectFrom('users').select('id'));
+    if (q.user_id !== undefined) qb = qb.where('user_id', '=', q.user_id);
+    if (q.type !== undefined) qb = qb.where('type', '=', q.type);
+    const rows = (await qb.orderBy('id').execute()).filter((r) => api.policy.check('identity:get_credential', c, { target: { credential: r } }));
+    return { credentials: rows.map((r) => render(api, r)), links: listLinks(api, req) };
+  });
+
+  app.get('/v3/credentials/:id', async (req) => ({ credential: render(api, await load(req, 'identity:get_credential')) }));
+
+  app.post('/v3/credentials', async (req, reply) => {
+    const c = bodyObject(req, 'credential');
+    const caller = await authorize(api, req, 'identity:create_credential', { credential: c });
+    checkFields(c, { user_id: 'id', project_id: 'nullable-string', type: 'string', blob: 'string' }, ['blob', 'type', 'user_id']);
+    const type = c.type as string;
+    if (type.length === 0 || type.length > 255) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
+    if (!(await userExists(c.user_id as string))) throw new NotFound(`Could not find user: ${c.user_id}.`);
+    if (c.project_id && !(await projectExists(c.project_id as string))) throw new NotFound(`Could not find project: ${c.project_id}.`);
+    let id = newId();
+    let blob = c.blob as string;
+    if (type === EC2) {
+      if (!c.project_id) throw new BadRequest("Invalid input for field 'project_id': an ec2 credential requires 'project_id'");
+      const b = ec2Blob(blob);
+      id = ec2CredentialId(b.access);
+      // A credential made with a trust-scoped token authenticates (via ec2tokens) within that trust.
+      const trust = trustIdOfToken(api, caller.token);
+      if (trust) blob = JSON.stringify({ ...b, trust_id: trust });
+    }
+    const row: CredentialRow = { id, user_id: c.user_id as string, project_id: (c.project_id as string | null) ?? null, type, blob, extra: JSON.stringify(extras(c, FIELDS)) };
+    await insert(row);
+    reply.code(201);
+    return { credential: render(api, row) };
+  });
+
+  app.patch('/v3/credentials/:id', async (req) => {
+    const cur = await load(req, 'identity:update_credential');
+    const c = bodyObject(req, 'credential');
+    checkFields(c, { user_id: 'id', project_id: 'nullable-string', type: 'string', blob: 'string' });
+    if (Object.keys(c).length === 0) throw new BadRequest("Invalid input for field 'credential': {} does not have enough properties");
+    if (c.id !== undefined && c.id !== cur.id) throw new BadRequest('Cannot change ID');
+    if (c.user_id !== undefined && c.user_id !== cur.user_id) {
+      // Handing a credential to someone else is an admin's business only.
+      await authorize(api, req, 'identity:create_credential', { credential: c });
+      if (!(await userExists(c.user_id as string))) throw new NotFound(`Could not find user: ${c.user_id}.`);
+    }
+    if (c.project_id && c.project_id !== cur.project_id && !(await projectExists(c.project_id as string))) throw new NotFound(`Could not find project: ${c.project_id}.`);
+    const next: CredentialRow = {
+      ...cur,
+      user_id: (c.user_id as string) ?? cur.user_id,
+      project_id: c.project_id === undefined ? cur.project_id : (c.project_id as string | null),
+      type: (c.type as string) ?? cur.type,
+      blob: (c.blob as string) ?? cur.blob,
+      extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(c, FIELDS) }),
+    };
+    if (next.type === EC2) {
+      if (!next.project_id) throw new BadRequest("Invalid input for field 'project_id': an ec2 credential requires 'project_id'");
+      ec2Blob(next.blob);
+    }
+    await db().updateTable('credentials').set({ user_id: next.user_id, project_id: next.project_id, type: next.type, blob: next.blob, extra: next.extra }).where('id', '=', cur.id).execute();
+    return { credential: render(api, next) };
+  });
+
+  app.delete('/v3/credentials/:id', async (req, reply) => {
+    const cur = await load(req, 'identity:delete_credential');
+    await db().deleteFrom('credentials').where('id', '=', cur.id).execute();
+    reply.code(204).send();
+  });
+
+  // ---- OS-EC2: /v3/users/{user_id}/credentials/OS-EC2[/{access}] ----
+
+  async function requireUser(uid: string) {
+    if (!(await userExists(uid))) throw new NotFound(`Could not find user: ${uid}.`);
+  }
+
+  app.get('/v3/users/:uid/credentials/OS-EC2', async (req) => {
+    const { uid } = req.params as { uid: string };
+    await authorize(api, req, 'identity:ec2_list_credentials', { user_id: uid });
+    await requireUser(uid);
+    const rows = await db().selectFrom('credentials').selectAll().where('user_id', '=', uid).where('type', '=', EC2).orderBy('id').execute();
+    return { credentials: rows.map((r) => toEc2(api, r)), links: listLinks(api, req) };
+  });
+
+  app.post('/v3/users/:uid/credentials/OS-EC2', async (req, reply) => {
+    const { uid } = req.params as { uid: string };
+    const caller = await authorize(api, req, 'identity:ec2_create_credential', { user_id: uid });
+    await requireUser(uid);
+    const b = req.body as Record<string, unknown> | undefined;
+    const tenant = b && typeof b === 'object' ? b.tenant_id : undefined;
+    if (tenant !== undefined && typeof tenant !== 'string') throw new BadRequest("Invalid input for field 'tenant_id': expected a string");
+    if (!tenant || !(await projectExists(tenant))) throw new NotFound(`Could not find project: ${tenant ?? 'None'}.`);
+    const blob = { access: randomUUID().replace(/-/g, ''), secret: randomUUID().replace(/-/g, ''), trust_id: trustIdOfToken(api, caller.token) ?? null };
+    const row: CredentialRow = { id: ec2CredentialId(blob.access), user_id: uid, project_id: tenant, type: EC2, blob: JSON.stringify(blob), extra: '{}' };
+    await insert(row);
+    reply.code(201);
+    return { credential: toEc2(api, row) };
+  });
+
+  async function loadEc2(req: FastifyRequest, rule: string): Promise<CredentialRow> {
+    const { uid, access } = req.params as { uid: string; access: string };
+    const row = await find(ec2CredentialId(access));
+    await authorize(api, req, rule, { target: { credential: { user_id: row?.user_id ?? uid } } });
+    await requireUser(uid);
+    // Another user's key pair is not found under this user, whoever asks.
+    if (!row || row.user_id !== uid) throw new NotFound(`Could not find credential: ${ec2CredentialId(access)}.`);
+    if (row.type !== EC2) throw new Unauthorized('EC2 access key not found.');
+    return row;
+  }
+
+  app.get('/v3/users/:uid/credentials/OS-EC2/:access', async (req) => ({ credential: toEc2(api, await loadEc2(req, 'identity:ec2_get_credential')) }));
+
+  app.delete('/v3/users/:uid/credentials/OS-EC2/:access', async (req, reply) => {
+    const row = await loadEc2(req, 'identity:ec2_delete_credential');
+    await db().deleteFrom('credentials').where('id', '=', row.id).execute();
+    reply.code(204).send();
+  });
+};
