@@ -254,7 +254,7 @@ async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: 
   });
   const filters = await providerFilterSets(store, c);
   if (filters.allowed && !filters.allowed.size) return new Map();
-  q = restrictIds(q, filters);
+  q = restrictIds(q, c.amounts.length ? 'i0.resource_provider_id' : 'rp.id', filters);
   if (c.treeRoot !== undefined) q = q.where('rp.root_provider_id', '=', c.treeRoot);
   const rows = await q.orderBy('rp.id').execute();
   const out = new Map<number, AllocationRequest[]>();
@@ -322,14 +322,19 @@ async function providerFilterSets(store: PlacementStore, c: GroupCtx): Promise<{
   return { allowed, forbidden };
 }
 
-/** Restricts alias rp to `allowed` and away from `forbidden` (id lists, chunked). */
-function restrictIds<Q extends SelectQueryBuilder<any, any, any>>(q: Q, f: { allowed?: Set<number>; forbidden: Set<number> }): Q {
+/**
+ * Restricts the providers to `allowed` and away from `forbidden` (id lists, chunked). `col` is
+ * the driving column — the first inventory row's provider id when there is one, so the
+ * planner can go straight to those inventory rows by their unique key whatever its row
+ * estimates (a stale estimate on resource_providers led PostgreSQL to a rescanning plan).
+ */
+function restrictIds<Q extends SelectQueryBuilder<any, any, any>>(q: Q, col: string, f: { allowed?: Set<number>; forbidden: Set<number> }): Q {
   let out: any = q;
   if (f.allowed) {
     const parts = chunks([...f.allowed].sort((a, b) => a - b), 1000);
-    out = out.where((eb: any) => eb.or(parts.map((p) => eb('rp.id', 'in', p))));
+    out = out.where((eb: any) => eb.or(parts.map((p) => eb(col, 'in', p))));
   } else if (f.forbidden.size) {
-    for (const p of chunks([...f.forbidden].sort((a, b) => a - b), 1000)) out = out.where('rp.id', 'not in', p);
+    for (const p of chunks([...f.forbidden].sort((a, b) => a - b), 1000)) out = out.where(col, 'not in', p);
   }
   return out as Q;
 }
