@@ -33,8 +33,10 @@ function checkKeys(q: Query, v: Version): void {
     throw badRequest(`Invalid query string parameters: Additional properties are not allowed ('${k}' was unexpected)`);
   }
   if (!granular && !q.has('resources')) throw badRequest(`Invalid query string parameters: 'resources' is a required property`);
+  for (const limit of q.all('limit')) if (!/^[1-9][0-9]*$/.test(limit)) throw badRequest(`Invalid query string parameters: '${limit}' does not match '^[1-9][0-9]*$'`);
   const limit = q.get('limit');
   if (limit !== undefined && !/^[1-9][0-9]*$/.test(limit)) throw badRequest(`Invalid query string parameters: '${limit}' does not match '^[1-9][0-9]*$'`);
+  for (const gp of q.all('group_policy')) if (gp !== 'none' && gp !== 'isolate') throw badRequest(`Invalid query string parameters: '${gp}' is not one of ['none', 'isolate']`);
   const gp = q.get('group_policy');
   if (gp !== undefined && gp !== 'none' && gp !== 'isolate') throw badRequest(`Invalid query string parameters: '${gp}' is not one of ['none', 'isolate']`);
 }
@@ -109,12 +111,13 @@ export const list: Handler = async (c: Ctx) => {
     sameSubtrees.push(set);
   }
   const groups = parseGroups(q, v, sameSubtrees);
-  const groupPolicy = q.get('group_policy') as 'none' | 'isolate' | undefined;
+  // Repeated limit or group_policy: the first counts, as upstream.
+  const groupPolicy = q.all('group_policy')[0] as 'none' | 'isolate' | undefined;
   if (!groupPolicy && groups.filter((g) => g.suffix !== '').length > 1) {
     throw badRequest('The "group_policy" parameter is required when specifying more than one "resources{N}" parameter.');
   }
   const root = q.has('root_required') ? parseRootRequired(q) : { required: [], forbidden: [] };
-  const limit = q.get('limit');
+  const limit = q.all('limit')[0];
   const wide: RequestWide = {
     limit: limit === undefined ? undefined : Number(limit),
     groupPolicy,
