@@ -164,9 +164,26 @@ const m001: Migration = {
   },
 };
 
+/**
+ * PostgreSQL only (the one dialect-specific step): leave free space in the pages of the rows
+ * every allocation write updates (inventory usage, provider and consumer generations) so the
+ * updates stay HOT — no new index entries per update, no index bloat between vacuums. InnoDB
+ * and SQLite update in place and need nothing.
+ */
+const m002: Migration = {
+  async up(db: Kysely<any>) {
+    if (dialectOf(db) !== 'postgresql') return;
+    for (const t of ['inventories', 'resource_providers', 'consumers']) await sql`alter table ${sql.table(t)} set (fillfactor = 70)`.execute(db);
+  },
+  async down(db: Kysely<any>) {
+    if (dialectOf(db) !== 'postgresql') return;
+    for (const t of ['inventories', 'resource_providers', 'consumers']) await sql`alter table ${sql.table(t)} reset (fillfactor)`.execute(db);
+  },
+};
+
 export const placementMigrations: MigrationSet = {
   name: 'placement',
-  migrations: { '001_initial': m001 },
+  migrations: { '001_initial': m001, '002_postgresql_fillfactor': m002 },
 };
 
 export { sql };
