@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildConfig, ConfigError, registerOpts, sampleConfig } from './config.ts';
+
+registerOpts([
+  { section: 'testsec', name: 'count', type: 'int', default: 3, min: 1, help: 'A count.' },
+  { section: 'testsec', name: 'ratio', type: 'float', default: 1.5, help: 'A ratio.' },
+  { section: 'testsec', name: 'flag', type: 'bool', default: false, help: 'A flag.' },
+  { section: 'testsec', name: 'names', type: 'list', default: ['a'], help: 'Names.' },
+  { section: 'testsec', name: 'mode', type: 'string', default: 'x', choices: ['x', 'y'], help: 'A mode.' },
+]);
+
+test('INI values are typed; defaults apply', () => {
+  const c = buildConfig('[testsec]\ncount = 7\nflag = True\nnames = b, c\n', {});
+  assert.equal(c.get('testsec', 'count'), 7);
+  assert.equal(c.get('testsec', 'flag'), true);
+  assert.deepEqual(c.get('testsec', 'names'), ['b', 'c']);
+  assert.equal(c.get('testsec', 'ratio'), 1.5);
+  assert.equal(c.get('DEFAULT', 'transport_url'), 'memory://');
+});
+
+test('OS_<SECTION>__<OPTION> overrides the file', () => {
+  const c = buildConfig('[testsec]\ncount = 7\n', { OS_TESTSEC__COUNT: '9', OS_DEFAULT__TRANSPORT_URL: 'rabbit://h/' });
+  assert.equal(c.get('testsec', 'count'), 9);
+  assert.equal(c.get('DEFAULT', 'transport_url'), 'rabbit://h/');
+});
+
+test('client OS_* variables are not mistaken for options', () => {
+  const c = buildConfig('', { OS_AUTH_URL: 'http://x', OS_PASSWORD: 'p' });
+  assert.equal(c.warnings.length, 0);
+});
+
+test('bad values stop start-up naming section, option and value', () => {
+  assert.throws(() => buildConfig('[testsec]\ncount = lots\n', {}), (e: Error) =>
+    e instanceof ConfigError && /\[testsec\] count/.test(e.message) && /"lots"/.test(e.message));
+  assert.throws(() => buildConfig('[testsec]\ncount = 0\n', {}), /must be >= 1/);
+  assert.throws(() => buildConfig('[testsec]\nflag = maybe\n', {}), /true or false/);
+  assert.throws(() => buildConfig('[testsec]\nmode = z\n', {}), /one of x, y/);
+  assert.throws(() => buildConfig('', { OS_TESTSEC__RATIO: 'fast' }), /environment OS_TESTSEC__RATIO/);
+});
+
+test('unknown options are warnings, not errors', () => {
+  const c = buildConfig('[testsec]\ncolour = blue\n[nosuch]\nx = 1\n', {});
+  assert.equal(c.warnings.length, 2);
+  assert.match(c.warnings[0].message, /Unknown option \[testsec\] colour/);
+});
+
+test('keys before any section are [DEFAULT], as oslo.config reads them', () => {
+  const c = buildConfig('my_ip = 10.0.0.5\n', {});
+  assert.equal(c.get('DEFAULT', 'my_ip'), '10.0.0.5');
+});
+
+test('the sample lists every option with its help and default', () => {
+  const s = sampleConfig();
+  assert.match(s, /^\[DEFAULT\]/);
+  assert.match(s, /# A count\.\n# \(type: int; min: 1\)\n#count = 3/);
+  assert.match(s, /#transport_url = memory:\/\//);
+});
