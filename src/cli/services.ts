@@ -2,8 +2,10 @@
 // process; `stratus serve <name>` runs one.
 import type { ServiceDefinition } from '../common/service.ts';
 import { identityService } from '../identity/index.ts';
+import { imageService } from '../image/index.ts';
+import { placementService } from '../placement/index.ts';
 
-export const allServices: ServiceDefinition[] = [identityService];
+export const allServices: ServiceDefinition[] = [identityService, imageService, placementService];
 
 export function serviceByName(name: string): ServiceDefinition | undefined {
   return allServices.find((s) => s.name === name);
