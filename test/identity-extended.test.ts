@@ -3,7 +3,7 @@
 // consumers, policies, endpoint groups (OS-EP-FILTER), domain configuration.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
 
 let cloud: TestCloud;
@@ -137,6 +137,102 @@ describe('credentials', () => {
     assertKeystoneError(await cloud.req('POST', base, { token: u.token, body: {} }), 404);
     assert.equal((await cloud.req('DELETE', `${base}/${cred.access}`, { token: u.token })).status, 204);
     assertKeystoneError(await cloud.req('GET', `${base}/${cred.access}`, { token: u.token }), 404);
+  });
+});
+
+describe('ec2tokens and s3tokens', () => {
+  const awsQuote = (v: string) => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  function signV2(secret: string, verb: string, host: string, path: string, params: Record<string, string>) {
+    const qs = Object.keys(params).sort().map((k) => `${awsQuote(k)}=${awsQuote(params[k])}`).join('&');
+    return createHmac('sha256', secret).update(`${verb}\n${host}\n${path}\n${qs}`).digest('base64');
+  }
+
+  test('a signed EC2 request (signature v2) gets a project token; bad signatures and stale requests do not', async () => {
+    const p = await mkProject();
+    const u = await mkUser(p, ['member']);
+    const cred = (await cloud.req('POST', `${I}/users/${u.id}/credentials/OS-EC2`, { token: u.token, body: { tenant_id: p.id } })).body.credential;
+    const params = { Action: 'DescribeInstances', Version: '2013-10-15', AWSAccessKeyId: cred.access, SignatureVersion: '2', SignatureMethod: 'HmacSHA256', Timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
+    const signature = signV2(cred.secret, 'GET', 'ec2.example:8773', '/services/Cloud', params);
+    const body = (sig: string, extra: Record<string, string> = {}) => ({ credentials: { access: cred.access, signature: sig, host: 'ec2.example:8773', verb: 'GET', path: '/services/Cloud', params: { ...params, ...extra } } });
+    const ok = await cloud.req('POST', `${I}/ec2tokens`, { body: body(signature) });
+    assert.equal(ok.status, 200, ok.text);
+    assert.ok(ok.headers.get('x-subject-token'));
+    assert.deepEqual(ok.body.token.methods, ['ec2credential']);
+    assert.equal(ok.body.token.user.id, u.id);
+    assert.equal(ok.body.token.project.id, p.id);
+    assert.deepEqual(ok.body.token.roles.map((r: any) => r.name).sort(), ['member', 'reader']);
+    // the legacy body key works too; the port may be left out of the signature
+    const noPort = signV2(cred.secret, 'GET', 'ec2.example', '/services/Cloud', params);
+    assert.equal((await cloud.req('POST', `${I}/ec2tokens`, { body: { ec2Credentials: body(noPort).credentials } })).status, 200);
+    const bad = await cloud.req('POST', `${I}/ec2tokens`, { body: body(signature, { Action: 'TerminateInstances' }) });
+    assertKeystoneError(bad, 401);
+    assert.match(bad.body.error.message, /Invalid EC2 signature/);
+    const old = { Timestamp: '2001-01-01T00:00:00Z' };
+    const stale = await cloud.req('POST', `${I}/ec2tokens`, { body: body(signV2(cred.secret, 'GET', 'ec2.example:8773', '/services/Cloud', { ...params, ...old }), old) });
+    assertKeystoneError(stale, 401);
+    assert.match(stale.body.error.message, /expired/);
+    assertKeystoneError(await cloud.req('POST', `${I}/ec2tokens`, { body: body(signature, { SignatureVersion: '0' }) }), 401);
+    assertKeystoneError(await cloud.req('POST', `${I}/ec2tokens`, { body: { credentials: { access: 'unknown', signature: 'x' } } }), 404);
+    assertKeystoneError(await cloud.req('POST', `${I}/ec2tokens`, { body: {} }), 400);
+    assertKeystoneError(await cloud.req('GET', `${I}/ec2tokens`), 405);
+    // without a role on the project the key pair is worthless
+    assert.equal((await cloud.req('DELETE', `${I}/projects/${p.id}/users/${u.id}/roles/${await roleId('member')}`, { token: admin })).status, 204);
+    assertKeystoneError(await cloud.req('POST', `${I}/ec2tokens`, { body: body(signature) }), 401);
+  });
+
+  test('signature v4 matches AWS\'s published example; s3tokens checks the signed string', async () => {
+    const p = await mkProject();
+    const u = await mkUser(p, ['member']);
+    const secret = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
+    const access = uniq('AKID');
+    const c = await cloud.req('POST', `${I}/credentials`, { token: u.token, body: { credential: { user_id: u.id, project_id: p.id, type: 'ec2', blob: JSON.stringify({ access, secret }) } } });
+    assert.equal(c.status, 201, c.text);
+    const headers = {
+      'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8', Host: 'iam.amazonaws.com', 'X-Amz-Date': '20150830T123600Z',
+      Authorization: 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7',
+    };
+    const v4 = (signature: string) => ({ credentials: {
+      access, signature, host: 'iam.amazonaws.com', verb: 'GET', path: '/', params: { Action: 'ListUsers', Version: '2010-05-08' }, headers,
+      body_hash: createHash('sha256').update('').digest('hex'),
+    } });
+    // the signature is right, so what stops it is the 2015 timestamp
+    const r = await cloud.req('POST', `${I}/ec2tokens`, { body: v4('5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7') });
+    assertKeystoneError(r, 401);
+    assert.match(r.body.error.message, /expired/);
+    assert.match((await cloud.req('POST', `${I}/ec2tokens`, { body: v4('0'.repeat(64)) })).body.error.message, /Invalid EC2 signature/);
+    // s3tokens: signature v1 (HMAC-SHA1 of the string to sign) and v4
+    const sts = `GET\n\n\n${new Date().toUTCString()}\n/bucket/key`;
+    const s1 = createHmac('sha1', secret).update(sts).digest('base64');
+    const s3 = await cloud.req('POST', `${I}/s3tokens`, { body: { credentials: { access, token: Buffer.from(sts).toString('base64url'), signature: s1 } } });
+    assert.equal(s3.status, 200, s3.text);
+    assert.equal(s3.body.token.project.id, p.id);
+    const sts4 = `AWS4-HMAC-SHA256\n20261124T182326Z\n20261124/RegionOne/s3/aws4_request\n${'ab'.repeat(32)}`;
+    let key = createHmac('sha256', `AWS4${secret}`).update('20261124').digest();
+    for (const part of ['RegionOne', 's3', 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+    const s4 = createHmac('sha256', key).update(sts4).digest('hex');
+    assert.equal((await cloud.req('POST', `${I}/s3tokens`, { body: { credentials: { access, token: Buffer.from(sts4).toString('base64url'), signature: s4 } } })).status, 200);
+    assertKeystoneError(await cloud.req('POST', `${I}/s3tokens`, { body: { credentials: { access, token: Buffer.from(sts4).toString('base64url'), signature: s1 } } }), 401);
+  });
+
+  test('a key pair made within a trust yields a trust token', async () => {
+    const p = await mkProject();
+    const trustor = await mkUser(p, ['member']);
+    const trustee = await mkUser();
+    const trust = (await cloud.req('POST', `${I}/OS-TRUST/trusts`, { token: trustor.token, body: { trust: { trustor_user_id: trustor.id, trustee_user_id: trustee.id, project_id: p.id, impersonation: true, roles: [{ name: 'reader' }] } } })).body.trust;
+    const tt = (await passwordAuth(trustee, { 'OS-TRUST:trust': { id: trust.id } })).headers.get('x-subject-token')!;
+    // impersonating: the trust token acts as the trustor, so the key pair is the trustor's
+    const cred = await cloud.req('POST', `${I}/users/${trustor.id}/credentials/OS-EC2`, { token: tt, body: { tenant_id: p.id } });
+    assert.equal(cred.status, 201, cred.text);
+    assert.equal(cred.body.credential.trust_id, trust.id);
+    const params = { Action: 'DescribeInstances', SignatureVersion: '2', SignatureMethod: 'HmacSHA256' };
+    const sig = signV2(cred.body.credential.secret, 'GET', 'h', '/', params);
+    const r = await cloud.req('POST', `${I}/ec2tokens`, { body: { credentials: { access: cred.body.credential.access, signature: sig, host: 'h', verb: 'GET', path: '/', params } } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.token.user.id, trustor.id);
+    assert.deepEqual(r.body.token.roles.map((x: any) => x.name), ['reader']);
+    assert.equal(r.body.token['OS-TRUST:trust'].id, trust.id);
+    assert.equal((await cloud.req('DELETE', `${I}/OS-TRUST/trusts/${trust.id}`, { token: admin })).status, 204);
+    assertKeystoneError(await cloud.req('POST', `${I}/ec2tokens`, { body: { credentials: { access: cred.body.credential.access, signature: sig, host: 'h', verb: 'GET', path: '/', params } } }), 404);
   });
 });
 

@@ -26,6 +26,7 @@ import { oauth1Routes } from './api/oauth1.ts';
 import { policyRoutes } from './api/policies.ts';
 import { endpointFilterRoutes } from './api/endpoint-filter.ts';
 import { domainConfigRoutes } from './api/domain-config.ts';
+import { ec2TokenRoutes } from './api/ec2tokens.ts';
 import { resolvePolicyFile } from '../common/policy-file.ts';
 
 registerOpts([
@@ -102,7 +103,7 @@ export const identityService: ServiceDefinition = {
         errorShape: 'keystone',
         async register(scope) {
           for (const routes of [versionRoutes, authRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes,
-            credentialRoutes, trustRoutes, oauth1Routes, policyRoutes, endpointFilterRoutes, domainConfigRoutes]) {
+            credentialRoutes, trustRoutes, oauth1Routes, policyRoutes, endpointFilterRoutes, domainConfigRoutes, ec2TokenRoutes]) {
             routes(scope, api);
           }
         },

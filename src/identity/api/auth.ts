@@ -96,7 +96,7 @@ function trustScopeRef(scope: unknown): Obj | undefined {
  * delegated roles, and each token spends one of the trust's remaining uses. The token acts as the
  * trustor when the trust impersonates, else as the trustee; it never outlives the trust.
  */
-async function scopeToTrust(store: IdentityStore, ref: Obj, user: UserRow): Promise<{ scope: TokenScope; userId: string; trustId: string; expiresAt?: number }> {
+export async function scopeToTrust(store: IdentityStore, ref: Obj, user: UserRow): Promise<{ scope: TokenScope; userId: string; trustId: string; expiresAt?: number }> {
   const trust = await findUsableTrust(store, ref.id as string, { requireUses: true });
   if (!trust) throw new NotFound(`Could not find trust: ${ref.id}.`);
   if (trust.trustee_user_id !== user.id) throw new Forbidden('User is not a trustee.');

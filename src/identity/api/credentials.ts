@@ -92,9 +92,11 @@ export const credentialRoutes: RouteModule = (app, api) => {
       if (!c.project_id) throw new BadRequest("Invalid input for field 'project_id': an ec2 credential requires 'project_id'");
       const b = ec2Blob(blob);
       id = ec2CredentialId(b.access);
-      // A credential made with a trust-scoped token authenticates (via ec2tokens) within that trust.
+      // A key pair made with a trust-scoped token or an application credential authenticates
+      // (via ec2tokens) within that trust or application credential only.
       const trust = trustIdOfToken(api, caller.token);
       if (trust) blob = JSON.stringify({ ...b, trust_id: trust });
+      else if (caller.applicationCredentialId) blob = JSON.stringify({ ...b, app_cred_id: caller.applicationCredentialId });
     }
     const row: CredentialRow = { id, user_id: c.user_id as string, project_id: (c.project_id as string | null) ?? null, type, blob, extra: JSON.stringify(extras(c, FIELDS)) };
     await insert(row);
@@ -158,8 +160,9 @@ export const credentialRoutes: RouteModule = (app, api) => {
     const tenant = b && typeof b === 'object' ? b.tenant_id : undefined;
     if (tenant !== undefined && typeof tenant !== 'string') throw new BadRequest("Invalid input for field 'tenant_id': expected a string");
     if (!tenant || !(await projectExists(tenant))) throw new NotFound(`Could not find project: ${tenant ?? 'None'}.`);
-    const blob = { access: randomUUID().replace(/-/g, ''), secret: randomUUID().replace(/-/g, ''), trust_id: trustIdOfToken(api, caller.token) ?? null };
-    const row: CredentialRow = { id: ec2CredentialId(blob.access), user_id: uid, project_id: tenant, type: EC2, blob: JSON.stringify(blob), extra: '{}' };
+    const blob: Record<string, unknown> = { access: randomUUID().replace(/-/g, ''), secret: randomUUID().replace(/-/g, ''), trust_id: trustIdOfToken(api, caller.token) ?? null };
+    if (caller.applicationCredentialId) blob.app_cred_id = caller.applicationCredentialId;
+    const row: CredentialRow = { id: ec2CredentialId(blob.access as string), user_id: uid, project_id: tenant, type: EC2, blob: JSON.stringify(blob), extra: '{}' };
     await insert(row);
     reply.code(201);
     return { credential: toEc2(api, row) };
