@@ -161,6 +161,11 @@ describe('ec2tokens and s3tokens', () => {
     assert.equal(ok.body.token.user.id, u.id);
     assert.equal(ok.body.token.project.id, p.id);
     assert.deepEqual(ok.body.token.roles.map((r: any) => r.name).sort(), ['member', 'reader']);
+    // a token minted from a key pair cannot mint more key pairs or trusts
+    const keyTok = ok.headers.get('x-subject-token')!;
+    assertKeystoneError(await cloud.req('POST', `${I}/users/${u.id}/credentials/OS-EC2`, { token: keyTok, body: { tenant_id: p.id } }), 403);
+    assertKeystoneError(await cloud.req('POST', `${I}/credentials`, { token: keyTok, body: { credential: { user_id: u.id, type: 'totp', blob: 'x' } } }), 403);
+    assertKeystoneError(await cloud.req('POST', `${I}/OS-TRUST/trusts`, { token: keyTok, body: { trust: { trustor_user_id: u.id, trustee_user_id: u.id, impersonation: false } } }), 403);
     // the legacy body key works too; the port may be left out of the signature
     const noPort = signV2(cred.secret, 'GET', 'ec2.example', '/services/Cloud', params);
     assert.equal((await cloud.req('POST', `${I}/ec2tokens`, { body: { ec2Credentials: body(noPort).credentials } })).status, 200);

@@ -4,7 +4,7 @@
 // /v3/users/{id}/credentials are the EC2 view of the same rows.
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { BadRequest, Conflict, NotFound, Unauthorized } from '../../common/errors.ts';
+import { BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { parseExtra, newId } from '../store/store.ts';
 import type { CredentialRow } from '../store/schema.ts';
@@ -13,6 +13,14 @@ import { authorize, bodyObject, checkFields, checkQuery, creds, extras, link, li
 
 const FIELDS = ['id', 'user_id', 'project_id', 'type', 'blob', 'links'];
 const EC2 = 'ec2';
+
+/**
+ * A token minted from an EC2/S3 key pair may not make more credentials: a leaked key pair must
+ * not be turned into lasting access (Keystone's guard, LP#2153453).
+ */
+export function refuseKeyPairTokens(methods: string[]): void {
+  if (methods.includes('ec2credential')) throw new Forbidden('You are not authorized to perform the requested action: a token obtained with an EC2 or S3 credential cannot create credentials or trusts.');
+}
 
 export const ec2CredentialId = (access: string) => createHash('sha256').update(access, 'utf8').digest('hex');
 
@@ -42,7 +50,9 @@ function toEc2(api: IdentityApi, c: CredentialRow) {
 export const credentialRoutes: RouteModule = (app, api) => {
   const { store } = api;
   const db = () => store.db;
-  const find = (id: string) => db().selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
+  // A credential outlives nothing: once its user is deleted it is gone for every route.
+  const find = (id: string) => db().selectFrom('credentials').selectAll().where('id', '=', id)
+    .where('user_id', 'in', (eb) => eb.selectFrom('users').select('id')).executeTakeFirst();
   const userExists = async (id: string) => !!(await db().selectFrom('users').select('id').where('id', '=', id).executeTakeFirst());
   const projectExists = async (id: string) => !!(await db().selectFrom('projects').select('id').where('id', '=', id).executeTakeFirst());
 
@@ -81,6 +91,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
   app.post('/v3/credentials', async (req, reply) => {
     const c = bodyObject(req, 'credential');
     const caller = await authorize(api, req, 'identity:create_credential', { credential: c });
+    refuseKeyPairTokens(caller.methods);
     checkFields(c, { user_id: 'id', project_id: 'nullable-string', type: 'string', blob: 'string' }, ['blob', 'type', 'user_id']);
     const type = c.type as string;
     if (type.length === 0 || type.length > 255) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
@@ -155,6 +166,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
   app.post('/v3/users/:uid/credentials/OS-EC2', async (req, reply) => {
     const { uid } = req.params as { uid: string };
     const caller = await authorize(api, req, 'identity:ec2_create_credential', { user_id: uid });
+    refuseKeyPairTokens(caller.methods);
     await requireUser(uid);
     const b = req.body as Record<string, unknown> | undefined;
     const tenant = b && typeof b === 'object' ? b.tenant_id : undefined;

@@ -10,6 +10,7 @@ import type { RoleRow, TrustRow } from '../store/schema.ts';
 import { findUsableTrust } from '../tokens/provider.ts';
 import { authorize, bodyObject, checkFields, checkQuery, creds, extras, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 import { renderRole } from './roles-assignments.ts';
+import { refuseKeyPairTokens } from './credentials.ts';
 
 const FIELDS = [
   'id', 'trustor_user_id', 'trustee_user_id', 'project_id', 'impersonation', 'expires_at', 'remaining_uses', 'roles',
@@ -76,6 +77,7 @@ export const trustRoutes: RouteModule = (app, api) => {
   app.post('/v3/OS-TRUST/trusts', async (req, reply) => {
     const t = bodyObject(req, 'trust');
     const caller = await authorize(api, req, 'identity:create_trust', { trust: t });
+    refuseKeyPairTokens(caller.methods);
     checkFields(t, {
       trustor_user_id: 'id', trustee_user_id: 'id', impersonation: 'boolean', project_id: 'nullable-string',
       expires_at: 'nullable-string', allow_redelegation: 'boolean',
