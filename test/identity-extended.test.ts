@@ -303,6 +303,7 @@ describe('trusts', () => {
       assertKeystoneError(r, status);
     };
     await bad(400, { expires_at: 'bad.123Z' });
+    await bad(400, { expires_at: '2030-13-45T00:00:00Z' });
     await bad(400, { expires_at: '2001-01-01T00:00:00Z' });
     await bad(400, { remaining_uses: 0 });
     await bad(400, { impersonation: 'yes' });
@@ -312,6 +313,10 @@ describe('trusts', () => {
     await bad(404, { trustee_user_id: 'nobody' });
     await bad(403, {}, admin); // the caller must be the trustor
     await bad(403, { allow_redelegation: true });
+    // microseconds are kept, zones become UTC
+    const year = new Date().getUTCFullYear() + 1;
+    assert.equal((await mkTrust(s, { expires_at: `${year}-06-01T12:00:00.123456Z` })).body.trust.expires_at, `${year}-06-01T12:00:00.123456Z`);
+    assert.equal((await mkTrust(s, { expires_at: `${year}-06-01T14:00:00+02:00` })).body.trust.expires_at, `${year}-06-01T12:00:00.000000Z`);
     // the trustor's implied roles may be delegated (member implies reader)
     assert.equal((await mkTrust(s, { roles: [{ name: 'reader' }] })).status, 201);
   });

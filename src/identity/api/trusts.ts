@@ -18,10 +18,11 @@ const FIELDS = [
 ];
 
 const trustUrl = (api: IdentityApi, id: string) => `${api.publicUrl}/v3/OS-TRUST/trusts/${id}`;
-/** Keystone prints a trust's expiry with microseconds and a Z. */
-const keystoneExpiry = (v: string | null) => (v ? v.replace(/\.(\d{3})Z$/, '.$1000Z') : null);
 
-/** ISO 8601 date-time; one without a zone is UTC (as Keystone reads it), not local time. */
+/**
+ * ISO 8601 date-time; one without a zone is UTC (as Keystone reads it), not local time. Kept in
+ * UTC with microseconds and a Z, as Keystone prints a trust's expiry.
+ */
 export function parseExpiry(v: unknown, field = 'expires_at'): string | null {
   if (v === null || v === undefined) return null;
   const bad = () => new BadRequest(`Invalid input for field '${field}': ${JSON.stringify(v)} is not a valid date-time`);
@@ -31,13 +32,14 @@ export function parseExpiry(v: unknown, field = 'expires_at'): string | null {
   const t = Date.parse(`${m[1]}T${m[2]}${m[3] ?? 'Z'}`);
   if (Number.isNaN(t)) throw bad();
   if (t <= Date.now()) throw new BadRequest(`Invalid input for field '${field}': the expiration date is in the past`);
-  return new Date(t).toISOString();
+  const micros = (/\.(\d+)/.exec(m[2])?.[1] ?? '').slice(0, 6).padEnd(6, '0');
+  return new Date(t).toISOString().replace(/\.\d{3}Z$/, `.${micros}Z`);
 }
 
 function summary(api: IdentityApi, t: TrustRow) {
   return {
     id: t.id, trustor_user_id: t.trustor_user_id, trustee_user_id: t.trustee_user_id, project_id: t.project_id,
-    impersonation: bool(t.impersonation), expires_at: keystoneExpiry(t.expires_at), remaining_uses: t.remaining_uses,
+    impersonation: bool(t.impersonation), expires_at: t.expires_at, remaining_uses: t.remaining_uses,
     allow_redelegation: false, redelegation_count: 0, redelegated_trust_id: null, deleted_at: null,
     ...parseExtra(t.extra), links: { self: trustUrl(api, t.id) },
   };
