@@ -1,0 +1,262 @@
+// The compute agent (nova-compute) for one host: registers its service and compute node through
+// the conductor, heartbeats, reports inventory to placement (healing it at start), and runs the
+// instance lifecycle through its virt driver, recording instance action events and faults.
+// It never opens a database: every read and write goes through the conductor over RPC.
+import type { Config } from '../../common/config.ts';
+import type { Logger } from '../../common/logging.ts';
+import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
+import { MessagingTimeout } from '../../common/errors.ts';
+import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION, systemContext } from '../rpc.ts';
+import { VM, TASK, POWER, instanceName, type InstanceRow } from '../objects.ts';
+import type { PlacementClient } from '../clients.ts';
+import type { ComputeDriver, GuestSpec } from '../virt/driver.ts';
+import { now, parseJson, sleep } from '../util.ts';
+
+export interface AgentDeps { config: Config; logger: Logger; transport: Transport; placement: PlacementClient; driver: ComputeDriver; host: string }
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--; else await new Promise<void>((r) => this.waiting.push(r));
+    try { return await fn(); } finally {
+      const next = this.waiting.shift();
+      if (next) next(); else this.free++;
+    }
+  }
+}
+
+export class ComputeManager {
+  readonly host: string;
+  private server?: RpcServer;
+  private timers: NodeJS.Timeout[] = [];
+  private nodeUuid?: string;
+  private serviceId?: number;
+  private builds: Semaphore;
+  private usageDirty?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly d: AgentDeps) {
+    this.host = d.host;
+    this.builds = new Semaphore(d.config.get<number>('DEFAULT', 'max_concurrent_builds'));
+  }
+
+  private conductor<T>(method: string, args: unknown, ctx: RequestContext = systemContext()): Promise<T> {
+    return this.d.transport.call<T>(ctx, { topic: CONDUCTOR_TOPIC }, method, args, { version: CONDUCTOR_VERSION, timeoutMs: 60_000 });
+  }
+
+  /** Waits for a conductor (start-up order does not matter in a distributed deployment). */
+  private async conductorRetry<T>(method: string, args: unknown): Promise<T> {
+    for (let i = 0; ; i++) {
+      try { return await this.conductor<T>(method, args); } catch (e) {
+        if (!(e instanceof MessagingTimeout) || this.stopped) throw e;
+        this.d.logger.warn({ host: this.host }, `waiting for a conductor (${method})`);
+        await sleep(Math.min(5000, 500 * (i + 1)));
+      }
+    }
+  }
+
+  async start(): Promise<void> {
+    const { config, driver } = this.d;
+    const svc = await this.conductorRetry<{ id: number }>('service_update', { host: this.host, binary: 'nova-compute', topic: 'compute' });
+    this.serviceId = svc.id;
+    const known = await this.conductorRetry<{ uuid: string; vm_state: string; task_state: string | null }[]>('instances_on_host', { host: this.host });
+    await driver.initHost(known.map((k) => ({ uuid: k.uuid, vmState: k.vm_state })));
+    this.server = await this.d.transport.serve({ topic: COMPUTE_TOPIC, server: this.host }, this.endpoints(), { version: COMPUTE_VERSION });
+    await this.updateResources();
+    await this.initInstances(known);
+    const hb = setInterval(() => {
+      this.conductor('service_heartbeat', { host: this.host, binary: 'nova-compute' }).catch((e) => this.d.logger.warn({ err: e }, 'heartbeat failed'));
+    }, config.get<number>('DEFAULT', 'report_interval') * 1000);
+    const rt = setInterval(() => { this.updateResources().catch((e) => this.d.logger.warn({ err: e }, 'resource update failed')); }, config.get<number>('DEFAULT', 'update_resources_interval') * 1000);
+    hb.unref(); rt.unref();
+    this.timers.push(hb, rt);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.usageDirty);
+    await this.server?.stop();
+  }
+
+  /** Resource tracker: the compute node record (through the conductor) and placement inventory. */
+  async updateResources(): Promise<void> {
+    const { config, driver, placement } = this.d;
+    const r = driver.hostResources();
+    const usage = await this.conductor<{ running_vms: number; vcpus_used: number; memory_mb_used: number; local_gb_used: number }>('host_usage', { host: this.host });
+    const ratios = { cpu: config.get<number>('DEFAULT', 'cpu_allocation_ratio'), ram: config.get<number>('DEFAULT', 'ram_allocation_ratio'), disk: config.get<number>('DEFAULT', 'disk_allocation_ratio') };
+    const node = await this.conductor<{ uuid: string }>('compute_node_update', {
+      host: this.host, service_id: this.serviceId, hypervisor_hostname: r.hypervisorHostname, hypervisor_type: r.hypervisorType,
+      hypervisor_version: r.hypervisorVersion, vcpus: r.vcpus, memory_mb: r.memoryMb, local_gb: r.localGb, cpu_info: JSON.stringify(r.cpuInfo),
+      host_ip: config.get<string>('DEFAULT', 'my_ip'), supported_instances: JSON.stringify(r.supportedInstances),
+      cpu_allocation_ratio: ratios.cpu, ram_allocation_ratio: ratios.ram, disk_allocation_ratio: ratios.disk,
+      usage: { ...usage, memory_mb_used: usage.memory_mb_used + config.get<number>('DEFAULT', 'reserved_host_memory_mb') },
+    });
+    if (this.nodeUuid !== node.uuid) {
+      this.nodeUuid = node.uuid;
+      await placement.ensureProvider(node.uuid, r.hypervisorHostname);
+    }
+    const reservedDisk = Math.ceil(config.get<number>('DEFAULT', 'reserved_host_disk_mb') / 1024);
+    await placement.setInventory(node.uuid, {
+      VCPU: { total: r.vcpus, reserved: config.get<number>('DEFAULT', 'reserved_host_cpus'), min_unit: 1, max_unit: r.vcpus, step_size: 1, allocation_ratio: ratios.cpu },
+      MEMORY_MB: { total: r.memoryMb, reserved: config.get<number>('DEFAULT', 'reserved_host_memory_mb'), min_unit: 1, max_unit: r.memoryMb, step_size: 1, allocation_ratio: ratios.ram },
+      DISK_GB: { total: r.localGb, reserved: reservedDisk, min_unit: 1, max_unit: r.localGb, step_size: 1, allocation_ratio: ratios.disk },
+    });
+  }
+
+  private markUsageDirty(): void {
+    if (this.usageDirty) return;
+    this.usageDirty = setTimeout(() => {
+      this.usageDirty = undefined;
+      this.updateResources().catch((e) => this.d.logger.warn({ err: e }, 'resource update failed'));
+    }, 1000);
+    this.usageDirty.unref();
+  }
+
+  /**
+   * Nova's _init_instance: instances caught mid-operation by a restart are put right; builds
+   * that were running here are failed (the conductor reschedules builds of dead hosts), and
+   * allocations of instances deleted meanwhile are removed from placement.
+   */
+  private async initInstances(known: { uuid: string; vm_state: string; task_state: string | null }[]): Promise<void> {
+    for (const k of known) {
+      try {
+        if (k.task_state === TASK.DELETING) {
+          await this.terminate(systemContext(), k.uuid);
+        } else if (k.vm_state === VM.BUILDING && k.task_state === TASK.SPAWNING) {
+          await this.conductor('instance_update', { uuid: k.uuid, updates: { vm_state: VM.ERROR, task_state: null }, host: this.host });
+          await this.conductor('add_fault', { uuid: k.uuid, code: 500, message: `Instance ${k.uuid} was being built on ${this.host} when its compute service restarted.`, host: this.host });
+        } else if (k.task_state && k.vm_state !== VM.BUILDING) {
+          const power = this.d.driver.info(k.uuid)?.powerState ?? POWER.NOSTATE;
+          await this.conductor('instance_update', { uuid: k.uuid, updates: { task_state: null, power_state: power }, host: this.host });
+        }
+      } catch (e) {
+        this.d.logger.warn({ err: e, instance: k.uuid }, 'could not recover instance state at start');
+      }
+    }
+    // Allocations against this host for consumers that are gone.
+    if (this.nodeUuid) {
+      try {
+        const allocs = await this.d.placement.providerAllocations(this.nodeUuid);
+        for (const consumer of Object.keys(allocs)) {
+          const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: consumer });
+          if (row && row.deleted) await this.d.placement.deleteAllocations(consumer);
+        }
+      } catch (e) {
+        this.d.logger.warn({ err: e }, 'could not heal allocations');
+      }
+    }
+  }
+
+  private endpoints() {
+    const wrap = (event: string, fn: (ctx: RequestContext, a: any) => Promise<unknown>) => async (ctx: RequestContext, a: any) => {
+      await this.conductor('event_start', { uuid: a.instance_uuid, request_id: ctx.requestId, event, host: this.host }, ctx).catch(() => undefined);
+      try {
+        const r = await fn(ctx, a);
+        await this.conductor('event_finish', { uuid: a.instance_uuid, request_id: ctx.requestId, event, result: 'Success', host: this.host }, ctx).catch(() => undefined);
+        return r;
+      } catch (e) {
+        await this.conductor('event_finish', { uuid: a.instance_uuid, request_id: ctx.requestId, event, result: 'Error', traceback: (e as Error).stack ?? String(e), host: this.host }, ctx).catch(() => undefined);
+        throw e;
+      }
+    };
+    const power = (event: string, op: (uuid: string, a: any) => Promise<unknown>, after: (a: any) => Partial<InstanceRow>, expect: string[]) =>
+      wrap(event, async (ctx, a) => {
+        try {
+          await op(a.instance_uuid, a);
+        } catch (e) {
+          await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx).catch(() => undefined);
+          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: null, power_state: this.d.driver.info(a.instance_uuid)?.powerState ?? POWER.NOSTATE }, host: this.host }, ctx).catch(() => undefined);
+          throw e;
+        }
+        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { ...after(a), task_state: null }, expect: { task_state: expect }, host: this.host }, ctx);
+      });
+    const drv = this.d.driver;
+    return {
+      build_and_run_instance: (ctx: RequestContext, a: { instance_uuid: string }) => {
+        // Answer the cast at once; builds run in the background, a few at a time.
+        void this.builds.run(() => this.build(ctx, a.instance_uuid)).catch((e) => this.d.logger.error({ err: e, instance: a.instance_uuid }, 'build failed'));
+      },
+      terminate_instance: wrap('compute_terminate_instance', (ctx, a) => this.terminate(ctx, a.instance_uuid)),
+      stop_instance: power('compute_stop_instance', (u) => drv.powerOff(u), () => ({ vm_state: VM.STOPPED, power_state: POWER.SHUTDOWN }), [TASK.POWERING_OFF]),
+      start_instance: power('compute_start_instance', (u) => drv.powerOn(u), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.POWERING_ON]),
+      reboot_instance: power('compute_reboot_instance', (u, a) => drv.reboot(u, a.reboot_type === 'HARD'), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }),
+        [TASK.REBOOTING, TASK.REBOOTING_HARD, TASK.REBOOT_PENDING, TASK.REBOOT_STARTED, TASK.REBOOT_PENDING_HARD, TASK.REBOOT_STARTED_HARD]),
+      pause_instance: power('compute_pause_instance', (u) => drv.pause(u), () => ({ vm_state: VM.PAUSED, power_state: POWER.PAUSED }), [TASK.PAUSING]),
+      unpause_instance: power('compute_unpause_instance', (u) => drv.unpause(u), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.UNPAUSING]),
+      suspend_instance: power('compute_suspend_instance', (u) => drv.suspend(u), () => ({ vm_state: VM.SUSPENDED, power_state: POWER.SUSPENDED }), [TASK.SUSPENDING]),
+      resume_instance: power('compute_resume_instance', (u) => drv.resume(u), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.RESUMING]),
+      set_admin_password: power('compute_set_admin_password', (u, a) => drv.setAdminPassword(u, a.new_pass), () => ({}), [TASK.UPDATING_PASSWORD]),
+      rebuild_instance: wrap('compute_rebuild_instance', async (ctx, a) => {
+        const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: a.instance_uuid }, ctx);
+        if (!row || row.deleted) return;
+        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: TASK.REBUILD_SPAWNING }, expect: { task_state: [TASK.REBUILDING] }, host: this.host }, ctx);
+        try {
+          await drv.rebuild(this.guestSpec(row, {}));
+        } catch (e) {
+          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ERROR, task_state: null }, host: this.host }, ctx);
+          await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx);
+          throw e;
+        }
+        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now() }, host: this.host }, ctx);
+      }),
+      get_console_output: async (_ctx: RequestContext, a: { instance_uuid: string }) => drv.consoleOutput(a.instance_uuid),
+    };
+  }
+
+  private guestSpec(row: InstanceRow, imageProps: Record<string, string>): GuestSpec {
+    return {
+      uuid: row.uuid, name: instanceName(row.id, this.d.config.get<string>('DEFAULT', 'instance_name_template')),
+      vcpus: row.vcpus, memoryMb: row.memory_mb, rootGb: row.root_gb, imageId: row.image_ref, imageProps,
+      userData: row.user_data, keyData: row.key_data, hostname: row.hostname,
+    };
+  }
+
+  private async build(ctx: RequestContext, uuid: string): Promise<void> {
+    const row = await this.conductor<InstanceRow | null>('instance_get', { uuid }, ctx);
+    // A build for an instance that was deleted, finished, or moved to another host meanwhile
+    // (e.g. rescheduled while this agent was down) is dropped.
+    if (!row || row.deleted || row.vm_state !== VM.BUILDING || row.host !== this.host) return;
+    const event = 'compute_build_and_run_instance';
+    await this.conductor('event_start', { uuid, request_id: ctx.requestId, event, host: this.host }, ctx).catch(() => undefined);
+    try {
+      await this.conductor('instance_update', { uuid, updates: { task_state: TASK.SPAWNING }, expect: { vm_state: [VM.BUILDING], task_state: [TASK.SCHEDULING, null] }, host: this.host }, ctx);
+    } catch {
+      return; // deleted or taken over while queued
+    }
+    const spec = parseJson<Record<string, string>>(row.system_metadata, {});
+    try {
+      await this.d.driver.spawn(this.guestSpec(row, {}));
+    } catch (e) {
+      const reason = (e as Error).message;
+      this.d.logger.warn({ instance: uuid, err: e }, 'spawn failed; asking the conductor to reschedule');
+      await this.d.driver.destroy(uuid).catch(() => undefined);
+      await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Error', traceback: (e as Error).stack ?? reason, host: this.host }, ctx).catch(() => undefined);
+      await this.d.transport.cast(ctx, { topic: CONDUCTOR_TOPIC }, 'reschedule', { instance_uuid: uuid, failed_host: this.host, reason }, { version: CONDUCTOR_VERSION });
+      return;
+    }
+    try {
+      await this.conductor('instance_update', {
+        uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now() },
+        expect: { vm_state: [VM.BUILDING], task_state: [TASK.SPAWNING] }, host: this.host,
+      }, ctx);
+      if (spec.admin_pass) await this.conductor('set_password', { uuid, password: '' }, ctx).catch(() => undefined);
+      await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Success', host: this.host }, ctx).catch(() => undefined);
+    } catch (e) {
+      // Deleted while we spawned: the guest must not outlive its instance.
+      this.d.logger.info({ instance: uuid }, 'instance deleted during spawn; cleaning up');
+      await this.d.driver.destroy(uuid).catch(() => undefined);
+      const r = await this.conductor<InstanceRow | null>('instance_get', { uuid }, ctx).catch(() => null);
+      if (!r || r.deleted || r.task_state === TASK.DELETING) await this.terminate(ctx, uuid).catch(() => undefined);
+    }
+    this.markUsageDirty();
+  }
+
+  private async terminate(ctx: RequestContext, uuid: string): Promise<void> {
+    await this.d.driver.destroy(uuid);
+    await this.d.placement.deleteAllocations(uuid);
+    await this.conductor('instance_destroy', { uuid }, ctx);
+    this.markUsageDirty();
+  }
+}

@@ -1,0 +1,11 @@
+// The compute API's route table: every resource module contributes its routes.
+import type { Route } from './router.ts';
+import { flavorRoutes } from './flavors.ts';
+import { keypairRoutes } from './keypairs.ts';
+import { serverRoutes } from './servers.ts';
+import { actionRoutes } from './server-actions.ts';
+import { serverSubRoutes } from './server-sub.ts';
+import { adminRoutes } from './admin.ts';
+import { imageRoutes } from './images.ts';
+
+export const ROUTES: Route[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes];

@@ -1,0 +1,673 @@
+// Servers: create (build requests + request specs + instance mappings in the API database, then
+// the conductor), list/detail across cells with filters, sort and paging, show, update, delete.
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { BadRequest, Conflict, Forbidden, NotFound, OverQuota } from '../../common/errors.ts';
+import { isUniqueViolation } from '../../common/db/database.ts';
+import { CELL0_UUID } from '../cells.ts';
+import { CONDUCTOR_TOPIC, CONDUCTOR_VERSION, COMPUTE_TOPIC, COMPUTE_VERSION } from '../rpc.ts';
+import { VM, TASK, statesForStatus, type InstanceRow, type EmbeddedFlavor } from '../objects.ts';
+import { generatePassword, isUuid, normUuid, now, reservationId, parseJson } from '../util.ts';
+import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, type Located } from '../store.ts';
+import { checkInstanceQuota, countUsage, quotaLimits } from '../quota.ts';
+import { imageProps } from '../image-props.ts';
+import { validate, P, toBool } from './validation.ts';
+import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { getFlavor, extraSpecsOf, embedFlavor } from './flavors.ts';
+import { getKeypair } from './keypairs.ts';
+import { detailView, summaryView, type ViewExtras } from './server-view.ts';
+
+// --- lookup ----------------------------------------------------------------------------------
+
+export interface ServerRef { located?: Located; build?: { row: InstanceRow } }
+
+/** The caller's server (admins: any), live or still a build request; 404 in Nova's words. */
+export async function getServer(c: Ctx, id: string): Promise<ServerRef> {
+  const nf = () => new NotFound(`Instance ${id} could not be found.`);
+  if (!isUuid(id)) throw nf();
+  const uuid = normUuid(id);
+  const cells = c.api.cells;
+  const mapping = await cells.db.selectFrom('instance_mappings').selectAll().where('instance_uuid', '=', uuid).executeTakeFirst();
+  if (!mapping) throw nf();
+  if (!c.isAdmin && mapping.project_id !== c.auth.projectId) throw nf();
+  if (mapping.cell_id === null) {
+    const br = await cells.db.selectFrom('build_requests').selectAll().where('instance_uuid', '=', uuid).executeTakeFirst();
+    if (br) return { build: { row: JSON.parse(br.instance) } };
+    // The conductor may have just moved it into a cell.
+    const again = await findInstance(cells, uuid);
+    if (again) return { located: again };
+    throw nf();
+  }
+  const located = await findInstance(cells, uuid);
+  if (!located) throw nf();
+  return { located };
+}
+
+export async function getLiveServer(c: Ctx, id: string): Promise<Located> {
+  const s = await getServer(c, id);
+  if (s.located) return s.located;
+  throw new Conflict(`Cannot perform the action on instance ${id} while it is being built (still in the BUILD state without a host).`);
+}
+
+export function hostStatusOf(svc: any | undefined, downTime: number): string {
+  if (!svc) return '';
+  if (!serviceIsUp(svc, downTime)) return 'DOWN';
+  if (svc.disabled) return 'MAINTENANCE';
+  return 'UP';
+}
+
+async function hostStatuses(db: Kysely<any>, hosts: string[], downTime: number): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!hosts.length) return out;
+  const rows = await db.selectFrom('services').selectAll().where('binary', '=', 'nova-compute').where('host', 'in', hosts).execute();
+  for (const h of hosts) out.set(h, hostStatusOf(rows.find((r) => r.host === h), downTime));
+  return out;
+}
+
+export async function extrasFor(c: Ctx, db: Kysely<any>, rows: InstanceRow[], opts: { groups?: boolean } = {}): Promise<Map<string, ViewExtras>> {
+  const uuids = rows.map((r) => r.uuid);
+  const errs = rows.filter((r) => r.vm_state === 'error' || r.vm_state === 'deleted').map((r) => r.uuid);
+  const [md, tags, faults, hs] = await Promise.all([
+    metadataOf(db, uuids),
+    c.v.atLeast('2.26') ? tagsOf(db, uuids) : Promise.resolve(new Map<string, string[]>()),
+    faultsOf(db, errs),
+    c.v.atLeast('2.16') ? hostStatuses(db, [...new Set(rows.map((r) => r.host).filter((h): h is string => !!h))], c.api.config.get<number>('DEFAULT', 'service_down_time')) : Promise.resolve(new Map<string, string>()),
+  ]);
+  const out = new Map<string, ViewExtras>();
+  let groups: Map<string, string[]> | undefined;
+  if (opts.groups) {
+    groups = new Map();
+    const gm = await c.api.cells.db.selectFrom('instance_group_members').innerJoin('instance_groups', 'instance_groups.id', 'instance_group_members.group_id')
+      .select(['instance_group_members.instance_uuid', 'instance_groups.uuid']).where('instance_group_members.instance_uuid', 'in', uuids.length ? uuids : ['-']).execute();
+    for (const g of gm) groups.set(g.instance_uuid, [...(groups.get(g.instance_uuid) ?? []), g.uuid]);
+  }
+  for (const r of rows) {
+    out.set(r.uuid, {
+      metadata: md.get(r.uuid) ?? {}, tags: tags.get(r.uuid) ?? [], fault: faults.get(r.uuid),
+      hostStatus: r.host ? hs.get(r.host) ?? '' : '', serverGroups: groups ? groups.get(r.uuid) ?? [] : undefined,
+    });
+  }
+  return out;
+}
+
+export async function renderServer(c: Ctx, ref: ServerRef, opts: { groups?: boolean } = { groups: true }): Promise<Record<string, unknown>> {
+  const tmpl = c.api.config.get<string>('DEFAULT', 'instance_name_template');
+  if (ref.build) {
+    const row = ref.build.row;
+    const md = parseJson<Record<string, string>>((row as any).metadata_json, {});
+    return detailView(c, row, { metadata: md, tags: (row as any).tags_list ?? [], hostStatus: '', serverGroups: opts.groups ? (row as any).server_groups ?? [] : undefined }, tmpl);
+  }
+  const { db, row } = ref.located!;
+  const x = (await extrasFor(c, db, [row], opts)).get(row.uuid)!;
+  return detailView(c, row, x, tmpl);
+}
+
+async function show(c: Ctx) {
+  c.enforce('os_compute_api:servers:show');
+  const ref = await getServer(c, c.params.id);
+  return { server: await renderServer(c, ref) };
+}
+
+// --- create ----------------------------------------------------------------------------------
+
+function createSchema(c: Ctx) {
+  const v = c.v;
+  const netItem: Record<string, unknown> = {
+    type: 'object',
+    properties: {
+      fixed_ip: { type: 'string' }, port: { type: ['string', 'null'], format: 'uuid' }, uuid: { type: 'string' },
+      ...(v.atLeast('2.32') ? { tag: { type: 'string', minLength: 1, maxLength: 60, pattern: '^[^,/]*$' } } : {}),
+    },
+    additionalProperties: false,
+  };
+  const networks = v.atLeast('2.37')
+    ? { oneOf: [{ type: 'array', items: netItem }, { type: 'string', enum: ['none', 'auto'] }] }
+    : { type: 'array', items: netItem };
+  const server: Record<string, any> = {
+    type: 'object',
+    properties: {
+      name: v.atLeast('2.0') ? P.name : P.name,
+      imageRef: { oneOf: [{ type: 'string', format: 'uuid' }, { type: 'string', maxLength: 0 }] },
+      flavorRef: { type: ['string', 'integer'], minLength: 1 },
+      adminPass: { type: 'string' },
+      metadata: P.metadata,
+      networks,
+      'OS-DCF:diskConfig': { type: 'string', enum: ['AUTO', 'MANUAL'] },
+      accessIPv4: { type: 'string', format: 'ipv4' },
+      accessIPv6: { type: 'string', format: 'ipv6' },
+      key_name: { type: 'string', minLength: 1, maxLength: 255 },
+      user_data: { type: 'string', format: 'base64', maxLength: 65535 },
+      availability_zone: { type: 'string', minLength: 1, maxLength: 255 },
+      block_device_mapping: { type: 'array' },
+      block_device_mapping_v2: { type: 'array' },
+      security_groups: { type: 'array', items: { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 255 } }, additionalProperties: false } },
+      config_drive: P.bool,
+      min_count: P.positiveInt,
+      max_count: P.positiveInt,
+      return_reservation_id: P.bool,
+    },
+    required: v.atLeast('2.37') ? ['name', 'flavorRef', 'networks'] : ['name', 'flavorRef'],
+    additionalProperties: false,
+  };
+  if (v.atMost('2.56')) server.properties.personality = { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, contents: { type: 'string', format: 'base64' } }, additionalProperties: false } };
+  if (v.atLeast('2.19')) server.properties.description = P.description;
+  if (v.atLeast('2.52')) server.properties.tags = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 60, pattern: '^[^,/]*$' }, maxItems: 50 };
+  if (v.atLeast('2.63')) server.properties.trusted_image_certificates = { type: ['array', 'null'], minItems: 1, maxItems: 50, uniqueItems: true, items: { type: 'string', minLength: 1 } };
+  if (v.atLeast('2.74')) { server.properties.host = { type: 'string', minLength: 1, maxLength: 255 }; server.properties.hypervisor_hostname = { type: 'string', minLength: 1, maxLength: 255 }; }
+  if (v.atLeast('2.90')) server.properties.hostname = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$' };
+  return {
+    type: 'object',
+    properties: {
+      server,
+      'os:scheduler_hints': { type: 'object' },
+      'OS-SCH-HNT:scheduler_hints': { type: 'object' },
+    },
+    required: ['server'],
+    additionalProperties: false,
+  };
+}
+
+/** Nova's sanitize_hostname (before 2.94): spaces, underscores and dots become dashes. */
+export function sanitizeHostname(name: string, fallback: string): string {
+  let h = name.replace(/[^\x00-\xff]/g, '').replace(/[ _.]/g, '-').replace(/[^\w.-]+/g, '').toLowerCase();
+  h = h.slice(0, 63).replace(/^[.-]+|[.-]+$/g, '');
+  return h || fallback;
+}
+
+function base64Ok(s: string): boolean {
+  const t = s.replace(/\s/g, '');
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(t) && t.length % 4 === 0;
+}
+
+async function create(c: Ctx) {
+  c.enforce('os_compute_api:servers:create');
+  const body = validate(createSchema(c), c.body);
+  const s = body.server;
+  if (s.user_data !== undefined && !base64Ok(s.user_data)) throw new BadRequest(`Invalid input for field/attribute user_data. Value: ${s.user_data}. '${s.user_data}' is not a 'base64'`);
+  for (const p of s.personality ?? []) if (p.contents !== undefined && !base64Ok(p.contents)) throw new BadRequest('Personality content could not be Base64 decoded.');
+  const api = c.api;
+  const projectId = c.auth.projectId;
+  if (!projectId) throw new Forbidden('A project-scoped token is required to create servers.');
+  const minCount = Number(s.min_count ?? 1);
+  const maxCount = Number(s.max_count ?? minCount);
+  if (minCount > maxCount) throw new BadRequest('min_count must be <= max_count');
+  const returnResv = s.return_reservation_id !== undefined && toBool(s.return_reservation_id);
+
+  // Flavor, image, keypair, availability zone, networks.
+  const flavorRef = String(s.flavorRef).replace(/^.*\/flavors\//, '');
+  const flavor = await getFlavor(c, flavorRef, { forBoot: true });
+  if (flavor.disabled) throw new BadRequest('Flavor is disabled.');
+  const specs = (await extraSpecsOf(api.cells.db, [flavor.id])).get(flavor.id) ?? {};
+  const emb = embedFlavor(flavor, specs);
+  const imageRef = String(s.imageRef ?? '');
+  if (!imageRef) {
+    const bdm = (s.block_device_mapping_v2 ?? s.block_device_mapping ?? []) as unknown[];
+    throw new BadRequest(bdm.length ? 'Block device mapping is not supported: Stratus has no block storage service.' : 'Missing imageRef attribute');
+  }
+  const image = await api.images.get(c.auth.token, imageRef);
+  if (!image) throw new BadRequest(`Image ${imageRef} could not be found.`);
+  if (image.status !== 'active') throw new BadRequest(`Image ${imageRef} is not active.`);
+  const props = imageProps(image);
+  const GiB = 1024 ** 3;
+  if (Number(image.min_ram ?? 0) > flavor.memory_mb) throw new BadRequest("Flavor's memory is too small for requested image.");
+  if (flavor.root_gb > 0) {
+    if (Number(image.min_disk ?? 0) > flavor.root_gb) {
+      throw new BadRequest(`Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is ${flavor.root_gb * GiB} bytes, minimum size is ${Number(image.min_disk) * GiB} bytes.`);
+    }
+    const size = Number(image.virtual_size ?? image.size ?? 0);
+    if (size > flavor.root_gb * GiB) {
+      throw new BadRequest(`Flavor's disk is too small for requested image. Flavor disk is ${flavor.root_gb * GiB} bytes, image is ${size} bytes.`);
+    }
+  }
+  let keyData: string | null = null;
+  if (s.key_name !== undefined) {
+    const kp = await getKeypair(api.cells.db, c.auth.userId, s.key_name);
+    if (!kp) throw new BadRequest('Invalid key_name provided.');
+    keyData = kp.public_key;
+  }
+  if (Array.isArray(s.networks)) {
+    for (const n of s.networks) {
+      if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`);
+      if (n.uuid !== undefined) {
+        if (!isUuid(n.uuid)) throw new BadRequest(`Bad networks format: network uuid is not in proper format (${n.uuid})`);
+        throw new BadRequest(`Network ${n.uuid} could not be found.`);
+      }
+    }
+  }
+  let az: string | undefined = s.availability_zone ?? api.config.get<string | undefined>('DEFAULT', 'default_schedule_zone');
+  let forcedHost: string | undefined;
+  let forcedNode: string | undefined;
+  if (az && az.includes(':')) {
+    const [zone, host, node] = az.split(':');
+    c.enforce('os_compute_api:servers:create:forced_host');
+    az = zone || undefined;
+    forcedHost = host || undefined;
+    forcedNode = node || undefined;
+  }
+  if (s.host || s.hypervisor_hostname) {
+    c.enforce('os_compute_api:servers:create:requested_destination');
+    forcedHost = s.host ?? forcedHost;
+    forcedNode = s.hypervisor_hostname ?? forcedNode;
+  }
+  if (az) {
+    const zones = await availabilityZones(c);
+    if (!zones.has(az)) throw new BadRequest('The requested availability zone is not available');
+  }
+  const hints = (body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {}) as Record<string, unknown>;
+  let group: { id: number; uuid: string; policy: string; rules: string | null } | undefined;
+  if (hints.group !== undefined) {
+    const g = String(hints.group);
+    group = await api.cells.db.selectFrom('instance_groups').select(['id', 'uuid', 'policy', 'rules']).where('uuid', '=', isUuid(g) ? normUuid(g) : g).executeTakeFirst();
+    if (!group) throw new BadRequest(`Invalid server group ${g} provided.`);
+  }
+  const metadata = (s.metadata ?? {}) as Record<string, string>;
+  const limits = await quotaLimits(api, projectId, c.auth.userId);
+  if (limits.metadata_items >= 0 && Object.keys(metadata).length > limits.metadata_items) {
+    throw new OverQuota('Quota exceeded for metadata_items: Requested ' + `${Object.keys(metadata).length}, but already used 0 of ${limits.metadata_items} metadata_items`);
+  }
+  if (s.personality && limits.injected_files >= 0 && s.personality.length > limits.injected_files) {
+    throw new OverQuota('Quota exceeded, too many injected files.');
+  }
+
+  // How many: as Nova, max_count shrinks to what the quota allows, but never below min_count.
+  let count = maxCount;
+  {
+    const usage = await countUsage(api.cells, projectId);
+    let allowed = maxCount;
+    for (const [r, per] of [['instances', 1], ['cores', flavor.vcpus], ['ram', flavor.memory_mb]] as const) {
+      if (limits[r] < 0 || per === 0) continue;
+      allowed = Math.min(allowed, Math.floor((limits[r] - usage[r]) / per));
+    }
+    if (allowed < minCount) await checkInstanceQuota(api, projectId, c.auth.userId, { instances: minCount, cores: minCount * flavor.vcpus, ram: minCount * flavor.memory_mb });
+    count = Math.max(minCount, Math.min(maxCount, allowed));
+  }
+  if (group) {
+    const gl = limits.server_group_members;
+    if (gl >= 0) {
+      const n = await api.cells.db.selectFrom('instance_group_members').select((eb) => eb.fn.countAll<number>().as('n')).where('group_id', '=', group.id).executeTakeFirst();
+      if (Number(n?.n ?? 0) + count > gl) throw new OverQuota('Quota exceeded, too many servers in group');
+    }
+  }
+
+  const resv = reservationId();
+  const adminPass = s.adminPass ?? (api.config.get<boolean>('DEFAULT', 'enable_instance_password') ? generatePassword() : undefined);
+  const t = now();
+  const uuids: string[] = [];
+  const userData: string | null = s.user_data ?? null;
+  const configDrive = s.config_drive !== undefined && toBool(s.config_drive) ? 'True' : '';
+  const imageMeta = {
+    id: image.id, name: image.name, min_ram: image.min_ram ?? 0, min_disk: image.min_disk ?? 0, size: image.size ?? 0,
+    disk_format: image.disk_format, container_format: image.container_format, properties: props,
+  };
+  const db = api.cells.db;
+  for (let i = 0; i < count; i++) {
+    const uuid = randomUUID();
+    const name = count > 1 ? `${s.name}-${i + 1}` : String(s.name);
+    const row: Partial<InstanceRow> & Record<string, unknown> = {
+      id: 0, uuid, display_name: name, display_description: s.description ?? null, project_id: projectId, user_id: c.auth.userId,
+      image_ref: image.id, flavor: JSON.stringify(emb), instance_type_id: flavor.flavorid, vcpus: flavor.vcpus, memory_mb: flavor.memory_mb,
+      root_gb: flavor.root_gb, ephemeral_gb: flavor.ephemeral_gb, key_name: s.key_name ?? null, key_data: keyData, user_data: userData,
+      hostname: s.hostname ?? sanitizeHostname(name, `server-${uuid}`), host: null, node: null, availability_zone: az ?? null,
+      vm_state: VM.BUILDING, task_state: TASK.SCHEDULING, power_state: 0, config_drive: configDrive, reservation_id: resv, launch_index: i,
+      locked_by: null, locked_reason: null, access_ip_v4: s.accessIPv4 ?? null, access_ip_v6: s.accessIPv6 ?? null,
+      auto_disk_config: s['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0, progress: 0, root_device_name: null, kernel_id: null, ramdisk_id: null,
+      system_metadata: JSON.stringify({ image_base_image_ref: image.id, admin_pass: adminPass ?? null }), launched_at: null, terminated_at: null,
+      created_at: t, updated_at: null, deleted_at: null, deleted: 0,
+      metadata_json: JSON.stringify(metadata), tags_list: s.tags ?? [], server_groups: group ? [group.uuid] : [],
+    };
+    await db.insertInto('instance_mappings').values({ instance_uuid: uuid, cell_id: null, project_id: projectId, user_id: c.auth.userId, queued_for_delete: 0, created_at: t }).execute();
+    await db.insertInto('build_requests').values({ instance_uuid: uuid, project_id: projectId, user_id: c.auth.userId, vcpus: flavor.vcpus, memory_mb: flavor.memory_mb, instance: JSON.stringify(row), created_at: t }).execute();
+    await db.insertInto('request_specs').values({
+      instance_uuid: uuid,
+      spec: JSON.stringify({
+        instance_uuid: uuid, project_id: projectId, user_id: c.auth.userId, flavor: emb, image: imageMeta, availability_zone: az ?? null,
+        scheduler_hints: hints, num_instances: count, instance_group: group ? { uuid: group.uuid, policy: group.policy, rules: parseJson(group.rules, {}) } : null,
+        force_hosts: forcedHost ? [forcedHost] : [], force_nodes: forcedNode ? [forcedNode] : [], ignore_hosts: [], num_attempts: 0,
+      }),
+    }).execute();
+    if (group) await db.insertInto('instance_group_members').values({ group_id: group.id, instance_uuid: uuid }).execute();
+    uuids.push(uuid);
+  }
+  // Re-check now that our own build requests count (another request may have raced us).
+  try {
+    await checkInstanceQuota(api, projectId, c.auth.userId, { instances: count, cores: count * flavor.vcpus, ram: count * flavor.memory_mb }, true);
+  } catch (e) {
+    for (const u of uuids) await forgetBuild(db, u);
+    throw e;
+  }
+  const transport = await api.transport();
+  await transport.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'schedule_and_build_instances', { instance_uuids: uuids }, { version: CONDUCTOR_VERSION });
+
+  if (returnResv) return { status: 202, body: { reservation_id: resv } };
+  const server: Record<string, unknown> = {
+    id: uuids[0], links: c.link(`/servers/${uuids[0]}`), 'OS-DCF:diskConfig': s['OS-DCF:diskConfig'] === 'AUTO' ? 'AUTO' : 'MANUAL',
+    security_groups: (s.security_groups ?? [{ name: 'default' }]).map((g: { name: string }) => ({ name: g.name })),
+  };
+  if (adminPass) server.adminPass = adminPass;
+  return { status: 202, body: { server }, headers: { location: `${api.publicUrl}/v2.1/servers/${uuids[0]}` } };
+}
+
+async function forgetBuild(db: Kysely<any>, uuid: string): Promise<void> {
+  await db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
+  await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
+  await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();
+  await db.deleteFrom('instance_mappings').where('instance_uuid', '=', uuid).execute();
+}
+
+/** Zones with at least one compute host, plus the default zone. */
+export async function availabilityZones(c: Ctx): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const dflt = c.api.config.get<string>('DEFAULT', 'default_availability_zone');
+  const aggs = await hostAzMap(c.api.cells.db);
+  for (const { db } of await c.api.cells.all({ includeCell0: false })) {
+    const svcs = await db.selectFrom('services').select(['host']).where('binary', '=', 'nova-compute').execute();
+    for (const s of svcs) {
+      const z = aggs.get(s.host) ?? dflt;
+      out.set(z, [...(out.get(z) ?? []), s.host]);
+    }
+  }
+  if (!out.size) out.set(dflt, []);
+  return out;
+}
+
+export async function hostAzMap(db: Kysely<any>): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('aggregate_metadata').innerJoin('aggregate_hosts', 'aggregate_hosts.aggregate_id', 'aggregate_metadata.aggregate_id')
+    .select(['aggregate_hosts.host', 'aggregate_metadata.value']).where('aggregate_metadata.key', '=', 'availability_zone').execute();
+  return new Map(rows.map((r) => [r.host, r.value]));
+}
+
+// --- list ------------------------------------------------------------------------------------
+
+const SORT_KEYS: Record<string, string> = {
+  created_at: 'created_at', updated_at: 'updated_at', display_name: 'display_name', uuid: 'uuid', vm_state: 'vm_state',
+  task_state: 'task_state', power_state: 'power_state', host: 'host', node: 'node', launched_at: 'launched_at', terminated_at: 'terminated_at',
+  availability_zone: 'availability_zone', key_name: 'key_name', project_id: 'project_id', user_id: 'user_id', image_ref: 'image_ref',
+  instance_type_id: 'instance_type_id', hostname: 'hostname', display_description: 'display_description', locked: 'locked_by',
+  access_ip_v4: 'access_ip_v4', access_ip_v6: 'access_ip_v6', kernel_id: 'kernel_id', ramdisk_id: 'ramdisk_id',
+  launch_index: 'launch_index', reservation_id: 'reservation_id', root_device_name: 'root_device_name', config_drive: 'config_drive',
+  progress: 'progress', vcpus: 'vcpus', memory_mb: 'memory_mb', root_gb: 'root_gb', ephemeral_gb: 'ephemeral_gb', id: 'uuid',
+};
+const ADMIN_ONLY_SORT = new Set(['host', 'node', 'project_id', 'user_id', 'hostname', 'kernel_id', 'ramdisk_id', 'launch_index', 'reservation_id', 'root_device_name']);
+
+/** Filters any user may give (others are ignored for non-admins, as Nova does). */
+const USER_FILTERS = new Set(['name', 'status', 'image', 'flavor', 'changes-since', 'changes-before', 'ip', 'ip6', 'reservation_id', 'tags', 'tags-any', 'not-tags', 'not-tags-any', 'limit', 'marker', 'sort_key', 'sort_dir', 'all_tenants', 'locked', 'description', 'key_name', 'availability_zone', 'config_drive', 'created_at', 'launched_at', 'terminated_at', 'power_state', 'task_state', 'vm_state', 'progress', 'user_id', 'deleted', 'host', 'node', 'project_id', 'tenant_id', 'hostname', 'uuid', 'access_ip_v4', 'access_ip_v6', 'launch_index', 'kernel_id', 'ramdisk_id', 'root_device_name', 'updated_at', 'soft_deleted', 'accessIPv4', 'accessIPv6']);
+
+function parseTime(v: string, name: string): string {
+  const t = Date.parse(v.replace(' ', '+'));
+  if (Number.isNaN(t)) throw new BadRequest(`Invalid input for query parameters ${name}. Value: ${v}. '${v}' is not a 'date-time'`);
+  return new Date(t).toISOString();
+}
+
+async function list(c: Ctx, detail: boolean) {
+  c.enforce(detail ? 'os_compute_api:servers:detail' : 'os_compute_api:servers:index');
+  const query = c.query;
+  const api = c.api;
+  const { limit, marker } = pageParams(query);
+  const allFilters = c.isAdmin || api.policy.check('os_compute_api:servers:allow_all_filters', c.creds, {});
+  const get = (k: string) => q1(query, k);
+  const allTenants = get('all_tenants') !== undefined && (get('all_tenants') === '' || toBool(get('all_tenants')));
+  if (allTenants) c.enforce(detail ? 'os_compute_api:servers:detail:get_all_tenants' : 'os_compute_api:servers:index:get_all_tenants');
+  let project: string | undefined = c.auth.projectId;
+  if (allFilters && (get('project_id') ?? get('tenant_id'))) project = get('project_id') ?? get('tenant_id');
+  else if (allTenants) project = undefined;
+
+  // Sorting: Nova's default is created_at desc, then id desc; uuid breaks ties across cells.
+  const sortKeys = (Array.isArray(query.sort_key) ? query.sort_key : query.sort_key ? [query.sort_key] : []) as string[];
+  const sortDirs = (Array.isArray(query.sort_dir) ? query.sort_dir : query.sort_dir ? [query.sort_dir] : []) as string[];
+  for (const k of sortKeys) {
+    if (!SORT_KEYS[k]) throw new BadRequest(`Invalid input for query parameters sort_key. Value: ${k}. '${k}' is not one of ${Object.keys(SORT_KEYS).join(', ')}`);
+    if (ADMIN_ONLY_SORT.has(k) && !allFilters) throw new Forbidden(`Only administrators can sort servers by ${k}`);
+  }
+  for (const d of sortDirs) if (d !== 'asc' && d !== 'desc') throw new BadRequest(`Invalid input for query parameters sort_dir. Value: ${d}. '${d}' is not one of ['asc', 'desc']`);
+  const sort = sortKeys.length ? sortKeys.map((k, i) => ({ col: SORT_KEYS[k], dir: (sortDirs[i] ?? sortDirs[0] ?? 'desc') as 'asc' | 'desc' })) : [{ col: 'created_at', dir: 'desc' as const }];
+  if (!sort.some((s) => s.col === 'uuid')) sort.push({ col: 'uuid', dir: sort[0].dir });
+
+  // Filters pushed to SQL.
+  let vmStates: string[] | undefined;
+  let taskStates: string[] | undefined;
+  const status = get('status');
+  if (status !== undefined) {
+    const st = statesForStatus(status);
+    if (!st) {
+      if (c.v.atLeast('2.38')) throw new BadRequest(`Invalid status value`);
+      return detail ? { servers: [] } : { servers: [] };
+    }
+    vmStates = st.vm;
+    taskStates = st.task;
+  }
+  const changesSince = get('changes-since') !== undefined ? parseTime(get('changes-since')!, 'changes-since') : undefined;
+  const changesBefore = c.v.atLeast('2.66') && get('changes-before') !== undefined ? parseTime(get('changes-before')!, 'changes-before') : undefined;
+  if (changesSince && changesBefore && changesBefore < changesSince) throw new BadRequest('The value of changes-since must be less than or equal to changes-before.');
+  const deletedQ = allFilters ? get('deleted') : undefined;
+  const showDeleted = (deletedQ !== undefined && toBool(deletedQ)) || changesSince !== undefined || (vmStates?.includes('deleted') ?? false);
+  const nameRe = get('name') !== undefined ? safeRegex(get('name')!) : undefined;
+  const imageQ = get('image')?.replace(/^.*\/images\//, '');
+  const flavorQ = get('flavor')?.replace(/^.*\/flavors\//, '');
+  const tagsAll = c.v.atLeast('2.26') && get('tags') ? get('tags')!.split(',') : undefined;
+  const tagsAny = c.v.atLeast('2.26') && get('tags-any') ? get('tags-any')!.split(',') : undefined;
+  const notTags = c.v.atLeast('2.26') && get('not-tags') ? get('not-tags')!.split(',') : undefined;
+  const notTagsAny = c.v.atLeast('2.26') && get('not-tags-any') ? get('not-tags-any')!.split(',') : undefined;
+  const lockedQ = c.v.atLeast('2.73') ? get('locked') : undefined;
+  if (lockedQ !== undefined && !['true', 'false', '1', '0', 'yes', 'no', 't', 'f', 'on', 'off'].includes(lockedQ.toLowerCase())) {
+    throw new BadRequest(`Invalid input for query parameters locked. Value: ${lockedQ}.`);
+  }
+
+  const applyFilters = (qb: any) => {
+    if (project) qb = qb.where('project_id', '=', project);
+    if (!showDeleted) qb = qb.where('deleted', '=', 0);
+    if (vmStates) qb = qb.where('vm_state', 'in', vmStates);
+    if (taskStates) qb = qb.where('task_state', 'in', taskStates);
+    if (changesSince) qb = qb.where('updated_at', '>=', changesSince);
+    if (changesBefore) qb = qb.where('updated_at', '<=', changesBefore);
+    if (imageQ) qb = qb.where('image_ref', '=', imageQ);
+    if (flavorQ) qb = qb.where('instance_type_id', '=', flavorQ);
+    if (get('reservation_id')) qb = qb.where('reservation_id', '=', get('reservation_id'));
+    if (lockedQ !== undefined) qb = toBool(lockedQ) ? qb.where('locked_by', 'is not', null) : qb.where('locked_by', 'is', null);
+    if (allFilters) {
+      for (const [k, col] of [['host', 'host'], ['node', 'node'], ['availability_zone', 'availability_zone'], ['key_name', 'key_name'], ['user_id', 'user_id'], ['hostname', 'hostname'], ['uuid', 'uuid'], ['power_state', 'power_state'], ['task_state', 'task_state'], ['vm_state', 'vm_state']] as const) {
+        const v = get(k);
+        if (v !== undefined) qb = qb.where(col, '=', col === 'power_state' ? Number(v) : v);
+      }
+    } else {
+      for (const [k, col] of [['availability_zone', 'availability_zone'], ['key_name', 'key_name']] as const) {
+        const v = get(k);
+        if (v !== undefined && c.v.atLeast('2.83')) qb = qb.where(col, '=', v);
+      }
+    }
+    return qb;
+  };
+
+  // Pushing limit and marker into SQL works when only SQL filters apply.
+  const jsOnly = !!(nameRe || tagsAll || tagsAny || notTags || notTagsAny || get('ip') || get('ip6') || get('description'));
+  let markerRow: InstanceRow | undefined;
+  if (marker !== undefined) {
+    const m = await findAnywhere(c, marker);
+    if (!m) throw new BadRequest(`marker [${marker}] not found`);
+    markerRow = m;
+  }
+  const cmp = (a: any, b: any): number => {
+    for (const s of sort) {
+      const x = a[s.col] ?? null;
+      const y = b[s.col] ?? null;
+      if (x === y) continue;
+      let r: number;
+      if (x === null) r = -1; else if (y === null) r = 1; else r = x < y ? -1 : 1;
+      return s.dir === 'asc' ? r : -r;
+    }
+    return 0;
+  };
+
+  const perCell = await Promise.all((await api.cells.all()).map(async ({ cell, db }) => {
+    let qb = applyFilters(db.selectFrom('instances').selectAll());
+    for (const s of sort) qb = qb.orderBy(s.col, s.dir);
+    if (!jsOnly) {
+      if (markerRow && sort.length === 2 && sort[0].col === 'created_at') {
+        const m = markerRow;
+        const op = sort[0].dir === 'desc' ? '<' : '>';
+        qb = qb.where((eb: any) => eb.or([eb('created_at', op, m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('uuid', op, m.uuid)])]));
+        qb = qb.limit(limit + 1);
+      } else if (!markerRow) qb = qb.limit(limit + 1);
+    }
+    return { cell, db, rows: await qb.execute() as InstanceRow[] };
+  }));
+
+  // Build requests (servers not in a cell yet) take part as BUILD servers.
+  let brRows: InstanceRow[] = [];
+  if (!vmStates || vmStates.includes('building')) {
+    let bq = api.cells.db.selectFrom('build_requests').select(['instance']);
+    if (project) bq = bq.where('project_id', '=', project);
+    brRows = (await bq.execute()).map((r) => JSON.parse(r.instance) as InstanceRow)
+      .filter((r) => (!imageQ || r.image_ref === imageQ) && (!flavorQ || r.instance_type_id === flavorQ) && (!get('reservation_id') || r.reservation_id === get('reservation_id')));
+  }
+  const where = new Map<string, Kysely<any>>();
+  let all: InstanceRow[] = [];
+  const seen = new Set<string>();
+  for (const p of perCell) for (const r of p.rows) { where.set(r.uuid, p.db); seen.add(r.uuid); all.push(r); }
+  for (const r of brRows) if (!seen.has(r.uuid)) all.push(r);
+  if (nameRe) all = all.filter((r) => nameRe.test(r.display_name ?? ''));
+  if (get('description') !== undefined) all = all.filter((r) => r.display_description === get('description'));
+  if (get('ip') || get('ip6')) all = [];
+  if (tagsAll || tagsAny || notTags || notTagsAny) {
+    const tagMap = new Map<string, string[]>();
+    for (const p of perCell) for (const [u, t] of await tagsOf(p.db, p.rows.map((r) => r.uuid))) tagMap.set(u, t);
+    for (const r of brRows) tagMap.set(r.uuid, (r as any).tags_list ?? []);
+    all = all.filter((r) => {
+      const t = tagMap.get(r.uuid) ?? [];
+      if (tagsAll && !tagsAll.every((x) => t.includes(x))) return false;
+      if (tagsAny && !tagsAny.some((x) => t.includes(x))) return false;
+      if (notTags && notTags.every((x) => t.includes(x))) return false;
+      if (notTagsAny && notTagsAny.some((x) => t.includes(x))) return false;
+      return true;
+    });
+  }
+  all.sort(cmp);
+  if (markerRow) all = all.filter((r) => cmp(r, markerRow) > 0);
+  const page = all.slice(0, limit);
+  const body: Record<string, unknown> = {};
+  if (!detail) {
+    body.servers = page.map((r) => summaryView(c, r));
+  } else {
+    const tmpl = api.config.get<string>('DEFAULT', 'instance_name_template');
+    const byDb = new Map<Kysely<any>, InstanceRow[]>();
+    for (const r of page) {
+      const d = where.get(r.uuid);
+      if (d) byDb.set(d, [...(byDb.get(d) ?? []), r]);
+    }
+    const extras = new Map<string, ViewExtras>();
+    for (const [d, rows] of byDb) for (const [u, x] of await extrasFor(c, d, rows)) extras.set(u, x);
+    body.servers = page.map((r) => {
+      const x = extras.get(r.uuid) ?? { metadata: parseJson((r as any).metadata_json, {}), tags: (r as any).tags_list ?? [], hostStatus: '' };
+      return detailView(c, r, x, tmpl);
+    });
+  }
+  if (page.length === limit && all.length > limit) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (k !== 'marker') for (const x of Array.isArray(v) ? v : [v]) params.append(k, x);
+    params.set('limit', String(limit));
+    params.set('marker', page[page.length - 1].uuid);
+    body.servers_links = [{ rel: 'next', href: `${api.publicUrl}/v2.1/servers${detail ? '/detail' : ''}?${params.toString()}` }];
+  }
+  return body;
+}
+
+function safeRegex(s: string): RegExp {
+  try { return new RegExp(s); } catch { return new RegExp(s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')); }
+}
+
+async function findAnywhere(c: Ctx, id: string): Promise<InstanceRow | undefined> {
+  if (!isUuid(id)) return undefined;
+  const uuid = normUuid(id);
+  const br = await c.api.cells.db.selectFrom('build_requests').select('instance').where('instance_uuid', '=', uuid).executeTakeFirst();
+  if (br) return JSON.parse(br.instance);
+  const l = await findInstance(c.api.cells, uuid, { readDeleted: true });
+  return l?.row;
+}
+
+// --- update / delete -------------------------------------------------------------------------
+
+async function update(c: Ctx) {
+  const props: Record<string, unknown> = {
+    name: P.name, accessIPv4: { type: 'string', format: 'ipv4' }, accessIPv6: { type: 'string', format: 'ipv6' },
+    'OS-DCF:diskConfig': { type: 'string', enum: ['AUTO', 'MANUAL'] },
+  };
+  if (c.v.atLeast('2.19')) props.description = P.description;
+  if (c.v.atLeast('2.90')) props.hostname = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$' };
+  const body = validate({ type: 'object', properties: { server: { type: 'object', properties: props, additionalProperties: false } }, required: ['server'], additionalProperties: false }, c.body).server;
+  const ref = await getServer(c, c.params.id);
+  c.enforce('os_compute_api:servers:update', { project_id: (ref.located?.row ?? ref.build!.row).project_id });
+  const upd: Partial<InstanceRow> = {};
+  if (body.name !== undefined) upd.display_name = body.name;
+  if (body.description !== undefined) upd.display_description = body.description;
+  if (body.accessIPv4 !== undefined) upd.access_ip_v4 = body.accessIPv4;
+  if (body.accessIPv6 !== undefined) upd.access_ip_v6 = body.accessIPv6;
+  if (body.hostname !== undefined) upd.hostname = body.hostname;
+  if (body['OS-DCF:diskConfig'] !== undefined) upd.auto_disk_config = body['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0;
+  if (ref.located) {
+    const row = await updateInstance(ref.located.db, ref.located.row.uuid, upd);
+    ref.located.row = row;
+  } else {
+    const row = { ...ref.build!.row, ...upd };
+    await c.api.cells.db.updateTable('build_requests').set({ instance: JSON.stringify(row) }).where('instance_uuid', '=', row.uuid).execute();
+    ref.build!.row = row;
+  }
+  const server = await renderServer(c, ref);
+  if (c.v.atMost('2.74')) {
+    // Before 2.75 update answers with the basic view (no extended attributes).
+    for (const k of Object.keys(server)) if (/^(OS-EXT-|OS-SRV-USG|os-extended-volumes|config_drive|key_name|security_groups|host_status|server_groups|locked_reason|fault)/.test(k)) delete server[k];
+  }
+  return { server };
+}
+
+/** Local delete: no compute host will do it (never scheduled, cell0, or the host is down). */
+export async function localDelete(c: Ctx, l: Located): Promise<void> {
+  await recordAction(l.db, l.row.uuid, 'delete', c.rpcContext());
+  await markDeleted(l.db, l.row.uuid);
+  await c.api.placement.deleteAllocations(l.row.uuid).catch((e) => c.api.logger.warn({ err: e }, 'could not delete allocations'));
+  await deleteMappingsOnDelete(c.api.cells.db, l.row.uuid);
+}
+
+async function deleteMappingsOnDelete(db: Kysely<any>, uuid: string): Promise<void> {
+  await db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', uuid).execute();
+  await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
+  await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();
+}
+
+export async function deleteServer(c: Ctx, id: string, rule = 'os_compute_api:servers:delete'): Promise<void> {
+  const ref = await getServer(c, id);
+  const row = ref.located?.row ?? ref.build!.row;
+  c.enforce(rule, { project_id: row.project_id });
+  if (row.locked_by && !c.isAdmin) throw new Conflict(`Instance ${row.uuid} is locked`);
+  const api = c.api;
+  if (ref.build) {
+    // Still a build request: deleting it is the delete; the conductor will notice.
+    const r = await api.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', row.uuid).executeTakeFirst();
+    if (Number(r.numDeletedRows) > 0) {
+      await deleteMappingsOnDelete(api.cells.db, row.uuid);
+      return;
+    }
+    const l = await findInstance(api.cells, row.uuid);
+    if (!l) return;
+    ref.located = l;
+  }
+  const l = ref.located!;
+  if (l.cell.uuid === CELL0_UUID || !l.row.host) return localDelete(c, l);
+  const svc = await l.db.selectFrom('services').selectAll().where('host', '=', l.row.host).where('binary', '=', 'nova-compute').executeTakeFirst();
+  if (!svc || !serviceIsUp(svc, api.config.get<number>('DEFAULT', 'service_down_time'))) return localDelete(c, l);
+  if (l.row.task_state === TASK.DELETING) return; // already on its way
+  await updateInstance(l.db, l.row.uuid, { task_state: TASK.DELETING });
+  await recordAction(l.db, l.row.uuid, 'delete', c.rpcContext());
+  await deleteMappingsOnDelete(api.cells.db, l.row.uuid);
+  const t = await api.cellTransports.forCell(l.cell);
+  await t.cast(c.rpcContext(), { topic: COMPUTE_TOPIC, server: l.row.host }, 'terminate_instance', { instance_uuid: l.row.uuid }, { version: COMPUTE_VERSION });
+}
+
+export const serverRoutes: Route[] = [
+  { method: 'GET', path: '/servers', handler: (c) => list(c, false) },
+  { method: 'GET', path: '/servers/detail', handler: (c) => list(c, true) },
+  { method: 'GET', path: '/servers/:id', handler: show },
+  { method: 'POST', path: '/servers', handler: create },
+  { method: 'PUT', path: '/servers/:id', handler: update },
+  { method: 'DELETE', path: '/servers/:id', handler: async (c) => { await deleteServer(c, c.params.id); return { status: 204 }; } },
+];
+
+export { setMetadata, isUniqueViolation };

@@ -1,0 +1,174 @@
+// HTTP clients for the services compute depends on: placement (as the scheduler and the
+// resource tracker use it) and the image service (image metadata at boot).
+import { BadRequest, ServiceUnavailable, StratusError } from '../common/errors.ts';
+
+export interface ServiceAccess {
+  endpoint(): Promise<string>;
+  token(): Promise<string>;
+}
+
+export class PlacementError extends StratusError {
+  constructor(readonly httpStatus: number, message: string, readonly body?: any) { super(message); }
+}
+
+const PLACEMENT_VERSION = 'placement 1.36';
+
+export class PlacementClient {
+  constructor(private readonly access: ServiceAccess) {}
+
+  async request(method: string, path: string, body?: unknown, version = PLACEMENT_VERSION): Promise<{ status: number; body: any }> {
+    const base = await this.access.endpoint();
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          'x-auth-token': await this.access.token(), 'openstack-api-version': version, accept: 'application/json',
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ServiceUnavailable(`Placement API service is not responding (${(e as Error).message})`);
+    }
+    const text = await res.text();
+    let parsed: any;
+    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
+    return { status: res.status, body: parsed };
+  }
+
+  private async ok(method: string, path: string, body?: unknown, accept: number[] = [200, 201, 204]): Promise<any> {
+    const r = await this.request(method, path, body);
+    if (!accept.includes(r.status)) {
+      const detail = r.body?.errors?.[0]?.detail ?? JSON.stringify(r.body);
+      throw new PlacementError(r.status, `Placement ${method} ${path.split('?')[0]} answered ${r.status}: ${String(detail).trim()}`, r.body);
+    }
+    return r.body;
+  }
+
+  allocationCandidates(query: string): Promise<{ allocation_requests: { allocations: Record<string, { resources: Record<string, number> }> }[]; provider_summaries: Record<string, any> }> {
+    return this.ok('GET', `/allocation_candidates?${query}`);
+  }
+
+  /** Claims (replaces) a consumer's allocations; false on a capacity or generation conflict. */
+  async claim(consumer: string, allocations: Record<string, { resources: Record<string, number> }>, projectId: string, userId: string): Promise<boolean> {
+    // First as a new consumer (the common case: one round trip); on a generation conflict
+    // read the consumer's generation and try again.
+    let generation: number | null = null;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      if (attempt > 0) generation = (await this.ok('GET', `/allocations/${consumer}`))?.consumer_generation ?? null;
+      const r = await this.request('PUT', `/allocations/${consumer}`, {
+        allocations, project_id: projectId, user_id: userId, consumer_generation: generation,
+      });
+      if (r.status === 204) return true;
+      if (r.status === 409) {
+        if (r.body?.errors?.[0]?.code === 'placement.concurrent_update') continue;
+        return false;
+      }
+      throw new PlacementError(r.status, `Placement PUT /allocations answered ${r.status}: ${JSON.stringify(r.body)}`);
+    }
+    return false;
+  }
+
+  async deleteAllocations(consumer: string): Promise<void> {
+    await this.ok('DELETE', `/allocations/${consumer}`, undefined, [204, 404]);
+  }
+
+  async getAllocations(consumer: string): Promise<Record<string, { resources: Record<string, number> }>> {
+    return (await this.ok('GET', `/allocations/${consumer}`)).allocations ?? {};
+  }
+
+  async providerAllocations(rp: string): Promise<Record<string, { resources: Record<string, number> }>> {
+    return (await this.ok('GET', `/resource_providers/${rp}/allocations`)).allocations ?? {};
+  }
+
+  /** Creates the provider if missing; returns its generation. */
+  async ensureProvider(uuid: string, name: string): Promise<number> {
+    const r = await this.request('GET', `/resource_providers/${uuid}`);
+    if (r.status === 200) return r.body.generation;
+    const c = await this.request('POST', '/resource_providers', { uuid, name });
+    if (c.status === 200 || c.status === 201) return c.body?.generation ?? 0;
+    if (c.status === 409) {
+      // A provider of that name but another uuid: a host that was re-created. Nova refuses too.
+      const again = await this.request('GET', `/resource_providers/${uuid}`);
+      if (again.status === 200) return again.body.generation;
+    }
+    throw new PlacementError(c.status, `Could not create resource provider ${name} (${uuid}): ${JSON.stringify(c.body)}`);
+  }
+
+  async setInventory(uuid: string, inventories: Record<string, Record<string, number>>): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await this.ok('GET', `/resource_providers/${uuid}/inventories`);
+      const same = JSON.stringify(sortKeys(cur.inventories)) === JSON.stringify(sortKeys(fillInventory(inventories)));
+      if (same) return;
+      const r = await this.request('PUT', `/resource_providers/${uuid}/inventories`, { resource_provider_generation: cur.resource_provider_generation, inventories });
+      if (r.status === 200) return;
+      if (r.status === 409) continue;
+      throw new PlacementError(r.status, `Could not set the inventory of ${uuid}: ${JSON.stringify(r.body)}`);
+    }
+  }
+
+  async setTraits(uuid: string, add: string[], remove: string[]): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await this.ok('GET', `/resource_providers/${uuid}/traits`);
+      const traits = new Set<string>(cur.traits);
+      for (const t of add) traits.add(t);
+      for (const t of remove) traits.delete(t);
+      if (traits.size === cur.traits.length && add.every((t) => cur.traits.includes(t))) return;
+      const r = await this.request('PUT', `/resource_providers/${uuid}/traits`, { resource_provider_generation: cur.resource_provider_generation, traits: [...traits] });
+      if (r.status === 200) return;
+      if (r.status === 409) continue;
+      throw new PlacementError(r.status, `Could not set the traits of ${uuid}: ${JSON.stringify(r.body)}`);
+    }
+  }
+
+  async deleteProvider(uuid: string): Promise<void> {
+    await this.ok('DELETE', `/resource_providers/${uuid}`, undefined, [204, 404, 409]);
+  }
+}
+
+function fillInventory(inv: Record<string, Record<string, number>>) {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [k, v] of Object.entries(inv)) out[k] = { allocation_ratio: 1, max_unit: v.total, min_unit: 1, reserved: 0, step_size: 1, ...v };
+  return out;
+}
+function sortKeys(o: any): any {
+  if (!o || typeof o !== 'object' || Array.isArray(o)) return o;
+  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, sortKeys(o[k])]));
+}
+
+export interface ImageMeta {
+  id: string; name?: string; status: string; size?: number | null; virtual_size?: number | null;
+  min_ram?: number; min_disk?: number; disk_format?: string; container_format?: string;
+  owner?: string; visibility?: string; created_at?: string; updated_at?: string; protected?: boolean;
+  [prop: string]: unknown;
+}
+
+/** Reads images with the caller's token, as Nova does (visibility is the image service's call). */
+export class ImageClient {
+  constructor(private readonly endpoint: () => Promise<string>) {}
+
+  async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
+    let res: Response;
+    try {
+      res = await fetch(`${await this.endpoint()}${path}`, {
+        method, headers: { 'x-auth-token': token, accept: 'application/json', ...(body !== undefined ? { 'content-type': contentType } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
+    }
+    const text = await res.text();
+    let parsed: any;
+    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+
+  /** undefined when the image does not exist or is not visible to the caller. */
+  async get(token: string, id: string): Promise<ImageMeta | undefined> {
+    const r = await this.request(token, 'GET', `/v2/images/${encodeURIComponent(id)}`);
+    if (r.status === 404 || r.status === 403) return undefined;
+    if (r.status !== 200) throw new BadRequest(`Error fetching image ${id} from the image service (${r.status})`);
+    return r.body as ImageMeta;
+  }
+}

@@ -1,0 +1,344 @@
+// The conductor (nova-conductor): build orchestration from build request to an instance in a
+// cell, reschedules, the periodic rescue of builds stuck on dead hosts, and the only database
+// path of compute agents (their service records, compute nodes, instance updates, actions and
+// faults). Served on topic 'conductor'.
+import type { Kysely } from 'kysely';
+import type { Config } from '../../common/config.ts';
+import type { Logger } from '../../common/logging.ts';
+import { MessagingTimeout, NotFound } from '../../common/errors.ts';
+import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
+import { isUniqueViolation } from '../../common/db/database.ts';
+import { CELL0_UUID, Cells, type CellMapping } from '../cells.ts';
+import { CONDUCTOR_TOPIC, CONDUCTOR_VERSION, COMPUTE_TOPIC, COMPUTE_VERSION, SCHEDULER_TOPIC, SCHEDULER_VERSION, SERVICE_VERSION, systemContext, type CellTransports } from '../rpc.ts';
+import { VM, TASK, type InstanceRow } from '../objects.ts';
+import { addFault, eventFinish, eventStart, finishAction, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound, type Expect } from '../store.ts';
+import { NoValidHost } from '../errors.ts';
+import type { PlacementClient } from '../clients.ts';
+import { now, sleep, parseJson } from '../util.ts';
+import { randomUUID } from 'node:crypto';
+
+export interface Selection { host: string; nodename: string; cell_uuid: string; allocations: Record<string, { resources: Record<string, number> }> }
+
+export interface ConductorDeps {
+  config: Config;
+  logger: Logger;
+  cells: Cells;
+  /** The cell database agents of this conductor's cell register in ([database] connection). */
+  localCell: Kysely<any>;
+  transport: Transport;
+  cellTransports: CellTransports;
+  placement: PlacementClient;
+}
+
+export class Conductor {
+  private server?: RpcServer;
+  private timer?: NodeJS.Timeout;
+  private healing = false;
+  constructor(private readonly d: ConductorDeps) {}
+
+  async start(host: string): Promise<void> {
+    await registerOwnService(this.d.localCell, host, 'nova-conductor', 'conductor');
+    this.server = await this.d.transport.serve({ topic: CONDUCTOR_TOPIC, server: host }, this.endpoints(), { version: CONDUCTOR_VERSION });
+    const interval = Math.max(5, Math.min(30, this.d.config.get<number>('DEFAULT', 'service_down_time') / 2)) * 1000;
+    this.timer = setInterval(() => {
+      heartbeat(this.d.localCell, host, 'nova-conductor').catch(() => undefined);
+      this.healStuckBuilds().catch((e) => this.d.logger.warn({ err: e }, 'healing stuck builds failed'));
+    }, interval);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.server?.stop();
+  }
+
+  private endpoints() {
+    const d = this.d;
+    return {
+      // --- build orchestration ---
+      schedule_and_build_instances: (ctx: RequestContext, a: { instance_uuids: string[] }) => this.scheduleAndBuild(ctx, a.instance_uuids),
+      reschedule: (ctx: RequestContext, a: { instance_uuid: string; failed_host: string; reason: string }) => this.reschedule(ctx, a.instance_uuid, a.failed_host, a.reason),
+      // --- agents' database access ---
+      service_update: async (_ctx: RequestContext, a: { host: string; binary: string; topic: string }) => registerOwnService(d.localCell, a.host, a.binary, a.topic),
+      service_heartbeat: async (_ctx: RequestContext, a: { host: string; binary: string }) => heartbeat(d.localCell, a.host, a.binary),
+      compute_node_update: (_ctx: RequestContext, a: ComputeNodeUpdate) => computeNodeUpdate(d.localCell, a),
+      host_usage: (_ctx: RequestContext, a: { host: string }) => hostUsage(d.localCell, a.host),
+      instances_on_host: async (_ctx: RequestContext, a: { host: string }) =>
+        d.localCell.selectFrom('instances').select(['uuid', 'vm_state', 'task_state', 'power_state']).where('host', '=', a.host).where('deleted', '=', 0).execute(),
+      instance_get: async (_ctx: RequestContext, a: { uuid: string }) => {
+        const where = await this.cellDbOf(a.uuid);
+        const row = await where.selectFrom('instances').selectAll().where('uuid', '=', a.uuid).executeTakeFirst();
+        return row ?? null;
+      },
+      instance_update: async (_ctx: RequestContext, a: { uuid: string; updates: Partial<InstanceRow>; expect?: Expect; host?: string }) => {
+        const db = await this.cellDbOf(a.uuid);
+        let row = await updateInstance(db, a.uuid, a.updates, a.expect);
+        if (a.host && row.host !== a.host) throw new InstanceNotFound(`Instance ${a.uuid} is no longer on host ${a.host}.`);
+        if (a.updates.vm_state === VM.ACTIVE && a.updates.launched_at) row = await this.afterActive(row, db);
+        return row;
+      },
+      instance_destroy: async (_ctx: RequestContext, a: { uuid: string }) => {
+        const db = await this.cellDbOf(a.uuid);
+        await markDeleted(db, a.uuid);
+        await d.cells.db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', a.uuid).execute();
+        await d.cells.db.deleteFrom('request_specs').where('instance_uuid', '=', a.uuid).execute();
+        await d.cells.db.deleteFrom('instance_group_members').where('instance_uuid', '=', a.uuid).execute();
+        return true;
+      },
+      set_password: async (_ctx: RequestContext, a: { uuid: string; password: string }) => {
+        const db = await this.cellDbOf(a.uuid);
+        await db.deleteFrom('instance_passwords').where('instance_uuid', '=', a.uuid).execute();
+        await db.insertInto('instance_passwords').values({ instance_uuid: a.uuid, password: a.password }).execute();
+      },
+      event_start: async (_ctx: RequestContext, a: { uuid: string; request_id: string; event: string; host: string }) =>
+        eventStart(await this.cellDbOf(a.uuid), a.uuid, a.request_id, a.event, a.host),
+      event_finish: async (_ctx: RequestContext, a: { uuid: string; request_id: string; event: string; result: 'Success' | 'Error'; traceback?: string; details?: string; host: string }) => {
+        const db = await this.cellDbOf(a.uuid);
+        await eventFinish(db, a.uuid, a.request_id, a.event, a.result, { traceback: a.traceback, details: a.details, host: a.host });
+        await finishAction(db, a.uuid, a.request_id);
+      },
+      add_fault: async (_ctx: RequestContext, a: { uuid: string; code: number; message: string; details?: string; host?: string }) =>
+        addFault(await this.cellDbOf(a.uuid), a.uuid, a),
+    };
+  }
+
+  private async cellDbOf(uuid: string): Promise<Kysely<any>> {
+    const where = await this.d.cells.cellOfInstance(uuid);
+    return where?.db ?? this.d.localCell;
+  }
+
+  /** Counts for the resource tracker follow instances as they become active. */
+  private async afterActive(row: InstanceRow, _db: Kysely<any>): Promise<InstanceRow> { return row; }
+
+  private async selectDestinations(ctx: RequestContext, spec: any, uuids: string[]): Promise<Selection[]> {
+    const deadline = Date.now() + Math.max(60, this.d.config.get<number>('DEFAULT', 'instance_build_timeout') || 600) * 1000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.d.transport.call<Selection[]>(ctx, { topic: SCHEDULER_TOPIC }, 'select_destinations', { spec, instance_uuids: uuids }, { version: SCHEDULER_VERSION, timeoutMs: 60_000 });
+      } catch (e) {
+        // No scheduler answering: builds wait for one to come back rather than fail.
+        if (!(e instanceof MessagingTimeout) || Date.now() > deadline) throw e;
+        this.d.logger.warn({ instances: uuids.length }, 'no scheduler answered select_destinations; retrying');
+        await sleep(Math.min(5000, 500 * (attempt + 1)));
+      }
+    }
+  }
+
+  async scheduleAndBuild(ctx: RequestContext, uuids: string[]): Promise<void> {
+    const d = this.d;
+    const api = d.cells.db;
+    const reqs = await api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute();
+    const specs = await api.selectFrom('request_specs').selectAll().where('instance_uuid', 'in', uuids).execute();
+    const live = uuids.filter((u) => reqs.some((r) => r.instance_uuid === u));
+    if (!live.length) return;
+    const spec = JSON.parse(specs.find((s) => s.instance_uuid === live[0])!.spec);
+    let selections: Selection[];
+    try {
+      selections = await this.selectDestinations(ctx, spec, live);
+    } catch (e) {
+      const msg = e instanceof NoValidHost ? e.message : `Build of the instance failed: ${(e as Error).message}`;
+      for (const u of live) await this.buryInCell0(ctx, u, msg, (e as Error).name).catch((err) => d.logger.error({ err, instance: u }, 'could not bury instance in cell0'));
+      return;
+    }
+    await Promise.all(live.map(async (u, i) => {
+      try {
+        await this.createInCell(ctx, u, selections[i], reqs.find((r) => r.instance_uuid === u)!);
+      } catch (err) {
+        d.logger.error({ err, instance: u }, 'could not create the instance in its cell');
+        await d.placement.deleteAllocations(u).catch(() => undefined);
+      }
+    }));
+  }
+
+  private async buryInCell0(ctx: RequestContext, uuid: string, message: string, errName: string): Promise<void> {
+    const d = this.d;
+    const br = await d.cells.db.selectFrom('build_requests').selectAll().where('instance_uuid', '=', uuid).executeTakeFirst();
+    if (!br) return; // deleted while scheduling
+    const cell0 = (await d.cells.list(true)).find((c) => c.uuid === CELL0_UUID);
+    if (!cell0) throw new NotFound('cell0 is not mapped; run `stratus manage cell_v2 map_cell0`.');
+    const db = await d.cells.cellDb(cell0);
+    const inst = JSON.parse(br.instance);
+    await this.insertInstance(db, inst, { vm_state: VM.ERROR, task_state: null, host: null, node: null });
+    await addFault(db, uuid, { code: 500, message, details: errName === 'NoValidHost' ? undefined : message });
+    await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
+    await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
+    await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Error', { traceback: message });
+    await finishAction(db, uuid, ctx.requestId);
+    await d.cells.db.updateTable('instance_mappings').set({ cell_id: cell0.id }).where('instance_uuid', '=', uuid).execute();
+    const r = await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).executeTakeFirst();
+    if (Number(r.numDeletedRows) === 0) await markDeleted(db, uuid); // deleted meanwhile
+  }
+
+  private async insertInstance(db: Kysely<any>, inst: any, over: Partial<InstanceRow>): Promise<void> {
+    const { id: _id, metadata_json, tags_list, server_groups: _g, ...row } = inst;
+    try {
+      await db.insertInto('instances').values({ ...row, ...over, updated_at: now() }).execute();
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e; // a retried message: the row is there already
+      return;
+    }
+    const md = parseJson<Record<string, string>>(metadata_json, {});
+    if (Object.keys(md).length) await setMetadata(db, inst.uuid, md, false);
+    for (const t of (tags_list ?? []) as string[]) await db.insertInto('instance_tags').values({ instance_uuid: inst.uuid, tag: t }).execute().catch(() => undefined);
+  }
+
+  private async createInCell(ctx: RequestContext, uuid: string, sel: Selection, br: any): Promise<void> {
+    const d = this.d;
+    const cell = await d.cells.byUuid(sel.cell_uuid);
+    const db = await d.cells.cellDb(cell);
+    const inst = JSON.parse(br.instance);
+    const azs = await d.cells.db.selectFrom('aggregate_metadata').innerJoin('aggregate_hosts', 'aggregate_hosts.aggregate_id', 'aggregate_metadata.aggregate_id')
+      .select('aggregate_metadata.value').where('aggregate_metadata.key', '=', 'availability_zone').where('aggregate_hosts.host', '=', sel.host).executeTakeFirst();
+    await this.insertInstance(db, inst, {
+      host: sel.host, node: sel.nodename, vm_state: VM.BUILDING, task_state: TASK.SCHEDULING,
+      availability_zone: inst.availability_zone ?? azs?.value ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
+    });
+    await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
+    await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
+    await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
+    await d.cells.db.updateTable('instance_mappings').set({ cell_id: cell.id }).where('instance_uuid', '=', uuid).execute();
+    const r = await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).executeTakeFirst();
+    if (Number(r.numDeletedRows) === 0) {
+      // Deleted by the user while we scheduled: undo what we did.
+      await markDeleted(db, uuid);
+      await d.placement.deleteAllocations(uuid).catch(() => undefined);
+      return;
+    }
+    const t = await d.cellTransports.forCell(cell);
+    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel.host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename }, { version: COMPUTE_VERSION });
+  }
+
+  /** A build failed on `failedHost`: try another host of the same cell, or give up with a fault. */
+  async reschedule(ctx: RequestContext, uuid: string, failedHost: string, reason: string): Promise<void> {
+    const d = this.d;
+    const where = await d.cells.cellOfInstance(uuid);
+    if (!where) return;
+    const { db, cell } = where;
+    const row = await db.selectFrom('instances').selectAll().where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst() as InstanceRow | undefined;
+    if (!row || row.vm_state !== VM.BUILDING || row.host !== failedHost) return; // deleted, done, or already moved
+    const specRow = await d.cells.db.selectFrom('request_specs').select('spec').where('instance_uuid', '=', uuid).executeTakeFirst();
+    const spec = specRow ? JSON.parse(specRow.spec) : undefined;
+    const maxAttempts = d.config.get<number>('scheduler', 'max_attempts');
+    const fail = async (message: string) => {
+      await updateInstance(db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).catch(() => undefined);
+      await addFault(db, uuid, { code: 500, message, details: reason, host: failedHost });
+      await d.placement.deleteAllocations(uuid).catch(() => undefined);
+      await eventFinish(db, uuid, ctx.requestId, 'conductor_reschedule', 'Error', { traceback: message }).catch(() => undefined);
+    };
+    if (!spec) return fail(`Build of instance ${uuid} was re-scheduled: ${reason}`);
+    spec.num_attempts = (spec.num_attempts ?? 0) + 1;
+    spec.ignore_hosts = [...new Set([...(spec.ignore_hosts ?? []), failedHost])];
+    spec.cell_uuid = cell.uuid;
+    spec.num_instances = 1;
+    await d.cells.db.updateTable('request_specs').set({ spec: JSON.stringify(spec) }).where('instance_uuid', '=', uuid).execute();
+    if (spec.num_attempts >= maxAttempts) {
+      return fail(`Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance ${uuid}. Last failure on ${failedHost}: ${reason}`);
+    }
+    let sel: Selection[];
+    try {
+      sel = await this.selectDestinations(ctx, spec, [uuid]);
+    } catch (e) {
+      return fail(`${e instanceof NoValidHost ? e.message : (e as Error).message} (rescheduling after: ${reason})`);
+    }
+    const moved = await db.updateTable('instances').set({ host: sel[0].host, node: sel[0].nodename, task_state: TASK.SCHEDULING, updated_at: now() })
+      .where('uuid', '=', uuid).where('host', '=', failedHost).where('vm_state', '=', VM.BUILDING).where('deleted', '=', 0).executeTakeFirst();
+    if (Number(moved.numUpdatedRows) === 0) { await d.placement.deleteAllocations(uuid).catch(() => undefined); return; }
+    const t = await d.cellTransports.forCell(cell);
+    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel[0].host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel[0].nodename }, { version: COMPUTE_VERSION });
+  }
+
+  /**
+   * Builds whose compute host stopped heartbeating are moved to another host (or failed), and
+   * builds older than instance_build_timeout fail with a fault: no instance stays in BUILD forever.
+   */
+  async healStuckBuilds(): Promise<number> {
+    if (this.healing) return 0;
+    this.healing = true;
+    let n = 0;
+    try {
+      const d = this.d;
+      const downTime = d.config.get<number>('DEFAULT', 'service_down_time');
+      const timeout = d.config.get<number>('DEFAULT', 'instance_build_timeout');
+      for (const { db } of await d.cells.all({ includeCell0: false })) {
+        const rows = await db.selectFrom('instances').selectAll().where('vm_state', '=', VM.BUILDING).where('deleted', '=', 0).where('host', 'is not', null).execute() as InstanceRow[];
+        if (!rows.length) continue;
+        const svcs = await db.selectFrom('services').selectAll().where('binary', '=', 'nova-compute').execute();
+        for (const r of rows) {
+          const svc = svcs.find((s) => s.host === r.host);
+          const ctx = systemContext({ requestId: `req-${randomUUID()}` });
+          if (!svc || !serviceIsUp(svc, downTime)) {
+            n++;
+            await recordAction(db, r.uuid, 'reschedule', { requestId: ctx.requestId, userId: r.user_id, projectId: r.project_id });
+            await eventStart(db, r.uuid, ctx.requestId, 'conductor_reschedule', null);
+            await this.reschedule(ctx, r.uuid, r.host!, `Compute host ${r.host} went down during the build`);
+            await eventFinish(db, r.uuid, ctx.requestId, 'conductor_reschedule', 'Success').catch(() => undefined);
+          } else if (timeout > 0 && Date.now() - Date.parse(r.created_at) > timeout * 1000) {
+            n++;
+            const ok = await updateInstance(db, r.uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).then(() => true, () => false);
+            if (ok) {
+              await addFault(db, r.uuid, { code: 500, message: `Build of instance ${r.uuid} timed out after ${timeout} seconds on host ${r.host}.`, host: r.host });
+              await d.placement.deleteAllocations(r.uuid).catch(() => undefined);
+            }
+          }
+        }
+      }
+    } finally {
+      this.healing = false;
+    }
+    return n;
+  }
+}
+
+// --- services and compute nodes (shared with the scheduler's own registration) ---
+
+export async function registerOwnService(db: Kysely<any>, host: string, binary: string, topic: string): Promise<{ id: number; uuid: string; disabled: number }> {
+  const t = now();
+  const existing = await db.selectFrom('services').selectAll().where('host', '=', host).where('binary', '=', binary).executeTakeFirst();
+  if (existing) {
+    await db.updateTable('services').set({ last_seen_up: t, updated_at: t, report_count: existing.report_count + 1, version: SERVICE_VERSION, topic }).where('id', '=', existing.id).execute();
+    return { id: existing.id, uuid: existing.uuid, disabled: existing.disabled };
+  }
+  try {
+    await db.insertInto('services').values({ uuid: randomUUID(), host, binary, topic, report_count: 0, disabled: 0, disabled_reason: null, forced_down: 0, last_seen_up: t, version: SERVICE_VERSION, created_at: t, updated_at: t }).execute();
+  } catch (e) { if (!isUniqueViolation(e)) throw e; }
+  const row = await db.selectFrom('services').selectAll().where('host', '=', host).where('binary', '=', binary).executeTakeFirstOrThrow();
+  return { id: row.id, uuid: row.uuid, disabled: row.disabled };
+}
+
+export async function heartbeat(db: Kysely<any>, host: string, binary: string): Promise<{ disabled: number; forced_down: number } | null> {
+  const t = now();
+  const row = await db.selectFrom('services').select(['id', 'report_count', 'disabled', 'forced_down']).where('host', '=', host).where('binary', '=', binary).executeTakeFirst();
+  if (!row) return null;
+  await db.updateTable('services').set({ last_seen_up: t, updated_at: t, report_count: row.report_count + 1 }).where('id', '=', row.id).execute();
+  return { disabled: row.disabled, forced_down: row.forced_down };
+}
+
+export interface ComputeNodeUpdate {
+  host: string; service_id: number; hypervisor_hostname: string; hypervisor_type: string; hypervisor_version: number;
+  vcpus: number; memory_mb: number; local_gb: number; cpu_info: string; host_ip: string; supported_instances: string;
+  cpu_allocation_ratio: number; ram_allocation_ratio: number; disk_allocation_ratio: number;
+  usage?: { vcpus_used: number; memory_mb_used: number; local_gb_used: number; running_vms: number };
+}
+
+export async function computeNodeUpdate(db: Kysely<any>, a: ComputeNodeUpdate): Promise<{ uuid: string; id: number }> {
+  const { usage, ...fields } = a;
+  const t = now();
+  const existing = await db.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', a.host).where('hypervisor_hostname', '=', a.hypervisor_hostname).executeTakeFirst();
+  if (existing) {
+    await db.updateTable('compute_nodes').set({ ...fields, ...(usage ?? {}), updated_at: t }).where('id', '=', existing.id).execute();
+    return existing;
+  }
+  try {
+    await db.insertInto('compute_nodes').values({ uuid: randomUUID(), ...fields, ...(usage ?? { vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0, running_vms: 0 }), mapped: 0, created_at: t, updated_at: t }).execute();
+  } catch (e) { if (!isUniqueViolation(e)) throw e; }
+  return db.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', a.host).where('hypervisor_hostname', '=', a.hypervisor_hostname).executeTakeFirstOrThrow();
+}
+
+export async function hostUsage(db: Kysely<any>, host: string) {
+  const r = await db.selectFrom('instances')
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('vcpus').as('c'), eb.fn.sum<number>('memory_mb').as('m'), eb.fn.sum<number>('root_gb').as('d'), eb.fn.sum<number>('ephemeral_gb').as('e')])
+    .where('host', '=', host).where('deleted', '=', 0).executeTakeFirst();
+  return { running_vms: Number(r?.n ?? 0), vcpus_used: Number(r?.c ?? 0), memory_mb_used: Number(r?.m ?? 0), local_gb_used: Number(r?.d ?? 0) + Number(r?.e ?? 0) };
+}
+
+export type { CellMapping };

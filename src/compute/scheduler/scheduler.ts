@@ -1,0 +1,205 @@
+// The scheduler (nova-scheduler): placement's allocation candidates, then the enabled filters,
+// then the weighers, then a claim in placement per instance. Served on topic 'scheduler'. When
+// nothing fits, NoValidHost says why: placement had no candidate for these resources and
+// traits, or which filter rejected how many hosts and for what reason.
+import type { Config } from '../../common/config.ts';
+import type { Logger } from '../../common/logging.ts';
+import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
+import type { Kysely } from 'kysely';
+import type { Cells } from '../cells.ts';
+import { discoverHosts } from '../cells.ts';
+import { SCHEDULER_TOPIC, SCHEDULER_VERSION } from '../rpc.ts';
+import type { PlacementClient } from '../clients.ts';
+import { NoValidHost } from '../errors.ts';
+import { registerOwnService, heartbeat, type Selection } from '../conductor/conductor.ts';
+import { HostStateCache, type HostState } from './host-state.ts';
+import { FILTERS, WEIGHERS, type SpecView } from './filters.ts';
+
+export interface SchedulerDeps { config: Config; logger: Logger; cells: Cells; localCell: Kysely<any>; transport: Transport; placement: PlacementClient }
+
+export interface Decision { selections: Selection[]; ms: number }
+
+export class Scheduler {
+  private server?: RpcServer;
+  private timers: NodeJS.Timeout[] = [];
+  readonly hosts: HostStateCache;
+  /** Milliseconds of the last decisions (benchmarks read them). */
+  readonly timings: number[] = [];
+
+  constructor(private readonly d: SchedulerDeps) {
+    this.hosts = new HostStateCache(d.cells, {
+      refreshMs: d.config.get<number>('scheduler', 'host_state_refresh_seconds') * 1000,
+      downTime: d.config.get<number>('DEFAULT', 'service_down_time'),
+      defaultAz: d.config.get<string>('DEFAULT', 'default_availability_zone'),
+    });
+  }
+
+  async start(host: string): Promise<void> {
+    await registerOwnService(this.d.localCell, host, 'nova-scheduler', 'scheduler');
+    this.server = await this.d.transport.serve({ topic: SCHEDULER_TOPIC, server: host }, {
+      select_destinations: (ctx: RequestContext, a: { spec: any; instance_uuids: string[] }) => this.selectDestinations(ctx, a.spec, a.instance_uuids),
+    }, { version: SCHEDULER_VERSION });
+    const hb = setInterval(() => { heartbeat(this.d.localCell, host, 'nova-scheduler').catch(() => undefined); }, this.d.config.get<number>('DEFAULT', 'report_interval') * 1000);
+    hb.unref();
+    this.timers.push(hb);
+    const every = this.d.config.get<number>('scheduler', 'discover_hosts_in_cells_interval');
+    if (every > 0) {
+      const t = setInterval(() => {
+        discoverHosts(this.d.cells).then((found) => {
+          if (found.length) { this.hosts.invalidate(); this.d.logger.info({ hosts: found.map((f) => f.host) }, 'discovered new compute hosts'); }
+        }).catch((e) => this.d.logger.warn({ err: e }, 'periodic host discovery failed'));
+      }, every * 1000);
+      t.unref();
+      this.timers.push(t);
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.server?.stop();
+  }
+
+  async selectDestinations(_ctx: RequestContext, spec: any, uuids: string[]): Promise<Selection[]> {
+    const t0 = process.hrtime.bigint();
+    try {
+      return await this.select(spec, uuids);
+    } finally {
+      this.timings.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (this.timings.length > 10_000) this.timings.splice(0, 5_000);
+    }
+  }
+
+  private async select(spec: any, uuids: string[]): Promise<Selection[]> {
+    const d = this.d;
+    const flavor = spec.flavor;
+    const resources: Record<string, number> = { VCPU: flavor.vcpus, MEMORY_MB: flavor.memory_mb };
+    const disk = flavor.root_gb + flavor.ephemeral_gb + Math.ceil((flavor.swap ?? 0) / 1024);
+    if (disk > 0) resources.DISK_GB = disk;
+    const required: string[] = [];
+    const forbidden: string[] = ['COMPUTE_STATUS_DISABLED'];
+    for (const [k, v] of Object.entries({ ...(spec.image?.properties ?? {}), ...(flavor.extra_specs ?? {}) } as Record<string, string>)) {
+      const rm = /^resources:([A-Z0-9_]+)$/.exec(k);
+      if (rm) { const n = Number(v); if (n === 0) delete resources[rm[1]]; else if (n > 0) resources[rm[1]] = n; }
+      const tm = /^trait:([A-Z0-9_]+)$/.exec(k);
+      if (tm && v === 'required') required.push(tm[1]);
+      if (tm && v === 'forbidden') forbidden.push(tm[1]);
+    }
+    const want = Object.entries(resources).map(([k, v]) => `${k}:${v}`).join(',');
+    const q = new URLSearchParams({ resources: want, limit: String(d.config.get<number>('scheduler', 'max_placement_results')) });
+    q.set('required', [...required, ...forbidden.map((t) => `!${t}`)].join(','));
+    const cands = await d.placement.allocationCandidates(q.toString());
+    const traitsText = [required.length ? `required traits: ${required.join(', ')}` : '', `forbidden traits: ${forbidden.join(', ')}`].filter(Boolean).join('; ');
+    if (!cands.allocation_requests.length) {
+      throw new NoValidHost(`No valid host was found. Placement returned no allocation candidates for ${want.replace(/,/g, ', ')} (${traitsText}): no compute host has that much free capacity or those traits.`);
+    }
+    const known = await this.hosts.byProvider();
+    // Candidate hosts: a single root provider per allocation request (no nested providers here).
+    let hosts: { state: HostState; alloc: Record<string, { resources: Record<string, number> }> }[] = [];
+    const unmapped: string[] = [];
+    for (const ar of cands.allocation_requests) {
+      const rps = Object.keys(ar.allocations);
+      const rp = rps[0];
+      const base = known.get(rp);
+      if (!base) { unmapped.push(cands.provider_summaries[rp]?.resources ? rp : rp); continue; }
+      const sum = cands.provider_summaries[rp]?.resources ?? {};
+      const free: Record<string, number> = {};
+      const capacity: Record<string, number> = {};
+      for (const [rc, r] of Object.entries(sum as Record<string, { capacity: number; used: number }>)) { free[rc] = r.capacity - r.used; capacity[rc] = r.capacity; }
+      hosts.push({ state: { ...base, free, capacity }, alloc: ar.allocations });
+    }
+    if (spec.cell_uuid) hosts = hosts.filter((h) => h.state.cellUuid === spec.cell_uuid);
+    const ignore = new Set<string>(spec.ignore_hosts ?? []);
+    const forceHosts = new Set<string>(spec.force_hosts ?? []);
+    const forceNodes = new Set<string>(spec.force_nodes ?? []);
+    const notes: string[] = [];
+    if (ignore.size) {
+      const before = hosts.length;
+      hosts = hosts.filter((h) => !ignore.has(h.state.host));
+      if (before !== hosts.length) notes.push(`${before - hosts.length} host(s) already tried: ${[...ignore].join(', ')}`);
+    }
+    if (forceHosts.size || forceNodes.size) {
+      hosts = hosts.filter((h) => (!forceHosts.size || forceHosts.has(h.state.host)) && (!forceNodes.size || forceNodes.has(h.state.nodename)));
+      if (!hosts.length) notes.push(`requested host ${[...forceHosts, ...forceNodes].join(':')} has no capacity or is unknown`);
+    }
+    if (!hosts.length) {
+      const why = unmapped.length ? `${unmapped.length} host(s) with capacity are not mapped to a cell yet (run \`stratus manage cell_v2 discover_hosts\`)` : notes.join('; ') || 'no candidate host';
+      throw new NoValidHost(`No valid host was found. ${why}.`);
+    }
+
+    const enabled = d.config.get<string[]>('filter_scheduler', 'enabled_filters').filter((f) => FILTERS[f]);
+    const weighers = d.config.get<string[]>('filter_scheduler', 'weight_classes').filter((w) => WEIGHERS[w]).map((w) => ({ ...WEIGHERS[w], mult: d.config.get<number>('filter_scheduler', WEIGHERS[w].option) }));
+    const subset = d.config.get<number>('filter_scheduler', 'host_subset_size');
+    const group = spec.instance_group ? { ...spec.instance_group, hosts: await this.groupHosts(spec.instance_group.uuid, uuids) } : undefined;
+    const view: SpecView = { flavor, imageProps: spec.image?.properties ?? {}, availabilityZone: spec.availability_zone ?? null, group };
+
+    const chosen: Selection[] = [];
+    try {
+      for (const uuid of uuids) {
+        // Filters, remembering why each host went away.
+        let pass = hosts;
+        const rejections: { filter: string; total: number; reasons: Map<string, number> }[] = [];
+        for (const f of enabled) {
+          const total = pass.length;
+          const reasons = new Map<string, number>();
+          pass = pass.filter((h) => {
+            const r = FILTERS[f](h.state, view);
+            if (r !== undefined) reasons.set(r, (reasons.get(r) ?? 0) + 1);
+            return r === undefined;
+          });
+          if (reasons.size) rejections.push({ filter: f, total, reasons });
+          if (!pass.length) break;
+        }
+        if (!pass.length) {
+          const parts = rejections.map((r) => `${r.filter} rejected ${[...r.reasons.values()].reduce((a, b) => a + b, 0)} of ${r.total} hosts: ${[...r.reasons.entries()].map(([why, n]) => (r.reasons.size > 1 ? `${why} (${n})` : why)).join('; ')}`);
+          throw new NoValidHost(`No valid host was found. ${[...notes, ...parts].join('. ')}.`);
+        }
+        // Weighers: normalised to 0..1 across the remaining hosts, times their multiplier.
+        const scores = new Map<HostState, number>();
+        for (const w of weighers) {
+          if (!w.mult) continue;
+          const vals = pass.map((h) => w.weigh(h.state));
+          const lo = Math.min(...vals); const hi = Math.max(...vals);
+          pass.forEach((h, i) => scores.set(h.state, (scores.get(h.state) ?? 0) + w.mult * (hi === lo ? 0 : (vals[i] - lo) / (hi - lo))));
+        }
+        const ranked = [...pass].sort((a, b) => (scores.get(b.state) ?? 0) - (scores.get(a.state) ?? 0));
+        // Ties (and host_subset_size) are broken at random so parallel schedulers spread.
+        const top = scores.get(ranked[0].state) ?? 0;
+        const ties = ranked.filter((h) => (scores.get(h.state) ?? 0) === top);
+        const pool = ties.length > 1 ? ties : ranked.slice(0, Math.max(1, subset));
+        const order = [...pool.sort(() => Math.random() - 0.5), ...ranked.filter((h) => !pool.includes(h))];
+        let picked: typeof hosts[number] | undefined;
+        for (const h of order) {
+          if (await d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id)) { picked = h; break; }
+          hosts = hosts.filter((x) => x !== h); // lost a race for its capacity
+        }
+        if (!picked) throw new NoValidHost(`No valid host was found. Every candidate host ran out of capacity while claiming (concurrent requests).`);
+        chosen.push({ host: picked.state.host, nodename: picked.state.nodename, cell_uuid: picked.state.cellUuid, allocations: picked.alloc });
+        // Consume locally so the next instance of this request weighs the hosts as they now are.
+        for (const [rc, n] of Object.entries(Object.values(picked.alloc)[0]?.resources ?? {})) picked.state.free[rc] = (picked.state.free[rc] ?? 0) - n;
+        picked.state.numInstances++;
+        const still = Object.entries(resources).every(([rc, n]) => (picked!.state.free[rc] ?? 0) >= n);
+        if (!still) hosts = hosts.filter((x) => x !== picked);
+        if (group) group.hosts.push(picked.state.host);
+      }
+    } catch (e) {
+      // All or nothing, as Nova: release what this request already claimed.
+      for (let i = 0; i < chosen.length; i++) await d.placement.deleteAllocations(uuids[i]).catch(() => undefined);
+      throw e;
+    }
+    return chosen;
+  }
+
+  private async groupHosts(groupUuid: string, exclude: string[]): Promise<string[]> {
+    const api = this.d.cells.db;
+    const members = await api.selectFrom('instance_group_members').innerJoin('instance_groups', 'instance_groups.id', 'instance_group_members.group_id')
+      .select('instance_group_members.instance_uuid').where('instance_groups.uuid', '=', groupUuid).execute();
+    const uuids = members.map((m) => m.instance_uuid).filter((u) => !exclude.includes(u));
+    if (!uuids.length) return [];
+    const hosts: string[] = [];
+    for (const { db } of await this.d.cells.all({ includeCell0: false })) {
+      const rows = await db.selectFrom('instances').select('host').where('uuid', 'in', uuids).where('deleted', '=', 0).where('host', 'is not', null).execute();
+      for (const r of rows) hosts.push(r.host);
+    }
+    return hosts;
+  }
+}

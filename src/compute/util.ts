@@ -1,0 +1,72 @@
+// Small helpers shared across compute: times in Nova's formats, ids, Python-style reprs for
+// Nova's validation messages.
+import { randomBytes } from 'node:crypto';
+
+/** Timestamps are stored as ISO-8601 UTC with milliseconds. */
+export const now = (): string => new Date().toISOString();
+
+/** Nova's `created`/`updated` format: 2026-11-24T15:33:28Z */
+export function isoZ(s: string | null | undefined): string | null {
+  return s ? `${s.slice(0, 19)}Z` : null;
+}
+
+/** Nova's oslo format for most other times: 2026-11-24T15:33:28.000000 */
+export function isoMicro(s: string | null | undefined): string | null {
+  if (!s) return null;
+  const ms = /\.(\d{3})/.exec(s)?.[1] ?? '000';
+  return `${s.slice(0, 19)}.${ms}000`;
+}
+
+export function isUuid(v: unknown): v is string {
+  return typeof v === 'string' && /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(v);
+}
+
+/** oslo's is_uuid_like: dashes and case do not matter. */
+export function normUuid(v: string): string {
+  const h = v.toLowerCase().replace(/-/g, '');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+const pwChars = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+export function generatePassword(len = 12): string {
+  const b = randomBytes(len);
+  return Array.from(b, (x) => pwChars[x % pwChars.length]).join('');
+}
+
+export function reservationId(): string {
+  const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  return 'r-' + Array.from(randomBytes(8), (x) => chars[x % chars.length]).join('');
+}
+
+/** Python's repr(), as jsonschema error messages in Nova show values. */
+export function pyRepr(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : pyFloat(v);
+  if (typeof v === 'string') {
+    const q = v.includes("'") && !v.includes('"') ? '"' : "'";
+    const body = v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+    return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q;
+  }
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
+  if (typeof v === 'object') return `{${Object.entries(v as object).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
+  return String(v);
+}
+
+function pyFloat(n: number): string {
+  const s = String(n);
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/** Python's str(): strings bare, everything else as repr. */
+export function pyStr(v: unknown): string {
+  return typeof v === 'string' ? v : pyRepr(v);
+}
+
+export function parseJson<T>(s: string | null | undefined, dflt: T): T {
+  if (!s) return dflt;
+  try { return JSON.parse(s) as T; } catch { return dflt; }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
