@@ -12,6 +12,8 @@ import { fernetRotate, fernetSetup } from '../identity/tokens/fernet.ts';
 import { keyRepository } from '../identity/index.ts';
 import { bootstrap } from '../identity/bootstrap.ts';
 import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts';
+import { registerComputeCommands, serveWorker, WORKER_NAMES } from './compute-commands.ts';
+import { dbSync as computeCellsSync } from '../compute/cells.ts';
 
 const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
 const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
@@ -51,8 +53,14 @@ program.command('serve <service>')
   .addOption(configOpt())
   .option('--bind <addr>', 'address to listen on', '0.0.0.0')
   .option('--port <n>', 'port (default: the service\'s OpenStack port)', (v) => Number(v))
-  .action(async (name: string, o: { config?: string; bind: string; port?: number }) => {
-    const def = serviceByName(name);
+  .option('--fake-hosts <n>', 'compute with the fake driver: number of hosts this process presents', (v) => Number(v))
+  .action(async (name: string, o: { config?: string; bind: string; port?: number; fakeHosts?: number }) => {
+    if (WORKER_NAMES[name]) {
+      const w = await serveWorker(name, { config: o.config, fakeHosts: o.fakeHosts });
+      onSignals(w.stop);
+      return;
+    }
+    const def = serviceByName(name === 'compute-api' ? 'compute' : name);
     if (!def) throw new ConfigError(`Unknown service "${name}"; known: ${allServices.map((s) => s.name).join(', ')}`);
     const config = await loadConfig(o.config);
     const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
@@ -72,6 +80,8 @@ db.command('sync')
     const sets = allServices.flatMap((s) => s.databases).filter(({ option }) => config.get(option[0], option[1]) !== undefined);
     if (!sets.length) throw new ConfigError('No service database is configured (e.g. [identity_database] connection).');
     await migrateAll(config, sets, (m) => console.log(m));
+    // As nova-manage db sync: the cell databases mapped in the compute API database (cell0…) too.
+    if (config.get('api_database', 'connection') !== undefined) await computeCellsSync(config.get('api_database', 'connection'), config.get('database', 'connection'), (m) => console.log(m));
   });
 
 const identity = manage.command('identity').description('Identity operations (keystone-manage)');
@@ -121,6 +131,8 @@ identity.command('fernet_rotate')
     const r = await fernetRotate(keyRepository(config), config.get<number>('fernet_tokens', 'max_active_keys'));
     console.log(`Rotated: key ${r.primary} is now primary. Restart or reload identity processes to pick it up.`);
   });
+
+registerComputeCommands(program, manage);
 
 program.command('config').description('Configuration helpers')
   .command('sample').description('Print an annotated sample configuration').action(() => {

@@ -2,10 +2,11 @@
 // process; `stratus serve <name>` runs one.
 import type { ServiceDefinition } from '../common/service.ts';
 import { identityService } from '../identity/index.ts';
+import { computeService } from '../compute/index.ts';
 import { imageService } from '../image/index.ts';
 import { placementService } from '../placement/index.ts';
 
-export const allServices: ServiceDefinition[] = [identityService, imageService, placementService];
+export const allServices: ServiceDefinition[] = [identityService, imageService, placementService, computeService];
 
 export function serviceByName(name: string): ServiceDefinition | undefined {
   return allServices.find((s) => s.name === name);

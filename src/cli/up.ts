@@ -14,6 +14,8 @@ import { bootstrap, ensureProject, ensureRole, ensureServiceEndpoints, ensureUse
 import type { IdentityDB } from '../identity/store/schema.ts';
 import { allServices } from './services.ts';
 import { launch, migrateAll, type Launched } from './launcher.ts';
+import { ensureDefaultCells } from '../compute/cells.ts';
+import { startWorkers, discoverNow } from '../compute/workers.ts';
 
 export interface UpOptions { dataDir: string; bind: string; port: number; quiet?: boolean }
 
@@ -38,6 +40,8 @@ function initialConfig(dir: string, servicePassword: string): string {
     '[identity_database]', `connection = ${db('identity')}`, '',
     '[image_database]', `connection = ${db('image')}`, '',
     '[placement_database]', `connection = ${db('placement')}`, '',
+    '[api_database]', `connection = ${db('nova_api')}`, '',
+    '[database]', `connection = ${db('nova')}`, '',
     '[keystone_authtoken]', 'username = stratus', `password = ${servicePassword}`, 'project_name = service', '',
     '[fernet_tokens]', `key_repository = ${join(dir, 'fernet-keys')}`, '',
   ].join('\n');
@@ -57,6 +61,9 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
 
   await fernetSetup(keyRepository(config));
   await migrateAll(config, services.flatMap((s) => s.databases));
+  const compute = services.some((s) => s.name === 'compute');
+  // Compute's cells: cell0 beside the cell database and cell1 on it (idempotent).
+  if (compute) await ensureDefaultCells(config.get('api_database', 'connection'), config.get('database', 'connection'), config.get('DEFAULT', 'transport_url'));
 
   const host = o.bind === '0.0.0.0' || o.bind === '::' ? config.get<string>('DEFAULT', 'my_ip') : o.bind;
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${o.port}`;
@@ -83,6 +90,14 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
 
   if (adminPassword) await writeClientFiles(dir, `${base}/identity/v3`, adminPassword);
   const launched = await launch({ config, logger, services, bind: o.bind, port: o.port, allInOne: true, publicBase: base });
+  if (compute) {
+    // Conductor, scheduler and a fake-driver compute agent for this host, then its discovery.
+    const workers = await startWorkers({ config, logger, kinds: ['conductor', 'scheduler', 'compute'], authUrl: `${base}/identity` }).catch(async (e) => { await launched.stop(); throw e; });
+    await discoverNow(config);
+    const stopHttp = launched.stop;
+    let stopping: Promise<void> | undefined;
+    launched.stop = () => (stopping ??= (async () => { await stopHttp(); await workers.stop(); })());
+  }
   return { ...launched, config, adminPassword };
 }
 

@@ -6,6 +6,7 @@ import { up } from '../../src/cli/up.ts';
 import { allServices } from '../../src/cli/services.ts';
 import { createTestDatabase, tempDir, testTransportUrl } from './backends.ts';
 import { freePort } from './service.ts';
+import { apiDbSync, mapCell0 } from '../../src/compute/cells.ts';
 
 export interface TestCloud {
   url: string;
@@ -29,6 +30,15 @@ export async function startCloud(): Promise<TestCloud> {
   const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, ''];
   sets.forEach((s, i) => lines.push(`[${s.option[0]}]`, `${s.option[1]} = ${dbs[i].url}`, ''));
   lines.push('[keystone_authtoken]', 'username = stratus', 'password = service-pass', 'project_name = service', '');
+  // Compute's cell0 needs a database of its own (the all-in-one derives one beside the cell
+  // database, which only works for SQLite files): create it and map it before `up`.
+  const apiIdx = sets.findIndex((s) => s.option[0] === 'api_database');
+  if (apiIdx >= 0) {
+    const cell0 = await createTestDatabase();
+    dbs.push(cell0);
+    await apiDbSync(dbs[apiIdx].url);
+    await mapCell0(dbs[apiIdx].url, { databaseConnection: cell0.url });
+  }
   writeFileSync(join(dir.path, 'stratus.conf'), lines.join('\n'));
   process.env.STRATUS_LOG_LEVEL ??= process.env.STRATUS_TEST_LOG ?? 'silent';
   const port = await freePort();
