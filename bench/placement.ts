@@ -8,6 +8,7 @@
 //
 //   npm run bench -- placement [--db=sqlite|mysql|postgresql] [--explain] [--providers=N] [--allocations=N]
 import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +89,8 @@ export default async function run(argv: string[]): Promise<void> {
 
     writeResult(`placement-${args.db}`, {
       backend: args.db,
+      // The machine is shared: its load during the run, for reading the latencies.
+      loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
       dataset: { providers: providers.length, allocations: args.allocations, aggregates: aggs.length, seedSeconds },
       candidates: { query: plain, results: plainCount, responseBytes: bytes, ...candidates, target_p50_ms: 25 },
       candidatesRequiredMemberOf: { query: filtered, results: filteredCount, ...candidatesFiltered, target_p50_ms: 40 },
