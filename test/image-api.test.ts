@@ -18,7 +18,7 @@ before(async () => {
   svc = await startTestService(imageService, { configText: '[DEFAULT]\nimage_tag_quota = 5\nimage_property_quota = 20\n' });
   c = new GlanceClient(svc.url);
 });
-after(async () => { await svc?.close(); });
+after(async () => { svc?.app.server.closeAllConnections(); await svc?.close(); });
 
 test('root version document is a 300 without a token, as 03-glance-root', async () => {
   const r = await c.get('/', null);

@@ -23,7 +23,7 @@ before(async () => {
   svc = await startTestService(imageService);
   c = new GlanceClient(svc.url);
 });
-after(async () => { await svc?.close(); w.remove(); });
+after(async () => { svc?.app.server.closeAllConnections(); await svc?.close(); w.remove(); });
 
 const storeDir = (s: TestService) => join(s.dataDir, 'images');
 const storeFiles = (s: TestService) => readdirSync(storeDir(s)).filter((f) => f !== 'staging');

@@ -8,7 +8,7 @@ import { GlanceClient } from './fixtures/image/client.ts';
 let svc: TestService;
 let c: GlanceClient;
 before(async () => { svc = await startTestService(imageService); c = new GlanceClient(svc.url); });
-after(async () => { await svc?.close(); });
+after(async () => { svc?.app.server.closeAllConnections(); await svc?.close(); });
 
 test('the seeded catalog documents the properties compute honours', async () => {
   const list = await c.get('/v2/metadefs/namespaces');

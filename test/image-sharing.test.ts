@@ -21,7 +21,7 @@ before(async () => {
   ids.hidden = await c.create({ name: 'a-hidden', visibility: 'public', os_hidden: true, owner: 'p-a' }, 'admin');
   ids.bPrivate = await c.create({ name: 'b-private', visibility: 'private' }, 'member-b');
 });
-after(async () => { await svc?.close(); });
+after(async () => { svc?.app.server.closeAllConnections(); await svc?.close(); });
 
 const names = async (path: string, token: string) => {
   const r = await c.get(path, token);

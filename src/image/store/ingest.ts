@@ -1,16 +1,17 @@
-// Brings image data into a store in one pass: each chunk is counted (size cap, quota), hashed
-// (md5 for `checksum`, the configured multihash for `os_hash_value`), shown to the format
-// inspectors, and written at its offset in a temporary file, with at most a few MiB in flight so
-// memory stays flat whatever the image size. The file is fsynced at the end; committing it
+// Brings image data into a store in one pass: each chunk is counted (size cap, quota), shown to
+// the format inspectors and copied into a shared ring from which it is written at its offset in a
+// temporary file and hashed by worker threads (md5 for `checksum`, the configured multihash for
+// `os_hash_value`; see hashpool.ts). At most 8 MiB is in flight, so memory stays flat whatever
+// the image size. The file is fsynced at the end; committing it
 // (rename) is the caller's decision once the verdict is known. On any failure the temporary
 // file is removed before the promise settles.
-import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
 import type { FilesystemStore } from './filesystem.ts';
 import type { ImageInspection, Verdict } from '../format/index.ts';
 import { StratusError, BadRequest } from '../../common/errors.ts';
+import { HashJob } from './hashpool.ts';
 
 /** The client went away before sending everything. */
 export class ClientDisconnected extends StratusError {
@@ -37,8 +38,9 @@ export interface IngestResult {
   verdict?: Verdict;
 }
 
-const BATCH = 4 << 20;
-const MAX_INFLIGHT = 2;
+/** The shared ring: SLOTS slots of SLOT bytes per upload (8 MiB in flight at most). */
+const SLOT = 1 << 20;
+const SLOTS = 8;
 
 export function ingest(source: Readable, opts: IngestOptions): Promise<IngestResult> {
   return new Promise<IngestResult>((resolve, reject) => {
@@ -46,14 +48,17 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
     let tmpPath: string | undefined;
     let size = 0;
     let written = 0;
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
     let inflight = 0;
     let ended = false;
     let settled = false;
     const waiters: (() => void)[] = [];
-    const md5: Hash = createHash('md5');
-    const multi: Hash = createHash(opts.hashAlgo);
+    const sab = new SharedArrayBuffer(SLOT * SLOTS);
+    const ring = Buffer.from(sab);
+    const free: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
+    let cur = -1;
+    let curLen = 0;
+    let leftover: Buffer | null = null;
+    const hashes = new HashJob(sab, opts.hashAlgo);
 
     const cleanup = () => {
       source.off('data', onData);
@@ -66,6 +71,7 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
       if (settled) return;
       settled = true;
       cleanup();
+      hashes.abort();
       const done = async () => {
         // Wait for writes in flight before closing and removing the file.
         while (inflight > 0) await new Promise<void>((r) => waiters.push(r));
@@ -75,20 +81,28 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
       done().finally(() => reject(err));
     };
 
-    const writeBatch = () => {
-      if (!batchBytes) return;
-      const bufs = batch;
+    /** Sends the current slot to disk and to both hashes; the slot is free again when all three are done. */
+    const dispatch = () => {
+      const slot = cur;
+      const len = curLen;
       const pos = written;
-      written += batchBytes;
-      batch = [];
-      batchBytes = 0;
+      written += len;
+      cur = -1;
+      curLen = 0;
       inflight++;
-      writeAll(fh!, bufs, pos).then(() => {
+      const off = slot * SLOT;
+      Promise.all([writeAll(fh!, ring.subarray(off, off + len), pos), hashes.update(off, len)]).then(() => {
         inflight--;
+        free.push(slot);
         waiters.splice(0).forEach((w) => w());
         if (settled) return;
-        if (source.isPaused() && !ended) source.resume();
-        if (ended && inflight === 0) finish();
+        if (leftover) {
+          const rest = leftover;
+          leftover = null;
+          if (!place(rest)) return;
+          if (!ended) source.resume();
+        }
+        if (ended && inflight === 0 && !leftover) void finish();
       }, (e) => {
         inflight--;
         waiters.splice(0).forEach((w) => w());
@@ -96,20 +110,32 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
       });
     };
 
+    /** Copies a chunk into the ring; false (and the rest kept aside) when the ring is full. */
+    const place = (chunk: Buffer): boolean => {
+      let o = 0;
+      while (o < chunk.length) {
+        if (cur < 0) {
+          const slot = free.pop();
+          if (slot === undefined) { leftover = chunk.subarray(o); return false; }
+          cur = slot;
+          curLen = 0;
+        }
+        const n = Math.min(SLOT - curLen, chunk.length - o);
+        chunk.copy(ring, cur * SLOT + curLen, o, o + n);
+        curLen += n;
+        o += n;
+        if (curLen === SLOT) dispatch();
+      }
+      return true;
+    };
+
     const onData = (chunk: Buffer) => {
       if (settled) return;
       size += chunk.length;
       if (size > opts.maxBytes) return fail(opts.overLimit(size));
-      md5.update(chunk);
-      multi.update(chunk);
       opts.inspection?.feed(chunk);
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= BATCH) {
-        writeBatch();
-        // Backpressure: stop reading the socket while the disk is behind.
-        if (inflight >= MAX_INFLIGHT) source.pause();
-      }
+      // Backpressure: stop reading the socket while the disk or the hashes are behind.
+      if (!place(chunk)) source.pause();
     };
     const finish = async () => {
       if (settled) return;
@@ -123,16 +149,17 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
       if (opts.expectedSize !== undefined && opts.expectedSize !== size) {
         return fail(new BadRequest(`Image data of ${size} bytes does not match the declared Content-Length of ${opts.expectedSize} bytes.`));
       }
+      let digests: { md5: string; multi: string };
+      try { digests = await hashes.digests(); } catch (e) { return fail(e); }
+      if (settled) return;
       settled = true;
       cleanup();
-      resolve({
-        tmpPath: tmpPath!, size, checksum: md5.digest('hex'), hashValue: multi.digest('hex'),
-        verdict: opts.inspection?.finish(),
-      });
+      resolve({ tmpPath: tmpPath!, size, checksum: digests.md5, hashValue: digests.multi, verdict: opts.inspection?.finish() });
     };
     const onEnd = () => {
       ended = true;
-      writeBatch();
+      if (cur >= 0 && curLen > 0) dispatch();
+      else if (cur >= 0) { free.push(cur); cur = -1; }
       if (inflight === 0) void finish();
     };
     const onError = (e: Error) => fail(new ClientDisconnected(`The image data upload was interrupted: ${e.message}`, { cause: e }));
@@ -156,16 +183,11 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
   });
 }
 
-async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
-  let pos = position;
-  let rest = bufs;
-  while (rest.length) {
-    const { bytesWritten } = await fh.writev(rest, pos);
-    pos += bytesWritten;
-    // writev on a regular file writes everything; handle a short write anyway.
-    let n = bytesWritten;
-    while (rest.length && n >= rest[0].length) { n -= rest[0].length; rest = rest.slice(1); }
-    if (n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
+async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
   }
 }
 

@@ -1,0 +1,171 @@
+// Image service benchmark (issue 3). The service runs in this process with a fresh database
+// (STRATUS_TEST_DB, sqlite by default) and its store in a temp dir; clients are curl processes so
+// they do not share the service's event loop. Figures:
+//  - 1 GiB upload and download MB/s, as a ratio of the raw sequential write (dd conv=fsync) and
+//    read (dd, page cache dropped) speed of the same filesystem, measured in the same run;
+//  - RSS growth of this process during a 4 GiB upload;
+//  - GET /v2/images?limit=1000 latency with 1,000 images;
+//  - GET /v2/images p99 while four 1 GiB uploads run.
+// Usage: npm run bench -- image [--quick]  (--quick: 256 MiB / 1 GiB instead of 1 GiB / 4 GiB)
+import { spawn, execFileSync } from 'node:child_process';
+import { rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestService } from '../test/helpers/service.ts';
+import { imageService } from '../src/image/index.ts';
+import { percentile, round, summary, writeResult } from './lib.ts';
+
+const MiB = 2 ** 20;
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs a command, returns [seconds, stdout]. */
+function timed(cmd: string, args: string[], input?: { bytes: number }): Promise<{ seconds: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn(cmd, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (d) => { out += d; });
+    p.stderr!.on('data', (d) => { err += d; });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`${cmd} exited ${code}: ${err}`));
+      resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, out });
+    });
+  });
+}
+
+/** Drops the page cache of one file (posix_fadvise DONTNEED through dd's nocache flag). */
+function dropCache(path: string): void {
+  execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
+}
+
+function ddWrite(path: string, mib: number): number {
+  const t0 = process.hrtime.bigint();
+  sh('dd', ['if=/dev/zero', `of=${path}`, 'bs=1M', `count=${mib}`, 'conv=fsync']);
+  return mib / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+function ddRead(path: string, mib: number): number {
+  dropCache(path);
+  const t0 = process.hrtime.bigint();
+  sh('dd', [`if=${path}`, 'of=/dev/null', 'bs=1M']);
+  return mib / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+export default async function main(args: string[] = []): Promise<void> {
+  const quick = args.includes('--quick');
+  const sizeMiB = quick ? 256 : 1024;
+  const bigMiB = quick ? 1024 : 4096;
+  const svc = await startTestService(imageService, { configText: '[DEFAULT]\napi_limit_max = 1000\n' });
+  const url = svc.url;
+  const storeDir = join(svc.dataDir, 'images');
+  const headers = ['-H', 'x-auth-token: admin', '-H', 'content-type: application/octet-stream'];
+  const create = async (name: string): Promise<string> => {
+    const r = await fetch(`${url}/v2/images`, { method: 'POST', headers: { 'x-auth-token': 'admin', 'content-type': 'application/json' }, body: JSON.stringify({ name, disk_format: 'raw', container_format: 'bare', visibility: 'private' }) });
+    return ((await r.json()) as { id: string }).id;
+  };
+  /** curl uploading `mib` MiB of pseudo-random data (from a file, or a pipe when no file). */
+  const upload = (id: string, file: string) => timed('curl', ['-sS', '-f', '-T', file, ...headers, '-X', 'PUT', `${url}/v2/images/${id}/file`]);
+  const uploadZeros = (id: string, mib: number) => timed('bash', ['-c', `head -c ${mib}M /dev/zero | curl -sS -f -T - -H 'x-auth-token: admin' -H 'content-type: application/octet-stream' -X PUT ${url}/v2/images/${id}/file`]);
+
+  const result: Record<string, unknown> = { backend: process.env.STRATUS_TEST_DB ?? 'sqlite', storeDir, quick };
+  try {
+    // --- 1. disk baseline and 1 GiB up/down ----------------------------------------------------
+    const src = join(svc.dataDir, 'source.bin');
+    sh('bash', ['-c', `openssl enc -aes-128-ctr -pass pass:stratus -nosalt -pbkdf2 -in /dev/zero 2>/dev/null | head -c ${sizeMiB}M > ${src}`]);
+    const dd = join(storeDir, '.dd-baseline');
+    const ddWriteMBs = ddWrite(dd, sizeMiB);
+    const ddReadMBs = ddRead(dd, sizeMiB);
+    rmSync(dd);
+    const id = await create('bench-1g');
+    const up = await upload(id, src);
+    const uploadMBs = sizeMiB / up.seconds;
+    const stored = join(storeDir, id);
+    dropCache(stored);
+    const down = await timed('curl', ['-sS', '-f', '-o', '/dev/null', '-H', 'x-auth-token: admin', `${url}/v2/images/${id}/file`]);
+    const downloadMBs = sizeMiB / down.seconds;
+    const info = (await (await fetch(`${url}/v2/images/${id}`, { headers: { 'x-auth-token': 'admin' } })).json()) as { size: number; checksum: string; os_hash_value: string };
+    const expectedMd5 = sh('md5sum', [src]).split(' ')[0];
+    result.transfer = {
+      sizeMiB,
+      dd_write_fsync_MBps: round(ddWriteMBs, 1), dd_read_MBps: round(ddReadMBs, 1),
+      upload_MBps: round(uploadMBs, 1), download_MBps: round(downloadMBs, 1),
+      upload_ratio: round(uploadMBs / ddWriteMBs, 3), download_ratio: round(downloadMBs / ddReadMBs, 3),
+      targets: { upload_ratio: 0.7, download_ratio: 0.8 },
+      hashes_computed: info.checksum === expectedMd5 && info.os_hash_value?.length === 128,
+      stored_bytes: statSync(stored).size,
+    };
+    console.log('transfer', result.transfer);
+    rmSync(src);
+
+    // --- 2. RSS growth during a big upload ---------------------------------------------------------
+    const bigId = await create('bench-4g');
+    global.gc?.();
+    const rss0 = process.memoryUsage().rss;
+    let rssMax = rss0;
+    const sampler = setInterval(() => { rssMax = Math.max(rssMax, process.memoryUsage().rss); }, 50);
+    const big = await uploadZeros(bigId, bigMiB);
+    clearInterval(sampler);
+    result.rss = {
+      uploadMiB: bigMiB, upload_MBps: round(bigMiB / big.seconds, 1),
+      rss_before_MiB: round(rss0 / MiB, 1), rss_max_MiB: round(rssMax / MiB, 1), growth_MiB: round((rssMax - rss0) / MiB, 1),
+      target_growth_MiB: 64,
+    };
+    console.log('rss', result.rss);
+    await fetch(`${url}/v2/images/${bigId}`, { method: 'DELETE', headers: { 'x-auth-token': 'admin' } });
+
+    // --- 3. list latency with 1,000 images --------------------------------------------------------
+    const t0 = Date.now();
+    for (let i = 0; i < 1000; i += 20) await Promise.all(Array.from({ length: 20 }, (_, j) => create(`img-${String(i + j).padStart(4, '0')}`)));
+    const createSeconds = (Date.now() - t0) / 1000;
+    const list = async (q: string) => {
+      const s = process.hrtime.bigint();
+      const r = await fetch(`${url}/v2/images${q}`, { headers: { 'x-auth-token': 'admin' } });
+      const body = await r.arrayBuffer();
+      if (r.status !== 200 || body.byteLength < 100) throw new Error(`list failed ${r.status}`);
+      return Number(process.hrtime.bigint() - s) / 1e6;
+    };
+    for (let i = 0; i < 5; i++) await list('?limit=1000'); // warm-up
+    const lat1000: number[] = [];
+    for (let i = 0; i < 100; i++) lat1000.push(await list('?limit=1000'));
+    lat1000.sort((a, b) => a - b);
+    const latDefault: number[] = [];
+    for (let i = 0; i < 200; i++) latDefault.push(await list(''));
+    latDefault.sort((a, b) => a - b);
+    result.list = {
+      images: 1002, create_1000_seconds: round(createSeconds, 2),
+      limit_1000_ms: summary(lat1000), default_page_ms: summary(latDefault), target_p50_ms: 20,
+    };
+    console.log('list', result.list);
+
+    // --- 4. list p99 during four concurrent 1 GiB uploads -----------------------------------------
+    const ids = await Promise.all([0, 1, 2, 3].map((i) => create(`concurrent-${i}`)));
+    const t1 = process.hrtime.bigint();
+    let done = false;
+    const uploads = Promise.all(ids.map((i) => uploadZeros(i, sizeMiB))).finally(() => { done = true; });
+    const during: number[] = [];
+    const during1000: number[] = [];
+    await new Promise((r) => setTimeout(r, 300));
+    while (!done) {
+      during.push(await list(''));
+      if (during.length % 10 === 0) during1000.push(await list('?limit=1000'));
+    }
+    const ups = await uploads;
+    const wall = Number(process.hrtime.bigint() - t1) / 1e9;
+    during.sort((a, b) => a - b);
+    during1000.sort((a, b) => a - b);
+    result.concurrent = {
+      uploads: 4, each_MiB: sizeMiB, aggregate_MBps: round((4 * sizeMiB) / wall, 1),
+      per_upload_seconds: ups.map((u) => round(u.seconds, 2)),
+      list_default_page_ms: summary(during), list_p99_ms: round(percentile(during, 99)), target_p99_ms: 50,
+      list_limit_1000_ms: summary(during1000),
+    };
+    console.log('concurrent', result.concurrent);
+  } finally {
+    await svc.close();
+  }
+  writeResult('image', result);
+}
