@@ -41,7 +41,10 @@ export class ComputeManager {
     this.builds = new Semaphore(d.config.get<number>('DEFAULT', 'max_concurrent_builds'));
   }
 
+  private dead = false;
+
   private conductor<T>(method: string, args: unknown, ctx: RequestContext = systemContext()): Promise<T> {
+    if (this.dead) return Promise.reject(new Error(`compute agent ${this.host} is dead`));
     return this.d.transport.call<T>(ctx, { topic: CONDUCTOR_TOPIC }, method, args, { version: CONDUCTOR_VERSION, timeoutMs: 60_000 });
   }
 
@@ -71,6 +74,12 @@ export class ComputeManager {
     const rt = setInterval(() => { this.updateResources().catch((e) => this.d.logger.warn({ err: e }, 'resource update failed')); }, config.get<number>('DEFAULT', 'update_resources_interval') * 1000);
     hb.unref(); rt.unref();
     this.timers.push(hb, rt);
+  }
+
+  /** Tests: the agent dies as a killed process would: no more heartbeats, messages or writes. */
+  async kill(): Promise<void> {
+    this.dead = true;
+    await this.stop();
   }
 
   async stop(): Promise<void> {
@@ -238,7 +247,7 @@ export class ComputeManager {
     }
     try {
       await this.conductor('instance_update', {
-        uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now() },
+        uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now(), root_device_name: '/dev/vda' },
         expect: { vm_state: [VM.BUILDING], task_state: [TASK.SPAWNING] }, host: this.host,
       }, ctx);
       if (spec.admin_pass) await this.conductor('set_password', { uuid, password: '' }, ctx).catch(() => undefined);

@@ -44,6 +44,16 @@ async function servicesList(c: Ctx) {
   return { services: rows.map(({ svc }) => svcView(c, svc, azs)) };
 }
 
+/** As Nova: a disabled compute's providers carry COMPUTE_STATUS_DISABLED, so placement skips them at once. */
+async function syncDisabledTrait(c: Ctx, db: Kysely<any>, svc: SvcRow, disabled: boolean): Promise<void> {
+  if (svc.binary !== 'nova-compute') return;
+  const nodes = await db.selectFrom('compute_nodes').select('uuid').where('service_id', '=', svc.id).execute();
+  for (const n of nodes) {
+    await c.api.placement.setTraits(n.uuid, disabled ? ['COMPUTE_STATUS_DISABLED'] : [], disabled ? [] : ['COMPUTE_STATUS_DISABLED'])
+      .catch((e) => c.api.logger.warn({ err: e, host: svc.host }, 'could not update COMPUTE_STATUS_DISABLED in placement'));
+  }
+}
+
 async function findService(c: Ctx, host: string, binary: string) {
   const all = await allServices(c);
   const hostRows = all.filter((x) => x.svc.host === host);
@@ -61,12 +71,14 @@ async function servicesAction(c: Ctx) {
     const b = validate({ type: 'object', properties: base, required: ['host', 'binary'], additionalProperties: false }, c.body);
     const s = await findService(c, b.host, b.binary);
     await s.db.updateTable('services').set({ disabled: action === 'disable' ? 1 : 0, disabled_reason: null, updated_at: now() }).where('id', '=', s.svc.id).execute();
+    await syncDisabledTrait(c, s.db, s.svc, action === 'disable');
     return { service: { host: b.host, binary: b.binary, status: action === 'disable' ? 'disabled' : 'enabled' } };
   }
   if (action === 'disable-log-reason') {
     const b = validate({ type: 'object', properties: { ...base, disabled_reason: { type: 'string', minLength: 1, maxLength: 255 } }, required: ['host', 'binary', 'disabled_reason'], additionalProperties: false }, c.body);
     const s = await findService(c, b.host, b.binary);
     await s.db.updateTable('services').set({ disabled: 1, disabled_reason: b.disabled_reason, updated_at: now() }).where('id', '=', s.svc.id).execute();
+    await syncDisabledTrait(c, s.db, s.svc, true);
     return { service: { host: b.host, binary: b.binary, status: 'disabled', disabled_reason: b.disabled_reason } };
   }
   if (action === 'force-down' && c.v.atLeast('2.11')) {
@@ -91,6 +103,7 @@ async function serviceUpdate253(c: Ctx) {
   if (b.status !== undefined) { upd.disabled = b.status === 'disabled' ? 1 : 0; upd.disabled_reason = b.status === 'disabled' ? (b.disabled_reason ?? null) : null; }
   if (b.forced_down !== undefined) upd.forced_down = toBool(b.forced_down) ? 1 : 0;
   await s.db.updateTable('services').set(upd).where('id', '=', s.svc.id).execute();
+  if (b.status !== undefined) await syncDisabledTrait(c, s.db, s.svc, b.status === 'disabled');
   const row = await s.db.selectFrom('services').selectAll().where('id', '=', s.svc.id).executeTakeFirst();
   return { service: svcView(c, row as SvcRow, await hostAzMap(c.api.cells.db)) };
 }

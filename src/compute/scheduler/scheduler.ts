@@ -90,6 +90,22 @@ export class Scheduler {
     const cands = await d.placement.allocationCandidates(q.toString());
     const traitsText = [required.length ? `required traits: ${required.join(', ')}` : '', `forbidden traits: ${forbidden.join(', ')}`].filter(Boolean).join('; ');
     if (!cands.allocation_requests.length) {
+      // Were there hosts with room that are only disabled? Then say so, as ComputeFilter would.
+      const q2 = new URLSearchParams(q);
+      const rest = [...required, ...forbidden.filter((t) => t !== 'COMPUTE_STATUS_DISABLED').map((t) => `!${t}`)];
+      if (rest.length) q2.set('required', rest.join(',')); else q2.delete('required');
+      const again = await d.placement.allocationCandidates(q2.toString()).catch(() => undefined);
+      if (again?.allocation_requests.length) {
+        const known = await this.hosts.byProvider();
+        const reasons = new Map<string, number>();
+        for (const ar of again.allocation_requests) {
+          const h = known.get(Object.keys(ar.allocations)[0]);
+          const why = `service disabled${h?.disabledReason ? ` (${h.disabledReason})` : ''}`;
+          reasons.set(why, (reasons.get(why) ?? 0) + 1);
+        }
+        const n = again.allocation_requests.length;
+        throw new NoValidHost(`No valid host was found. ComputeFilter rejected ${n} of ${n} hosts: ${[...reasons.entries()].map(([w, k]) => (reasons.size > 1 ? `${w} (${k})` : w)).join('; ')}.`);
+      }
       throw new NoValidHost(`No valid host was found. Placement returned no allocation candidates for ${want.replace(/,/g, ', ')} (${traitsText}): no compute host has that much free capacity or those traits.`);
     }
     const known = await this.hosts.byProvider();
