@@ -15,7 +15,7 @@ import type { IdentityDB } from '../identity/store/schema.ts';
 import { allServices } from './services.ts';
 import { launch, migrateAll, type Launched } from './launcher.ts';
 import { ensureDefaultCells } from '../compute/cells.ts';
-import { startWorkers, discoverNow } from '../compute/workers.ts';
+import { startWorkers, discoverNow, type Workers } from '../compute/workers.ts';
 
 export interface UpOptions { dataDir: string; bind: string; port: number; quiet?: boolean }
 
@@ -47,7 +47,7 @@ function initialConfig(dir: string, servicePassword: string): string {
   ].join('\n');
 }
 
-export async function up(o: UpOptions): Promise<Launched & { config: Config; adminPassword?: string }> {
+export async function up(o: UpOptions): Promise<Launched & { config: Config; adminPassword?: string; computeWorkers?: Workers }> {
   const dir = resolve(o.dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const confFile = join(dir, 'stratus.conf');
@@ -90,15 +90,17 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
 
   if (adminPassword) await writeClientFiles(dir, `${base}/identity/v3`, adminPassword);
   const launched = await launch({ config, logger, services, bind: o.bind, port: o.port, allInOne: true, publicBase: base });
+  let computeWorkers: Workers | undefined;
   if (compute) {
     // Conductor, scheduler and a fake-driver compute agent for this host, then its discovery.
     const workers = await startWorkers({ config, logger, kinds: ['conductor', 'scheduler', 'compute'], authUrl: `${base}/identity` }).catch(async (e) => { await launched.stop(); throw e; });
+    computeWorkers = workers;
     await discoverNow(config);
     const stopHttp = launched.stop;
     let stopping: Promise<void> | undefined;
     launched.stop = () => (stopping ??= (async () => { await stopHttp(); await workers.stop(); })());
   }
-  return { ...launched, config, adminPassword };
+  return { ...launched, config, adminPassword, computeWorkers };
 }
 
 async function writeClientFiles(dir: string, authUrl: string, password: string) {

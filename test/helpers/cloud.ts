@@ -20,6 +20,9 @@ export interface TestCloud {
   /** JSON request helper: returns status, headers and parsed body. */
   req(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; headers: Headers; body: any; text: string }>;
   stop(): Promise<void>;
+  /** The cloud's resolved configuration and, when compute runs, its conductor/scheduler/agents. */
+  config: import('../../src/common/config.ts').Config;
+  compute?: import('../../src/compute/workers.ts').Workers;
 }
 
 export async function startCloud(): Promise<TestCloud> {
@@ -69,7 +72,7 @@ export async function startCloud(): Promise<TestCloud> {
   };
   let admin: string | undefined;
   return {
-    url, identityUrl, dataDir: dir.path, adminPassword, req, login,
+    url, identityUrl, dataDir: dir.path, adminPassword, req, login, config: r.config, compute: r.computeWorkers,
     adminToken: async () => (admin ??= (await login('admin', adminPassword, 'admin')).token),
     stop: async () => {
       await r.stop();
