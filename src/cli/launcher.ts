@@ -75,6 +75,7 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
 
   const validator = new RemoteTokenValidator({
     identityUrl: authUrl ? identityV3(authUrl) : 'http://127.0.0.1:5000/v3',
+    wwwAuthenticateUri: config.get<string | undefined>('keystone_authtoken', 'www_authenticate_uri'),
     username: config.get('keystone_authtoken', 'username'),
     password: config.get<string | undefined>('keystone_authtoken', 'password') ?? '',
     projectName: config.get('keystone_authtoken', 'project_name'),

@@ -29,6 +29,8 @@ export interface AuthContext {
 
 export interface TokenValidator {
   validate(token: string): Promise<AuthContext>;
+  /** The WWW-Authenticate challenge sent with 401s (keystonemiddleware's `Keystone uri="…"`). */
+  challenge?: string;
 }
 
 declare module 'fastify' {
@@ -42,9 +44,15 @@ export const AUTH_REQUIRED = 'The request you have made requires authentication.
 /** A fastify preHandler: refuses requests without a valid X-Auth-Token. */
 export function requireAuth(validator: TokenValidator) {
   return async (req: FastifyRequest): Promise<void> => {
+    const headers = validator.challenge ? { 'WWW-Authenticate': validator.challenge } : undefined;
     const token = req.headers['x-auth-token'];
-    if (typeof token !== 'string' || token === '') throw new Unauthorized(AUTH_REQUIRED);
-    req.auth = await validator.validate(token);
+    if (typeof token !== 'string' || token === '') throw new Unauthorized(AUTH_REQUIRED, { headers });
+    try {
+      req.auth = await validator.validate(token);
+    } catch (e) {
+      if (e instanceof Unauthorized) throw new Unauthorized(AUTH_REQUIRED, { headers });
+      throw e;
+    }
   };
 }
 
@@ -73,12 +81,18 @@ export class RemoteTokenValidator implements TokenValidator {
   private serviceToken?: { id: string; expires: number };
   private inflight = new Map<string, Promise<AuthContext>>();
 
+  readonly challenge: string;
+
   constructor(private readonly opts: {
     identityUrl: string; // e.g. http://127.0.0.1:5000/v3 or http://host/identity/v3
+    /** Advertised to clients in WWW-Authenticate ([keystone_authtoken] www_authenticate_uri). */
+    wwwAuthenticateUri?: string;
     username: string; password: string; projectName: string;
     userDomainName?: string; projectDomainName?: string;
     maxCacheEntries?: number;
-  }) {}
+  }) {
+    this.challenge = `Keystone uri="${opts.wwwAuthenticateUri ?? opts.identityUrl.replace(/\/v3\/?$/, '')}"`;
+  }
 
   flush(): void {
     this.cache.clear();

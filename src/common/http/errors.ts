@@ -36,6 +36,9 @@ const novaKeys: Record<number, string> = {
 
 export function renderError(shape: ErrorShape, err: StratusError, requestId: string): unknown {
   const status = err.status;
+  // Unauthenticated requests never reach the service: keystonemiddleware answers them in
+  // Keystone's shape whatever the service.
+  if (status === 401) shape = 'keystone';
   switch (shape) {
     case 'keystone':
       return { error: { code: status, title: title(status), message: err.message } };
