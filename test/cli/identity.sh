@@ -2,26 +2,9 @@
 # The operator steps of an OpenStack installation, run unchanged with the real openstack CLI
 # against a fresh all-in-one. Fails on the first step that does not behave as on OpenStack.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/../.." && pwd)
-D=$(mktemp -d /tmp/stratus-cli-XXXXXX)
-PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
-node "$here/bin/stratus.mjs" up --data-dir "$D" --port "$PORT" > "$D/up.log" 2>&1 &
-PID=$!
-cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$D"; }
-trap cleanup EXIT
-for _ in $(seq 1 100); do [[ -f $D/admin-openrc ]] && curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null && break; sleep 0.1; done
-# shellcheck disable=SC1091
-source "$D/admin-openrc"
-step() { echo "--- $*"; }
+source "$(dirname "$0")/lib.sh"
 # --password-prompt reads from a terminal: answer-prompts.py types the password into a pty.
 prompted() { /usr/bin/python3 "$here/test/cli/answer-prompts.py" "$@"; }
-expect_fail() { # expect_fail <http-status> <command...>
-  local want=$1; shift
-  local out
-  if out=$("$@" 2>&1); then echo "expected HTTP $want, command succeeded: $*"; exit 1; fi
-  grep -q "HTTP $want" <<<"$out" || { echo "expected HTTP $want from: $*"; echo "$out"; exit 1; }
-  echo "    refused as expected (HTTP $want)"
-}
 
 step token issue;               openstack token issue -f value -c project_id >/dev/null
 step "project create service (409 after bootstrap made it)"

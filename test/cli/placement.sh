@@ -1,10 +1,8 @@
 #!/bin/bash
 # Placement through the real openstack CLI (osc-placement): the command list of issue 4 and
-# more, against a running cloud. Usage: src/placement/cli-scenario.sh <data-dir>/admin-openrc
-# (meant to move to test/cli/ beside identity.sh). Leaves nothing behind; prints ALL OK.
-set -e
-source "${1:?usage: cli-scenario.sh <data-dir>/admin-openrc}"
-run() { echo "\$ $*"; "$@"; }
+# more, against a fresh all-in-one. Prints ALL OK.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 run openstack resource provider create host1
 run openstack resource provider list
 RP=$(openstack resource provider list --name host1 -f value -c uuid)
