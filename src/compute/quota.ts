@@ -19,10 +19,13 @@ const CONFIG_NAME: Record<Resource, string> = {
   key_pairs: 'key_pairs', server_groups: 'server_groups', server_group_members: 'server_group_members',
 };
 
+/** Network quotas the API showed before 2.36: stored and echoed, never enforced (no network service). */
+export const LEGACY_RESOURCES = ['floating_ips', 'fixed_ips', 'security_groups', 'security_group_rules', 'networks'];
+
 export async function classLimits(db: Kysely<any>, config: Config, className = 'default'): Promise<Record<Resource, number>> {
   const out = Object.fromEntries(RESOURCES.map((r) => [r, config.get<number>('quota', CONFIG_NAME[r])])) as Record<Resource, number>;
   const rows = await db.selectFrom('quota_classes').select(['resource', 'hard_limit']).where('class_name', '=', className).execute();
-  for (const r of rows) if ((RESOURCES as readonly string[]).includes(r.resource)) out[r.resource as Resource] = r.hard_limit;
+  for (const r of rows) if ((RESOURCES as readonly string[]).includes(r.resource) || LEGACY_RESOURCES.includes(r.resource)) (out as Record<string, number>)[r.resource] = r.hard_limit;
   return out;
 }
 
@@ -30,7 +33,7 @@ export async function quotaLimits(api: { cells: Cells; config: Config }, project
   const db = api.cells.db;
   const out = await classLimits(db, api.config);
   for (const r of await db.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute()) {
-    if ((RESOURCES as readonly string[]).includes(r.resource)) out[r.resource as Resource] = r.hard_limit;
+    if ((RESOURCES as readonly string[]).includes(r.resource) || LEGACY_RESOURCES.includes(r.resource)) (out as Record<string, number>)[r.resource] = r.hard_limit;
   }
   if (userId) {
     for (const r of await db.selectFrom('project_user_quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).where('user_id', '=', userId).execute()) {

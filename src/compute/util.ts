@@ -70,3 +70,30 @@ export function parseJson<T>(s: string | null | undefined, dflt: T): T {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** An IPv6 address in its canonical (RFC 5952) text, as netaddr prints it; input returned as is when unparsable. */
+export function canonicalIpv6(a: string): string {
+  let s = a.trim();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (v4) {
+    const n = v4.slice(1).map(Number);
+    s = s.slice(0, v4.index) + `${((n[0] << 8) | n[1]).toString(16)}:${((n[2] << 8) | n[3]).toString(16)}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return a;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+  const groups = [...head, ...Array(Math.max(0, fill)).fill('0'), ...tail];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) return a;
+  const g = groups.map((x) => parseInt(x, 16).toString(16));
+  let best = -1; let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== '0') { i++; continue; }
+    let j = i; while (j < 8 && g[j] === '0') j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (best < 0) return g.join(':');
+  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
+}

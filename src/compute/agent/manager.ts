@@ -208,7 +208,35 @@ export class ComputeManager {
           await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx);
           throw e;
         }
-        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now() }, host: this.host }, ctx);
+        // A stopped server stays stopped after its rebuild, as in Nova.
+        if (a.orig_vm_state === VM.STOPPED) {
+          await drv.powerOff(a.instance_uuid);
+          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.STOPPED, task_state: null, power_state: POWER.SHUTDOWN, launched_at: now() }, host: this.host }, ctx);
+        } else {
+          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now() }, host: this.host }, ctx);
+        }
+      }),
+      // Shelve offloads at once (shelved_offload_time = 0): the guest and its allocation go away.
+      shelve_instance: wrap('compute_shelve_instance', async (ctx, a) => {
+        await drv.powerOff(a.instance_uuid).catch(() => undefined);
+        await drv.destroy(a.instance_uuid);
+        await this.d.placement.deleteAllocations(a.instance_uuid);
+        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.SHELVED_OFFLOADED, task_state: null, power_state: POWER.SHUTDOWN, host: null, node: null }, expect: { task_state: ['shelving'] } }, ctx);
+        this.markUsageDirty();
+      }),
+      unshelve_instance: wrap('compute_unshelve_instance', async (ctx, a) => {
+        const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: a.instance_uuid }, ctx);
+        if (!row || row.deleted || row.host !== this.host) return;
+        try {
+          await drv.spawn(this.guestSpec(row, {}));
+        } catch (e) {
+          await this.d.placement.deleteAllocations(a.instance_uuid).catch(() => undefined);
+          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.SHELVED_OFFLOADED, task_state: null, host: null, node: null }, host: this.host }, ctx);
+          await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx);
+          throw e;
+        }
+        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING }, host: this.host }, ctx);
+        this.markUsageDirty();
       }),
       get_console_output: async (_ctx: RequestContext, a: { instance_uuid: string }) => drv.consoleOutput(a.instance_uuid),
     };

@@ -6,7 +6,7 @@ import { BadRequest, Conflict, NotFound, OverQuota } from '../../common/errors.t
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { isoMicro, isUuid, normUuid, now, parseJson } from '../util.ts';
 import { serviceIsUp, insertId } from '../store.ts';
-import { RESOURCES, classLimits, countUsage, quotaLimits, type Resource } from '../quota.ts';
+import { RESOURCES, LEGACY_RESOURCES, classLimits, countUsage, quotaLimits, type Resource } from '../quota.ts';
 import type { CellMapping } from '../cells.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
@@ -342,7 +342,7 @@ async function quotaUpdate(c: Ctx) {
   const db = c.api.cells.db;
   const usage = await countUsage(c.api.cells, c.params.project, userId);
   for (const [k, raw] of Object.entries(b)) {
-    if (k === 'force' || !(RESOURCES as readonly string[]).includes(k)) continue;
+    if (k === 'force' || !((RESOURCES as readonly string[]).includes(k) || LEGACY_RESOURCES.includes(k))) continue;
     const limit = Number(raw);
     const used = (usage as unknown as Record<string, number>)[k];
     if (!force && limit >= 0 && used !== undefined && limit < used) {
@@ -373,7 +373,7 @@ async function quotaClassUpdate(c: Ctx) {
   const b = validate({ type: 'object', properties: { quota_class_set: { type: 'object', properties: quotaUpdateSchema(c, false), additionalProperties: false } }, required: ['quota_class_set'], additionalProperties: false }, c.body).quota_class_set;
   const db = c.api.cells.db;
   for (const [k, raw] of Object.entries(b)) {
-    if (!(RESOURCES as readonly string[]).includes(k)) continue;
+    if (!((RESOURCES as readonly string[]).includes(k) || LEGACY_RESOURCES.includes(k))) continue;
     const r = await db.updateTable('quota_classes').set({ hard_limit: Number(raw) }).where('class_name', '=', c.params.id).where('resource', '=', k).executeTakeFirst();
     if (Number(r.numUpdatedRows) === 0) await db.insertInto('quota_classes').values({ class_name: c.params.id, resource: k, hard_limit: Number(raw) }).execute();
   }
@@ -464,6 +464,12 @@ const EXTENSIONS = [
   ['PauseServer', 'os-pause-server'], ['QuotaClasses', 'os-quota-class-sets'], ['Quotas', 'os-quota-sets'], ['ServerGroups', 'os-server-groups'],
   ['ServerMetadata', 'server-metadata'], ['ServerPassword', 'os-server-password'], ['ServerUsage', 'OS-SRV-USG'], ['Servers', 'servers'],
   ['Services', 'os-services'], ['SuspendServer', 'os-suspend-server'], ['Versions', 'versions'],
+  ['Hosts', 'os-hosts'], ['Consoles', 'os-consoles'], ['Shelve', 'os-shelve'], ['ServerTags', 'os-server-tags'],
+  ['Aggregates', 'os-aggregates'], ['Rescue', 'os-rescue'], ['MultipleCreate', 'os-multiple-create'], ['SchedulerHints', 'OS-SCH-HNT'],
+  ['SecurityGroups', 'os-security-groups'], ['UserData', 'os-user-data'], ['ConfigDrive', 'os-config-drive'], ['Evacuate', 'os-evacuate'],
+  ['DeferredDelete', 'os-deferred-delete'], ['FlavorRxtx', 'os-flavor-rxtx'], ['ImageSize', 'OS-EXT-IMG-SIZE'], ['Images', 'images'],
+  ['AccessIPs', 'os-access-ips'], ['ExtendedIps', 'OS-EXT-IPS'], ['ExtendedIpsMac', 'OS-EXT-IPS-MAC'], ['HideServerAddresses', 'os-hide-server-addresses'],
+  ['Migrations', 'os-migrations'], ['ServerDiagnostics', 'os-server-diagnostics'], ['SimpleTenantUsage', 'os-simple-tenant-usage'],
 ].map(([name, alias]) => ({ name, alias, description: `${name} support.`, namespace: `http://docs.openstack.org/compute/ext/fake_xml`, updated: '2014-12-03T00:00:00Z', links: [] as unknown[] }));
 
 export const adminRoutes: Route[] = [

@@ -140,7 +140,7 @@ const createSchema = (v255: boolean) => ({
       type: 'object',
       properties: {
         name: P.name,
-        id: { type: ['string', 'null'], minLength: 1, maxLength: 255, pattern: '^(?! )[a-zA-Z0-9. _-]+(?<! )$' },
+        id: { type: ['string', 'number', 'null'], minLength: 1, maxLength: 255, pattern: '^(?! )[a-zA-Z0-9. _-]+(?<! )$' },
         ram: intField(1), vcpus: intField(1), disk: intField(0),
         'OS-FLV-EXT-DATA:ephemeral': intField(0), swap: intField(0),
         rxtx_factor: { type: ['number', 'string'], pattern: '^[0-9]+(\\.[0-9]+)?$', minimum: 0, maximum: 3.40282e38 },
@@ -161,7 +161,7 @@ async function create(c: Ctx) {
   const db = c.api.cells.db;
   const num = (x: unknown, d = 0) => (x === undefined || x === '' ? d : Number(x));
   if (body.rxtx_factor !== undefined && Number(body.rxtx_factor) <= 0) throw new BadRequest(`Invalid input for field/attribute rxtx_factor. Value: ${body.rxtx_factor}. ${body.rxtx_factor} is less than or equal to the minimum of 0`);
-  const flavorid = body.id ?? crypto.randomUUID();
+  const flavorid = body.id === undefined || body.id === null ? crypto.randomUUID() : String(body.id);
   const name = String(body.name);
   if (await db.selectFrom('flavors').select('id').where('name', '=', name).executeTakeFirst()) throw new Conflict(`Flavor with name ${name} already exists.`);
   if (await db.selectFrom('flavors').select('id').where('flavorid', '=', flavorid).executeTakeFirst()) throw new Conflict(`Flavor with ID ${flavorid} already exists.`);

@@ -2,7 +2,7 @@
 // reset state, force delete, console output. The API checks the state, records the instance
 // action, sets the task state and casts to the instance's compute host (Nova's compute/api.py).
 import { BadRequest, Conflict, NotFound, NotImplementedYet } from '../../common/errors.ts';
-import { COMPUTE_TOPIC, COMPUTE_VERSION } from '../rpc.ts';
+import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION } from '../rpc.ts';
 import { VM, TASK } from '../objects.ts';
 import { generatePassword, parseJson } from '../util.ts';
 import { recordAction, updateInstance, setMetadata, type Located } from '../store.ts';
@@ -147,10 +147,13 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     if (a.metadata !== undefined) await setMetadata(l.db, l.row.uuid, a.metadata, true);
     await recordAction(l.db, l.row.uuid, 'rebuild', c.rpcContext());
     const adminPass = a.adminPass ?? (c.api.config.get<boolean>('DEFAULT', 'enable_instance_password') ? generatePassword() : undefined);
-    await cast(c, l, 'rebuild_instance', { image_ref: image.id });
+    await cast(c, l, 'rebuild_instance', { image_ref: image.id, orig_vm_state: l.row.vm_state });
     const ref = await getServer(c, l.row.uuid);
     const server = await renderServer(c, ref, { groups: c.v.atLeast('2.71') });
-    if (c.v.atMost('2.74')) for (const k of Object.keys(server)) if (/^(OS-EXT-|OS-SRV-USG|os-extended-volumes|config_drive|key_name|host_status|locked_reason|fault)/.test(k)) delete server[k];
+    // Before 2.75 rebuild answers with the basic view; key_name (2.54) and user_data (2.57) join it.
+    if (c.v.atMost('2.74')) for (const k of Object.keys(server)) if (/^(OS-EXT-|OS-SRV-USG|os-extended-volumes|config_drive|key_name|host_status|locked_reason|fault|server_groups)/.test(k)) delete server[k];
+    if (c.v.atLeast('2.54')) server.key_name = ref.located!.row.key_name;
+    if (c.v.atLeast('2.57')) server.user_data = ref.located!.row.user_data;
     if (adminPass) server.adminPass = adminPass;
     return { status: 202, body: { server } };
   },
@@ -160,6 +163,25 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     c.enforce('os_compute_api:os-admin-actions:reset_state', { project_id: l.row.project_id });
     await recordAction(l.db, l.row.uuid, 'resetState', c.rpcContext());
     await updateInstance(l.db, l.row.uuid, { vm_state: a.state, task_state: null });
+    return { status: 202 };
+  },
+  shelve: async (c) => simple(c, { rule: 'os_compute_api:os-shelve:shelve', method: 'shelve', action: 'shelve', rpc: 'shelve_instance', check: { vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: [null] }, task: 'shelving' }),
+  shelveOffload: async (c) => {
+    const l = await getLiveServer(c, c.params.id);
+    c.enforce('os_compute_api:os-shelve:shelve_offload', { project_id: l.row.project_id });
+    checkState(l, 'shelveOffload', { vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: [null] });
+    return { status: 202 };
+  },
+  unshelve: async (c, arg) => {
+    if (arg !== null && arg !== undefined) validate({ type: 'object', properties: { unshelve: { type: ['object', 'null'], properties: { availability_zone: { type: ['string', 'null'] } }, additionalProperties: false } } }, { unshelve: arg });
+    const l = await getLiveServer(c, c.params.id);
+    c.enforce('os_compute_api:os-shelve:unshelve', { project_id: l.row.project_id });
+    checkLocked(c, l);
+    checkState(l, 'unshelve', { vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: [null] });
+    await updateInstance(l.db, l.row.uuid, { task_state: 'unshelving' }, { task_state: [null] });
+    await recordAction(l.db, l.row.uuid, 'unshelve', c.rpcContext());
+    const t = await c.api.transport();
+    await t.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'unshelve_instance', { instance_uuid: l.row.uuid }, { version: CONDUCTOR_VERSION });
     return { status: 202 };
   },
   forceDelete: async (c) => { await deleteServer(c, c.params.id, 'os_compute_api:os-deferred-delete:force'); return { status: 202 }; },
@@ -175,7 +197,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
   },
 };
 
-const UNSUPPORTED = new Set(['resize', 'confirmResize', 'revertResize', 'migrate', 'os-migrateLive', 'shelve', 'shelveOffload', 'unshelve', 'rescue', 'unrescue', 'createImage', 'createBackup', 'evacuate', 'addFloatingIp', 'removeFloatingIp', 'addSecurityGroup', 'removeSecurityGroup', 'os-getVNCConsole', 'os-getSPICEConsole', 'os-getSerialConsole', 'os-getRDPConsole', 'trigger_crash_dump', 'resetNetwork', 'addFixedIp', 'removeFixedIp']);
+const UNSUPPORTED = new Set(['resize', 'confirmResize', 'revertResize', 'migrate', 'os-migrateLive', 'rescue', 'unrescue', 'createImage', 'createBackup', 'evacuate', 'addFloatingIp', 'removeFloatingIp', 'addSecurityGroup', 'removeSecurityGroup', 'os-getVNCConsole', 'os-getSPICEConsole', 'os-getSerialConsole', 'os-getRDPConsole', 'trigger_crash_dump', 'resetNetwork', 'addFixedIp', 'removeFixedIp']);
 
 async function action(c: Ctx) {
   const body = c.body;

@@ -11,6 +11,7 @@ import { generatePassword, isUuid, normUuid, now, reservationId, parseJson } fro
 import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, type Located } from '../store.ts';
 import { checkInstanceQuota, countUsage, quotaLimits } from '../quota.ts';
 import { imageProps } from '../image-props.ts';
+import { canonicalIpv6 } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import { getFlavor, extraSpecsOf, embedFlavor } from './flavors.ts';
@@ -225,6 +226,9 @@ async function create(c: Ctx) {
     if (!kp) throw new BadRequest('Invalid key_name provided.');
     keyData = kp.public_key;
   }
+  for (const g of (s.security_groups ?? []) as { name?: string }[]) {
+    if (g.name !== undefined && g.name !== 'default') throw new BadRequest(`Security group ${g.name} not found for project ${projectId}.`);
+  }
   if (Array.isArray(s.networks)) {
     for (const n of s.networks) {
       if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`);
@@ -309,7 +313,7 @@ async function create(c: Ctx) {
       root_gb: flavor.root_gb, ephemeral_gb: flavor.ephemeral_gb, key_name: s.key_name ?? null, key_data: keyData, user_data: userData,
       hostname: s.hostname ?? sanitizeHostname(name, `server-${uuid}`), host: null, node: null, availability_zone: az ?? null,
       vm_state: VM.BUILDING, task_state: TASK.SCHEDULING, power_state: 0, config_drive: configDrive, reservation_id: resv, launch_index: i,
-      locked_by: null, locked_reason: null, access_ip_v4: s.accessIPv4 ?? null, access_ip_v6: s.accessIPv6 ?? null,
+      locked_by: null, locked_reason: null, access_ip_v4: s.accessIPv4 ?? null, access_ip_v6: s.accessIPv6 !== undefined ? canonicalIpv6(s.accessIPv6) : null,
       auto_disk_config: s['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0, progress: 0, root_device_name: null, kernel_id: null, ramdisk_id: null,
       system_metadata: JSON.stringify({ image_base_image_ref: image.id, admin_pass: adminPass ?? null }), launched_at: null, terminated_at: null,
       created_at: t, updated_at: null, deleted_at: null, deleted: 0,
@@ -393,7 +397,8 @@ const ADMIN_ONLY_SORT = new Set(['host', 'node', 'project_id', 'user_id', 'hostn
 const USER_FILTERS = new Set(['name', 'status', 'image', 'flavor', 'changes-since', 'changes-before', 'ip', 'ip6', 'reservation_id', 'tags', 'tags-any', 'not-tags', 'not-tags-any', 'limit', 'marker', 'sort_key', 'sort_dir', 'all_tenants', 'locked', 'description', 'key_name', 'availability_zone', 'config_drive', 'created_at', 'launched_at', 'terminated_at', 'power_state', 'task_state', 'vm_state', 'progress', 'user_id', 'deleted', 'host', 'node', 'project_id', 'tenant_id', 'hostname', 'uuid', 'access_ip_v4', 'access_ip_v6', 'launch_index', 'kernel_id', 'ramdisk_id', 'root_device_name', 'updated_at', 'soft_deleted', 'accessIPv4', 'accessIPv6']);
 
 function parseTime(v: string, name: string): string {
-  const t = Date.parse(v.replace(' ', '+'));
+  const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+ -]\d{2}(:?\d{2})?)?$/.test(v);
+  const t = iso ? Date.parse(v.replace(/ (\d{2}(:?\d{2})?)$/, '+$1')) : NaN;
   if (Number.isNaN(t)) throw new BadRequest(`Invalid input for query parameters ${name}. Value: ${v}. '${v}' is not a 'date-time'`);
   return new Date(t).toISOString();
 }
@@ -407,9 +412,9 @@ async function list(c: Ctx, detail: boolean) {
   const get = (k: string) => q1(query, k);
   const allTenants = get('all_tenants') !== undefined && (get('all_tenants') === '' || toBool(get('all_tenants')));
   if (allTenants) c.enforce(detail ? 'os_compute_api:servers:detail:get_all_tenants' : 'os_compute_api:servers:index:get_all_tenants');
+  // As Nova: project_id/tenant_id filters count only together with all_tenants.
   let project: string | undefined = c.auth.projectId;
-  if (allFilters && (get('project_id') ?? get('tenant_id'))) project = get('project_id') ?? get('tenant_id');
-  else if (allTenants) project = undefined;
+  if (allTenants) project = allFilters ? (get('project_id') ?? get('tenant_id')) : undefined;
 
   // Sorting: Nova's default is created_at desc, then id desc; uuid breaks ties across cells.
   const sortKeys = (Array.isArray(query.sort_key) ? query.sort_key : query.sort_key ? [query.sort_key] : []) as string[];
@@ -560,7 +565,7 @@ async function list(c: Ctx, detail: boolean) {
       return detailView(c, r, x, tmpl);
     });
   }
-  if (page.length === limit && all.length > limit) {
+  if (limit > 0 && page.length === limit && all.length > limit) {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (k !== 'marker') for (const x of Array.isArray(v) ? v : [v]) params.append(k, x);
     params.set('limit', String(limit));
@@ -599,7 +604,7 @@ async function update(c: Ctx) {
   if (body.name !== undefined) upd.display_name = body.name;
   if (body.description !== undefined) upd.display_description = body.description;
   if (body.accessIPv4 !== undefined) upd.access_ip_v4 = body.accessIPv4;
-  if (body.accessIPv6 !== undefined) upd.access_ip_v6 = body.accessIPv6;
+  if (body.accessIPv6 !== undefined) upd.access_ip_v6 = canonicalIpv6(body.accessIPv6);
   if (body.hostname !== undefined) upd.hostname = body.hostname;
   if (body['OS-DCF:diskConfig'] !== undefined) upd.auto_disk_config = body['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0;
   if (ref.located) {

@@ -57,6 +57,7 @@ export class Conductor {
     return {
       // --- build orchestration ---
       schedule_and_build_instances: (ctx: RequestContext, a: { instance_uuids: string[] }) => this.scheduleAndBuild(ctx, a.instance_uuids),
+      unshelve_instance: (ctx: RequestContext, a: { instance_uuid: string }) => this.unshelve(ctx, a.instance_uuid),
       reschedule: (ctx: RequestContext, a: { instance_uuid: string; failed_host: string; reason: string }) => this.reschedule(ctx, a.instance_uuid, a.failed_host, a.reason),
       // --- agents' database access ---
       service_update: async (_ctx: RequestContext, a: { host: string; binary: string; topic: string }) => registerOwnService(d.localCell, a.host, a.binary, a.topic),
@@ -206,6 +207,31 @@ export class Conductor {
     }
     const t = await d.cellTransports.forCell(cell);
     await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel.host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename }, { version: COMPUTE_VERSION });
+  }
+
+  /** Unshelve of an offloaded server: schedule it again in its cell and spawn it there. */
+  async unshelve(ctx: RequestContext, uuid: string): Promise<void> {
+    const d = this.d;
+    const where = await d.cells.cellOfInstance(uuid);
+    if (!where) return;
+    const specRow = await d.cells.db.selectFrom('request_specs').select('spec').where('instance_uuid', '=', uuid).executeTakeFirst();
+    const fail = async (message: string) => {
+      await updateInstance(where.db, uuid, { task_state: null }, { task_state: ['unshelving'] }).catch(() => undefined);
+      await addFault(where.db, uuid, { code: 500, message });
+    };
+    if (!specRow) return fail(`No request spec for instance ${uuid}: cannot unshelve`);
+    const spec = { ...JSON.parse(specRow.spec), num_instances: 1, ignore_hosts: [], cell_uuid: where.cell.uuid };
+    let sel: Selection[];
+    try {
+      sel = await this.selectDestinations(ctx, spec, [uuid]);
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    await updateInstance(where.db, uuid, { host: sel[0].host, node: sel[0].nodename, task_state: 'spawning' }, { task_state: ['unshelving'] }).catch(async () => {
+      await d.placement.deleteAllocations(uuid).catch(() => undefined);
+    });
+    const t = await d.cellTransports.forCell(where.cell);
+    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel[0].host }, 'unshelve_instance', { instance_uuid: uuid }, { version: COMPUTE_VERSION });
   }
 
   /** A build failed on `failedHost`: try another host of the same cell, or give up with a fault. */
