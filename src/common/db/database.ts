@@ -56,6 +56,14 @@ export async function openDatabase<DB = any>(url: string, opts: { poolSize?: num
   };
 }
 
+/** The dialect behind a Kysely instance (migrations receive only the instance). */
+export function dialectOf(db: Kysely<any>): DialectName {
+  const name = (db.getExecutor().adapter as object).constructor.name;
+  if (name.startsWith('Postgres')) return 'postgresql';
+  if (name.startsWith('Mysql')) return 'mysql';
+  return 'sqlite';
+}
+
 /** True when err is a unique-constraint violation on any dialect. */
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; errno?: number; message?: string };
@@ -79,3 +87,4 @@ export function isRetryableTxError(err: unknown): boolean {
 }
 
 export { sql };
+export type { DialectName };

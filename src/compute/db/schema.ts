@@ -6,14 +6,8 @@
 // timestamps as ISO-8601 text, JSON documents as text, no foreign keys.
 import { sql, type Kysely, type Migration } from 'kysely';
 import type { MigrationSet } from '../../common/db/migrate.ts';
+import { dialectOf } from '../../common/db/database.ts';
 
-type Dialect = 'sqlite' | 'mysql' | 'postgresql';
-function dialectOf(db: Kysely<any>): Dialect {
-  const name = (db.getExecutor().adapter as object).constructor.name;
-  if (name.startsWith('Postgres')) return 'postgresql';
-  if (name.startsWith('Mysql')) return 'mysql';
-  return 'sqlite';
-}
 
 const ts = 'varchar(32)';
 const uuid = 'varchar(36)';

@@ -10,6 +10,7 @@
 // which is atomic on every backend (see model/allocations.ts).
 import { sql, type Generated, type Kysely, type Migration } from 'kysely';
 import type { MigrationSet } from '../../common/db/migrate.ts';
+import { dialectOf, type DialectName } from '../../common/db/database.ts';
 
 export interface ResourceProviderRow {
   id: Generated<number>; uuid: string; name: string; generation: number;
@@ -47,15 +48,8 @@ export interface PlacementDB {
   resource_provider_traits: ProviderTraitRow;
 }
 
-export type DialectKind = 'sqlite' | 'mysql' | 'postgresql';
-
-/** The dialect behind a Kysely instance (migrations only get the instance). */
-export function dialectOf(db: Kysely<any>): DialectKind {
-  const name = (db.getExecutor().adapter as object).constructor.name;
-  if (name.startsWith('Postgres')) return 'postgresql';
-  if (name.startsWith('Mysql')) return 'mysql';
-  return 'sqlite';
-}
+export type DialectKind = DialectName;
+export { dialectOf };
 
 const ts = 'varchar(32)';
 const uuid = 'varchar(36)';
