@@ -3,7 +3,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startCloud, type TestCloud } from './helpers/cloud.ts';
+import { assertKeystoneError, startCloud, type TestCloud } from './helpers/cloud.ts';
 
 let cloud: TestCloud;
 let admin: string;
@@ -16,12 +16,6 @@ after(async () => { await cloud?.stop(); });
 const I = '/identity/v3';
 const ref = (name: string) => JSON.parse(readFileSync(new URL(`../../shared/reference/openstack-zed/${name}.json`, import.meta.url), 'utf8'));
 
-function assertKeystoneError(res: { status: number; body: any }, status: number) {
-  assert.equal(res.status, status, JSON.stringify(res.body));
-  assert.equal(res.body.error.code, status);
-  assert.equal(typeof res.body.error.title, 'string');
-  assert.equal(typeof res.body.error.message, 'string');
-}
 
 async function mkUser(name: string, password: string, project?: string, role?: string) {
   const u = await cloud.req('POST', `${I}/users`, { token: admin, body: { user: { name, password, domain_id: 'default' } } });

@@ -4,7 +4,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { startCloud, type TestCloud } from './helpers/cloud.ts';
+import { assertKeystoneError, startCloud, type TestCloud } from './helpers/cloud.ts';
 
 let cloud: TestCloud;
 let admin: string;
@@ -16,12 +16,6 @@ after(async () => { await cloud?.stop(); });
 
 const I = '/identity/v3';
 
-function assertKeystoneError(res: { status: number; body: any }, status: number) {
-  assert.equal(res.status, status, JSON.stringify(res.body));
-  assert.equal(res.body.error.code, status);
-  assert.equal(typeof res.body.error.title, 'string');
-  assert.equal(typeof res.body.error.message, 'string');
-}
 
 let seq = 0;
 const uniq = (p: string) => `${p}-${process.pid}-${++seq}`;

@@ -81,3 +81,11 @@ export async function startCloud(): Promise<TestCloud> {
     },
   };
 }
+
+/** Asserts a Keystone-shaped error body with this status. */
+export function assertKeystoneError(res: { status: number; body: any }, status: number): void {
+  if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
+  if (res.body?.error?.code !== status || typeof res.body.error.title !== 'string' || typeof res.body.error.message !== 'string') {
+    throw new Error(`not a Keystone error body: ${JSON.stringify(res.body)}`);
+  }
+}
