@@ -307,3 +307,33 @@ test('a body under another content type is still read as JSON (Glance does not i
   const big = await c.call('POST', '/v2/images', { raw: JSON.stringify({ name: 'x', description: 'y'.repeat(200_000) }) , headers: { 'content-type': 'application/json' } });
   assert.equal(big.status, 413);
 });
+
+test('lists reflect every change at once (rendered images are reused only while unchanged)', async () => {
+  const id = await c.create({ name: 'cache-1', visibility: 'private' });
+  const find = async () => (await c.get('/v2/images?visibility=private&limit=100')).body.images.find((i: any) => i.id === id);
+  assert.equal((await find()).name, 'cache-1');
+  await c.patch(`/v2/images/${id}`, [{ op: 'replace', path: '/name', value: 'cache-2' }, { op: 'add', path: '/k', value: 'v' }]);
+  let img = await find();
+  assert.equal(img.name, 'cache-2');
+  assert.equal(img.k, 'v');
+  await c.call('PUT', `/v2/images/${id}/tags/t`);
+  assert.deepEqual((await find()).tags, ['t']);
+  await c.upload(id, Buffer.alloc(10, 1));
+  img = await find();
+  assert.equal(img.status, 'active');
+  assert.equal(img.size, 10);
+  await c.post(`/v2/images/${id}/actions/deactivate`, undefined);
+  assert.equal((await find()).status, 'deactivated');
+  await c.delete(`/v2/images/${id}`);
+  assert.equal(await find(), undefined);
+});
+
+test('concurrent patches never lose an update', async () => {
+  const id = await c.create({ name: 'race' });
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => c.patch(`/v2/images/${id}`, [{ op: 'add', path: `/p${i}`, value: String(i) }])));
+  assert.ok(results.every((r) => r.status === 200), results.map((r) => r.status).join(','));
+  const img = (await c.get(`/v2/images/${id}`)).body;
+  for (let i = 0; i < 12; i++) assert.equal(img[`p${i}`], String(i));
+  await Promise.all(['a', 'b', 'c', 'd'].map((t) => c.call('PUT', `/v2/images/${id}/tags/${t}`)));
+  assert.deepEqual((await c.get(`/v2/images/${id}`)).body.tags.sort(), ['a', 'b', 'c', 'd']);
+});

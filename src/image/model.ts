@@ -23,6 +23,8 @@ export interface Image {
   properties: Record<string, string>;
   tags: string[];
   locations: LocationRow[];
+  /** Change counter (not shown): lets updates detect that someone else changed the image first. */
+  revision: number;
 }
 
 export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'] as const;
@@ -85,6 +87,7 @@ export function rowToImage(r: ImageRow, properties: Record<string, string> = {},
     properties,
     tags,
     locations,
+    revision: Number(r.revision ?? 0),
   };
 }
 

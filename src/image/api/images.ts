@@ -10,7 +10,7 @@ import {
 } from '../model.ts';
 import { assertValid, imageSchema, type Schema } from './schemas.ts';
 import { ctxOf, imageTarget, isUuid, jsonBody, loadImage, mediaType, requireObject } from './common.ts';
-import type { Cmp, ListFilters, Op } from '../db/repo.ts';
+import type { Cmp, ListFilters, ListKey, Op } from '../db/repo.ts';
 
 const PATCH_TYPES: Record<string, 4 | 10> = {
   'application/openstack-images-v2.0-json-patch': 4,
@@ -21,6 +21,7 @@ const MAX_INT = 2 ** 31 - 1;
 
 export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, bodyLimit: number): void {
   const schema = imageSchema(svc.diskFormats, svc.containerFormats);
+  const cache = new RenderCache();
   const render = (img: Image) => renderImage(img, { multiStore: svc.multiStore, showDirectUrl: svc.config.get<boolean>('DEFAULT', 'show_image_direct_url') ? (i) => directUrl(svc, i) : undefined });
 
   scope.post('/images', async (req, reply) => {
@@ -33,7 +34,7 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
     return render(img);
   });
 
-  scope.get('/images', async (req) => {
+  scope.get('/images', async (req, reply) => {
     const ctx = ctxOf(svc, req);
     ctx.enforce('get_images', { project_id: ctx.projectId });
     const q = parseListQuery(svc, req);
@@ -42,22 +43,19 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
       if (!marker) throw new BadRequest(`Marker ${q.markerId} could not be found.`);
       q.params.marker = marker;
     }
-    const images = await svc.repo.list({ projectId: ctx.projectId, isAdmin: ctx.isAdmin }, q.params);
-    const visible: Image[] = [];
-    for (const img of images) if (ctx.check('get_image', await listTarget(svc, ctx, img))) visible.push(img);
+    const keys = await svc.repo.listKeys({ projectId: ctx.projectId, isAdmin: ctx.isAdmin }, q.params);
+    const visible = keys.filter((k) => ctx.check('get_image', listTarget(ctx, k)));
     const params = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
     params.delete('marker');
     const query = params.toString();
-    const out: Record<string, unknown> = {
-      images: visible.map(render),
-      first: query ? `/v2/images?${query}` : '/v2/images',
-      schema: '/v2/schemas/images',
-    };
-    if (images.length && images.length === q.params.limit) {
-      params.set('marker', images[images.length - 1].id);
-      out.next = `/v2/images?${params.toString()}`;
+    // Rendered images are reused while their revision is unchanged; only changed ones are loaded.
+    const parts = await cache.render(visible, async (ids) => (await svc.repo.getMany(ids)).map((img) => [img.id, JSON.stringify(render(img))] as const));
+    let out = `{"images":[${parts.join(',')}],"first":${JSON.stringify(query ? `/v2/images?${query}` : '/v2/images')},"schema":"/v2/schemas/images"`;
+    if (keys.length && keys.length === q.params.limit) {
+      params.set('marker', keys[keys.length - 1].id);
+      out += `,"next":${JSON.stringify(`/v2/images?${params.toString()}`)}`;
     }
-    return out;
+    return reply.type('application/json').send(`${out}}`);
   });
 
   scope.get<{ Params: { id: string } }>('/images/:id', async (req) => {
@@ -76,14 +74,16 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
     const body = await jsonBody(req, bodyLimit);
     if (body === undefined) throw new BadRequest('Body expected in request.');
     const changes = parsePatch(schema, body, version);
-    const img = await loadImage(svc, ctx, req.params.id);
-    const target = await imageTarget(svc, ctx, img);
-    const updated = await applyPatch(svc, ctx, img, target, changes);
-    if (changes.length) {
+    // Optimistic: apply the patch to what was read; if the image changed meanwhile, start over.
+    for (let attempt = 0; ; attempt++) {
+      const img = await loadImage(svc, ctx, req.params.id);
+      const target = await imageTarget(svc, ctx, img);
+      const updated = await applyPatch(svc, ctx, img, target, changes);
+      if (!changes.length) return render(updated);
       updated.updated_at = nowIso();
-      if (!(await svc.repo.save(img, updated, img.status))) throw new Conflict(`Image ${img.id} was changed by another request; retry.`);
+      if (await svc.repo.save(img, updated)) return render({ ...updated, revision: img.revision + 1 });
+      await contended(img.id, attempt);
     }
-    return render(updated);
   });
 
   scope.delete<{ Params: { id: string } }>('/images/:id', async (req, reply) => {
@@ -102,10 +102,11 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
     ctx.enforceOnImage('modify_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
     const tag = req.params.tag;
     assertValid(schema, { tags: [tag] });
-    if (!img.tags.includes(tag)) {
-      if (img.tags.length + 1 > svc.limits.tags) throw tagLimit(img.tags.length + 1, svc.limits.tags);
-      const after = { ...img, tags: [...img.tags, tag], updated_at: nowIso() };
-      await svc.repo.save(img, after);
+    for (let cur = img, attempt = 0; !cur.tags.includes(tag); attempt++) {
+      if (cur.tags.length + 1 > svc.limits.tags) throw tagLimit(cur.tags.length + 1, svc.limits.tags);
+      if (await svc.repo.save(cur, { ...cur, tags: [...cur.tags, tag], updated_at: nowIso() })) break;
+      await contended(img.id, attempt);
+      cur = await loadImage(svc, ctx, img.id);
     }
     return reply.code(204).send();
   });
@@ -114,8 +115,12 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('modify_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
-    if (!img.tags.includes(req.params.tag)) throw new NotFound(`Tag ${req.params.tag} not found`);
-    await svc.repo.save(img, { ...img, tags: img.tags.filter((t) => t !== req.params.tag), updated_at: nowIso() });
+    for (let cur = img, attempt = 0; ; attempt++) {
+      if (!cur.tags.includes(req.params.tag)) throw new NotFound(`Tag ${req.params.tag} not found`);
+      if (await svc.repo.save(cur, { ...cur, tags: cur.tags.filter((t) => t !== req.params.tag), updated_at: nowIso() })) break;
+      await contended(img.id, attempt);
+      cur = await loadImage(svc, ctx, img.id);
+    }
     return reply.code(204).send();
   });
 
@@ -140,6 +145,12 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
   });
 }
 
+/** Another request changed the image first: wait a little (jittered) and retry, up to a point. */
+async function contended(id: string, attempt: number): Promise<void> {
+  if (attempt >= 30) throw new Conflict(`Image ${id} is being changed by other requests; retry.`);
+  await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 + attempt * 3)));
+}
+
 function directUrl(svc: ImageService, img: Image): string | undefined {
   const loc = img.locations[0];
   const store = loc && svc.stores.get(loc.store);
@@ -147,8 +158,35 @@ function directUrl(svc: ImageService, img: Image): string | undefined {
 }
 
 /** The list's per-image policy target: no member lookup (the query already applied sharing). */
-async function listTarget(_svc: ImageService, ctx: RequestCtx, img: Image): Promise<Record<string, unknown>> {
-  return { id: img.id, visibility: img.visibility, owner: img.owner, project_id: img.owner, member_id: img.visibility === 'shared' && img.owner !== ctx.projectId ? ctx.projectId : undefined };
+function listTarget(ctx: RequestCtx, k: ListKey): Record<string, unknown> {
+  return { id: k.id, visibility: k.visibility, owner: k.owner, project_id: k.owner, member_id: k.visibility === 'shared' && k.owner !== ctx.projectId ? ctx.projectId : undefined };
+}
+
+/** Rendered images (JSON text) by id, valid while the image's revision is unchanged. */
+export class RenderCache {
+  private readonly entries = new Map<string, { revision: number; json: string }>();
+  constructor(private readonly max = 20_000) {}
+
+  async render(keys: ListKey[], load: (ids: string[]) => Promise<(readonly [string, string])[]>): Promise<string[]> {
+    const misses = keys.filter((k) => this.entries.get(k.id)?.revision !== k.revision);
+    if (misses.length) {
+      const rendered = new Map(await load(misses.map((k) => k.id)));
+      for (const k of misses) {
+        const json = rendered.get(k.id);
+        this.entries.delete(k.id);
+        if (json === undefined) continue; // deleted meanwhile
+        this.entries.set(k.id, { revision: k.revision, json });
+        if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+      }
+    }
+    const out: string[] = [];
+    for (const k of keys) {
+      const e = this.entries.get(k.id);
+      // An image changed between the two queries renders at its newer revision: still correct.
+      if (e) out.push(e.json);
+    }
+    return out;
+  }
 }
 
 // --- create ---------------------------------------------------------------------------------------
@@ -191,7 +229,7 @@ async function createImage(svc: ImageService, ctx: RequestCtx, schema: Schema, b
     min_disk: intAttr('min_disk', body.min_disk), min_ram: intAttr('min_ram', body.min_ram),
     protected: (body.protected as boolean | undefined) ?? false,
     os_hidden: (body.os_hidden as boolean | undefined) ?? false,
-    owner, created_at: ts, updated_at: ts, properties, tags, locations: [],
+    owner, created_at: ts, updated_at: ts, properties, tags, locations: [], revision: 0,
   };
   checkFormatMix(img);
   await svc.checkImageCount(owner);

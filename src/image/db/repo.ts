@@ -35,6 +35,8 @@ export interface ListFilters {
   properties: Record<string, string[]>;
 }
 
+export interface ListKey { id: string; revision: number; visibility: string; owner: string | null }
+
 export interface ListParams {
   filters: ListFilters;
   sortKeys: string[];
@@ -127,8 +129,27 @@ export class ImageRepo {
   }
 
   async list(viewer: Viewer, p: ListParams): Promise<Image[]> {
+    const keys = await this.listKeys(viewer, p);
+    return this.getMany(keys.map((k) => k.id));
+  }
+
+  /** Images by id, in the order given, with properties, tags and locations. */
+  async getMany(ids: string[]): Promise<Image[]> {
+    const rows: ImageRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      rows.push(...await this.db.selectFrom('images').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute());
+    }
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return this.hydrate(ids.map((id) => byId.get(id)).filter((r): r is ImageRow => r !== undefined));
+  }
+
+  /**
+   * The page of a list, as the few columns needed to decide what to show: callers reuse rendered
+   * images whose revision has not changed and load only the others (see getMany()).
+   */
+  async listKeys(viewer: Viewer, p: ListParams): Promise<ListKey[]> {
     const f = p.filters;
-    let q = this.db.selectFrom('images').selectAll('images').where('images.deleted', '=', 0)
+    let q = this.db.selectFrom('images').select(['images.id', 'images.revision', 'images.visibility', 'images.owner']).where('images.deleted', '=', 0)
       .where((eb) => this.listCond(eb, viewer, f));
     if (f.status) q = q.where('images.status', 'in', f.status);
     else q = q.where('images.status', '<>', 'killed');
@@ -172,7 +193,7 @@ export class ImageRepo {
     }
     for (let i = 0; i < keys.length; i++) q = q.orderBy(sortExpr(keys[i]), dirs[i]);
     const rows = await q.limit(p.limit).execute();
-    return this.hydrate(rows);
+    return rows.map((r) => ({ id: r.id, revision: Number(r.revision), visibility: r.visibility, owner: r.owner }));
   }
 
   /** Loads properties, tags and locations of many images in three queries. */
@@ -207,7 +228,7 @@ export class ImageRepo {
           checksum: img.checksum, os_hash_algo: img.os_hash_algo, os_hash_value: img.os_hash_value,
           min_disk: img.min_disk, min_ram: img.min_ram, protected: img.protected ? 1 : 0, os_hidden: img.os_hidden ? 1 : 0,
           owner: img.owner, created_at: img.created_at, updated_at: img.updated_at, deleted: 0, deleted_at: null,
-          upload_owner: null, upload_heartbeat: null,
+          upload_owner: null, upload_heartbeat: null, revision: 0,
         }).execute();
         await this.writeProperties(trx, img.id, {}, img.properties);
         await this.writeTags(trx, img.id, [], img.tags, img.created_at);
@@ -219,20 +240,19 @@ export class ImageRepo {
   }
 
   /**
-   * Saves a modified image (base attributes, properties, tags). With `fromStatus`, only when the
-   * stored status is still that one; returns false otherwise (someone else changed it first).
+   * Saves a modified image (base attributes, properties, tags), only if nobody changed it since
+   * `before` was read (same revision); returns false otherwise, and the caller re-reads.
    */
-  async save(before: Image, after: Image, fromStatus?: string): Promise<boolean> {
+  async save(before: Image, after: Image): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const set: Partial<ImageRow> = { updated_at: after.updated_at };
+      const set: Record<string, unknown> = { updated_at: after.updated_at, revision: BUMP };
       const cols = ['name', 'disk_format', 'container_format', 'size', 'virtual_size', 'status', 'visibility', 'checksum',
         'os_hash_algo', 'os_hash_value', 'min_disk', 'min_ram', 'owner'] as const;
       for (const c of cols) if (before[c] !== after[c]) (set as Record<string, unknown>)[c] = after[c];
       if (before.protected !== after.protected) set.protected = after.protected ? 1 : 0;
       if (before.os_hidden !== after.os_hidden) set.os_hidden = after.os_hidden ? 1 : 0;
-      let q = trx.updateTable('images').set(set).where('id', '=', after.id).where('deleted', '=', 0);
-      if (fromStatus) q = q.where('status', '=', fromStatus);
-      const r = await q.executeTakeFirst();
+      const r = await trx.updateTable('images').set(set as Partial<ImageRow>)
+        .where('id', '=', after.id).where('deleted', '=', 0).where('revision', '=', before.revision).executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
       await this.writeProperties(trx, after.id, before.properties, after.properties);
       await this.writeTags(trx, after.id, before.tags, after.tags, after.updated_at);
@@ -259,7 +279,7 @@ export class ImageRepo {
   /** Atomic status change with optional column updates; false when the image was not in `from`. */
   async transition(id: string, from: string | string[], to: string, extra: Partial<ImageRow> = {}): Promise<boolean> {
     const froms = Array.isArray(from) ? from : [from];
-    const r = await this.db.updateTable('images').set({ ...extra, status: to, updated_at: extra.updated_at ?? nowIso() })
+    const r = await this.db.updateTable('images').set({ ...extra, status: to, updated_at: extra.updated_at ?? nowIso(), revision: BUMP })
       .where('id', '=', id).where('deleted', '=', 0).where('status', 'in', froms).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
@@ -268,7 +288,7 @@ export class ImageRepo {
   async activate(id: string, from: string, set: Partial<ImageRow>, loc: LocationRow): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const r = await trx.updateTable('images')
-        .set({ ...set, status: 'active', updated_at: nowIso(), upload_owner: null, upload_heartbeat: null })
+        .set({ ...set, status: 'active', updated_at: nowIso(), upload_owner: null, upload_heartbeat: null, revision: BUMP })
         .where('id', '=', id).where('deleted', '=', 0).where('status', '=', from).executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
       await trx.deleteFrom('image_locations').where('image_id', '=', id).where('store', '=', loc.store).execute();
@@ -280,7 +300,7 @@ export class ImageRepo {
   /** Records staged data of an image still `uploading`; false if the image left that status. */
   async staged(id: string, row: StagingRow): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const r = await trx.updateTable('images').set({ updated_at: nowIso(), upload_owner: null, upload_heartbeat: null })
+      const r = await trx.updateTable('images').set({ updated_at: nowIso(), upload_owner: null, upload_heartbeat: null, revision: BUMP })
         .where('id', '=', id).where('deleted', '=', 0).where('status', '=', 'uploading').executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
       await trx.deleteFrom('image_staging').where('image_id', '=', id).execute();
@@ -300,6 +320,7 @@ export class ImageRepo {
   async setPropertyIfAbsent(id: string, name: string, value: string): Promise<boolean> {
     try {
       await this.db.insertInto('image_properties').values({ image_id: id, name, value }).execute();
+      await this.touch(id);
       return true;
     } catch (e) {
       if (isUniqueViolation(e)) return false;
@@ -309,6 +330,8 @@ export class ImageRepo {
 
   async setProperty(id: string, name: string, value: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      // The image row first, then its children: the lock order every transaction here follows.
+      await this.touch(id, trx);
       const r = await trx.updateTable('image_properties').set({ value }).where('image_id', '=', id).where('name', '=', name).executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) {
         const exists = await trx.selectFrom('image_properties').select('name').where('image_id', '=', id).where('name', '=', name).executeTakeFirst();
@@ -317,11 +340,18 @@ export class ImageRepo {
     });
   }
 
+  /** Marks the image changed (updated_at, revision) after a change to its properties or locations. */
+  async touch(id: string, trx: DB | Transaction<ImageDB> = this.db): Promise<void> {
+    await trx.updateTable('images').set({ updated_at: nowIso(), revision: BUMP }).where('id', '=', id).execute();
+  }
+
   async deleteProperty(id: string, name: string, value?: string): Promise<boolean> {
     let q = this.db.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', name);
     if (value !== undefined) q = q.where('value', '=', value);
     const r = await q.executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    const deleted = Number(r.numDeletedRows) > 0;
+    if (deleted) await this.touch(id);
+    return deleted;
   }
 
   async stagingOf(id: string): Promise<StagingRow | undefined> {
@@ -339,10 +369,12 @@ export class ImageRepo {
 
   async addLocation(loc: LocationRow): Promise<void> {
     await this.db.insertInto('image_locations').values(loc).execute();
+    await this.touch(loc.image_id);
   }
 
   async removeLocation(imageId: string, store: string): Promise<void> {
     await this.db.deleteFrom('image_locations').where('image_id', '=', imageId).where('store', '=', store).execute();
+    await this.touch(imageId);
   }
 
   /** Marks the image deleted; returns its locations (whose data the caller removes). */
@@ -432,6 +464,8 @@ export class ImageRepo {
     return this.db.selectFrom('tasks').selectAll().where('image_id', '=', imageId).orderBy('created_at').execute();
   }
 }
+
+const BUMP = sql<number>`revision + 1`;
 
 // Nullable sort keys sort as '' / -1 so every dialect orders (and pages) them the same way.
 function sortExpr(key: string) {

@@ -29,6 +29,8 @@ export interface ImageRow {
   /** Which process holds the upload (`saving`) and when it last said so; see store/scrub. */
   upload_owner: string | null;
   upload_heartbeat: string | null;
+  /** Bumped by every change to what the API shows of the image (row, properties, tags, locations). */
+  revision: number;
 }
 
 /** One copy of the data in one store. `path` is relative to the store's directory. */
@@ -205,4 +207,11 @@ const m001: Migration = {
   },
 };
 
-export const imageMigrations: MigrationSet = { name: 'image', migrations: { '001_initial': m001 } };
+/** A revision per image lets list responses reuse rendered images that have not changed. */
+const m002: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('images').addColumn('revision', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  },
+};
+
+export const imageMigrations: MigrationSet = { name: 'image', migrations: { '001_initial': m001, '002_revision': m002 } };
