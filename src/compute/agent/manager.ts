@@ -5,7 +5,7 @@
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
-import { MessagingTimeout } from '../../common/errors.ts';
+import { MessagingTimeout, ServiceUnavailable } from '../../common/errors.ts';
 import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION, systemContext } from '../rpc.ts';
 import { VM, TASK, POWER, instanceName, type InstanceRow } from '../objects.ts';
 import type { PlacementClient } from '../clients.ts';
@@ -66,7 +66,14 @@ export class ComputeManager {
     const known = await this.conductorRetry<{ uuid: string; vm_state: string; task_state: string | null }[]>('instances_on_host', { host: this.host });
     await driver.initHost(known.map((k) => ({ uuid: k.uuid, vmState: k.vm_state })));
     this.server = await this.d.transport.serve({ topic: COMPUTE_TOPIC, server: this.host }, this.endpoints(), { version: COMPUTE_VERSION });
-    await this.updateResources();
+    // Identity or placement may come up after us (separate processes start in any order).
+    for (let i = 0; ; i++) {
+      try { await this.updateResources(); break; } catch (e) {
+        if (!(e instanceof ServiceUnavailable) || this.stopped || i > 120) throw e;
+        this.d.logger.warn({ host: this.host, err: (e as Error).message }, 'placement not reachable yet; retrying');
+        await sleep(Math.min(5000, 500 * (i + 1)));
+      }
+    }
     await this.initInstances(known);
     const hb = setInterval(() => {
       this.conductor('service_heartbeat', { host: this.host, binary: 'nova-compute' }).catch((e) => this.d.logger.warn({ err: e }, 'heartbeat failed'));
