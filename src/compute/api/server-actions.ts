@@ -153,7 +153,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     // Before 2.75 rebuild answers with the basic view; key_name (2.54) and user_data (2.57) join it.
     if (c.v.atMost('2.74')) for (const k of Object.keys(server)) if (/^(OS-EXT-|OS-SRV-USG|os-extended-volumes|config_drive|key_name|host_status|locked_reason|fault|server_groups)/.test(k)) delete server[k];
     if (c.v.atLeast('2.54')) server.key_name = ref.located!.row.key_name;
-    if (c.v.atLeast('2.57')) server.user_data = ref.located!.row.user_data;
+    if (c.v.atLeast('2.57')) { server.user_data = ref.located!.row.user_data; delete server['OS-EXT-SRV-ATTR:user_data']; }
     if (adminPass) server.adminPass = adminPass;
     return { status: 202, body: { server } };
   },
@@ -165,7 +165,24 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     await updateInstance(l.db, l.row.uuid, { vm_state: a.state, task_state: null });
     return { status: 202 };
   },
-  shelve: async (c) => simple(c, { rule: 'os_compute_api:os-shelve:shelve', method: 'shelve', action: 'shelve', rpc: 'shelve_instance', check: { vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: [null] }, task: 'shelving' }),
+  shelve: async (c) => {
+    const l = await getLiveServer(c, c.params.id);
+    c.enforce('os_compute_api:os-shelve:shelve', { project_id: l.row.project_id });
+    checkLocked(c, l);
+    checkState(l, 'shelve', { vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: [null] });
+    // As Nova, shelving snapshots the server into an image named "<server>-shelved" (the fake
+    // driver uploads no data, so it stays queued, like Nova's fake driver); unshelve removes it.
+    const img = await c.api.images.request(c.auth.token, 'POST', '/v2/images', {
+      name: `${l.row.display_name ?? ''}-shelved`, disk_format: 'raw', container_format: 'bare',
+      instance_uuid: l.row.uuid, image_type: 'snapshot', base_image_ref: l.row.image_ref ?? '',
+    });
+    const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
+    if (img.status === 201) sm.shelved_image_id = img.body.id;
+    await updateInstance(l.db, l.row.uuid, { task_state: 'shelving', system_metadata: JSON.stringify(sm) }, { task_state: [null] });
+    await recordAction(l.db, l.row.uuid, 'shelve', c.rpcContext());
+    await cast(c, l, 'shelve_instance');
+    return { status: 202 };
+  },
   shelveOffload: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:shelve_offload', { project_id: l.row.project_id });
@@ -178,7 +195,12 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     c.enforce('os_compute_api:os-shelve:unshelve', { project_id: l.row.project_id });
     checkLocked(c, l);
     checkState(l, 'unshelve', { vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: [null] });
-    await updateInstance(l.db, l.row.uuid, { task_state: 'unshelving' }, { task_state: [null] });
+    const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
+    if (typeof sm.shelved_image_id === 'string') {
+      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${sm.shelved_image_id}`).catch(() => undefined);
+      delete sm.shelved_image_id;
+    }
+    await updateInstance(l.db, l.row.uuid, { task_state: 'unshelving', system_metadata: JSON.stringify(sm) }, { task_state: [null] });
     await recordAction(l.db, l.row.uuid, 'unshelve', c.rpcContext());
     const t = await c.api.transport();
     await t.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'unshelve_instance', { instance_uuid: l.row.uuid }, { version: CONDUCTOR_VERSION });
