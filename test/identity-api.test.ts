@@ -14,7 +14,7 @@ before(async () => {
 after(async () => { await cloud?.stop(); });
 
 const I = '/identity/v3';
-const ref = (name: string) => JSON.parse(readFileSync(new URL(`../../shared/reference/openstack-zed/${name}.json`, import.meta.url), 'utf8'));
+const ref = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/reference/openstack-zed/${name}.json`, import.meta.url), 'utf8'));
 
 
 async function mkUser(name: string, password: string, project?: string, role?: string) {
