@@ -8,7 +8,7 @@ import { startTestService, type TestService } from './helpers/service.ts';
 import { imageService } from '../src/image/index.ts';
 import { GlanceClient } from './fixtures/image/client.ts';
 
-const REF = '/work/shared/reference/openstack-zed';
+const REF = new URL('./fixtures/reference/openstack-zed', import.meta.url).pathname;
 const ref = (name: string) => JSON.parse(readFileSync(`${REF}/${name}.json`, 'utf8'));
 const keysOf = (o: Record<string, unknown>) => Object.keys(o).sort();
 
