@@ -32,7 +32,8 @@ export async function upgradeCheck(config: Config, format: 'table' | 'json' = 't
       return { code: 0 };
     }],
     ['Placement API', async () => {
-      const access = serviceAccess(config, undefined, 'placement');
+      // The all-in-one's config names no auth_url (its port is a flag): admin-openrc's OS_AUTH_URL serves.
+      const access = serviceAccess(config, config.get<string | undefined>('keystone_authtoken', 'auth_url') ?? process.env.OS_AUTH_URL, 'placement');
       let base: string;
       try { base = await access.endpoint(); } catch (e) { return { code: 2, details: `Placement API endpoint not found: ${(e as Error).message}` }; }
       let res: Response;
