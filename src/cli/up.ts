@@ -116,6 +116,8 @@ async function writeClientFiles(dir: string, authUrl: string, password: string) 
     'export OS_PROJECT_DOMAIN_NAME=Default',
     'export OS_REGION_NAME=RegionOne',
     'export OS_INTERFACE=public',
+    '# Compute microversions as the server and client negotiate (--nic none needs 2.37 or later).',
+    'export OS_COMPUTE_API_VERSION=2.latest',
     '',
   ].join('\n');
   const clouds = [
@@ -131,6 +133,7 @@ async function writeClientFiles(dir: string, authUrl: string, password: string) 
     '    region_name: RegionOne',
     '    interface: public',
     '    identity_api_version: 3',
+    "    compute_api_version: '2.latest'",
     '',
   ].join('\n');
   await writeFile(join(dir, 'admin-openrc'), openrc, { mode: 0o600 });

@@ -6,8 +6,6 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 stratus() { node "$here/bin/stratus.mjs" "$@"; }
-# --nic none needs microversion 2.37 or later; novaclient negotiates with "2.latest".
-export OS_COMPUTE_API_VERSION=2.latest
 
 for _ in $(seq 1 100); do openstack hypervisor list -f value -c ID 2>/dev/null | grep . && break; sleep 0.2; done >/dev/null
 step compute service list;        openstack compute service list -f value -c Binary | sort | tr '\n' ' ' | grep 'nova-compute nova-conductor nova-scheduler' >/dev/null
