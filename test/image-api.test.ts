@@ -337,3 +337,24 @@ test('concurrent patches never lose an update', async () => {
   await Promise.all(['a', 'b', 'c', 'd'].map((t) => c.call('PUT', `/v2/images/${id}/tags/${t}`)));
   assert.deepEqual((await c.get(`/v2/images/${id}`)).body.tags.sort(), ['a', 'b', 'c', 'd']);
 });
+
+test('error bodies follow Accept as webob does: JSON, HTML (glanceclient sends none), plain; 401 as keystonemiddleware', async () => {
+  const path = '/v2/images/00000000-0000-4000-8000-000000000000';
+  const json = await c.call('GET', path, { headers: { accept: 'application/json' } });
+  assert.equal(json.headers['content-type'], 'application/json; charset=utf-8');
+  assert.equal(json.body.code, '404 Not Found');
+  for (const accept of ['*/*', 'text/html', '']) {
+    const r = await fetch(`${svc.url}${path}`, { headers: { 'x-auth-token': 'member-a', ...(accept ? { accept } : {}) } });
+    assert.equal(r.status, 404);
+    assert.match(r.headers.get('content-type') ?? '', /^text\/html/, accept);
+    const text = await r.text();
+    assert.match(text, /<title>404 Not Found<\/title>/);
+    assert.match(text, /No image found with ID 00000000-0000-4000-8000-000000000000<br \/><br \/>/);
+  }
+  const plain = await fetch(`${svc.url}${path}`, { headers: { 'x-auth-token': 'member-a', accept: 'text/plain' } });
+  assert.match(plain.headers.get('content-type') ?? '', /^text\/plain/);
+  assert.match(await plain.text(), /^404 Not Found\n\nNo image found/);
+  const unauth = await fetch(`${svc.url}/v2/images`, { headers: { accept: '*/*' } });
+  assert.equal(unauth.status, 401);
+  assert.deepEqual(await unauth.json(), { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } });
+});

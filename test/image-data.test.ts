@@ -177,7 +177,7 @@ test('deleting an image while it uploads: the upload gets 410 and nothing stays 
       sent += 1 << 20;
     },
   });
-  const upload = fetch(`${svc.url}/v2/images/${id}/file`, { method: 'PUT', body, duplex: 'half', headers: { 'x-auth-token': 'member-a', 'content-type': 'application/octet-stream', 'content-length': String(total) } } as RequestInit);
+  const upload = fetch(`${svc.url}/v2/images/${id}/file`, { method: 'PUT', body, duplex: 'half', headers: { 'x-auth-token': 'member-a', accept: 'application/json', 'content-type': 'application/octet-stream', 'content-length': String(total) } } as RequestInit);
   await waitFor(async () => (await status(id)) === 'saving');
   assert.equal((await c.delete(`/v2/images/${id}`)).status, 204);
   release();

@@ -5,7 +5,7 @@ import './config.ts';
 import type { ServiceDefinition, ServiceContext, RunningService } from '../common/service.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { requireAuth } from '../common/http/auth.ts';
-import { sendError } from '../common/http/app.ts';
+import { sendGlanceError } from './api/errors.ts';
 import { NotFound } from '../common/errors.ts';
 import { imageMigrations } from './db/schema.ts';
 import type { ImageDB } from './db/schema.ts';
@@ -70,7 +70,8 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
     // Glance reads JSON bodies whatever their declared type; other types reach the handlers as
     // streams (see jsonBody()).
     api.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    api.setNotFoundHandler((req, reply) => sendError('glance', new NotFound('The resource could not be found.'), req, reply));
+    api.setErrorHandler((error, req, reply) => sendGlanceError(error, req, reply));
+    api.setNotFoundHandler((req, reply) => sendGlanceError(new NotFound('The resource could not be found.'), req, reply));
     registerDiscoveryRoutes(api, svc);
     registerImageRoutes(api, svc, bodyLimit);
     registerDataRoutes(api, svc);
