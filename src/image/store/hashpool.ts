@@ -13,7 +13,7 @@ const { createHash } = require('node:crypto');
 const jobs = new Map();
 // Hashing is bulk work: run it below the API thread's priority so requests stay fast when the
 // CPUs are busy (Linux: nice applies per thread, found through /proc/thread-self).
-try { require('node:os').setPriority(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()), Number(process.env.STRATUS_HASH_NICE ?? 10)); } catch {}
+try { require('node:os').setPriority(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()), 10); } catch {}
 parentPort.on('message', (m) => {
   try {
     if (m.t === 'open') { jobs.set(m.job, { hash: createHash(m.algo), view: Buffer.from(m.sab) }); return; }
