@@ -96,6 +96,7 @@ export class Scheduler {
       if (rest.length) q2.set('required', rest.join(',')); else q2.delete('required');
       const again = await d.placement.allocationCandidates(q2.toString()).catch(() => undefined);
       if (again?.allocation_requests.length) {
+        this.hosts.invalidate(); // the reason was just set: read it fresh
         const known = await this.hosts.byProvider();
         const reasons = new Map<string, number>();
         for (const ar of again.allocation_requests) {
