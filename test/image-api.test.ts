@@ -358,3 +358,14 @@ test('error bodies follow Accept as webob does: JSON, HTML (glanceclient sends n
   assert.equal(unauth.status, 401);
   assert.deepEqual(await unauth.json(), { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } });
 });
+
+test('a known path with another method is 405 with Allow', async () => {
+  const r = await c.call('PUT', '/v2/images', { body: {} });
+  assert.equal(r.status, 405);
+  assert.equal(r.headers.allow, 'GET, POST');
+  assert.match(r.body.message, /The method PUT is not allowed for this resource/);
+  const f = await c.call('POST', '/v2/images/00000000-0000-4000-8000-000000000000/file');
+  assert.equal(f.status, 405);
+  assert.equal(f.headers.allow, 'GET, PUT');
+  assert.equal((await c.get('/v2/nothing/here')).status, 404);
+});

@@ -6,7 +6,7 @@ import type { ServiceDefinition, ServiceContext, RunningService } from '../commo
 import { openDatabase } from '../common/db/database.ts';
 import { requireAuth } from '../common/http/auth.ts';
 import { sendGlanceError } from './api/errors.ts';
-import { NotFound } from '../common/errors.ts';
+import { MethodNotAllowed, NotFound } from '../common/errors.ts';
 import { imageMigrations } from './db/schema.ts';
 import type { ImageDB } from './db/schema.ts';
 import { ImageService } from './service.ts';
@@ -70,6 +70,13 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
     // Glance reads JSON bodies whatever their declared type; other types reach the handlers as
     // streams (see jsonBody()).
     api.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    // Known paths answer other methods with 405 and Allow, as Glance's router does.
+    const methods = new Map<string, Set<string>>();
+    api.addHook('onRoute', (r) => {
+      const set = methods.get(r.url) ?? new Set<string>();
+      for (const m of [r.method].flat()) set.add(m);
+      methods.set(r.url, set);
+    });
     api.setErrorHandler((error, req, reply) => sendGlanceError(error, req, reply));
     api.setNotFoundHandler((req, reply) => sendGlanceError(new NotFound('The resource could not be found.'), req, reply));
     registerDiscoveryRoutes(api, svc);
@@ -78,6 +85,16 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
     registerMemberRoutes(api, svc, bodyLimit);
     registerImportRoutes(api, svc, runner, bodyLimit);
     registerMetadefRoutes(api, svc, bodyLimit);
+    for (const [url, allowed] of [...methods]) {
+      const missing = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !allowed.has(m));
+      const allow = [...allowed].sort().join(', ');
+      if (missing.length) {
+        api.route({
+          method: missing as ('GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE')[], url: url.slice(api.prefix.length) || '/',
+          handler: async (req) => { throw new MethodNotAllowed(`The method ${req.method} is not allowed for this resource.`, { headers: { allow } }); },
+        });
+      }
+    }
   }, { prefix: '/v2' });
 }
 
