@@ -40,7 +40,7 @@ function serve(name: string, env: Record<string, string> = {}, port?: number): v
   const p = spawn(process.execPath, args, { env: { ...process.env, STRATUS_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr!.on('data', (b) => { err += b; if (err.length > 20000) err = err.slice(-10000); });
-  p.on('exit', (code) => { if (code && code !== 143 && !stopping) console.error(`${name} exited ${code}: ${err.slice(-2000)}`); });
+  p.on('exit', (code) => { if (code && code !== 143 && !stopping) console.error(`${name} exited ${code}: ${err.slice(-5000)}`); });
   procs.push(p);
 }
 let stopping = false;

@@ -69,8 +69,10 @@ export class ComputeManager {
     // Identity or placement may come up after us (separate processes start in any order).
     for (let i = 0; ; i++) {
       try { await this.updateResources(); break; } catch (e) {
-        if (!(e instanceof ServiceUnavailable) || this.stopped || i > 120) throw e;
-        this.d.logger.warn({ host: this.host, err: (e as Error).message }, 'placement not reachable yet; retrying');
+        // Not reachable, or answering errors while it starts (a 503 behind a proxy, a database
+        // still migrating): keep trying for a few minutes before giving up.
+        if (this.stopped || i > 60) throw e;
+        this.d.logger.warn({ host: this.host, err: (e as Error).message, unavailable: e instanceof ServiceUnavailable }, 'placement not ready yet; retrying');
         await sleep(Math.min(5000, 500 * (i + 1)));
       }
     }
