@@ -6,6 +6,7 @@ import type { ServiceDefinition, ServiceContext, RunningService } from '../commo
 import { openDatabase } from '../common/db/database.ts';
 import { requireAuth } from '../common/http/auth.ts';
 import { sendGlanceError } from './api/errors.ts';
+import { refuseNul } from './api/common.ts';
 import { MethodNotAllowed, NotFound } from '../common/errors.ts';
 import { imageMigrations } from './db/schema.ts';
 import type { ImageDB } from './db/schema.ts';
@@ -56,6 +57,7 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
   registerVersionRoutes(scope, svc);
   await scope.register(async (api) => {
     api.addHook('onRequest', requireAuth(ctx.tokenValidator));
+    api.addHook('preHandler', refuseNul);
     // Image data is streamed, never buffered: the raw request stream is the body.
     api.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
     api.addContentTypeParser(/^application\/openstack-images-v2\.[01]-json-patch/, { parseAs: 'string', bodyLimit }, (_req, body, done) => {

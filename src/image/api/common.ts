@@ -44,7 +44,11 @@ export async function imageTarget(svc: ImageService, ctx: RequestCtx, img: Image
  */
 export async function jsonBody(req: FastifyRequest, limit: number): Promise<unknown> {
   const body = req.body;
-  if (typeof body === 'string') return parseJson(body);
+  if (typeof body === 'string') {
+    const parsed = parseJson(body);
+    if (hasNul(parsed)) throw new BadRequest('Invalid input: strings may not contain NUL characters.');
+    return parsed;
+  }
   if (!(body instanceof Readable)) return body;
   const chunks: Buffer[] = [];
   let n = 0;
@@ -53,7 +57,9 @@ export async function jsonBody(req: FastifyRequest, limit: number): Promise<unkn
     if (n > limit) throw new PayloadTooLarge('Request Entity Too Large: the request body is larger than the limit.');
     chunks.push(c as Buffer);
   }
-  return parseJson(Buffer.concat(chunks).toString('utf8'));
+  const parsed = parseJson(Buffer.concat(chunks).toString('utf8'));
+  if (hasNul(parsed)) throw new BadRequest('Invalid input: strings may not contain NUL characters.');
+  return parsed;
 }
 
 function parseJson(text: string): unknown {
@@ -75,4 +81,22 @@ export function requireObject(body: unknown): Record<string, unknown> {
 export function mediaType(req: FastifyRequest): string | undefined {
   const ct = req.headers['content-type'];
   return ct ? ct.split(';')[0].trim().toLowerCase() : undefined;
+}
+
+/** True when a JSON value holds a NUL character in a string or key (PostgreSQL cannot store it). */
+export function hasNul(v: unknown, depth = 0): boolean {
+  if (depth > 64) return false;
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (Array.isArray(v)) return v.some((x) => hasNul(x, depth + 1));
+  if (v && typeof v === 'object' && !(v instanceof Readable)) {
+    return Object.entries(v as Record<string, unknown>).some(([k, x]) => k.includes('\u0000') || hasNul(x, depth + 1));
+  }
+  return false;
+}
+
+/** A preHandler: NUL characters in ids, query strings or JSON bodies are a 400, never a 500. */
+export async function refuseNul(req: FastifyRequest): Promise<void> {
+  if (hasNul(req.params) || hasNul(req.query) || hasNul(req.body)) {
+    throw new BadRequest('Invalid input: strings may not contain NUL characters.');
+  }
 }

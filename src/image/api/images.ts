@@ -338,7 +338,9 @@ function parseListQuery(svc: ImageService, req: FastifyRequest): ParsedList {
     const v = one(q, k);
     if (v === undefined) return undefined;
     if (!/^\d+$/.test(v)) throw new BadRequest('Unable to filter on a range with a non-numeric value.');
-    return Number(v);
+    const n = Number(v);
+    if (!Number.isSafeInteger(n)) throw new BadRequest(`Unable to filter on ${k}: ${v} is out of range.`);
+    return n;
   };
 
   // Sorting: classic sort_key/sort_dir (repeatable) or sort=k:dir,k2:dir2, never both.
