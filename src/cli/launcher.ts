@@ -129,7 +129,11 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
   return {
     app, url,
     stop: () => (stopping ??= (async () => {
-      await app.close(); // stops accepting, lets in-flight requests finish
+      // Stop accepting and let in-flight requests finish; a connection still open after the
+      // grace period (a slow client, a body still being drained) is cut rather than waited for.
+      const grace = setTimeout(() => app.server.closeAllConnections(), 10_000);
+      await app.close();
+      clearTimeout(grace);
       await revocationServer?.stop();
       for (const r of running.reverse()) await r.stop().catch((e) => logger.error({ err: e }, 'service stop failed'));
       if (transport) await (await transport).close();
