@@ -56,6 +56,11 @@ export const imageService: ServiceDefinition = {
 async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner: ImportRunner, ctx: ServiceContext, bodyLimit: number): Promise<void> {
   registerVersionRoutes(scope, svc);
   await scope.register(async (api) => {
+    // The server ignores trailing slashes, but Glance does not: `/v2/images/` names an image
+    // with an empty id (Tempest's null-id checks), which does not exist.
+    api.addHook('onRequest', async (req) => {
+      if (req.url.split('?')[0].endsWith('/v2/images/')) throw new NotFound('No image found with ID ');
+    });
     api.addHook('onRequest', requireAuth(ctx.tokenValidator));
     api.addHook('preHandler', refuseNul);
     // Image data is streamed, never buffered: the raw request stream is the body.

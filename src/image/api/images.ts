@@ -231,7 +231,6 @@ async function createImage(svc: ImageService, ctx: RequestCtx, schema: Schema, b
     os_hidden: (body.os_hidden as boolean | undefined) ?? false,
     owner, created_at: ts, updated_at: ts, properties, tags, locations: [], revision: 0,
   };
-  checkFormatMix(img);
   await svc.checkImageCount(owner);
   await svc.repo.create(img);
   return img;
@@ -248,18 +247,6 @@ function intAttr(name: string, v: unknown): number {
   if (n < 0) throw new BadRequest(`Cannot set ${name} to a negative value.`);
   if (n > MAX_INT) throw new BadRequest(`${name} must be at most ${MAX_INT}.`);
   return n;
-}
-
-/** Glance: ami/aki/ari disk and container formats only go together. */
-function checkFormatMix(img: Image): void {
-  const amiLike = ['ami', 'aki', 'ari'];
-  const d = img.disk_format;
-  const c = img.container_format;
-  if ((d && amiLike.includes(d)) || (c && amiLike.includes(c))) {
-    if (d && c && d !== c) {
-      throw new BadRequest("Invalid mix of disk and container formats. When setting a disk or container format to one of 'aki', 'ari', or 'ami', the container and disk formats must match.");
-    }
-  }
 }
 
 const tagLimit = (attempted: number, max: number) =>
@@ -467,7 +454,6 @@ async function applyPatch(svc: ImageService, ctx: RequestCtx, img: Image, target
     if (!isBase) { next.properties[root] = c.value as string; continue; }
     setBase(next, img, root, c.value);
   }
-  checkFormatMix(next);
   const nProps = Object.keys(next.properties).length;
   if (nProps > svc.limits.properties && nProps > Object.keys(img.properties).length) throw propertyLimit(nProps, svc.limits.properties);
   if (next.tags.length > svc.limits.tags && next.tags.length > img.tags.length) throw tagLimit(next.tags.length, svc.limits.tags);
