@@ -358,7 +358,7 @@ function parseListQuery(svc: ImageService, req: FastifyRequest): ParsedList {
   while (sortDirs.length < sortKeys.length) sortDirs.push(sortDirs[0]);
 
   const reserved = new Set(['limit', 'marker', 'member_status', 'visibility', 'os_hidden', 'protected', 'sort', 'sort_key', 'sort_dir',
-    'size_min', 'size_max', 'tag', 'name', 'id', 'status', 'disk_format', 'container_format', 'owner', 'created_at', 'updated_at', 'changes-since']);
+    'size', 'size_min', 'size_max', 'tag', 'name', 'id', 'status', 'disk_format', 'container_format', 'owner', 'created_at', 'updated_at', 'changes-since']);
   const properties: Record<string, string[]> = {};
   for (const k of Object.keys(q)) if (!reserved.has(k)) properties[k] = inList(one(q, k)!);
   const list = (k: string) => { const v = one(q, k); return v === undefined ? undefined : inList(v); };
@@ -368,7 +368,8 @@ function parseListQuery(svc: ImageService, req: FastifyRequest): ParsedList {
     memberStatus: memberStatus as ListFilters['memberStatus'],
     name: list('name'), id: list('id'), status: list('status'), disk_format: list('disk_format'),
     container_format: list('container_format'), owner: list('owner'),
-    size_min: size('size_min'), size_max: size('size_max'),
+    // `size=N` is an exact match on the core column, as in Glance (not a property filter).
+    size_min: size('size') ?? size('size_min'), size_max: size('size') ?? size('size_max'),
     protected: prot === undefined ? undefined : prot === 'true',
     os_hidden: osHidden === 'true',
     tags: all(q, 'tag').map((t) => t.trim()),
