@@ -123,13 +123,13 @@ after(async () => {
   dir?.remove();
 });
 
-test('distributed: separate processes over RabbitMQ and a SQL server; 20 servers spread over two compute hosts', { skip: !infra && 'needs RabbitMQ and MariaDB/PostgreSQL on 127.0.0.1', timeout: 240_000 }, async () => {
+test('distributed: separate processes over RabbitMQ and a SQL server; 20 servers spread over two compute hosts', { skip: !infra && 'needs RabbitMQ and MariaDB/PostgreSQL on 127.0.0.1', timeout: 360_000 }, async () => {
   const C = `http://127.0.0.1:${ports.compute}/v2.1`;
   const services = await until('all compute services up', async () => {
     const r = await http('GET', `${C}/os-services`);
     const up = r.status === 200 ? r.body.services.filter((s: any) => s.state === 'up') : [];
     return up.length === 4 ? up : undefined;
-  });
+  }, 120_000);
   assert.deepEqual(services.map((s: any) => `${s.binary}@${s.host}`).sort(), ['nova-compute@compute1', 'nova-compute@compute2', 'nova-conductor@controller', 'nova-scheduler@controller']);
   const disc = await run(['manage', 'cell_v2', 'discover_hosts', '--verbose']);
   assert.match(disc.stdout, /Creating host mapping for compute host 'compute1'/);
