@@ -139,6 +139,16 @@ test('distributed: separate processes over RabbitMQ and a SQL server; 20 servers
   const check = await run(['status', 'upgrade-check']).catch((e) => e);
   assert.match(check.stdout, /Check: Cells v2\s+\|\n\| Result: Success/);
 
+  // A service heartbeat comes before the agent's first inventory report: wait until placement
+  // knows both hosts' capacity, or the first builds can only land on the host that reported.
+  const P = `http://127.0.0.1:${ports.placement}`;
+  await until('both compute hosts have inventory in placement', async () => {
+    const rps = await http('GET', `${P}/resource_providers`);
+    if (rps.status !== 200 || rps.body.resource_providers.length < 2) return undefined;
+    const inv = await Promise.all(rps.body.resource_providers.map((rp: any) => http('GET', `${P}/resource_providers/${rp.uuid}/inventories`)));
+    return inv.filter((r) => r.status === 200 && r.body.inventories.VCPU).length >= 2 ? true : undefined;
+  }, 120_000);
+
   const img = await http('POST', `http://127.0.0.1:${ports.image}/v2/images`, { name: 'cirros', disk_format: 'raw', container_format: 'bare', visibility: 'public' });
   assert.equal(img.status, 201);
   const up = await fetch(`http://127.0.0.1:${ports.image}/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(65536) });
