@@ -1,30 +1,13 @@
 // The image as the service handles it, its status machine, and its API rendering.
 import type { ImageRow, LocationRow } from './db/schema.ts';
 
-export interface Image {
-  id: string;
-  name: string | null;
-  disk_format: string | null;
-  container_format: string | null;
-  size: number | null;
-  virtual_size: number | null;
-  status: string;
-  visibility: string;
-  checksum: string | null;
-  os_hash_algo: string | null;
-  os_hash_value: string | null;
-  min_disk: number;
-  min_ram: number;
+/** An image row with real booleans, its properties, tags and locations, and no bookkeeping columns. */
+export interface Image extends Omit<ImageRow, 'protected' | 'os_hidden' | 'deleted' | 'deleted_at' | 'upload_owner' | 'upload_heartbeat'> {
   protected: boolean;
   os_hidden: boolean;
-  owner: string | null;
-  created_at: string;
-  updated_at: string;
   properties: Record<string, string>;
   tags: string[];
   locations: LocationRow[];
-  /** Change counter (not shown): lets updates detect that someone else changed the image first. */
-  revision: number;
 }
 
 export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'] as const;
