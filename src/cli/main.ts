@@ -129,7 +129,7 @@ identity.command('fernet_rotate')
   .action(async (o: { config?: string }) => {
     const config = await loadConfig(o.config);
     const r = await fernetRotate(keyRepository(config), config.get<number>('fernet_tokens', 'max_active_keys'));
-    console.log(`Rotated: key ${r.primary} is now primary. Restart or reload identity processes to pick it up.`);
+    console.log(`Rotated: key ${r.primary} is now primary. Running identity processes load it within 30 s.`);
   });
 
 registerComputeCommands(program, manage);

@@ -70,7 +70,14 @@ export const identityService: ServiceDefinition = {
     await store.loadRevocations();
     store.startRevocationPolling();
     const expiration = config.get<number>('token', 'expiration');
-    const tokens = new TokenProvider(store, await loadFernet(keyRepository(config)), expiration);
+    const keyDir = keyRepository(config);
+    const tokens = new TokenProvider(store, await loadFernet(keyDir), expiration);
+    // `fernet_rotate` (here or on another host that syncs the repository) takes effect without a
+    // restart: the repository is re-read every 30 s, off the request path.
+    const keyTimer = setInterval(() => {
+      loadFernet(keyDir).then((f) => tokens.setKeys(f), (e) => logger.warn({ err: e }, 'could not reload the Fernet keys; keeping the current ones'));
+    }, 30_000);
+    keyTimer.unref();
     const policy = await PolicyEngine.load(identityPolicyDefaults, resolvePolicyFile(config));
     const local = new LocalTokenValidator(tokens);
     // Revocations are pruned once their tokens could no longer be valid anyway.
@@ -111,6 +118,7 @@ export const identityService: ServiceDefinition = {
       healthChecks: [{ name: 'identity database', check: async () => { await database.db.selectFrom('domains').select('id').limit(1).execute(); } }],
       async stop() {
         clearInterval(pruneTimer);
+        clearInterval(keyTimer);
         store.stop();
         await database.close();
       },
