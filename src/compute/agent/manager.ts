@@ -112,8 +112,10 @@ export class ComputeManager {
       usage: { ...usage, memory_mb_used: usage.memory_mb_used + config.get<number>('DEFAULT', 'reserved_host_memory_mb') },
     });
     if (this.nodeUuid !== node.uuid) {
-      this.nodeUuid = node.uuid;
+      // Remember the node only once its provider exists: if placement is not reachable yet, the
+      // next attempt must create the provider again instead of writing inventory to nothing.
       await placement.ensureProvider(node.uuid, r.hypervisorHostname);
+      this.nodeUuid = node.uuid;
     }
     const reservedDisk = Math.ceil(config.get<number>('DEFAULT', 'reserved_host_disk_mb') / 1024);
     await placement.setInventory(node.uuid, {
