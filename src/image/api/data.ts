@@ -147,12 +147,25 @@ async function download(svc: ImageService, req: FastifyRequest<{ Params: { id: s
   reply.header('content-type', 'application/octet-stream');
   if (range) {
     reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1);
-    return reply.send(store.read(loc.path, range.start, range.end));
+  } else {
+    if (img.checksum) reply.header('content-md5', img.checksum);
+    reply.header('content-length', size);
+    if (size === 0) return reply.send('');
   }
-  if (img.checksum) reply.header('content-md5', img.checksum);
-  reply.header('content-length', size);
-  if (size === 0) return reply.send('');
-  return reply.send(store.read(loc.path));
+  // The store writes to the socket itself (it reuses its buffers once the socket has taken
+  // them, which a stream handed to reply.send cannot know); onResponse hooks still run.
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string | number | string[]>);
+  const { start, end } = range ?? { start: 0, end: size - 1 };
+  try {
+    await store.send(loc.path, reply.raw, start, end);
+    reply.raw.end();
+  } catch (e) {
+    // The status line is gone: all that is left is to cut the connection short of Content-Length.
+    if (!reply.raw.destroyed) req.log.error({ image: img.id, err: (e as Error).message }, 'image download failed');
+    else req.log.info({ image: img.id }, 'download interrupted by the client');
+    reply.raw.destroy();
+  }
 }
 
 /**

@@ -1,9 +1,12 @@
 // Brings image data into a store in one pass: each chunk is counted (size cap, quota), shown to
-// the format inspectors and copied into a shared ring from which it is written at its offset in a
-// temporary file and hashed by worker threads (md5 for `checksum`, the configured multihash for
-// `os_hash_value`; see hashpool.ts). At most 8 MiB is in flight, so memory stays flat whatever
-// the image size. The file is fsynced at the end; committing it
-// (rename) is the caller's decision once the verdict is known. On any failure the temporary
+// the format inspectors and copied into a shared ring (ring.ts) from which it is written at its
+// offset in a temporary file and hashed by worker threads (md5 for `checksum`, the configured
+// multihash for `os_hash_value`; see hashpool.ts). At most 8 MiB is in flight, so memory stays
+// flat whatever the image size. Writes go one at a time, in order: they extend the file, and
+// concurrent extending writes to one file only queue on its inode lock (spinning, on ext4).
+// With O_DIRECT every write is a whole slot at a slot-aligned offset, except the last, which is
+// padded to the alignment and cut back by ftruncate. The file is fsynced at the end; committing
+// it (rename) is the caller's decision once the verdict is known. On any failure the temporary
 // file is removed before the promise settles.
 import type { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
@@ -12,6 +15,7 @@ import type { FilesystemStore } from './filesystem.ts';
 import type { ImageInspection, Verdict } from '../format/index.ts';
 import { StratusError, BadRequest } from '../../common/errors.ts';
 import { HashJob } from './hashpool.ts';
+import { SLOT, SLOTS, alignUp, giveRing, takeRing } from './ring.ts';
 
 /** The client went away before sending everything. */
 export class ClientDisconnected extends StratusError {
@@ -38,13 +42,10 @@ export interface IngestResult {
   verdict?: Verdict;
 }
 
-/** The shared ring: SLOTS slots of SLOT bytes per upload (8 MiB in flight at most). */
-const SLOT = 1 << 20;
-const SLOTS = 8;
-
 export function ingest(source: Readable, opts: IngestOptions): Promise<IngestResult> {
   return new Promise<IngestResult>((resolve, reject) => {
     let fh: FileHandle | undefined;
+    let direct = false;
     let tmpPath: string | undefined;
     let size = 0;
     let written = 0;
@@ -52,8 +53,10 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
     let ended = false;
     let settled = false;
     const waiters: (() => void)[] = [];
-    const sab = new SharedArrayBuffer(SLOT * SLOTS);
+    const sab = takeRing();
     const ring = Buffer.from(sab);
+    /** The tail of the write queue: each write starts when the one before it has finished. */
+    let writes: Promise<void> = Promise.resolve();
     const free: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
     let cur = -1;
     let curLen = 0;
@@ -75,6 +78,7 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
       const done = async () => {
         // Wait for writes in flight before closing and removing the file.
         while (inflight > 0) await new Promise<void>((r) => waiters.push(r));
+        giveRing(sab);
         if (fh) await fh.close().catch(() => undefined);
         if (tmpPath) await rm(tmpPath, { force: true }).catch(() => undefined);
       };
@@ -91,7 +95,11 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
       curLen = 0;
       inflight++;
       const off = slot * SLOT;
-      Promise.all([writeAll(fh!, ring.subarray(off, off + len), pos), hashes.update(off, len)]).then(() => {
+      // A direct write's length must be aligned too: the last, short slot is written padded (the
+      // padding is whatever the slot held before) and the file cut to its size in finish().
+      const wlen = direct ? alignUp(len) : len;
+      writes = writes.then(() => writeAll(fh!, ring.subarray(off, off + wlen), pos));
+      Promise.all([writes, hashes.update(off, len)]).then(() => {
         inflight--;
         free.push(slot);
         waiters.splice(0).forEach((w) => w());
@@ -140,6 +148,7 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
     const finish = async () => {
       if (settled) return;
       try {
+        if (direct && size % SLOT !== 0) await fh!.truncate(size);
         await fh!.sync();
         await fh!.close();
         fh = undefined;
@@ -153,6 +162,7 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
       try { digests = await hashes.digests(); } catch (e) { return fail(e); }
       if (settled) return;
       settled = true;
+      giveRing(sab);
       cleanup();
       resolve({ tmpPath: tmpPath!, size, checksum: digests.md5, hashValue: digests.multi, verdict: opts.inspection?.finish() });
     };
@@ -168,6 +178,7 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
 
     opts.store.createTemp(opts.imageId).then((t) => {
       fh = t.fh;
+      direct = t.direct;
       tmpPath = t.path;
       if (settled) { void t.fh.close().then(() => rm(t.path, { force: true })); return; }
       source.on('data', onData);
