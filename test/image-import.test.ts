@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestService, type TestService } from './helpers/service.ts';
+import { tempDir } from './helpers/backends.ts';
 import { imageService } from '../src/image/index.ts';
 import { GlanceClient } from './fixtures/image/client.ts';
 import { Workshop, images, pattern } from './fixtures/image/craft.ts';
@@ -167,11 +168,15 @@ test('image_conversion turns an imported qcow2 into raw', async () => {
 });
 
 test('multiple stores: upload to a chosen store, copy-image, stores field, delete from a store', async () => {
-  const svc = await startTestService(imageService, { configText: '[DEFAULT]\nenabled_backends = fast:file, cheap:file\n[glance_store]\ndefault_backend = fast\n' });
+  const cheapDir = tempDir();
+  const svc = await startTestService(imageService, {
+    configText: `[DEFAULT]\nenabled_backends = fast:file, cheap:file\n[glance_store]\ndefault_backend = fast\n[cheap]\nfilesystem_store_datadir = ${cheapDir.path}\nstore_description = Slow disks\n`,
+  });
   try {
+    assert.deepEqual(svc.config.warnings, [], 'the stores\' own sections are known options');
     const c = new GlanceClient(svc.url);
     const stores = await c.get('/v2/info/stores');
-    assert.deepEqual(stores.body, { stores: [{ id: 'fast', default: 'true' }, { id: 'cheap' }] });
+    assert.deepEqual(stores.body, { stores: [{ id: 'fast', default: 'true' }, { id: 'cheap', description: 'Slow disks' }] });
     const detail = await c.get('/v2/info/stores/detail', 'admin');
     assert.equal(detail.body.stores[0].type, 'file');
     assert.equal((await c.get('/v2/info/stores/detail')).status, 403);
@@ -195,7 +200,7 @@ test('multiple stores: upload to a chosen store, copy-image, stores field, delet
     do { img = (await c.get(`/v2/images/${id}`)).body; await new Promise((r) => setTimeout(r, 25)); } while (img.stores !== 'fast,cheap' && Date.now() < end);
     assert.equal(img.stores, 'fast,cheap');
     assert.equal(img.status, 'active');
-    assert.ok(existsSync(join(svc.dataDir, 'images', 'cheap', id)));
+    assert.ok(existsSync(join(cheapDir.path, id)), 'the store\'s own filesystem_store_datadir');
 
     assert.equal((await c.delete(`/v2/stores/fast/${id}`)).status, 403, 'deleting a location is admin-only');
     assert.equal((await c.delete(`/v2/stores/fast/${id}`, 'admin')).status, 204);
@@ -214,6 +219,6 @@ test('multiple stores: upload to a chosen store, copy-image, stores field, delet
     assert.equal((await c.get(`/v2/images/${bad}`)).body.status, 'queued');
 
     await c.delete(`/v2/images/${id}`);
-    assert.ok(!existsSync(join(svc.dataDir, 'images', 'cheap', id)));
-  } finally { await svc.close(); }
+    assert.ok(!existsSync(join(cheapDir.path, id)));
+  } finally { await svc.close(); cheapDir.remove(); }
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildConfig, ConfigError, registerOpts, sampleConfig } from './config.ts';
+import { buildConfig, ConfigError, registerOpts, registerSectionGroup, sampleConfig } from './config.ts';
 
 registerOpts([
   { section: 'testsec', name: 'count', type: 'int', default: 3, min: 1, help: 'A count.' },
@@ -55,4 +55,22 @@ test('the sample lists every option with its help and default', () => {
   assert.match(s, /^\[DEFAULT\]/);
   assert.match(s, /# A count\.\n# \(type: int; min: 1\)\n#count = 3/);
   assert.match(s, /#transport_url = memory:\/\//);
+});
+
+test('options of sections named by another option (section groups) are typed, not unknown', () => {
+  registerOpts([{ section: 'grouptest', name: 'members', type: 'list', default: [], help: 'Ids.' }]);
+  registerSectionGroup({
+    placeholder: '<member id>',
+    sections: (get) => get('grouptest', 'members') as string[],
+    options: [{ name: 'size', type: 'int', help: 'A size.' }, { name: 'label', type: 'string', help: 'A label.' }],
+  });
+  const c = buildConfig('[grouptest]\nmembers = a, b\n[a]\nsize = 3\n[b]\nlabel = x\n[c]\nsize = 4\n', { OS_B__SIZE: '9' });
+  assert.equal(c.get<number>('a', 'size'), 3);
+  assert.equal(c.get<number>('b', 'size'), 9, 'environment overrides reach group sections');
+  assert.equal(c.get('b', 'label'), 'x');
+  assert.equal(c.get('a', 'label'), undefined);
+  assert.deepEqual(c.warnings.map((w) => `${w.section}.${w.name}`), ['c.size'], 'a section outside the group is still unknown');
+  assert.throws(() => c.get('c', 'size'), /not registered/);
+  assert.throws(() => buildConfig('[grouptest]\nmembers = a\n[a]\nsize = many\n', {}), (e: Error) => e instanceof ConfigError && /\[a\] size/.test(e.message));
+  assert.match(sampleConfig(), /#\[<member id>\]\n\n# A size\.\n# \(type: int\)\n#size = <None>/);
 });

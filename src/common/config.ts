@@ -35,6 +35,24 @@ export function registeredOpts(): OptDef[] {
   return [...registry.values()];
 }
 
+/**
+ * Options of sections whose names the operator chooses, as oslo.config's dynamic groups: Glance
+ * reads each store's options from a section named after the store's id in enabled_backends.
+ * `sections` lists the group's sections from the already-resolved options.
+ */
+export interface SectionGroup {
+  /** How the sample names the sections, e.g. "<store id>". */
+  placeholder: string;
+  sections: (get: (section: string, name: string) => unknown) => string[];
+  options: Omit<OptDef, 'section'>[];
+}
+
+const groups: SectionGroup[] = [];
+
+export function registerSectionGroup(g: SectionGroup): void {
+  groups.push(g);
+}
+
 function convert(def: OptDef, raw: unknown, source: string): unknown {
   const bad = (why: string) =>
     new ConfigError(`Invalid value for option [${def.section}] ${def.name} = ${JSON.stringify(raw)} (${source}): ${why}`);
@@ -81,9 +99,19 @@ export class Config {
 
   get<T = string>(section: string, name: string): T {
     const k = key(section, name);
-    const def = registry.get(k);
+    const def = registry.get(k) ?? this.groupDef(section, name);
     if (!def) throw new Error(`option [${section}] ${name} is not registered`);
     return (this.values.has(k) ? this.values.get(k) : def.default) as T;
+  }
+
+  /** The definition of an option of a section group (see SectionGroup), when `section` is one. */
+  groupDef(section: string, name: string): OptDef | undefined {
+    const get = (s: string, n: string) => { const k = key(s, n); return this.values.has(k) ? this.values.get(k) : registry.get(k)?.default; };
+    for (const g of groups) {
+      const opt = g.options.find((o) => o.name.toLowerCase() === name.toLowerCase());
+      if (opt && g.sections(get).some((x) => x.toLowerCase() === section.toLowerCase())) return { ...opt, section };
+    }
+    return undefined;
   }
 
   /** Raw values of a section (also unregistered ones), e.g. for pass-through settings. */
@@ -120,24 +148,39 @@ export function buildConfig(iniText: string, env: NodeJS.ProcessEnv = process.en
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) sections[k] = v as Record<string, unknown>;
     else (sections.DEFAULT ??= {})[k] = v;
   }
+  // Registered options first; options of section groups once the options naming their sections
+  // (which may come from the environment) are known.
+  const later: [string, string, unknown][] = [];
   for (const [section, opts] of Object.entries(sections)) {
     raw[section] = {};
     for (const [name, v] of Object.entries(opts)) {
       raw[section][name] = String(v);
       const def = registry.get(key(section, name));
-      if (!def) {
-        warnings.push({ section, name, message: `Unknown option [${section}] ${name} in ${file ?? 'config'} is ignored` });
-        continue;
-      }
-      values.set(key(section, name), convert(def, v, file ?? 'config file'));
+      if (def) values.set(key(section, name), convert(def, v, file ?? 'config file'));
+      else later.push([section, name, v]);
     }
   }
+  const laterEnv: [string, string, string, string][] = [];
   for (const [envName, v] of Object.entries(env)) {
     const m = /^OS_(.+?)__(.+)$/.exec(envName);
     if (!m || v === undefined) continue;
     const def = registry.get(key(m[1], m[2]));
-    if (!def) continue; // OS_* is also the openstack client's namespace (OS_AUTH_URL…): not ours.
-    values.set(key(def.section, def.name), convert(def, v, `environment ${envName}`));
+    // OS_* is also the openstack client's namespace (OS_AUTH_URL…): unknown names are not ours.
+    if (def) values.set(key(def.section, def.name), convert(def, v, `environment ${envName}`));
+    else laterEnv.push([m[1], m[2], v, envName]);
+  }
+  const grouped = new Config(values);
+  for (const [section, name, v] of later) {
+    const def = grouped.groupDef(section, name);
+    if (def) values.set(key(section, name), convert(def, v, file ?? 'config file'));
+    else warnings.push({ section, name, message: `Unknown option [${section}] ${name} in ${file ?? 'config'} is ignored` });
+  }
+  for (const [envSection, envOpt, v, envName] of laterEnv) {
+    const section = Object.keys(raw).find((x) => x.toLowerCase() === envSection.toLowerCase()) ?? envSection.toLowerCase();
+    const def = grouped.groupDef(section, envOpt);
+    if (!def) continue;
+    values.set(key(section, def.name), convert(def, v, `environment ${envName}`));
+    (raw[section] ??= {})[def.name] = v;
   }
   for (const def of registry.values()) {
     if (def.required && values.get(key(def.section, def.name)) === undefined && def.default === undefined) {
@@ -180,6 +223,13 @@ export function sampleConfig(): string {
       if (d.note) for (const line of wrap(`NOTE: ${d.note}`, 76)) out.push(`# ${line}`);
       const def = d.default === undefined ? '<None>' : Array.isArray(d.default) ? d.default.join(',') : String(d.default);
       out.push(`#${d.name} = ${def}`, '');
+    }
+  }
+  for (const g of groups) {
+    out.push(`#[${g.placeholder}]`, '');
+    for (const d of g.options) {
+      for (const line of wrap(d.help, 76)) out.push(`# ${line}`);
+      out.push(`# (type: ${d.type})`, `#${d.name} = ${d.default === undefined ? '<None>' : String(d.default)}`, '');
     }
   }
   return out.join('\n');

@@ -1,6 +1,6 @@
 // The Image service's options, named as Glance names them so a glance-api.conf translates line
 // by line. Registered at import time; `stratus config sample` prints them.
-import { registerOpts } from '../common/config.ts';
+import { registerOpts, registerSectionGroup } from '../common/config.ts';
 
 export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
 export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
@@ -54,3 +54,13 @@ export function parseSize(s: string): number {
   const mult: Record<string, number> = { B: 1, KB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 };
   return Number(m[1]) * mult[(m[2] ?? 'B').toUpperCase()];
 }
+
+// Each store of [DEFAULT] enabled_backends reads its own section, named after its id.
+registerSectionGroup({
+  placeholder: '<store id from enabled_backends>',
+  sections: (get) => (get('DEFAULT', 'enabled_backends') as string[]).map((spec) => spec.split(':')[0].trim()).filter(Boolean),
+  options: [
+    { name: 'filesystem_store_datadir', type: 'string', help: 'Directory of this filesystem store (default <state_path>/images/<store id>).' },
+    { name: 'store_description', type: 'string', help: 'What GET /v2/info/stores says of this store.' },
+  ],
+});

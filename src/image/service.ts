@@ -65,9 +65,8 @@ export class ImageService {
         const [id, type] = spec.split(':').map((s) => s.trim());
         if (!id || (type ?? 'file') !== 'file') throw new Error(`[DEFAULT] enabled_backends: "${spec}" is not "<id>:file" (only filesystem stores are supported)`);
         if (id.startsWith('os_glance_')) throw new Error(`[DEFAULT] enabled_backends: store ids starting with os_glance_ are reserved`);
-        const section = config.section(id);
-        const dir = section.filesystem_store_datadir ?? join(statePath, 'images', id);
-        this.stores.set(id, new FilesystemStore(id, dir, false, section.store_description));
+        const dir = config.get<string | undefined>(id, 'filesystem_store_datadir') ?? join(statePath, 'images', id);
+        this.stores.set(id, new FilesystemStore(id, dir, false, config.get<string | undefined>(id, 'store_description')));
       }
       const def = defaultId ?? [...this.stores.keys()][0];
       if (!this.stores.has(def)) throw new Error(`[glance_store] default_backend = ${def} is not in [DEFAULT] enabled_backends`);
