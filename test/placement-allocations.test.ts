@@ -45,7 +45,9 @@ test('allocation lifecycle across microversions', async (t) => {
     { name: '1.28 requires consumer_generation', method: 'PUT', url: `/allocations/${C1}`, version: '1.28', status: 400,
       body: { allocations: { '{rp1}': { resources: { VCPU: 1 } } }, project_id: 'proj-a', user_id: 'user-a' } },
     { name: 'null generation for an existing consumer is 409', method: 'PUT', url: `/allocations/${C1}`, version: '1.28', status: 409, code: 'placement.concurrent_update',
-      body: { allocations: { '{rp1}': { resources: { VCPU: 1 } } }, project_id: 'proj-a', user_id: 'user-a', consumer_generation: null } },
+      body: { allocations: { '{rp1}': { resources: { VCPU: 1 } } }, project_id: 'proj-a', user_id: 'user-a', consumer_generation: null },
+      // Tried as a new consumer first (no lookup); the duplicate sends it the general way.
+      check: (b) => assert.match(b.errors[0].detail, /consumer generation conflict - expected 3 but got None/) },
     { name: 'stale generation is 409', method: 'PUT', url: `/allocations/${C1}`, version: '1.28', status: 409, code: 'placement.concurrent_update',
       body: { allocations: { '{rp1}': { resources: { VCPU: 1 } } }, project_id: 'proj-a', user_id: 'user-a', consumer_generation: 2 } },
     { name: 'generation for a new consumer must be null', method: 'PUT', url: `/allocations/${C2}`, version: '1.28', status: 409, code: 'placement.concurrent_update',

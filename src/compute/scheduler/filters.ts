@@ -1,6 +1,7 @@
 // Scheduler filters (nova/scheduler/filters): small named units selected by
 // [filter_scheduler] enabled_filters. Each answers for one host and says why it rejected it, so
-// a NoValidHost fault can name the filter and the reason.
+// a NoValidHost fault can name the filter and the reason. A filter must be a pure function of
+// (host state, spec view): ranking.ts re-runs it only for hosts whose state changed.
 import type { HostState } from './host-state.ts';
 
 export interface SpecView {

@@ -12,8 +12,9 @@ import { SCHEDULER_TOPIC, SCHEDULER_VERSION } from '../rpc.ts';
 import type { PlacementClient } from '../clients.ts';
 import { NoValidHost } from '../errors.ts';
 import { registerOwnService, heartbeat, type Selection } from '../conductor/conductor.ts';
-import { HostStateCache, type HostState } from './host-state.ts';
+import { HostStateCache } from './host-state.ts';
 import { FILTERS, WEIGHERS, type SpecView } from './filters.ts';
+import { pickHosts, type Candidate } from './ranking.ts';
 
 export interface SchedulerDeps { config: Config; logger: Logger; cells: Cells; localCell: Kysely<any>; transport: Transport; placement: PlacementClient }
 
@@ -111,7 +112,7 @@ export class Scheduler {
     }
     const known = await this.hosts.byProvider();
     // Candidate hosts: a single root provider per allocation request (no nested providers here).
-    let hosts: { state: HostState; alloc: Record<string, { resources: Record<string, number> }> }[] = [];
+    let hosts: Candidate[] = [];
     const unmapped: string[] = [];
     for (const ar of cands.allocation_requests) {
       const rps = Object.keys(ar.allocations);
@@ -149,61 +150,19 @@ export class Scheduler {
     const group = spec.instance_group ? { ...spec.instance_group, hosts: await this.groupHosts(spec.instance_group.uuid, uuids) } : undefined;
     const view: SpecView = { flavor, imageProps: spec.image?.properties ?? {}, availabilityZone: spec.availability_zone ?? null, group };
 
-    const chosen: Selection[] = [];
+    // Filters, weighers and a claim per instance, one instance at a time (ranking.ts).
+    const chosen: Candidate[] = [];
     try {
-      for (const uuid of uuids) {
-        // Filters, remembering why each host went away.
-        let pass = hosts;
-        const rejections: { filter: string; total: number; reasons: Map<string, number> }[] = [];
-        for (const f of enabled) {
-          const total = pass.length;
-          const reasons = new Map<string, number>();
-          pass = pass.filter((h) => {
-            const r = FILTERS[f](h.state, view);
-            if (r !== undefined) reasons.set(r, (reasons.get(r) ?? 0) + 1);
-            return r === undefined;
-          });
-          if (reasons.size) rejections.push({ filter: f, total, reasons });
-          if (!pass.length) break;
-        }
-        if (!pass.length) {
-          const parts = rejections.map((r) => `${r.filter} rejected ${[...r.reasons.values()].reduce((a, b) => a + b, 0)} of ${r.total} hosts: ${[...r.reasons.entries()].map(([why, n]) => (r.reasons.size > 1 ? `${why} (${n})` : why)).join('; ')}`);
-          throw new NoValidHost(`No valid host was found. ${[...notes, ...parts].join('. ')}.`);
-        }
-        // Weighers: normalised to 0..1 across the remaining hosts, times their multiplier.
-        const scores = new Map<HostState, number>();
-        for (const w of weighers) {
-          if (!w.mult) continue;
-          const vals = pass.map((h) => w.weigh(h.state));
-          const lo = Math.min(...vals); const hi = Math.max(...vals);
-          pass.forEach((h, i) => scores.set(h.state, (scores.get(h.state) ?? 0) + w.mult * (hi === lo ? 0 : (vals[i] - lo) / (hi - lo))));
-        }
-        const ranked = [...pass].sort((a, b) => (scores.get(b.state) ?? 0) - (scores.get(a.state) ?? 0));
-        // Ties (and host_subset_size) are broken at random so parallel schedulers spread.
-        const top = scores.get(ranked[0].state) ?? 0;
-        const ties = ranked.filter((h) => (scores.get(h.state) ?? 0) === top);
-        const pool = ties.length > 1 ? ties : ranked.slice(0, Math.max(1, subset));
-        const order = [...pool.sort(() => Math.random() - 0.5), ...ranked.filter((h) => !pool.includes(h))];
-        let picked: typeof hosts[number] | undefined;
-        for (const h of order) {
-          if (await d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id)) { picked = h; break; }
-          hosts = hosts.filter((x) => x !== h); // lost a race for its capacity
-        }
-        if (!picked) throw new NoValidHost(`No valid host was found. Every candidate host ran out of capacity while claiming (concurrent requests).`);
-        chosen.push({ host: picked.state.host, nodename: picked.state.nodename, cell_uuid: picked.state.cellUuid, allocations: picked.alloc });
-        // Consume locally so the next instance of this request weighs the hosts as they now are.
-        for (const [rc, n] of Object.entries(Object.values(picked.alloc)[0]?.resources ?? {})) picked.state.free[rc] = (picked.state.free[rc] ?? 0) - n;
-        picked.state.numInstances++;
-        const still = Object.entries(resources).every(([rc, n]) => (picked!.state.free[rc] ?? 0) >= n);
-        if (!still) hosts = hosts.filter((x) => x !== picked);
-        if (group) group.hosts.push(picked.state.host);
-      }
+      await pickHosts(hosts, uuids, {
+        filters: enabled, weighers, subset, view, resources, notes,
+        claim: (uuid, h) => d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id),
+      }, chosen);
     } catch (e) {
       // All or nothing, as Nova: release what this request already claimed.
       for (let i = 0; i < chosen.length; i++) await d.placement.deleteAllocations(uuids[i]).catch(() => undefined);
       throw e;
     }
-    return chosen;
+    return chosen.map((c) => ({ host: c.state.host, nodename: c.state.nodename, cell_uuid: c.state.cellUuid, allocations: c.alloc }));
   }
 
   private async groupHosts(groupUuid: string, exclude: string[]): Promise<string[]> {

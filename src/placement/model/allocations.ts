@@ -2,7 +2,9 @@
 // all or nothing, in one transaction:
 //   0. the existing consumer rows are locked (FOR UPDATE) before their allocations are read, so
 //      two writers of one consumer (PUT against DELETE, say) take turns and each sees the other's
-//      committed rows — every path that changes a consumer's allocations starts this way;
+//      committed rows — every path that changes a consumer's allocations starts this way
+//      (a write that says its consumers are new skips the lookup: there is nothing to lock, and
+//      a consumer that exists after all fails its INSERT and sends the write down this path);
 //   1. consumers are checked against the generation the caller saw (>= 1.28) and created or
 //      updated (project, user, type);
 //   2. their old allocation rows are removed and the new ones inserted;
@@ -62,16 +64,22 @@ export async function writeAllocations(store: PlacementStore, writes: ConsumerWr
       }
     }
   }
+  // New consumers (generation null: "must not exist yet", as the scheduler's claims send) skip
+  // the lookup of step 0: it would find nothing and lock nothing, and if one does exist after
+  // all, its INSERT fails on the unique key and the write is retried the general way, which
+  // reports the conflict with the generation it found.
+  let assumeNew = !before && opts.checkGenerations && writes.every((w) => w.generation === null && Object.keys(w.allocations).length > 0);
   for (let attempt = 1; ; attempt++) {
     try {
       await store.tx(async (trx) => {
-        const locked = await lockConsumers(store, trx, writes.map((w) => w.uuid));
+        const locked = assumeNew ? new Map<string, ConsumerRecord>() : await lockConsumers(store, trx, writes.map((w) => w.uuid));
         const bumped = before ? await before(trx) : new Set<number>();
         await writeInTx(store, trx, writes, opts, rpUuids, rcIds, bumped, locked);
       });
       return;
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
+      if (assumeNew) { assumeNew = false; attempt--; continue; }
       // Another request created one of these consumers first. With generations that is a
       // conflict the caller must resolve; before 1.28 the consumer is simply reused.
       if (opts.checkGenerations || attempt >= 3) throw new ConcurrentUpdate('consumer generation conflict - another request created this consumer first');
