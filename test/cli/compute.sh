@@ -12,7 +12,7 @@ step compute service list;        openstack compute service list -f value -c Bin
 step "compute service list --service nova-compute"
 test "$(openstack compute service list --service nova-compute -f value -c State)" = up
 step cell_v2 discover_hosts;      run stratus manage cell_v2 discover_hosts --verbose --config "$D/stratus.conf"
-step cell_v2 list_cells;          stratus manage cell_v2 list_cells --config "$D/stratus.conf" | tee /dev/stderr | grep ' cell1 ' >/dev/null
+step cell_v2 list_cells;          stratus manage cell_v2 list_cells --config "$D/stratus.conf" | tee -a /dev/stderr | grep ' cell1 ' >/dev/null
 step cell_v2 list_hosts;          stratus manage cell_v2 list_hosts --config "$D/stratus.conf" | grep cell1 >/dev/null
 step catalog list;                openstack catalog list -f value -c Type | sort | tr '\n' ' ' | grep 'compute identity image placement' >/dev/null
 step image create;                head -c 1048576 /dev/zero > "$D/cirros.raw"
@@ -38,7 +38,7 @@ step "limits show --absolute";    openstack limits show --absolute -f value | gr
 step "server create on a xen-only image: ERROR with the explained fault"
 openstack server create --flavor m1.tiny --image xen-only --nic none --property purpose=demo vmx -f value -c id >/dev/null
 wait_status vmx ERROR
-openstack server show vmx -f value -c fault | tee /dev/stderr | grep 'ImagePropertiesFilter rejected 1 of 1 hosts: hypervisor_type=xen not supported' >/dev/null
+openstack server show vmx -f value -c fault | tee -a /dev/stderr | grep 'ImagePropertiesFilter rejected 1 of 1 hosts: hypervisor_type=xen not supported' >/dev/null
 step "over quota: 403"
 openstack quota set --instances 2 admin
 expect_fail 403 openstack server create --flavor m1.tiny --image cirros --nic none --min 5 --max 5 toomany
