@@ -7,5 +7,9 @@ import { actionRoutes } from './server-actions.ts';
 import { serverSubRoutes } from './server-sub.ts';
 import { adminRoutes } from './admin.ts';
 import { imageRoutes } from './images.ts';
+import { aggregateRoutes } from './aggregates.ts';
+import { reportRoutes } from './admin-reports.ts';
+import { diagnosticsRoutes } from './diagnostics.ts';
 
-export const ROUTES: Route[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes];
+export const ROUTES: Route[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes,
+  ...aggregateRoutes, ...reportRoutes, ...diagnosticsRoutes];
