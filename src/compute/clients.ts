@@ -122,6 +122,36 @@ export class PlacementClient {
     }
   }
 
+  /** A provider's aggregates (placement 1.19+: with the provider generation); undefined when the provider does not exist. */
+  async providerAggregates(uuid: string): Promise<{ aggregates: string[]; generation: number } | undefined> {
+    const r = await this.request('GET', `/resource_providers/${uuid}/aggregates`);
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new PlacementError(r.status, `Could not read the aggregates of ${uuid}: ${JSON.stringify(r.body)}`, r.body);
+    return { aggregates: r.body.aggregates ?? [], generation: r.body.resource_provider_generation };
+  }
+
+  /**
+   * Adds and removes aggregate uuids on a provider (Nova's report client aggregate_add_host /
+   * aggregate_remove_host): read with the generation, write, and on a generation conflict
+   * (409 placement.concurrent_update) read again and retry. false when the provider does not exist.
+   */
+  async updateProviderAggregates(uuid: string, add: string[], remove: string[]): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await this.providerAggregates(uuid);
+      if (!cur) return false;
+      const aggs = new Set(cur.aggregates);
+      for (const a of add) aggs.add(a);
+      for (const a of remove) aggs.delete(a);
+      if (aggs.size === cur.aggregates.length && cur.aggregates.every((a) => aggs.has(a))) return true;
+      const r = await this.request('PUT', `/resource_providers/${uuid}/aggregates`, { aggregates: [...aggs], resource_provider_generation: cur.generation });
+      if (r.status === 200) return true;
+      if (r.status === 404) return false;
+      if (r.status === 409) continue;
+      throw new PlacementError(r.status, `Could not set the aggregates of ${uuid}: ${JSON.stringify(r.body)}`, r.body);
+    }
+    throw new PlacementError(409, `Could not set the aggregates of ${uuid}: concurrent updates kept conflicting`);
+  }
+
   async deleteProvider(uuid: string): Promise<void> {
     await this.ok('DELETE', `/resource_providers/${uuid}`, undefined, [204, 404, 409]);
   }
