@@ -14,11 +14,14 @@ export const TASK = {
   REBOOT_PENDING_HARD: 'reboot_pending_hard', REBOOT_STARTED_HARD: 'reboot_started_hard',
   PAUSING: 'pausing', UNPAUSING: 'unpausing', SUSPENDING: 'suspending', RESUMING: 'resuming',
   REBUILDING: 'rebuilding', REBUILD_SPAWNING: 'rebuild_spawning', UPDATING_PASSWORD: 'updating_password',
-  IMAGE_SNAPSHOT: 'image_snapshot',
+  IMAGE_SNAPSHOT: 'image_snapshot', RESCUING: 'rescuing', UNRESCUING: 'unrescuing',
 } as const;
 
 /** libvirt-style power states as Nova reports them. */
 export const POWER = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;
+
+/** Nova's power_state.STATE_MAP: the names of power states in messages and diagnostics. */
+export const POWER_NAMES: Record<number, string> = { 0: 'pending', 1: 'running', 3: 'paused', 4: 'shutdown', 6: 'crashed', 7: 'suspended' };
 
 export interface InstanceRow {
   id: number; uuid: string; display_name: string | null; display_description: string | null;

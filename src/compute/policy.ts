@@ -118,4 +118,9 @@ export const computePolicyDefaults: Record<string, string> = {
   'os_compute_api:os-simple-tenant-usage:show': READER,
   'os_compute_api:os-simple-tenant-usage:list': ADMIN,
   'compute:server:topology:index': READER,
+
+  // Rescue and diagnostics (server-actions.ts, api/diagnostics.ts).
+  'os_compute_api:os-rescue': MEMBER,
+  'os_compute_api:os-unrescue': MEMBER,
+  'os_compute_api:os-server-diagnostics': ADMIN,
 };

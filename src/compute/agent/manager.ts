@@ -5,9 +5,9 @@
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
-import { MessagingTimeout, ServiceUnavailable } from '../../common/errors.ts';
+import { Conflict, MessagingTimeout, ServiceUnavailable } from '../../common/errors.ts';
 import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION, systemContext } from '../rpc.ts';
-import { VM, TASK, POWER, instanceName, type InstanceRow } from '../objects.ts';
+import { VM, TASK, POWER, POWER_NAMES, instanceName, type InstanceRow } from '../objects.ts';
 import type { PlacementClient } from '../clients.ts';
 import type { ComputeDriver, GuestSpec } from '../virt/driver.ts';
 import { now, parseJson, sleep } from '../util.ts';
@@ -250,6 +250,30 @@ export class ComputeManager {
         this.markUsageDirty();
       }),
       get_console_output: async (_ctx: RequestContext, a: { instance_uuid: string }) => drv.consoleOutput(a.instance_uuid),
+      // Rescue (Nova's rescue_instance): the guest boots from the rescue image (the instance's
+      // own image unless one was named) with its disk attached; a failure leaves it in ERROR.
+      rescue_instance: wrap('compute_rescue_instance', async (ctx, a: { instance_uuid: string; rescue_image_ref?: string | null; rescue_password?: string | null }) => {
+        const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: a.instance_uuid }, ctx);
+        if (!row || row.deleted) return;
+        const sm = parseJson<Record<string, string>>(row.system_metadata, {});
+        const imageId = a.rescue_image_ref || row.image_ref || sm.image_base_image_ref || null;
+        try {
+          await drv.rescue(this.guestSpec(row, {}), { imageId, password: a.rescue_password ?? null });
+        } catch (e) {
+          const message = `Instance ${a.instance_uuid} cannot be rescued: Driver Error: ${(e as Error).message}`;
+          await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message, host: this.host }, ctx).catch(() => undefined);
+          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ERROR, task_state: null, power_state: drv.info(a.instance_uuid)?.powerState ?? POWER.NOSTATE }, host: this.host }, ctx).catch(() => undefined);
+          throw e;
+        }
+        await this.conductor('instance_update', {
+          uuid: a.instance_uuid, updates: { vm_state: VM.RESCUED, task_state: null, power_state: drv.info(a.instance_uuid)?.powerState ?? POWER.RUNNING, launched_at: now() },
+          expect: { task_state: [TASK.RESCUING] }, host: this.host,
+        }, ctx);
+      }),
+      unrescue_instance: power('compute_unrescue_instance', (u) => drv.unrescue(u), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.UNRESCUING]),
+      // Diagnostics (calls): only of a running guest, as Nova's manager checks.
+      get_diagnostics: async (ctx: RequestContext, a: { instance_uuid: string }) => drv.diagnostics(await this.runningGuest(ctx, a.instance_uuid)),
+      get_instance_diagnostics: async (ctx: RequestContext, a: { instance_uuid: string }) => drv.instanceDiagnostics(await this.runningGuest(ctx, a.instance_uuid)),
     };
   }
 
@@ -258,7 +282,17 @@ export class ComputeManager {
       uuid: row.uuid, name: instanceName(row.id, this.d.config.get<string>('DEFAULT', 'instance_name_template')),
       vcpus: row.vcpus, memoryMb: row.memory_mb, rootGb: row.root_gb, imageId: row.image_ref, imageProps,
       userData: row.user_data, keyData: row.key_data, hostname: row.hostname,
+      configDrive: !!row.config_drive && row.config_drive !== '0' && row.config_drive !== 'False',
     };
+  }
+
+  /** The guest spec of an instance whose guest runs here, or Nova's InstanceInvalidState (409). */
+  private async runningGuest(ctx: RequestContext, uuid: string): Promise<GuestSpec> {
+    const row = await this.conductor<InstanceRow | null>('instance_get', { uuid }, ctx);
+    if (!row || row.deleted) throw new Conflict(`Instance ${uuid} is not ready`);
+    const power = this.d.driver.info(uuid)?.powerState ?? POWER.NOSTATE;
+    if (power !== POWER.RUNNING) throw new Conflict(`Cannot 'get_diagnostics' instance ${uuid} while it is in power_state ${POWER_NAMES[power] ?? power}`);
+    return this.guestSpec(row, {});
   }
 
   private async build(ctx: RequestContext, uuid: string): Promise<void> {

@@ -1,6 +1,7 @@
 // POST /servers/{id}/action: start, stop, reboot, pause, suspend, lock, rebuild, password,
-// reset state, force delete, console output. The API checks the state, records the instance
-// action, sets the task state and casts to the instance's compute host (Nova's compute/api.py).
+// rescue/unrescue, reset state, force delete, console output. The API checks the state, records
+// the instance action, sets the task state and casts to the instance's compute host (Nova's
+// compute/api.py).
 import { BadRequest, Conflict, NotFound, NotImplementedYet } from '../../common/errors.ts';
 import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION } from '../rpc.ts';
 import { VM, TASK } from '../objects.ts';
@@ -206,6 +207,30 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     await t.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'unshelve_instance', { instance_uuid: l.row.uuid }, { version: CONDUCTOR_VERSION });
     return { status: 202 };
   },
+  // Nova's rescue: lock, then state (active, stopped, error with no task), then the rescue image;
+  // 200 with the password the rescue image gets (omitted when instance passwords are disabled).
+  rescue: async (c, arg) => {
+    const a = validate({
+      type: 'object', properties: { rescue: { type: ['object', 'null'], properties: { adminPass: { type: 'string' }, rescue_image_ref: { type: 'string', format: 'uuid' } }, additionalProperties: false } },
+      required: ['rescue'], additionalProperties: false,
+    }, { rescue: arg }).rescue ?? {};
+    const l = await getLiveServer(c, c.params.id);
+    c.enforce('os_compute_api:os-rescue', { project_id: l.row.project_id, user_id: l.row.user_id });
+    checkLocked(c, l);
+    checkState(l, 'rescue', { vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: [null] });
+    if (a.rescue_image_ref) {
+      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref).catch(() => null);
+      if (!image) throw new BadRequest(`Requested rescue image '${a.rescue_image_ref}' is not supported`);
+    }
+    const password: string = a.adminPass ?? generatePassword();
+    await updateInstance(l.db, l.row.uuid, { task_state: TASK.RESCUING }, { task_state: [null] }).catch((e) => {
+      throw new Conflict(`Cannot 'rescue' instance ${l.row.uuid} while it is in task_state ${l.row.task_state}: ${(e as Error).message}`);
+    });
+    await recordAction(l.db, l.row.uuid, 'rescue', c.rpcContext());
+    await cast(c, l, 'rescue_instance', { rescue_password: password, rescue_image_ref: a.rescue_image_ref ?? null });
+    return { status: 200, body: c.api.config.get<boolean>('DEFAULT', 'enable_instance_password') ? { adminPass: password } : {} };
+  },
+  unrescue: (c) => simple(c, { rule: 'os_compute_api:os-unrescue', method: 'unrescue', action: 'unrescue', rpc: 'unrescue_instance', check: { vm: [VM.RESCUED], task: [null] }, task: TASK.UNRESCUING }),
   forceDelete: async (c) => { await deleteServer(c, c.params.id, 'os_compute_api:os-deferred-delete:force'); return { status: 202 }; },
   restore: async (c) => {
     const l = await getLiveServer(c, c.params.id);
@@ -219,7 +244,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
   },
 };
 
-const UNSUPPORTED = new Set(['resize', 'confirmResize', 'revertResize', 'migrate', 'os-migrateLive', 'rescue', 'unrescue', 'createImage', 'createBackup', 'evacuate', 'addFloatingIp', 'removeFloatingIp', 'addSecurityGroup', 'removeSecurityGroup', 'os-getVNCConsole', 'os-getSPICEConsole', 'os-getSerialConsole', 'os-getRDPConsole', 'trigger_crash_dump', 'resetNetwork', 'addFixedIp', 'removeFixedIp']);
+const UNSUPPORTED = new Set(['resize', 'confirmResize', 'revertResize', 'migrate', 'os-migrateLive', 'createImage', 'createBackup', 'evacuate', 'addFloatingIp', 'removeFloatingIp', 'addSecurityGroup', 'removeSecurityGroup', 'os-getVNCConsole', 'os-getSPICEConsole', 'os-getSerialConsole', 'os-getRDPConsole', 'trigger_crash_dump', 'resetNetwork', 'addFixedIp', 'removeFixedIp']);
 
 async function action(c: Ctx) {
   const body = c.body;

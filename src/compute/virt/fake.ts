@@ -3,7 +3,8 @@
 // at start the agent hands over the instances the database places on this host and they are
 // adopted as if they had kept running, as real guests do across an agent restart.
 import { POWER } from '../objects.ts';
-import type { ComputeDriver, GuestSpec, HostResources, GuestInfo } from './driver.ts';
+import { POWER_NAMES } from '../objects.ts';
+import type { ComputeDriver, GuestSpec, HostResources, GuestInfo, InstanceDiagnostics } from './driver.ts';
 
 export interface FakeOptions {
   hostname: string;
@@ -15,7 +16,12 @@ export interface FakeOptions {
   architecture: string;
 }
 
-interface Guest { spec?: GuestSpec; power: number; console: string[] }
+interface Guest {
+  spec?: GuestSpec; power: number; console: string[];
+  /** When the guest last started running (uptime in diagnostics). */
+  startedAt?: number;
+  rescue?: { imageId: string | null };
+}
 
 export class FakeDriver implements ComputeDriver {
   readonly type = 'fake';
@@ -27,8 +33,10 @@ export class FakeDriver implements ComputeDriver {
   async initHost(known: { uuid: string; vmState: string }[]): Promise<void> {
     for (const k of known) {
       if (this.guests.has(k.uuid)) continue;
-      const power = k.vmState === 'active' ? POWER.RUNNING : k.vmState === 'paused' ? POWER.PAUSED : k.vmState === 'suspended' ? POWER.SUSPENDED : POWER.SHUTDOWN;
-      if (k.vmState !== 'building') this.guests.set(k.uuid, { power, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'] });
+      const power = k.vmState === 'active' || k.vmState === 'rescued' ? POWER.RUNNING : k.vmState === 'paused' ? POWER.PAUSED : k.vmState === 'suspended' ? POWER.SUSPENDED : POWER.SHUTDOWN;
+      if (k.vmState !== 'building') {
+        this.guests.set(k.uuid, { power, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: power === POWER.RUNNING ? Date.now() : undefined, rescue: k.vmState === 'rescued' ? { imageId: null } : undefined });
+      }
     }
   }
 
@@ -50,14 +58,14 @@ export class FakeDriver implements ComputeDriver {
   async spawn(spec: GuestSpec): Promise<void> {
     if (this.o.spawnDelayMs) await new Promise((r) => setTimeout(r, this.o.spawnDelayMs));
     if (this.failSpawns > 0) { this.failSpawns--; throw new Error('Fake driver: injected spawn failure'); }
-    this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'] });
+    this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: Date.now() });
   }
   async destroy(uuid: string): Promise<void> { this.guests.delete(uuid); }
   async powerOff(uuid: string): Promise<void> { this.get(uuid).power = POWER.SHUTDOWN; }
-  async powerOn(uuid: string): Promise<void> { this.get(uuid).power = POWER.RUNNING; }
+  async powerOn(uuid: string): Promise<void> { this.run(this.get(uuid)); }
   async reboot(uuid: string, _hard: boolean): Promise<void> {
     const g = this.get(uuid);
-    g.power = POWER.RUNNING;
+    this.run(g);
     g.console.push('reboot: Restarting system');
   }
   async pause(uuid: string): Promise<void> { this.get(uuid).power = POWER.PAUSED; }
@@ -66,7 +74,62 @@ export class FakeDriver implements ComputeDriver {
   async resume(uuid: string): Promise<void> { this.get(uuid).power = POWER.RUNNING; }
   async rebuild(spec: GuestSpec): Promise<void> {
     if (this.o.spawnDelayMs) await new Promise((r) => setTimeout(r, this.o.spawnDelayMs));
-    this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'] });
+    this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: Date.now() });
+  }
+  /** Test hook: makes the next rescues fail (as a hypervisor error would). */
+  failRescues = 0;
+  async rescue(spec: GuestSpec, r: { imageId: string | null; password: string | null }): Promise<void> {
+    const g = this.get(spec.uuid);
+    if (this.failRescues > 0) { this.failRescues--; throw new Error('Fake driver: injected rescue failure'); }
+    g.spec ??= spec;
+    g.rescue = { imageId: r.imageId };
+    g.console.push(`rescue: booting from image ${r.imageId ?? '(none)'}`);
+    this.run(g, true);
+  }
+  async unrescue(uuid: string): Promise<void> {
+    const g = this.get(uuid);
+    g.rescue = undefined;
+    g.console.push('unrescue: booting from the original disk');
+    this.run(g, true);
+  }
+  /** The guest powers on; a restart resets its uptime. */
+  private run(g: Guest, restart = false): void {
+    if (g.power !== POWER.RUNNING || restart || g.startedAt === undefined) g.startedAt = Date.now();
+    g.power = POWER.RUNNING;
+  }
+  private shape(uuid: string, spec: GuestSpec) {
+    const g = this.get(uuid);
+    const s = g.spec ?? spec;
+    const vcpus = Math.max(1, spec.vcpus ?? s.vcpus ?? 1);
+    const memoryMb = spec.memoryMb ?? s.memoryMb ?? 0;
+    const uptime = g.power === POWER.RUNNING && g.startedAt !== undefined ? Math.floor((Date.now() - g.startedAt) / 1000) : 0;
+    // The guest has its root disk; in rescue the rescue disk comes first, the root disk second.
+    const disks = (g.rescue ? 1 : 0) + 1;
+    return { g, vcpus, memoryMb, uptime, disks };
+  }
+  // The values of Nova's fake driver, per vCPU and disk of this guest; no NICs (no networking).
+  async diagnostics(spec: GuestSpec): Promise<Record<string, number>> {
+    const { vcpus, memoryMb, disks } = this.shape(spec.uuid, spec);
+    const out: Record<string, number> = {};
+    for (let i = 0; i < vcpus; i++) out[`cpu${i}_time`] = 17300000000;
+    out.memory = memoryMb * 1024;
+    for (let i = 0; i < disks; i++) {
+      const d = `vd${String.fromCharCode(97 + i)}`;
+      Object.assign(out, { [`${d}_errors`]: -1, [`${d}_read`]: 262144, [`${d}_read_req`]: 112, [`${d}_write`]: 5778432, [`${d}_write_req`]: 488 });
+    }
+    return out;
+  }
+  async instanceDiagnostics(spec: GuestSpec): Promise<InstanceDiagnostics> {
+    const { g, vcpus, memoryMb, uptime, disks } = this.shape(spec.uuid, spec);
+    return {
+      // Nova's Diagnostics object only admits real drivers' names; its fake driver says libvirt/kvm too.
+      state: POWER_NAMES[g.power] ?? 'pending', driver: 'libvirt', hypervisor: 'kvm', hypervisor_os: 'ubuntu',
+      uptime, config_drive: !!spec.configDrive, num_cpus: vcpus, num_nics: 0, num_disks: disks,
+      cpu_details: Array.from({ length: vcpus }, (_x, id) => ({ id, time: 17300000000, utilisation: 15 })),
+      nic_details: [],
+      disk_details: Array.from({ length: disks }, () => ({ read_bytes: 262144, read_requests: 112, write_bytes: 5778432, write_requests: 488, errors_count: 1 })),
+      memory_details: { maximum: memoryMb, used: 0 },
+    };
   }
   async setAdminPassword(uuid: string, _password: string): Promise<void> { this.get(uuid); }
   async consoleOutput(uuid: string): Promise<string> { return this.get(uuid).console.join('\n') + '\n'; }
