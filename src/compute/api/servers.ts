@@ -100,7 +100,14 @@ export async function renderServer(c: Ctx, ref: ServerRef, opts: { groups?: bool
   }
   const { db, row } = ref.located!;
   const x = (await extrasFor(c, db, [row], opts)).get(row.uuid)!;
-  return detailView(c, row, x, tmpl);
+  return detailView(c, withHostAz(row, await hostAzMap(c.api.cells.db), c.api.config.get<string>('DEFAULT', 'default_availability_zone')), x, tmpl);
+}
+
+/** As Nova's get_instance_availability_zone: a server on a host shows the host's zone now (aggregates can move hosts), else the zone it asked for. */
+export function withHostAz<T extends { host?: string | null; availability_zone?: string | null }>(row: T, azs: Map<string, string>, dflt: string): T {
+  if (!row.host) return row;
+  const az = azs.get(row.host) ?? dflt;
+  return az === row.availability_zone ? row : { ...row, availability_zone: az };
 }
 
 async function show(c: Ctx) {
@@ -560,9 +567,11 @@ async function list(c: Ctx, detail: boolean) {
     }
     const extras = new Map<string, ViewExtras>();
     for (const [d, rows] of byDb) for (const [u, x] of await extrasFor(c, d, rows)) extras.set(u, x);
+    const azs = await hostAzMap(api.cells.db);
+    const dfltAz = api.config.get<string>('DEFAULT', 'default_availability_zone');
     body.servers = page.map((r) => {
       const x = extras.get(r.uuid) ?? { metadata: parseJson((r as any).metadata_json, {}), tags: (r as any).tags_list ?? [], hostStatus: '' };
-      return detailView(c, r, x, tmpl);
+      return detailView(c, withHostAz(r, azs, dfltAz), x, tmpl);
     });
   }
   if (limit > 0 && page.length === limit && all.length > limit) {
