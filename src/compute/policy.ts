@@ -117,6 +117,17 @@ export const computePolicyDefaults: Record<string, string> = {
   'os_compute_api:extensions': '@',
   'os_compute_api:os-simple-tenant-usage:show': READER,
   'os_compute_api:os-simple-tenant-usage:list': ADMIN,
+  'os_compute_api:os-hosts:list': ADMIN,
+  'os_compute_api:os-hosts:show': ADMIN,
+  'os_compute_api:os-hosts:update': ADMIN,
+  'os_compute_api:os-hosts:reboot': ADMIN,
+  'os_compute_api:os-hosts:shutdown': ADMIN,
+  'os_compute_api:os-hosts:start': ADMIN,
+  'os_compute_api:os-instance-usage-audit-log:list': ADMIN,
+  'os_compute_api:os-instance-usage-audit-log:show': ADMIN,
+  'os_compute_api:os-migrations:index': ADMIN,
+  // Neutron, Cinder and Cyborg call it with their service users (Nova 2023.2+: role:service).
+  'os_compute_api:os-server-external-events:create': 'rule:context_is_admin or role:service',
   'compute:server:topology:index': READER,
 
   // Rescue and diagnostics (server-actions.ts, api/diagnostics.ts).

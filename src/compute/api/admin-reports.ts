@@ -1,4 +1,113 @@
-// os-hosts, os-simple-tenant-usage, os-instance_usage_audit_log, os-migrations, os-server-external-events. Being built; the table is empty until then.
-import type { Route } from './router.ts';
+// Nova's operator reports: os-simple-tenant-usage (usage.ts), os-hosts (hosts.ts),
+// os-server-external-events (external-events.ts), and here os-instance_usage_audit_log and
+// os-migrations.
+//
+// This cloud runs no instance usage audit task (Nova's instance_usage_audit) and keeps no
+// task_log, so every compute host is "not run" for the period; it performs no resize or
+// migration yet and keeps no migrations table, so os-migrations validates its filters and paging
+// as Nova does and lists nothing.
+import { BadRequest } from '../../common/errors.ts';
+import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { usageRoutes } from './usage.ts';
+import { hostRoutes } from './hosts.ts';
+import { externalEventRoutes } from './external-events.ts';
 
-export const reportRoutes: Route[] = [];
+// --- os-instance_usage_audit_log ---
+
+const pad = (n: number) => String(n).padStart(2, '0');
+/** Python's str(datetime) for a whole second: 2026-10-01 00:00:00 */
+const pyDate = (d: Date) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+
+/** nova.utils.last_completed_audit_period with Nova's default unit, `month`. */
+export function lastCompletedAuditPeriod(before: Date = new Date()): { begin: Date; end: Date } {
+  const y = before.getUTCFullYear();
+  const m = before.getUTCMonth();
+  let end = new Date(Date.UTC(y, m, 1));
+  if (end.getTime() >= before.getTime()) end = new Date(Date.UTC(y, m - 1, 1));
+  const begin = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - 1, 1));
+  return { begin, end };
+}
+
+/** strptime "%Y-%m-%d %H:%M:%S[.%f]" → a Date (microseconds dropped), undefined when invalid. */
+function parseBefore(id: string): Date | undefined {
+  const m = (id.includes('.') ? /^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})\.(\d{1,6})$/ : /^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})$/).exec(id);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 61) return undefined;
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, Math.min(s, 59), m[7] ? Number(m[7].padEnd(6, '0')) / 1000 : 0));
+  return t.getUTCDate() === d ? t : undefined;
+}
+
+async function auditLog(c: Ctx, before?: Date) {
+  const { begin, end } = lastCompletedAuditPeriod(before);
+  // Every compute host, disabled ones included (they can have instances); no task logs.
+  const hosts = new Set<string>();
+  for (const { db } of await c.api.cells.all({ includeCell0: false })) {
+    for (const s of await db.selectFrom('services').select(['host', 'binary', 'topic']).execute()) {
+      if ((s.topic ?? s.binary) === 'compute' || s.binary === 'nova-compute') hosts.add(s.host);
+    }
+  }
+  const done = 0;
+  const errors = 0;
+  return {
+    period_beginning: pyDate(begin), period_ending: pyDate(end),
+    num_hosts: hosts.size, num_hosts_done: done, num_hosts_running: 0, num_hosts_not_run: hosts.size,
+    hosts_not_run: [...hosts], total_instances: 0, total_errors: errors,
+    overall_status: `${done === hosts.size ? 'ALL' : `${done} of ${hosts.size}`} hosts done. ${errors} errors.`,
+    log: {},
+  };
+}
+
+const auditRoutes: Route[] = [
+  { method: 'GET', path: '/os-instance_usage_audit_log', handler: async (c) => {
+    c.enforce('os_compute_api:os-instance-usage-audit-log:list', {});
+    return { instance_usage_audit_logs: await auditLog(c) };
+  } },
+  { method: 'GET', path: '/os-instance_usage_audit_log/:before', handler: async (c) => {
+    c.enforce('os_compute_api:os-instance-usage-audit-log:show', {});
+    const before = parseBefore(c.params.before);
+    if (!before) throw new BadRequest(`Invalid timestamp for date ${c.params.before}`);
+    return { instance_usage_audit_log: await auditLog(c, before) };
+  } },
+];
+
+// --- os-migrations ---
+
+const V20_FILTERS = ['hidden', 'host', 'instance_uuid', 'source_compute', 'status', 'migration_type'];
+
+function dateTime(c: Ctx, name: string): number | undefined {
+  const v = q1(c.query, name);
+  if (v === undefined) return undefined;
+  const ok = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$/.test(v);
+  const t = ok ? Date.parse(/([Zz]|[+-]\d{2}:\d{2})$/.test(v) ? v : `${v}Z`) : NaN;
+  if (Number.isNaN(t)) throw new BadRequest(`Invalid input for query parameters ${name}. Value: ${v}. '${v}' is not a 'date-time'`);
+  return t;
+}
+
+async function migrationsIndex(c: Ctx) {
+  c.enforce('os_compute_api:os-migrations:index', {});
+  const body: Record<string, unknown> = { migrations: [] };
+  if (!c.v.atLeast('2.59')) return body;
+  // From 2.59 the query schema refuses unknown parameters and repeated single ones.
+  const allowed = new Set([...V20_FILTERS, 'limit', 'marker', 'changes-since']);
+  if (c.v.atLeast('2.66')) allowed.add('changes-before');
+  if (c.v.atLeast('2.80')) { allowed.add('user_id'); allowed.add('project_id'); }
+  const extra = Object.keys(c.query).filter((k) => !allowed.has(k));
+  if (extra.length) throw new BadRequest(`Additional properties are not allowed (${extra.map((k) => `'${k}'`).join(', ')} ${extra.length === 1 ? 'was' : 'were'} unexpected)`);
+  for (const k of ['limit', 'marker', 'changes-since', 'changes-before', 'user_id', 'project_id']) {
+    const v = c.query[k];
+    if (Array.isArray(v) && v.length > 1) throw new BadRequest(`Invalid input for query parameters ${k}. Value: ${JSON.stringify(v).replace(/"/g, "'").replace(/,/g, ', ')}. ${JSON.stringify(v).replace(/"/g, "'").replace(/,/g, ', ')} is too long`);
+  }
+  const { marker } = pageParams(c.query);
+  const since = dateTime(c, 'changes-since');
+  const before = c.v.atLeast('2.66') ? dateTime(c, 'changes-before') : undefined;
+  if (since !== undefined && before !== undefined && before < since) throw new BadRequest('The value of changes-since must be less than or equal to changes-before.');
+  if (marker !== undefined) throw new BadRequest(`Marker ${marker} could not be found.`);
+  return body;
+}
+
+const migrationRoutes: Route[] = [
+  { method: 'GET', path: '/os-migrations', handler: migrationsIndex },
+];
+
+export const reportRoutes: Route[] = [...usageRoutes, ...hostRoutes, ...auditRoutes, ...migrationRoutes, ...externalEventRoutes];
