@@ -97,7 +97,8 @@ async function update(c: Ctx) {
     await computeService(c, host, true);
     throw new NotImplementedYet(NOT_SUPPORTED);
   }
-  return result;
+  // Wrapped: a bare body with a `status` key would be read as a Result.
+  return { body: result };
 }
 
 function powerAction(action: 'startup' | 'shutdown' | 'reboot', rule: string): Route {
