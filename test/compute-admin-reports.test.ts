@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
+import { openDatabase } from '../src/common/db/database.ts';
 
 let cloud: TestCloud;
 let token: string;
@@ -287,6 +288,58 @@ test('os-migrations: an empty list in every microversion, filters validated as N
     assert.equal((await api('GET', `/os-migrations?${q}`, undefined, mv(v))).status, 200, q);
   }
   assert.equal((await api('GET', '/os-migrations', undefined, {}, memberToken)).status, 403);
+});
+
+test('os-migrations: rows of the cell database in Nova shapes per microversion, filters, newest first, paging', async () => {
+  const d = await openDatabase(cloud.config.get<string>('database', 'connection'));
+  const row = (i: number, o: Record<string, unknown>) => ({
+    uuid: `00000000-0000-0000-0000-00000000000${i}`, instance_uuid: servers[0], source_compute: host, dest_compute: 'other', source_node: host, dest_node: 'other',
+    dest_host: '192.0.2.1', old_instance_type_id: 1, new_instance_type_id: 2, status: 'finished', migration_type: 'resize', hidden: 0, cross_cell_move: 0,
+    user_id: 'u1', project_id: adminProject, created_at: `2026-01-0${i}T00:00:00.000Z`, updated_at: `2026-01-0${i}T01:00:00.000Z`, deleted: 0, ...o,
+  });
+  try {
+    await d.db.insertInto('migrations').values([
+      row(1, {}),
+      row(2, { status: 'running', migration_type: 'live-migration', dest_compute: 'third', user_id: 'u2', project_id: memberProject }),
+      row(3, { status: 'error', migration_type: 'migration', source_compute: 'third', dest_compute: 'fourth' }),
+    ]).execute();
+    const v21 = await api('GET', '/os-migrations');
+    assert.equal(v21.body.migrations.length, 3);
+    const m1 = v21.body.migrations.find((m: any) => m.status === 'finished');
+    assert.deepEqual(Object.keys(m1).sort(), ['created_at', 'dest_compute', 'dest_host', 'dest_node', 'id', 'instance_uuid', 'new_instance_type_id', 'old_instance_type_id', 'source_compute', 'source_node', 'status', 'updated_at']);
+    assert.equal(m1.created_at, '2026-01-01T00:00:00.000000');
+    const v223 = await api('GET', '/os-migrations', undefined, mv('2.23'));
+    const live = v223.body.migrations.find((m: any) => m.migration_type === 'live-migration');
+    assert.match(live.links[0].href, new RegExp(`/v2\\.1/servers/${servers[0]}/migrations/${live.id}$`));
+    assert.ok(v223.body.migrations.filter((m: any) => m !== live).every((m: any) => !('links' in m)));
+    const filters: [string, string, string[]][] = [
+      ['2.1', `host=${host}`, ['finished', 'running']],
+      ['2.1', 'host=fourth', ['error']],
+      ['2.1', 'status=running,error', ['running', 'error']],
+      ['2.1', 'migration_type=resize', ['finished']],
+      ['2.1', `instance_uuid=${servers[1]}`, []],
+      ['2.59', 'changes-since=2026-01-02T00:00:00Z', ['error', 'running']],
+      ['2.66', 'changes-before=2026-01-02T12:00:00Z', ['running', 'finished']],
+      ['2.80', 'user_id=u2', ['running']],
+      ['2.80', `project_id=${adminProject}`, ['error', 'finished']],
+    ];
+    for (const [v, q, want] of filters) {
+      const r = await api('GET', `/os-migrations?${q}`, undefined, mv(v));
+      assert.equal(r.status, 200, `${q}: ${r.text}`);
+      const got = r.body.migrations.map((m: any) => m.status);
+      assert.deepEqual(v === '2.1' ? got.sort() : got, v === '2.1' ? [...want].sort() : want, q);
+    }
+    const p1 = await api('GET', '/os-migrations?limit=2', undefined, mv('2.80'));
+    assert.deepEqual(p1.body.migrations.map((m: any) => m.uuid), [row(3, {}).uuid, row(2, {}).uuid]);
+    assert.deepEqual([p1.body.migrations[1].user_id, p1.body.migrations[1].project_id], ['u2', memberProject]);
+    assert.match(p1.body.migrations_links[0].href, new RegExp(`/v2\\.1/os-migrations\\?limit=2&marker=${row(2, {}).uuid}$`));
+    const p2 = await api('GET', `/os-migrations?limit=2&marker=${row(2, {}).uuid}`, undefined, mv('2.80'));
+    assert.deepEqual(p2.body.migrations.map((m: any) => m.uuid), [row(1, {}).uuid]);
+    assert.equal(p2.body.migrations_links, undefined);
+  } finally {
+    await d.db.deleteFrom('migrations').execute();
+    await d.close();
+  }
 });
 
 test('os-server-external-events: per-event codes, 207, 404, names per microversion, admin only', async () => {

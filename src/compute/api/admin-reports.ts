@@ -3,11 +3,13 @@
 // os-migrations.
 //
 // This cloud runs no instance usage audit task (Nova's instance_usage_audit) and keeps no
-// task_log, so every compute host is "not run" for the period; it performs no resize or
-// migration yet and keeps no migrations table, so os-migrations validates its filters and paging
-// as Nova does and lists nothing.
+// task_log, so every compute host is "not run" for the period. os-migrations reads each cell's
+// `migrations` table (db/cell-002-migrations.ts), which stays empty until resize and migrate
+// exist here.
 import { BadRequest } from '../../common/errors.ts';
-import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { pageParams, q1, qAll, type Ctx, type Route } from './router.ts';
+import { isoMicro, pyRepr } from '../util.ts';
+import { toBool } from './validation.ts';
 import { usageRoutes } from './usage.ts';
 import { hostRoutes } from './hosts.ts';
 import { externalEventRoutes } from './external-events.ts';
@@ -84,25 +86,84 @@ function dateTime(c: Ctx, name: string): number | undefined {
   return t;
 }
 
+const LIVE_IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating'];
+
+function migrationView(c: Ctx, m: any) {
+  const o: Record<string, unknown> = {
+    id: m.id, status: m.status, created_at: isoMicro(m.created_at), updated_at: isoMicro(m.updated_at),
+    source_node: m.source_node, source_compute: m.source_compute, dest_node: m.dest_node, dest_compute: m.dest_compute,
+    dest_host: m.dest_host, old_instance_type_id: m.old_instance_type_id, new_instance_type_id: m.new_instance_type_id,
+    instance_uuid: m.instance_uuid,
+  };
+  if (c.v.atLeast('2.23')) {
+    o.migration_type = m.migration_type;
+    if (m.migration_type === 'live-migration' && LIVE_IN_PROGRESS.includes(m.status)) o.links = c.link(`/servers/${m.instance_uuid}/migrations/${m.id}`);
+  }
+  if (c.v.atLeast('2.59')) o.uuid = m.uuid;
+  if (c.v.atLeast('2.80')) { o.user_id = m.user_id; o.project_id = m.project_id; }
+  return o;
+}
+
 async function migrationsIndex(c: Ctx) {
   c.enforce('os_compute_api:os-migrations:index', {});
-  const body: Record<string, unknown> = { migrations: [] };
-  if (!c.v.atLeast('2.59')) return body;
-  // From 2.59 the query schema refuses unknown parameters and repeated single ones.
-  const allowed = new Set([...V20_FILTERS, 'limit', 'marker', 'changes-since']);
-  if (c.v.atLeast('2.66')) allowed.add('changes-before');
-  if (c.v.atLeast('2.80')) { allowed.add('user_id'); allowed.add('project_id'); }
-  const extra = Object.keys(c.query).filter((k) => !allowed.has(k));
-  if (extra.length) throw new BadRequest(`Additional properties are not allowed (${extra.map((k) => `'${k}'`).join(', ')} ${extra.length === 1 ? 'was' : 'were'} unexpected)`);
-  for (const k of ['limit', 'marker', 'changes-since', 'changes-before', 'user_id', 'project_id']) {
-    const v = c.query[k];
-    if (Array.isArray(v) && v.length > 1) throw new BadRequest(`Invalid input for query parameters ${k}. Value: ${JSON.stringify(v).replace(/"/g, "'").replace(/,/g, ', ')}. ${JSON.stringify(v).replace(/"/g, "'").replace(/,/g, ', ')} is too long`);
+  const v259 = c.v.atLeast('2.59');
+  let limit = 1000;
+  let marker: string | undefined;
+  let since: number | undefined;
+  let before: number | undefined;
+  if (v259) {
+    // From 2.59 the query schema refuses unknown parameters and repeated single ones.
+    const allowed = new Set([...V20_FILTERS, 'limit', 'marker', 'changes-since']);
+    if (c.v.atLeast('2.66')) allowed.add('changes-before');
+    if (c.v.atLeast('2.80')) { allowed.add('user_id'); allowed.add('project_id'); }
+    const extra = Object.keys(c.query).filter((k) => !allowed.has(k));
+    if (extra.length) throw new BadRequest(`Additional properties are not allowed (${extra.map((k) => `'${k}'`).join(', ')} ${extra.length === 1 ? 'was' : 'were'} unexpected)`);
+    for (const k of ['limit', 'marker', 'changes-since', 'changes-before', 'user_id', 'project_id']) {
+      const v = c.query[k];
+      if (Array.isArray(v) && v.length > 1) throw new BadRequest(`Invalid input for query parameters ${k}. Value: ${pyRepr(v)}. ${pyRepr(v)} is too long`);
+    }
+    ({ limit, marker } = pageParams(c.query));
+    since = dateTime(c, 'changes-since');
+    before = c.v.atLeast('2.66') ? dateTime(c, 'changes-before') : undefined;
+    if (since !== undefined && before !== undefined && before < since) throw new BadRequest('The value of changes-since must be less than or equal to changes-before.');
   }
-  const { marker } = pageParams(c.query);
-  const since = dateTime(c, 'changes-since');
-  const before = c.v.atLeast('2.66') ? dateTime(c, 'changes-before') : undefined;
-  if (since !== undefined && before !== undefined && before < since) throw new BadRequest('The value of changes-since must be less than or equal to changes-before.');
-  if (marker !== undefined) throw new BadRequest(`Marker ${marker} could not be found.`);
+  const f = (k: string) => q1(c.query, k);
+  const statuses = qAll(c.query, 'status').flatMap((s) => s.split(','));
+  let rows: any[] = [];
+  let markerRow: any;
+  for (const { db } of await c.api.cells.all()) {
+    let q = db.selectFrom('migrations').selectAll().where('deleted', '=', 0);
+    if (f('hidden') !== undefined) q = q.where('hidden', '=', toBool(f('hidden')) ? 1 : 0);
+    if (f('host')) q = q.where((eb) => eb.or([eb('source_compute', '=', f('host')), eb('dest_compute', '=', f('host'))]));
+    if (f('source_compute')) q = q.where('source_compute', '=', f('source_compute'));
+    if (f('instance_uuid')) q = q.where('instance_uuid', '=', f('instance_uuid'));
+    if (f('migration_type')) q = q.where('migration_type', '=', f('migration_type'));
+    if (statuses.length) q = q.where('status', 'in', statuses);
+    if (c.v.atLeast('2.80') && f('user_id')) q = q.where('user_id', '=', f('user_id'));
+    if (c.v.atLeast('2.80') && f('project_id')) q = q.where('project_id', '=', f('project_id'));
+    rows.push(...await q.orderBy('id').execute());
+    if (marker !== undefined && !markerRow) markerRow = await db.selectFrom('migrations').selectAll().where('uuid', '=', marker).executeTakeFirst();
+  }
+  const upd = (m: any) => Date.parse(m.updated_at ?? m.created_at);
+  if (since !== undefined) rows = rows.filter((m) => upd(m) >= since!);
+  if (before !== undefined) rows = rows.filter((m) => upd(m) <= before!);
+  if (!v259) return { migrations: rows.map((m) => migrationView(c, m)) };
+  // 2.59: newest first (created_at, id descending), paged by uuid.
+  const key = (m: any) => `${new Date(Date.parse(m.created_at)).toISOString()} ${String(m.id).padStart(12, '0')} ${m.uuid}`;
+  rows.sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
+  if (marker !== undefined) {
+    if (!markerRow) throw new BadRequest(`Marker ${marker} could not be found.`);
+    const mk = key(markerRow);
+    rows = rows.filter((m) => key(m) < mk);
+  }
+  const page = rows.slice(0, limit);
+  const body: Record<string, unknown> = { migrations: page.map((m) => migrationView(c, m)) };
+  const asked = Math.min(Number(f('limit') ?? 1000), 1000);
+  if (asked && page.length === asked) {
+    const params = new URLSearchParams(c.req.url.includes('?') ? c.req.url.slice(c.req.url.indexOf('?') + 1) : '');
+    params.set('marker', page[page.length - 1].uuid);
+    body.migrations_links = [{ rel: 'next', href: `${c.api.publicUrl}/v2.1/os-migrations?${params.toString()}` }];
+  }
   return body;
 }
 

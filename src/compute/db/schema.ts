@@ -7,6 +7,7 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import type { MigrationSet } from '../../common/db/migrate.ts';
 import { dialectOf } from '../../common/db/database.ts';
+import { cell002Migrations } from './cell-002-migrations.ts';
 
 
 const ts = 'varchar(32)';
@@ -294,4 +295,4 @@ const cell001: Migration = {
 };
 
 export const apiMigrations: MigrationSet = { name: 'compute_api', migrations: { '001_initial': api001 } };
-export const cellMigrations: MigrationSet = { name: 'compute_cell', migrations: { '001_initial': cell001 } };
+export const cellMigrations: MigrationSet = { name: 'compute_cell', migrations: { '001_initial': cell001, '002_migrations': cell002Migrations } };
