@@ -164,6 +164,13 @@ test('os-simple-tenant-usage: bad dates', async () => {
     assert.equal((await api('GET', `/os-simple-tenant-usage?${q}`)).status, 200, q);
   }
   assert.equal((await api('GET', '/os-simple-tenant-usage/')).status, 404);
+  // Unknown query parameters: ignored up to 2.74, refused from 2.75 (detailed is not one of show's).
+  assert.equal((await api('GET', '/os-simple-tenant-usage?foo=1', undefined, mv('2.74'))).status, 200);
+  for (const path of ['/os-simple-tenant-usage?foo=1', `/os-simple-tenant-usage/${adminProject}?detailed=1`]) {
+    const r = await api('GET', path, undefined, mv('2.75'));
+    assert.equal(r.status, 400, path);
+    assert.match(fault(r), /^Additional properties are not allowed \('(foo|detailed)' was unexpected\)$/);
+  }
 });
 
 test('os-hosts: list, zone filter, resources per project, enable/disable, 501 actions, 404 after 2.42', async () => {

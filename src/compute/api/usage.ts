@@ -142,6 +142,13 @@ function nextLinks(c: Ctx, items: Record<string, unknown>[], path: string): { re
   return [{ rel: 'next', href: `${c.api.publicUrl}/v2.1${path}?${params.toString()}` }];
 }
 
+/** From 2.75 the query schemas refuse parameters they do not name. */
+function strictQuery(c: Ctx, allowed: string[]): void {
+  if (!c.v.atLeast('2.75')) return;
+  const extra = Object.keys(c.query).filter((k) => !allowed.includes(k));
+  if (extra.length) throw new BadRequest(`Additional properties are not allowed (${extra.map((k) => `'${k}'`).join(', ')} ${extra.length === 1 ? 'was' : 'were'} unexpected)`);
+}
+
 function paging(c: Ctx, links: boolean): { limit: number; marker?: string } {
   return links ? pageParams(c.query, MAX_LIMIT) : { limit: MAX_LIMIT };
 }
@@ -149,6 +156,7 @@ function paging(c: Ctx, links: boolean): { limit: number; marker?: string } {
 async function index(c: Ctx, links: boolean) {
   // `/os-simple-tenant-usage/` is a show with an empty tenant id: no such route in Nova.
   if (c.req.url.split('?')[0].endsWith('/')) throw new NotFound('The resource could not be found.');
+  strictQuery(c, ['start', 'end', 'detailed', 'limit', 'marker']);
   c.enforce('os_compute_api:os-simple-tenant-usage:list');
   const { start, stop, detailed } = period(c);
   const { limit, marker } = paging(c, links);
@@ -161,6 +169,7 @@ async function index(c: Ctx, links: boolean) {
 
 async function show(c: Ctx, links: boolean) {
   const tenant = c.params.tenant_id;
+  strictQuery(c, ['start', 'end', 'limit', 'marker']);
   c.enforce('os_compute_api:os-simple-tenant-usage:show', { project_id: tenant });
   const { start, stop } = period(c);
   const { limit, marker } = paging(c, links);
