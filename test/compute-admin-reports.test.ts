@@ -309,6 +309,7 @@ test('os-migrations: rows of the cell database in Nova shapes per microversion, 
       row(1, {}),
       row(2, { status: 'running', migration_type: 'live-migration', dest_compute: 'third', user_id: 'u2', project_id: memberProject }),
       row(3, { status: 'error', migration_type: 'migration', source_compute: 'third', dest_compute: 'fourth' }),
+      row(4, { hidden: 1 }),
     ]).execute();
     const v21 = await api('GET', '/os-migrations');
     assert.equal(v21.body.migrations.length, 3);
@@ -325,6 +326,7 @@ test('os-migrations: rows of the cell database in Nova shapes per microversion, 
       ['2.1', 'status=running,error', ['running', 'error']],
       ['2.1', 'migration_type=resize', ['finished']],
       ['2.1', `instance_uuid=${servers[1]}`, []],
+      ['2.1', 'hidden=1', []],
       ['2.59', 'changes-since=2026-01-02T00:00:00Z', ['error', 'running']],
       ['2.66', 'changes-before=2026-01-02T12:00:00Z', ['running', 'finished']],
       ['2.80', 'user_id=u2', ['running']],

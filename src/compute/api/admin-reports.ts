@@ -132,8 +132,9 @@ async function migrationsIndex(c: Ctx) {
   let rows: any[] = [];
   let markerRow: any;
   for (const { db } of await c.api.cells.all()) {
-    let q = db.selectFrom('migrations').selectAll().where('deleted', '=', 0);
-    if (f('hidden') !== undefined) q = q.where('hidden', '=', toBool(f('hidden')) ? 1 : 0);
+    // Hidden migrations (the source side of a cross-cell move) are never shown, whatever `hidden` asks.
+    let q = db.selectFrom('migrations').selectAll().where('deleted', '=', 0).where('hidden', '=', 0);
+    if (f('hidden') !== undefined && toBool(f('hidden'))) q = q.where('hidden', '=', 1);
     if (f('host')) q = q.where((eb) => eb.or([eb('source_compute', '=', f('host')), eb('dest_compute', '=', f('host'))]));
     if (f('source_compute')) q = q.where('source_compute', '=', f('source_compute'));
     if (f('instance_uuid')) q = q.where('instance_uuid', '=', f('instance_uuid'));
