@@ -4,10 +4,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
+import { computeApi, mv } from './helpers/compute.ts';
 import { openDatabase } from '../src/common/db/database.ts';
 
 let cloud: TestCloud;
 let token: string;
+const { api, waitFor } = computeApi(() => cloud, () => token);
 let memberToken: string;
 let memberProject: string;
 let adminProject: string;
@@ -15,24 +17,9 @@ let imageId: string;
 let host: string;
 const servers: string[] = [];
 
-const C = '/compute/v2.1';
 const I = '/identity/v3';
-const mv = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, tok = token) {
-  return cloud.req(method, `${C}${path}`, { token: tok, body, headers });
-}
 
-async function waitFor(id: string, statuses: string[], ms = 20_000): Promise<any> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const r = await api('GET', `/servers/${id}`, undefined, mv('2.93'));
-    if (r.status === 404 && statuses.includes('DELETED')) return undefined;
-    if (r.status === 200 && statuses.includes(r.body.server.status)) return r.body.server;
-    if (Date.now() > end) assert.fail(`server ${id} did not reach ${statuses} (now ${r.status} ${r.body?.server?.status})`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 const fault = (r: { body: any }) => (Object.values(r.body ?? {})[0] as any)?.message;
 /** Nova's strftime('%Y-%m-%dT%H:%M:%S.%f') */

@@ -5,20 +5,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
+import { computeApi, mv } from './helpers/compute.ts';
 
 let cloud: TestCloud;
 let token: string;
+const { api } = computeApi(() => cloud, () => token);
 let memberToken: string;
 let host: string;
 let rp: string;
 
-const C = '/compute/v2.1';
 const I = '/identity/v3';
-const mv = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, tok = token) {
-  return cloud.req(method, `${C}${path}`, { token: tok, body, headers });
-}
 async function action(id: number, body: unknown, tok = token) {
   return api('POST', `/os-aggregates/${id}/action`, body, {}, tok);
 }

@@ -4,18 +4,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
+import { computeApi, COMPUTE as C, mv } from './helpers/compute.ts';
 
 let cloud: TestCloud;
 let token: string;
+const { api, waitFor } = computeApi(() => cloud, () => token);
 let imageId: string;
 let xenImageId: string;
 
-const C = '/compute/v2.1';
-const mv = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, tok = token) {
-  return cloud.req(method, `${C}${path}`, { token: tok, body, headers });
-}
 
 async function uploadImage(name: string, props: Record<string, string> = {}): Promise<string> {
   const r = await cloud.req('POST', '/image/v2/images', { token, body: { name, disk_format: 'raw', container_format: 'bare', visibility: 'public', ...props } });
@@ -25,16 +22,6 @@ async function uploadImage(name: string, props: Record<string, string> = {}): Pr
   return r.body.id;
 }
 
-async function waitFor(id: string, statuses: string[], ms = 20_000): Promise<any> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const r = await api('GET', `/servers/${id}`, undefined, mv('2.93'));
-    if (r.status === 404 && statuses.includes('DELETED')) return undefined;
-    if (r.status === 200 && statuses.includes(r.body.server.status)) return r.body.server;
-    if (Date.now() > end) assert.fail(`server ${id} did not reach ${statuses} (now ${r.status} ${r.body?.server?.status})`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 before(async () => {
   cloud = await startCloud();

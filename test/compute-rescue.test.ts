@@ -5,29 +5,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
+import { computeApi, mv } from './helpers/compute.ts';
 
 let cloud: TestCloud;
 let token: string;
+const { api, waitFor } = computeApi(() => cloud, () => token, { settled: true });
 let member: string;
 let imageId: string;
 
-const C = '/compute/v2.1';
-const mv = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, tok = token) {
-  return cloud.req(method, `${C}${path}`, { token: tok, body, headers });
-}
 
-async function waitFor(id: string, statuses: string[], ms = 20_000): Promise<any> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const r = await api('GET', `/servers/${id}`, undefined, mv('2.93'));
-    if (r.status === 404 && statuses.includes('DELETED')) return undefined;
-    if (r.status === 200 && statuses.includes(r.body.server.status) && r.body.server['OS-EXT-STS:task_state'] === null) return r.body.server;
-    if (Date.now() > end) assert.fail(`server ${id} did not reach ${statuses} (now ${r.status} ${r.body?.server?.status})`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 async function boot(name: string, tok = token): Promise<string> {
   const r = await api('POST', '/servers', { server: { name, imageRef: imageId, flavorRef: '1', networks: 'none' } }, mv('2.37'), tok);

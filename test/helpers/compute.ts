@@ -1,0 +1,25 @@
+// The compute API as the compute tests call it: requests under /compute/v2.1 with a default token,
+// and a wait for a server to reach a status. The cloud and the token are set in before(), so the
+// helpers take getters.
+import assert from 'node:assert/strict';
+import type { TestCloud } from './cloud.ts';
+
+export const COMPUTE = '/compute/v2.1';
+export const mv = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
+
+export function computeApi(cloud: () => TestCloud, token: () => string, opts: { settled?: boolean } = {}) {
+  const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}, tok = token()) =>
+    cloud().req(method, `${COMPUTE}${path}`, { token: tok, body, headers });
+  /** Polls until the server's status is one of `statuses` ('DELETED': gone); `settled`: and no task is running. */
+  const waitFor = async (id: string, statuses: string[], ms = 20_000): Promise<any> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const r = await api('GET', `/servers/${id}`, undefined, mv('2.93'));
+      if (r.status === 404 && statuses.includes('DELETED')) return undefined;
+      if (r.status === 200 && statuses.includes(r.body.server.status) && (!opts.settled || r.body.server['OS-EXT-STS:task_state'] === null)) return r.body.server;
+      if (Date.now() > end) assert.fail(`server ${id} did not reach ${statuses} (now ${r.status} ${r.body?.server?.status})`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+  return { api, waitFor };
+}
