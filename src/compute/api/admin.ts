@@ -45,7 +45,7 @@ async function servicesList(c: Ctx) {
 }
 
 /** As Nova: a disabled compute's providers carry COMPUTE_STATUS_DISABLED, so placement skips them at once. */
-async function syncDisabledTrait(c: Ctx, db: Kysely<any>, svc: SvcRow, disabled: boolean): Promise<void> {
+export async function syncDisabledTrait(c: Ctx, db: Kysely<any>, svc: Pick<SvcRow, 'id' | 'host' | 'binary'>, disabled: boolean): Promise<void> {
   if (svc.binary !== 'nova-compute') return;
   const nodes = await db.selectFrom('compute_nodes').select('uuid').where('service_id', '=', svc.id).execute();
   for (const n of nodes) {

@@ -9,6 +9,7 @@ import { serviceIsUp } from '../store.ts';
 import { validate } from './validation.ts';
 import { q1, type Ctx, type Route } from './router.ts';
 import { hostAzMap } from './servers.ts';
+import { syncDisabledTrait } from './admin.ts';
 
 const NOT_SUPPORTED = 'The requested functionality is not supported.';
 
@@ -87,10 +88,7 @@ async function update(c: Ctx) {
     if (b.maintenance_mode !== undefined) throw new NotImplementedYet(NOT_SUPPORTED);
     await db.updateTable('services').set({ disabled: enabled ? 0 : 1, disabled_reason: null, updated_at: now() }).where('id', '=', svc.id).execute();
     // As os-services does: placement stops offering a disabled host's providers at once.
-    for (const n of await db.selectFrom('compute_nodes').select('uuid').where('service_id', '=', svc.id).execute()) {
-      await c.api.placement.setTraits(n.uuid, enabled ? [] : ['COMPUTE_STATUS_DISABLED'], enabled ? ['COMPUTE_STATUS_DISABLED'] : [])
-        .catch((e) => c.api.logger.warn({ err: e, host }, 'could not update COMPUTE_STATUS_DISABLED in placement'));
-    }
+    await syncDisabledTrait(c, db, svc as { id: number; host: string; binary: string }, !enabled);
     result.status = enabled ? 'enabled' : 'disabled';
   }
   if (b.maintenance_mode !== undefined) {
