@@ -1,6 +1,45 @@
-// The hypervisor boundary (Nova's virt/driver.py), narrowed to what Stratus uses. Every method
-// may throw; the compute manager turns a spawn failure into a reschedule and other failures
-// into an instance fault plus ERROR (or the previous state for power operations).
+// The hypervisor boundary (Nova's virt/driver.py), narrowed to what Stratus uses.
+//
+// Driver contract v2 (what every driver may assume and must guarantee):
+// - Every method receives what it needs: a GuestSpec carries the whole instance (flavor, image
+//   metadata, user data, keys, admin password, network, config drive inputs), so a driver keeps
+//   no memory it cannot rebuild from a spec (a stopped QEMU guest is startable from it alone).
+// - Errors are the typed ones of virt/errors.ts: InstanceNotFound (destroy of a missing guest
+//   succeeds instead), NotSupported (Nova's 501 at the API), InvalidState; spawn cleans up
+//   after itself when it fails. The compute manager turns a spawn failure into a reschedule and
+//   other failures into an instance fault plus ERROR (or the previous state for power actions).
+// The optional (?) members below are filled by the compute-structure and QEMU work; a driver
+// that lacks one answers NotSupported through the manager.
+
+/** The flavor as a hypervisor needs it (Nova's instance.flavor). */
+export interface FlavorSpec {
+  id: string; name: string; vcpus: number; memoryMb: number; rootGb: number; ephemeralGb: number;
+  /** Swap in MiB (Nova's flavor.swap). */
+  swapMb: number;
+  extraSpecs: Record<string, string>;
+}
+
+/** The image as the image service describes it (Nova's ImageMeta), enough to fetch, verify and boot it. */
+export interface ImageSpec {
+  id: string; name: string | null; diskFormat: string | null; containerFormat: string | null;
+  /** md5 hex, Glance's `checksum`. */
+  checksum: string | null; osHashAlgo: string | null; osHashValue: string | null;
+  size: number | null; virtualSize: number | null; minDisk: number; minRam: number;
+  /** Glance's extra properties (hw_*, img_*, os_*, kernel_id, ramdisk_id, architecture …), as strings. */
+  properties: Record<string, string>;
+}
+
+/** One virtual NIC (Nova's network_info VIF, reduced to what has no network service behind it). */
+export interface VifSpec {
+  id: string; mac: string;
+  /** The address the guest is given (user-mode networking's DHCP lease), or null. */
+  address: string | null;
+  networkName: string; model?: string;
+}
+
+/** A file to inject (Nova's injected_files; content base64 as the API received it). */
+export interface InjectedFile { path: string; contents: string }
+
 export interface GuestSpec {
   uuid: string;
   name: string; // hypervisor-side name (instance-0000000a)
@@ -8,12 +47,52 @@ export interface GuestSpec {
   memoryMb: number;
   rootGb: number;
   imageId: string | null;
+  /** Same as image.properties; kept while callers move to `image`. */
   imageProps: Record<string, string>;
+  /** Base64 as the API received it (Nova stores user_data base64). */
   userData: string | null;
   keyData: string | null;
   hostname: string | null;
   /** The instance's config_drive flag (diagnostics report it). */
   configDrive?: boolean;
+  // ---- contract v2 additions
+  displayName?: string | null;
+  projectId?: string;
+  userId?: string;
+  flavor?: FlavorSpec;
+  image?: ImageSpec | null;
+  /** Instance metadata (server metadata key/values). */
+  metadata?: Record<string, string>;
+  keyName?: string | null;
+  /** Passed over RPC only (never stored in plain text); null when none was set. */
+  adminPassword?: string | null;
+  injectedFiles?: InjectedFile[];
+  availabilityZone?: string | null;
+  launchIndex?: number;
+  reservationId?: string;
+  /** `none`: no NIC; `auto`: one user-mode NIC (see VifSpec). */
+  network?: { mode: 'none' | 'auto'; vifs: VifSpec[] };
+  createdAt?: string;
+}
+
+/** What a console client needs to reach a guest's console on this host. */
+export type ConsoleKind = 'serial' | 'vnc' | 'spice';
+export interface ConsoleEndpoint {
+  kind: ConsoleKind;
+  /** host + port (TCP) or path (unix socket) on the compute host. */
+  host?: string; port?: number; path?: string;
+  /** QEMU's own websocket port where it offers one (VNC websocket, serial websocket). */
+  websocketPort?: number;
+}
+
+/** A guest changed state on its own (QMP event, process exit); the manager syncs the instance. */
+export interface LifecycleEvent { uuid: string; event: 'started' | 'stopped' | 'paused' | 'resumed' | 'suspended'; powerState: number }
+
+/** Where a snapshot's bytes go: the agent streams them to the image service. */
+export interface SnapshotTarget {
+  imageId: string;
+  /** Called with the disk's content as a stream in `diskFormat`; resolves when it is stored. */
+  upload(data: NodeJS.ReadableStream, diskFormat: string, containerFormat: string): Promise<void>;
 }
 
 export interface HostResources {
@@ -78,4 +157,17 @@ export interface ComputeDriver {
   instanceDiagnostics(g: GuestSpec): Promise<InstanceDiagnostics>;
   info(uuid: string): GuestInfo | undefined;
   listGuests(): string[];
+  // ---- contract v2 additions (optional until every driver has them)
+  /** Capabilities as os-traits names (COMPUTE_*), reported on the host's resource provider. */
+  capabilities?(): string[];
+  /** Snapshot of a guest's root disk, streamed to target (Nova's snapshot). */
+  snapshot?(g: GuestSpec, target: SnapshotTarget): Promise<void>;
+  getConsole?(g: GuestSpec, kind: ConsoleKind): Promise<ConsoleEndpoint>;
+  /** Lifecycle events of guests that change state on their own. */
+  onLifecycleEvent?(cb: (e: LifecycleEvent) => void): void;
+  /** Moves: hooks for resize / cold migration (filled by the migration issue). */
+  migrate?(g: GuestSpec, dest: { host: string; address: string }): Promise<void>;
+  finishMigration?(g: GuestSpec, resize: boolean): Promise<void>;
+  /** Stops background work (QMP connections, timers); guests keep running. */
+  cleanupHost?(): Promise<void>;
 }
