@@ -25,7 +25,12 @@ export async function loadImage(svc: ImageService, ctx: RequestCtx, id: string, 
   return img;
 }
 
-/** The policy target of an image, as Glance's ImageTarget builds it. */
+/**
+ * The policy target of an image, as Glance's ImageTarget builds it: user properties are visible
+ * to rules, but only under names that are not the image's own attributes — the core attributes
+ * are written last, so a property named `project_id`, `owner` or `member_id` can never stand in
+ * for them (a property `project_id = <B>` would otherwise let project B patch and delete).
+ */
 export async function imageTarget(svc: ImageService, ctx: RequestCtx, img: Image): Promise<Record<string, unknown>> {
   let memberId: string | undefined;
   if (ctx.projectId && img.owner !== ctx.projectId && img.visibility === 'shared') {
@@ -33,8 +38,12 @@ export async function imageTarget(svc: ImageService, ctx: RequestCtx, img: Image
     if (m) memberId = m.member;
   }
   return {
-    id: img.id, name: img.name, status: img.status, visibility: img.visibility, protected: img.protected,
-    owner: img.owner, project_id: img.owner, member_id: memberId, ...img.properties,
+    ...img.properties,
+    id: img.id, image_id: img.id, name: img.name, status: img.status, visibility: img.visibility, protected: img.protected,
+    os_hidden: img.os_hidden, disk_format: img.disk_format, container_format: img.container_format, size: img.size,
+    virtual_size: img.virtual_size, checksum: img.checksum, os_hash_algo: img.os_hash_algo, os_hash_value: img.os_hash_value,
+    min_disk: img.min_disk, min_ram: img.min_ram, created_at: img.created_at, updated_at: img.updated_at, tags: img.tags,
+    owner: img.owner, project_id: img.owner, member_id: memberId, member: memberId,
   };
 }
 
