@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PolicyEngine, Credentials } from '../../common/http/policy.ts';
 import type { AuthContext } from '../../common/http/auth.ts';
 import { credentialsOf } from '../../common/http/auth.ts';
-import { BadRequest } from '../../common/errors.ts';
+import { BadRequest, Forbidden } from '../../common/errors.ts';
 import type { IdentityStore } from '../store/store.ts';
 import type { TokenProvider } from '../tokens/provider.ts';
 import type { Logger } from '../../common/logging.ts';
@@ -49,6 +49,17 @@ export async function authorize(api: IdentityApi, req: FastifyRequest, rule: str
   const auth = await api.authenticate(req);
   api.policy.enforce(rule, creds(auth), target);
   return auth;
+}
+
+/**
+ * A token from a restricted application credential (one made without `unrestricted: true`)
+ * cannot mint lasting secrets — credentials, EC2 key pairs, application credentials — nor delete
+ * application credentials: a leaked credential must not be turned into more (Keystone's rule).
+ */
+export function refuseRestrictedAppCred(auth: AuthContext, what: 'credentials' | 'application credentials'): void {
+  if (auth.methods.includes('application_credential') && auth.applicationCredential?.restricted !== false) {
+    throw new Forbidden(`You are not authorized to perform the requested action: Using method 'application_credential' is not allowed for managing additional ${what}.`);
+  }
 }
 
 /** The object under `key` in the request body; 400 when the body or the key is missing. */
