@@ -8,7 +8,7 @@ import { bool, newId, nowIso } from '../store/store.ts';
 import type { AccessRuleRow, AppCredRow } from '../store/schema.ts';
 
 const renderRule = (r: AccessRuleRow) => ({ id: r.id, service: r.service, path: r.path, method: r.method });
-import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkName, checkQuery, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkName, checkQuery, filterInexact, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 
 /** Keystone echoes expires_at as a naive ISO time with microseconds: 2026-11-24T18:31:53.931806 */
 function normaliseExpiry(v: string): string {
@@ -106,7 +106,7 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
     let qb = db().selectFrom('application_credentials').selectAll().where('user_id', '=', uid);
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     const rules = await rulesOf(uid);
-    return { application_credentials: (await qb.orderBy('name').execute()).map((a) => render(api, a, rules)), links: listLinks(api, req) };
+    return { application_credentials: filterInexact(req, ['name'], (await qb.orderBy('name').execute()).map((a) => render(api, a, rules))), links: listLinks(api, req) };
   });
 
   async function getOwned(uid: string, id: string) {

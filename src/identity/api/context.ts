@@ -103,15 +103,56 @@ export function checkName(v: unknown, field = 'name', max = 255): string {
   return v;
 }
 
-/** Query filters a list accepts; anything else is refused rather than silently ignored. */
+/**
+ * The exact filters of a list among those it supports. Anything else in the query is ignored,
+ * as Keystone ignores parameters it does not support (clients send `limit`, `sort_key`…); the
+ * inexact forms (`name__contains`) are applied by `filterInexact`.
+ */
 export function checkQuery(req: FastifyRequest, allowed: string[]): Record<string, string> {
   const q = (req.query ?? {}) as Record<string, string | string[]>;
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(q)) {
-    if (!allowed.includes(k)) throw new BadRequest(`Invalid filter '${k}'; allowed filters: ${allowed.join(', ')}`);
+    if (!allowed.includes(k)) continue;
     out[k] = Array.isArray(v) ? v[v.length - 1] : v;
   }
   return out;
+}
+
+const COMPARATORS = ['contains', 'startswith', 'endswith', 'equals'] as const;
+interface InexactFilter { attr: string; comparator: typeof COMPARATORS[number]; value: string; caseSensitive: boolean }
+
+/** `attr__[i]contains|startswith|endswith|equals=value` for the attributes a list supports. */
+export function inexactFilters(req: FastifyRequest, supported: string[]): InexactFilter[] {
+  const q = (req.query ?? {}) as Record<string, string | string[]>;
+  const out: InexactFilter[] = [];
+  for (const [k, v] of Object.entries(q)) {
+    const m = /^(.+?)__(i?)(contains|startswith|endswith|equals)$/.exec(k);
+    if (!m || !supported.includes(m[1])) continue;
+    for (const value of [v].flat()) out.push({ attr: m[1], comparator: m[3] as InexactFilter['comparator'], value, caseSensitive: m[2] === '' });
+  }
+  return out;
+}
+
+/**
+ * Keeps the rendered entities every inexact filter matches (Keystone's filter_by_attributes):
+ * an entity without the attribute, or with a non-string one, never matches.
+ */
+export function filterInexact<T>(req: FastifyRequest, supported: string[], entities: T[]): T[] {
+  const filters = inexactFilters(req, supported);
+  if (!filters.length) return entities;
+  return entities.filter((e) => filters.every((f) => {
+    let target = (e as Record<string, unknown>)[f.attr];
+    if (typeof target !== 'string') return false;
+    let value = f.value;
+    if (!f.caseSensitive) { target = target.toLowerCase(); value = value.toLowerCase(); }
+    const t = target as string;
+    switch (f.comparator) {
+      case 'contains': return t.includes(value);
+      case 'startswith': return t.startsWith(value);
+      case 'endswith': return t.endsWith(value);
+      case 'equals': return t === value;
+    }
+  }));
 }
 
 export function queryBool(v: string | undefined): boolean | undefined {

@@ -9,7 +9,7 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { parseExtra, newId } from '../store/store.ts';
 import type { CredentialRow } from '../store/schema.ts';
 import { trustIdOfToken } from './trusts.ts';
-import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkQuery, creds, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 
 const FIELDS = ['id', 'user_id', 'project_id', 'type', 'blob', 'links'];
 const EC2 = 'ec2';
@@ -83,7 +83,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
     if (q.user_id !== undefined) qb = qb.where('user_id', '=', q.user_id);
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
     const rows = (await qb.orderBy('id').execute()).filter((r) => api.policy.check('identity:get_credential', c, { target: { credential: r } }));
-    return { credentials: rows.map((r) => render(api, r)), links: listLinks(api, req) };
+    return { credentials: filterInexact(req, ['user_id', 'type'], rows.map((r) => render(api, r))), links: listLinks(api, req) };
   });
 
   app.get('/v3/credentials/:id', async (req) => ({ credential: render(api, await load(req, 'identity:get_credential')) }));
