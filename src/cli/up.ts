@@ -57,7 +57,7 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : process.env.STRATUS_LOG_LEVEL ?? 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
   for (const w of config.warnings) logger.warn(w.message);
   const enabled = config.get<string[]>('DEFAULT', 'enabled_apis');
-  const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name));
+  const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name) || (s.name === 'dashboard' && config.get<boolean>('dashboard', 'enabled')));
 
   await fernetSetup(keyRepository(config));
   await migrateAll(config, services.flatMap((s) => s.databases));
