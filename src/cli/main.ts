@@ -14,6 +14,7 @@ import { bootstrap } from '../identity/bootstrap.ts';
 import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts';
 import { registerComputeCommands, serveWorker, WORKER_NAMES } from './compute-commands.ts';
 import { dbSync as computeCellsSync } from '../compute/cells.ts';
+import { registerImageCommands } from './image-commands.ts';
 
 const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
 const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
@@ -133,6 +134,7 @@ identity.command('fernet_rotate')
   });
 
 registerComputeCommands(program, manage);
+registerImageCommands(program);
 
 program.command('config').description('Configuration helpers')
   .command('sample').description('Print an annotated sample configuration').action(() => {

@@ -64,7 +64,7 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
     config = await loadConfig(confFile);
   }
   const enabled = config.get<string[]>('DEFAULT', 'enabled_apis');
-  const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name));
+  const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name) || (s.name === 'dashboard' && config.get<boolean>('dashboard', 'enabled')));
 
   await fernetSetup(keyRepository(config));
   await migrateAll(config, services.flatMap((s) => s.databases));
