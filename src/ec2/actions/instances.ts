@@ -264,7 +264,7 @@ async function launch(c: ActionContext, o: LaunchSpec): Promise<string> {
       const m = messageOf(r);
       if (r.status === 403 && /quota/i.test(m)) return new Ec2Error('InstanceLimitExceeded', `Your quota allows for 0 more running instance(s). You requested at least ${o.minCount}. (${m})`);
       if (r.status === 400 && /image/i.test(m) && /not found|could not be found|cannot find/i.test(m)) return notFoundError('ami', o.imageEc2);
-      if (r.status === 400 && /key ?pair/i.test(m)) return new Ec2Error('InvalidKeyPair.NotFound', `The key pair '${c.p.KeyName}' does not exist`);
+      if (r.status === 400 && /key ?pair|key_name/i.test(m)) return new Ec2Error('InvalidKeyPair.NotFound', `The key pair '${c.p.KeyName}' does not exist`);
       if (r.status === 400 && /availability.zone/i.test(m)) return new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${c.p['Placement.AvailabilityZone']}]`);
       return undefined;
     },
@@ -385,15 +385,20 @@ async function describeInstanceAttribute(c: ActionContext): Promise<string> {
 }
 
 export const instanceActions: Record<string, ActionDef> = {
-  DescribeInstances: { handler: describeInstances, mutates: false },
-  RunInstances: { handler: runInstances, mutates: true },
-  TerminateInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'terminate' })), mutates: true },
-  StopInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'stop' })), mutates: true },
-  StartInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'start' })), mutates: true },
-  RebootInstances: { handler: rebootInstances, mutates: true },
-  DescribeInstanceStatus: { handler: describeInstanceStatus, mutates: false },
-  GetConsoleOutput: { handler: getConsoleOutput, mutates: false },
-  DescribeInstanceAttribute: { handler: describeInstanceAttribute, mutates: false },
+  DescribeInstances: { handler: describeInstances },
+  RunInstances: { handler: runInstances },
+  TerminateInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'terminate' })) },
+  StopInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'stop' })) },
+  StartInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'start' })) },
+  RebootInstances: { handler: rebootInstances },
+  DescribeInstanceStatus: { handler: describeInstanceStatus },
+  GetConsoleOutput: { handler: getConsoleOutput },
+  DescribeInstanceAttribute: { handler: describeInstanceAttribute },
 };
 
 export { listServers, rowsFor };
+
+export async function discoverInstances(c: ActionContext): Promise<void> {
+  const { servers } = await listServers(c);
+  await c.ids.toEc2('i', servers.map((s) => s.id));
+}
