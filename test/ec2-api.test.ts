@@ -240,8 +240,13 @@ describe('instances', () => {
       if (Date.now() > end) assert.fail('instances never went away');
       await new Promise((r) => setTimeout(r, 100));
     }
-    // Its id stays mapped: the answer is NotFound, not Malformed.
-    await fails('InvalidInstanceID.NotFound', 'DescribeInstances', { 'InstanceId.1': ids[0] });
+    // Asked for by id, a terminated instance still shows (as on AWS, for an hour): what
+    // boto3's instance_terminated waiter polls for. To another project it does not exist.
+    const gone = await ok('DescribeInstances', { 'InstanceId.1': ids[0] });
+    assert.match(gone, /<instanceState><code>48<\/code><name>terminated<\/name><\/instanceState>/);
+    assert.match(await ok('TerminateInstances', { 'InstanceId.1': ids[0] }), /<currentState><code>48<\/code>/);
+    await fails('IncorrectInstanceState', 'StartInstances', { 'InstanceId.1': ids[0] });
+    assert.equal((await call('DescribeInstances', { 'InstanceId.1': ids[0] }, other)).code, 'InvalidInstanceID.NotFound');
   });
 });
 
