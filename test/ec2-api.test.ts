@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
 import { all, ec2Call, first, form, parseReply, signV2Url, signV4, type Keys } from './helpers/ec2.ts';
 import { ec2IdFor } from '../src/ec2/ids.ts';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 
 /** A fresh RSA public key in OpenSSH's one-line form. */
 function sshPublicKey(): string {
@@ -97,6 +97,23 @@ describe('signatures', () => {
     assert.equal(parseReply(unsigned.status, await unsigned.text()).code, 'AuthFailure');
     const v2bad = await fetch(signV2Url(EP, { Action: 'DescribeRegions', Version: '2016-11-15' }, { ...keys, secret: 'wrong' }));
     assert.equal(parseReply(v2bad.status, await v2bad.text()).code, 'AuthFailure');
+  });
+
+  test('Identity hands the SigV4 signing key only to a service token, and never the secret', async () => {
+    const body = form({ Action: 'DescribeRegions', Version: '2016-11-15' });
+    const h = signV4(EP, body, keys);
+    const credentials = { access: keys.access, signature: /Signature=([0-9a-f]+)/.exec(h.authorization)![1], host: h.host, verb: 'POST', path: '/ec2/', params: {}, headers: { Authorization: h.authorization, 'X-Amz-Date': h['x-amz-date'], host: h.host, 'content-type': h['content-type'] }, body_hash: createHash('sha256').update(body).digest('hex') };
+    const ask = (token?: string) => cloud.req('POST', '/identity/v3/ec2tokens', { body: { credentials }, ...(token ? { token } : {}) });
+    const anon = await ask();
+    assert.equal(anon.status, 200, anon.text);
+    assert.equal(anon.headers.get('x-ec2-signing-key'), null);
+    assert.ok(!anon.text.includes(keys.secret));
+    assert.equal((await ask(await cloud.adminToken())).headers.get('x-ec2-signing-key'), null);
+    const svc = await cloud.login('stratus', 'service-pass', 'service');
+    const withSvc = await ask(svc.token);
+    assert.match(withSvc.headers.get('x-ec2-signing-key') ?? '', /^[0-9a-f]{64}$/);
+    assert.match(withSvc.headers.get('x-ec2-signing-scope') ?? '', /^\d{8}\/RegionOne\/ec2\/aws4_request$/);
+    assert.ok(!withSvc.text.includes(keys.secret) && withSvc.headers.get('x-ec2-signing-key') !== keys.secret);
   });
 
   test('clock skew beyond 15 minutes either way: RequestExpired (V4 and V2)', async () => {
