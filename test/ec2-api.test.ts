@@ -248,6 +248,24 @@ describe('instances', () => {
     assert.equal(all(theirs.xml, 'instanceId').length, 0);
   });
 
+  test('servers made through the Nova API: the ids and the reservation their guests see', async () => {
+    const bob = await cloud.login('bob', 'bob-pass', 'other');
+    const imageUuid = (await cloud.req('GET', '/image/v2/images?name=cirros', { token: bob.token })).body.images[0].id;
+    const r = await cloud.req('POST', '/compute/v2.1/servers', { token: bob.token, headers: { 'OpenStack-API-Version': 'compute 2.37' }, body: { server: { name: 'nova', imageRef: imageUuid, flavorRef: '1', networks: 'none', min_count: 2, max_count: 2, return_reservation_id: true } } });
+    assert.equal(r.status, 202, r.text);
+    const rid = r.body.reservation_id;
+    const xml = (await ec2Call(EP, other, 'DescribeInstances')).xml;
+    // One reservation, Nova's own id (what the metadata service gives the guest as reservation-id).
+    assert.deepEqual(all(xml, 'reservationId'), [rid]);
+    const uuids = (await cloud.req('GET', `/compute/v2.1/servers?reservation_id=${rid}`, { token: bob.token })).body.servers.map((s: any) => s.id);
+    // The instance ids are the ones the metadata service computes from the UUIDs.
+    assert.deepEqual(all(xml, 'instanceId').sort(), uuids.map((u: string) => ec2IdFor('i', u)).sort());
+    assert.deepEqual(all(xml, 'amiLaunchIndex').sort(), ['0', '1']);
+    assert.equal(first(xml, 'imageId'), ami);
+    const t = await ec2Call(EP, other, 'TerminateInstances', Object.fromEntries(all(xml, 'instanceId').map((id, i) => [`InstanceId.${i + 1}`, id])));
+    assert.equal(t.status, 200, t.xml);
+  });
+
   test('TerminateInstances: shutting-down, then gone', async () => {
     const xml = await ok('TerminateInstances', Object.fromEntries(ids.map((id, i) => [`InstanceId.${i + 1}`, id])));
     assert.equal(all(xml, 'instanceId').length, ids.length);

@@ -53,7 +53,7 @@ export const ec2Service: ServiceDefinition = {
     return {
       mount: {
         name: 'ec2', prefix: '/ec2', errorShape: 'nova',
-        register: (scope) => registerEc2Routes(scope, { verifier, compute, image, ids: new IdMapper(database.db), db: database.db, settings }),
+        register: (scope) => registerEc2Routes(scope, { verifier, compute, image, ids: new IdMapper(database.db), db: database.db, settings, serviceToken: () => ctx.serviceToken() }),
       },
       healthChecks: [{ name: 'ec2 database', check: async () => { await database.db.selectFrom('ec2_ids').select('ec2_id').limit(1).execute(); } }],
       stop: async () => { await revocations.stop(); await database.close(); },
