@@ -25,6 +25,7 @@ const CATALOG: Record<string, { name: string; description: string; path: string 
   image: { name: 'glance', description: 'OpenStack Image', path: '/image' },
   placement: { name: 'placement', description: 'Placement API', path: '/placement' },
   compute: { name: 'nova', description: 'OpenStack Compute', path: '/compute/v2.1' },
+  ec2: { name: 'ec2', description: 'EC2 Compatibility API', path: '/ec2' },
 };
 
 const secret = () => randomBytes(18).toString('base64url');
@@ -42,6 +43,7 @@ function initialConfig(dir: string, servicePassword: string): string {
     '[placement_database]', `connection = ${db('placement')}`, '',
     '[api_database]', `connection = ${db('nova_api')}`, '',
     '[database]', `connection = ${db('nova')}`, '',
+    '[ec2_database]', `connection = ${db('ec2')}`, '',
     '[keystone_authtoken]', 'username = stratus', `password = ${servicePassword}`, 'project_name = service', '',
     '[fernet_tokens]', `key_repository = ${join(dir, 'fernet-keys')}`, '',
   ].join('\n');
@@ -56,6 +58,11 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   let config = await loadConfig(confFile);
   const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : process.env.STRATUS_LOG_LEVEL ?? 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
   for (const w of config.warnings) logger.warn(w.message);
+  // Data dirs from before the EC2 API have no database for it: add one beside the others.
+  if (!config.get<string | undefined>('ec2_database', 'connection')) {
+    await writeFile(confFile, `${await readFile(confFile, 'utf8')}\n[ec2_database]\nconnection = sqlite:///${join(dir, 'ec2.db')}\n`, { mode: 0o600 });
+    config = await loadConfig(confFile);
+  }
   const enabled = config.get<string[]>('DEFAULT', 'enabled_apis');
   const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name) || (s.name === 'dashboard' && config.get<boolean>('dashboard', 'enabled')));
 
