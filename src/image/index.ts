@@ -62,7 +62,7 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
     api.addHook('onRequest', async (req) => {
       if (req.url.split('?')[0].endsWith('/v2/images/')) throw new NotFound('No image found with ID ');
     });
-    api.addHook('onRequest', requireAuth(ctx.tokenValidator));
+    api.addHook('onRequest', requireAuth(ctx.tokenValidator, { type: 'image', mountPrefix: scope.prefix }));
     api.addHook('preHandler', refuseNul);
     // Image data is streamed, never buffered: the raw request stream is the body.
     api.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));

@@ -122,7 +122,7 @@ const ALL_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']
 
 export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], api: PlacementApi): Promise<void> {
   const prefix = scope.prefix === '/' ? '' : scope.prefix;
-  const auth = requireAuth(api.validator);
+  const auth = requireAuth(api.validator, { type: 'placement', mountPrefix: prefix });
   const byPath = new Map<string, RouteDef[]>();
   for (const r of table) {
     if (!byPath.has(r.path)) byPath.set(r.path, []);
