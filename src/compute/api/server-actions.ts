@@ -247,16 +247,29 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
   },
 };
 
-const UNSUPPORTED = new Set(['resize', 'confirmResize', 'revertResize', 'migrate', 'os-migrateLive', 'createImage', 'createBackup', 'evacuate', 'addFloatingIp', 'removeFloatingIp', 'addSecurityGroup', 'removeSecurityGroup', 'os-getVNCConsole', 'os-getSPICEConsole', 'os-getSerialConsole', 'os-getRDPConsole', 'trigger_crash_dump', 'resetNetwork', 'addFixedIp', 'removeFixedIp']);
+/** Actions this cloud cannot do, with the policy rule Nova checks for each (before answering 501). */
+const UNSUPPORTED: Record<string, string> = {
+  resize: 'os_compute_api:servers:resize', confirmResize: 'os_compute_api:servers:confirm_resize', revertResize: 'os_compute_api:servers:revert_resize',
+  migrate: 'os_compute_api:os-migrate-server:migrate', 'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
+  createImage: 'os_compute_api:servers:create_image', createBackup: 'os_compute_api:os-create-backup', evacuate: 'os_compute_api:os-evacuate',
+  addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
+  addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
+  'os-getVNCConsole': 'os_compute_api:os-remote-consoles', 'os-getSPICEConsole': 'os_compute_api:os-remote-consoles',
+  'os-getSerialConsole': 'os_compute_api:os-remote-consoles', 'os-getRDPConsole': 'os_compute_api:os-remote-consoles',
+  trigger_crash_dump: 'os_compute_api:os-trigger-crash-dump', resetNetwork: 'os_compute_api:os-admin-actions:reset_network',
+  addFixedIp: 'os_compute_api:os-multinic:add', removeFixedIp: 'os_compute_api:os-multinic:remove',
+};
 
 async function action(c: Ctx) {
   const body = c.body;
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Malformed request body');
   const keys = Object.keys(body);
-  const name = keys.find((k) => ACTIONS[k] || UNSUPPORTED.has(k));
+  const name = keys.find((k) => ACTIONS[k] || UNSUPPORTED[k]);
   if (!name) throw new BadRequest(`There is no such action: ${keys[0] ?? ''}`);
-  if (UNSUPPORTED.has(name)) {
-    await getServer(c, c.params.id);
+  if (UNSUPPORTED[name]) {
+    // Authorize first (issue 9 item 7): a caller without the right gets 403, not 501.
+    const ref = await getServer(c, c.params.id);
+    c.enforce(UNSUPPORTED[name], { project_id: (ref.located ?? ref.build)!.row.project_id });
     throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage, networking or migration services).`);
   }
   if (keys.length > 1) throw new BadRequest('Malformed request body: more than one action');

@@ -168,13 +168,21 @@ function createSchema(c: Ctx) {
     type: 'object',
     properties: {
       server,
-      'os:scheduler_hints': { type: 'object' },
-      'OS-SCH-HNT:scheduler_hints': { type: 'object' },
+      'os:scheduler_hints': SCHEDULER_HINTS,
+      'OS-SCH-HNT:scheduler_hints': SCHEDULER_HINTS,
     },
     required: ['server'],
     additionalProperties: false,
   };
 }
+
+/** Nova's scheduler hints schema where it constrains a hint (the others pass through to the filters). */
+const SCHEDULER_HINTS = {
+  type: 'object',
+  properties: {
+    group: { oneOf: [{ type: 'array', items: { type: 'string', format: 'uuid' } }, { type: 'string', format: 'uuid' }] },
+  },
+};
 
 /** Nova's sanitize_hostname (before 2.94): spaces, underscores and dots become dashes. */
 export function sanitizeHostname(name: string, fallback: string): string {
@@ -268,9 +276,13 @@ async function create(c: Ctx) {
   const hints = (body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {}) as Record<string, unknown>;
   let group: { id: number; uuid: string; policy: string; rules: string | null } | undefined;
   if (hints.group !== undefined) {
-    const g = String(hints.group);
-    group = await api.cells.db.selectFrom('instance_groups').select(['id', 'uuid', 'policy', 'rules']).where('uuid', '=', isUuid(g) ? normUuid(g) : g).executeTakeFirst();
-    if (!group) throw new BadRequest(`Invalid server group ${g} provided.`);
+    // As Nova's InstanceGroup.get_by_uuid: a non-admin sees only its own project's groups, so
+    // another project's group is "not found" (400), never joined.
+    const g = String(Array.isArray(hints.group) ? hints.group[0] : hints.group);
+    let q = api.cells.db.selectFrom('instance_groups').select(['id', 'uuid', 'policy', 'rules']).where('uuid', '=', normUuid(g));
+    if (!c.isAdmin) q = q.where('project_id', '=', projectId);
+    group = await q.executeTakeFirst();
+    if (!group) throw new BadRequest(`Instance group ${g} could not be found.`);
   }
   const metadata = (s.metadata ?? {}) as Record<string, string>;
   const limits = await quotaLimits(api, projectId, c.auth.userId);
