@@ -1,7 +1,7 @@
 // The `stratus` command: up, serve, manage, config, status.
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig, sampleConfig } from '../common/config.ts';
+import { ConfigError, extractOsloConfigArgs, loadConfig, sampleConfig, setConfigSources } from '../common/config.ts';
 import { createLogger } from '../common/logging.ts';
 import { DbUrlError } from '../common/db/url.ts';
 import { openDatabase } from '../common/db/database.ts';
@@ -139,7 +139,19 @@ program.command('config').description('Configuration helpers')
     process.stdout.write(sampleConfig());
   });
 
-program.parseAsync(process.argv).catch((e: unknown) => {
+// oslo's --config-file (repeatable) and --config-dir are accepted before or after the
+// subcommand for every command, as runbooks written for nova-manage/keystone-manage pass them.
+let argv = process.argv;
+try {
+  const oslo = extractOsloConfigArgs(process.argv.slice(2));
+  setConfigSources(oslo.files);
+  argv = [...process.argv.slice(0, 2), ...oslo.rest];
+} catch (e) {
+  console.error(`stratus: ${(e as Error).message}`);
+  process.exit(2);
+}
+
+program.parseAsync(argv).catch((e: unknown) => {
   if (e instanceof ConfigError || e instanceof DbUrlError) {
     console.error(`stratus: ${e.message}`);
     process.exit(2);
