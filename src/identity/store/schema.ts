@@ -25,8 +25,14 @@ export interface RevocationRow { id: string; user_id: string | null; project_id:
 /** Access rules are the user's, shared by every application credential that names them. */
 export interface AccessRuleRow { id: string; user_id: string; service: string; path: string; method: string }
 
-/** A credential's blob is opaque text; for type 'ec2' the id is sha256(access) so access keys are unique. */
-export interface CredentialRow { id: string; user_id: string; project_id: string | null; type: string; blob: string; extra: string }
+/**
+ * A credential; for type 'ec2' the id is sha256(access) so access keys are unique. Stored, `blob`
+ * is a Fernet token of the plaintext sealed with the credential key whose sha1 is `key_hash`
+ * (credential-keys.ts); a NULL key_hash marks a plain row from before encryption.
+ */
+export interface CredentialRecord { id: string; user_id: string; project_id: string | null; type: string; blob: string; key_hash: string | null; extra: string }
+/** A credential as the API handles it: the blob in plain text. */
+export type CredentialRow = Omit<CredentialRecord, 'key_hash'>;
 /** A delegation of roles on a project from trustor to trustee; roles live in trust_roles. */
 export interface TrustRow {
   id: string; trustor_user_id: string; trustee_user_id: string; project_id: string | null; impersonation: number;
@@ -59,7 +65,7 @@ export interface IdentityDB {
   regions: RegionRow;
   application_credentials: AppCredRow;
   revocation_events: RevocationRow;
-  credentials: CredentialRow;
+  credentials: CredentialRecord;
   trusts: TrustRow;
   trust_roles: TrustRoleRow;
   oauth1_consumers: ConsumerRow;
@@ -203,5 +209,15 @@ const m003: Migration = {
   },
 };
 
-export const identityMigrations: MigrationSet = { name: 'identity', migrations: { '001_initial': m001, '002_access_rules': m002, '003_delegation_and_extensions': m003 } };
+const m004: Migration = {
+  async up(db: Kysely<any>) {
+    // Rows already there keep a NULL key_hash (plain) until credential_migrate seals them.
+    await db.schema.alterTable('credentials').addColumn('key_hash', 'varchar(64)').execute();
+  },
+};
+
+export const identityMigrations: MigrationSet = {
+  name: 'identity',
+  migrations: { '001_initial': m001, '002_access_rules': m002, '003_delegation_and_extensions': m003, '004_credential_encryption': m004 },
+};
 export { sql };
