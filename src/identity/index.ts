@@ -24,6 +24,7 @@ import { appCredentialRoutes } from './api/app-credentials.ts';
 import { credentialRoutes } from './api/credentials.ts';
 import { trustRoutes } from './api/trusts.ts';
 import { oauth1Routes } from './api/oauth1.ts';
+import { oauth1FlowRoutes } from './api/oauth1-flow.ts';
 import { policyRoutes } from './api/policies.ts';
 import { endpointFilterRoutes } from './api/endpoint-filter.ts';
 import { domainConfigRoutes } from './api/domain-config.ts';
@@ -35,6 +36,8 @@ registerOpts([
   { section: 'token', name: 'expiration', type: 'int', default: 3600, min: 60, help: 'Token lifetime in seconds.' },
   { section: 'fernet_tokens', name: 'key_repository', type: 'string', help: 'Directory of the Fernet keys (default: <state_path>/fernet-keys).' },
   { section: 'fernet_tokens', name: 'max_active_keys', type: 'int', default: 3, min: 1, help: 'Keys kept by fernet_rotate, the staged key included.' },
+  { section: 'oauth1', name: 'request_token_duration', type: 'int', default: 28800, min: 0, help: 'Lifetime of an OAuth1 request token in seconds (0: no expiry).' },
+  { section: 'oauth1', name: 'access_token_duration', type: 'int', default: 86400, min: 0, help: 'Lifetime of an OAuth1 access token in seconds (0: no expiry).' },
   { section: 'credential', name: 'provider', type: 'string', default: 'fernet', choices: ['fernet'], help: 'How credential blobs are encrypted at rest (Keystone\'s fernet provider).' },
   { section: 'credential', name: 'key_repository', type: 'string', help: 'Directory of the credential encryption keys (default: <state_path>/credential-keys); stratus manage identity credential_setup creates it.' },
 ]);
@@ -102,6 +105,7 @@ export const identityService: ServiceDefinition = {
     const api: IdentityApi = {
       store, tokens, policy, logger, publicUrl: ctx.publicUrl,
       credentialCipher: () => credentialCipher,
+      oauth1: { requestTtl: config.get<number>('oauth1', 'request_token_duration'), accessTtl: config.get<number>('oauth1', 'access_token_duration') },
       onRevoke: () => {
         ctx.transport()
           .then((t) => t.fanout({ requestId: 'identity-revocation', roles: [] }, REVOCATION_TOPIC, 'flush', {}))
@@ -118,7 +122,7 @@ export const identityService: ServiceDefinition = {
         async register(scope) {
           service.mountPrefix = scope.prefix;
           for (const routes of [versionRoutes, authRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes,
-            credentialRoutes, trustRoutes, oauth1Routes, policyRoutes, endpointFilterRoutes, domainConfigRoutes, ec2TokenRoutes]) {
+            credentialRoutes, trustRoutes, oauth1Routes, oauth1FlowRoutes, policyRoutes, endpointFilterRoutes, domainConfigRoutes, ec2TokenRoutes]) {
             routes(scope, api);
           }
         },

@@ -19,6 +19,8 @@ export interface IdentityApi {
   publicUrl: string;
   /** Called after a revocation so other services flush their token caches (bus fanout). */
   onRevoke(): void;
+  /** [oauth1] request_token_duration / access_token_duration, in seconds (0: no expiry). */
+  oauth1: { requestTtl: number; accessTtl: number };
   /** Seals and opens credential blobs with the current credential keys. */
   credentialCipher(): CredentialCipher;
   /** Validates X-Auth-Token locally. */
