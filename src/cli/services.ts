@@ -5,8 +5,9 @@ import { identityService } from '../identity/index.ts';
 import { computeService } from '../compute/index.ts';
 import { imageService } from '../image/index.ts';
 import { placementService } from '../placement/index.ts';
+import { metadataService } from '../compute/metadata/service.ts';
 
-export const allServices: ServiceDefinition[] = [identityService, imageService, placementService, computeService];
+export const allServices: ServiceDefinition[] = [identityService, imageService, placementService, computeService, metadataService];
 
 export function serviceByName(name: string): ServiceDefinition | undefined {
   return allServices.find((s) => s.name === name);
