@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig } from '../../common/config.ts';
 import { instanceSignature, metadataRelayArgv, metadataRelayCommand, relayProgram } from './relay.ts';
+import { responses } from './testing.ts';
 
 const UUID = '11111111-2222-4333-8444-555555555555';
 const SIG = instanceSignature('s3cret', UUID);
@@ -49,38 +50,6 @@ function relay(input: string | Buffer[], url = base, o: { endInput?: boolean; ga
   })();
   const kill = setTimeout(() => p.kill(), 10_000);
   return new Promise((resolve) => p.on('close', (code) => { clearTimeout(kill); resolve({ out, err, code, ms: Date.now() - t0 }); }));
-}
-
-/** Splits a stream of HTTP responses (Content-Length or chunked framed). */
-function responses(raw: string): { status: number; headers: Record<string, string>; body: string }[] {
-  const out = [];
-  let rest = raw;
-  while (rest.length) {
-    const end = rest.indexOf('\r\n\r\n');
-    assert.ok(end > 0, `a response head in ${JSON.stringify(rest.slice(0, 200))}`);
-    const [line, ...hs] = rest.slice(0, end).split('\r\n');
-    const headers: Record<string, string> = {};
-    for (const h of hs) { const i = h.indexOf(':'); headers[h.slice(0, i).toLowerCase()] = h.slice(i + 1).trim(); }
-    rest = rest.slice(end + 4);
-    const status = Number(line.split(' ')[1]);
-    let body = '';
-    if (status === 100) { out.push({ status, headers, body }); continue; }
-    if (headers['content-length'] !== undefined) {
-      body = rest.slice(0, Number(headers['content-length']));
-      rest = rest.slice(body.length);
-    } else if (headers['transfer-encoding'] === 'chunked') {
-      for (;;) {
-        const nl = rest.indexOf('\r\n');
-        const n = parseInt(rest.slice(0, nl), 16);
-        rest = rest.slice(nl + 2);
-        if (n === 0) { rest = rest.slice(2); break; }
-        body += rest.slice(0, n);
-        rest = rest.slice(n + 2);
-      }
-    } else { body = rest; rest = ''; }
-    out.push({ status, headers, body });
-  }
-  return out;
 }
 
 test('pipelined requests are answered in order, signed as the instance, with the guest\'s identity headers dropped', async () => {
