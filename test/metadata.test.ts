@@ -32,6 +32,7 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGm0Jf6rZ0hS3J3u4n0b1mTq3oQ9m6i
 const USER_DATA = '#!/bin/sh\necho "hello from user_data"\n';
 let vm1: any;
 let vm2: any;
+let vm3: any;
 let projectId: string;
 
 before(async () => {
@@ -50,6 +51,7 @@ before(async () => {
   };
   vm1 = await boot({ name: 'vm1', key_name: 'k1', user_data: Buffer.from(USER_DATA).toString('base64'), metadata: { role: 'web' }, config_drive: true });
   vm2 = await boot({ name: 'vm2' });
+  vm3 = await boot({ name: 'vm3', networks: 'auto', key_name: 'k1' });
 });
 after(async () => { await cloud?.stop(); });
 
@@ -133,6 +135,19 @@ test('each relay gets its own instance\'s data only', async () => {
   const forged = await runRelay(metadataRelayArgv(cloud.config, vm2.id),
     `GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: 169.254.169.254\r\nX-Instance-ID: ${vm1.id}\r\nX-Instance-ID-Signature: ${instanceSignature(cloud.config.get('neutron', 'metadata_proxy_shared_secret'), vm1.id)}\r\nConnection: close\r\n\r\n`);
   assert.equal(JSON.parse(responses(forged.out)[0].body).uuid, vm2.id);
+});
+
+test('networks: auto — network_data.json gives cloud-init the NIC to bring up with DHCP, EC2 its address', async () => {
+  const [nd, ip, sg] = await viaRelay(vm3.id, ['/openstack/2018-08-27/network_data.json', '/latest/meta-data/local-ipv4', '/latest/meta-data/security-groups']);
+  const mac = vm3.addresses.user[0]['OS-EXT-IPS-MAC:mac_addr'];
+  const j = JSON.parse(nd.body);
+  assert.equal(j.links.length, 1);
+  assert.equal(j.links[0].ethernet_mac_address, mac);
+  assert.equal(j.links[0].type, 'phy');
+  assert.deepEqual(j.networks.map((n: any) => [n.type, n.link]), [['ipv4_dhcp', j.links[0].id]]);
+  assert.equal(ip.body, vm3.addresses.user[0].addr);
+  assert.equal(ip.body, '169.254.0.15');
+  assert.equal(sg.body, 'default');
 });
 
 /** A request straight to the service (no relay), with raw header lists (duplicates allowed). */
