@@ -54,10 +54,10 @@ program.command('up')
 program.command('serve <service>')
   .description(`Run one service alone: ${allServices.map((s) => s.name).join(', ')}`)
   .addOption(configOpt())
-  .option('--bind <addr>', 'address to listen on', '0.0.0.0')
-  .option('--port <n>', 'port (default: the service\'s OpenStack port)', (v) => Number(v))
+  .option('--bind <addr>', 'address to listen on (default 0.0.0.0; metadata: [DEFAULT] metadata_listen)')
+  .option('--port <n>', 'port (default: the service\'s OpenStack port; metadata: [DEFAULT] metadata_listen_port)', (v) => Number(v))
   .option('--fake-hosts <n>', 'compute with the fake driver: number of hosts this process presents', (v) => Number(v))
-  .action(async (name: string, o: { config?: string; bind: string; port?: number; fakeHosts?: number }) => {
+  .action(async (name: string, o: { config?: string; bind?: string; port?: number; fakeHosts?: number }) => {
     if (WORKER_NAMES[name]) {
       const w = await serveWorker(name, { config: o.config, fakeHosts: o.fakeHosts });
       onSignals(w.stop);
@@ -68,7 +68,11 @@ program.command('serve <service>')
     const config = await loadConfig(o.config);
     const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
     for (const w of config.warnings) logger.warn(w.message);
-    const r: Launched = await launch({ config, logger, services: [def], bind: o.bind, port: o.port ?? def.defaultPort, allInOne: false });
+    // nova-api-metadata's own listen options, as nova.conf names them.
+    const metadata = def.name === 'metadata';
+    const bind = o.bind ?? (metadata ? config.get<string>('DEFAULT', 'metadata_listen') : '0.0.0.0');
+    const port = o.port ?? (metadata ? config.get<number>('DEFAULT', 'metadata_listen_port') : def.defaultPort);
+    const r: Launched = await launch({ config, logger, services: [def], bind, port, allInOne: false });
     onSignals(r.stop);
     logger.info(`${name} listening on ${r.url}`);
   });

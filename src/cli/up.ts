@@ -17,6 +17,7 @@ import { allServices } from './services.ts';
 import { launch, migrateAll, type Launched } from './launcher.ts';
 import { ensureDefaultCells } from '../compute/cells.ts';
 import { startWorkers, discoverNow, type Workers } from '../compute/workers.ts';
+import { ensureMetadataSecret, withAllInOneMetadataUrl } from '../compute/metadata/all-in-one.ts';
 
 export interface UpOptions { dataDir: string; bind: string; port: number; quiet?: boolean }
 
@@ -57,6 +58,7 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   const confFile = join(dir, 'stratus.conf');
   const firstRun = !existsSync(confFile);
   if (firstRun) await writeFile(confFile, initialConfig(dir, secret()), { mode: 0o600 });
+  await ensureMetadataSecret(confFile);
   let config = await loadConfig(confFile);
   const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : process.env.STRATUS_LOG_LEVEL ?? 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
   for (const w of config.warnings) logger.warn(w.message);
@@ -81,6 +83,8 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   // service of this run sees the same value.
   if (await recordAuthUrl(confFile, `${base}/identity`)) config = await loadConfig(confFile);
   const adminPassword = firstRun || !existsSync(join(dir, 'admin-openrc')) ? secret() : undefined;
+  // Guests' metadata relays reach this process on loopback (or on the bound address).
+  config = withAllInOneMetadataUrl(config, o.bind === '0.0.0.0' || o.bind === '::' ? `http://127.0.0.1:${o.port}` : base);
 
   // Bootstrap (idempotent): admin, roles, the service project and user, and the catalog at
   // this run's address (a different --port updates the endpoint URLs).
