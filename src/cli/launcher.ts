@@ -66,7 +66,8 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
   const { config, logger } = o;
   await migrateAll(config, o.services.flatMap((s) => s.databases));
   const base = (o.publicBase ?? `http://${o.bind === '0.0.0.0' || o.bind === '::' ? config.get('DEFAULT', 'my_ip') : o.bind}:${o.port}`).replace(/\/+$/, '');
-  const authUrl = config.get<string | undefined>('keystone_authtoken', 'auth_url') ?? (o.allInOne ? `${base}/identity` : undefined);
+  // The all-in-one's identity is this process, at this run's address (the config's auth_url is written for operator commands).
+  const authUrl = o.allInOne ? `${base}/identity` : config.get<string | undefined>('keystone_authtoken', 'auth_url');
 
   let transport: Promise<Transport> | undefined;
   const getTransport = () => (transport ??= createTransport(config.get('DEFAULT', 'transport_url'), {

@@ -1,7 +1,7 @@
 // The `stratus` command: up, serve, manage, config, status.
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig, sampleConfig } from '../common/config.ts';
+import { ConfigError, extractOsloConfigArgs, loadConfig, sampleConfig, setConfigSources } from '../common/config.ts';
 import { createLogger, type LogFormat } from '../common/logging.ts';
 import { DbUrlError } from '../common/db/url.ts';
 import { openDatabase } from '../common/db/database.ts';
@@ -14,6 +14,7 @@ import { bootstrap } from '../identity/bootstrap.ts';
 import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts';
 import { registerComputeCommands, serveWorker, WORKER_NAMES } from './compute-commands.ts';
 import { dbSync as computeCellsSync } from '../compute/cells.ts';
+import { registerImageCommands } from './image-commands.ts';
 
 const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
 const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
@@ -138,13 +139,26 @@ identity.command('fernet_rotate')
   });
 
 registerComputeCommands(program, manage);
+registerImageCommands(program);
 
 program.command('config').description('Configuration helpers')
   .command('sample').description('Print an annotated sample configuration').action(() => {
     process.stdout.write(sampleConfig());
   });
 
-program.parseAsync(process.argv).catch((e: unknown) => {
+// oslo's --config-file (repeatable) and --config-dir are accepted before or after the
+// subcommand for every command, as runbooks written for nova-manage/keystone-manage pass them.
+let argv = process.argv;
+try {
+  const oslo = extractOsloConfigArgs(process.argv.slice(2));
+  setConfigSources(oslo.files);
+  argv = [...process.argv.slice(0, 2), ...oslo.rest];
+} catch (e) {
+  console.error(`stratus: ${(e as Error).message}`);
+  process.exit(2);
+}
+
+program.parseAsync(argv).catch((e: unknown) => {
   if (e instanceof ConfigError || e instanceof DbUrlError) {
     console.error(`stratus: ${e.message}`);
     process.exit(2);

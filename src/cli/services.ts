@@ -5,9 +5,10 @@ import { identityService } from '../identity/index.ts';
 import { computeService } from '../compute/index.ts';
 import { imageService } from '../image/index.ts';
 import { placementService } from '../placement/index.ts';
+import { ec2Service } from '../ec2/index.ts';
 import { dashboardService } from '../dashboard/index.ts';
 
-export const allServices: ServiceDefinition[] = [identityService, imageService, placementService, computeService, dashboardService];
+export const allServices: ServiceDefinition[] = [identityService, imageService, placementService, computeService, ec2Service, dashboardService];
 
 export function serviceByName(name: string): ServiceDefinition | undefined {
   return allServices.find((s) => s.name === name);

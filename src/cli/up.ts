@@ -3,7 +3,7 @@
 // clouds.yaml; later runs keep all state. Every API is served on one port under its prefix.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig, type Config } from '../common/config.ts';
 import { createLogger, type LogFormat } from '../common/logging.ts';
@@ -25,6 +25,7 @@ const CATALOG: Record<string, { name: string; description: string; path: string 
   image: { name: 'glance', description: 'OpenStack Image', path: '/image' },
   placement: { name: 'placement', description: 'Placement API', path: '/placement' },
   compute: { name: 'nova', description: 'OpenStack Compute', path: '/compute/v2.1' },
+  ec2: { name: 'ec2', description: 'EC2 Compatibility API', path: '/ec2' },
 };
 
 const secret = () => randomBytes(18).toString('base64url');
@@ -42,6 +43,7 @@ function initialConfig(dir: string, servicePassword: string): string {
     '[placement_database]', `connection = ${db('placement')}`, '',
     '[api_database]', `connection = ${db('nova_api')}`, '',
     '[database]', `connection = ${db('nova')}`, '',
+    '[ec2_database]', `connection = ${db('ec2')}`, '',
     '[keystone_authtoken]', 'username = stratus', `password = ${servicePassword}`, 'project_name = service', '',
     '[fernet_tokens]', `key_repository = ${join(dir, 'fernet-keys')}`, '',
   ].join('\n');
@@ -53,9 +55,14 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   const confFile = join(dir, 'stratus.conf');
   const firstRun = !existsSync(confFile);
   if (firstRun) await writeFile(confFile, initialConfig(dir, secret()), { mode: 0o600 });
-  const config = await loadConfig(confFile);
+  let config = await loadConfig(confFile);
   const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : process.env.STRATUS_LOG_LEVEL ?? 'info', file: config.get<string | undefined>('DEFAULT', 'log_file'), format: o.logFormat });
   for (const w of config.warnings) logger.warn(w.message);
+  // Data dirs from before the EC2 API have no database for it: add one beside the others.
+  if (!config.get<string | undefined>('ec2_database', 'connection')) {
+    await writeFile(confFile, `${await readFile(confFile, 'utf8')}\n[ec2_database]\nconnection = sqlite:///${join(dir, 'ec2.db')}\n`, { mode: 0o600 });
+    config = await loadConfig(confFile);
+  }
   const enabled = config.get<string[]>('DEFAULT', 'enabled_apis');
   const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name) || (s.name === 'dashboard' && config.get<boolean>('dashboard', 'enabled')));
 
@@ -67,6 +74,10 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
 
   const host = o.bind === '0.0.0.0' || o.bind === '::' ? config.get<string>('DEFAULT', 'my_ip') : o.bind;
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${o.port}`;
+  // The config must be complete for the operator commands run against it (upgrade-check reaches
+  // placement through identity's catalog), so it names this run's identity URL; re-read so every
+  // service of this run sees the same value.
+  if (await recordAuthUrl(confFile, `${base}/identity`)) config = await loadConfig(confFile);
   const adminPassword = firstRun || !existsSync(join(dir, 'admin-openrc')) ? secret() : undefined;
 
   // Bootstrap (idempotent): admin, roles, the service project and user, and the catalog at
@@ -103,6 +114,27 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   // What the start-up banner lists: each API's root and the dashboard.
   const endpoints = services.map((s) => ({ name: s.name, url: s.name === 'identity' ? `${base}/identity/v3` : s.name === 'dashboard' ? `${base}/dashboard/` : `${base}${CATALOG[s.name]?.path ?? s.prefix}` }));
   return { ...launched, config, adminPassword, computeWorkers, endpoints };
+}
+
+/** Sets `[keystone_authtoken] auth_url` (true when the file changed) in the all-in-one's config file, keeping every other line. */
+export async function recordAuthUrl(confFile: string, url: string): Promise<boolean> {
+  const lines = (await readFile(confFile, 'utf8')).split('\n');
+  const start = lines.findIndex((l) => l.trim() === '[keystone_authtoken]');
+  if (start < 0) {
+    lines.push('', '[keystone_authtoken]', `auth_url = ${url}`, '');
+  } else {
+    let end = lines.findIndex((l, i) => i > start && /^\s*\[/.test(l));
+    if (end < 0) end = lines.length;
+    const at = lines.findIndex((l, i) => i > start && i < end && /^\s*auth_url\s*=/.test(l));
+    if (at >= 0) {
+      if (lines[at]!.split('=').slice(1).join('=').trim() === url) return false;
+      lines[at] = `auth_url = ${url}`;
+    } else {
+      lines.splice(start + 1, 0, `auth_url = ${url}`);
+    }
+  }
+  await writeFile(confFile, lines.join('\n'), { mode: 0o600 });
+  return true;
 }
 
 async function writeClientFiles(dir: string, authUrl: string, password: string) {

@@ -8,9 +8,9 @@ import type { Cells, CellMapping } from './cells.ts';
 import type { InstanceRow } from './objects.ts';
 import { now } from './util.ts';
 
-export class InstanceNotFound extends NotFound {}
-/** A conditional update found the instance in another state than expected (Nova's UnexpectedTaskStateError). */
-export class UnexpectedState extends Conflict {}
+import { InstanceNotFound, UnexpectedState } from './errors.ts';
+
+export { InstanceNotFound, UnexpectedState };
 
 export interface Located { cell: CellMapping; db: Kysely<any>; row: InstanceRow }
 

@@ -5,7 +5,7 @@ import { registerOpts } from '../common/config.ts';
 import { Unauthorized } from '../common/errors.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { PolicyEngine } from '../common/http/policy.ts';
-import { AUTH_REQUIRED, authContextFromTokenBody, type AuthContext, type TokenValidator } from '../common/http/auth.ts';
+import { AUTH_REQUIRED, authContextFromTokenBody, authenticateRequest, type AuthContext, type TokenValidator } from '../common/http/auth.ts';
 import type { ServiceDefinition } from '../common/service.ts';
 import { identityMigrations, type IdentityDB } from './store/schema.ts';
 import { IdentityStore } from './store/store.ts';
@@ -83,7 +83,8 @@ export const identityService: ServiceDefinition = {
     // Revocations are pruned once their tokens could no longer be valid anyway.
     const pruneTimer = setInterval(() => { store.pruneRevocations(expiration).catch(() => undefined); }, 3600_000);
     pruneTimer.unref();
-    const wwwAuth = { 'WWW-Authenticate': `Keystone uri="${ctx.publicUrl}"` };
+    const challenge = `Keystone uri="${ctx.publicUrl}"`;
+    const service = { type: 'identity', mountPrefix: '' }; // set when mounted
     const api: IdentityApi = {
       store, tokens, policy, logger, publicUrl: ctx.publicUrl,
       onRevoke: () => {
@@ -91,17 +92,8 @@ export const identityService: ServiceDefinition = {
           .then((t) => t.fanout({ requestId: 'identity-revocation', roles: [] }, REVOCATION_TOPIC, 'flush', {}))
           .catch((e) => logger.warn({ err: e }, 'could not announce a revocation on the bus'));
       },
-      authenticate: async (req: FastifyRequest) => {
-        const token = req.headers['x-auth-token'];
-        if (typeof token !== 'string' || token === '') throw new Unauthorized(AUTH_REQUIRED, { headers: wwwAuth });
-        try {
-          req.auth = await local.validate(token);
-        } catch (e) {
-          if (e instanceof Unauthorized) throw new Unauthorized(AUTH_REQUIRED, { headers: wwwAuth });
-          throw e;
-        }
-        return req.auth;
-      },
+      // Identity applies application credential access rules to its own routes too.
+      authenticate: (req: FastifyRequest) => authenticateRequest(req, local, service, challenge),
     };
     return {
       mount: {
@@ -109,6 +101,7 @@ export const identityService: ServiceDefinition = {
         prefix: '/identity',
         errorShape: 'keystone',
         async register(scope) {
+          service.mountPrefix = scope.prefix;
           for (const routes of [versionRoutes, authRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes,
             credentialRoutes, trustRoutes, oauth1Routes, policyRoutes, endpointFilterRoutes, domainConfigRoutes, ec2TokenRoutes]) {
             routes(scope, api);

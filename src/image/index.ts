@@ -5,7 +5,8 @@ import './config.ts';
 import type { ServiceDefinition, ServiceContext, RunningService } from '../common/service.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { requireAuth } from '../common/http/auth.ts';
-import { sendGlanceError } from './api/errors.ts';
+import { glanceShape, sendError } from '../common/http/errors.ts';
+import { parseJsonBody } from '../common/http/json.ts';
 import { refuseNul } from './api/common.ts';
 import { MethodNotAllowed, NotFound } from '../common/errors.ts';
 import { imageMigrations } from './db/schema.ts';
@@ -40,7 +41,7 @@ export const imageService: ServiceDefinition = {
       mount: {
         name: 'image',
         prefix: '/image',
-        errorShape: 'glance',
+        errorShape: glanceShape,
         register: async (scope: FastifyInstance) => registerRoutes(scope, svc, runner, ctx, bodyLimit),
       },
       healthChecks: [{ name: 'image-database', check: async () => { await database.db.selectFrom('images').select('id').limit(1).execute(); } }],
@@ -61,18 +62,12 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
     api.addHook('onRequest', async (req) => {
       if (req.url.split('?')[0].endsWith('/v2/images/')) throw new NotFound('No image found with ID ');
     });
-    api.addHook('onRequest', requireAuth(ctx.tokenValidator));
+    api.addHook('onRequest', requireAuth(ctx.tokenValidator, { type: 'image', mountPrefix: scope.prefix }));
     api.addHook('preHandler', refuseNul);
     // Image data is streamed, never buffered: the raw request stream is the body.
     api.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
     api.addContentTypeParser(/^application\/openstack-images-v2\.[01]-json-patch/, { parseAs: 'string', bodyLimit }, (_req, body, done) => {
-      const text = body as string;
-      if (text.trim() === '') return done(null, undefined);
-      try { done(null, JSON.parse(text)); } catch (e) {
-        const err = e as Error & { statusCode?: number };
-        err.statusCode = 400;
-        done(err, undefined);
-      }
+      try { done(null, parseJsonBody(body as string)); } catch (e) { done(e as Error, undefined); }
     });
     // Glance reads JSON bodies whatever their declared type; other types reach the handlers as
     // streams (see jsonBody()).
@@ -84,8 +79,8 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
       for (const m of [r.method].flat()) set.add(m);
       methods.set(r.url, set);
     });
-    api.setErrorHandler((error, req, reply) => sendGlanceError(error, req, reply));
-    api.setNotFoundHandler((req, reply) => sendGlanceError(new NotFound('The resource could not be found.'), req, reply));
+    api.setErrorHandler((error, req, reply) => sendError(glanceShape, error, req, reply));
+    api.setNotFoundHandler((req, reply) => sendError(glanceShape, new NotFound('The resource could not be found.'), req, reply));
     registerDiscoveryRoutes(api, svc);
     registerImageRoutes(api, svc, bodyLimit);
     registerDataRoutes(api, svc);

@@ -7,7 +7,7 @@ import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION } fr
 import { VM, TASK } from '../objects.ts';
 import { generatePassword, parseJson } from '../util.ts';
 import { recordAction, updateInstance, setMetadata, type Located } from '../store.ts';
-import { imageProps } from '../image-props.ts';
+import { imageProps, imageSystemMetadata, withoutImageSystemMetadata } from '../image-props.ts';
 import { validate, P } from './validation.ts';
 import type { Ctx, Route } from './router.ts';
 import { getLiveServer, getServer, deleteServer, renderServer } from './servers.ts';
@@ -129,7 +129,9 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     if (!image) throw new BadRequest(`Image ${a.imageRef} could not be found.`);
     if (image.status !== 'active') throw new BadRequest(`Image ${a.imageRef} is not active.`);
     imageProps(image);
-    const upd: Record<string, unknown> = { task_state: TASK.REBUILDING, image_ref: image.id };
+    // The new image replaces the old one in system_metadata (what later starts and reboots use).
+    const sm = { ...withoutImageSystemMetadata(parseJson<Record<string, unknown>>(l.row.system_metadata, {})), ...imageSystemMetadata(image) };
+    const upd: Record<string, unknown> = { task_state: TASK.REBUILDING, image_ref: image.id, system_metadata: JSON.stringify(sm) };
     if (a.name !== undefined) upd.display_name = a.name;
     if (a.description !== undefined) upd.display_description = a.description;
     if (a['OS-DCF:diskConfig'] !== undefined) upd.auto_disk_config = a['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0;
@@ -148,7 +150,8 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     if (a.metadata !== undefined) await setMetadata(l.db, l.row.uuid, a.metadata, true);
     await recordAction(l.db, l.row.uuid, 'rebuild', c.rpcContext());
     const adminPass = a.adminPass ?? (c.api.config.get<boolean>('DEFAULT', 'enable_instance_password') ? generatePassword() : undefined);
-    await cast(c, l, 'rebuild_instance', { image_ref: image.id, orig_vm_state: l.row.vm_state });
+    const files = ((a.personality ?? []) as { path?: string; contents?: string }[]).map((p) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') }));
+    await cast(c, l, 'rebuild_instance', { image_ref: image.id, orig_vm_state: l.row.vm_state, admin_password: adminPass ?? null, injected_files: files });
     const ref = await getServer(c, l.row.uuid);
     const server = await renderServer(c, ref, { groups: c.v.atLeast('2.71') });
     // Before 2.75 rebuild answers with the basic view; key_name (2.54) and user_data (2.57) join it.

@@ -10,7 +10,8 @@ import { VM, TASK, statesForStatus, type InstanceRow, type EmbeddedFlavor } from
 import { generatePassword, isUuid, normUuid, now, reservationId, parseJson } from '../util.ts';
 import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, type Located } from '../store.ts';
 import { checkInstanceQuota, countUsage, quotaLimits } from '../quota.ts';
-import { imageProps } from '../image-props.ts';
+import { imageProps, imageSystemMetadata } from '../image-props.ts';
+import { autoVif } from '../network-info.ts';
 import { canonicalIpv6 } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
@@ -310,6 +311,7 @@ async function create(c: Ctx) {
     id: image.id, name: image.name, min_ram: image.min_ram ?? 0, min_disk: image.min_disk ?? 0, size: image.size ?? 0,
     disk_format: image.disk_format, container_format: image.container_format, properties: props,
   };
+  const imageSm = imageSystemMetadata(image);
   const db = api.cells.db;
   for (let i = 0; i < count; i++) {
     const uuid = randomUUID();
@@ -322,7 +324,9 @@ async function create(c: Ctx) {
       vm_state: VM.BUILDING, task_state: TASK.SCHEDULING, power_state: 0, config_drive: configDrive, reservation_id: resv, launch_index: i,
       locked_by: null, locked_reason: null, access_ip_v4: s.accessIPv4 ?? null, access_ip_v6: s.accessIPv6 !== undefined ? canonicalIpv6(s.accessIPv6) : null,
       auto_disk_config: s['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0, progress: 0, root_device_name: null, kernel_id: null, ramdisk_id: null,
-      system_metadata: JSON.stringify({ image_base_image_ref: image.id, admin_pass: adminPass ?? null }), launched_at: null, terminated_at: null,
+      // The image as it is now and the NIC (contracts.md); the admin password is NOT stored: it
+      // travels in the build messages only.
+      system_metadata: JSON.stringify({ ...imageSm, network_info: JSON.stringify(s.networks === 'auto' ? [autoVif(uuid)] : []) }), launched_at: null, terminated_at: null,
       created_at: t, updated_at: null, deleted_at: null, deleted: 0,
       metadata_json: JSON.stringify(metadata), tags_list: s.tags ?? [], server_groups: group ? [group.uuid] : [],
     };
@@ -347,7 +351,9 @@ async function create(c: Ctx) {
     throw e;
   }
   const transport = await api.transport();
-  await transport.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'schedule_and_build_instances', { instance_uuids: uuids }, { version: CONDUCTOR_VERSION });
+  await transport.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'schedule_and_build_instances', {
+    instance_uuids: uuids, admin_password: adminPass ?? null, injected_files: (s.personality ?? []).map((p: { path?: string; contents?: string }) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') })),
+  }, { version: CONDUCTOR_VERSION });
 
   if (returnResv) return { status: 202, body: { reservation_id: resv } };
   const server: Record<string, unknown> = {

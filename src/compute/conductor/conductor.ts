@@ -11,11 +11,14 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { CELL0_UUID, Cells, type CellMapping } from '../cells.ts';
 import { CONDUCTOR_TOPIC, CONDUCTOR_VERSION, COMPUTE_TOPIC, COMPUTE_VERSION, SCHEDULER_TOPIC, SCHEDULER_VERSION, SERVICE_VERSION, systemContext, type CellTransports } from '../rpc.ts';
 import { VM, TASK, type InstanceRow } from '../objects.ts';
-import { addFault, eventFinish, eventStart, finishAction, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound, type Expect } from '../store.ts';
+import { addFault, eventFinish, eventStart, finishAction, markDeleted, metadataOf, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound, type Expect } from '../store.ts';
 import { NoValidHost } from '../errors.ts';
 import type { PlacementClient } from '../clients.ts';
 import { now, sleep, parseJson } from '../util.ts';
 import { randomUUID } from 'node:crypto';
+
+/** What travels with a build over RPC only, never stored (Nova's admin_password, injected_files). */
+export interface BuildSecrets { admin_password?: string | null; injected_files?: { path: string; contents: string }[] }
 
 export interface Selection { host: string; nodename: string; cell_uuid: string; allocations: Record<string, { resources: Record<string, number> }> }
 
@@ -56,9 +59,9 @@ export class Conductor {
     const d = this.d;
     return {
       // --- build orchestration ---
-      schedule_and_build_instances: (ctx: RequestContext, a: { instance_uuids: string[] }) => this.scheduleAndBuild(ctx, a.instance_uuids),
+      schedule_and_build_instances: (ctx: RequestContext, a: { instance_uuids: string[] } & BuildSecrets) => this.scheduleAndBuild(ctx, a.instance_uuids, secretsOf(a)),
       unshelve_instance: (ctx: RequestContext, a: { instance_uuid: string }) => this.unshelve(ctx, a.instance_uuid),
-      reschedule: (ctx: RequestContext, a: { instance_uuid: string; failed_host: string; reason: string }) => this.reschedule(ctx, a.instance_uuid, a.failed_host, a.reason),
+      reschedule: (ctx: RequestContext, a: { instance_uuid: string; failed_host: string; reason: string } & BuildSecrets) => this.reschedule(ctx, a.instance_uuid, a.failed_host, a.reason, secretsOf(a)),
       // --- agents' database access ---
       service_update: async (_ctx: RequestContext, a: { host: string; binary: string; topic: string }) => registerOwnService(d.localCell, a.host, a.binary, a.topic),
       service_heartbeat: async (_ctx: RequestContext, a: { host: string; binary: string }) => heartbeat(d.localCell, a.host, a.binary),
@@ -66,10 +69,13 @@ export class Conductor {
       host_usage: (_ctx: RequestContext, a: { host: string }) => hostUsage(d.localCell, a.host),
       instances_on_host: async (_ctx: RequestContext, a: { host: string }) =>
         d.localCell.selectFrom('instances').select(['uuid', 'vm_state', 'task_state', 'power_state']).where('host', '=', a.host).where('deleted', '=', 0).execute(),
-      instance_get: async (_ctx: RequestContext, a: { uuid: string }) => {
+      // expected_attrs (as Nova's): 'metadata' adds the instance's metadata as `metadata`.
+      instance_get: async (_ctx: RequestContext, a: { uuid: string; expected_attrs?: string[] }) => {
         const where = await this.cellDbOf(a.uuid);
         const row = await where.selectFrom('instances').selectAll().where('uuid', '=', a.uuid).executeTakeFirst();
-        return row ?? null;
+        if (!row) return null;
+        if (a.expected_attrs?.includes('metadata')) return { ...row, metadata: (await metadataOf(where, [a.uuid])).get(a.uuid) ?? {} };
+        return row;
       },
       instance_update: async (_ctx: RequestContext, a: { uuid: string; updates: Partial<InstanceRow>; expect?: Expect; host?: string }) => {
         const db = await this.cellDbOf(a.uuid);
@@ -125,7 +131,7 @@ export class Conductor {
     }
   }
 
-  async scheduleAndBuild(ctx: RequestContext, uuids: string[]): Promise<void> {
+  async scheduleAndBuild(ctx: RequestContext, uuids: string[], secrets: BuildSecrets = {}): Promise<void> {
     const d = this.d;
     const api = d.cells.db;
     const reqs = await api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute();
@@ -143,7 +149,7 @@ export class Conductor {
     }
     await Promise.all(live.map(async (u, i) => {
       try {
-        await this.createInCell(ctx, u, selections[i], reqs.find((r) => r.instance_uuid === u)!);
+        await this.createInCell(ctx, u, selections[i], reqs.find((r) => r.instance_uuid === u)!, secrets);
       } catch (err) {
         d.logger.error({ err, instance: u }, 'could not create the instance in its cell');
         await d.placement.deleteAllocations(u).catch(() => undefined);
@@ -183,7 +189,7 @@ export class Conductor {
     for (const t of (tags_list ?? []) as string[]) await db.insertInto('instance_tags').values({ instance_uuid: inst.uuid, tag: t }).execute().catch(() => undefined);
   }
 
-  private async createInCell(ctx: RequestContext, uuid: string, sel: Selection, br: any): Promise<void> {
+  private async createInCell(ctx: RequestContext, uuid: string, sel: Selection, br: any, secrets: BuildSecrets): Promise<void> {
     const d = this.d;
     const cell = await d.cells.byUuid(sel.cell_uuid);
     const db = await d.cells.cellDb(cell);
@@ -206,7 +212,7 @@ export class Conductor {
       return;
     }
     const t = await d.cellTransports.forCell(cell);
-    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel.host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename }, { version: COMPUTE_VERSION });
+    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel.host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename, ...secrets }, { version: COMPUTE_VERSION });
   }
 
   /** Unshelve of an offloaded server: schedule it again in its cell and spawn it there. */
@@ -235,7 +241,8 @@ export class Conductor {
   }
 
   /** A build failed on `failedHost`: try another host of the same cell, or give up with a fault. */
-  async reschedule(ctx: RequestContext, uuid: string, failedHost: string, reason: string): Promise<void> {
+  /** (A build rescheduled because its host went down has lost its secrets: nothing stores them.) */
+  async reschedule(ctx: RequestContext, uuid: string, failedHost: string, reason: string, secrets: BuildSecrets = {}): Promise<void> {
     const d = this.d;
     const where = await d.cells.cellOfInstance(uuid);
     if (!where) return;
@@ -270,7 +277,7 @@ export class Conductor {
       .where('uuid', '=', uuid).where('host', '=', failedHost).where('vm_state', '=', VM.BUILDING).where('deleted', '=', 0).executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 0) { await d.placement.deleteAllocations(uuid).catch(() => undefined); return; }
     const t = await d.cellTransports.forCell(cell);
-    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel[0].host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel[0].nodename }, { version: COMPUTE_VERSION });
+    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel[0].host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel[0].nodename, ...secrets }, { version: COMPUTE_VERSION });
   }
 
   /**
@@ -313,6 +320,13 @@ export class Conductor {
     }
     return n;
   }
+}
+
+function secretsOf(a: BuildSecrets): BuildSecrets {
+  const out: BuildSecrets = {};
+  if (typeof a.admin_password === 'string') out.admin_password = a.admin_password;
+  if (Array.isArray(a.injected_files) && a.injected_files.length) out.injected_files = a.injected_files;
+  return out;
 }
 
 // --- services and compute nodes (shared with the scheduler's own registration) ---

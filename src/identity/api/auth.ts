@@ -1,7 +1,7 @@
 // /v3/auth/*: issue, validate, check and revoke tokens; what the caller may scope to.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden, NotFound, Unauthorized } from '../../common/errors.ts';
-import { AUTH_REQUIRED } from '../../common/http/auth.ts';
+import { ACCESS_RULES_HEADER, AUTH_REQUIRED } from '../../common/http/auth.ts';
 import { verifyPassword } from '../passwords.ts';
 import { bool } from '../store/store.ts';
 import type { IdentityStore } from '../store/store.ts';
@@ -211,7 +211,7 @@ export const authRoutes: RouteModule = (app, api) => {
     return { token: body };
   });
 
-  async function subject(req: FastifyRequest) {
+  async function subject(req: FastifyRequest, validating = true) {
     const caller = await api.authenticate(req);
     const token = tokenFromHeader(req, 'x-subject-token');
     if (!token) throw new BadRequest('Expecting to find X-Subject-Token in request headers.');
@@ -226,6 +226,13 @@ export const authRoutes: RouteModule = (app, api) => {
         throw new NotFound(`Could not find token: ${token.slice(0, 16)}…`);
       }
       throw e;
+    }
+    // A middleware that does not say it enforces access rules must not be handed a token that
+    // has some: it would let the token do anything (Keystone's _validate_token_access_rules).
+    const support = Number.parseFloat(tokenFromHeader(req, ACCESS_RULES_HEADER) ?? '');
+    if (validating && validated.body.application_credential?.access_rules && !(support >= 1.0)) {
+      api.policy.enforce('identity:validate_token', creds(caller), { target: { token: { user_id: caller.userId } } });
+      throw new NotFound('Failed to validate token');
     }
     return { caller, token, validated };
   }
@@ -246,7 +253,7 @@ export const authRoutes: RouteModule = (app, api) => {
   });
 
   app.delete('/v3/auth/tokens', async (req, reply) => {
-    const { caller, validated } = await subject(req);
+    const { caller, validated } = await subject(req, false);
     api.policy.enforce('identity:revoke_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
     await store.revoke({ auditId: validated.payload.a[0], expiresAt: new Date(validated.payload.e).toISOString() });
     api.onRevoke();

@@ -9,7 +9,7 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { parseExtra, newId } from '../store/store.ts';
 import type { CredentialRow } from '../store/schema.ts';
 import { trustIdOfToken } from './trusts.ts';
-import { authorize, bodyObject, checkFields, checkQuery, creds, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 
 const FIELDS = ['id', 'user_id', 'project_id', 'type', 'blob', 'links'];
 const EC2 = 'ec2';
@@ -83,7 +83,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
     if (q.user_id !== undefined) qb = qb.where('user_id', '=', q.user_id);
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
     const rows = (await qb.orderBy('id').execute()).filter((r) => api.policy.check('identity:get_credential', c, { target: { credential: r } }));
-    return { credentials: rows.map((r) => render(api, r)), links: listLinks(api, req) };
+    return { credentials: filterInexact(req, ['user_id', 'type'], rows.map((r) => render(api, r))), links: listLinks(api, req) };
   });
 
   app.get('/v3/credentials/:id', async (req) => ({ credential: render(api, await load(req, 'identity:get_credential')) }));
@@ -92,6 +92,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
     const c = bodyObject(req, 'credential');
     const caller = await authorize(api, req, 'identity:create_credential', { credential: c });
     refuseKeyPairTokens(caller.methods);
+    refuseRestrictedAppCred(caller, 'credentials');
     checkFields(c, { user_id: 'id', project_id: 'nullable-string', type: 'string', blob: 'string' }, ['blob', 'type', 'user_id']);
     const type = c.type as string;
     if (type.length === 0 || type.length > 255) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
@@ -167,6 +168,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
     const { uid } = req.params as { uid: string };
     const caller = await authorize(api, req, 'identity:ec2_create_credential', { user_id: uid });
     refuseKeyPairTokens(caller.methods);
+    refuseRestrictedAppCred(caller, 'credentials');
     await requireUser(uid);
     const b = req.body as Record<string, unknown> | undefined;
     const tenant = b && typeof b === 'object' ? b.tenant_id : undefined;

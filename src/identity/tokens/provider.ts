@@ -3,7 +3,7 @@
 // body from current data (so a disabled user or a removed role takes effect at once).
 import { randomBytes } from 'node:crypto';
 import { Forbidden, NotFound, Unauthorized } from '../../common/errors.ts';
-import type { TokenBody } from '../../common/http/auth.ts';
+import type { AccessRule, TokenBody } from '../../common/http/auth.ts';
 import type { Fernet } from './fernet.ts';
 import type { IdentityStore, CatalogEntry, RoleRef } from '../store/store.ts';
 import type { TrustRow } from '../store/schema.ts';
@@ -29,7 +29,7 @@ interface Payload {
 export interface TrustTokenInfo { id: string; impersonation: boolean; trustor_user: { id: string }; trustee_user: { id: string } }
 
 export interface ValidatedToken {
-  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean }; 'OS-TRUST:trust'?: TrustTokenInfo };
+  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean; access_rules?: AccessRule[] }; 'OS-TRUST:trust'?: TrustTokenInfo };
   payload: Payload;
 }
 
@@ -163,9 +163,19 @@ export class TokenProvider {
       body.roles = roles.map((r) => ({ id: r.id, name: r.name }));
     }
     if (p.ac) {
-      const ac = await db.selectFrom('application_credentials').select(['id', 'name', 'unrestricted']).where('id', '=', p.ac).executeTakeFirst();
+      const ac = await db.selectFrom('application_credentials').select(['id', 'name', 'unrestricted', 'access_rules']).where('id', '=', p.ac).executeTakeFirst();
       if (!ac) throw new TokenInvalid('Could not find token (application credential deleted).');
       body.application_credential = { id: ac.id, name: ac.name, restricted: !bool(ac.unrestricted) };
+      // The rules travel in the token so that every service's middleware can enforce them;
+      // a credential without rules is not restricted by path (Keystone omits the key then).
+      const ruleIds = JSON.parse(ac.access_rules) as string[];
+      if (ruleIds.length) {
+        const rules = await db.selectFrom('access_rules').selectAll().where('id', 'in', ruleIds).execute();
+        body.application_credential.access_rules = ruleIds.map((id) => rules.find((r) => r.id === id))
+          .filter((r) => r !== undefined).map((r) => ({ id: r.id, service: r.service, path: r.path, method: r.method }));
+        // A rule that vanished must not widen what the credential may do.
+        if (body.application_credential.access_rules.length !== ruleIds.length) throw new TokenInvalid('Could not find token (an access rule of its application credential is gone).');
+      }
     }
     if (p.t) {
       const t = await findUsableTrust(this.store, p.t);

@@ -7,7 +7,7 @@ import { BadRequest, Conflict, Forbidden, Gone, RangeNotSatisfiable, StratusErro
 import type { ImageService } from '../service.ts';
 import { QuotaExceeded } from '../service.ts';
 import type { RequestCtx } from '../policy.ts';
-import { ImageInspection } from '../format/index.ts';
+import { ImageInspection } from '../../common/format/index.ts';
 import { ingest, drain, ClientDisconnected, type IngestResult } from '../store/ingest.ts';
 import { transitionMessage, nowIso, type Image } from '../model.ts';
 import { ctxOf, imageTarget, loadImage, mediaType } from './common.ts';

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { ImageService } from '../service.ts';
 import { QuotaExceeded } from '../service.ts';
-import { ImageInspection, type Verdict } from '../format/index.ts';
+import { ImageInspection, type Verdict } from '../../common/format/index.ts';
 import { ingest } from '../store/ingest.ts';
 import type { FilesystemStore } from '../store/filesystem.ts';
 import { nowIso, type Image } from '../model.ts';

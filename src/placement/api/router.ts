@@ -9,8 +9,9 @@ import { FormatRegistry, Type, type Static, type TSchema, type ObjectOptions } f
 import { negotiate, type Version } from '../../common/http/microversion.ts';
 import { requireAuth, credentialsOf, type AuthContext, type TokenValidator } from '../../common/http/auth.ts';
 import type { PolicyEngine } from '../../common/http/policy.ts';
-import { renderError, toStratusError } from '../../common/http/errors.ts';
-import { Forbidden, MethodNotAllowed, NotAcceptable, NotFound, StratusError, UnsupportedMediaType } from '../../common/errors.ts';
+import { placementShape, sendError } from '../../common/http/errors.ts';
+import { jsonPreview } from '../../common/http/json.ts';
+import { Forbidden, MethodNotAllowed, NotAcceptable, NotFound, UnsupportedMediaType } from '../../common/errors.ts';
 import { MAX_VERSION, MIN_VERSION } from '../microversions.ts';
 import { badRequest } from '../errors.ts';
 import type { PlacementStore } from '../model/store.ts';
@@ -107,7 +108,7 @@ export function validate<T extends TSchema>(schema: T, data: unknown, what = 'JS
   if (Value.Check(schema, data)) return data as Static<T>;
   const first = Value.Errors(schema, data).First();
   const where = first?.path ? `${first.path}: ` : '';
-  throw badRequest(`${what}: ${where}${first?.message ?? 'invalid'}${first && first.value !== undefined ? ` (got ${JSON.stringify(first.value)?.slice(0, 200)})` : ''}`);
+  throw badRequest(`${what}: ${where}${first?.message ?? 'invalid'}${first && first.value !== undefined ? ` (got ${jsonPreview(first.value)})` : ''}`);
 }
 
 /** Refuses query keys the version does not know. */
@@ -121,7 +122,7 @@ const ALL_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']
 
 export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], api: PlacementApi): Promise<void> {
   const prefix = scope.prefix === '/' ? '' : scope.prefix;
-  const auth = requireAuth(api.validator);
+  const auth = requireAuth(api.validator, { type: 'placement', mountPrefix: prefix });
   const byPath = new Map<string, RouteDef[]>();
   for (const r of table) {
     if (!byPath.has(r.path)) byPath.set(r.path, []);
@@ -129,7 +130,7 @@ export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], 
   }
 
   await scope.register(async (inner) => {
-    inner.setErrorHandler((error, req, reply) => sendPlacementError(error, req, reply));
+    inner.setErrorHandler((error, req, reply) => sendError(placementErrorShape, error, req, reply));
     // The version is settled before the body is read, so even a 413 or 415 knows it.
     inner.addHook('onRequest', async (req) => {
       req.placementVersion = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION });
@@ -219,27 +220,7 @@ function checkAccept(req: FastifyRequest): void {
   if (!ok) throw new NotAcceptable('Only application/json is provided');
 }
 
-/** Renders any error in Placement's body shape (Keystone's for 401, as keystonemiddleware does). */
-export function sendPlacementError(error: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  let err: StratusError;
-  const fe = error as { code?: string; statusCode?: number; message?: string };
-  if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim();
-    err = new UnsupportedMediaType(`The media type ${ct || 'None'} is not supported, use application/json`);
-  } else if (fe?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError || (fe?.statusCode === 400 && !(error instanceof StratusError))) {
-    err = badRequest(`Malformed JSON: ${fe?.message ?? 'invalid body'}`);
-  } else {
-    err = toStratusError(error);
-  }
-  if (err.status >= 500) req.log.error({ err: (err.cause ?? error) as Error }, 'request failed');
-  if (err.headers) for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-  const v = req.placementVersion;
-  if (v) versionHeaders(reply, v);
-  reply.code(err.status).type('application/json');
-  if (err.status === 401) return reply.send(renderError('keystone', err, req.id));
-  const body = renderError('placement', err, req.id) as { errors: Record<string, unknown>[] };
-  const e = body.errors[0];
-  if (!v || !v.atLeast('1.23')) delete e.code;
-  if (err.status === 406 && !v) { e.max_version = MAX_VERSION; e.min_version = MIN_VERSION; }
-  return reply.send(body);
-}
+/** Placement's error shape, with the version negotiated for the request (the code from 1.23, version headers). */
+export const placementErrorShape = placementShape({
+  version: (req) => (req as FastifyRequest).placementVersion, min: MIN_VERSION, max: MAX_VERSION,
+});
