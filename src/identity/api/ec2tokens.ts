@@ -11,7 +11,7 @@ import { bool } from '../store/store.ts';
 import type { CredentialRow } from '../store/schema.ts';
 import type { TokenScope } from '../tokens/provider.ts';
 import { scopeToTrust } from './auth.ts';
-import { ec2CredentialId } from './credentials.ts';
+import { ec2CredentialId, openCredential } from './credentials.ts';
 import type { RouteModule } from './context.ts';
 
 /** How long a signed request's timestamp stays acceptable (Keystone's [credential] auth_ttl). */
@@ -151,8 +151,9 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
     if (!body || typeof body !== 'object' || Array.isArray(body) || !Object.keys(body).length) throw new BadRequest('request must include a request body');
     const c = stringMap(body.credentials ?? body.credential ?? body.ec2Credentials) as Obj;
     if (typeof c.access !== 'string') throw new Unauthorized('EC2 Signature not supplied');
-    const row = await db().selectFrom('credentials').selectAll().where('id', '=', ec2CredentialId(c.access)).executeTakeFirst();
-    if (!row || row.type !== 'ec2') throw new NotFound('EC2 access key not found.');
+    const stored = await db().selectFrom('credentials').selectAll().where('id', '=', ec2CredentialId(c.access)).executeTakeFirst();
+    if (!stored || stored.type !== 'ec2') throw new NotFound('EC2 access key not found.');
+    const row = openCredential(api, stored);
     let blob: Obj = {};
     try { blob = JSON.parse(row.blob) as Obj; } catch { /* checked below: no secret, no match */ }
     if (typeof blob.secret !== 'string') throw new Unauthorized('Invalid EC2 signature.');
