@@ -7,6 +7,8 @@ import { startCloud, type TestCloud } from './helpers/cloud.ts';
 import { all, ec2Call, first, form, parseReply, signV2Url, signV4, type Keys } from './helpers/ec2.ts';
 import { ec2IdFor } from '../src/ec2/ids.ts';
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { metadataRelayArgv } from '../src/compute/metadata/relay.ts';
+import { responses, runRelay } from '../src/compute/metadata/testing.ts';
 
 /** A fresh RSA public key in OpenSSH's one-line form. */
 function sshPublicKey(): string {
@@ -191,6 +193,17 @@ describe('instances', () => {
     const attr = await ok('DescribeInstanceAttribute', { InstanceId: ids[0], Attribute: 'userData' });
     assert.equal(Buffer.from(first(attr, 'value'), 'base64').toString(), '#!/bin/sh\necho hi\n');
     assert.equal(first(await ok('DescribeInstanceAttribute', { InstanceId: ids[0], Attribute: 'instanceType' }), 'value'), 'm1.tiny');
+  });
+
+  test('metadata parity: a guest reads the ids DescribeInstances shows', async () => {
+    const servers = (await cloud.req('GET', '/compute/v2.1/servers/detail?name=web', { token: await cloud.adminToken() })).body.servers;
+    const xml = await ok('DescribeInstances', { 'InstanceId.1': ids[1] });
+    const s = servers.find((x: any) => ec2IdFor('i', x.id) === ids[1]);
+    assert.ok(s, 'the EC2 id is the one derived from the server UUID');
+    const paths = ['instance-id', 'ami-id', 'reservation-id', 'ami-launch-index', 'instance-type'].map((p) => `/latest/meta-data/${p}`);
+    const reqs = paths.map((p, i) => `GET ${p} HTTP/1.1\r\nHost: 169.254.169.254\r\n${i === paths.length - 1 ? 'Connection: close\r\n' : ''}\r\n`).join('');
+    const got = responses((await runRelay(metadataRelayArgv(cloud.config, s.id), reqs)).out).map((r) => r.body);
+    assert.deepEqual(got, [ids[1], ami, first(xml, 'reservationId'), first(xml, 'amiLaunchIndex'), 'm1.tiny']);
   });
 
   test('paging with MaxResults and NextToken covers every instance once', async () => {
