@@ -250,6 +250,31 @@ describe('instances', () => {
     await fails('InvalidParameterValue', 'CreateTags', { 'ResourceId.1': ids[0], 'Tag.1.Key': 'aws:reserved', 'Tag.1.Value': 'x' });
   });
 
+  test('CreateImage: a snapshot AMI with the instance\'s architecture; duplicate names refused; DeregisterImage', async () => {
+    const xml = await ok('CreateImage', { InstanceId: ids[0], Name: 'snap-1', Description: 'nightly' });
+    const snap = first(xml, 'imageId');
+    assert.match(snap, /^ami-[0-9a-f]{17}$/);
+    await fails('InvalidAMIName.Duplicate', 'CreateImage', { InstanceId: ids[0], Name: 'snap-1' });
+    const end = Date.now() + 20_000;
+    let d = '';
+    while (first(d, 'imageState') !== 'available') {
+      if (Date.now() > end) assert.fail(`snapshot never available: ${d}`);
+      await new Promise((r) => setTimeout(r, 100));
+      d = await ok('DescribeImages', { 'ImageId.1': snap });
+    }
+    assert.equal(first(d, 'name'), 'snap-1');
+    assert.equal(first(d, 'description'), 'nightly');
+    assert.equal(first(d, 'architecture'), 'x86_64');
+    assert.equal(first(d, 'isPublic'), 'false');
+    assert.deepEqual(all(await ok('DescribeImages', { 'Owner.1': 'self', 'Filter.1.Name': 'name', 'Filter.1.Value.1': 'snap-*' }), 'imageId'), [snap]);
+    // The instance can boot from it.
+    const run = await ok('RunInstances', { ImageId: snap, InstanceType: 'm1.tiny', MinCount: '1', MaxCount: '1' });
+    ids.push(first(run, 'instanceId'));
+    await waitState([ids[ids.length - 1]], 'running');
+    assert.match(await ok('DeregisterImage', { ImageId: snap }), /<return>true<\/return>/);
+    await fails('InvalidAMIID.NotFound', 'DescribeImages', { 'ImageId.1': snap });
+  });
+
   test('another project cannot see or touch these instances', async () => {
     for (const action of ['DescribeInstances', 'TerminateInstances', 'StopInstances']) {
       const r = await call(action, { 'InstanceId.1': ids[0] }, other);
@@ -299,7 +324,7 @@ describe('instances', () => {
 });
 
 describe('images, key pairs, account', () => {
-  test('DescribeImages with owner and executable-by; DeregisterImage; CreateImage answers what compute offers', async () => {
+  test('DescribeImages with owner and executable-by; DeregisterImage refusals', async () => {
     const xml = await ok('DescribeImages', { 'ExecutableBy.1': 'all' });
     assert.deepEqual(all(xml, 'imageId'), [ami]);
     assert.equal(first(xml, 'imageState'), 'available');

@@ -205,6 +205,42 @@ export class ImageClient {
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   }
 
+  /**
+   * Stores a snapshot's data in a queued image with the service token: its formats first (the
+   * driver says what it produced), then the bytes, streamed (PUT /v2/images/{id}/file).
+   */
+  async upload(id: string, data: NodeJS.ReadableStream, diskFormat: string, containerFormat: string): Promise<void> {
+    if (!this.serviceToken) throw new ServiceUnavailable('This image client has no service credentials to upload images with.');
+    const token = await this.serviceToken();
+    const patch = await this.request(token, 'PATCH', `/v2/images/${encodeURIComponent(id)}`, [
+      { op: 'replace', path: '/disk_format', value: diskFormat }, { op: 'replace', path: '/container_format', value: containerFormat },
+    ], 'application/openstack-images-v2.1-json-patch');
+    if (patch.status !== 200) throw new ServiceUnavailable(`Could not set the formats of snapshot image ${id} (${patch.status})`);
+    let res: Response;
+    try {
+      res = await fetch(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, {
+        method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' },
+        body: Readable.toWeb(Readable.from(data as AsyncIterable<Uint8Array>)) as unknown as BodyInit, duplex: 'half',
+      } as RequestInit);
+    } catch (e) {
+      throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
+    }
+    await res.text();
+    if (res.status !== 204) throw new ServiceUnavailable(`Error uploading snapshot image ${id} to the image service (${res.status})`);
+  }
+
+  /** Where clients find an image (Nova's Location for createImage before 2.45). */
+  async imageUrl(id: string): Promise<string> {
+    return `${(await this.endpoint()).replace(/\/+$/, '')}/v2/images/${id}`;
+  }
+
+  /** Deletes an image with the service token (a snapshot that failed); a missing one is fine. */
+  async remove(id: string): Promise<void> {
+    if (!this.serviceToken) return;
+    const r = await this.request(await this.serviceToken(), 'DELETE', `/v2/images/${encodeURIComponent(id)}`);
+    if (r.status !== 204 && r.status !== 404) throw new ServiceUnavailable(`Could not delete image ${id} (${r.status})`);
+  }
+
   async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
     let res: Response;
     try {

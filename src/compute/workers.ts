@@ -122,7 +122,7 @@ export async function startWorkers(o: WorkerOptions): Promise<Workers> {
             config, logger: logger.child({ service: 'compute', host: h, component: 'virt' }), host: h, instancesPath: instancesPath(config),
             downloadImage: (id) => images.download(id),
           });
-          const agent = new ComputeManager({ config, logger: logger.child({ service: 'compute', host: h }), transport, placement, driver, host: h });
+          const agent = new ComputeManager({ config, logger: logger.child({ service: 'compute', host: h }), transport, placement, driver, host: h, images });
           await agent.start();
           out.agents.push(agent);
         }));
