@@ -388,7 +388,21 @@ describe('bad input', () => {
     await fails('MissingParameter', 'TerminateInstances');
     await fails('InvalidParameterValue', 'CreateImage', { InstanceId: 'i-00000000000000000', Name: 'x' });
     await fails('InvalidParameterValue', 'DescribeRegions', { 'RegionName.1': 'mars-1' });
+    await fails('InvalidParameterValue', 'RunInstances', { ImageId: ami, MinCount: '99999999999999999999', MaxCount: '1' });
+    await fails('InvalidParameterValue', 'DescribeInstances', { 'InstanceId.0': 'i-1' });
+    await fails('InvalidParameterValue', 'DescribeInstances', { 'Filter.1.Name': 'instance-id' });
+    await fails('InvalidID', 'CreateTags', { 'ResourceId.1': 'vol-1', 'Tag.1.Key': 'a' });
+    await fails('InvalidKey.Format', 'ImportKeyPair', { KeyName: 'k', PublicKeyMaterial: '!!!' });
+    await fails('InvalidAction', '__proto__');
     const noAction = await fetch(EP, { method: 'POST', headers: signV4(EP, 'Version=2016-11-15', keys), body: 'Version=2016-11-15' });
     assert.equal(parseReply(noAction.status, await noAction.text()).code, 'MissingAction');
+    // The HTTP layer's refusals are EC2 documents too.
+    const body = form({ Action: 'DescribeRegions', Version: '2016-11-15' });
+    const put = await fetch(EP, { method: 'PUT', headers: signV4(EP, body, keys), body });
+    assert.deepEqual([put.status, parseReply(put.status, await put.text()).code], [405, 'InvalidAction']);
+    const json = await fetch(EP, { method: 'POST', headers: { ...signV4(EP, body, keys), 'content-type': 'application/json' }, body: '{bad' });
+    assert.deepEqual([json.status, parseReply(json.status, await json.text()).code], [400, 'InvalidParameterValue']);
+    const big = await fetch(EP, { method: 'POST', headers: signV4(EP, 'x', keys), body: 'A='.padEnd(300_000, 'x') });
+    assert.deepEqual([big.status, parseReply(big.status, await big.text()).code], [413, 'InvalidParameterValue']);
   });
 });
