@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ConfigError, extractOsloConfigArgs, loadConfig, sampleConfig, setConfigSources } from '../common/config.ts';
-import { createLogger } from '../common/logging.ts';
+import { createLogger, type LogFormat } from '../common/logging.ts';
 import { DbUrlError } from '../common/db/url.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { allServices, serviceByName } from './services.ts';
@@ -20,6 +20,7 @@ import { registerImageCommands } from './image-commands.ts';
 
 const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
 const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
+const logFormatOpt = () => new Option('--log-format <format>', 'logs on stderr: readable lines on a terminal, JSON otherwise (auto), or always one of them').choices(['auto', 'json', 'pretty']).default('auto');
 
 function onSignals(stop: () => Promise<void>) {
   let done = false;
@@ -38,14 +39,17 @@ program.command('up')
   .option('--data-dir <dir>', 'state directory', './.stratus')
   .option('--bind <addr>', 'address to listen on', '127.0.0.1')
   .option('--port <n>', 'port for all APIs', (v) => Number(v), 8080)
-  .action(async (o: { dataDir: string; bind: string; port: number }) => {
+  .addOption(logFormatOpt())
+  .action(async (o: { dataDir: string; bind: string; port: number; logFormat: LogFormat }) => {
     const t0 = process.hrtime.bigint();
-    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port });
+    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port, logFormat: o.logFormat });
     onSignals(r.stop);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const dir = resolve(o.dataDir);
     console.log(`Stratus all-in-one ready at ${r.url} in ${Math.round(ms)} ms (data in ${dir})`);
-    console.log(`  Identity  ${r.url}/identity/v3`);
+    const width = Math.max(...r.endpoints.map((e) => e.name.length));
+    for (const e of r.endpoints) console.log(`  ${e.name.padEnd(width)}  ${e.url}`);
+    console.log(`  admin credentials: ${dir}/admin-openrc (and clouds.yaml)`);
     if (r.adminPassword) console.log(`  admin password: ${r.adminPassword} (also in ${dir}/admin-openrc)`);
     console.log(`Use it:  source ${dir}/admin-openrc && openstack token issue`);
     console.log(`   or:   OS_CLIENT_CONFIG_FILE=${dir}/clouds.yaml openstack --os-cloud stratus catalog list`);
@@ -54,10 +58,11 @@ program.command('up')
 program.command('serve <service>')
   .description(`Run one service alone: ${allServices.map((s) => s.name).join(', ')}`)
   .addOption(configOpt())
-  .option('--bind <addr>', 'address to listen on', '0.0.0.0')
-  .option('--port <n>', 'port (default: the service\'s OpenStack port)', (v) => Number(v))
+  .option('--bind <addr>', 'address to listen on (default 0.0.0.0; metadata: [DEFAULT] metadata_listen)')
+  .option('--port <n>', 'port (default: the service\'s OpenStack port; metadata: [DEFAULT] metadata_listen_port)', (v) => Number(v))
   .option('--fake-hosts <n>', 'compute with the fake driver: number of hosts this process presents', (v) => Number(v))
-  .action(async (name: string, o: { config?: string; bind: string; port?: number; fakeHosts?: number }) => {
+  .addOption(logFormatOpt())
+  .action(async (name: string, o: { config?: string; bind?: string; port?: number; fakeHosts?: number; logFormat: LogFormat }) => {
     if (WORKER_NAMES[name]) {
       const w = await serveWorker(name, { config: o.config, fakeHosts: o.fakeHosts });
       onSignals(w.stop);
@@ -66,9 +71,13 @@ program.command('serve <service>')
     const def = serviceByName(name === 'compute-api' ? 'compute' : name);
     if (!def) throw new ConfigError(`Unknown service "${name}"; known: ${allServices.map((s) => s.name).join(', ')}`);
     const config = await loadConfig(o.config);
-    const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
+    const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file'), format: o.logFormat });
     for (const w of config.warnings) logger.warn(w.message);
-    const r: Launched = await launch({ config, logger, services: [def], bind: o.bind, port: o.port ?? def.defaultPort, allInOne: false });
+    // nova-api-metadata's own listen options, as nova.conf names them.
+    const metadata = def.name === 'metadata';
+    const bind = o.bind ?? (metadata ? config.get<string>('DEFAULT', 'metadata_listen') : '0.0.0.0');
+    const port = o.port ?? (metadata ? config.get<number>('DEFAULT', 'metadata_listen_port') : def.defaultPort);
+    const r: Launched = await launch({ config, logger, services: [def], bind, port, allInOne: false });
     onSignals(r.stop);
     logger.info(`${name} listening on ${r.url}`);
   });
