@@ -112,11 +112,12 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
     running.push(r);
     await mountService(app, { ...r.mount, prefix: o.allInOne ? def.prefix : '/' });
     app.healthChecks.push(...(r.healthChecks ?? []));
+    if (o.allInOne) r.registerRoot?.(app, def.prefix);
   }
 
   // Revocations announced by Identity (in this process or another) flush our token cache.
   let revocationServer: { stop(): Promise<void> } | undefined;
-  if (o.services.some((s) => s.name !== 'identity')) {
+  if (o.services.some((s) => s.name !== 'identity' && s.name !== 'dashboard')) {
     revocationServer = await (await getTransport()).serve(
       { topic: REVOCATION_TOPIC, server: `${hostname()}-${process.pid}` },
       { flush: () => { validator.flush(); catalog = undefined; } },
