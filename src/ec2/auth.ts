@@ -1,7 +1,10 @@
 // Who signed this request: the AWS signature (version 4 in the Authorization header or the
 // query string, or version 2 in the parameters) is checked by Identity's /v3/ec2tokens — the
 // secret never leaves Identity — which answers with a token scoped to the key's project. Here:
-// the request's clock-skew window, the cache of verified signatures, and the replay guard.
+// the request's clock-skew window and the cache of verified requests. Replays are limited as
+// AWS limits them: a signed request is only good within the skew window of its signing time
+// (the same request repeated inside it is accepted, as AWS does; ClientToken makes launches
+// idempotent).
 import { createHash } from 'node:crypto';
 import { Ec2Error, authFailure } from './errors.ts';
 import type { Params } from './params.ts';
@@ -118,18 +121,13 @@ export interface VerifierOptions {
 
 export class SignatureVerifier {
   private readonly cache = new Map<string, CacheEntry>();
-  /** Signatures of state-changing requests that already ran, until their window closes. */
-  private readonly spent = new Map<string, number>();
   private static readonly MAX_ENTRIES = 50_000;
   private readonly now: () => number;
 
   constructor(private readonly o: VerifierOptions) { this.now = o.now ?? Date.now; }
 
-  /**
-   * Verifies the request. `key` names this signature for markSpent(): a state-changing request
-   * replayed with the same signature is refused (reads may be repeated within the window).
-   */
-  async verify(r: SignedParts, mutating: boolean): Promise<{ caller: Caller; key: string }> {
+  /** The caller of a signed request, or AuthFailure / RequestExpired. */
+  async verify(r: SignedParts): Promise<Caller> {
     const x = extractSignature(r);
     const now = this.now();
     if (x.expires !== undefined && now > x.expires) throw new Ec2Error('RequestExpired', 'Request has expired.');
@@ -137,31 +135,26 @@ export class SignatureVerifier {
       throw new Ec2Error('RequestExpired', `Request has expired: signed at ${new Date(x.signedAt).toISOString()}, more than ${this.o.maxSkewMs / 60000} minutes from the server's time ${new Date(now).toISOString()}.`);
     }
     const until = Math.min(x.expires ?? Infinity, (x.signedAt ?? now) + this.o.maxSkewMs);
-    // The signature covers the whole request (method, host, path, parameters, signing time):
-    // the same access key and signature within its window is the same request.
-    const key = `${x.access}\n${x.signature}`;
-    if (mutating && (this.spent.get(key) ?? 0) > now) throw authFailure('This signed request was already used; sign a new one.');
+    // The cache key is everything Identity checks the signature against, not the signature
+    // alone: a hit must be the very request that was verified, or a seen signature could be
+    // replayed with other parameters.
+    const key = createHash('sha256').update(JSON.stringify(x.payload)).digest('base64');
     const hit = this.cache.get(key);
-    if (hit && hit.until > now) return { caller: hit.caller, key };
+    if (hit && hit.until > now) return hit.caller;
     const caller = await this.askIdentity(x);
-    this.remember(this.cache, key, { caller, until: Math.min(until, caller.tokenExpires - 30_000) });
-    return { caller, key };
-  }
-
-  markSpent(key: string): void {
-    const e = this.cache.get(key);
-    if (e) this.remember(this.spent, key, e.until);
+    this.remember(key, { caller, until: Math.min(until, caller.tokenExpires - 30_000) });
+    return caller;
   }
 
   flush(): void { this.cache.clear(); }
 
-  private remember<V>(m: Map<string, V>, key: string, v: V): void {
+  private remember(key: string, v: CacheEntry): void {
+    const m = this.cache;
     if (m.size >= SignatureVerifier.MAX_ENTRIES) {
-      // Oldest first: Map keeps insertion order, and entries are inserted as they are verified.
+      // Oldest first: a Map keeps insertion order, and entries are inserted as they are verified.
       const now = this.now();
       for (const [k, e] of m) {
-        const t = typeof e === 'number' ? e : (e as CacheEntry).until;
-        if (t <= now || m.size >= SignatureVerifier.MAX_ENTRIES) m.delete(k); else break;
+        if (e.until <= now || m.size >= SignatureVerifier.MAX_ENTRIES) m.delete(k); else break;
       }
     }
     m.set(key, v);

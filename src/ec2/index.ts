@@ -14,7 +14,7 @@ import { registerEc2Routes } from './router.ts';
 registerOpts([
   { section: 'ec2_database', name: 'connection', type: 'url', secret: true, help: 'Database URL of the EC2 API (EC2 id mappings, reservations, client tokens): sqlite:///path, mysql+pymysql://…, postgresql://….' },
   { section: 'ec2_database', name: 'max_pool_size', type: 'int', default: 5, min: 1, help: 'Connections kept to the EC2 database (MariaDB, PostgreSQL).' },
-  { section: 'ec2', name: 'max_request_skew', type: 'int', default: 900, min: 1, max: 3600, help: 'Seconds a signed request\'s time may differ from the server\'s, either way, before it is refused as RequestExpired (AWS EC2: 15 minutes). Also how long a verified signature is cached and a state-changing one is remembered against replay.' },
+  { section: 'ec2', name: 'max_request_skew', type: 'int', default: 900, min: 1, max: 3600, help: 'Seconds a signed request\'s time may differ from the server\'s, either way, before it is refused as RequestExpired (AWS EC2: 15 minutes). A signed request is good for this long around its signing time (the replay limit), and a verified one is cached as long.' },
   { section: 'ec2', name: 'default_instance_type', type: 'string', default: 'm1.small', help: 'Flavor RunInstances uses when no InstanceType is given.' },
   { section: 'ec2', name: 'network', type: 'string', default: 'auto', choices: ['auto', 'none'], help: 'Nova `networks` value RunInstances boots with (EC2 has no "no network" instance; none for clouds without networking).' },
 ]);

@@ -410,7 +410,8 @@ const groupRoutes: Route[] = [
     c.enforce('os_compute_api:os-server-groups:index');
     let qb = c.api.cells.db.selectFrom('instance_groups').selectAll().orderBy('id');
     const allProjects = q1(c.query, 'all_projects') !== undefined && (q1(c.query, 'all_projects') === '' || toBool(q1(c.query, 'all_projects')));
-    if (allProjects) c.enforce('os_compute_api:os-server-groups:index:all_projects');
+    // As Nova: all_projects from a non-admin is not refused, it lists the caller's own groups.
+    if (allProjects && c.isAdmin) c.enforce('os_compute_api:os-server-groups:index:all_projects');
     else qb = qb.where('project_id', '=', c.auth.projectId ?? '');
     let rows = await qb.execute();
     const offset = Number(q1(c.query, 'offset') ?? 0);

@@ -3,7 +3,9 @@
 // the instance action, sets the task state and casts to the instance's compute host (Nova's
 // compute/api.py).
 import { BadRequest, Conflict, NotFound, NotImplementedYet } from '../../common/errors.ts';
-import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION } from '../rpc.ts';
+import { computeRpc, conductorRpc } from '../rpc.ts';
+import type { ArgsOf, CastNames } from '../../common/rpc/typed.ts';
+import type { ComputeMethods } from '../rpcapi/compute.ts';
 import { VM, TASK } from '../objects.ts';
 import { generatePassword, parseJson } from '../util.ts';
 import { recordAction, updateInstance, setMetadata, type Located } from '../store.ts';
@@ -24,14 +26,18 @@ function checkLocked(c: Ctx, l: Located): void {
   if (l.row.locked_by && !c.isAdmin) throw new Conflict(`Instance ${l.row.uuid} is locked`);
 }
 
-async function cast(c: Ctx, l: Located, method: string, args: Record<string, unknown> = {}): Promise<void> {
+type Cast = CastNames<ComputeMethods>;
+type ArgsBeyondInstance<K extends Cast> = Omit<ArgsOf<ComputeMethods[K]>, 'instance_uuid'>;
+
+async function cast<K extends Cast>(c: Ctx, l: Located, method: K, args: ArgsBeyondInstance<K>): Promise<void> {
   if (!l.row.host) throw new Conflict(`Instance ${l.row.uuid} has no host: cannot ${method}.`);
-  const t = await c.api.cellTransports.forCell(l.cell);
-  await t.cast(c.rpcContext(), { topic: COMPUTE_TOPIC, server: l.row.host }, method, { instance_uuid: l.row.uuid, ...args }, { version: COMPUTE_VERSION });
+  const rpc = await computeRpc(c.api.cellTransports, l.cell, l.row.host);
+  // The instance is added here; the rest of the arguments were checked against the method.
+  await rpc.cast(c.rpcContext(), method, { instance_uuid: l.row.uuid, ...args } as ArgsOf<ComputeMethods[K]>);
 }
 
 /** A simple action: policy, state check, task state, instance action, cast. */
-async function simple(c: Ctx, o: { rule: string; method: string; action: string; rpc: string; check: Check; task: string; args?: Record<string, unknown> }) {
+async function simple<K extends Cast>(c: Ctx, o: { rule: string; method: string; action: string; rpc: K; check: Check; task: string; args?: ArgsBeyondInstance<K> }) {
   const l = await getLiveServer(c, c.params.id);
   c.enforce(o.rule, { project_id: l.row.project_id });
   checkLocked(c, l);
@@ -40,7 +46,7 @@ async function simple(c: Ctx, o: { rule: string; method: string; action: string;
     throw new Conflict(`Cannot '${o.method}' instance ${l.row.uuid} while it is in task_state ${l.row.task_state}: ${(e as Error).message}`);
   });
   await recordAction(l.db, l.row.uuid, o.action, c.rpcContext());
-  await cast(c, l, o.rpc, o.args);
+  await cast(c, l, o.rpc, o.args ?? ({} as ArgsBeyondInstance<K>));
   return { status: 202 };
 }
 
@@ -94,8 +100,8 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     let length: number | undefined = a?.length === undefined || a?.length === null ? undefined : Number(a.length);
     if (length === -1) length = undefined;
     if (length !== undefined && length < 0) throw new BadRequest(`Invalid input for field/attribute length. Value: ${a.length}. ${a.length} is less than the minimum of -1`);
-    const t = await c.api.cellTransports.forCell(l.cell);
-    const out = await t.call<string>(c.rpcContext(), { topic: COMPUTE_TOPIC, server: l.row.host }, 'get_console_output', { instance_uuid: l.row.uuid }, { version: COMPUTE_VERSION, timeoutMs: 30_000 });
+    const rpc = await computeRpc(c.api.cellTransports, l.cell, l.row.host);
+    const out = await rpc.call(c.rpcContext(), 'get_console_output', { instance_uuid: l.row.uuid }, { timeoutMs: 30_000 });
     let text = out;
     if (length !== undefined) {
       const lines = out.split('\n');
@@ -184,7 +190,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     if (img.status === 201) sm.shelved_image_id = img.body.id;
     await updateInstance(l.db, l.row.uuid, { task_state: 'shelving', system_metadata: JSON.stringify(sm) }, { task_state: [null] });
     await recordAction(l.db, l.row.uuid, 'shelve', c.rpcContext());
-    await cast(c, l, 'shelve_instance');
+    await cast(c, l, 'shelve_instance', {});
     return { status: 202 };
   },
   shelveOffload: async (c) => {
@@ -206,8 +212,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     }
     await updateInstance(l.db, l.row.uuid, { task_state: 'unshelving', system_metadata: JSON.stringify(sm) }, { task_state: [null] });
     await recordAction(l.db, l.row.uuid, 'unshelve', c.rpcContext());
-    const t = await c.api.transport();
-    await t.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'unshelve_instance', { instance_uuid: l.row.uuid }, { version: CONDUCTOR_VERSION });
+    await conductorRpc(() => c.api.transport()).cast(c.rpcContext(), 'unshelve_instance', { instance_uuid: l.row.uuid });
     return { status: 202 };
   },
   // Nova's rescue: lock, then state (active, stopped, error with no task), then the rescue image;
@@ -247,16 +252,29 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
   },
 };
 
-const UNSUPPORTED = new Set(['resize', 'confirmResize', 'revertResize', 'migrate', 'os-migrateLive', 'createImage', 'createBackup', 'evacuate', 'addFloatingIp', 'removeFloatingIp', 'addSecurityGroup', 'removeSecurityGroup', 'os-getVNCConsole', 'os-getSPICEConsole', 'os-getSerialConsole', 'os-getRDPConsole', 'trigger_crash_dump', 'resetNetwork', 'addFixedIp', 'removeFixedIp']);
+/** Actions this cloud cannot do, with the policy rule Nova checks for each (before answering 501). */
+const UNSUPPORTED: Record<string, string> = {
+  resize: 'os_compute_api:servers:resize', confirmResize: 'os_compute_api:servers:confirm_resize', revertResize: 'os_compute_api:servers:revert_resize',
+  migrate: 'os_compute_api:os-migrate-server:migrate', 'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
+  createImage: 'os_compute_api:servers:create_image', createBackup: 'os_compute_api:os-create-backup', evacuate: 'os_compute_api:os-evacuate',
+  addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
+  addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
+  'os-getVNCConsole': 'os_compute_api:os-remote-consoles', 'os-getSPICEConsole': 'os_compute_api:os-remote-consoles',
+  'os-getSerialConsole': 'os_compute_api:os-remote-consoles', 'os-getRDPConsole': 'os_compute_api:os-remote-consoles',
+  trigger_crash_dump: 'os_compute_api:os-trigger-crash-dump', resetNetwork: 'os_compute_api:os-admin-actions:reset_network',
+  addFixedIp: 'os_compute_api:os-multinic:add', removeFixedIp: 'os_compute_api:os-multinic:remove',
+};
 
 async function action(c: Ctx) {
   const body = c.body;
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Malformed request body');
   const keys = Object.keys(body);
-  const name = keys.find((k) => ACTIONS[k] || UNSUPPORTED.has(k));
+  const name = keys.find((k) => ACTIONS[k] || UNSUPPORTED[k]);
   if (!name) throw new BadRequest(`There is no such action: ${keys[0] ?? ''}`);
-  if (UNSUPPORTED.has(name)) {
-    await getServer(c, c.params.id);
+  if (UNSUPPORTED[name]) {
+    // Authorize first (issue 9 item 7): a caller without the right gets 403, not 501.
+    const ref = await getServer(c, c.params.id);
+    c.enforce(UNSUPPORTED[name], { project_id: (ref.located ?? ref.build)!.row.project_id });
     throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage, networking or migration services).`);
   }
   if (keys.length > 1) throw new BadRequest('Malformed request body: more than one action');

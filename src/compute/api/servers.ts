@@ -5,7 +5,8 @@ import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, Forbidden, NotFound, OverQuota } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { CELL0_UUID } from '../cells.ts';
-import { CONDUCTOR_TOPIC, CONDUCTOR_VERSION, COMPUTE_TOPIC, COMPUTE_VERSION } from '../rpc.ts';
+import { computeRpc, conductorRpc } from '../rpc.ts';
+import { REQUEST_SPEC_VERSION, type RequestSpec } from '../request-spec.ts';
 import { VM, TASK, statesForStatus, type InstanceRow, type EmbeddedFlavor } from '../objects.ts';
 import { generatePassword, isUuid, normUuid, now, reservationId, parseJson } from '../util.ts';
 import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, type Located } from '../store.ts';
@@ -168,13 +169,21 @@ function createSchema(c: Ctx) {
     type: 'object',
     properties: {
       server,
-      'os:scheduler_hints': { type: 'object' },
-      'OS-SCH-HNT:scheduler_hints': { type: 'object' },
+      'os:scheduler_hints': SCHEDULER_HINTS,
+      'OS-SCH-HNT:scheduler_hints': SCHEDULER_HINTS,
     },
     required: ['server'],
     additionalProperties: false,
   };
 }
+
+/** Nova's scheduler hints schema where it constrains a hint (the others pass through to the filters). */
+const SCHEDULER_HINTS = {
+  type: 'object',
+  properties: {
+    group: { oneOf: [{ type: 'array', items: { type: 'string', format: 'uuid' } }, { type: 'string', format: 'uuid' }] },
+  },
+};
 
 /** Nova's sanitize_hostname (before 2.94): spaces, underscores and dots become dashes. */
 export function sanitizeHostname(name: string, fallback: string): string {
@@ -268,9 +277,13 @@ async function create(c: Ctx) {
   const hints = (body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {}) as Record<string, unknown>;
   let group: { id: number; uuid: string; policy: string; rules: string | null } | undefined;
   if (hints.group !== undefined) {
-    const g = String(hints.group);
-    group = await api.cells.db.selectFrom('instance_groups').select(['id', 'uuid', 'policy', 'rules']).where('uuid', '=', isUuid(g) ? normUuid(g) : g).executeTakeFirst();
-    if (!group) throw new BadRequest(`Invalid server group ${g} provided.`);
+    // As Nova's InstanceGroup.get_by_uuid: a non-admin sees only its own project's groups, so
+    // another project's group is "not found" (400), never joined.
+    const g = String(Array.isArray(hints.group) ? hints.group[0] : hints.group);
+    let q = api.cells.db.selectFrom('instance_groups').select(['id', 'uuid', 'policy', 'rules']).where('uuid', '=', normUuid(g));
+    if (!c.isAdmin) q = q.where('project_id', '=', projectId);
+    group = await q.executeTakeFirst();
+    if (!group) throw new BadRequest(`Instance group ${g} could not be found.`);
   }
   const metadata = (s.metadata ?? {}) as Record<string, string>;
   const limits = await quotaLimits(api, projectId, c.auth.userId);
@@ -335,10 +348,11 @@ async function create(c: Ctx) {
     await db.insertInto('request_specs').values({
       instance_uuid: uuid,
       spec: JSON.stringify({
+        version: REQUEST_SPEC_VERSION,
         instance_uuid: uuid, project_id: projectId, user_id: c.auth.userId, flavor: emb, image: imageMeta, availability_zone: az ?? null,
         scheduler_hints: hints, num_instances: count, instance_group: group ? { uuid: group.uuid, policy: group.policy, rules: parseJson(group.rules, {}) } : null,
         force_hosts: forcedHost ? [forcedHost] : [], force_nodes: forcedNode ? [forcedNode] : [], ignore_hosts: [], num_attempts: 0,
-      }),
+      } satisfies RequestSpec),
     }).execute();
     if (group) await db.insertInto('instance_group_members').values({ group_id: group.id, instance_uuid: uuid }).execute();
     uuids.push(uuid);
@@ -350,10 +364,9 @@ async function create(c: Ctx) {
     for (const u of uuids) await forgetBuild(db, u);
     throw e;
   }
-  const transport = await api.transport();
-  await transport.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'schedule_and_build_instances', {
+  await conductorRpc(() => api.transport()).cast(c.rpcContext(), 'schedule_and_build_instances', {
     instance_uuids: uuids, admin_password: adminPass ?? null, injected_files: (s.personality ?? []).map((p: { path?: string; contents?: string }) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') })),
-  }, { version: CONDUCTOR_VERSION });
+  });
 
   if (returnResv) return { status: 202, body: { reservation_id: resv } };
   const server: Record<string, unknown> = {
@@ -678,7 +691,7 @@ export async function deleteServer(c: Ctx, id: string, rule = 'os_compute_api:se
   await recordAction(l.db, l.row.uuid, 'delete', c.rpcContext());
   await deleteMappingsOnDelete(api.cells.db, l.row.uuid);
   const t = await api.cellTransports.forCell(l.cell);
-  await t.cast(c.rpcContext(), { topic: COMPUTE_TOPIC, server: l.row.host }, 'terminate_instance', { instance_uuid: l.row.uuid }, { version: COMPUTE_VERSION });
+  await (await computeRpc(c.api.cellTransports, l.cell, l.row.host)).cast(c.rpcContext(), 'terminate_instance', { instance_uuid: l.row.uuid });
 }
 
 export const serverRoutes: Route[] = [

@@ -11,7 +11,7 @@ import { bool } from '../store/store.ts';
 import type { CredentialRow } from '../store/schema.ts';
 import type { TokenScope } from '../tokens/provider.ts';
 import { scopeToTrust } from './auth.ts';
-import { ec2CredentialId } from './credentials.ts';
+import { ec2CredentialId, openCredential } from './credentials.ts';
 import type { RouteModule } from './context.ts';
 
 /** How long a signed request's timestamp stays acceptable (Keystone's [credential] auth_ttl). */
@@ -112,10 +112,19 @@ function parseTimestamp(v: string): number {
   return t;
 }
 
+/**
+ * The signing time must be within AUTH_TTL of ours, either way: a request dated in the future
+ * would otherwise stay replayable for longer than the window (AWS refuses both). V2's Expires
+ * must not have passed.
+ */
 function checkTimestamp(c: Ec2Request): void {
-  const ts = c.params.Timestamp ?? c.headers['X-Amz-Date'] ?? c.params['X-Amz-Date'];
+  const amzDate = Object.entries(c.headers).find(([k]) => k.toLowerCase() === 'x-amz-date')?.[1];
+  const ts = c.params.Timestamp ?? amzDate ?? c.params['X-Amz-Date'];
+  const now = Date.now();
+  if (c.params.Expires !== undefined && now > parseTimestamp(String(c.params.Expires))) throw new Unauthorized('Credential is expired');
   if (!ts) return;
-  if (Date.now() > parseTimestamp(String(ts)) + AUTH_TTL_MS) throw new Unauthorized('Credential is expired');
+  const t = parseTimestamp(String(ts));
+  if (now > t + AUTH_TTL_MS || t > now + AUTH_TTL_MS) throw new Unauthorized('Credential is expired');
 }
 
 const stringMap = (v: unknown): Record<string, string> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, string> : {});
@@ -130,8 +139,9 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
     if (!body || typeof body !== 'object' || Array.isArray(body) || !Object.keys(body).length) throw new BadRequest('request must include a request body');
     const c = stringMap(body.credentials ?? body.credential ?? body.ec2Credentials) as Obj;
     if (typeof c.access !== 'string') throw new Unauthorized('EC2 Signature not supplied');
-    const row = await db().selectFrom('credentials').selectAll().where('id', '=', ec2CredentialId(c.access)).executeTakeFirst();
-    if (!row || row.type !== 'ec2') throw new NotFound('EC2 access key not found.');
+    const stored = await db().selectFrom('credentials').selectAll().where('id', '=', ec2CredentialId(c.access)).executeTakeFirst();
+    if (!stored || stored.type !== 'ec2') throw new NotFound('EC2 access key not found.');
+    const row = openCredential(api, stored);
     let blob: Obj = {};
     try { blob = JSON.parse(row.blob) as Obj; } catch { /* checked below: no secret, no match */ }
     if (typeof blob.secret !== 'string') throw new Unauthorized('Invalid EC2 signature.');
@@ -139,7 +149,7 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
   }
 
   /** A token for the credential's user on its project, within its trust or application credential. */
-  async function issueFor(row: CredentialRow, blob: Obj, c: Ec2Request) {
+  async function issueFor(row: CredentialRow, blob: Obj, c: Ec2Request, catalog = true) {
     const user = await db().selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirst();
     const project = row.project_id ? await db().selectFrom('projects').select(['id', 'enabled', 'domain_id']).where('id', '=', row.project_id).executeTakeFirst() : undefined;
     if (!user || !bool(user.enabled) || !project || !bool(project.enabled)) throw new Unauthorized('The request you have made requires authentication.');
@@ -171,7 +181,7 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
     }
     const issued = tokens.issue({ userId, methods: ['ec2credential'], scope, trustId, trusteeId, appCredId, expiresAt });
     try {
-      return { id: issued.id, body: (await tokens.validate(issued.id, { catalog: true })).body };
+      return { id: issued.id, body: (await tokens.validate(issued.id, { catalog })).body };
     } catch {
       // e.g. an application credential whose roles the user no longer has
       throw new Unauthorized('User not valid for project.');
@@ -198,7 +208,8 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
       if (e instanceof Unauthorized) throw e;
       throw new Unauthorized('Invalid EC2 signature.');
     }
-    const token = await issueFor(row, blob, ec2);
+    // ?nocatalog as on GET /v3/auth/tokens: an EC2 endpoint verifying each request needs no catalog.
+    const token = await issueFor(row, blob, ec2, !('nocatalog' in (req.query as Obj ?? {})));
     reply.code(200).header('x-subject-token', token.id);
     return { token: token.body };
   });
