@@ -319,6 +319,11 @@ async function claimClientToken(c: ActionContext, token: string, hash: string): 
     if (!row) return claimClientToken(c, token, hash);
     if (row.params_hash !== hash) throw new Ec2Error('IdempotentParameterMismatch', `The client token '${token}' was already used with different parameters`);
     if (row.reservation_id) return row.reservation_id;
+    // A launch that never finished (the process died under it) releases its token after 5 minutes.
+    if (Date.parse(row.created_at) < Date.now() - 300_000) {
+      await key(c.db.deleteFrom('ec2_client_tokens')).where('reservation_id', 'is', null).execute();
+      return claimClientToken(c, token, hash);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Ec2Error('IdempotentParameterMismatch', `The request with client token '${token}' is still in progress`);
