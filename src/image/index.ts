@@ -17,6 +17,7 @@ import { registerImageRoutes } from './api/images.ts';
 import { registerDataRoutes } from './api/data.ts';
 import { registerMemberRoutes } from './api/members.ts';
 import { registerImportRoutes } from './api/import.ts';
+import { registerTaskRoutes } from './api/tasks.ts';
 import { ImportRunner } from './import/runner.ts';
 import { registerMetadefRoutes } from './api/metadefs.ts';
 
@@ -86,6 +87,7 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
     registerDataRoutes(api, svc);
     registerMemberRoutes(api, svc, bodyLimit);
     registerImportRoutes(api, svc, runner, bodyLimit);
+    registerTaskRoutes(api, svc, runner, bodyLimit);
     registerMetadefRoutes(api, svc, bodyLimit);
     for (const [url, allowed] of [...methods]) {
       const missing = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !allowed.has(m));

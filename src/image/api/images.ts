@@ -191,7 +191,7 @@ export class RenderCache {
 
 // --- create ---------------------------------------------------------------------------------------
 
-async function createImage(svc: ImageService, ctx: RequestCtx, schema: Schema, body: Record<string, unknown>): Promise<Image> {
+export async function createImage(svc: ImageService, ctx: RequestCtx, schema: Schema, body: Record<string, unknown>): Promise<Image> {
   for (const k of ['direct_url', 'self', 'file', 'schema', 'stores']) {
     if (k in body) throw new Forbidden(`Attribute '${k}' is read-only.`);
   }

@@ -1,4 +1,4 @@
-// POST /v2/images/{id}/import, the image's tasks, the tasks API, and DELETE /v2/stores/{store}/{id}.
+// POST /v2/images/{id}/import, the image's tasks, and DELETE /v2/stores/{store}/{id}. The tasks API is in tasks.ts.
 import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.ts';
 import type { ImageService } from '../service.ts';
@@ -84,21 +84,6 @@ export function registerImportRoutes(scope: FastifyInstance, svc: ImageService, 
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('get_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
     return { tasks: (await svc.repo.tasksOf(img.id)).map(renderTask) };
-  });
-
-  scope.get('/tasks', async (req) => {
-    const ctx = ctxOf(svc, req);
-    ctx.enforce('get_tasks', { project_id: ctx.projectId });
-    const rows = await svc.database.db.selectFrom('tasks').selectAll().orderBy('created_at', 'desc').limit(1000).execute();
-    return { tasks: rows.map((t) => { const { input: _i, result: _r, ...rest } = renderTask(t); return rest; }), first: '/v2/tasks', schema: '/v2/schemas/tasks' };
-  });
-
-  scope.get<{ Params: { id: string } }>('/tasks/:id', async (req) => {
-    const ctx = ctxOf(svc, req);
-    ctx.enforce('get_task', { project_id: ctx.projectId });
-    const t = isUuid(req.params.id) ? await svc.repo.task(req.params.id) : undefined;
-    if (!t) throw new NotFound(`Task with the given id ${req.params.id} not found`);
-    return renderTask(t);
   });
 
   scope.delete<{ Params: { store: string; id: string } }>('/stores/:store/:id', async (req, reply) => {
