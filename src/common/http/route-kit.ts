@@ -31,8 +31,10 @@ export interface RouteRow<H> {
    * is the resource itself (Glance's image rules need the loaded image) are named in
    * `targetPolicy` instead and checked by the handler once it has the resource.
    */
-  policy?: string;
+  policy?: string | string[];
   targetPolicy?: string;
+  /** Checks that need only the headers (a media type), run after the policy, before the body is read. */
+  beforeBody?(req: FastifyRequest): Promise<void> | void;
   /** JSON body and query string schemas (JSON Schema, TypeBox schemas included). */
   body?: JsonSchema;
   query?: JsonSchema;
@@ -104,7 +106,7 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
   }
   for (const [path, defs] of byPath) {
     const methods = [...new Set(defs.map((d) => d.method))];
-    const allow = methods.join(', ');
+    const allow = [...methods].sort().join(', ');
     const notAllowed = (req: FastifyRequest) =>
       new MethodNotAllowed(svc.methodNotAllowed?.(req) ?? 'The method specified is not allowed for this resource.', { headers: { allow } });
     scope.route({
@@ -123,8 +125,9 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
           throw new NotFound('');
         }
         req.routeRow = row as RouteRow<unknown>;
-        if (row.policy) svc.authorize(req, row.policy);
+        for (const rule of [row.policy ?? []].flat()) svc.authorize(req, rule);
         if (row.notImplemented) throw new NotImplementedYet(row.notImplemented);
+        await row.beforeBody?.(req);
         return payload;
       },
       preValidation: async (req) => {

@@ -3,7 +3,8 @@
 // `image_properties`), GET /v2/tasks lists tasks with Glance's filters, sort and paging,
 // GET /v2/tasks/{id} shows one. Tasks end in success (result {image_id}) or failure (message) and
 // expire [task] task_time_to_live hours later. Import tasks run on the import runner.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ImageRow } from './rows.ts';
 import { randomUUID } from 'node:crypto';
 import { BadRequest, MethodNotAllowed, NotFound } from '../../common/errors.ts';
 import type { ImageService } from '../service.ts';
@@ -59,24 +60,18 @@ function checkImportFrom(svc: ImageService, uri: unknown): string {
   return s;
 }
 
-function access(ctx: RequestCtx, rule: string): void {
-  ctx.enforce('tasks_api_access', { project_id: ctx.projectId });
-  ctx.enforce(rule, { project_id: ctx.projectId });
-}
-
 function one(req: FastifyRequest, key: string): string | undefined {
   const v = (req.query as Record<string, unknown>)[key];
   return Array.isArray(v) ? String(v[v.length - 1]) : v === undefined ? undefined : String(v);
 }
 
-export function registerTaskRoutes(scope: FastifyInstance, svc: ImageService, runner: ImportRunner, bodyLimit: number): void {
+export function taskRows(svc: ImageService, runner: ImportRunner, bodyLimit: number): ImageRow[] {
+  const rows: ImageRow[] = [];
   const createSchema = { ...taskSchema, additionalProperties: false };
   const images = imageSchema(svc.diskFormats, svc.containerFormats);
 
-  scope.post('/tasks', {
-    // Policy before the body is even parsed, as Glance's deserializer: a reader's malformed body is a 403.
-    preParsing: async (req, _reply, payload) => { access(ctxOf(svc, req), 'add_task'); return payload; },
-  }, async (req, reply) => {
+  // Policies before the body is even parsed, as Glance's deserializer: a reader's malformed body is a 403.
+  rows.push({ method: 'POST', path: '/tasks', policy: ['tasks_api_access', 'add_task'], errors: [413], handler: async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const body = await jsonBody(req, bodyLimit);
     if (body === undefined) throw new BadRequest('Body expected in request.');
@@ -98,11 +93,10 @@ export function registerTaskRoutes(scope: FastifyInstance, svc: ImageService, ru
     runner.runLegacyImport(task, (properties) => createImage(svc, ctx, images, properties), ctx.userId, req.id);
     reply.code(201).header('location', `/v2/tasks/${task.id}`);
     return renderTask(task);
-  });
+  } });
 
-  scope.get('/tasks', async (req) => {
+  rows.push({ method: 'GET', path: '/tasks', policy: ['tasks_api_access', 'get_tasks'], errors: [], handler: async (req: FastifyRequest) => {
     const ctx = ctxOf(svc, req);
-    access(ctx, 'get_tasks');
     const sortDir = one(req, 'sort_dir') ?? 'desc';
     if (sortDir !== 'asc' && sortDir !== 'desc') throw new BadRequest(`Invalid sort direction: ${sortDir}`);
     const sortKey = one(req, 'sort_key') ?? 'created_at';
@@ -140,19 +134,18 @@ export function registerTaskRoutes(scope: FastifyInstance, svc: ImageService, ru
       out.next = `/v2/tasks?${params.toString()}`;
     }
     return out;
-  });
+  } });
 
-  scope.get<{ Params: { id: string } }>('/tasks/:id', async (req) => {
+  rows.push({ method: 'GET', path: '/tasks/:id', policy: ['tasks_api_access', 'get_task'], errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const ctx = ctxOf(svc, req);
-    access(ctx, 'get_task');
     const t = isUuid(req.params.id) ? await svc.repo.task(req.params.id) : undefined;
     if (!t || (!ctx.isAdmin && t.owner !== ctx.projectId)) throw new NotFound(`Task with the given id ${req.params.id} not found`);
     return renderTask(t);
-  });
+  } });
 
   // Glance: tasks are never deleted by hand; they expire.
-  scope.delete<{ Params: { id: string } }>('/tasks/:id', async (req) => {
-    access(ctxOf(svc, req), 'get_task');
+  rows.push({ method: 'DELETE', path: '/tasks/:id', policy: ['tasks_api_access', 'get_task'], errors: [], handler: async () => {
     throw new MethodNotAllowed('This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.', { headers: { allow: 'GET' } });
-  });
+  } });
+  return rows;
 }
