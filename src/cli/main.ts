@@ -2,14 +2,16 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ConfigError, extractOsloConfigArgs, loadConfig, sampleConfig, setConfigSources } from '../common/config.ts';
-import { createLogger } from '../common/logging.ts';
+import { createLogger, type LogFormat } from '../common/logging.ts';
 import { DbUrlError } from '../common/db/url.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { allServices, serviceByName } from './services.ts';
 import { launch, migrateAll, type Launched } from './launcher.ts';
 import { up } from './up.ts';
 import { fernetRotate, fernetSetup } from '../identity/tokens/fernet.ts';
-import { keyRepository } from '../identity/index.ts';
+import type { Kysely } from 'kysely';
+import { credentialKeyRepository, keyRepository } from '../identity/index.ts';
+import { CredentialRotateRefused, credentialMigrate, credentialRotate, credentialSetup } from '../identity/credential-keys.ts';
 import { bootstrap } from '../identity/bootstrap.ts';
 import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts';
 import { registerComputeCommands, serveWorker, WORKER_NAMES } from './compute-commands.ts';
@@ -18,6 +20,7 @@ import { registerImageCommands } from './image-commands.ts';
 
 const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
 const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
+const logFormatOpt = () => new Option('--log-format <format>', 'logs on stderr: readable lines on a terminal, JSON otherwise (auto), or always one of them').choices(['auto', 'json', 'pretty']).default('auto');
 
 function onSignals(stop: () => Promise<void>) {
   let done = false;
@@ -36,14 +39,17 @@ program.command('up')
   .option('--data-dir <dir>', 'state directory', './.stratus')
   .option('--bind <addr>', 'address to listen on', '127.0.0.1')
   .option('--port <n>', 'port for all APIs', (v) => Number(v), 8080)
-  .action(async (o: { dataDir: string; bind: string; port: number }) => {
+  .addOption(logFormatOpt())
+  .action(async (o: { dataDir: string; bind: string; port: number; logFormat: LogFormat }) => {
     const t0 = process.hrtime.bigint();
-    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port });
+    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port, logFormat: o.logFormat });
     onSignals(r.stop);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const dir = resolve(o.dataDir);
     console.log(`Stratus all-in-one ready at ${r.url} in ${Math.round(ms)} ms (data in ${dir})`);
-    console.log(`  Identity  ${r.url}/identity/v3`);
+    const width = Math.max(...r.endpoints.map((e) => e.name.length));
+    for (const e of r.endpoints) console.log(`  ${e.name.padEnd(width)}  ${e.url}`);
+    console.log(`  admin credentials: ${dir}/admin-openrc (and clouds.yaml)`);
     if (r.adminPassword) console.log(`  admin password: ${r.adminPassword} (also in ${dir}/admin-openrc)`);
     console.log(`Use it:  source ${dir}/admin-openrc && openstack token issue`);
     console.log(`   or:   OS_CLIENT_CONFIG_FILE=${dir}/clouds.yaml openstack --os-cloud stratus catalog list`);
@@ -52,10 +58,11 @@ program.command('up')
 program.command('serve <service>')
   .description(`Run one service alone: ${allServices.map((s) => s.name).join(', ')}`)
   .addOption(configOpt())
-  .option('--bind <addr>', 'address to listen on', '0.0.0.0')
-  .option('--port <n>', 'port (default: the service\'s OpenStack port)', (v) => Number(v))
+  .option('--bind <addr>', 'address to listen on (default 0.0.0.0; metadata: [DEFAULT] metadata_listen)')
+  .option('--port <n>', 'port (default: the service\'s OpenStack port; metadata: [DEFAULT] metadata_listen_port)', (v) => Number(v))
   .option('--fake-hosts <n>', 'compute with the fake driver: number of hosts this process presents', (v) => Number(v))
-  .action(async (name: string, o: { config?: string; bind: string; port?: number; fakeHosts?: number }) => {
+  .addOption(logFormatOpt())
+  .action(async (name: string, o: { config?: string; bind?: string; port?: number; fakeHosts?: number; logFormat: LogFormat }) => {
     if (WORKER_NAMES[name]) {
       const w = await serveWorker(name, { config: o.config, fakeHosts: o.fakeHosts });
       onSignals(w.stop);
@@ -64,9 +71,13 @@ program.command('serve <service>')
     const def = serviceByName(name === 'compute-api' ? 'compute' : name);
     if (!def) throw new ConfigError(`Unknown service "${name}"; known: ${allServices.map((s) => s.name).join(', ')}`);
     const config = await loadConfig(o.config);
-    const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
+    const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file'), format: o.logFormat });
     for (const w of config.warnings) logger.warn(w.message);
-    const r: Launched = await launch({ config, logger, services: [def], bind: o.bind, port: o.port ?? def.defaultPort, allInOne: false });
+    // nova-api-metadata's own listen options, as nova.conf names them.
+    const metadata = def.name === 'metadata';
+    const bind = o.bind ?? (metadata ? config.get<string>('DEFAULT', 'metadata_listen') : '0.0.0.0');
+    const port = o.port ?? (metadata ? config.get<number>('DEFAULT', 'metadata_listen_port') : def.defaultPort);
+    const r: Launched = await launch({ config, logger, services: [def], bind, port, allInOne: false });
     onSignals(r.stop);
     logger.info(`${name} listening on ${r.url}`);
   });
@@ -132,6 +143,49 @@ identity.command('fernet_rotate')
     const r = await fernetRotate(keyRepository(config), config.get<number>('fernet_tokens', 'max_active_keys'));
     console.log(`Rotated: key ${r.primary} is now primary. Running identity processes load it within 30 s.`);
   });
+
+identity.command('credential_setup')
+  .description('Create the credential key repository ([credential] key_repository)')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    const dir = credentialKeyRepository(config);
+    const r = await credentialSetup(dir);
+    console.log(r.created ? `Created credential keys in ${dir}` : `Key repository ${dir} already set up`);
+  });
+identity.command('credential_migrate')
+  .description('Encrypt every credential with the primary credential key (plain rows included)')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    await withIdentityDb(config, async (db) => {
+      const r = await credentialMigrate(credentialKeyRepository(config), db);
+      console.log(`Migrated ${r.migrated} credential(s) to the primary key.`);
+    });
+  });
+identity.command('credential_rotate')
+  .description('Rotate the credential keys; refused until credential_migrate has sealed every credential with the primary key')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    await withIdentityDb(config, async (db) => {
+      try {
+        const r = await credentialRotate(credentialKeyRepository(config), db);
+        console.log(`Rotated: credential key ${r.primary} is now primary. Run credential_migrate before the next rotation.`);
+      } catch (e) {
+        if (!(e instanceof CredentialRotateRefused)) throw e;
+        console.error(`stratus: ${e.message}`);
+        process.exit(1);
+      }
+    });
+  });
+
+/** The identity database, migrated, for the duration of `fn`. */
+async function withIdentityDb(config: Awaited<ReturnType<typeof loadConfig>>, fn: (db: Kysely<IdentityDB>) => Promise<void>): Promise<void> {
+  await migrateAll(config, [{ set: identityMigrations, option: ['identity_database', 'connection'] }]);
+  const d = await openDatabase<IdentityDB>(config.get('identity_database', 'connection'));
+  try { await fn(d.db); } finally { await d.close(); }
+}
 
 registerComputeCommands(program, manage);
 registerImageCommands(program);

@@ -29,7 +29,9 @@ export const dashboardService: ServiceDefinition = {
       ?? config.get<string | undefined>('keystone_authtoken', 'www_authenticate_uri')
       ?? config.get<string | undefined>('keystone_authtoken', 'auth_url')
       ?? new URL('/identity/v3', base).href;
-    const clientConfig = { identityUrl: identityUrl.replace(/\/+$/, ''), region: config.get<string>('dashboard', 'region') };
+    // keystonemiddleware-style URLs often omit the version; the app speaks v3.
+    const trimmed = identityUrl.replace(/\/+$/, '');
+    const clientConfig = { identityUrl: trimmed.endsWith('/v3') ? trimmed : `${trimmed}/v3`, region: config.get<string>('dashboard', 'region') };
     const extra = config.get<string[]>('dashboard', 'connect_src');
     const csp = contentSecurityPolicy([new URL(clientConfig.identityUrl).origin, ...extra]);
     const assets = await loadAssets(config.get<string | undefined>('dashboard', 'static_dir'));

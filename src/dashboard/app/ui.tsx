@@ -30,7 +30,7 @@ export function Loading({ what }: { what: string }) {
 export async function act(what: string, f: () => Promise<unknown>, after?: () => void): Promise<boolean> {
   try {
     await f();
-    signalNotice({ kind: 'ok', text: what });
+    signalNotice({ kind: 'ok', text: `✓ ${what}` });
     after?.();
     return true;
   } catch (e) {

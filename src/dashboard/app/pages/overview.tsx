@@ -54,7 +54,7 @@ function UsageChart() {
       </div>
       <ErrorBox error={r.error} />
       <div ref={ref} class="chart" role="img" aria-label="vCPUs and RAM in use over the period" />
-      {r.data?.totals && <p class="muted">Total over the period: {r.data.totals.total_vcpus_usage.toFixed(1)} vCPU-hours, {(r.data.totals.total_memory_mb_usage / 1024).toFixed(1)} GiB-hours of RAM, {r.data.totals.total_hours.toFixed(1)} instance-hours.</p>}
+      {r.data?.totals?.total_hours != null && <p class="muted">Total over the period: {r.data.totals.total_vcpus_usage.toFixed(1)} vCPU-hours, {(r.data.totals.total_memory_mb_usage / 1024).toFixed(1)} GiB-hours of RAM, {r.data.totals.total_hours.toFixed(1)} instance-hours.</p>}
     </section>
   );
 }
