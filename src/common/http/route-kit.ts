@@ -81,6 +81,12 @@ export function validationEngine(): Ajv {
   return new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, strict: false });
 }
 
+/**
+ * Statuses answered that the route's row does not declare, by "METHOD path" (logged too): tests
+ * drive the routes and require this to stay empty, so the declarations stay true.
+ */
+export const undeclaredStatuses = new Map<string, Set<number>>();
+
 const ALL = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 function inRange<H>(row: RouteRow<H>, v: Version | undefined): boolean {
@@ -88,8 +94,12 @@ function inRange<H>(row: RouteRow<H>, v: Version | undefined): boolean {
   return (!row.since || v.atLeast(row.since)) && (!row.until || v.atMost(row.until));
 }
 
+/** Every table registered in this process, by scope prefix (tests drive every row of them). */
+export const registeredTables = new Map<string, RouteRow<unknown>[]>();
+
 /** Registers a table of rows on `scope`. */
 export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc: ServiceBinding<H>, ajv: Ajv = validationEngine()): void {
+  registeredTables.set(scope.prefix, rows as RouteRow<unknown>[]);
   scope.setValidatorCompiler(({ schema }) => ajv.compile(schema));
   const compiled = new Map<JsonSchema, ValidateFunction>();
   const compile = (s: JsonSchema) => {
@@ -142,6 +152,14 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
         }
       },
       handler: async (req, reply) => svc.run(req.routeRow as RouteRow<H>, req, reply),
+      onResponse: async (req, reply) => {
+        const row = req.routeRow as RouteRow<H> | undefined;
+        if (!row || reply.statusCode < 400 || allowedStatuses(row).has(reply.statusCode)) return;
+        const key = `${row.method} ${row.path}`;
+        if (!undeclaredStatuses.has(key)) undeclaredStatuses.set(key, new Set());
+        undeclaredStatuses.get(key)!.add(reply.statusCode);
+        req.log.warn({ route: key, status: reply.statusCode }, 'status not declared by its route row');
+      },
     });
   }
 }

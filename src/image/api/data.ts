@@ -22,7 +22,7 @@ async function octetStreamOnly(req: FastifyRequest): Promise<void> {
 
 export function dataRows(svc: ImageService): ImageRow[] {
   const rows: ImageRow[] = [];
-  rows.push({ method: 'PUT', path: '/images/:id/file', errors: [], beforeBody: octetStreamOnly, handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+  rows.push({ method: 'PUT', path: '/images/:id/file', errors: [409, 410, 413], beforeBody: octetStreamOnly, handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     const target = await imageTarget(svc, ctx, img);
@@ -31,7 +31,7 @@ export function dataRows(svc: ImageService): ImageRow[] {
     return reply.code(204).send();
   } });
 
-  rows.push({ method: 'PUT', path: '/images/:id/stage', errors: [], beforeBody: octetStreamOnly, handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+  rows.push({ method: 'PUT', path: '/images/:id/stage', errors: [409, 410, 413], beforeBody: octetStreamOnly, handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     if (!svc.importMethods.includes('glance-direct')) throw new StratusError404('The resource could not be found.');
     const img = await loadImage(svc, ctx, req.params.id);
@@ -40,7 +40,7 @@ export function dataRows(svc: ImageService): ImageRow[] {
     return reply.code(204).send();
   } });
 
-  rows.push({ method: 'GET', path: '/images/:id/file', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => download(svc, req, reply) });
+  rows.push({ method: 'GET', path: '/images/:id/file', errors: [416], handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => download(svc, req, reply) });
   return rows;
 }
 

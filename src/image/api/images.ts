@@ -1,6 +1,7 @@
 // /v2/images: create, list, show, update (JSON patch), delete, tags, deactivate/reactivate.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ImageRow } from './rows.ts';
+import { imageListResponse, imageResponse } from './responses.ts';
 import { randomUUID } from 'node:crypto';
 import { BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType } from '../../common/errors.ts';
 import type { ImageService } from '../service.ts';
@@ -26,7 +27,7 @@ export function imageRows(svc: ImageService, bodyLimit: number): ImageRow[] {
   const cache = new RenderCache();
   const render = (img: Image) => renderImage(img, { multiStore: svc.multiStore, showDirectUrl: svc.config.get<boolean>('DEFAULT', 'show_image_direct_url') ? (i) => directUrl(svc, i) : undefined });
 
-  rows.push({ method: 'POST', path: '/images', errors: [], handler: async (req: FastifyRequest, reply: FastifyReply) => {
+  rows.push({ method: 'POST', path: '/images', response: { 201: imageResponse }, errors: [409, 413], handler: async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const body = requireObject(await jsonBody(req, bodyLimit));
     const img = await createImage(svc, ctx, schema, body);
@@ -36,7 +37,7 @@ export function imageRows(svc: ImageService, bodyLimit: number): ImageRow[] {
     return render(img);
   } });
 
-  rows.push({ method: 'GET', path: '/images', policy: 'get_images', errors: [], handler: async (req: FastifyRequest, reply: FastifyReply) => {
+  rows.push({ method: 'GET', path: '/images', response: { 200: imageListResponse }, policy: 'get_images', errors: [], handler: async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const q = parseListQuery(svc, req);
     if (q.markerId !== undefined) {
@@ -59,14 +60,14 @@ export function imageRows(svc: ImageService, bodyLimit: number): ImageRow[] {
     return reply.type('application/json').send(`${out}}`);
   } });
 
-  rows.push({ method: 'GET', path: '/images/:id', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
+  rows.push({ method: 'GET', path: '/images/:id', response: { 200: imageResponse }, errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('get_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
     return render(img);
   } });
 
-  rows.push({ method: 'PATCH', path: '/images/:id', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
+  rows.push({ method: 'PATCH', path: '/images/:id', errors: [409, 413], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const ctx = ctxOf(svc, req);
     const version = PATCH_TYPES[mediaType(req) ?? ''];
     if (!version) {

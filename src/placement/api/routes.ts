@@ -14,11 +14,12 @@ import * as candidates from './allocation-candidates.ts';
 import * as traits from './traits.ts';
 import * as resourceClasses from './resource-classes.ts';
 import * as reshaper from './reshaper.ts';
+import { candidatesResponse, providerListResponse, providerResponse, versionDocumentResponse } from './responses.ts';
 
 const RP = '/resource_providers/:uuid';
 
 export const ROUTES: RouteDef[] = [
-  { method: 'GET', path: '/', handler: versionDocument, errors: [] },
+  { method: 'GET', path: '/', handler: versionDocument, errors: [], response: { 200: versionDocumentResponse } },
 
   { method: 'GET', path: '/resource_classes', handler: resourceClasses.list, policy: 'placement:resource_classes:list', since: MV.resourceClasses, errors: [] },
   { method: 'POST', path: '/resource_classes', handler: resourceClasses.create, policy: 'placement:resource_classes:create', since: MV.resourceClasses, json: true, errors: [409] },
@@ -27,9 +28,9 @@ export const ROUTES: RouteDef[] = [
   { method: 'PUT', path: '/resource_classes/:name', handler: resourceClasses.ensure, policy: 'placement:resource_classes:update', since: MV.rcPutCreates, errors: [409] },
   { method: 'DELETE', path: '/resource_classes/:name', handler: resourceClasses.remove, policy: 'placement:resource_classes:delete', since: MV.resourceClasses, errors: [409] },
 
-  { method: 'GET', path: '/resource_providers', handler: providers.list, policy: 'placement:resource_providers:list', errors: [] },
+  { method: 'GET', path: '/resource_providers', handler: providers.list, policy: 'placement:resource_providers:list', errors: [], response: { 200: providerListResponse } },
   { method: 'POST', path: '/resource_providers', handler: providers.create, policy: 'placement:resource_providers:create', json: true, errors: [409] },
-  { method: 'GET', path: RP, handler: providers.show, policy: 'placement:resource_providers:show', errors: [] },
+  { method: 'GET', path: RP, handler: providers.show, policy: 'placement:resource_providers:show', errors: [], response: { 200: providerResponse } },
   { method: 'PUT', path: RP, handler: providers.update, policy: 'placement:resource_providers:update', json: true, errors: [409] },
   { method: 'DELETE', path: RP, handler: providers.remove, policy: 'placement:resource_providers:delete', errors: [409] },
 
@@ -54,7 +55,7 @@ export const ROUTES: RouteDef[] = [
   { method: 'PUT', path: '/allocations/:consumer_uuid', handler: allocations.put, policy: 'placement:allocations:update', json: true, errors: [409] },
   { method: 'DELETE', path: '/allocations/:consumer_uuid', handler: allocations.remove, policy: 'placement:allocations:delete', errors: [409] },
 
-  { method: 'GET', path: '/allocation_candidates', handler: candidates.list, policy: 'placement:allocation_candidates:list', since: MV.candidates, errors: [] },
+  { method: 'GET', path: '/allocation_candidates', handler: candidates.list, policy: 'placement:allocation_candidates:list', since: MV.candidates, errors: [], response: { 200: candidatesResponse } },
 
   { method: 'GET', path: '/traits', handler: traits.list, policy: 'placement:traits:list', since: MV.traits, errors: [] },
   { method: 'GET', path: '/traits/:name', handler: traits.show, policy: 'placement:traits:show', since: MV.traits, errors: [] },
