@@ -21,6 +21,7 @@ import { Cells } from '../src/compute/cells.ts';
 import { loadInstance } from '../src/compute/metadata/instance-source.ts';
 import { buildConfigDrive } from '../src/compute/metadata/configdrive.ts';
 import { createLogger } from '../src/common/logging.ts';
+import { ec2IdFor } from '../src/common/ec2-ids.ts';
 
 // Re-read instances after 1 s (Nova's default 15 s), so a deleted server's 404 shows quickly.
 process.env.OS_API__METADATA_CACHE_EXPIRATION = '1';
@@ -108,10 +109,11 @@ test('cloud-init\'s EC2 reads through the relay', async () => {
   assert.equal(got['public-keys/'].body, '0=k1');
   assert.equal(got['public-keys/0/'].body, 'openssh-key');
   assert.equal(got['public-keys/0/openssh-key'].body, KEY);
-  assert.match(got['ami-id'].body, /^ami-[0-9a-f]{8}$/);
+  // The EC2 API's ids for this instance and its image (src/common/ec2-ids.ts).
+  assert.equal(got['ami-id'].body, ec2IdFor('ami', vm1.image.id));
   assert.equal(got['ami-launch-index'].body, '0');
   assert.equal(got.hostname.body, 'vm1.novalocal');
-  assert.match(got['instance-id'].body, /^i-[0-9a-f]{8}$/);
+  assert.equal(got['instance-id'].body, ec2IdFor('i', vm1.id));
   assert.equal(got['/2009-04-04/meta-data/instance-id'].body, got['instance-id'].body);
   assert.equal(got['instance-type'].body, 'm1.tiny');
   assert.equal(got['local-hostname'].body, 'vm1.novalocal');

@@ -19,6 +19,7 @@ import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import { getFlavor, extraSpecsOf, embedFlavor } from './flavors.ts';
 import { getKeypair } from './keypairs.ts';
 import { detailView, summaryView, type ViewExtras } from './server-view.ts';
+import type { ApiDb, CellDb } from '../db/tables.ts';
 
 // --- lookup ----------------------------------------------------------------------------------
 
@@ -59,7 +60,7 @@ export function hostStatusOf(svc: any | undefined, downTime: number): string {
   return 'UP';
 }
 
-async function hostStatuses(db: Kysely<any>, hosts: string[], downTime: number): Promise<Map<string, string>> {
+async function hostStatuses(db: CellDb, hosts: string[], downTime: number): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (!hosts.length) return out;
   const rows = await db.selectFrom('services').selectAll().where('binary', '=', 'nova-compute').where('host', 'in', hosts).execute();
@@ -67,7 +68,7 @@ async function hostStatuses(db: Kysely<any>, hosts: string[], downTime: number):
   return out;
 }
 
-export async function extrasFor(c: Ctx, db: Kysely<any>, rows: InstanceRow[], opts: { groups?: boolean } = {}): Promise<Map<string, ViewExtras>> {
+export async function extrasFor(c: Ctx, db: CellDb, rows: InstanceRow[], opts: { groups?: boolean } = {}): Promise<Map<string, ViewExtras>> {
   const uuids = rows.map((r) => r.uuid);
   const errs = rows.filter((r) => r.vm_state === 'error' || r.vm_state === 'deleted').map((r) => r.uuid);
   const [md, tags, faults, hs] = await Promise.all([
@@ -377,7 +378,7 @@ async function create(c: Ctx) {
   return { status: 202, body: { server }, headers: { location: `${api.publicUrl}/v2.1/servers/${uuids[0]}` } };
 }
 
-async function forgetBuild(db: Kysely<any>, uuid: string): Promise<void> {
+async function forgetBuild(db: ApiDb, uuid: string): Promise<void> {
   await db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();
@@ -400,7 +401,7 @@ export async function availabilityZones(c: Ctx): Promise<Map<string, string[]>> 
   return out;
 }
 
-export async function hostAzMap(db: Kysely<any>): Promise<Map<string, string>> {
+export async function hostAzMap(db: ApiDb): Promise<Map<string, string>> {
   const rows = await db.selectFrom('aggregate_metadata').innerJoin('aggregate_hosts', 'aggregate_hosts.aggregate_id', 'aggregate_metadata.aggregate_id')
     .select(['aggregate_hosts.host', 'aggregate_metadata.value']).where('aggregate_metadata.key', '=', 'availability_zone').execute();
   return new Map(rows.map((r) => [r.host, r.value]));
@@ -550,7 +551,7 @@ async function list(c: Ctx, detail: boolean) {
     brRows = (await bq.execute()).map((r) => JSON.parse(r.instance) as InstanceRow)
       .filter((r) => (!imageQ || r.image_ref === imageQ) && (!flavorQ || r.instance_type_id === flavorQ) && (!get('reservation_id') || r.reservation_id === get('reservation_id')));
   }
-  const where = new Map<string, Kysely<any>>();
+  const where = new Map<string, CellDb>();
   let all: InstanceRow[] = [];
   const seen = new Set<string>();
   for (const p of perCell) for (const r of p.rows) { where.set(r.uuid, p.db); seen.add(r.uuid); all.push(r); }
@@ -579,7 +580,7 @@ async function list(c: Ctx, detail: boolean) {
     body.servers = page.map((r) => summaryView(c, r));
   } else {
     const tmpl = api.config.get<string>('DEFAULT', 'instance_name_template');
-    const byDb = new Map<Kysely<any>, InstanceRow[]>();
+    const byDb = new Map<CellDb, InstanceRow[]>();
     for (const r of page) {
       const d = where.get(r.uuid);
       if (d) byDb.set(d, [...(byDb.get(d) ?? []), r]);
@@ -659,7 +660,7 @@ export async function localDelete(c: Ctx, l: Located): Promise<void> {
   await deleteMappingsOnDelete(c.api.cells.db, l.row.uuid);
 }
 
-async function deleteMappingsOnDelete(db: Kysely<any>, uuid: string): Promise<void> {
+async function deleteMappingsOnDelete(db: ApiDb, uuid: string): Promise<void> {
   await db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();

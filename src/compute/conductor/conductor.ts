@@ -21,6 +21,7 @@ import { NoValidHost } from '../errors.ts';
 import type { PlacementClient } from '../clients.ts';
 import { now, sleep, parseJson } from '../util.ts';
 import { randomUUID } from 'node:crypto';
+import type { CellDb } from '../db/tables.ts';
 
 export type { Selection };
 
@@ -29,7 +30,7 @@ export interface ConductorDeps {
   logger: Logger;
   cells: Cells;
   /** The cell database agents of this conductor's cell register in ([database] connection). */
-  localCell: Kysely<any>;
+  localCell: CellDb;
   transport: Transport;
   cellTransports: CellTransports;
   placement: PlacementClient;
@@ -116,7 +117,7 @@ export class Conductor {
     };
   }
 
-  private async cellDbOf(uuid: string): Promise<Kysely<any>> {
+  private async cellDbOf(uuid: string): Promise<CellDb> {
     const where = await this.d.cells.cellOfInstance(uuid);
     return where?.db ?? this.d.localCell;
   }
@@ -180,7 +181,7 @@ export class Conductor {
     if (Number(r.numDeletedRows) === 0) await markDeleted(db, uuid); // deleted meanwhile
   }
 
-  private async insertInstance(db: Kysely<any>, inst: any, over: Partial<InstanceRow>): Promise<void> {
+  private async insertInstance(db: CellDb, inst: any, over: Partial<InstanceRow>): Promise<void> {
     const { id: _id, metadata_json, tags_list, server_groups: _g, ...row } = inst;
     try {
       await db.insertInto('instances').values({ ...row, ...over, updated_at: now() }).execute();
@@ -335,7 +336,7 @@ function secretsOf(a: BuildSecrets): BuildSecrets {
 
 // --- services and compute nodes (shared with the scheduler's own registration) ---
 
-export async function registerOwnService(db: Kysely<any>, host: string, binary: string, topic: string): Promise<{ id: number; uuid: string; disabled: number }> {
+export async function registerOwnService(db: CellDb, host: string, binary: string, topic: string): Promise<{ id: number; uuid: string; disabled: number }> {
   const t = now();
   const existing = await db.selectFrom('services').selectAll().where('host', '=', host).where('binary', '=', binary).executeTakeFirst();
   if (existing) {
@@ -349,7 +350,7 @@ export async function registerOwnService(db: Kysely<any>, host: string, binary: 
   return { id: row.id, uuid: row.uuid, disabled: row.disabled };
 }
 
-export async function heartbeat(db: Kysely<any>, host: string, binary: string): Promise<{ disabled: number; forced_down: number } | null> {
+export async function heartbeat(db: CellDb, host: string, binary: string): Promise<{ disabled: number; forced_down: number } | null> {
   const t = now();
   const row = await db.selectFrom('services').select(['id', 'report_count', 'disabled', 'forced_down']).where('host', '=', host).where('binary', '=', binary).executeTakeFirst();
   if (!row) return null;
@@ -359,7 +360,7 @@ export async function heartbeat(db: Kysely<any>, host: string, binary: string): 
 
 export type { ComputeNodeUpdate };
 
-export async function computeNodeUpdate(db: Kysely<any>, a: ComputeNodeUpdate): Promise<{ uuid: string; id: number }> {
+export async function computeNodeUpdate(db: CellDb, a: ComputeNodeUpdate): Promise<{ uuid: string; id: number }> {
   const { usage, ...fields } = a;
   const t = now();
   const existing = await db.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', a.host).where('hypervisor_hostname', '=', a.hypervisor_hostname).executeTakeFirst();
@@ -373,7 +374,7 @@ export async function computeNodeUpdate(db: Kysely<any>, a: ComputeNodeUpdate): 
   return db.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', a.host).where('hypervisor_hostname', '=', a.hypervisor_hostname).executeTakeFirstOrThrow();
 }
 
-export async function hostUsage(db: Kysely<any>, host: string) {
+export async function hostUsage(db: CellDb, host: string) {
   const r = await db.selectFrom('instances')
     .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('vcpus').as('c'), eb.fn.sum<number>('memory_mb').as('m'), eb.fn.sum<number>('root_gb').as('d'), eb.fn.sum<number>('ephemeral_gb').as('e')])
     .where('host', '=', host).where('deleted', '=', 0).executeTakeFirst();

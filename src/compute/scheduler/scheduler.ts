@@ -17,8 +17,9 @@ import { loadRequestSpec, type RequestSpec } from '../request-spec.ts';
 import { HostStateCache } from './host-state.ts';
 import { FILTERS, WEIGHERS, type SpecView } from './filters.ts';
 import { pickHosts, type Candidate } from './ranking.ts';
+import type { CellDb } from '../db/tables.ts';
 
-export interface SchedulerDeps { config: Config; logger: Logger; cells: Cells; localCell: Kysely<any>; transport: Transport; placement: PlacementClient }
+export interface SchedulerDeps { config: Config; logger: Logger; cells: Cells; localCell: CellDb; transport: Transport; placement: PlacementClient }
 
 export interface Decision { selections: Selection[]; ms: number }
 
@@ -177,7 +178,7 @@ export class Scheduler {
     const hosts: string[] = [];
     for (const { db } of await this.d.cells.all({ includeCell0: false })) {
       const rows = await db.selectFrom('instances').select('host').where('uuid', 'in', uuids).where('deleted', '=', 0).where('host', 'is not', null).execute();
-      for (const r of rows) hosts.push(r.host);
+      for (const r of rows) if (r.host) hosts.push(r.host);
     }
     return hosts;
   }
