@@ -49,7 +49,7 @@ test "$(get "$vm1" /latest/meta-data/public-keys/0/openssh-key)" = "$(cat "$D/k1
 test "$(get "$vm1" /latest/meta-data/placement/availability-zone)" = nova
 test "$(get "$vm1" /latest/meta-data/local-hostname)" = vm1.novalocal
 test "$(get "$vm1" /latest/meta-data/instance-type)" = m1.tiny
-get "$vm1" /latest/meta-data/instance-id | grep -xE 'i-[0-9a-f]{8}' >/dev/null
+get "$vm1" /latest/meta-data/instance-id | grep -xE 'i-[0-9a-f]{17}' >/dev/null
 get "$vm1" /latest/user-data | cmp - "$D/hello.sh"
 step "network_data.json (--nic auto): a link with vm3's MAC, DHCP on it"
 get "$vm3" /openstack/latest/network_data.json > "$D/nd.json"
