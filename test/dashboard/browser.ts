@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startCloud, type TestCloud } from '../helpers/cloud.ts';
+import { CHROMIUM_ARGS } from './browser-args.ts';
 
 const ART = 'test-artifacts/dashboard';
 const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>';
@@ -23,7 +24,6 @@ const memberPassword = 'member-pass-1';
 /** Uncaught errors in the page: each test must leave none. */
 const pageErrors: string[] = [];
 
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 async function shot(name: string) {
   await page.screenshot({ path: join(ART, `${name}.png`), fullPage: true });
