@@ -97,8 +97,8 @@ elif ip link show eth0 >/dev/null 2>&1; then
     log "datasource ec2 (169.254.169.254)"
     md=/run/meta_data.ec2
     printf '{"hostname": "%s", "public_keys": {"%s": "%s"}}\\n' "$(cat /run/ec2-hostname)" \\
-      "$(wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/ | sed -n '1s/^0=//p')" \\
-      "$(wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key)" > $md
+      "$(timeout 15 wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/ | sed -n '1s/^0=//p')" \\
+      "$(timeout 15 wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key)" > $md
     timeout 15 wget -q -O /run/user_data http://169.254.169.254/latest/user-data && ud=/run/user_data
   else
     log "no datasource: the metadata service did not answer"
