@@ -198,6 +198,34 @@ test('unsigned, mis-signed and unknown requests are refused as Nova refuses them
   assert.equal((await direct('/latest/meta-data/../../../../etc/passwd', signed(vm1.id))).status, 404);
 });
 
+test('bad input is a 4xx, never a 500', async () => {
+  const secret = cloud.config.get<string>('neutron', 'metadata_proxy_shared_secret');
+  const signed: [string, string][] = [['X-Instance-ID', vm1.id], ['X-Instance-ID-Signature', instanceSignature(secret, vm1.id)]];
+  for (const [path, method] of [['/openstack/%zz', 'GET'], [`/${'a'.repeat(5000)}`, 'GET'], ['/openstack/latest/meta_data.json%00', 'GET'],
+    ['/openstack/latest/%2e%2e/%2e%2e/x', 'GET'], ['/openstack/latest/meta_data.json', 'PROPFIND'],
+    ['/openstack/latest/password', 'DELETE'], ['/latest/meta-data/__proto__/constructor', 'GET']] as const) {
+    const r = await direct(path, signed, method);
+    assert.ok(r.status >= 400 && r.status < 500, `${method} ${path.slice(0, 40)} → ${r.status} ${r.body.slice(0, 200)}`);
+  }
+  // Encoded dot segments resolve inside the instance's own tree (as webob + posixpath.normpath in Nova).
+  assert.equal((await direct('/latest/meta-data/public-keys/0/openssh-key/..%2f..%2f', signed)).body, '0=k1');
+  // Oversized password bodies: Nova's 400 "Request is too large.", and 413 beyond the body limit.
+  const post = (size: number) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const u = new URL(`${cloud.url}/metadata/openstack/latest/password`);
+    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: ['Host', u.host, ...signed.flat(), 'Content-Type', 'text/plain'] }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end('x'.repeat(size));
+  });
+  const tooLarge = await post(30 * 1024);
+  assert.equal(tooLarge.status, 400);
+  assert.match(tooLarge.body, /Request is too large\./);
+  assert.equal((await post(1024 * 1024)).status, 413);
+});
+
 test('the guest posts its password once; os-server-password shows and clears it', async () => {
   const pw = 'ZW5jcnlwdGVkLXBhc3N3b3Jk'.repeat(4);
   const [empty] = await viaRelay(vm1.id, ['/openstack/latest/password']);
