@@ -9,7 +9,9 @@ import { allServices, serviceByName } from './services.ts';
 import { launch, migrateAll, type Launched } from './launcher.ts';
 import { up } from './up.ts';
 import { fernetRotate, fernetSetup } from '../identity/tokens/fernet.ts';
-import { keyRepository } from '../identity/index.ts';
+import type { Kysely } from 'kysely';
+import { credentialKeyRepository, keyRepository } from '../identity/index.ts';
+import { CredentialRotateRefused, credentialMigrate, credentialRotate, credentialSetup } from '../identity/credential-keys.ts';
 import { bootstrap } from '../identity/bootstrap.ts';
 import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts';
 import { registerComputeCommands, serveWorker, WORKER_NAMES } from './compute-commands.ts';
@@ -56,11 +58,11 @@ program.command('up')
 program.command('serve <service>')
   .description(`Run one service alone: ${allServices.map((s) => s.name).join(', ')}`)
   .addOption(configOpt())
-  .option('--bind <addr>', 'address to listen on', '0.0.0.0')
-  .option('--port <n>', 'port (default: the service\'s OpenStack port)', (v) => Number(v))
+  .option('--bind <addr>', 'address to listen on (default 0.0.0.0; metadata: [DEFAULT] metadata_listen)')
+  .option('--port <n>', 'port (default: the service\'s OpenStack port; metadata: [DEFAULT] metadata_listen_port)', (v) => Number(v))
   .option('--fake-hosts <n>', 'compute with the fake driver: number of hosts this process presents', (v) => Number(v))
   .addOption(logFormatOpt())
-  .action(async (name: string, o: { config?: string; bind: string; port?: number; fakeHosts?: number; logFormat: LogFormat }) => {
+  .action(async (name: string, o: { config?: string; bind?: string; port?: number; fakeHosts?: number; logFormat: LogFormat }) => {
     if (WORKER_NAMES[name]) {
       const w = await serveWorker(name, { config: o.config, fakeHosts: o.fakeHosts });
       onSignals(w.stop);
@@ -71,7 +73,11 @@ program.command('serve <service>')
     const config = await loadConfig(o.config);
     const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file'), format: o.logFormat });
     for (const w of config.warnings) logger.warn(w.message);
-    const r: Launched = await launch({ config, logger, services: [def], bind: o.bind, port: o.port ?? def.defaultPort, allInOne: false });
+    // nova-api-metadata's own listen options, as nova.conf names them.
+    const metadata = def.name === 'metadata';
+    const bind = o.bind ?? (metadata ? config.get<string>('DEFAULT', 'metadata_listen') : '0.0.0.0');
+    const port = o.port ?? (metadata ? config.get<number>('DEFAULT', 'metadata_listen_port') : def.defaultPort);
+    const r: Launched = await launch({ config, logger, services: [def], bind, port, allInOne: false });
     onSignals(r.stop);
     logger.info(`${name} listening on ${r.url}`);
   });
@@ -137,6 +143,49 @@ identity.command('fernet_rotate')
     const r = await fernetRotate(keyRepository(config), config.get<number>('fernet_tokens', 'max_active_keys'));
     console.log(`Rotated: key ${r.primary} is now primary. Running identity processes load it within 30 s.`);
   });
+
+identity.command('credential_setup')
+  .description('Create the credential key repository ([credential] key_repository)')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    const dir = credentialKeyRepository(config);
+    const r = await credentialSetup(dir);
+    console.log(r.created ? `Created credential keys in ${dir}` : `Key repository ${dir} already set up`);
+  });
+identity.command('credential_migrate')
+  .description('Encrypt every credential with the primary credential key (plain rows included)')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    await withIdentityDb(config, async (db) => {
+      const r = await credentialMigrate(credentialKeyRepository(config), db);
+      console.log(`Migrated ${r.migrated} credential(s) to the primary key.`);
+    });
+  });
+identity.command('credential_rotate')
+  .description('Rotate the credential keys; refused until credential_migrate has sealed every credential with the primary key')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    await withIdentityDb(config, async (db) => {
+      try {
+        const r = await credentialRotate(credentialKeyRepository(config), db);
+        console.log(`Rotated: credential key ${r.primary} is now primary. Run credential_migrate before the next rotation.`);
+      } catch (e) {
+        if (!(e instanceof CredentialRotateRefused)) throw e;
+        console.error(`stratus: ${e.message}`);
+        process.exit(1);
+      }
+    });
+  });
+
+/** The identity database, migrated, for the duration of `fn`. */
+async function withIdentityDb(config: Awaited<ReturnType<typeof loadConfig>>, fn: (db: Kysely<IdentityDB>) => Promise<void>): Promise<void> {
+  await migrateAll(config, [{ set: identityMigrations, option: ['identity_database', 'connection'] }]);
+  const d = await openDatabase<IdentityDB>(config.get('identity_database', 'connection'));
+  try { await fn(d.db); } finally { await d.close(); }
+}
 
 registerComputeCommands(program, manage);
 registerImageCommands(program);

@@ -1,5 +1,5 @@
 // `stratus up`: the all-in-one. First run writes a config into the data dir, creates the Fernet
-// keys and databases, bootstraps the admin user and the catalog, and writes admin-openrc and
+// token and credential keys and databases, bootstraps the admin user and the catalog, and writes admin-openrc and
 // clouds.yaml; later runs keep all state. Every API is served on one port under its prefix.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -9,13 +9,15 @@ import { loadConfig, type Config } from '../common/config.ts';
 import { createLogger, type LogFormat } from '../common/logging.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { fernetSetup } from '../identity/tokens/fernet.ts';
-import { keyRepository } from '../identity/index.ts';
+import { credentialKeyRepository, keyRepository } from '../identity/index.ts';
+import { credentialMigrate, credentialSetup } from '../identity/credential-keys.ts';
 import { bootstrap, ensureProject, ensureRole, ensureServiceEndpoints, ensureUser, grant } from '../identity/bootstrap.ts';
 import type { IdentityDB } from '../identity/store/schema.ts';
 import { allServices } from './services.ts';
 import { launch, migrateAll, type Launched } from './launcher.ts';
 import { ensureDefaultCells } from '../compute/cells.ts';
 import { startWorkers, discoverNow, type Workers } from '../compute/workers.ts';
+import { ensureMetadataSecret, withAllInOneMetadataUrl } from '../compute/metadata/all-in-one.ts';
 
 export interface UpOptions { dataDir: string; bind: string; port: number; quiet?: boolean; logFormat?: LogFormat }
 
@@ -46,6 +48,7 @@ function initialConfig(dir: string, servicePassword: string): string {
     '[ec2_database]', `connection = ${db('ec2')}`, '',
     '[keystone_authtoken]', 'username = stratus', `password = ${servicePassword}`, 'project_name = service', '',
     '[fernet_tokens]', `key_repository = ${join(dir, 'fernet-keys')}`, '',
+    '[credential]', `key_repository = ${join(dir, 'credential-keys')}`, '',
   ].join('\n');
 }
 
@@ -55,6 +58,7 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   const confFile = join(dir, 'stratus.conf');
   const firstRun = !existsSync(confFile);
   if (firstRun) await writeFile(confFile, initialConfig(dir, secret()), { mode: 0o600 });
+  await ensureMetadataSecret(confFile);
   let config = await loadConfig(confFile);
   const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : process.env.STRATUS_LOG_LEVEL ?? 'info', file: config.get<string | undefined>('DEFAULT', 'log_file'), format: o.logFormat });
   for (const w of config.warnings) logger.warn(w.message);
@@ -79,11 +83,17 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   // service of this run sees the same value.
   if (await recordAuthUrl(confFile, `${base}/identity`)) config = await loadConfig(confFile);
   const adminPassword = firstRun || !existsSync(join(dir, 'admin-openrc')) ? secret() : undefined;
+  // Guests' metadata relays reach this process on loopback (or on the bound address).
+  config = withAllInOneMetadataUrl(config, o.bind === '0.0.0.0' || o.bind === '::' ? `http://127.0.0.1:${o.port}` : base);
 
   // Bootstrap (idempotent): admin, roles, the service project and user, and the catalog at
   // this run's address (a different --port updates the endpoint URLs).
   const idb = await openDatabase<IdentityDB>(config.get('identity_database', 'connection'));
   try {
+    // Credential encryption: a data dir from before it gets its key repository here, and its
+    // plain credential rows are sealed (credential_setup + credential_migrate).
+    await credentialSetup(credentialKeyRepository(config));
+    await credentialMigrate(credentialKeyRepository(config), idb.db);
     await bootstrap(idb.db, { password: adminPassword, publicUrl: `${base}/identity`, regionId: 'RegionOne' });
     const serviceProject = await ensureProject(idb.db, 'service', 'Service Project');
     const svcUser = await ensureUser(idb.db, config.get('keystone_authtoken', 'username'), config.get<string>('keystone_authtoken', 'password'), { defaultProjectId: serviceProject });

@@ -295,7 +295,7 @@ registerOpts([
   { section: 'DEFAULT', name: 'debug', type: 'bool', default: false, help: 'Log at debug level.' },
   { section: 'DEFAULT', name: 'log_file', type: 'string', help: 'Write logs to this file instead of stderr.' },
   { section: 'DEFAULT', name: 'state_path', type: 'string', default: '/var/lib/stratus', help: 'Top-level directory for state (keys, images, instances).' },
-  { section: 'DEFAULT', name: 'enabled_apis', type: 'list', default: ['identity', 'image', 'placement', 'compute', 'ec2'], help: 'APIs the all-in-one serves.' },
+  { section: 'DEFAULT', name: 'enabled_apis', type: 'list', default: ['identity', 'image', 'placement', 'compute', 'ec2', 'metadata'], help: 'APIs the all-in-one serves (metadata needs compute).' },
   { section: 'DEFAULT', name: 'max_request_body_size', type: 'int', default: 114688, min: 1024, help: 'Largest API request body in bytes (oslo.middleware sizelimit); larger bodies get 413. Image data uploads are exempt.' },
   { section: 'oslo_policy', name: 'policy_file', type: 'string', default: 'policy.yaml', help: 'Policy overrides (YAML or JSON), relative to the config file directory unless absolute.' },
   { section: 'oslo_concurrency', name: 'lock_path', type: 'string', help: 'Directory for inter-process lock files.' },

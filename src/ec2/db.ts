@@ -10,6 +10,8 @@ export interface ReservationRow {
   instance_uuid: string; reservation_id: string; project_id: string; launch_index: number;
   /** RunInstances' UserData as given (base64): Nova shows user_data to admins only. */
   user_data: string | null; created_at: string;
+  /** When the instance was first seen gone: DescribeInstances shows it terminated for an hour, as AWS. */
+  terminated_at: string | null;
 }
 export interface ClientTokenRow {
   project_id: string; client_token: string; params_hash: string; reservation_id: string | null; created_at: string;
@@ -42,6 +44,7 @@ const m001: Migration = {
       .addColumn('launch_index', 'integer', (c) => c.notNull())
       .addColumn('user_data', text(db))
       .addColumn('created_at', ts, (c) => c.notNull())
+      .addColumn('terminated_at', ts)
       .execute();
     await db.schema.createIndex('ec2_reservations_rid_idx').on('ec2_reservations').column('reservation_id').execute();
     await db.schema.createTable('ec2_client_tokens')

@@ -9,10 +9,10 @@ import { Ec2Error } from './errors.ts';
 import type { IdMapper } from './ids.ts';
 import { parseForm, type Params } from './params.ts';
 import { envelope, errorDocument } from './xml.ts';
-import type { ActionDef, Ec2Settings } from './actions/context.ts';
+import type { ActionContext, ActionDef, Ec2Settings } from './actions/context.ts';
 import { accountActions } from './actions/account.ts';
-import { imageActions } from './actions/images.ts';
-import { instanceActions } from './actions/instances.ts';
+import { discoverImages, imageActions } from './actions/images.ts';
+import { discoverInstances, instanceActions } from './actions/instances.ts';
 import { keyPairActions } from './actions/keypairs.ts';
 import { tagActions } from './actions/tags.ts';
 import { StratusError } from '../common/errors.ts';
@@ -33,6 +33,7 @@ export interface RouterDeps {
   ids: IdMapper;
   db: Kysely<Ec2DB>;
   settings: Ec2Settings;
+  serviceToken(): Promise<string>;
 }
 
 const awsRequestId = (req: FastifyRequest) => req.id.replace(/^req-/, '');
@@ -79,11 +80,14 @@ export async function registerEc2Routes(scope: FastifyInstance, deps: RouterDeps
         if (UNSUPPORTED.test(action)) throw new Ec2Error('UnsupportedOperation', `The action ${action} is not supported by this cloud.`);
         throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
       }
-      const { caller, key } = await deps.verifier.verify({
+      const caller = await deps.verifier.verify({
         method: req.method, host: String(req.headers.host ?? ''), path, query, params, body, headers: req.headers,
-      }, def.mutates);
-      const xml = await def.handler({ p: params, caller, compute: deps.compute, image: deps.image, ids: deps.ids, db: deps.db, settings: deps.settings });
-      if (def.mutates) deps.verifier.markSpent(key);
+      });
+      const ctx: ActionContext = {
+        p: params, caller, compute: deps.compute, image: deps.image, ids: deps.ids, db: deps.db, settings: deps.settings, serviceToken: deps.serviceToken,
+        discover: (what) => (what === 'instances' ? discoverInstances(ctx) : discoverImages(ctx)),
+      };
+      const xml = await def.handler(ctx);
       return sendXml(reply, 200, envelope(action, params.Version, awsRequestId(req), xml));
     };
     for (const url of ['/', '/*']) {

@@ -21,6 +21,7 @@ import { IsoInspector } from './iso.ts';
 import { RawInspector } from './raw.ts';
 import { PloopInspector } from './ploop.ts';
 import { AkiInspector, AriInspector } from './ami.ts';
+import { LuksInspector } from './luks.ts';
 
 export interface Verdict {
   declared: string | null;
@@ -42,7 +43,7 @@ export interface InspectionOptions {
 /** Container formats whose payload is not a bare disk: the disk_format match is not checked. */
 const WRAPPED = new Set(['ova', 'ovf', 'docker', 'compressed']);
 /** Detection order: formats with a magic number at offset 0 first, then the looser ones. */
-const ORDER = ['qcow2', 'vhdx', 'vmdk', 'vdi', 'ploop', 'vhd', 'iso'];
+const ORDER = ['qcow2', 'luks', 'vhdx', 'vmdk', 'vdi', 'ploop', 'vhd', 'iso'];
 /** Declared formats whose data is raw bytes as far as disk containers go. */
 const RAW_LIKE = new Set(['raw', 'ami', 'aki', 'ari']);
 
@@ -53,7 +54,7 @@ export class ImageInspection {
 
   constructor(private readonly opts: InspectionOptions) {
     this.inspectors = [
-      new Qcow2Inspector(), new VhdxInspector(), new VmdkInspector(opts.vmdkAllowedTypes), new VdiInspector(),
+      new Qcow2Inspector(), new LuksInspector(), new VhdxInspector(), new VmdkInspector(opts.vmdkAllowedTypes), new VdiInspector(),
       new PloopInspector(), new VhdInspector(), new IsoInspector(), new RawInspector(),
     ];
     if (opts.declared === 'aki') this.inspectors.push(new AkiInspector());
@@ -103,7 +104,7 @@ export class ImageInspection {
   }
 }
 
-export { Qcow2Inspector, VmdkInspector, VhdInspector, VhdxInspector, VdiInspector, IsoInspector, RawInspector, PloopInspector, AkiInspector, AriInspector };
+export { Qcow2Inspector, LuksInspector, VmdkInspector, VhdInspector, VhdxInspector, VdiInspector, IsoInspector, RawInspector, PloopInspector, AkiInspector, AriInspector };
 
 const a = (word: string) => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
 

@@ -29,6 +29,8 @@ export interface AuthContext {
   applicationCredential?: { id: string; name?: string; restricted: boolean; accessRules?: AccessRule[] };
   /** The trust a trust-scoped token acts within. */
   trustId?: string;
+  /** The OAuth1 access token an oauth1 token was issued from. */
+  oauthAccessTokenId?: string;
 }
 
 /** What an application credential may call: one service type, one method, a path template. */
@@ -247,6 +249,7 @@ export interface TokenBody {
   audit_ids: string[];
   application_credential?: { id: string; name?: string; restricted?: boolean; access_rules?: AccessRule[] };
   'OS-TRUST:trust'?: { id: string };
+  'OS-OAUTH1'?: { access_token_id: string; consumer_id: string };
 }
 
 export function authContextFromTokenBody(token: string, t: TokenBody): AuthContext {
@@ -278,5 +281,6 @@ export function authContextFromTokenBody(token: string, t: TokenBody): AuthConte
       accessRules: t.application_credential.access_rules?.map((r) => ({ id: r.id, service: r.service, method: r.method, path: r.path })),
     },
     trustId: t['OS-TRUST:trust']?.id,
+    oauthAccessTokenId: t['OS-OAUTH1']?.access_token_id,
   };
 }

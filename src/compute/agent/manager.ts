@@ -6,7 +6,10 @@ import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
 import { Conflict, MessagingTimeout, ServiceUnavailable } from '../../common/errors.ts';
-import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION, systemContext } from '../rpc.ts';
+import { systemContext } from '../rpc.ts';
+import { RpcClient, serveApi, type ArgsOf, type CallNames, type Handlers, type ResultOf } from '../../common/rpc/typed.ts';
+import { conductorApi, type InstanceWithMetadata } from '../rpcapi/conductor.ts';
+import { computeApi, type BuildSecrets } from '../rpcapi/compute.ts';
 import { VM, TASK, POWER, POWER_NAMES, type InstanceRow } from '../objects.ts';
 import type { PlacementClient } from '../clients.ts';
 import type { ComputeDriver, GuestSpec, InjectedFile, LifecycleEvent } from '../virt/driver.ts';
@@ -17,10 +20,7 @@ import { now, parseJson, sleep } from '../util.ts';
 
 export interface AgentDeps { config: Config; logger: Logger; transport: Transport; placement: PlacementClient; driver: ComputeDriver; host: string }
 
-/** What travels with a build over RPC only, never stored (Nova's admin_password, injected_files). */
-export interface BuildSecrets { admin_password?: string | null; injected_files?: InjectedFile[] }
-
-type InstanceWithMetadata = InstanceRow & { metadata?: Record<string, string> };
+type ConductorMethods = typeof conductorApi.methods;
 
 class Semaphore {
   private waiting: (() => void)[] = [];
@@ -47,19 +47,22 @@ export class ComputeManager {
   constructor(private readonly d: AgentDeps) {
     this.host = d.host;
     this.builds = new Semaphore(d.config.get<number>('DEFAULT', 'max_concurrent_builds'));
+    this.conductorRpc = new RpcClient(d.transport, conductorApi);
   }
 
   private dead = false;
 
-  private conductor<T>(method: string, args: unknown, ctx: RequestContext = systemContext()): Promise<T> {
+  private readonly conductorRpc: RpcClient<ConductorMethods>;
+
+  private conductor<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>, ctx: RequestContext = systemContext()): Promise<ResultOf<ConductorMethods[K]>> {
     if (this.dead) return Promise.reject(new Error(`compute agent ${this.host} is dead`));
-    return this.d.transport.call<T>(ctx, { topic: CONDUCTOR_TOPIC }, method, args, { version: CONDUCTOR_VERSION, timeoutMs: 60_000 });
+    return this.conductorRpc.call(ctx, method, args, { timeoutMs: 60_000 });
   }
 
   /** Waits for a conductor (start-up order does not matter in a distributed deployment). */
-  private async conductorRetry<T>(method: string, args: unknown): Promise<T> {
+  private async conductorRetry<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>): Promise<ResultOf<ConductorMethods[K]>> {
     for (let i = 0; ; i++) {
-      try { return await this.conductor<T>(method, args); } catch (e) {
+      try { return await this.conductor(method, args); } catch (e) {
         if (!(e instanceof MessagingTimeout) || this.stopped) throw e;
         this.d.logger.warn({ host: this.host }, `waiting for a conductor (${method})`);
         await sleep(Math.min(5000, 500 * (i + 1)));
@@ -69,14 +72,14 @@ export class ComputeManager {
 
   async start(): Promise<void> {
     const { config, driver } = this.d;
-    const svc = await this.conductorRetry<{ id: number }>('service_update', { host: this.host, binary: 'nova-compute', topic: 'compute' });
+    const svc = await this.conductorRetry('service_update', { host: this.host, binary: 'nova-compute', topic: 'compute' });
     this.serviceId = svc.id;
-    const known = await this.conductorRetry<{ uuid: string; vm_state: string; task_state: string | null }[]>('instances_on_host', { host: this.host });
+    const known = await this.conductorRetry('instances_on_host', { host: this.host });
     await driver.initHost(known.map((k) => ({ uuid: k.uuid, vmState: k.vm_state })));
     driver.onLifecycleEvent?.((e) => {
       this.onLifecycle(e).catch((err) => this.d.logger.warn({ err, instance: e.uuid, event: e.event }, 'could not sync the instance after a lifecycle event'));
     });
-    this.server = await this.d.transport.serve({ topic: COMPUTE_TOPIC, server: this.host }, this.endpoints(), { version: COMPUTE_VERSION });
+    this.server = await serveApi(this.d.transport, computeApi, { server: this.host }, this.endpoints());
     // Identity or placement may come up after us (separate processes start in any order).
     for (let i = 0; ; i++) {
       try { await this.updateResources(); break; } catch (e) {
@@ -112,10 +115,11 @@ export class ComputeManager {
   /** Resource tracker: the compute node record (through the conductor) and placement inventory. */
   async updateResources(): Promise<void> {
     const { config, driver, placement } = this.d;
+    if (this.serviceId === undefined) throw new Error(`compute agent ${this.host}: resources reported before its service registered`);
     const r = await driver.hostResources();
-    const usage = await this.conductor<{ running_vms: number; vcpus_used: number; memory_mb_used: number; local_gb_used: number }>('host_usage', { host: this.host });
+    const usage = await this.conductor('host_usage', { host: this.host });
     const ratios = { cpu: config.get<number>('DEFAULT', 'cpu_allocation_ratio'), ram: config.get<number>('DEFAULT', 'ram_allocation_ratio'), disk: config.get<number>('DEFAULT', 'disk_allocation_ratio') };
-    const node = await this.conductor<{ uuid: string }>('compute_node_update', {
+    const node = await this.conductor('compute_node_update', {
       host: this.host, service_id: this.serviceId, hypervisor_hostname: r.hypervisorHostname, hypervisor_type: r.hypervisorType,
       hypervisor_version: r.hypervisorVersion, vcpus: r.vcpus, memory_mb: r.memoryMb, local_gb: r.localGb, cpu_info: JSON.stringify(r.cpuInfo),
       host_ip: config.get<string>('DEFAULT', 'my_ip'), supported_instances: JSON.stringify(r.supportedInstances),
@@ -156,7 +160,7 @@ export class ComputeManager {
 
   /** The instance row with its metadata, through the conductor. */
   private async instance(ctx: RequestContext, uuid: string): Promise<InstanceWithMetadata | null> {
-    return this.conductor<InstanceWithMetadata | null>('instance_get', { uuid, expected_attrs: ['metadata'] }, ctx);
+    return this.conductor('instance_get', { uuid, expected_attrs: ['metadata'] }, ctx);
   }
 
   private specOf(row: InstanceWithMetadata, secrets: { adminPassword?: string | null; injectedFiles?: InjectedFile[] } = {}): GuestSpec {
@@ -178,7 +182,7 @@ export class ComputeManager {
   private async onLifecycle(e: LifecycleEvent): Promise<void> {
     if (this.stopped) return;
     const ctx = systemContext();
-    const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: e.uuid }, ctx);
+    const row = await this.conductor('instance_get', { uuid: e.uuid }, ctx);
     if (!row || row.deleted || row.host !== this.host || row.task_state !== null) return;
     const power = await this.powerState(e.uuid);
     const updates: Partial<InstanceRow> = { power_state: power };
@@ -229,7 +233,7 @@ export class ComputeManager {
       try {
         const allocs = await this.d.placement.providerAllocations(this.nodeUuid);
         for (const consumer of Object.keys(allocs)) {
-          const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: consumer });
+          const row = await this.conductor('instance_get', { uuid: consumer });
           if (row && row.deleted) await this.d.placement.deleteAllocations(consumer);
         }
       } catch (e) {
@@ -238,7 +242,7 @@ export class ComputeManager {
     }
   }
 
-  private endpoints() {
+  private endpoints(): Handlers<typeof computeApi.methods> {
     const wrap = <A extends { instance_uuid: string }>(event: string, fn: (ctx: RequestContext, a: A) => Promise<unknown>) => async (ctx: RequestContext, a: A) => {
       await this.conductor('event_start', { uuid: a.instance_uuid, request_id: ctx.requestId, event, host: this.host }, ctx).catch(this.logged(ctx, `record ${event} start`, a.instance_uuid));
       try {
@@ -396,7 +400,7 @@ export class ComputeManager {
       await this.d.driver.destroy(uuid).catch(this.logged(ctx, 'clean up after a failed spawn', uuid));
       await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Error', traceback: (e as Error).stack ?? reason, host: this.host }, ctx).catch(this.logged(ctx, 'record the build failure', uuid));
       // The password and files travel on with the reschedule (they are stored nowhere).
-      await this.d.transport.cast(ctx, { topic: CONDUCTOR_TOPIC }, 'reschedule', { instance_uuid: uuid, failed_host: this.host, reason, ...secrets }, { version: CONDUCTOR_VERSION });
+      await this.conductorRpc.cast(ctx, 'reschedule', { instance_uuid: uuid, failed_host: this.host, reason, ...secrets });
       return;
     }
     try {
@@ -411,7 +415,7 @@ export class ComputeManager {
       // Deleted while we spawned: the guest must not outlive its instance.
       this.d.logger.info({ instance: uuid, requestId: ctx.requestId, err: (e as Error).message }, 'instance deleted during spawn; cleaning up');
       await this.d.driver.destroy(uuid).catch(this.logged(ctx, 'destroy the guest of an instance deleted during spawn', uuid));
-      const r = await this.conductor<InstanceRow | null>('instance_get', { uuid }, ctx).catch((err) => { this.logged(ctx, 'read the instance back', uuid)(err); return null; });
+      const r = await this.conductor('instance_get', { uuid }, ctx).catch((err) => { this.logged(ctx, 'read the instance back', uuid)(err); return null; });
       if (!r || r.deleted || r.task_state === TASK.DELETING) await this.terminate(ctx, uuid).catch(this.logged(ctx, 'terminate an instance deleted during spawn', uuid));
     }
     this.markUsageDirty();

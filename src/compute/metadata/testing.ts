@@ -1,4 +1,7 @@
-// A GuestSpec with every field the metadata uses, for the metadata module's tests.
+// Test helpers of the metadata module: a GuestSpec with every field the metadata uses, an HTTP
+// response stream parser, and a relay run as QEMU runs it (the guest's bytes on its stdin).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import type { GuestSpec } from '../virt/driver.ts';
 
 export const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests k1@test';
@@ -17,3 +20,48 @@ export function sampleSpec(over: Partial<GuestSpec> = {}): GuestSpec {
   };
 }
 
+
+/** Splits a stream of HTTP responses (Content-Length or chunked framed). */
+export function responses(raw: string): { status: number; headers: Record<string, string>; body: string }[] {
+  const out = [];
+  let rest = raw;
+  while (rest.length) {
+    const end = rest.indexOf('\r\n\r\n');
+    assert.ok(end > 0, `a response head in ${JSON.stringify(rest.slice(0, 200))}`);
+    const [line, ...hs] = rest.slice(0, end).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const h of hs) { const i = h.indexOf(':'); headers[h.slice(0, i).toLowerCase()] = h.slice(i + 1).trim(); }
+    rest = rest.slice(end + 4);
+    const status = Number(line.split(' ')[1]);
+    let body = '';
+    if (status === 100) { out.push({ status, headers, body }); continue; }
+    if (headers['content-length'] !== undefined) {
+      body = rest.slice(0, Number(headers['content-length']));
+      rest = rest.slice(body.length);
+    } else if (headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        const nl = rest.indexOf('\r\n');
+        const n = parseInt(rest.slice(0, nl), 16);
+        rest = rest.slice(nl + 2);
+        if (n === 0) { rest = rest.slice(2); break; }
+        body += rest.slice(0, n);
+        rest = rest.slice(n + 2);
+      }
+    } else { body = rest; rest = ''; }
+    out.push({ status, headers, body });
+  }
+  return out;
+}
+
+/** Runs a relay argv (metadataRelayArgv) with `input` as what the guest sends; resolves when it exits. */
+export function runRelay(argv: string[], input: string, o: { endInput?: boolean } = {}): Promise<{ out: string; err: string; code: number | null }> {
+  const p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+  p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  p.stdin.write(input);
+  if (o.endInput) p.stdin.end();
+  const kill = setTimeout(() => p.kill(), 20_000);
+  return new Promise((resolve) => p.on('close', (code) => { clearTimeout(kill); resolve({ out, err, code }); }));
+}

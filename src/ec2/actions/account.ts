@@ -81,8 +81,8 @@ async function describeInstanceTypes(c: ActionContext): Promise<string> {
 }
 
 export const accountActions: Record<string, ActionDef> = {
-  DescribeRegions: { handler: describeRegions, mutates: false },
-  DescribeAvailabilityZones: { handler: describeAvailabilityZones, mutates: false },
-  DescribeAccountAttributes: { handler: describeAccountAttributes, mutates: false },
-  DescribeInstanceTypes: { handler: describeInstanceTypes, mutates: false },
+  DescribeRegions: { handler: describeRegions },
+  DescribeAvailabilityZones: { handler: describeAvailabilityZones },
+  DescribeAccountAttributes: { handler: describeAccountAttributes },
+  DescribeInstanceTypes: { handler: describeInstanceTypes },
 };

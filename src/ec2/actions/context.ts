@@ -25,6 +25,10 @@ export interface ActionContext {
   ids: IdMapper;
   db: Kysely<Ec2DB>;
   settings: Ec2Settings;
+  /** This service's own (admin) token: for what Nova shows admins only (reservation ids). */
+  serviceToken(): Promise<string>;
+  /** Records the EC2 ids of every instance or image the caller can see. */
+  discover(what: 'instances' | 'images'): Promise<void>;
 }
 
 /** An action: returns the XML inside the response envelope. */
@@ -32,8 +36,6 @@ export type Handler = (c: ActionContext) => Promise<string>;
 
 export interface ActionDef {
   handler: Handler;
-  /** Changes state: a replayed signature is refused (reads may be repeated). */
-  mutates: boolean;
 }
 
 const MALFORMED: Record<string, string> = { i: 'InvalidInstanceID.Malformed', ami: 'InvalidAMIID.Malformed', aki: 'InvalidAMIID.Malformed', ari: 'InvalidAMIID.Malformed', r: 'InvalidReservationID.Malformed' };
@@ -55,8 +57,15 @@ export function notFoundError(kind: Ec2Kind, id: string | string[]): Ec2Error {
 /** UUIDs of these EC2 ids, in order; any id this cloud never issued is NotFound (all named). */
 export async function resolveIds(c: ActionContext, ids: string[], kinds: Ec2Kind[]): Promise<string[]> {
   for (const id of ids) checkId(id, kinds);
-  const map = await c.ids.toUuids([...new Set(ids)]);
-  const missing = ids.filter((id) => !map.has(id));
+  let map = await c.ids.toUuids([...new Set(ids)]);
+  let missing = ids.filter((id) => !map.has(id));
+  // Ids are derived from UUIDs, so a client may hold one this endpoint never listed (from the
+  // metadata service, another EC2 endpoint, or computed): record what the caller can see, once.
+  if (missing.length) {
+    await c.discover(missing.some((id) => kindOf(id) === 'i') ? 'instances' : 'images');
+    map = await c.ids.toUuids([...new Set(ids)]);
+    missing = ids.filter((id) => !map.has(id));
+  }
   if (missing.length) throw notFoundError(kindOf(missing[0])!, missing);
   return ids.map((id) => map.get(id)!);
 }

@@ -27,6 +27,10 @@ async function allImages(c: ActionContext): Promise<any[]> {
   return out;
 }
 
+export async function discoverImages(c: ActionContext): Promise<void> {
+  for (const g of await allImages(c)) await c.ids.one(imageKind(g.container_format), g.id);
+}
+
 async function describeImages(c: ActionContext): Promise<string> {
   const ids = list(c.p, 'ImageId');
   const owners = list(c.p, 'Owner');
@@ -115,7 +119,7 @@ async function createImage(c: ActionContext): Promise<string> {
 }
 
 export const imageActions: Record<string, ActionDef> = {
-  DescribeImages: { handler: describeImages, mutates: false },
-  DeregisterImage: { handler: deregisterImage, mutates: true },
-  CreateImage: { handler: createImage, mutates: true },
+  DescribeImages: { handler: describeImages },
+  DeregisterImage: { handler: deregisterImage },
+  CreateImage: { handler: createImage },
 };

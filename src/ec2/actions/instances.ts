@@ -40,15 +40,41 @@ async function listServers(c: ActionContext, o: { limit?: number; marker?: strin
   }
 }
 
+/** How long a terminated instance stays visible by id (AWS: about an hour). */
+const TERMINATED_VISIBLE_MS = 3600_000;
+
 async function getServers(c: ActionContext, ec2Ids: string[]): Promise<any[]> {
   const uuids = await resolveIds(c, ec2Ids, ['i']);
   const got = await Promise.all(uuids.map((u) => c.compute.call(c.caller.token, 'GET', `/servers/${u}`)));
-  const missing = ec2Ids.filter((_, i) => got[i].status === 404);
+  const gone = await terminated(c, uuids.filter((_, i) => got[i].status === 404));
+  const missing = ec2Ids.filter((_, i) => got[i].status === 404 && !gone.has(uuids[i]));
   if (missing.length) throw notFoundError('i', missing);
   return got.map((r, i) => {
+    if (r.status === 404) return gone.get(uuids[i]);
     if (r.status !== 200) throw new Ec2Error('InternalError', `Compute answered ${r.status} for ${ec2Ids[i]}: ${messageOf(r)}`, 500);
     return r.body.server;
   });
+}
+
+/**
+ * Instances RunInstances launched in the caller's project that compute no longer has, as
+ * terminated stand-ins, for an hour after they were first found gone (a waiter for
+ * "terminated" needs to see them; another project's ids never match here).
+ */
+async function terminated(c: ActionContext, uuids: string[]): Promise<Map<string, any>> {
+  const out = new Map<string, any>();
+  if (!uuids.length) return out;
+  const rows = await c.db.selectFrom('ec2_reservations').selectAll().where('instance_uuid', 'in', uuids).where('project_id', '=', c.caller.projectId).execute();
+  const now = Date.now();
+  for (const r of rows) {
+    if (!r.terminated_at) {
+      r.terminated_at = new Date(now).toISOString();
+      await c.db.updateTable('ec2_reservations').set({ terminated_at: r.terminated_at }).where('instance_uuid', '=', r.instance_uuid).execute();
+    }
+    if (now - Date.parse(r.terminated_at) > TERMINATED_VISIBLE_MS) continue;
+    out.set(r.instance_uuid, { id: r.instance_uuid, tenant_id: r.project_id, 'OS-EXT-STS:vm_state': 'deleted', 'OS-EXT-STS:task_state': null, created: r.created_at, metadata: {}, flavor: {}, image: {} });
+  }
+  return out;
 }
 
 /** What rendering needs beside the servers: EC2 ids, reservations, images. Batched per call. */
@@ -60,8 +86,53 @@ async function refsFor(c: ActionContext, servers: any[]) {
     const rows = await c.db.selectFrom('ec2_reservations').select(['instance_uuid', 'reservation_id', 'launch_index', 'project_id']).where('instance_uuid', 'in', uuids.slice(i, i + 500)).execute();
     for (const r of rows) resv.set(r.instance_uuid, r);
   }
+  const unknown = servers.filter((s) => !resv.has(s.id) && s['OS-EXT-STS:vm_state'] !== 'deleted');
+  if (unknown.length) for (const r of await adoptReservations(c, unknown)) resv.set(r.instance_uuid, r);
   const images = await imagesById(c, [...new Set(servers.map((s) => s.image?.id).filter((x): x is string => !!x))]);
   return { instanceIds, resv, images };
+}
+
+/**
+ * Servers made through the Nova API: their reservation and launch index (which Nova shows
+ * admins only, and the metadata service shows the guest) read once with this service's token
+ * and recorded, so DescribeInstances groups them as the guest sees itself.
+ */
+async function adoptReservations(c: ActionContext, servers: any[]) {
+  let admin: Map<string, any>;
+  try {
+    const token = await c.serviceToken();
+    if (servers.length <= 20) {
+      const got = await Promise.all(servers.map((s) => c.compute.call(token, 'GET', `/servers/${s.id}`)));
+      admin = new Map(got.filter((r) => r.status === 200).map((r) => [r.body.server.id, r.body.server]));
+    } else {
+      admin = new Map();
+      const want = new Set(servers.map((s) => s.id));
+      let marker: string | undefined;
+      for (;;) {
+        const page = (await c.compute.ok(token, 'GET', `/servers/detail?all_tenants=True&project_id=${encodeURIComponent(c.caller.projectId)}&limit=${PAGE}${marker ? `&marker=${marker}` : ''}`)).servers as any[];
+        for (const s of page) if (want.has(s.id)) admin.set(s.id, s);
+        if (page.length < PAGE || admin.size === want.size) break;
+        marker = page[page.length - 1].id;
+      }
+    }
+  } catch {
+    return []; // no admin view: these servers show as reservations of their own until next time
+  }
+  const now = new Date().toISOString();
+  const rows = [...admin.values()].filter((s) => typeof s['OS-EXT-SRV-ATTR:reservation_id'] === 'string' && s.tenant_id === c.caller.projectId).map((s) => ({
+    instance_uuid: s.id as string, reservation_id: s['OS-EXT-SRV-ATTR:reservation_id'] as string, project_id: c.caller.projectId,
+    launch_index: Number(s['OS-EXT-SRV-ATTR:launch_index'] ?? 0), user_data: (s['OS-EXT-SRV-ATTR:user_data'] as string | null) ?? null, created_at: now, terminated_at: null,
+  }));
+  for (let i = 0; i < rows.length; i += 200) {
+    const chunk = rows.slice(i, i + 200);
+    try {
+      await c.db.insertInto('ec2_reservations').values(chunk).execute();
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      for (const r of chunk) await c.db.insertInto('ec2_reservations').values(r).execute().catch((e2) => { if (!isUniqueViolation(e2)) throw e2; });
+    }
+  }
+  return rows;
 }
 
 interface ImageInfo { id: string; kind: 'ami' | 'aki' | 'ari'; architecture?: string; kernel?: string; ramdisk?: string }
@@ -112,6 +183,7 @@ function reservationsXml(rows: Row[]): string {
   for (const r of rows) { const g = groups.get(r.reservationId); if (g) g.push(r); else groups.set(r.reservationId, [r]); }
   let x = '<reservationSet>';
   for (const [rid, g] of groups) {
+    g.sort((a, b) => a.launchIndex - b.launchIndex);
     x += `<item>${el('reservationId', rid)}${el('ownerId', g[0].ownerId)}<groupSet/>${set('instancesSet', g, renderRow)}</item>`;
   }
   return `${x}</reservationSet>`;
@@ -264,7 +336,7 @@ async function launch(c: ActionContext, o: LaunchSpec): Promise<string> {
       const m = messageOf(r);
       if (r.status === 403 && /quota/i.test(m)) return new Ec2Error('InstanceLimitExceeded', `Your quota allows for 0 more running instance(s). You requested at least ${o.minCount}. (${m})`);
       if (r.status === 400 && /image/i.test(m) && /not found|could not be found|cannot find/i.test(m)) return notFoundError('ami', o.imageEc2);
-      if (r.status === 400 && /key ?pair/i.test(m)) return new Ec2Error('InvalidKeyPair.NotFound', `The key pair '${c.p.KeyName}' does not exist`);
+      if (r.status === 400 && /key ?pair|key_name/i.test(m)) return new Ec2Error('InvalidKeyPair.NotFound', `The key pair '${c.p.KeyName}' does not exist`);
       if (r.status === 400 && /availability.zone/i.test(m)) return new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${c.p['Placement.AvailabilityZone']}]`);
       return undefined;
     },
@@ -277,7 +349,7 @@ async function launch(c: ActionContext, o: LaunchSpec): Promise<string> {
   const now = new Date().toISOString();
   if (ordered.length) {
     await c.db.insertInto('ec2_reservations').values(ordered.map((x, i) => ({
-      instance_uuid: x.s.id, reservation_id: rid, project_id: c.caller.projectId, launch_index: servers.length > 1 ? x.idx : i, user_data: o.userData ?? null, created_at: now,
+      instance_uuid: x.s.id, reservation_id: rid, project_id: c.caller.projectId, launch_index: servers.length > 1 ? x.idx : i, user_data: o.userData ?? null, created_at: now, terminated_at: null,
     }))).execute();
   }
   return rid;
@@ -307,6 +379,10 @@ async function powerAction(c: ActionContext, o: { action: 'start' | 'stop' | 'te
   return Promise.all(servers.map(async (s, i) => {
     const previous = ec2State(s);
     const id = ids[i];
+    if (previous.name === 'terminated' && s['OS-EXT-STS:vm_state'] === 'deleted') {
+      if (o.action === 'terminate') return { instanceId: id, previous, current: previous };
+      throw new Ec2Error('IncorrectInstanceState', `The instance '${id}' is terminated`);
+    }
     if (o.action === 'terminate') {
       await c.compute.ok(c.caller.token, 'DELETE', `/servers/${s.id}`, undefined, { onError: serverNotFound(id) });
       return { instanceId: id, previous, current: STATES.shuttingDown };
@@ -324,6 +400,7 @@ async function rebootInstances(c: ActionContext): Promise<string> {
   const ids = list(c.p, 'InstanceId');
   if (!ids.length) throw missingParameter('InstanceId');
   const servers = await getServers(c, ids);
+  servers.forEach((s, i) => { if (s['OS-EXT-STS:vm_state'] === 'deleted') throw new Ec2Error('IncorrectInstanceState', `The instance '${ids[i]}' is terminated`); });
   await Promise.all(servers.map((s, i) => c.compute.ok(c.caller.token, 'POST', `/servers/${s.id}/action`, { reboot: { type: 'SOFT' } }, {
     onError: (r) => serverNotFound(ids[i])(r) ?? (r.status === 409 ? new Ec2Error('IncorrectInstanceState', `The instance '${ids[i]}' is not in a state from which it can be rebooted (${messageOf(r)})`) : undefined),
   })));
@@ -385,15 +462,20 @@ async function describeInstanceAttribute(c: ActionContext): Promise<string> {
 }
 
 export const instanceActions: Record<string, ActionDef> = {
-  DescribeInstances: { handler: describeInstances, mutates: false },
-  RunInstances: { handler: runInstances, mutates: true },
-  TerminateInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'terminate' })), mutates: true },
-  StopInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'stop' })), mutates: true },
-  StartInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'start' })), mutates: true },
-  RebootInstances: { handler: rebootInstances, mutates: true },
-  DescribeInstanceStatus: { handler: describeInstanceStatus, mutates: false },
-  GetConsoleOutput: { handler: getConsoleOutput, mutates: false },
-  DescribeInstanceAttribute: { handler: describeInstanceAttribute, mutates: false },
+  DescribeInstances: { handler: describeInstances },
+  RunInstances: { handler: runInstances },
+  TerminateInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'terminate' })) },
+  StopInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'stop' })) },
+  StartInstances: { handler: async (c) => changesXml(await powerAction(c, { action: 'start' })) },
+  RebootInstances: { handler: rebootInstances },
+  DescribeInstanceStatus: { handler: describeInstanceStatus },
+  GetConsoleOutput: { handler: getConsoleOutput },
+  DescribeInstanceAttribute: { handler: describeInstanceAttribute },
 };
 
 export { listServers, rowsFor };
+
+export async function discoverInstances(c: ActionContext): Promise<void> {
+  const { servers } = await listServers(c);
+  await c.ids.toEc2('i', servers.map((s) => s.id));
+}

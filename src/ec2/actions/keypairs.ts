@@ -14,7 +14,7 @@ function checkName(name: string): void {
 
 const createError = (name: string) => (r: Reply) => {
   if (r.status === 409) return new Ec2Error('InvalidKeyPair.Duplicate', `The keypair '${name}' already exists.`);
-  if (r.status === 400) return new Ec2Error(/public key/i.test(messageOf(r)) ? 'InvalidKey.Format' : 'InvalidParameterValue', messageOf(r));
+  if (r.status === 400) return new Ec2Error(/public key|keypair data/i.test(messageOf(r)) ? 'InvalidKey.Format' : 'InvalidParameterValue', messageOf(r));
   if (r.status === 403 && /quota/i.test(messageOf(r))) return new Ec2Error('ResourceLimitExceeded', `Maximum number of key pairs reached (${messageOf(r)})`);
   return undefined;
 };
@@ -82,8 +82,8 @@ async function deleteKeyPair(c: ActionContext): Promise<string> {
 }
 
 export const keyPairActions: Record<string, ActionDef> = {
-  CreateKeyPair: { handler: createKeyPair, mutates: true },
-  ImportKeyPair: { handler: importKeyPair, mutates: true },
-  DescribeKeyPairs: { handler: describeKeyPairs, mutates: false },
-  DeleteKeyPair: { handler: deleteKeyPair, mutates: true },
+  CreateKeyPair: { handler: createKeyPair },
+  ImportKeyPair: { handler: importKeyPair },
+  DescribeKeyPairs: { handler: describeKeyPairs },
+  DeleteKeyPair: { handler: deleteKeyPair },
 };

@@ -93,7 +93,7 @@ async function describeTags(c: ActionContext): Promise<string> {
 }
 
 export const tagActions: Record<string, ActionDef> = {
-  CreateTags: { handler: createTags, mutates: true },
-  DeleteTags: { handler: deleteTags, mutates: true },
-  DescribeTags: { handler: describeTags, mutates: false },
+  CreateTags: { handler: createTags },
+  DeleteTags: { handler: deleteTags },
+  DescribeTags: { handler: describeTags },
 };

@@ -41,7 +41,7 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
     if (!caller.projectId) throw new Forbidden('Application credentials need a project-scoped token.');
     refuseRestrictedAppCred(caller, 'application credentials');
     // A trust's delegation must not be turned into a credential that outlives it.
-    if (caller.trustId) throw new Forbidden('Cannot manage application credentials with a token issued via delegation.');
+    if (caller.trustId || caller.oauthAccessTokenId) throw new Forbidden('Cannot manage application credentials with a token issued via delegation.');
     let expires: string | null = null;
     if (a.expires_at) {
       const t = Date.parse(a.expires_at as string);

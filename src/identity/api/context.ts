@@ -7,6 +7,7 @@ import { credentialsOf } from '../../common/http/auth.ts';
 import { BadRequest, Forbidden } from '../../common/errors.ts';
 import type { IdentityStore } from '../store/store.ts';
 import type { TokenProvider } from '../tokens/provider.ts';
+import type { CredentialCipher } from '../credential-keys.ts';
 import type { Logger } from '../../common/logging.ts';
 
 export interface IdentityApi {
@@ -18,6 +19,10 @@ export interface IdentityApi {
   publicUrl: string;
   /** Called after a revocation so other services flush their token caches (bus fanout). */
   onRevoke(): void;
+  /** [oauth1] request_token_duration / access_token_duration, in seconds (0: no expiry). */
+  oauth1: { requestTtl: number; accessTtl: number };
+  /** Seals and opens credential blobs with the current credential keys. */
+  credentialCipher(): CredentialCipher;
   /** Validates X-Auth-Token locally. */
   authenticate(req: FastifyRequest): Promise<AuthContext>;
 }

@@ -94,6 +94,7 @@ export const trustRoutes: RouteModule = (app, api) => {
       const ac = await db().selectFrom('application_credentials').select('unrestricted').where('id', '=', caller.applicationCredentialId).executeTakeFirst();
       if (!ac || !bool(ac.unrestricted)) throw new Forbidden("You are not authorized to perform the requested action: Using method 'application_credential' is not allowed for managing trusts.");
     }
+    if (caller.oauthAccessTokenId) throw new Forbidden('You are not authorized to perform the requested action: Cannot create a trust with a token issued via OAuth1 delegation.');
     if (trustIdOfToken(api, caller.token) || t.allow_redelegation === true) throw new Forbidden('You are not authorized to perform the requested action: Redelegation is not enabled.');
     const roleRefs = (t.roles as { id?: string; name?: string }[] | undefined) ?? [];
     if (t.project_id && roleRefs.length === 0) throw new Forbidden('You are not authorized to perform the requested action: At least one role should be specified.');

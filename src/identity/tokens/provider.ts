@@ -24,12 +24,13 @@ interface Payload {
   ac?: string;        // application credential id
   t?: string;         // trust id (the token acts within that trust)
   tu?: string;        // the trustee who authenticated, when the trust impersonates the trustor (u)
+  o?: string;         // OAuth1 access token id (the token acts for a consumer)
 }
 
 export interface TrustTokenInfo { id: string; impersonation: boolean; trustor_user: { id: string }; trustee_user: { id: string } }
 
 export interface ValidatedToken {
-  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean; access_rules?: AccessRule[] }; 'OS-TRUST:trust'?: TrustTokenInfo };
+  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean; access_rules?: AccessRule[] }; 'OS-TRUST:trust'?: TrustTokenInfo; 'OS-OAUTH1'?: { access_token_id: string; consumer_id: string } };
   payload: Payload;
 }
 
@@ -85,7 +86,7 @@ export class TokenProvider {
     this.fernet = f;
   }
 
-  issue(args: { userId: string; methods: string[]; scope: TokenScope; parentAuditIds?: string[]; expiresAt?: number; appCredId?: string; trustId?: string; trusteeId?: string }): { id: string; payload: Payload } {
+  issue(args: { userId: string; methods: string[]; scope: TokenScope; parentAuditIds?: string[]; expiresAt?: number; appCredId?: string; trustId?: string; trusteeId?: string; accessTokenId?: string }): { id: string; payload: Payload } {
     const now = Date.now();
     let e = now + this.expirationSeconds * 1000;
     if (args.expiresAt !== undefined && args.expiresAt < e) e = args.expiresAt; // rescoping never extends
@@ -99,6 +100,7 @@ export class TokenProvider {
     if (args.appCredId) payload.ac = args.appCredId;
     if (args.trustId) payload.t = args.trustId;
     if (args.trustId && args.trusteeId && args.trusteeId !== args.userId) payload.tu = args.trusteeId;
+    if (args.accessTokenId) payload.o = args.accessTokenId;
     return { id: this.fernet.encrypt(Buffer.from(JSON.stringify(payload))), payload };
   }
 
@@ -148,6 +150,7 @@ export class TokenProvider {
       body.project = { id: proj.id, name: proj.name, domain: { id: pdom.id, name: pdom.name } };
       body.is_domain = false;
       roles = p.t ? await this.trustRoles(p) : await this.store.effectiveRoles(user.id, { projectId: proj.id });
+      if (p.o) roles = await this.oauthRoles(p, roles, body);
     } else if (p.d) {
       const dom = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', p.d).executeTakeFirst();
       if (!dom || !bool(dom.enabled)) throw new TokenInvalid('Could not find token (domain not found or disabled).');
@@ -184,6 +187,20 @@ export class TokenProvider {
     }
     if (withCatalog && (p.p || p.d || p.s)) body.catalog = await this.store.catalog();
     return body;
+  }
+
+  /**
+   * An OAuth1 token's roles: those its access token was authorized with (and what they imply)
+   * that the user still holds on the project. The token dies with its access token.
+   */
+  private async oauthRoles(p: Payload, userRoles: RoleRef[], body: ValidatedToken['body']): Promise<RoleRef[]> {
+    const at = await this.store.db.selectFrom('oauth1_access_tokens').selectAll().where('id', '=', p.o!).executeTakeFirst();
+    if (!at || at.project_id !== p.p || at.authorizing_user_id !== p.u || (at.expires_at && Date.parse(at.expires_at) <= Date.now())) {
+      throw new TokenInvalid('Could not find token (OAuth access token revoked or expired).');
+    }
+    body['OS-OAUTH1'] = { access_token_id: at.id, consumer_id: at.consumer_id };
+    const allowed = new Set(await this.store.expandImplied(JSON.parse(at.role_ids) as string[]));
+    return userRoles.filter((r) => allowed.has(r.id));
   }
 
   /** A trust token's roles; the token dies with its trust, its trustee, or a delegated role. */
