@@ -126,7 +126,10 @@ async function serviceDelete(c: Ctx) {
     const inst = await s.db.selectFrom('instances').select('id').where('host', '=', s.svc.host).where('deleted', '=', 0).limit(1).execute();
     if (inst.length) throw new Conflict(`Unable to delete compute service that is hosting instances. Migrate or delete the instances first.`);
     const nodes = await s.db.selectFrom('compute_nodes').select('uuid').where('service_id', '=', s.svc.id).execute();
-    for (const n of nodes) await c.api.placement.deleteProvider(n.uuid).catch(() => undefined);
+    // As Nova: a provider placement cannot delete (still has allocations) is left for the operator, with a log line.
+    for (const n of nodes) {
+      await c.api.placement.deleteProvider(n.uuid).catch((err) => c.api.logger.warn({ err, provider: n.uuid, host: s.svc.host, requestId: c.req.id }, 'could not delete the resource provider of a deleted compute service'));
+    }
     await s.db.deleteFrom('compute_nodes').where('service_id', '=', s.svc.id).execute();
     await c.api.cells.db.deleteFrom('host_mappings').where('host', '=', s.svc.host).execute();
   }

@@ -13,6 +13,7 @@ import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, 
 import { checkInstanceQuota, countUsage, quotaLimits } from '../quota.ts';
 import { imageProps, imageSystemMetadata } from '../image-props.ts';
 import { autoVif } from '../network-info.ts';
+import { hostAzMap } from '../availability-zones.ts';
 import { canonicalIpv6 } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
@@ -223,7 +224,7 @@ async function create(c: Ctx) {
     const bdm = (s.block_device_mapping_v2 ?? s.block_device_mapping ?? []) as unknown[];
     throw new BadRequest(bdm.length ? 'Block device mapping is not supported: Stratus has no block storage service.' : 'Missing imageRef attribute');
   }
-  const image = await api.images.get(c.auth.token, imageRef);
+  const image = await api.images.get(c.auth.token, imageRef, c.req.id);
   if (!image) throw new BadRequest(`Image ${imageRef} could not be found.`);
   if (image.status !== 'active') throw new BadRequest(`Image ${imageRef} is not active.`);
   const props = imageProps(image);
@@ -401,11 +402,7 @@ export async function availabilityZones(c: Ctx): Promise<Map<string, string[]>> 
   return out;
 }
 
-export async function hostAzMap(db: ApiDb): Promise<Map<string, string>> {
-  const rows = await db.selectFrom('aggregate_metadata').innerJoin('aggregate_hosts', 'aggregate_hosts.aggregate_id', 'aggregate_metadata.aggregate_id')
-    .select(['aggregate_hosts.host', 'aggregate_metadata.value']).where('aggregate_metadata.key', '=', 'availability_zone').execute();
-  return new Map(rows.map((r) => [r.host, r.value]));
-}
+export { hostAzMap };
 
 // --- list ------------------------------------------------------------------------------------
 
@@ -419,9 +416,6 @@ const SORT_KEYS: Record<string, string> = {
   progress: 'progress', vcpus: 'vcpus', memory_mb: 'memory_mb', root_gb: 'root_gb', ephemeral_gb: 'ephemeral_gb', id: 'uuid',
 };
 const ADMIN_ONLY_SORT = new Set(['host', 'node', 'project_id', 'user_id', 'hostname', 'kernel_id', 'ramdisk_id', 'launch_index', 'reservation_id', 'root_device_name']);
-
-/** Filters any user may give (others are ignored for non-admins, as Nova does). */
-const USER_FILTERS = new Set(['name', 'status', 'image', 'flavor', 'changes-since', 'changes-before', 'ip', 'ip6', 'reservation_id', 'tags', 'tags-any', 'not-tags', 'not-tags-any', 'limit', 'marker', 'sort_key', 'sort_dir', 'all_tenants', 'locked', 'description', 'key_name', 'availability_zone', 'config_drive', 'created_at', 'launched_at', 'terminated_at', 'power_state', 'task_state', 'vm_state', 'progress', 'user_id', 'deleted', 'host', 'node', 'project_id', 'tenant_id', 'hostname', 'uuid', 'access_ip_v4', 'access_ip_v6', 'launch_index', 'kernel_id', 'ramdisk_id', 'root_device_name', 'updated_at', 'soft_deleted', 'accessIPv4', 'accessIPv6']);
 
 function parseTime(v: string, name: string): string {
   const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+ -]\d{2}(:?\d{2})?)?$/.test(v);
