@@ -1,7 +1,6 @@
 // Operator-facing resources: os-services, os-hypervisors, os-availability-zone, limits,
 // os-quota-sets and os-quota-class-sets, os-server-groups, extensions.
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, NotFound, OverQuota } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { isoMicro, isUuid, normUuid, now, parseJson } from '../util.ts';
@@ -11,7 +10,7 @@ import type { CellMapping } from '../cells.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import { hostAzMap } from './servers.ts';
-import type { ApiDb, CellDb } from '../db/tables.ts';
+import type { CellDb } from '../db/tables.ts';
 
 // --- services ---
 interface SvcRow { id: number; uuid: string; host: string; binary: string; topic: string | null; report_count: number; disabled: number; disabled_reason: string | null; forced_down: number; last_seen_up: string | null; version: number; created_at: string; updated_at: string | null }

@@ -6,13 +6,12 @@
 // removing a host mirrors the aggregate's uuid onto the aggregates of the host's compute-node
 // resource providers in placement (a placement failure is logged, never returned to the caller).
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { isoMicro, now, pyRepr } from '../util.ts';
 import { insertId } from '../store.ts';
 import { validate, P } from './validation.ts';
 import type { Ctx, Route } from './router.ts';
-import type { ApiDb, CellDb } from '../db/tables.ts';
+import type { ApiDb } from '../db/tables.ts';
 import { hostZones } from '../availability-zones.ts';
 
 interface AggRow { id: number; uuid: string; name: string; created_at: string; updated_at: string | null }

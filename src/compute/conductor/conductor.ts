@@ -2,7 +2,6 @@
 // cell, reschedules, the periodic rescue of builds stuck on dead hosts, and the only database
 // path of compute agents (their service records, compute nodes, instance updates, actions and
 // faults). Served on topic 'conductor'.
-import type { Kysely } from 'kysely';
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import { MessagingTimeout, NotFound } from '../../common/errors.ts';
@@ -16,7 +15,7 @@ import { schedulerApi, type Selection } from '../rpcapi/scheduler.ts';
 import { computeApi, type BuildSecrets } from '../rpcapi/compute.ts';
 import { loadRequestSpec, type RequestSpec } from '../request-spec.ts';
 import { VM, TASK, type InstanceRow } from '../objects.ts';
-import { addFault, eventFinish, eventStart, finishAction, markDeleted, metadataOf, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound, type Expect } from '../store.ts';
+import { addFault, eventFinish, eventStart, finishAction, markDeleted, metadataOf, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound } from '../store.ts';
 import { NoValidHost } from '../errors.ts';
 import type { PlacementClient } from '../clients.ts';
 import { now, sleep, parseJson } from '../util.ts';

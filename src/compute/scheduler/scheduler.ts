@@ -5,7 +5,6 @@
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
-import type { Kysely } from 'kysely';
 import type { Cells } from '../cells.ts';
 import { discoverHosts } from '../cells.ts';
 import type { PlacementClient } from '../clients.ts';
