@@ -17,7 +17,7 @@ const [base, instanceId, signature] = process.argv.slice(2);
 const quit = (code) => process.exit(code);
 process.on('uncaughtException', () => quit(1));
 process.on('unhandledRejection', () => quit(1));
-if (!base || !instanceId || !signature) quit(2);
+if (!base || !/^[0-9A-Za-z-]{1,64}$/.test(instanceId ?? '') || !/^[0-9a-f]{64}$/.test(signature ?? '')) quit(2);
 
 const MAX_HEAD = 16 * 1024;
 const MAX_BODY = 1024 * 1024;

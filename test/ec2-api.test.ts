@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
 import { all, ec2Call, first, form, parseReply, signV2Url, signV4, type Keys } from './helpers/ec2.ts';
 import { ec2IdFor } from '../src/ec2/ids.ts';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { metadataRelayArgv } from '../src/compute/metadata/relay.ts';
+import { responses, runRelay } from '../src/compute/metadata/testing.ts';
 
 /** A fresh RSA public key in OpenSSH's one-line form. */
 function sshPublicKey(): string {
@@ -99,6 +101,23 @@ describe('signatures', () => {
     assert.equal(parseReply(v2bad.status, await v2bad.text()).code, 'AuthFailure');
   });
 
+  test('Identity hands the SigV4 signing key only to a service token, and never the secret', async () => {
+    const body = form({ Action: 'DescribeRegions', Version: '2016-11-15' });
+    const h = signV4(EP, body, keys);
+    const credentials = { access: keys.access, signature: /Signature=([0-9a-f]+)/.exec(h.authorization)![1], host: h.host, verb: 'POST', path: '/ec2/', params: {}, headers: { Authorization: h.authorization, 'X-Amz-Date': h['x-amz-date'], host: h.host, 'content-type': h['content-type'] }, body_hash: createHash('sha256').update(body).digest('hex') };
+    const ask = (token?: string) => cloud.req('POST', '/identity/v3/ec2tokens', { body: { credentials }, ...(token ? { token } : {}) });
+    const anon = await ask();
+    assert.equal(anon.status, 200, anon.text);
+    assert.equal(anon.headers.get('x-ec2-signing-key'), null);
+    assert.ok(!anon.text.includes(keys.secret));
+    assert.equal((await ask(await cloud.adminToken())).headers.get('x-ec2-signing-key'), null);
+    const svc = await cloud.login('stratus', 'service-pass', 'service');
+    const withSvc = await ask(svc.token);
+    assert.match(withSvc.headers.get('x-ec2-signing-key') ?? '', /^[0-9a-f]{64}$/);
+    assert.match(withSvc.headers.get('x-ec2-signing-scope') ?? '', /^\d{8}\/RegionOne\/ec2\/aws4_request$/);
+    assert.ok(!withSvc.text.includes(keys.secret) && withSvc.headers.get('x-ec2-signing-key') !== keys.secret);
+  });
+
   test('clock skew beyond 15 minutes either way: RequestExpired (V4 and V2)', async () => {
     for (const minutes of [-16, 16]) {
       const r = await ec2Call(EP, keys, 'DescribeRegions', {}, { date: new Date(Date.now() + minutes * 60_000) });
@@ -176,6 +195,17 @@ describe('instances', () => {
     assert.equal(first(await ok('DescribeInstanceAttribute', { InstanceId: ids[0], Attribute: 'instanceType' }), 'value'), 'm1.tiny');
   });
 
+  test('metadata parity: a guest reads the ids DescribeInstances shows', async () => {
+    const servers = (await cloud.req('GET', '/compute/v2.1/servers/detail?name=web', { token: await cloud.adminToken() })).body.servers;
+    const xml = await ok('DescribeInstances', { 'InstanceId.1': ids[1] });
+    const s = servers.find((x: any) => ec2IdFor('i', x.id) === ids[1]);
+    assert.ok(s, 'the EC2 id is the one derived from the server UUID');
+    const paths = ['instance-id', 'ami-id', 'reservation-id', 'ami-launch-index', 'instance-type'].map((p) => `/latest/meta-data/${p}`);
+    const reqs = paths.map((p, i) => `GET ${p} HTTP/1.1\r\nHost: 169.254.169.254\r\n${i === paths.length - 1 ? 'Connection: close\r\n' : ''}\r\n`).join('');
+    const got = responses((await runRelay(metadataRelayArgv(cloud.config, s.id), reqs)).out).map((r) => r.body);
+    assert.deepEqual(got, [ids[1], ami, first(xml, 'reservationId'), first(xml, 'amiLaunchIndex'), 'm1.tiny']);
+  });
+
   test('paging with MaxResults and NextToken covers every instance once', async () => {
     const more = await ok('RunInstances', { ImageId: ami, InstanceType: 'm1.tiny', MinCount: '3', MaxCount: '3' });
     ids.push(...all(more, 'instanceId'));
@@ -229,6 +259,24 @@ describe('instances', () => {
     assert.equal(r.code, 'InvalidInstanceID.NotFound');
     const theirs = await ec2Call(EP, other, 'DescribeInstances');
     assert.equal(all(theirs.xml, 'instanceId').length, 0);
+  });
+
+  test('servers made through the Nova API: the ids and the reservation their guests see', async () => {
+    const bob = await cloud.login('bob', 'bob-pass', 'other');
+    const imageUuid = (await cloud.req('GET', '/image/v2/images?name=cirros', { token: bob.token })).body.images[0].id;
+    const r = await cloud.req('POST', '/compute/v2.1/servers', { token: bob.token, headers: { 'OpenStack-API-Version': 'compute 2.37' }, body: { server: { name: 'nova', imageRef: imageUuid, flavorRef: '1', networks: 'none', min_count: 2, max_count: 2, return_reservation_id: true } } });
+    assert.equal(r.status, 202, r.text);
+    const rid = r.body.reservation_id;
+    const xml = (await ec2Call(EP, other, 'DescribeInstances')).xml;
+    // One reservation, Nova's own id (what the metadata service gives the guest as reservation-id).
+    assert.deepEqual(all(xml, 'reservationId'), [rid]);
+    const uuids = (await cloud.req('GET', `/compute/v2.1/servers?reservation_id=${rid}`, { token: bob.token })).body.servers.map((s: any) => s.id);
+    // The instance ids are the ones the metadata service computes from the UUIDs.
+    assert.deepEqual(all(xml, 'instanceId').sort(), uuids.map((u: string) => ec2IdFor('i', u)).sort());
+    assert.deepEqual(all(xml, 'amiLaunchIndex').sort(), ['0', '1']);
+    assert.equal(first(xml, 'imageId'), ami);
+    const t = await ec2Call(EP, other, 'TerminateInstances', Object.fromEntries(all(xml, 'instanceId').map((id, i) => [`InstanceId.${i + 1}`, id])));
+    assert.equal(t.status, 200, t.xml);
   });
 
   test('TerminateInstances: shutting-down, then gone', async () => {

@@ -99,6 +99,28 @@ test('a credential restricted to GET /v2.1/servers on compute can list servers a
   assert.deepEqual(s.body.server.metadata, {});
 });
 
+test('a sweep over every service: a rule for one compute route opens no other', async () => {
+  const ac = await appCred('sweep', { access_rules: [{ service: 'compute', method: 'GET', path: '/v2.1/servers' }] });
+  const t = ac.token;
+  const x = '0123456789abcdef0123456789abcdef';
+  const routes: [string, string, unknown?][] = [
+    ['GET', '/compute/v2.1/flavors'], ['GET', '/compute/v2.1/flavors/1'], ['POST', '/compute/v2.1/os-keypairs', { keypair: { name: 'k' } }],
+    ['GET', '/compute/v2.1/os-keypairs'], ['GET', '/compute/v2.1/limits'], ['GET', '/compute/v2.1/os-hypervisors'], ['GET', '/compute/v2.1/os-services'],
+    ['POST', '/compute/v2.1/servers', { server: { name: 'x', imageRef: imageId, flavorRef: '1', networks: 'none' } }], ['GET', '/compute/v2.1/os-server-groups'],
+    ['GET', `/compute/v2.1/servers/${serverId}/os-instance-actions`], ['GET', `/compute/v2.1/servers/${serverId}/metadata`], ['GET', '/compute/v2.1/os-aggregates'],
+    ['GET', '/image/v2/images'], ['GET', `/image/v2/images/${imageId}`], ['PATCH', `/image/v2/images/${imageId}`, []], ['GET', '/image/v2/schemas/image'],
+    ['GET', '/image/v2/metadefs/namespaces'], ['GET', `/image/v2/images/${imageId}/members`], ['PUT', `/image/v2/images/${imageId}/tags/t`], ['GET', '/image/v2/info/import'],
+    ['GET', '/placement/resource_providers'], ['GET', '/placement/traits'], ['GET', '/placement/resource_classes'], ['POST', '/placement/allocations', {}], ['GET', `/placement/allocations/${serverId}`],
+    ['GET', `${I}/users`], ['GET', `${I}/projects`], ['GET', `${I}/auth/catalog`], ['GET', `${I}/auth/projects`], ['GET', `${I}/credentials`], ['GET', `${I}/roles`],
+    ['GET', `${I}/users/${user.id}/application_credentials`], ['GET', `${I}/OS-TRUST/trusts`], ['DELETE', `${I}/users/${user.id}/application_credentials/${ac.id}`],
+    ['GET', `${I}/users/${user.id}/OS-OAUTH1/access_tokens`], ['PUT', `${I}/OS-OAUTH1/authorize/${x}`, { roles: [{ name: 'member' }] }], ['HEAD', `${I}/auth/tokens`],
+  ];
+  for (const [m, p, body] of routes) {
+    const r = await cloud.req(m, p, { token: t, body, headers: m === 'PATCH' ? { 'content-type': 'application/openstack-images-v2.1-json-patch' } : m === 'HEAD' ? { 'x-subject-token': t } : {} });
+    assert.equal(r.status, 403, `${m} ${p}: ${r.status} ${r.text.slice(0, 200)}`);
+  }
+});
+
 test('path templates: * is one segment, ** any number; service type and method must match', async () => {
   const ac = await appCred('templates', {
     access_rules: [

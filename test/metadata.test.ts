@@ -21,6 +21,7 @@ import { Cells } from '../src/compute/cells.ts';
 import { loadInstance } from '../src/compute/metadata/instance-source.ts';
 import { buildConfigDrive } from '../src/compute/metadata/configdrive.ts';
 import { createLogger } from '../src/common/logging.ts';
+import { ec2IdFor } from '../src/common/ec2-ids.ts';
 
 // Re-read instances after 1 s (Nova's default 15 s), so a deleted server's 404 shows quickly.
 process.env.OS_API__METADATA_CACHE_EXPIRATION = '1';
@@ -108,10 +109,11 @@ test('cloud-init\'s EC2 reads through the relay', async () => {
   assert.equal(got['public-keys/'].body, '0=k1');
   assert.equal(got['public-keys/0/'].body, 'openssh-key');
   assert.equal(got['public-keys/0/openssh-key'].body, KEY);
-  assert.match(got['ami-id'].body, /^ami-[0-9a-f]{8}$/);
+  // The EC2 API's ids for this instance and its image (src/common/ec2-ids.ts).
+  assert.equal(got['ami-id'].body, ec2IdFor('ami', vm1.image.id));
   assert.equal(got['ami-launch-index'].body, '0');
   assert.equal(got.hostname.body, 'vm1.novalocal');
-  assert.match(got['instance-id'].body, /^i-[0-9a-f]{8}$/);
+  assert.equal(got['instance-id'].body, ec2IdFor('i', vm1.id));
   assert.equal(got['/2009-04-04/meta-data/instance-id'].body, got['instance-id'].body);
   assert.equal(got['instance-type'].body, 'm1.tiny');
   assert.equal(got['local-hostname'].body, 'vm1.novalocal');
@@ -194,6 +196,34 @@ test('unsigned, mis-signed and unknown requests are refused as Nova refuses them
   assert.equal((await direct('/openstack/latest/nothing', signed(vm1.id))).status, 404);
   assert.equal((await direct('/openstack/2010-01-01/meta_data.json', signed(vm1.id))).status, 404);
   assert.equal((await direct('/latest/meta-data/../../../../etc/passwd', signed(vm1.id))).status, 404);
+});
+
+test('bad input is a 4xx, never a 500', async () => {
+  const secret = cloud.config.get<string>('neutron', 'metadata_proxy_shared_secret');
+  const signed: [string, string][] = [['X-Instance-ID', vm1.id], ['X-Instance-ID-Signature', instanceSignature(secret, vm1.id)]];
+  for (const [path, method] of [['/openstack/%zz', 'GET'], [`/${'a'.repeat(5000)}`, 'GET'], ['/openstack/latest/meta_data.json%00', 'GET'],
+    ['/openstack/latest/%2e%2e/%2e%2e/x', 'GET'], ['/openstack/latest/meta_data.json', 'PROPFIND'],
+    ['/openstack/latest/password', 'DELETE'], ['/latest/meta-data/__proto__/constructor', 'GET']] as const) {
+    const r = await direct(path, signed, method);
+    assert.ok(r.status >= 400 && r.status < 500, `${method} ${path.slice(0, 40)} → ${r.status} ${r.body.slice(0, 200)}`);
+  }
+  // Encoded dot segments resolve inside the instance's own tree (as webob + posixpath.normpath in Nova).
+  assert.equal((await direct('/latest/meta-data/public-keys/0/openssh-key/..%2f..%2f', signed)).body, '0=k1');
+  // Oversized password bodies: Nova's 400 "Request is too large.", and 413 beyond the body limit.
+  const post = (size: number) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const u = new URL(`${cloud.url}/metadata/openstack/latest/password`);
+    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: ['Host', u.host, ...signed.flat(), 'Content-Type', 'text/plain'] }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end('x'.repeat(size));
+  });
+  const tooLarge = await post(30 * 1024);
+  assert.equal(tooLarge.status, 400);
+  assert.match(tooLarge.body, /Request is too large\./);
+  assert.equal((await post(1024 * 1024)).status, 413);
 });
 
 test('the guest posts its password once; os-server-password shows and clears it', async () => {

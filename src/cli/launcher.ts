@@ -7,6 +7,7 @@ import type { Logger } from '../common/logging.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { migrate, type MigrationSet } from '../common/db/migrate.ts';
 import { createHttpServer, mountService } from '../common/http/app.ts';
+import { corsOptions, registerCors } from '../common/http/cors.ts';
 import { RemoteTokenValidator } from '../common/http/auth.ts';
 import { ServiceUnavailable } from '../common/errors.ts';
 import { createTransport, type Transport } from '../common/rpc/transport.ts';
@@ -102,6 +103,7 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
   };
 
   const app = createHttpServer({ logger, bodyLimit: config.get<number>('DEFAULT', 'max_request_body_size') });
+  registerCors(app, corsOptions(config));
   const running: RunningService[] = [];
   for (const def of o.services) {
     const publicUrl = o.allInOne ? `${base}${def.prefix}` : base;

@@ -3,6 +3,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { createHmac } from 'node:crypto';
 import { SignatureVerifier, type SignedParts } from './auth.ts';
 import { Ec2Error } from './errors.ts';
 import { form, signV4 } from '../../test/helpers/ec2.ts';
@@ -10,6 +11,14 @@ import { form, signV4 } from '../../test/helpers/ec2.ts';
 let server: Server;
 let url: string;
 const seen: any[] = [];
+/** Signatures the stand-in Identity refuses (it does not recompute them). */
+const forged = new Set<string>();
+const SECRET = 's3cret';
+const signingKey = (scope: string[]) => {
+  let k = createHmac('sha256', `AWS4${SECRET}`).update(scope[0]).digest();
+  for (const p of [scope[1], scope[2], 'aws4_request']) k = createHmac('sha256', k).update(p).digest();
+  return k.toString('hex');
+};
 
 before(async () => {
   server = createServer((req, res) => {
@@ -18,8 +27,11 @@ before(async () => {
     req.on('end', () => {
       const body = JSON.parse(b);
       seen.push({ url: req.url, body });
-      if (body.credentials.access !== 'good') { res.writeHead(401).end('{}'); return; }
-      res.writeHead(200, { 'content-type': 'application/json', 'x-subject-token': 'tok' });
+      if (body.credentials.access !== 'good' || forged.has(body.credentials.signature)) { res.writeHead(401).end('{}'); return; }
+      const extra: Record<string, string> = {};
+      const scope = /Credential=[^/]+\/([^,]+)/.exec(body.credentials.headers?.Authorization ?? '')?.[1];
+      if (req.headers['x-auth-token'] === 'service-token' && scope) Object.assign(extra, { 'x-ec2-signing-key': signingKey(scope.split('/')), 'x-ec2-signing-scope': scope });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-subject-token': 'tok', ...extra });
       res.end(JSON.stringify({ token: { user: { id: 'u1' }, project: { id: 'p1' }, roles: [{ name: 'member' }], expires_at: new Date(Date.now() + 3600_000).toISOString() } }));
     });
   });
@@ -74,4 +86,31 @@ test('refusals: unknown key, unsigned, unsupported versions, malformed headers',
   p.params.SignatureVersion = '2';
   p.params.Timestamp = 'yesterday-ish';
   assert.equal(await code(p), 'AuthFailure');
+});
+
+test('with a service token, Identity hands the day\'s signing key: later requests are checked locally', async () => {
+  const v = new SignatureVerifier({ identityUrl: async () => url, maxSkewMs: 900_000, serviceToken: async () => 'service-token' });
+  const req = (i: number, secret = SECRET) => {
+    const body = form({ Action: 'DescribeRegions', Version: '2016-11-15', N: String(i) });
+    return parts(body, signV4('http://127.0.0.1:1/ec2/', body, { access: 'good', secret }));
+  };
+  seen.length = 0;
+  await v.verify(req(0));
+  assert.equal(seen.length, 1);
+  for (let i = 1; i <= 20; i++) await v.verify(req(i));
+  assert.equal(seen.length, 1, 'distinct requests of the same scope need no round trip');
+  // A request the cached key does not verify goes to Identity, which refuses it.
+  const bad = req(99, 'not-the-secret');
+  forged.add(String(/Signature=([0-9a-f]+)/.exec(String(bad.headers.authorization))![1]));
+  await assert.rejects(v.verify(bad), (e: Ec2Error) => e.code === 'AuthFailure');
+  assert.equal(seen.length, 2);
+  // A revocation flushes the keys.
+  v.flush();
+  await v.verify(req(100));
+  assert.equal(seen.length, 3);
+  // Without the service token no key is handed out.
+  const plain = new SignatureVerifier({ identityUrl: async () => url, maxSkewMs: 900_000 });
+  await plain.verify(req(200));
+  await plain.verify(req(201));
+  assert.equal(seen.length, 5);
 });

@@ -1,11 +1,13 @@
 // Who signed this request: the AWS signature (version 4 in the Authorization header or the
 // query string, or version 2 in the parameters) is checked by Identity's /v3/ec2tokens — the
 // secret never leaves Identity — which answers with a token scoped to the key's project. Here:
-// the request's clock-skew window and the cache of verified requests. Replays are limited as
+// the request's clock-skew window, the cache of verified requests, and the SigV4 signing keys
+// Identity hands this service (scoped to a day, a region and a service: never the secret),
+// with which later requests of the same key pair are checked without a round trip. Replays are limited as
 // AWS limits them: a signed request is only good within the skew window of its signing time
 // (the same request repeated inside it is accepted, as AWS does; ClientToken makes launches
 // idempotent).
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Ec2Error, authFailure } from './errors.ts';
 import type { Params } from './params.ts';
 
@@ -40,6 +42,8 @@ interface Extracted {
   /** V2's Expires / V4-query's X-Amz-Expires: not valid after (ms). */
   expires?: number;
   payload: Record<string, unknown>;
+  /** SigV4 only: what the signing key of `scope` must sign for this request to be genuine. */
+  v4?: { scope: string; stringToSign: string };
 }
 
 const V4_AUTH = /^AWS4-HMAC-SHA256\s+(.*)$/;
@@ -73,9 +77,11 @@ export function extractSignature(r: SignedParts): Extracted {
     if (!signed.includes('host')) throw authFailure('The host header must be signed');
     const headers: Record<string, string> = { Authorization: auth, 'X-Amz-Date': date };
     for (const h of signed) { const v = header(r.headers, h); if (v !== undefined) headers[h] = v; }
+    const bodyHash = sha(r.body);
     return {
       access: cred[0], signature: fields.Signature, signedAt: parseAmzDate(date),
-      payload: { access: cred[0], signature: fields.Signature, host: r.host, verb: r.method, path: r.path, params: r.query, headers, body_hash: sha(r.body) },
+      payload: { access: cred[0], signature: fields.Signature, host: r.host, verb: r.method, path: r.path, params: r.query, headers, body_hash: bodyHash },
+      v4: v4Check(r, r.query, signed, date, cred.slice(1), bodyHash),
     };
   }
   const p = r.params;
@@ -88,10 +94,15 @@ export function extractSignature(r: SignedParts): Extracted {
     const ttl = p['X-Amz-Expires'] !== undefined ? Number(p['X-Amz-Expires']) : undefined;
     if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1 && ttl <= 604800)) throw authFailure('X-Amz-Expires must be between 1 and 604800 seconds');
     const headers: Record<string, string> = {};
-    for (const h of p['X-Amz-SignedHeaders'].split(';')) { const v = header(r.headers, h); if (v !== undefined) headers[h] = v; }
+    const signed = p['X-Amz-SignedHeaders'].split(';');
+    for (const h of signed) { const v = header(r.headers, h); if (v !== undefined) headers[h] = v; }
+    const bodyHash = sha(r.body);
+    const query = { ...r.query };
+    delete query['X-Amz-Signature'];
     return {
       access: cred[0], signature: p['X-Amz-Signature'], signedAt, expires: ttl !== undefined ? signedAt + ttl * 1000 : undefined,
-      payload: { access: cred[0], signature: p['X-Amz-Signature'], host: r.host, verb: r.method, path: r.path, params: r.query, headers, body_hash: sha(r.body) },
+      payload: { access: cred[0], signature: p['X-Amz-Signature'], host: r.host, verb: r.method, path: r.path, params: r.query, headers, body_hash: bodyHash },
+      v4: v4Check(r, query, signed, date, cred.slice(1), bodyHash),
     };
   }
   if (p.Signature !== undefined || p.AWSAccessKeyId !== undefined) {
@@ -109,18 +120,41 @@ export function extractSignature(r: SignedParts): Extracted {
   throw new Ec2Error('AuthFailure', 'The request is not signed (no Authorization header, X-Amz-Signature or Signature)', 401);
 }
 
+/** RFC 3986 as SigV4's canonical query string wants it. */
+const awsQuote = (v: string) => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** SigV4's string to sign for this request, canonicalized exactly as Identity does it. */
+function v4Check(r: SignedParts, query: Params, signed: string[], date: string, scope: string[], bodyHash: string): Extracted['v4'] {
+  if (scope.length !== 4 || !date.startsWith(scope[0])) return undefined;
+  const cq = Object.keys(query).sort().map((k) => `${awsQuote(k)}=${awsQuote(query[k])}`).join('&');
+  let ch = '';
+  for (const h of signed) {
+    const v = header(r.headers, h);
+    if (v !== undefined) ch += `${h}:${v.trim()}\n`;
+  }
+  const canonical = [r.method.toUpperCase(), r.path, cq, ch, signed.join(';'), bodyHash].join('\n');
+  return { scope: scope.join('/'), stringToSign: ['AWS4-HMAC-SHA256', date, scope.join('/'), createHash('sha256').update(canonical).digest('hex')].join('\n') };
+}
+
 interface CacheEntry { caller: Caller; until: number }
+interface KeyEntry extends CacheEntry { key: Buffer }
 
 export interface VerifierOptions {
   /** Identity's v3 URL. */
   identityUrl(): Promise<string>;
   /** How far a request's signing time may be from ours, either way (AWS EC2: 15 minutes). */
   maxSkewMs: number;
+  /** This service's own token: with it Identity hands out SigV4 signing keys (one day, region, service). */
+  serviceToken?: () => Promise<string>;
+  /** How long a signing key is used before Identity is asked again (keystonemiddleware's token_cache_time). */
+  keyCacheMs?: number;
   now?: () => number;
 }
 
 export class SignatureVerifier {
   private readonly cache = new Map<string, CacheEntry>();
+  /** SigV4 signing keys per access key and credential scope: later requests are checked here. */
+  private readonly keys = new Map<string, KeyEntry>();
   private static readonly MAX_ENTRIES = 50_000;
   private readonly now: () => number;
 
@@ -141,12 +175,28 @@ export class SignatureVerifier {
     const key = createHash('sha256').update(JSON.stringify(x.payload)).digest('base64');
     const hit = this.cache.get(key);
     if (hit && hit.until > now) return hit.caller;
-    const caller = await this.askIdentity(x);
+    const scopeKey = x.v4 ? `${x.access}\n${x.v4.scope}` : undefined;
+    const k = scopeKey ? this.keys.get(scopeKey) : undefined;
+    if (k && k.until > now) {
+      const mine = createHmac('sha256', k.key).update(x.v4!.stringToSign).digest();
+      const theirs = Buffer.from(x.signature, 'hex');
+      if (theirs.length === mine.length && timingSafeEqual(mine, theirs)) {
+        this.remember(key, { caller: k.caller, until: Math.min(until, k.until) });
+        return k.caller;
+      }
+      // Not ours to refuse: Identity has the last word (it also accepts a host without its port).
+    }
+    const { caller, signingKey, scope } = await this.askIdentity(x);
     this.remember(key, { caller, until: Math.min(until, caller.tokenExpires - 30_000) });
+    if (signingKey && scopeKey && scope === x.v4!.scope) {
+      if (this.keys.size >= SignatureVerifier.MAX_ENTRIES) this.keys.clear();
+      this.keys.set(scopeKey, { caller, key: signingKey, until: Math.min(now + (this.o.keyCacheMs ?? 300_000), caller.tokenExpires - 30_000) });
+    }
     return caller;
   }
 
-  flush(): void { this.cache.clear(); }
+  /** Forgets every verified request and signing key (Identity announced a revocation). */
+  flush(): void { this.cache.clear(); this.keys.clear(); }
 
   private remember(key: string, v: CacheEntry): void {
     const m = this.cache;
@@ -160,11 +210,12 @@ export class SignatureVerifier {
     m.set(key, v);
   }
 
-  private async askIdentity(x: Extracted): Promise<Caller> {
+  private async askIdentity(x: Extracted): Promise<{ caller: Caller; signingKey?: Buffer; scope?: string }> {
     let res: Response;
+    const svc = x.v4 && this.o.serviceToken ? await this.o.serviceToken().catch(() => undefined) : undefined;
     try {
       res = await fetch(`${await this.o.identityUrl()}/ec2tokens?nocatalog`, {
-        method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' },
+        method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', ...(svc ? { 'x-auth-token': svc } : {}) },
         body: JSON.stringify({ credentials: x.payload }),
       });
     } catch (e) {
@@ -177,9 +228,11 @@ export class SignatureVerifier {
     const token = res.headers.get('x-subject-token');
     const body = JSON.parse(text) as { token: { user: { id: string }; project?: { id: string }; roles?: { name: string }[]; expires_at: string } };
     if (!token || !body.token.project) throw authFailure('The credential is not scoped to a project');
-    return {
+    const caller = {
       token, accessKey: x.access, projectId: body.token.project.id, userId: body.token.user.id,
       roles: (body.token.roles ?? []).map((r) => r.name), tokenExpires: Date.parse(body.token.expires_at),
     };
+    const key = res.headers.get('x-ec2-signing-key');
+    return { caller, signingKey: key && /^[0-9a-f]{64}$/.test(key) ? Buffer.from(key, 'hex') : undefined, scope: res.headers.get('x-ec2-signing-scope') ?? undefined };
   }
 }

@@ -1,21 +1,17 @@
-// EC2-style ids for OpenStack UUIDs. The id is derived from the UUID (the first 68 bits of its
-// SHA-256, in AWS's 17-hex-digit long form, e.g. i-0f3a…), so every service that knows the UUID
-// — the metadata service included — names the instance or image the same way without a lookup.
-// The EC2 database records each id the first time it is shown, which gives the reverse mapping
-// (EC2 id → UUID) a client's later request needs; its primary key turns a (vanishingly unlikely,
-// ~2^-34 at a million ids) collision into a refused insert instead of a silent alias.
-import { createHash } from 'node:crypto';
+// EC2 ids ↔ UUIDs. The id is derived from the UUID (src/common/ec2-ids.ts), so every service
+// that knows the UUID — the metadata service included — names the instance or image the same
+// way without a lookup. The EC2 database records each id the first time it is shown, which
+// gives the reverse mapping (EC2 id → UUID) a client's later request needs; its primary key
+// turns a (vanishingly unlikely, ~2^-34 at a million ids) collision into a refused insert
+// instead of a silent alias.
 import type { Kysely } from 'kysely';
+import { ec2IdFor, type Ec2Kind } from '../common/ec2-ids.ts';
 import { isUniqueViolation } from '../common/db/database.ts';
 import type { Ec2DB } from './db.ts';
 
-export type Ec2Kind = 'i' | 'ami' | 'aki' | 'ari' | 'r';
+export { ec2IdFor, type Ec2Kind };
 
 const ID_RE = /^(i|ami|aki|ari|r)-([0-9a-f]{8}|[0-9a-f]{17})$/;
-
-export function ec2IdFor(kind: Ec2Kind, uuid: string): string {
-  return `${kind}-${createHash('sha256').update(uuid.toLowerCase()).digest('hex').slice(0, 17)}`;
-}
 
 /** The kind of a well-formed EC2 id, or undefined. */
 export function kindOf(id: string): Ec2Kind | undefined {

@@ -33,6 +33,7 @@ export interface RouterDeps {
   ids: IdMapper;
   db: Kysely<Ec2DB>;
   settings: Ec2Settings;
+  serviceToken(): Promise<string>;
 }
 
 const awsRequestId = (req: FastifyRequest) => req.id.replace(/^req-/, '');
@@ -83,7 +84,7 @@ export async function registerEc2Routes(scope: FastifyInstance, deps: RouterDeps
         method: req.method, host: String(req.headers.host ?? ''), path, query, params, body, headers: req.headers,
       });
       const ctx: ActionContext = {
-        p: params, caller, compute: deps.compute, image: deps.image, ids: deps.ids, db: deps.db, settings: deps.settings,
+        p: params, caller, compute: deps.compute, image: deps.image, ids: deps.ids, db: deps.db, settings: deps.settings, serviceToken: deps.serviceToken,
         discover: (what) => (what === 'instances' ? discoverInstances(ctx) : discoverImages(ctx)),
       };
       const xml = await def.handler(ctx);

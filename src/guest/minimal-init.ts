@@ -88,17 +88,18 @@ elif ip link show eth0 >/dev/null 2>&1; then
   else
     log "dhcp on eth0 failed"
   fi
-  if wget -q -T 10 -O /run/meta_data.json http://169.254.169.254/openstack/latest/meta_data.json; then
+  # busybox wget's own -T crashes (rc 139) in this build: the timeout applet bounds each fetch.
+  if timeout 15 wget -q -O /run/meta_data.json http://169.254.169.254/openstack/latest/meta_data.json; then
     log "datasource metadata-service (169.254.169.254)"
     md=/run/meta_data.json
-    wget -q -T 10 -O /run/user_data http://169.254.169.254/openstack/latest/user_data && ud=/run/user_data
-  elif wget -q -T 10 -O /run/ec2-hostname http://169.254.169.254/latest/meta-data/hostname; then
+    timeout 15 wget -q -O /run/user_data http://169.254.169.254/openstack/latest/user_data && ud=/run/user_data
+  elif timeout 15 wget -q -O /run/ec2-hostname http://169.254.169.254/latest/meta-data/hostname; then
     log "datasource ec2 (169.254.169.254)"
     md=/run/meta_data.ec2
     printf '{"hostname": "%s", "public_keys": {"%s": "%s"}}\\n' "$(cat /run/ec2-hostname)" \\
-      "$(wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/ | sed -n '1s/^0=//p')" \\
-      "$(wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key)" > $md
-    wget -q -T 10 -O /run/user_data http://169.254.169.254/latest/user-data && ud=/run/user_data
+      "$(timeout 15 wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/ | sed -n '1s/^0=//p')" \\
+      "$(timeout 15 wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key)" > $md
+    timeout 15 wget -q -O /run/user_data http://169.254.169.254/latest/user-data && ud=/run/user_data
   else
     log "no datasource: the metadata service did not answer"
   fi

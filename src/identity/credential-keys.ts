@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
+import { ConfigError } from '../common/config.ts';
 import { Fernet, fernetRotate, fernetSetup } from './tokens/fernet.ts';
 import type { IdentityDB } from './store/schema.ts';
 
@@ -25,7 +26,8 @@ export class CredentialCipher {
     let names: string[] = [];
     try { names = (await readdir(dir)).filter((f) => /^\d+$/.test(f)); } catch { /* reported below */ }
     const idx = names.map(Number).sort((a, b) => b - a); // primary first, staged (0) last
-    if (!idx.length) throw new Error(`no credential keys in ${dir}; run "stratus manage identity credential_setup"`);
+    // Start-up stops here, naming the fix, rather than storing secrets unencrypted.
+    if (!idx.length) throw new ConfigError(`no credential keys in ${dir} ([credential] key_repository); run "stratus manage identity credential_setup"`);
     const keys = await Promise.all(idx.map(async (i) => (await readFile(join(dir, String(i)), 'utf8')).trim()));
     return new CredentialCipher(Fernet.fromKeys(keys), createHash('sha1').update(keys[0], 'utf8').digest('hex'));
   }

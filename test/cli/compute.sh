@@ -14,7 +14,8 @@ test "$(openstack compute service list --service nova-compute -f value -c State)
 step cell_v2 discover_hosts;      run stratus manage cell_v2 discover_hosts --verbose --config "$D/stratus.conf"
 step cell_v2 list_cells;          stratus manage cell_v2 list_cells --config "$D/stratus.conf" | tee -a /dev/stderr | grep ' cell1 ' >/dev/null
 step cell_v2 list_hosts;          stratus manage cell_v2 list_hosts --config "$D/stratus.conf" | grep cell1 >/dev/null
-step catalog list;                openstack catalog list -f value -c Type | sort | tr '\n' ' ' | grep 'compute identity image placement' >/dev/null
+step catalog list;                types=" $(openstack catalog list -f value -c Type | tr '\n' ' ') "
+for t in compute identity image placement ec2; do [[ $types == *" $t "* ]] || { echo "no $t in the catalog: $types"; exit 1; }; done
 step image create;                head -c 1048576 /dev/zero > "$D/cirros.raw"
 openstack image create --disk-format raw --container-format bare --file "$D/cirros.raw" --property architecture=x86_64 cirros -f value -c id >/dev/null
 openstack image create --disk-format raw --container-format bare --file "$D/cirros.raw" --property hypervisor_type=xen xen-only -f value -c id >/dev/null

@@ -10,6 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startCloud, type TestCloud } from '../helpers/cloud.ts';
+import { freePort } from '../helpers/service.ts';
+import { launch, type Launched } from '../../src/cli/launcher.ts';
+import { dashboardService } from '../../src/dashboard/index.ts';
+import { createLogger } from '../../src/common/logging.ts';
+import { CHROMIUM_ARGS } from './browser-args.ts';
 
 const ART = 'test-artifacts/dashboard';
 const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>';
@@ -19,11 +24,12 @@ let profile: string;
 let ctx: BrowserContext;
 let page: Page;
 let imageFile: string;
+let dashPort: number;
+let standalone: Launched | undefined;
 const memberPassword = 'member-pass-1';
 /** Uncaught errors in the page: each test must leave none. */
 const pageErrors: string[] = [];
 
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 async function shot(name: string) {
   await page.screenshot({ path: join(ART, `${name}.png`), fullPage: true });
@@ -56,7 +62,12 @@ before(async () => {
   // The test serves what `npm run build` makes; build it so the run never sees a stale app.
   const b = spawnSync(process.execPath, ['scripts/build-dashboard.mjs'], { stdio: 'inherit' });
   assert.equal(b.status, 0, 'dashboard build failed');
+  // The distributed shape's dashboard (`stratus serve dashboard`) runs on its own port: the
+  // APIs must allow its origin ([cors] allowed_origin).
+  dashPort = await freePort();
+  process.env.OS_CORS__ALLOWED_ORIGIN = `http://127.0.0.1:${dashPort}`;
   cloud = await startCloud();
+  delete process.env.OS_CORS__ALLOWED_ORIGIN;
   const admin = await cloud.adminToken();
   // A member in a project of its own, to check isolation.
   const proj = await cloud.req('POST', '/identity/v3/projects', { token: admin, body: { project: { name: 'demo', domain_id: 'default' } } });
@@ -80,6 +91,7 @@ afterEach(() => {
 
 after(async () => {
   await browser?.close();
+  await standalone?.stop();
   await cloud?.stop();
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
@@ -332,4 +344,22 @@ test('on a phone-sized screen the menu folds and pages stay usable', async () =>
   await p.getByRole('heading', { name: 'Instances', level: 1 }).waitFor();
   await p.screenshot({ path: join(ART, '40-phone-instances.png'), fullPage: true });
   await phone.close();
+});
+
+test('stratus serve dashboard: the app on its own port logs in to the cloud\'s identity and calls its APIs (CORS)', async () => {
+  standalone = await launch({
+    config: cloud.config.with({ dashboard: { identity_url: cloud.identityUrl } }), logger: createLogger({ level: 'silent' }),
+    services: [dashboardService], bind: '127.0.0.1', port: dashPort, allInOne: false,
+  });
+  const p = await ctx.newPage();
+  p.on('pageerror', (e) => { pageErrors.push(e.message); });
+  await p.goto(`http://127.0.0.1:${dashPort}/`);
+  await p.getByLabel('User name').fill('admin');
+  await p.getByLabel('Password').fill(cloud.adminPassword);
+  await p.getByRole('button', { name: 'Log in' }).click();
+  await p.getByRole('meter', { name: 'Instances' }).waitFor();
+  await p.evaluate(() => { location.hash = '#/images'; });
+  await p.getByRole('link', { name: 'tiny-raw' }).waitFor();
+  await p.screenshot({ path: join(ART, '41-standalone-images.png'), fullPage: true });
+  await p.close();
 });

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { buildConfig } from '../../common/config.ts';
 import { KEY, UUID, sampleSpec } from './testing.ts';
 import { InstanceMetadata, MetadataNotFound, OPENSTACK_VERSIONS, pyJson, type LookupResult } from './content.ts';
+import { ec2IdFor } from '../../common/ec2-ids.ts';
 
 const config = buildConfig('', {});
 const md = (spec = sampleSpec(), o: { configDrive?: boolean; password?: string; now?: () => Date } = {}) => new InstanceMetadata(spec, { config, ...o });
@@ -96,8 +97,8 @@ test('the EC2 tree as cloud-init walks it', () => {
   assert.equal(body(m.lookup('/latest/meta-data/public-keys/0/')), 'openssh-key');
   assert.equal(body(m.lookup('/latest/meta-data/public-keys/0/openssh-key')), KEY);
   assert.equal(body(m.lookup('/latest/meta-data/placement/availability-zone')), 'nova');
-  assert.equal(body(m.lookup('/latest/meta-data/instance-id')), 'i-0000000a');
-  assert.equal(body(m.lookup('/latest/meta-data/ami-id')), 'ami-f0e1d2c3');
+  assert.equal(body(m.lookup('/latest/meta-data/instance-id')), ec2IdFor('i', UUID));
+  assert.equal(body(m.lookup('/latest/meta-data/ami-id')), ec2IdFor('ami', 'f0e1d2c3-1111-4222-8333-444455556666'));
   assert.equal(body(m.lookup('/latest/meta-data/ami-launch-index')), '0');
   assert.equal(body(m.lookup('/latest/meta-data/hostname')), 'vm1.novalocal');
   assert.equal(body(m.lookup('/latest/meta-data/local-hostname')), 'vm1.novalocal');
@@ -108,8 +109,8 @@ test('the EC2 tree as cloud-init walks it', () => {
   assert.equal(body(m.lookup('/latest/meta-data/block-device-mapping/')), 'ami\nroot');
   assert.equal(body(m.lookup('/latest/meta-data/block-device-mapping/root')), '/dev/vda');
   assert.equal(body(m.lookup('/latest/user-data')), '#!/bin/sh\necho hello\n');
-  assert.equal(body(m.lookup('/2009-04-04/meta-data/instance-id')), 'i-0000000a');
-  assert.equal(body(m.lookup('/ec2/latest/meta-data/instance-id')), 'i-0000000a');
+  assert.equal(body(m.lookup('/2009-04-04/meta-data/instance-id')), ec2IdFor('i', UUID));
+  assert.equal(body(m.lookup('/ec2/latest/meta-data/instance-id')), ec2IdFor('i', UUID));
   // Older versions lack what came later.
   assert.equal(body(m.lookup('/1.0/meta-data/')), 'ami-id\nami-launch-index\nami-manifest-path\nhostname\ninstance-id\nlocal-ipv4\npublic-keys/\nreservation-id\nsecurity-groups');
   // No NIC: no address, no security group.
@@ -126,7 +127,7 @@ test('paths that do not exist are MetadataNotFound, never a crash', () => {
     assert.throws(() => m.lookup(p), MetadataNotFound, p);
   }
   // Dot segments are resolved before lookup (posixpath.normpath), so they cannot escape the tree.
-  assert.equal(body(m.lookup('/openstack/../latest/meta-data/instance-id')), 'i-0000000a');
+  assert.equal(body(m.lookup('/openstack/../latest/meta-data/instance-id')), ec2IdFor('i', UUID));
   assert.equal(body(m.lookup('//openstack//latest//user_data')), '#!/bin/sh\necho hello\n');
 });
 

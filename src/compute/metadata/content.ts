@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Config } from '../../common/config.ts';
 import { NotFound } from '../../common/errors.ts';
+import { ec2IdFor } from '../../common/ec2-ids.ts';
 import type { GuestSpec, VifSpec } from '../virt/driver.ts';
 import '../config.ts';
 import './config.ts';
@@ -223,10 +224,11 @@ export class InstanceMetadata {
     const fixedIp = this.vifs().map((v) => v.address).find((a): a is string => !!a && a.includes('.')) ?? '';
     const props = s.image?.properties ?? s.imageProps ?? {};
     const md: Ec2Tree = {
-      'ami-id': s.imageId ? ec2Id('ami', s.imageId) : '',
+      'ami-id': s.imageId ? ec2IdFor('ami', s.imageId) : '',
       'ami-launch-index': s.launchIndex ?? 0,
       'ami-manifest-path': 'FIXME',
-      'instance-id': ec2Id('i', s.uuid, s.name),
+      // The ids the EC2 API shows for this instance and its images (src/common/ec2-ids.ts).
+      'instance-id': ec2IdFor('i', s.uuid),
       hostname,
       'local-ipv4': fixedIp || (this.o.address ?? null),
       'reservation-id': s.reservationId ?? '',
@@ -242,8 +244,8 @@ export class InstanceMetadata {
     if (since('2007-08-29')) md['instance-type'] = s.flavor?.name ?? '';
     if (since('2007-12-15')) {
       md['block-device-mapping'] = this.blockDeviceMapping(props);
-      if (props.kernel_id) md['kernel-id'] = ec2Id('aki', props.kernel_id);
-      if (props.ramdisk_id) md['ramdisk-id'] = ec2Id('ari', props.ramdisk_id);
+      if (props.kernel_id) md['kernel-id'] = ec2IdFor('aki', props.kernel_id);
+      if (props.ramdisk_id) md['ramdisk-id'] = ec2IdFor('ari', props.ramdisk_id);
     }
     if (since('2008-02-01')) md.placement = { 'availability-zone': this.availabilityZone() };
     if (since('2008-09-01')) md['instance-action'] = 'none';
@@ -336,17 +338,6 @@ export function pyJson(v: unknown): string {
 }
 
 // ---- identifiers
-
-/**
- * EC2-style ids (`i-0000000a`, `ami-…`). Nova numbers them from its id-mapping tables; here the
- * instance's number comes from its hypervisor name (instance-%08x, the same number Nova's
- * mappings usually hold) and an image's from its uuid, so they are stable without a table.
- */
-function ec2Id(prefix: string, uuid: string, name?: string): string {
-  const m = name ? /^instance-([0-9a-f]{1,8})$/.exec(name) : null;
-  const n = m ? parseInt(m[1], 16) : parseInt(uuid.replace(/-/g, '').slice(0, 8), 16) || 0;
-  return `${prefix}-${n.toString(16).padStart(8, '0')}`;
-}
 
 /** A stable uuid for a network that has no network service record (user-mode networking). */
 function networkId(name: string): string {

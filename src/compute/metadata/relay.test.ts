@@ -120,6 +120,18 @@ test('bad requests get a 4xx and a close; an unreachable service a 502', async (
   assert.equal(down.err, '');
 });
 
+test('a relay started with a malformed instance id or signature refuses to run (exit 2, says nothing)', async () => {
+  for (const args of [[base, `${UUID}\n`, SIG], [base, UUID, 'nothex'], [base, UUID], []]) {
+    const p = spawn(process.execPath, ['--no-warnings', relayProgram(), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    p.stdin.end('GET / HTTP/1.1\r\n\r\n');
+    assert.equal(await new Promise((r) => p.on('close', r)), 2);
+    assert.equal(out, '');
+  }
+});
+
 test('a guest that hangs up ends the relay; a half-sent request is dropped', async () => {
   const r = await relay('GET /openstack HTTP/1.1\r\nHost: x\r\n', base, { endInput: true });
   assert.equal(r.code, 0);

@@ -65,7 +65,7 @@ class MetadataHandler {
     await scope.register(async (s) => {
       s.setErrorHandler((error, req, reply) => this.sendError(error, req, reply));
       s.removeAllContentTypeParsers();
-      s.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
+      s.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
       const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
       s.route({ method: [...methods], url: '/', handler: (req, reply) => this.handle(req, reply, '') });
       s.route({ method: [...methods], url: '/*', handler: (req, reply) => this.handle(req, reply, (req.params as { '*': string })['*']) });

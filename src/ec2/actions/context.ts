@@ -25,6 +25,8 @@ export interface ActionContext {
   ids: IdMapper;
   db: Kysely<Ec2DB>;
   settings: Ec2Settings;
+  /** This service's own (admin) token: for what Nova shows admins only (reservation ids). */
+  serviceToken(): Promise<string>;
   /** Records the EC2 ids of every instance or image the caller can see. */
   discover(what: 'instances' | 'images'): Promise<void>;
 }

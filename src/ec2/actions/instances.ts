@@ -86,8 +86,53 @@ async function refsFor(c: ActionContext, servers: any[]) {
     const rows = await c.db.selectFrom('ec2_reservations').select(['instance_uuid', 'reservation_id', 'launch_index', 'project_id']).where('instance_uuid', 'in', uuids.slice(i, i + 500)).execute();
     for (const r of rows) resv.set(r.instance_uuid, r);
   }
+  const unknown = servers.filter((s) => !resv.has(s.id) && s['OS-EXT-STS:vm_state'] !== 'deleted');
+  if (unknown.length) for (const r of await adoptReservations(c, unknown)) resv.set(r.instance_uuid, r);
   const images = await imagesById(c, [...new Set(servers.map((s) => s.image?.id).filter((x): x is string => !!x))]);
   return { instanceIds, resv, images };
+}
+
+/**
+ * Servers made through the Nova API: their reservation and launch index (which Nova shows
+ * admins only, and the metadata service shows the guest) read once with this service's token
+ * and recorded, so DescribeInstances groups them as the guest sees itself.
+ */
+async function adoptReservations(c: ActionContext, servers: any[]) {
+  let admin: Map<string, any>;
+  try {
+    const token = await c.serviceToken();
+    if (servers.length <= 20) {
+      const got = await Promise.all(servers.map((s) => c.compute.call(token, 'GET', `/servers/${s.id}`)));
+      admin = new Map(got.filter((r) => r.status === 200).map((r) => [r.body.server.id, r.body.server]));
+    } else {
+      admin = new Map();
+      const want = new Set(servers.map((s) => s.id));
+      let marker: string | undefined;
+      for (;;) {
+        const page = (await c.compute.ok(token, 'GET', `/servers/detail?all_tenants=True&project_id=${encodeURIComponent(c.caller.projectId)}&limit=${PAGE}${marker ? `&marker=${marker}` : ''}`)).servers as any[];
+        for (const s of page) if (want.has(s.id)) admin.set(s.id, s);
+        if (page.length < PAGE || admin.size === want.size) break;
+        marker = page[page.length - 1].id;
+      }
+    }
+  } catch {
+    return []; // no admin view: these servers show as reservations of their own until next time
+  }
+  const now = new Date().toISOString();
+  const rows = [...admin.values()].filter((s) => typeof s['OS-EXT-SRV-ATTR:reservation_id'] === 'string' && s.tenant_id === c.caller.projectId).map((s) => ({
+    instance_uuid: s.id as string, reservation_id: s['OS-EXT-SRV-ATTR:reservation_id'] as string, project_id: c.caller.projectId,
+    launch_index: Number(s['OS-EXT-SRV-ATTR:launch_index'] ?? 0), user_data: (s['OS-EXT-SRV-ATTR:user_data'] as string | null) ?? null, created_at: now, terminated_at: null,
+  }));
+  for (let i = 0; i < rows.length; i += 200) {
+    const chunk = rows.slice(i, i + 200);
+    try {
+      await c.db.insertInto('ec2_reservations').values(chunk).execute();
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      for (const r of chunk) await c.db.insertInto('ec2_reservations').values(r).execute().catch((e2) => { if (!isUniqueViolation(e2)) throw e2; });
+    }
+  }
+  return rows;
 }
 
 interface ImageInfo { id: string; kind: 'ami' | 'aki' | 'ari'; architecture?: string; kernel?: string; ramdisk?: string }

@@ -61,9 +61,21 @@ function signatureV4(secret: string, c: Ec2Request, host: string): string {
   if (credential.length < 5 || !date.startsWith(credential[1])) throw new Unauthorized('Invalid EC2 signature.');
   const scope = credential.slice(1).join('/');
   const toSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
-  let key = hmac('sha256', `AWS4${secret}`, credential[1]);
-  for (const part of [credential[2], credential[3], 'aws4_request']) key = hmac('sha256', key, part);
-  return hmac('sha256', key, toSign).toString('hex');
+  return hmac('sha256', signingKeyV4(secret, credential.slice(1)), toSign).toString('hex');
+}
+
+/** SigV4's signing key: the secret narrowed to one day, region and service ([date, region, service, 'aws4_request']). */
+function signingKeyV4(secret: string, scope: string[]): Buffer {
+  let key = hmac('sha256', `AWS4${secret}`, scope[0]);
+  for (const part of [scope[1], scope[2], 'aws4_request']) key = hmac('sha256', key, part);
+  return key;
+}
+
+/** The credential scope of a SigV4 request (date/region/service/aws4_request), from its header or query. */
+function scopeV4(c: Ec2Request): string[] {
+  const auth = c.headers.Authorization ?? c.headers.authorization;
+  const cred = auth !== undefined ? auth.split('Credential=')[1]?.split(',')[0]?.trim() : c.params['X-Amz-Credential'];
+  return (cred ?? '').split('/').slice(1);
 }
 
 function isV4(c: Ec2Request): boolean {
@@ -211,6 +223,19 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
     // ?nocatalog as on GET /v3/auth/tokens: an EC2 endpoint verifying each request needs no catalog.
     const token = await issueFor(row, blob, ec2, !('nocatalog' in (req.query as Obj ?? {})));
     reply.code(200).header('x-subject-token', token.id);
+    // A service that verifies EC2 requests itself (Stratus's EC2 API, with its service token)
+    // may have the SigV4 signing key of this request's scope: one day, one region, one service.
+    // With it, it checks that key pair's later requests of the same scope without a round trip,
+    // and the secret itself still never leaves Identity (as AWS hands derived keys to its
+    // regional endpoints).
+    const svc = req.headers['x-auth-token'];
+    const scope = isV4(ec2) ? scopeV4(ec2) : [];
+    if (typeof svc === 'string' && scope.length === 4 && scope[3] === 'aws4_request') {
+      const caller = await tokens.validate(svc).catch(() => undefined);
+      if (caller?.body.roles?.some((r: { name: string }) => r.name === 'service')) {
+        reply.header('x-ec2-signing-key', signingKeyV4(blob.secret as string, scope).toString('hex')).header('x-ec2-signing-scope', scope.join('/'));
+      }
+    }
     return { token: token.body };
   });
 

@@ -51,7 +51,8 @@ export function useLiveServers(allTenants: boolean) {
         if (!live) return;
         performance.mark('servers-answered');
         setServers(new Map(all.map((s) => [s.id, s])));
-        requestAnimationFrame(() => { performance.mark('servers-rendered'); setRenderedAt(performance.now()); });
+        // The frame after the one that painted the rows: what the benchmark reads as "rendered".
+        requestAnimationFrame(() => setTimeout(() => { performance.mark('servers-rendered'); setRenderedAt(performance.now()); }));
       } catch (e) { if (live) setError(e as Error); }
       if (live) timer = setTimeout(poll, 2000);
     })();
