@@ -104,7 +104,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     const svc = service(c);
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'rebuild');
-    const image = await c.api.images.get(c.auth.token, a.imageRef);
+    const image = await c.api.images.get(c.auth.token, a.imageRef, c.req.id);
     if (!image) throw new BadRequest(`Image ${a.imageRef} could not be found.`);
     if (image.status !== 'active') throw new BadRequest(`Image ${a.imageRef} is not active.`);
     imageProps(image);
@@ -180,7 +180,9 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     checkInstanceState(l.row, 'unshelve');
     const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
     if (typeof sm.shelved_image_id === 'string') {
-      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${sm.shelved_image_id}`).catch(() => undefined);
+      // The shelved image is only a leftover once unshelving: failing to delete it must not stop the unshelve.
+      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${sm.shelved_image_id}`)
+        .catch((err) => c.api.logger.warn({ err, image: sm.shelved_image_id, instance: l.row.uuid, requestId: c.req.id }, 'could not delete the shelved image'));
       delete sm.shelved_image_id;
     }
     await svc.begin(caller(c), l, 'unshelve', { task: 'unshelving', record: 'unshelve', updates: { system_metadata: JSON.stringify(sm) } });
@@ -200,7 +202,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'rescue');
     if (a.rescue_image_ref) {
-      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref).catch(() => null);
+      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref, c.req.id);
       if (!image) throw new BadRequest(`Requested rescue image '${a.rescue_image_ref}' is not supported`);
     }
     const password: string = a.adminPass ?? generatePassword();
