@@ -122,9 +122,8 @@ export const identityService: ServiceDefinition = {
         errorShape: 'keystone',
         async register(scope) {
           service.mountPrefix = scope.prefix;
-          for (const routes of [versionRoutes, authRoutes, ec2TokenRoutes]) routes(scope, api);
-          // The modules on the route kit: one table.
-          registerIdentityRows(scope, api, [domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes, credentialRoutes,
+          // Every route of the API, in one table on the route kit.
+          registerIdentityRows(scope, api, [versionRoutes, authRoutes, ec2TokenRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes, credentialRoutes,
             trustRoutes, oauth1Routes, oauth1FlowRoutes, policyRoutes, endpointFilterRoutes, domainConfigRoutes].flatMap((rows) => rows(api)));
         },
       },

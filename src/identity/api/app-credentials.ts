@@ -8,8 +8,8 @@ import { bool, newId, nowIso } from '../store/store.ts';
 import type { AccessRuleRow, AppCredRow } from '../store/schema.ts';
 
 const renderRule = (r: AccessRuleRow) => ({ id: r.id, service: r.service, path: r.path, method: r.method });
-import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkName, checkQuery, filterInexact, link, listLinks, type IdentityApi } from './context.ts';
-import { type IdentityRow, type RowModule } from './rows.ts';
+import { refuseRestrictedAppCred, bodyObject, checkFields, checkName, checkQuery, filterInexact, link, listLinks, type IdentityApi } from './context.ts';
+import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 /** Keystone echoes expires_at as a naive ISO time with microseconds: 2026-11-24T18:31:53.931806 */
 function normaliseExpiry(v: string): string {
@@ -35,9 +35,9 @@ export const appCredentialRoutes: RowModule = (api) => {
   const { store } = api;
   const db = () => store.db;
 
-  rows.push({ method: 'POST', path: '/v3/users/:uid/application_credentials', targetPolicy: 'identity:create_application_credential', errors: [409], handler: async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/users/:uid/application_credentials', policy: 'identity:create_application_credential', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [409], handler: async (req, reply) => {
     const { uid } = req.params as { uid: string };
-    const caller = await authorize(api, req, 'identity:create_application_credential', { user_id: uid });
+    const caller = callerOf(req);
     const a = bodyObject(req, 'application_credential');
     checkFields(a, { name: 'string', secret: 'nullable-string', description: 'nullable-string', expires_at: 'nullable-string', unrestricted: 'boolean' }, ['name']);
     if (!caller.projectId) throw new Forbidden('Application credentials need a project-scoped token.');
@@ -101,10 +101,9 @@ export const appCredentialRoutes: RowModule = (api) => {
     return { application_credential: render(api, row, await rulesOf(uid), secret) };
   } });
 
-  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials', targetPolicy: 'identity:list_application_credentials', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials', policy: 'identity:list_application_credentials', policyTarget: (req) => { const { uid } = req.params as { uid: string }; const q = checkQuery(req, ['name']); return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
     const q = checkQuery(req, ['name']);
-    await authorize(api, req, 'identity:list_application_credentials', { user_id: uid });
     let qb = db().selectFrom('application_credentials').selectAll().where('user_id', '=', uid);
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     const rules = await rulesOf(uid);
@@ -116,14 +115,13 @@ export const appCredentialRoutes: RowModule = (api) => {
     if (!a) throw new NotFound(`Could not find Application Credential: ${id}.`);
     return a;
   }
-  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials/:id', targetPolicy: 'identity:get_application_credential', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials/:id', policy: 'identity:get_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    await authorize(api, req, 'identity:get_application_credential', { user_id: uid });
     return { application_credential: render(api, await getOwned(uid, id), await rulesOf(uid)) };
   } });
-  rows.push({ method: 'DELETE', path: '/v3/users/:uid/application_credentials/:id', targetPolicy: 'identity:delete_application_credential', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/users/:uid/application_credentials/:id', policy: 'identity:delete_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req, reply) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    const caller = await authorize(api, req, 'identity:delete_application_credential', { user_id: uid });
+    const caller = callerOf(req);
     refuseRestrictedAppCred(caller, 'application credentials');
     await getOwned(uid, id);
     await db().deleteFrom('application_credentials').where('id', '=', id).execute();
@@ -132,23 +130,20 @@ export const appCredentialRoutes: RowModule = (api) => {
     reply.code(204).send();
   } });
   const rulesOf = (uid: string) => db().selectFrom('access_rules').selectAll().where('user_id', '=', uid).execute();
-  rows.push({ method: 'GET', path: '/v3/users/:uid/access_rules', targetPolicy: 'identity:list_application_credentials', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/access_rules', policy: 'identity:list_application_credentials', policyTarget: (req) => { const { uid } = req.params as { uid: string }; const q = checkQuery(req, ['service', 'path', 'method']); return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
     const q = checkQuery(req, ['service', 'path', 'method']);
-    await authorize(api, req, 'identity:list_application_credentials', { user_id: uid });
     const rules = (await rulesOf(uid)).filter((r) => (!q.service || r.service === q.service) && (!q.path || r.path === q.path) && (!q.method || r.method === q.method));
     return { access_rules: rules.map(renderRule), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/users/:uid/access_rules/:id', targetPolicy: 'identity:get_application_credential', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/access_rules/:id', policy: 'identity:get_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    await authorize(api, req, 'identity:get_application_credential', { user_id: uid });
     const r = (await rulesOf(uid)).find((x) => x.id === id);
     if (!r) throw new NotFound(`Could not find Access Rule: ${id}.`);
     return { access_rule: renderRule(r) };
   } });
-  rows.push({ method: 'DELETE', path: '/v3/users/:uid/access_rules/:id', targetPolicy: 'identity:delete_application_credential', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/users/:uid/access_rules/:id', policy: 'identity:delete_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req, reply) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    await authorize(api, req, 'identity:delete_application_credential', { user_id: uid });
     if (!(await rulesOf(uid)).some((x) => x.id === id)) throw new NotFound(`Could not find Access Rule: ${id}.`);
     const creds = await db().selectFrom('application_credentials').select('access_rules').where('user_id', '=', uid).execute();
     if (creds.some((c) => (JSON.parse(c.access_rules) as string[]).includes(id))) throw new Forbidden(`Access rule ${id} is in use by an application credential.`);

@@ -10,7 +10,7 @@ import { parseExtra, newId } from '../store/store.ts';
 import type { CredentialRecord, CredentialRow } from '../store/schema.ts';
 import { trustIdOfToken } from './trusts.ts';
 import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, link, listLinks, type IdentityApi } from './context.ts';
-import { type IdentityRow, type RowModule } from './rows.ts';
+import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const FIELDS = ['id', 'user_id', 'project_id', 'type', 'blob', 'links'];
 const EC2 = 'ec2';
@@ -168,17 +168,16 @@ export const credentialRoutes: RowModule = (api) => {
     if (!(await userExists(uid))) throw new NotFound(`Could not find user: ${uid}.`);
   }
 
-  rows.push({ method: 'GET', path: '/v3/users/:uid/credentials/OS-EC2', targetPolicy: 'identity:ec2_list_credentials', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/credentials/OS-EC2', policy: 'identity:ec2_list_credentials', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
-    await authorize(api, req, 'identity:ec2_list_credentials', { user_id: uid });
     await requireUser(uid);
     const rows = await db().selectFrom('credentials').selectAll().where('user_id', '=', uid).where('type', '=', EC2).orderBy('id').execute();
     return { credentials: rows.map((r) => toEc2(api, open(r))), links: listLinks(api, req) };
   } });
 
-  rows.push({ method: 'POST', path: '/v3/users/:uid/credentials/OS-EC2', targetPolicy: 'identity:ec2_create_credential', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/users/:uid/credentials/OS-EC2', policy: 'identity:ec2_create_credential', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [], handler: async (req, reply) => {
     const { uid } = req.params as { uid: string };
-    const caller = await authorize(api, req, 'identity:ec2_create_credential', { user_id: uid });
+    const caller = callerOf(req);
     refuseKeyPairTokens(caller.methods);
     refuseRestrictedAppCred(caller, 'credentials');
     await requireUser(uid);

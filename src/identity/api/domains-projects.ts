@@ -3,7 +3,7 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.t
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { DomainRow, ProjectRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
 import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const DOMAIN_FIELDS = ['id', 'name', 'description', 'enabled', 'tags', 'options', 'links', 'explicit_domain_id'];
@@ -65,9 +65,8 @@ export const domainProjectRoutes: RowModule = (api) => {
     const rows = await qb.orderBy('name').execute();
     return { domains: filterInexact(req, ['name'], rows.map((d) => renderDomain(api, d))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/domains/:id', targetPolicy: 'identity:get_domain', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/domains/:id', policy: 'identity:get_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:get_domain', { target: { domain: { id } } });
     return { domain: renderDomain(api, await getDomain(id)) };
   } });
   rows.push({ method: 'POST', path: '/v3/domains', policy: 'identity:create_domain', errors: [409], handler: async (req, reply) => {
@@ -105,9 +104,8 @@ export const domainProjectRoutes: RowModule = (api) => {
     store.touch();
     return getDomain(id);
   }
-  rows.push({ method: 'PATCH', path: '/v3/domains/:id', targetPolicy: 'identity:update_domain', errors: [], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/domains/:id', policy: 'identity:update_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_domain', { target: { domain: { id } } });
     return { domain: renderDomain(api, await updateDomain(id, bodyObject(req, 'domain'))) };
   } });
   async function deleteDomain(id: string): Promise<void> {
@@ -133,9 +131,8 @@ export const domainProjectRoutes: RowModule = (api) => {
     });
     store.touch();
   }
-  rows.push({ method: 'DELETE', path: '/v3/domains/:id', targetPolicy: 'identity:delete_domain', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/domains/:id', policy: 'identity:delete_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_domain', { target: { domain: { id } } });
     await deleteDomain(id);
     reply.code(204).send();
   } });
@@ -147,9 +144,9 @@ export const domainProjectRoutes: RowModule = (api) => {
   }
 
   // ---- projects ----
-  rows.push({ method: 'GET', path: '/v3/projects', targetPolicy: 'identity:list_projects', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/projects', policy: 'identity:list_projects', policyTarget: (req) => { const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'parent_id', 'is_domain', 'tags', 'tags-any', 'not-tags', 'not-tags-any']); return { target: { domain_id: q.domain_id } }; }, errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'parent_id', 'is_domain', 'tags', 'tags-any', 'not-tags', 'not-tags-any']);
-    const caller = await authorize(api, req, 'identity:list_projects', { target: { domain_id: q.domain_id } });
+    const caller = callerOf(req);
     if (queryBool(q.is_domain) === true) {
       const doms = await db().selectFrom('domains').selectAll().execute();
       return { projects: filterInexact(req, ['name', 'domain_id', 'parent_id'], doms.map(domainAsProject)), links: listLinks(api, req) };
@@ -179,10 +176,9 @@ export const domainProjectRoutes: RowModule = (api) => {
     return { projects: filterInexact(req, ['name', 'domain_id', 'parent_id'], rows.map((p) => renderProject(api, p, tags.get(p.id) ?? []))), links: listLinks(api, req) };
   } });
 
-  rows.push({ method: 'GET', path: '/v3/projects/:id', targetPolicy: 'identity:get_project', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/projects/:id', policy: 'identity:get_project', policyTarget: (req) => { const { id } = req.params as { id: string }; const q = checkQuery(req, ['parents_as_list', 'subtree_as_list', 'parents_as_ids', 'subtree_as_ids', 'include_limits']); return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     const q = checkQuery(req, ['parents_as_list', 'subtree_as_list', 'parents_as_ids', 'subtree_as_ids', 'include_limits']);
-    await authorize(api, req, 'identity:get_project', { target: { project: { id } } });
     const dom = await findDomain(id);
     if (dom) return { project: domainAsProject(dom) };
     const p = await getProject(id);
@@ -280,9 +276,8 @@ export const domainProjectRoutes: RowModule = (api) => {
     return { project: renderProject(api, row, tags) };
   } });
 
-  rows.push({ method: 'PATCH', path: '/v3/projects/:id', targetPolicy: 'identity:update_project', errors: [409], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/projects/:id', policy: 'identity:update_project', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_project', { target: { project: { id } } });
     const p = bodyObject(req, 'project');
     if (await findDomain(id)) return { project: domainAsProject(await updateDomain(id, { ...p, is_domain: undefined, domain_id: undefined, parent_id: undefined })) };
     const cur = await getProject(id);
@@ -316,9 +311,8 @@ export const domainProjectRoutes: RowModule = (api) => {
     return { project: renderProject(api, await getProject(id), (await tagsOf([id])).get(id)!) };
   } });
 
-  rows.push({ method: 'DELETE', path: '/v3/projects/:id', targetPolicy: 'identity:delete_project', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/projects/:id', policy: 'identity:delete_project', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_project', { target: { project: { id } } });
     if (await findDomain(id)) {
       await deleteDomain(id);
       return reply.code(204).send();
@@ -338,48 +332,42 @@ export const domainProjectRoutes: RowModule = (api) => {
   } });
 
   // ---- project tags ----
-  rows.push({ method: 'GET', path: '/v3/projects/:id/tags', targetPolicy: 'identity:list_project_tags', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/projects/:id/tags', policy: 'identity:list_project_tags', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:list_project_tags', { target: { project: { id } } });
     await getProject(id);
     return { tags: (await tagsOf([id])).get(id) };
   } });
-  rows.push({ method: 'PUT', path: '/v3/projects/:id/tags', targetPolicy: 'identity:update_project_tags', errors: [], handler: async (req) => {
+  rows.push({ method: 'PUT', path: '/v3/projects/:id/tags', policy: 'identity:update_project_tags', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_project_tags', { target: { project: { id } } });
     await getProject(id);
     const tags = checkTags((req.body as { tags?: unknown } | undefined)?.tags);
     await setTags(id, tags);
     return { tags };
   } });
-  rows.push({ method: 'DELETE', path: '/v3/projects/:id/tags', targetPolicy: 'identity:delete_project_tags', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/projects/:id/tags', policy: 'identity:delete_project_tags', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_project_tags', { target: { project: { id } } });
     await getProject(id);
     await setTags(id, []);
     reply.code(204).send();
   } });
   for (const method of ['GET', 'HEAD'] as const) {
-    rows.push({ method, path: '/v3/projects/:id/tags/:tag', targetPolicy: 'identity:get_project_tag', errors: [], handler: async (req, reply) => {
+    rows.push({ method, path: '/v3/projects/:id/tags/:tag', policy: 'identity:get_project_tag', policyTarget: (req) => { const { id, tag } = req.params as { id: string; tag: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
       const { id, tag } = req.params as { id: string; tag: string };
-      await authorize(api, req, 'identity:get_project_tag', { target: { project: { id } } });
       await getProject(id);
       if (!(await tagsOf([id])).get(id)!.includes(tag)) throw new NotFound(`Could not find project tag: ${tag}.`);
       reply.code(204).send();
     } });
   }
-  rows.push({ method: 'PUT', path: '/v3/projects/:id/tags/:tag', targetPolicy: 'identity:create_project_tag', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'PUT', path: '/v3/projects/:id/tags/:tag', policy: 'identity:create_project_tag', policyTarget: (req) => { const { id, tag } = req.params as { id: string; tag: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id, tag } = req.params as { id: string; tag: string };
-    await authorize(api, req, 'identity:create_project_tag', { target: { project: { id } } });
     await getProject(id);
     const tags = (await tagsOf([id])).get(id)!;
     checkTags([...tags, tag]);
     if (!tags.includes(tag)) await db().insertInto('project_tags').values({ project_id: id, name: tag }).execute();
     reply.code(201).header('location', `${api.publicUrl}/v3/projects/${id}/tags/${encodeURIComponent(tag)}`).send();
   } });
-  rows.push({ method: 'DELETE', path: '/v3/projects/:id/tags/:tag', targetPolicy: 'identity:delete_project_tag', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/projects/:id/tags/:tag', policy: 'identity:delete_project_tag', policyTarget: (req) => { const { id, tag } = req.params as { id: string; tag: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id, tag } = req.params as { id: string; tag: string };
-    await authorize(api, req, 'identity:delete_project_tag', { target: { project: { id } } });
     await getProject(id);
     const r = await db().deleteFrom('project_tags').where('project_id', '=', id).where('name', '=', tag).executeTakeFirst();
     if (!Number(r.numDeletedRows)) throw new NotFound(`Could not find project tag: ${tag}.`);

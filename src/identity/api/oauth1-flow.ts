@@ -151,9 +151,9 @@ export const oauth1FlowRoutes: RowModule = (api) => {
     return t;
   }
 
-  rows.push({ method: 'GET', path: '/v3/users/:uid/OS-OAUTH1/access_tokens', targetPolicy: 'identity:list_access_tokens', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/OS-OAUTH1/access_tokens', policy: 'identity:list_access_tokens', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
-    const caller = await authorize(api, req, 'identity:list_access_tokens', { user_id: uid });
+    const caller = callerOf(req);
     refuseDelegated(caller, 'manage OAuth access tokens');
     const rows = await db().selectFrom('oauth1_access_tokens').selectAll().where('authorizing_user_id', '=', uid).orderBy('id').execute();
     return { access_tokens: rows.map(render), links: { self: base(uid), previous: null, next: null } };

@@ -4,7 +4,7 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { GroupRow, UserRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
 import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const USER_FIELDS = ['id', 'name', 'domain_id', 'enabled', 'default_project_id', 'password', 'links', 'options', 'password_expires_at', 'federated'];
@@ -51,9 +51,8 @@ export const userGroupRoutes: RowModule = (api) => {
   }
 
   // ---- users ----
-  rows.push({ method: 'GET', path: '/v3/users', targetPolicy: 'identity:list_users', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users', policy: 'identity:list_users', policyTarget: (req) => { const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'idp_id', 'protocol_id', 'unique_id', 'password_expires_at']); return { target: { domain_id: q.domain_id } }; }, errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'idp_id', 'protocol_id', 'unique_id', 'password_expires_at']);
-    await authorize(api, req, 'identity:list_users', { target: { domain_id: q.domain_id } });
     let qb = db().selectFrom('users').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     if (q.domain_id !== undefined) qb = qb.where('domain_id', '=', q.domain_id);
@@ -64,9 +63,8 @@ export const userGroupRoutes: RowModule = (api) => {
     const rows = await qb.orderBy('name').execute();
     return { users: filterInexact(req, ['name', 'domain_id'], rows.map((u) => renderUser(api, u))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/users/:id', targetPolicy: 'identity:get_user', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:id', policy: 'identity:get_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:get_user', { target: { user: { id } } });
     return { user: renderUser(api, await getUser(id)) };
   } });
   rows.push({ method: 'POST', path: '/v3/users', policy: 'identity:create_user', errors: [409], handler: async (req, reply) => {
@@ -95,9 +93,8 @@ export const userGroupRoutes: RowModule = (api) => {
     reply.code(201);
     return { user: renderUser(api, row) };
   } });
-  rows.push({ method: 'PATCH', path: '/v3/users/:id', targetPolicy: 'identity:update_user', errors: [409], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/users/:id', policy: 'identity:update_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_user', { target: { user: { id } } });
     const cur = await getUser(id);
     const u = bodyObject(req, 'user');
     checkFields(u, { name: 'string', enabled: 'boolean', default_project_id: 'nullable-string', password: 'nullable-string', description: 'nullable-string', email: 'nullable-string' });
@@ -126,9 +123,8 @@ export const userGroupRoutes: RowModule = (api) => {
     store.touch();
     return { user: renderUser(api, await getUser(id)) };
   } });
-  rows.push({ method: 'DELETE', path: '/v3/users/:id', targetPolicy: 'identity:delete_user', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/users/:id', policy: 'identity:delete_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_user', { target: { user: { id } } });
     await getUser(id);
     await db().transaction().execute(async (trx) => {
       await trx.deleteFrom('assignments').where('actor_id', '=', id).execute();
@@ -157,9 +153,8 @@ export const userGroupRoutes: RowModule = (api) => {
     store.touch();
     reply.code(204).send();
   } });
-  rows.push({ method: 'GET', path: '/v3/users/:id/groups', targetPolicy: 'identity:list_groups_for_user', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:id/groups', policy: 'identity:list_groups_for_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { user_id: id }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:list_groups_for_user', { user_id: id });
     await getUser(id);
     const ids = await store.groupIdsOf(id);
     const rows = ids.length ? await db().selectFrom('groups').selectAll().where('id', 'in', ids).orderBy('name').execute() : [];
