@@ -159,6 +159,15 @@ test('every row of Identity, driven with hostile input as admin, another project
       assert.equal(res.body.error.message, 'The method is not allowed for the requested URL.');
       assert.equal(res.headers.get('allow'), [...methods].sort().join(', '), p);
     }
+    // Row policies run before the body is parsed: a caller the rule refuses gets 403 for a malformed body.
+    const adminProject = (await api('GET', '/projects?name=admin')).body.projects[0].id;
+    for (const [method, path, who] of [['POST', '/users', 'sweep-reader-a'], ['PATCH', `/projects/${adminProject}`, 'sweep-member-b'], ['POST', '/roles', 'sweep-member-b']] as const) {
+      const res = await cloud.req(method, `/identity/v3${path}`, { token: tokens[who], raw: '{bad', headers: { 'content-type': 'application/json' } });
+      assertKeystoneError(res, 403);
+      assert.equal((await cloud.req(method, `/identity/v3${path}`, { token: admin, raw: '{bad', headers: { 'content-type': 'application/json' } })).status, 400, `${method} ${path} as admin`);
+    }
+    // HEAD is served by a path's GET row.
+    assert.equal((await cloud.req('HEAD', '/identity/v3/users', { token: admin })).status, 200);
   } finally {
     await cloud.stop();
   }
