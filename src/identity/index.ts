@@ -30,6 +30,7 @@ import { endpointFilterRoutes } from './api/endpoint-filter.ts';
 import { domainConfigRoutes } from './api/domain-config.ts';
 import { ec2TokenRoutes } from './api/ec2tokens.ts';
 import { resolvePolicyFile } from '../common/policy-file.ts';
+import { registerIdentityRows } from './api/rows.ts';
 
 registerOpts([
   { section: 'identity_database', name: 'connection', type: 'url', help: 'Identity database URL (sqlite:///…, mysql+pymysql://…, postgresql://…).' },
@@ -121,10 +122,9 @@ export const identityService: ServiceDefinition = {
         errorShape: 'keystone',
         async register(scope) {
           service.mountPrefix = scope.prefix;
-          for (const routes of [versionRoutes, authRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes,
-            credentialRoutes, trustRoutes, oauth1Routes, oauth1FlowRoutes, policyRoutes, endpointFilterRoutes, domainConfigRoutes, ec2TokenRoutes]) {
-            routes(scope, api);
-          }
+          // Every route of the API, in one table on the route kit.
+          registerIdentityRows(scope, api, [versionRoutes, authRoutes, ec2TokenRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes, credentialRoutes,
+            trustRoutes, oauth1Routes, oauth1FlowRoutes, policyRoutes, endpointFilterRoutes, domainConfigRoutes].flatMap((rows) => rows(api)));
         },
       },
       healthChecks: [{ name: 'identity database', check: async () => { await database.db.selectFrom('domains').select('id').limit(1).execute(); } }],

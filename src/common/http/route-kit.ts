@@ -54,12 +54,15 @@ export const KIT_ERRORS = [400, 401, 403, 404, 405, 406, 413, 414, 415, 431];
 export interface ServiceBinding<H> {
   /** Authentication, microversion negotiation… run for every request on these paths. */
   onRequest?(req: FastifyRequest, reply: FastifyReply): Promise<void>;
-  /** HEAD is served by the GET row (Placement, Glance); otherwise HEAD needs its own row. */
+  /** HEAD is served by the GET row (Placement, Glance, Keystone) unless the path has a HEAD row of its own. */
   headAsGet?: boolean;
   /** The negotiated microversion, for services that have them. */
   version?(req: FastifyRequest): Version | undefined;
-  /** Throws the service's 403 unless the caller passes `rule` (caller-scoped target). */
-  authorize(req: FastifyRequest, rule: string): void;
+  /**
+   * Throws the service's 403 unless the caller passes `rule` (caller-scoped target). May be
+   * async: Identity authenticates here, as its unauthenticated routes (token issue) have no policy.
+   */
+  authorize(req: FastifyRequest, rule: string): Promise<void> | void;
   /** Runs the selected row's handler and sends its answer. */
   run(row: RouteRow<H>, req: FastifyRequest, reply: FastifyReply): Promise<unknown>;
   /** Words a schema violation as the service does (a typed 400). */
@@ -116,6 +119,7 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
   }
   for (const [path, defs] of byPath) {
     const methods = [...new Set(defs.map((d) => d.method))];
+    const hasHead = methods.includes('HEAD');
     const allow = [...methods].sort().join(', ');
     const notAllowed = (req: FastifyRequest) =>
       new MethodNotAllowed(svc.methodNotAllowed?.(req) ?? 'The method specified is not allowed for this resource.', { headers: { allow } });
@@ -125,7 +129,7 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
       ...(svc.onRequest ? { onRequest: (req: FastifyRequest, reply: FastifyReply) => svc.onRequest!(req, reply) } : {}),
       // Row selection and policy run before the body is parsed.
       preParsing: async (req, _reply, payload) => {
-        const method = svc.headAsGet && req.method === 'HEAD' ? 'GET' : req.method;
+        const method = svc.headAsGet && req.method === 'HEAD' && !hasHead ? 'GET' : req.method;
         const forMethod = defs.filter((d) => d.method === method);
         if (!forMethod.length) throw notAllowed(req);
         const v = svc.version?.(req);
@@ -135,7 +139,7 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
           throw new NotFound('');
         }
         req.routeRow = row as RouteRow<unknown>;
-        for (const rule of [row.policy ?? []].flat()) svc.authorize(req, rule);
+        for (const rule of [row.policy ?? []].flat()) await svc.authorize(req, rule);
         if (row.notImplemented) throw new NotImplementedYet(row.notImplemented);
         await row.beforeBody?.(req);
         return payload;

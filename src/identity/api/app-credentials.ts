@@ -8,7 +8,8 @@ import { bool, newId, nowIso } from '../store/store.ts';
 import type { AccessRuleRow, AppCredRow } from '../store/schema.ts';
 
 const renderRule = (r: AccessRuleRow) => ({ id: r.id, service: r.service, path: r.path, method: r.method });
-import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkName, checkQuery, filterInexact, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { refuseRestrictedAppCred, bodyObject, checkFields, checkName, checkQuery, filterInexact, link, listLinks, type IdentityApi } from './context.ts';
+import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 /** Keystone echoes expires_at as a naive ISO time with microseconds: 2026-11-24T18:31:53.931806 */
 function normaliseExpiry(v: string): string {
@@ -29,13 +30,14 @@ function render(api: IdentityApi, a: AppCredRow, rules: AccessRuleRow[], secret?
   return out;
 }
 
-export const appCredentialRoutes: RouteModule = (app, api) => {
+export const appCredentialRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store } = api;
   const db = () => store.db;
 
-  app.post('/v3/users/:uid/application_credentials', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/users/:uid/application_credentials', policy: 'identity:create_application_credential', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [409], handler: async (req, reply) => {
     const { uid } = req.params as { uid: string };
-    const caller = await authorize(api, req, 'identity:create_application_credential', { user_id: uid });
+    const caller = callerOf(req);
     const a = bodyObject(req, 'application_credential');
     checkFields(a, { name: 'string', secret: 'nullable-string', description: 'nullable-string', expires_at: 'nullable-string', unrestricted: 'boolean' }, ['name']);
     if (!caller.projectId) throw new Forbidden('Application credentials need a project-scoped token.');
@@ -97,60 +99,56 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
     }
     reply.code(201);
     return { application_credential: render(api, row, await rulesOf(uid), secret) };
-  });
+  } });
 
-  app.get('/v3/users/:uid/application_credentials', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials', policy: 'identity:list_application_credentials', policyTarget: (req) => { const { uid } = req.params as { uid: string }; const q = checkQuery(req, ['name']); return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
     const q = checkQuery(req, ['name']);
-    await authorize(api, req, 'identity:list_application_credentials', { user_id: uid });
     let qb = db().selectFrom('application_credentials').selectAll().where('user_id', '=', uid);
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     const rules = await rulesOf(uid);
     return { application_credentials: filterInexact(req, ['name'], (await qb.orderBy('name').execute()).map((a) => render(api, a, rules))), links: listLinks(api, req) };
-  });
+  } });
 
   async function getOwned(uid: string, id: string) {
     const a = await db().selectFrom('application_credentials').selectAll().where('id', '=', id).where('user_id', '=', uid).executeTakeFirst();
     if (!a) throw new NotFound(`Could not find Application Credential: ${id}.`);
     return a;
   }
-  app.get('/v3/users/:uid/application_credentials/:id', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials/:id', policy: 'identity:get_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    await authorize(api, req, 'identity:get_application_credential', { user_id: uid });
     return { application_credential: render(api, await getOwned(uid, id), await rulesOf(uid)) };
-  });
-  app.delete('/v3/users/:uid/application_credentials/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/users/:uid/application_credentials/:id', policy: 'identity:delete_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req, reply) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    const caller = await authorize(api, req, 'identity:delete_application_credential', { user_id: uid });
+    const caller = callerOf(req);
     refuseRestrictedAppCred(caller, 'application credentials');
     await getOwned(uid, id);
     await db().deleteFrom('application_credentials').where('id', '=', id).execute();
     store.touch();
     api.onRevoke();
     reply.code(204).send();
-  });
+  } });
   const rulesOf = (uid: string) => db().selectFrom('access_rules').selectAll().where('user_id', '=', uid).execute();
-  app.get('/v3/users/:uid/access_rules', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/access_rules', policy: 'identity:list_application_credentials', policyTarget: (req) => { const { uid } = req.params as { uid: string }; const q = checkQuery(req, ['service', 'path', 'method']); return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
     const q = checkQuery(req, ['service', 'path', 'method']);
-    await authorize(api, req, 'identity:list_application_credentials', { user_id: uid });
     const rules = (await rulesOf(uid)).filter((r) => (!q.service || r.service === q.service) && (!q.path || r.path === q.path) && (!q.method || r.method === q.method));
     return { access_rules: rules.map(renderRule), links: listLinks(api, req) };
-  });
-  app.get('/v3/users/:uid/access_rules/:id', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/users/:uid/access_rules/:id', policy: 'identity:get_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    await authorize(api, req, 'identity:get_application_credential', { user_id: uid });
     const r = (await rulesOf(uid)).find((x) => x.id === id);
     if (!r) throw new NotFound(`Could not find Access Rule: ${id}.`);
     return { access_rule: renderRule(r) };
-  });
-  app.delete('/v3/users/:uid/access_rules/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/users/:uid/access_rules/:id', policy: 'identity:delete_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req, reply) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    await authorize(api, req, 'identity:delete_application_credential', { user_id: uid });
     if (!(await rulesOf(uid)).some((x) => x.id === id)) throw new NotFound(`Could not find Access Rule: ${id}.`);
     const creds = await db().selectFrom('application_credentials').select('access_rules').where('user_id', '=', uid).execute();
     if (creds.some((c) => (JSON.parse(c.access_rules) as string[]).includes(id))) throw new Forbidden(`Access rule ${id} is in use by an application credential.`);
     await db().deleteFrom('access_rules').where('id', '=', id).execute();
     reply.code(204).send();
-  });
+  } });
+  return rows;
 };

@@ -6,7 +6,8 @@ import { verifyPassword } from '../passwords.ts';
 import { bool } from '../store/store.ts';
 import type { IdentityStore } from '../store/store.ts';
 import { TokenInvalid, delegatedRoles, findUsableTrust, type TokenScope } from '../tokens/provider.ts';
-import { authorize, creds, link, type IdentityApi, type RouteModule } from './context.ts';
+import { creds, link, type IdentityApi } from './context.ts';
+import type { IdentityRow, RowModule } from './rows.ts';
 import { oauthParams, verifyOAuth } from './oauth1-flow.ts';
 import type { UserRow } from '../store/schema.ts';
 
@@ -129,10 +130,11 @@ function tokenFromHeader(req: FastifyRequest, name: string): string | undefined 
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-export const authRoutes: RouteModule = (app, api) => {
+export const authRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store, tokens } = api;
 
-  app.post('/v3/auth/tokens', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/auth/tokens', errors: [], handler: async (req, reply) => {
     const auth = obj(obj(req.body)?.auth);
     if (!auth) throw new BadRequest("Invalid input for field 'auth': 'auth' is a required property");
     const identity = obj(auth.identity);
@@ -231,7 +233,7 @@ export const authRoutes: RouteModule = (app, api) => {
     if (!nocatalog && !body.catalog && (body.project || body.domain || body.system)) body.catalog = [];
     reply.code(201).header('x-subject-token', issued.id).header('vary', 'X-Auth-Token');
     return { token: body };
-  });
+  } });
 
   async function subject(req: FastifyRequest, validating = true) {
     const caller = await api.authenticate(req);
@@ -259,36 +261,36 @@ export const authRoutes: RouteModule = (app, api) => {
     return { caller, token, validated };
   }
 
-  app.get('/v3/auth/tokens', async (req, reply) => {
+  rows.push({ method: 'GET', path: '/v3/auth/tokens', errors: [], handler: async (req, reply) => {
     const { caller, token, validated } = await subject(req);
     api.policy.enforce('identity:validate_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
     reply.header('x-subject-token', token).header('vary', 'X-Auth-Token');
     const body = { ...validated.body };
     if ((req.query as Obj)?.nocatalog === undefined && (body.project || body.domain || body.system) && !body.catalog) body.catalog = [];
     return { token: body };
-  });
+  } });
 
-  app.head('/v3/auth/tokens', async (req, reply) => {
+  rows.push({ method: 'HEAD', path: '/v3/auth/tokens', errors: [], handler: async (req, reply) => {
     const { caller, token, validated } = await subject(req);
     api.policy.enforce('identity:check_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
     reply.header('x-subject-token', token).code(200).send();
-  });
+  } });
 
-  app.delete('/v3/auth/tokens', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/auth/tokens', errors: [], handler: async (req, reply) => {
     const { caller, validated } = await subject(req, false);
     api.policy.enforce('identity:revoke_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
     await store.revoke({ auditId: validated.payload.a[0], expiresAt: new Date(validated.payload.e).toISOString() });
     api.onRevoke();
     reply.code(204).send();
-  });
+  } });
 
-  app.get('/v3/auth/catalog', async (req, reply: FastifyReply) => {
+  rows.push({ method: 'GET', path: '/v3/auth/catalog', errors: [], handler: async (req, reply: FastifyReply) => {
     const caller = await api.authenticate(req);
     if (!caller.projectId && !caller.domainId && !caller.system) throw new Forbidden('The authenticated token is not scoped; no catalog is available.');
     return { catalog: await store.catalog(), links: { self: `${api.publicUrl}/v3/auth/catalog`, previous: null, next: null } };
-  });
+  } });
 
-  app.get('/v3/auth/projects', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/auth/projects', errors: [], handler: async (req) => {
     const caller = await api.authenticate(req);
     const ids = await projectsWithRoles(store, caller.userId);
     const rows = ids.length ? await store.db.selectFrom('projects').selectAll().where('id', 'in', ids).where('enabled', '=', 1).execute() : [];
@@ -296,9 +298,9 @@ export const authRoutes: RouteModule = (app, api) => {
       projects: rows.map((p) => ({ id: p.id, name: p.name, domain_id: p.domain_id, description: p.description, enabled: true, parent_id: p.parent_id ?? p.domain_id, is_domain: false, links: link(api, `projects/${p.id}`) })),
       links: { self: `${api.publicUrl}/v3/auth/projects`, previous: null, next: null },
     };
-  });
+  } });
 
-  app.get('/v3/auth/domains', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/auth/domains', errors: [], handler: async (req) => {
     const caller = await api.authenticate(req);
     const actors = [caller.userId, ...(await store.groupIdsOf(caller.userId))];
     const rows = await store.db.selectFrom('assignments').select('target_id').distinct()
@@ -309,18 +311,17 @@ export const authRoutes: RouteModule = (app, api) => {
       domains: doms.map((d) => ({ id: d.id, name: d.name, description: d.description, enabled: true, links: link(api, `domains/${d.id}`) })),
       links: { self: `${api.publicUrl}/v3/auth/domains`, previous: null, next: null },
     };
-  });
+  } });
 
-  app.get('/v3/auth/system', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/auth/system', errors: [], handler: async (req) => {
     const caller = await api.authenticate(req);
     const roles = await store.effectiveRoles(caller.userId, { system: true });
     return { system: roles.length ? [{ all: true }] : [], links: { self: `${api.publicUrl}/v3/auth/system`, previous: null, next: null } };
-  });
+  } });
 
   // Kept for clients that still look for it; the answer is the same as /v3/auth/projects.
-  app.get('/v3/users/:user_id/projects', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:user_id/projects', policy: 'identity:list_user_projects', policyTarget: (req) => { const { user_id } = req.params as { user_id: string }; return { target: { user: { id: user_id } } }; }, errors: [], handler: async (req) => {
     const { user_id } = req.params as { user_id: string };
-    await authorize(api, req, 'identity:list_user_projects', { target: { user: { id: user_id } } });
     const user = await store.db.selectFrom('users').select('id').where('id', '=', user_id).executeTakeFirst();
     if (!user) throw new NotFound(`Could not find user: ${user_id}.`);
     const ids = await projectsWithRoles(store, user_id);
@@ -329,7 +330,8 @@ export const authRoutes: RouteModule = (app, api) => {
       projects: rows.map((p) => ({ id: p.id, name: p.name, domain_id: p.domain_id, description: p.description, enabled: bool(p.enabled), parent_id: p.parent_id ?? p.domain_id, is_domain: false, tags: [], options: {}, links: link(api, `projects/${p.id}`) })),
       links: { self: `${api.publicUrl}/v3/users/${user_id}/projects`, previous: null, next: null },
     };
-  });
+  } });
+  return rows;
 };
 
 /** Projects on which the user (directly, via groups, or by inheritance) has any role. */

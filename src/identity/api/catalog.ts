@@ -3,7 +3,8 @@ import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { bool, newId, parseExtra } from '../store/store.ts';
 import type { EndpointRow, RegionRow, ServiceRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
+import { bodyObject, checkFields, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { type IdentityRow, type RowModule } from './rows.ts';
 
 const SERVICE_FIELDS = ['id', 'type', 'name', 'description', 'enabled', 'links'];
 const ENDPOINT_FIELDS = ['id', 'service_id', 'interface', 'url', 'region_id', 'region', 'enabled', 'links', 'legacy_endpoint_id'];
@@ -25,7 +26,8 @@ function checkUrl(v: unknown): string {
   return v;
 }
 
-export const catalogRoutes: RouteModule = (app, api) => {
+export const catalogRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store } = api;
   const db = () => store.db;
   const get = async <T>(table: 'services' | 'endpoints' | 'regions', id: string, what: string): Promise<T> => {
@@ -35,20 +37,17 @@ export const catalogRoutes: RouteModule = (app, api) => {
   };
 
   // ---- services ----
-  app.get('/v3/services', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/services', policy: 'identity:list_services', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['type', 'name']);
-    await authorize(api, req, 'identity:list_services');
     let qb = db().selectFrom('services').selectAll();
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     return { services: filterInexact(req, ['type', 'name'], (await qb.execute()).map((s) => renderService(api, s))), links: listLinks(api, req) };
-  });
-  app.get('/v3/services/:id', async (req) => {
-    await authorize(api, req, 'identity:get_service');
+  } });
+  rows.push({ method: 'GET', path: '/v3/services/:id', policy: 'identity:get_service', errors: [], handler: async (req) => {
     return { service: renderService(api, await get<ServiceRow>('services', (req.params as { id: string }).id, 'service')) };
-  });
-  app.post('/v3/services', async (req, reply) => {
-    await authorize(api, req, 'identity:create_service');
+  } });
+  rows.push({ method: 'POST', path: '/v3/services', policy: 'identity:create_service', errors: [], handler: async (req, reply) => {
     const s = bodyObject(req, 'service');
     checkFields(s, { type: 'string', name: 'string', description: 'nullable-string', enabled: 'boolean' }, ['type']);
     if ((s.type as string).length === 0 || (s.type as string).length > 255) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
@@ -57,10 +56,9 @@ export const catalogRoutes: RouteModule = (app, api) => {
     store.touch();
     reply.code(201);
     return { service: renderService(api, row) };
-  });
-  app.patch('/v3/services/:id', async (req) => {
+  } });
+  rows.push({ method: 'PATCH', path: '/v3/services/:id', policy: 'identity:update_service', errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_service');
     const cur = await get<ServiceRow>('services', id, 'service');
     const s = bodyObject(req, 'service');
     checkFields(s, { type: 'string', name: 'string', description: 'nullable-string', enabled: 'boolean' });
@@ -72,10 +70,9 @@ export const catalogRoutes: RouteModule = (app, api) => {
     await db().updateTable('services').set(upd).where('id', '=', id).execute();
     store.touch();
     return { service: renderService(api, await get<ServiceRow>('services', id, 'service')) };
-  });
-  app.delete('/v3/services/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/services/:id', policy: 'identity:delete_service', errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_service');
     await get('services', id, 'service');
     await db().transaction().execute(async (trx) => {
       await trx.deleteFrom('endpoints').where('service_id', '=', id).execute();
@@ -83,12 +80,11 @@ export const catalogRoutes: RouteModule = (app, api) => {
     });
     store.touch();
     reply.code(204).send();
-  });
+  } });
 
   // ---- endpoints ----
-  app.get('/v3/endpoints', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/endpoints', policy: 'identity:list_endpoints', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['interface', 'service_id', 'region_id', 'region', 'enabled']);
-    await authorize(api, req, 'identity:list_endpoints');
     let qb = db().selectFrom('endpoints').selectAll();
     if (q.interface !== undefined) {
       if (!INTERFACES.includes(q.interface)) throw new BadRequest(`Invalid interface '${q.interface}': must be one of public, internal, admin`);
@@ -100,11 +96,10 @@ export const catalogRoutes: RouteModule = (app, api) => {
     const en = queryBool(q.enabled);
     if (en !== undefined) qb = qb.where('enabled', '=', en ? 1 : 0);
     return { endpoints: filterInexact(req, ['interface', 'service_id', 'region_id'], (await qb.execute()).map((e) => renderEndpoint(api, e))), links: listLinks(api, req) };
-  });
-  app.get('/v3/endpoints/:id', async (req) => {
-    await authorize(api, req, 'identity:get_endpoint');
+  } });
+  rows.push({ method: 'GET', path: '/v3/endpoints/:id', policy: 'identity:get_endpoint', errors: [], handler: async (req) => {
     return { endpoint: renderEndpoint(api, await get<EndpointRow>('endpoints', (req.params as { id: string }).id, 'endpoint')) };
-  });
+  } });
   async function checkEndpointRefs(e: Record<string, unknown>) {
     if (e.service_id !== undefined && !(await db().selectFrom('services').select('id').where('id', '=', e.service_id as string).executeTakeFirst())) {
       throw new BadRequest(`Invalid input for field 'service_id': could not find service ${e.service_id}`);
@@ -124,8 +119,7 @@ export const catalogRoutes: RouteModule = (app, api) => {
     }
     return region;
   }
-  app.post('/v3/endpoints', async (req, reply) => {
-    await authorize(api, req, 'identity:create_endpoint');
+  rows.push({ method: 'POST', path: '/v3/endpoints', policy: 'identity:create_endpoint', errors: [], handler: async (req, reply) => {
     const e = bodyObject(req, 'endpoint');
     checkFields(e, { service_id: 'string', interface: 'string', url: 'string', region_id: 'nullable-string', region: 'nullable-string', enabled: 'boolean' }, ['service_id', 'interface', 'url']);
     const region = await checkEndpointRefs(e);
@@ -134,10 +128,9 @@ export const catalogRoutes: RouteModule = (app, api) => {
     store.touch();
     reply.code(201);
     return { endpoint: renderEndpoint(api, row) };
-  });
-  app.patch('/v3/endpoints/:id', async (req) => {
+  } });
+  rows.push({ method: 'PATCH', path: '/v3/endpoints/:id', policy: 'identity:update_endpoint', errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_endpoint');
     const cur = await get<EndpointRow>('endpoints', id, 'endpoint');
     const e = bodyObject(req, 'endpoint');
     checkFields(e, { service_id: 'string', interface: 'string', url: 'string', region_id: 'nullable-string', region: 'nullable-string', enabled: 'boolean' });
@@ -151,28 +144,25 @@ export const catalogRoutes: RouteModule = (app, api) => {
     await db().updateTable('endpoints').set(upd).where('id', '=', id).execute();
     store.touch();
     return { endpoint: renderEndpoint(api, await get<EndpointRow>('endpoints', id, 'endpoint')) };
-  });
-  app.delete('/v3/endpoints/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/endpoints/:id', policy: 'identity:delete_endpoint', errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_endpoint');
     await get('endpoints', id, 'endpoint');
     await db().deleteFrom('endpoints').where('id', '=', id).execute();
     store.touch();
     reply.code(204).send();
-  });
+  } });
 
   // ---- regions ----
-  app.get('/v3/regions', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/regions', policy: 'identity:list_regions', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['parent_region_id']);
-    await authorize(api, req, 'identity:list_regions');
     let qb = db().selectFrom('regions').selectAll();
     if (q.parent_region_id !== undefined) qb = qb.where('parent_region_id', '=', q.parent_region_id);
     return { regions: filterInexact(req, ['parent_region_id'], (await qb.orderBy('id').execute()).map((r) => renderRegion(api, r))), links: listLinks(api, req) };
-  });
-  app.get('/v3/regions/:id', async (req) => {
-    await authorize(api, req, 'identity:get_region');
+  } });
+  rows.push({ method: 'GET', path: '/v3/regions/:id', policy: 'identity:get_region', errors: [], handler: async (req) => {
     return { region: renderRegion(api, await get<RegionRow>('regions', (req.params as { id: string }).id, 'region')) };
-  });
+  } });
   async function createRegion(id: string, r: Record<string, unknown>) {
     checkFields(r, { description: 'nullable-string', parent_region_id: 'nullable-string' });
     if (id.length > 255) throw new BadRequest("Invalid input for field 'id': too long");
@@ -188,26 +178,23 @@ export const catalogRoutes: RouteModule = (app, api) => {
     }
     return row;
   }
-  app.post('/v3/regions', async (req, reply) => {
-    await authorize(api, req, 'identity:create_region');
+  rows.push({ method: 'POST', path: '/v3/regions', policy: 'identity:create_region', errors: [], handler: async (req, reply) => {
     const r = bodyObject(req, 'region');
     checkFields(r, { id: 'string' });
     const row = await createRegion((r.id as string) ?? newId(), r);
     reply.code(201);
     return { region: renderRegion(api, row) };
-  });
-  app.put('/v3/regions/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'PUT', path: '/v3/regions/:id', policy: 'identity:create_region', errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:create_region');
     const r = bodyObject(req, 'region');
     if (r.id !== undefined && r.id !== id) throw new BadRequest('The region id in the URL and in the body must match.');
     const row = await createRegion(id, r);
     reply.code(201);
     return { region: renderRegion(api, row) };
-  });
-  app.patch('/v3/regions/:id', async (req) => {
+  } });
+  rows.push({ method: 'PATCH', path: '/v3/regions/:id', policy: 'identity:update_region', errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_region');
     const cur = await get<RegionRow>('regions', id, 'region');
     const r = bodyObject(req, 'region');
     checkFields(r, { description: 'nullable-string', parent_region_id: 'nullable-string' });
@@ -220,10 +207,9 @@ export const catalogRoutes: RouteModule = (app, api) => {
     }
     await db().updateTable('regions').set(upd).where('id', '=', id).execute();
     return { region: renderRegion(api, await get<RegionRow>('regions', id, 'region')) };
-  });
-  app.delete('/v3/regions/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/regions/:id', policy: 'identity:delete_region', errors: [409], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_region');
     await get('regions', id, 'region');
     if (await db().selectFrom('regions').select('id').where('parent_region_id', '=', id).executeTakeFirst()) {
       throw new Conflict(`Cannot delete region ${id}: it has child regions.`);
@@ -234,5 +220,6 @@ export const catalogRoutes: RouteModule = (app, api) => {
     });
     store.touch();
     reply.code(204).send();
-  });
+  } });
+  return rows;
 };

@@ -1,6 +1,6 @@
 // What every identity route module gets: the store, the token provider, policy, and helpers
 // for links, authentication and request-body checks shared by all of them.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { PolicyEngine, Credentials } from '../../common/http/policy.ts';
 import type { AuthContext } from '../../common/http/auth.ts';
 import { credentialsOf } from '../../common/http/auth.ts';
@@ -26,8 +26,6 @@ export interface IdentityApi {
   /** Validates X-Auth-Token locally. */
   authenticate(req: FastifyRequest): Promise<AuthContext>;
 }
-
-export type RouteModule = (app: FastifyInstance, api: IdentityApi) => void;
 
 export function link(api: IdentityApi, path: string): { self: string } {
   return { self: `${api.publicUrl}/v3/${path}` };

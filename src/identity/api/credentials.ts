@@ -9,7 +9,8 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { parseExtra, newId } from '../store/store.ts';
 import type { CredentialRecord, CredentialRow } from '../store/schema.ts';
 import { trustIdOfToken } from './trusts.ts';
-import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, link, listLinks, type IdentityApi } from './context.ts';
+import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const FIELDS = ['id', 'user_id', 'project_id', 'type', 'blob', 'links'];
 const EC2 = 'ec2';
@@ -52,7 +53,8 @@ export function openCredential(api: IdentityApi, r: CredentialRecord): Credentia
   return { id: r.id, user_id: r.user_id, project_id: r.project_id, type: r.type, blob: api.credentialCipher().open(r), extra: r.extra };
 }
 
-export const credentialRoutes: RouteModule = (app, api) => {
+export const credentialRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store } = api;
   const db = () => store.db;
   const open = (r: CredentialRecord) => openCredential(api, r);
@@ -84,7 +86,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
     return row;
   }
 
-  app.get('/v3/credentials', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/credentials', targetPolicy: 'identity:list_credentials', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['user_id', 'type']);
     const caller = await api.authenticate(req);
     const c = creds(caller);
@@ -94,11 +96,11 @@ export const credentialRoutes: RouteModule = (app, api) => {
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
     const rows = (await qb.orderBy('id').execute()).filter((r) => api.policy.check('identity:get_credential', c, { target: { credential: r } })).map(open);
     return { credentials: filterInexact(req, ['user_id', 'type'], rows.map((r) => render(api, r))), links: listLinks(api, req) };
-  });
+  } });
 
-  app.get('/v3/credentials/:id', async (req) => ({ credential: render(api, await load(req, 'identity:get_credential')) }));
+  rows.push({ method: 'GET', path: '/v3/credentials/:id', targetPolicy: 'identity:get_credential', errors: [], handler: async (req) => ({ credential: render(api, await load(req, 'identity:get_credential')) }) });
 
-  app.post('/v3/credentials', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/credentials', targetPolicy: 'identity:create_credential', errors: [], handler: async (req, reply) => {
     const c = bodyObject(req, 'credential');
     const caller = await authorize(api, req, 'identity:create_credential', { credential: c });
     refuseKeyPairTokens(caller.methods);
@@ -124,9 +126,9 @@ export const credentialRoutes: RouteModule = (app, api) => {
     await insert(row);
     reply.code(201);
     return { credential: render(api, row) };
-  });
+  } });
 
-  app.patch('/v3/credentials/:id', async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/credentials/:id', targetPolicy: 'identity:create_credential', errors: [], handler: async (req) => {
     const cur = await load(req, 'identity:update_credential');
     const c = bodyObject(req, 'credential');
     checkFields(c, { user_id: 'id', project_id: 'nullable-string', type: 'string', blob: 'string' });
@@ -152,13 +154,13 @@ export const credentialRoutes: RouteModule = (app, api) => {
     }
     await db().updateTable('credentials').set({ user_id: next.user_id, project_id: next.project_id, type: next.type, ...seal(next.blob), extra: next.extra }).where('id', '=', cur.id).execute();
     return { credential: render(api, next) };
-  });
+  } });
 
-  app.delete('/v3/credentials/:id', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/credentials/:id', targetPolicy: 'identity:delete_credential', errors: [], handler: async (req, reply) => {
     const cur = await load(req, 'identity:delete_credential');
     await db().deleteFrom('credentials').where('id', '=', cur.id).execute();
     reply.code(204).send();
-  });
+  } });
 
   // ---- OS-EC2: /v3/users/{user_id}/credentials/OS-EC2[/{access}] ----
 
@@ -166,17 +168,16 @@ export const credentialRoutes: RouteModule = (app, api) => {
     if (!(await userExists(uid))) throw new NotFound(`Could not find user: ${uid}.`);
   }
 
-  app.get('/v3/users/:uid/credentials/OS-EC2', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/credentials/OS-EC2', policy: 'identity:ec2_list_credentials', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
-    await authorize(api, req, 'identity:ec2_list_credentials', { user_id: uid });
     await requireUser(uid);
     const rows = await db().selectFrom('credentials').selectAll().where('user_id', '=', uid).where('type', '=', EC2).orderBy('id').execute();
     return { credentials: rows.map((r) => toEc2(api, open(r))), links: listLinks(api, req) };
-  });
+  } });
 
-  app.post('/v3/users/:uid/credentials/OS-EC2', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/users/:uid/credentials/OS-EC2', policy: 'identity:ec2_create_credential', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [], handler: async (req, reply) => {
     const { uid } = req.params as { uid: string };
-    const caller = await authorize(api, req, 'identity:ec2_create_credential', { user_id: uid });
+    const caller = callerOf(req);
     refuseKeyPairTokens(caller.methods);
     refuseRestrictedAppCred(caller, 'credentials');
     await requireUser(uid);
@@ -190,7 +191,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
     await insert(row);
     reply.code(201);
     return { credential: toEc2(api, row) };
-  });
+  } });
 
   async function loadEc2(req: FastifyRequest, rule: string): Promise<CredentialRow> {
     const { uid, access } = req.params as { uid: string; access: string };
@@ -203,11 +204,12 @@ export const credentialRoutes: RouteModule = (app, api) => {
     return row;
   }
 
-  app.get('/v3/users/:uid/credentials/OS-EC2/:access', async (req) => ({ credential: toEc2(api, await loadEc2(req, 'identity:ec2_get_credential')) }));
+  rows.push({ method: 'GET', path: '/v3/users/:uid/credentials/OS-EC2/:access', targetPolicy: 'identity:ec2_get_credential', errors: [], handler: async (req) => ({ credential: toEc2(api, await loadEc2(req, 'identity:ec2_get_credential')) }) });
 
-  app.delete('/v3/users/:uid/credentials/OS-EC2/:access', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/users/:uid/credentials/OS-EC2/:access', targetPolicy: 'identity:ec2_delete_credential', errors: [], handler: async (req, reply) => {
     const row = await loadEc2(req, 'identity:ec2_delete_credential');
     await db().deleteFrom('credentials').where('id', '=', row.id).execute();
     reply.code(204).send();
-  });
+  } });
+  return rows;
 };

@@ -6,7 +6,8 @@
 import type { FastifyRequest } from 'fastify';
 import { Forbidden, NotFound } from '../../common/errors.ts';
 import type { DomainConfigRow } from '../store/schema.ts';
-import { authorize, type RouteModule } from './context.ts';
+import { authorize } from './context.ts';
+import { type IdentityRow, type RowModule } from './rows.ts';
 
 type Config = Record<string, Record<string, unknown>>;
 
@@ -60,13 +61,14 @@ function checkConfig(config: unknown): Config {
 const notFound = (domainId: string, what: string) => new NotFound(`Could not find ${what} in domain configuration for domain ${domainId}.`);
 const what = (group?: string, option?: string) => (option ? `option ${option} in group ${group}` : group ? `group ${group}` : 'any options');
 
-export const domainConfigRoutes: RouteModule = (app, api) => {
+export const domainConfigRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const db = () => api.store.db;
 
   async function requireDomain(id: string) {
     if (!(await db().selectFrom('domains').select('id').where('id', '=', id).executeTakeFirst())) throw new NotFound(`Could not find domain: ${id}.`);
   }
-  async function rows(domainId: string, group?: string, option?: string): Promise<DomainConfigRow[]> {
+  async function configRows(domainId: string, group?: string, option?: string): Promise<DomainConfigRow[]> {
     let qb = db().selectFrom('domain_configs').selectAll().where('domain_id', '=', domainId);
     if (group !== undefined) qb = qb.where('group_name', '=', group);
     if (option !== undefined) qb = qb.where('option_name', '=', option);
@@ -75,7 +77,7 @@ export const domainConfigRoutes: RouteModule = (app, api) => {
   /** The stored configuration without its sensitive options. */
   async function readable(domainId: string, group?: string, option?: string): Promise<Config> {
     const out: Config = {};
-    for (const r of await rows(domainId, group, option)) {
+    for (const r of await configRows(domainId, group, option)) {
       if (r.sensitive) continue;
       (out[r.group_name] ??= {})[r.option_name] = JSON.parse(r.value);
     }
@@ -101,31 +103,27 @@ export const domainConfigRoutes: RouteModule = (app, api) => {
   };
 
   // ---- defaults (registered before /v3/domains/:id/config/... could shadow them) ----
-  app.get('/v3/domains/config/default', async (req) => {
-    await authorize(api, req, 'identity:get_domain_config_default');
+  rows.push({ method: 'GET', path: '/v3/domains/config/default', policy: 'identity:get_domain_config_default', errors: [], handler: async (req) => {
     return { config: DEFAULTS };
-  });
-  app.get('/v3/domains/config/:group/default', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/domains/config/:group/default', policy: 'identity:get_domain_config_default', errors: [], handler: async (req) => {
     const { group } = req.params as { group: string };
-    await authorize(api, req, 'identity:get_domain_config_default');
     checkGroupOption(group);
     return { config: { [group]: DEFAULTS[group] } };
-  });
-  app.get('/v3/domains/config/:group/:option/default', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/domains/config/:group/:option/default', policy: 'identity:get_domain_config_default', errors: [], handler: async (req) => {
     const { group, option } = req.params as { group: string; option: string };
-    await authorize(api, req, 'identity:get_domain_config_default');
     checkGroupOption(group, option);
     if (SENSITIVE[group].includes(option)) throw invalid(`Reading the default for option ${option} in group ${group} is not supported`);
     return { config: { [option]: DEFAULTS[group][option] } };
-  });
+  } });
 
   // ---- a domain's configuration ----
-  app.put('/v3/domains/:id/config', async (req, reply) => {
+  rows.push({ method: 'PUT', path: '/v3/domains/:id/config', policy: 'identity:create_domain_config', errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:create_domain_config');
     await requireDomain(id);
     const config = checkConfig(configOf(req));
-    const existed = (await rows(id)).length > 0;
+    const existed = (await configRows(id)).length > 0;
     // Creating replaces whatever was there (Keystone's semantics); 200 says it replaced.
     await db().transaction().execute(async (trx) => {
       await trx.deleteFrom('domain_configs').where('domain_id', '=', id).execute();
@@ -134,10 +132,11 @@ export const domainConfigRoutes: RouteModule = (app, api) => {
     });
     reply.code(existed ? 200 : 201);
     return { config: await readable(id) };
-  });
+  } });
 
   for (const path of ['/v3/domains/:id/config', '/v3/domains/:id/config/:group', '/v3/domains/:id/config/:group/:option']) {
-    app.get(path, async (req) => {
+    // The rule depends on the group (security_compliance is readable by anyone with a token).
+    rows.push({ method: 'GET', path, targetPolicy: 'identity:get_domain_config', errors: [], handler: async (req) => {
       const { id, group, option } = req.params as { id: string; group?: string; option?: string };
       if (group === SECURITY_COMPLIANCE) {
         await authorize(api, req, 'identity:get_security_compliance_domain_config');
@@ -153,11 +152,10 @@ export const domainConfigRoutes: RouteModule = (app, api) => {
       const cfg = await readable(id, group, option);
       if (!Object.keys(cfg).length) throw notFound(id, what(group, option));
       return { config: option !== undefined ? { [option]: cfg[group!][option] } : cfg };
-    });
+    } });
 
-    app.patch(path, async (req) => {
+    rows.push({ method: 'PATCH', path, policy: 'identity:update_domain_config', errors: [], handler: async (req) => {
       const { id, group, option } = req.params as { id: string; group?: string; option?: string };
-      await authorize(api, req, 'identity:update_domain_config');
       await requireDomain(id);
       checkGroupOption(group, option);
       const body = configOf(req);
@@ -172,23 +170,23 @@ export const domainConfigRoutes: RouteModule = (app, api) => {
         }
         if (!config[group]) throw invalid(`request to update group ${group}, but config provided contains group ${Object.keys(config)[0]} instead`);
         if (option !== undefined && !(option in config[group])) throw invalid(`Trying to update option ${option} in group ${group}, but config provided contains option ${Object.keys(config[group])[0]} instead`);
-        if (!(await rows(id, group, option)).length) throw notFound(id, what(group, option));
+        if (!(await configRows(id, group, option)).length) throw notFound(id, what(group, option));
       }
       await upsert(id, config);
       return { config: await readable(id) };
-    });
+    } });
 
-    app.delete(path, async (req, reply) => {
+    rows.push({ method: 'DELETE', path, policy: 'identity:delete_domain_config', errors: [], handler: async (req, reply) => {
       const { id, group, option } = req.params as { id: string; group?: string; option?: string };
-      await authorize(api, req, 'identity:delete_domain_config');
       await requireDomain(id);
       checkGroupOption(group, option);
-      if (group !== undefined && !(await rows(id, group, option)).length) throw notFound(id, what(group, option));
+      if (group !== undefined && !(await configRows(id, group, option)).length) throw notFound(id, what(group, option));
       let qb = db().deleteFrom('domain_configs').where('domain_id', '=', id);
       if (group !== undefined) qb = qb.where('group_name', '=', group);
       if (option !== undefined) qb = qb.where('option_name', '=', option);
       await qb.execute();
       reply.code(204).send();
-    });
+    } });
   }
+  return rows;
 };

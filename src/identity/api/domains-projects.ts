@@ -3,7 +3,8 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.t
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { DomainRow, ProjectRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
+import { bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const DOMAIN_FIELDS = ['id', 'name', 'description', 'enabled', 'tags', 'options', 'links', 'explicit_domain_id'];
 const PROJECT_FIELDS = ['id', 'name', 'description', 'enabled', 'domain_id', 'parent_id', 'is_domain', 'tags', 'options', 'links'];
@@ -28,7 +29,8 @@ function checkTags(tags: unknown): string[] {
   return [...new Set(tags as string[])];
 }
 
-export const domainProjectRoutes: RouteModule = (app, api) => {
+export const domainProjectRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store } = api;
   const db = () => store.db;
 
@@ -54,23 +56,20 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
   }
 
   // ---- domains ----
-  app.get('/v3/domains', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/domains', policy: 'identity:list_domains', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'enabled']);
-    await authorize(api, req, 'identity:list_domains');
     let qb = db().selectFrom('domains').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     const en = queryBool(q.enabled);
     if (en !== undefined) qb = qb.where('enabled', '=', en ? 1 : 0);
     const rows = await qb.orderBy('name').execute();
     return { domains: filterInexact(req, ['name'], rows.map((d) => renderDomain(api, d))), links: listLinks(api, req) };
-  });
-  app.get('/v3/domains/:id', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/domains/:id', policy: 'identity:get_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:get_domain', { target: { domain: { id } } });
     return { domain: renderDomain(api, await getDomain(id)) };
-  });
-  app.post('/v3/domains', async (req, reply) => {
-    await authorize(api, req, 'identity:create_domain');
+  } });
+  rows.push({ method: 'POST', path: '/v3/domains', policy: 'identity:create_domain', errors: [409], handler: async (req, reply) => {
     const d = bodyObject(req, 'domain');
     checkFields(d, { name: 'string', description: 'nullable-string', enabled: 'boolean', explicit_domain_id: 'id' }, ['name']);
     const row: DomainRow = {
@@ -86,7 +85,7 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     store.touch();
     reply.code(201);
     return { domain: renderDomain(api, row) };
-  });
+  } });
   async function updateDomain(id: string, d: Record<string, unknown>): Promise<DomainRow> {
     const cur = await getDomain(id);
     checkFields(d, { name: 'string', description: 'nullable-string', enabled: 'boolean' });
@@ -105,11 +104,10 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     store.touch();
     return getDomain(id);
   }
-  app.patch('/v3/domains/:id', async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/domains/:id', policy: 'identity:update_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_domain', { target: { domain: { id } } });
     return { domain: renderDomain(api, await updateDomain(id, bodyObject(req, 'domain'))) };
-  });
+  } });
   async function deleteDomain(id: string): Promise<void> {
     const d = await getDomain(id);
     if (bool(d.enabled)) throw new Forbidden('Cannot delete a domain that is enabled, please disable it first.');
@@ -133,12 +131,11 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     });
     store.touch();
   }
-  app.delete('/v3/domains/:id', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/domains/:id', policy: 'identity:delete_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_domain', { target: { domain: { id } } });
     await deleteDomain(id);
     reply.code(204).send();
-  });
+  } });
 
   /** A domain seen through the projects API (Keystone models domains as projects). */
   const domainAsProject = (d: DomainRow) => ({ ...renderDomain(api, d), domain_id: null, parent_id: null, is_domain: true, links: link(api, `projects/${d.id}`) });
@@ -147,9 +144,9 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
   }
 
   // ---- projects ----
-  app.get('/v3/projects', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/projects', policy: 'identity:list_projects', policyTarget: (req) => { const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'parent_id', 'is_domain', 'tags', 'tags-any', 'not-tags', 'not-tags-any']); return { target: { domain_id: q.domain_id } }; }, errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'parent_id', 'is_domain', 'tags', 'tags-any', 'not-tags', 'not-tags-any']);
-    const caller = await authorize(api, req, 'identity:list_projects', { target: { domain_id: q.domain_id } });
+    const caller = callerOf(req);
     if (queryBool(q.is_domain) === true) {
       const doms = await db().selectFrom('domains').selectAll().execute();
       return { projects: filterInexact(req, ['name', 'domain_id', 'parent_id'], doms.map(domainAsProject)), links: listLinks(api, req) };
@@ -177,12 +174,11 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     });
     void caller;
     return { projects: filterInexact(req, ['name', 'domain_id', 'parent_id'], rows.map((p) => renderProject(api, p, tags.get(p.id) ?? []))), links: listLinks(api, req) };
-  });
+  } });
 
-  app.get('/v3/projects/:id', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/projects/:id', policy: 'identity:get_project', policyTarget: (req) => { const { id } = req.params as { id: string }; const q = checkQuery(req, ['parents_as_list', 'subtree_as_list', 'parents_as_ids', 'subtree_as_ids', 'include_limits']); return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     const q = checkQuery(req, ['parents_as_list', 'subtree_as_list', 'parents_as_ids', 'subtree_as_ids', 'include_limits']);
-    await authorize(api, req, 'identity:get_project', { target: { project: { id } } });
     const dom = await findDomain(id);
     if (dom) return { project: domainAsProject(dom) };
     const p = await getProject(id);
@@ -214,7 +210,7 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
       out.subtree = await build(id);
     }
     return { project: out };
-  });
+  } });
 
   async function descendants(id: string): Promise<ProjectRow[]> {
     const out: ProjectRow[] = [];
@@ -227,8 +223,8 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     return out;
   }
 
-  app.post('/v3/projects', async (req, reply) => {
-    const caller = await authorize(api, req, 'identity:create_project');
+  rows.push({ method: 'POST', path: '/v3/projects', policy: 'identity:create_project', errors: [409], handler: async (req, reply) => {
+    const caller = callerOf(req);
     const p = bodyObject(req, 'project');
     checkFields(p, { name: 'string', description: 'nullable-string', enabled: 'boolean', domain_id: 'nullable-string', parent_id: 'nullable-string', is_domain: 'boolean' }, ['name']);
     const name = checkName(p.name, 'name', 64);
@@ -278,11 +274,10 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     store.touch();
     reply.code(201);
     return { project: renderProject(api, row, tags) };
-  });
+  } });
 
-  app.patch('/v3/projects/:id', async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/projects/:id', policy: 'identity:update_project', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_project', { target: { project: { id } } });
     const p = bodyObject(req, 'project');
     if (await findDomain(id)) return { project: domainAsProject(await updateDomain(id, { ...p, is_domain: undefined, domain_id: undefined, parent_id: undefined })) };
     const cur = await getProject(id);
@@ -314,11 +309,10 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     if (p.enabled === false && bool(cur.enabled)) { await store.revoke({ projectId: id }); api.onRevoke(); }
     store.touch();
     return { project: renderProject(api, await getProject(id), (await tagsOf([id])).get(id)!) };
-  });
+  } });
 
-  app.delete('/v3/projects/:id', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/projects/:id', policy: 'identity:delete_project', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_project', { target: { project: { id } } });
     if (await findDomain(id)) {
       await deleteDomain(id);
       return reply.code(204).send();
@@ -335,54 +329,49 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     store.touch();
     api.onRevoke();
     reply.code(204).send();
-  });
+  } });
 
   // ---- project tags ----
-  app.get('/v3/projects/:id/tags', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/projects/:id/tags', policy: 'identity:list_project_tags', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:list_project_tags', { target: { project: { id } } });
     await getProject(id);
     return { tags: (await tagsOf([id])).get(id) };
-  });
-  app.put('/v3/projects/:id/tags', async (req) => {
+  } });
+  rows.push({ method: 'PUT', path: '/v3/projects/:id/tags', policy: 'identity:update_project_tags', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_project_tags', { target: { project: { id } } });
     await getProject(id);
     const tags = checkTags((req.body as { tags?: unknown } | undefined)?.tags);
     await setTags(id, tags);
     return { tags };
-  });
-  app.delete('/v3/projects/:id/tags', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/projects/:id/tags', policy: 'identity:delete_project_tags', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_project_tags', { target: { project: { id } } });
     await getProject(id);
     await setTags(id, []);
     reply.code(204).send();
-  });
+  } });
   for (const method of ['GET', 'HEAD'] as const) {
-    app.route({ method, url: '/v3/projects/:id/tags/:tag', handler: async (req, reply) => {
+    rows.push({ method, path: '/v3/projects/:id/tags/:tag', policy: 'identity:get_project_tag', policyTarget: (req) => { const { id, tag } = req.params as { id: string; tag: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
       const { id, tag } = req.params as { id: string; tag: string };
-      await authorize(api, req, 'identity:get_project_tag', { target: { project: { id } } });
       await getProject(id);
       if (!(await tagsOf([id])).get(id)!.includes(tag)) throw new NotFound(`Could not find project tag: ${tag}.`);
       reply.code(204).send();
     } });
   }
-  app.put('/v3/projects/:id/tags/:tag', async (req, reply) => {
+  rows.push({ method: 'PUT', path: '/v3/projects/:id/tags/:tag', policy: 'identity:create_project_tag', policyTarget: (req) => { const { id, tag } = req.params as { id: string; tag: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id, tag } = req.params as { id: string; tag: string };
-    await authorize(api, req, 'identity:create_project_tag', { target: { project: { id } } });
     await getProject(id);
     const tags = (await tagsOf([id])).get(id)!;
     checkTags([...tags, tag]);
     if (!tags.includes(tag)) await db().insertInto('project_tags').values({ project_id: id, name: tag }).execute();
     reply.code(201).header('location', `${api.publicUrl}/v3/projects/${id}/tags/${encodeURIComponent(tag)}`).send();
-  });
-  app.delete('/v3/projects/:id/tags/:tag', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/projects/:id/tags/:tag', policy: 'identity:delete_project_tag', policyTarget: (req) => { const { id, tag } = req.params as { id: string; tag: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id, tag } = req.params as { id: string; tag: string };
-    await authorize(api, req, 'identity:delete_project_tag', { target: { project: { id } } });
     await getProject(id);
     const r = await db().deleteFrom('project_tags').where('project_id', '=', id).where('name', '=', tag).executeTakeFirst();
     if (!Number(r.numDeletedRows)) throw new NotFound(`Could not find project tag: ${tag}.`);
     reply.code(204).send();
-  });
+  } });
+  return rows;
 };

@@ -6,13 +6,13 @@
 // Signature versions 0 and 1 (HMAC-SHA1 over parameters without the request line) are refused.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequest, MethodNotAllowed, NotFound, Unauthorized } from '../../common/errors.ts';
+import { BadRequest, NotFound, Unauthorized } from '../../common/errors.ts';
 import { bool } from '../store/store.ts';
 import type { CredentialRow } from '../store/schema.ts';
 import type { TokenScope } from '../tokens/provider.ts';
 import { scopeToTrust } from './auth.ts';
 import { ec2CredentialId, openCredential } from './credentials.ts';
-import type { RouteModule } from './context.ts';
+import type { IdentityRow, RowModule } from './rows.ts';
 
 /** How long a signed request's timestamp stays acceptable (Keystone's [credential] auth_ttl). */
 const AUTH_TTL_MS = 15 * 60_000;
@@ -141,7 +141,8 @@ function checkTimestamp(c: Ec2Request): void {
 
 const stringMap = (v: unknown): Record<string, string> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, string> : {});
 
-export const ec2TokenRoutes: RouteModule = (app, api) => {
+export const ec2TokenRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store, tokens } = api;
   const db = () => store.db;
 
@@ -200,14 +201,9 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
     }
   }
 
-  const refuseGet = async (_req: FastifyRequest, reply: FastifyReply) => {
-    reply.header('allow', 'POST');
-    throw new MethodNotAllowed('The method is not allowed for the requested URL.');
-  };
-  app.get('/v3/ec2tokens', refuseGet);
-  app.get('/v3/s3tokens', refuseGet);
+  // GET (any method but POST) on these is the kit's 405 with `Allow: POST`, as Keystone answers.
 
-  app.post('/v3/ec2tokens', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/ec2tokens', errors: [], handler: async (req, reply) => {
     const { c, row, blob } = await credentialOf(req);
     const ec2: Ec2Request = {
       access: c.access as string, signature: c.signature as string | undefined, host: c.host as string | undefined,
@@ -237,14 +233,15 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
       }
     }
     return { token: token.body };
-  });
+  } });
 
-  app.post('/v3/s3tokens', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/s3tokens', errors: [], handler: async (req, reply) => {
     const { c, row, blob } = await credentialOf(req);
     if (typeof c.token !== 'string' || typeof c.signature !== 'string') throw new Unauthorized('Credential signature mismatch');
     checkS3Signature(blob.secret as string, c.token, c.signature);
     const token = await issueFor(row, blob, { access: c.access as string, params: {}, headers: {} });
     reply.code(200);
     return { token: token.body };
-  });
+  } });
+  return rows;
 };

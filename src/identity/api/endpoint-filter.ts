@@ -6,7 +6,8 @@ import { BadRequest, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { newId, parseExtra } from '../store/store.ts';
 import type { EndpointGroupRow, EndpointRow, ProjectRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { bodyObject, checkFields, checkName, checkQuery, filterInexact, listLinks, type IdentityApi } from './context.ts';
+import { type IdentityRow, type RowModule } from './rows.ts';
 import { renderEndpoint } from './catalog.ts';
 import { renderProject } from './domains-projects.ts';
 
@@ -31,7 +32,8 @@ function matches(e: EndpointRow, filters: Record<string, string>): boolean {
   return Object.entries(filters).every(([k, v]) => (e as unknown as Record<string, unknown>)[k] === v);
 }
 
-export const endpointFilterRoutes: RouteModule = (app, api) => {
+export const endpointFilterRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const db = () => api.store.db;
   const getGroup = async (id: string): Promise<EndpointGroupRow> => {
     const g = await db().selectFrom('endpoint_groups').selectAll().where('id', '=', id).executeTakeFirst();
@@ -56,29 +58,26 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
   const params = (req: FastifyRequest) => req.params as Record<string, string>;
 
   // ---- endpoint groups ----
-  app.post(`${P}/endpoint_groups`, async (req, reply) => {
-    await authorize(api, req, 'identity:create_endpoint_group');
+  rows.push({ method: 'POST', path: `${P}/endpoint_groups`, policy: 'identity:create_endpoint_group', errors: [], handler: async (req, reply) => {
     const g = bodyObject(req, 'endpoint_group');
     checkFields(g, { name: 'string', description: 'nullable-string', filters: 'object' }, ['name', 'filters']);
     const row: EndpointGroupRow = { id: newId(), name: checkName(g.name), description: (g.description as string | null) ?? '', filters: JSON.stringify(checkFilters(g.filters)) };
     await db().insertInto('endpoint_groups').values(row).execute();
     reply.code(201);
     return { endpoint_group: render(api, row) };
-  });
+  } });
 
-  app.get(`${P}/endpoint_groups`, async (req) => {
+  rows.push({ method: 'GET', path: `${P}/endpoint_groups`, policy: 'identity:list_endpoint_groups', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name']);
-    await authorize(api, req, 'identity:list_endpoint_groups');
     let qb = db().selectFrom('endpoint_groups').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     return { endpoint_groups: filterInexact(req, ['name'], (await qb.orderBy('id').execute()).map((g) => render(api, g))), links: listLinks(api, req) };
-  });
+  } });
 
   for (const method of ['GET', 'HEAD'] as const) {
-    app.route({
-      method, url: `${P}/endpoint_groups/:id`,
+    rows.push({
+      method, path: `${P}/endpoint_groups/:id`, policy: 'identity:get_endpoint_group', errors: [],
       handler: async (req, reply) => {
-        await authorize(api, req, 'identity:get_endpoint_group');
         const g = await getGroup(params(req).id);
         if (method === 'HEAD') return reply.code(200).send();
         return { endpoint_group: render(api, g) };
@@ -86,8 +85,7 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
     });
   }
 
-  app.patch(`${P}/endpoint_groups/:id`, async (req) => {
-    await authorize(api, req, 'identity:update_endpoint_group');
+  rows.push({ method: 'PATCH', path: `${P}/endpoint_groups/:id`, policy: 'identity:update_endpoint_group', errors: [], handler: async (req) => {
     const cur = await getGroup(params(req).id);
     const g = bodyObject(req, 'endpoint_group');
     checkFields(g, { name: 'string', description: 'nullable-string', filters: 'object' });
@@ -100,42 +98,38 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
     };
     await db().updateTable('endpoint_groups').set({ name: next.name, description: next.description, filters: next.filters }).where('id', '=', cur.id).execute();
     return { endpoint_group: render(api, next) };
-  });
+  } });
 
-  app.delete(`${P}/endpoint_groups/:id`, async (req, reply) => {
-    await authorize(api, req, 'identity:delete_endpoint_group');
+  rows.push({ method: 'DELETE', path: `${P}/endpoint_groups/:id`, policy: 'identity:delete_endpoint_group', errors: [], handler: async (req, reply) => {
     const g = await getGroup(params(req).id);
     await db().transaction().execute(async (trx) => {
       await trx.deleteFrom('project_endpoint_groups').where('endpoint_group_id', '=', g.id).execute();
       await trx.deleteFrom('endpoint_groups').where('id', '=', g.id).execute();
     });
     reply.code(204).send();
-  });
+  } });
 
-  app.get(`${P}/endpoint_groups/:id/endpoints`, async (req) => {
-    await authorize(api, req, 'identity:list_endpoints_associated_with_endpoint_group');
+  rows.push({ method: 'GET', path: `${P}/endpoint_groups/:id/endpoints`, policy: 'identity:list_endpoints_associated_with_endpoint_group', errors: [], handler: async (req) => {
     const g = await getGroup(params(req).id);
     const filters = parseExtra(g.filters) as Record<string, string>;
     const rows = (await db().selectFrom('endpoints').selectAll().execute()).filter((e) => matches(e, filters));
     return { endpoints: rows.map((e) => renderEndpoint(api, e)), links: listLinks(api, req) };
-  });
+  } });
 
-  app.get(`${P}/endpoint_groups/:id/projects`, async (req) => {
-    await authorize(api, req, 'identity:list_projects_associated_with_endpoint_group');
+  rows.push({ method: 'GET', path: `${P}/endpoint_groups/:id/projects`, policy: 'identity:list_projects_associated_with_endpoint_group', errors: [], handler: async (req) => {
     const g = await getGroup(params(req).id);
     const rows = await db().selectFrom('projects').selectAll()
       .where('id', 'in', (eb) => eb.selectFrom('project_endpoint_groups').select('project_id').where('endpoint_group_id', '=', g.id))
       .orderBy('id').execute();
     return { projects: await renderProjects(rows), links: listLinks(api, req) };
-  });
+  } });
 
   // ---- endpoint group ↔ project ----
   const assocUrl = (gid: string, pid: string) => `${api.publicUrl}${P}/endpoint_groups/${gid}/projects/${pid}`;
   for (const method of ['GET', 'HEAD'] as const) {
-    app.route({
-      method, url: `${P}/endpoint_groups/:id/projects/:pid`,
+    rows.push({
+      method, path: `${P}/endpoint_groups/:id/projects/:pid`, policy: 'identity:get_endpoint_group_in_project', errors: [],
       handler: async (req, reply) => {
-        await authorize(api, req, 'identity:get_endpoint_group_in_project');
         const { id, pid } = params(req);
         await getProject(pid);
         await getGroup(id);
@@ -147,8 +141,7 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
     });
   }
 
-  app.put(`${P}/endpoint_groups/:id/projects/:pid`, async (req, reply) => {
-    await authorize(api, req, 'identity:add_endpoint_group_to_project');
+  rows.push({ method: 'PUT', path: `${P}/endpoint_groups/:id/projects/:pid`, policy: 'identity:add_endpoint_group_to_project', errors: [409], handler: async (req, reply) => {
     const { id, pid } = params(req);
     await getProject(pid);
     await getGroup(id);
@@ -158,34 +151,31 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
       if (!isUniqueViolation(e)) throw e; // already associated: PUT is idempotent
     }
     reply.code(204).send();
-  });
+  } });
 
-  app.delete(`${P}/endpoint_groups/:id/projects/:pid`, async (req, reply) => {
-    await authorize(api, req, 'identity:remove_endpoint_group_from_project');
+  rows.push({ method: 'DELETE', path: `${P}/endpoint_groups/:id/projects/:pid`, policy: 'identity:remove_endpoint_group_from_project', errors: [], handler: async (req, reply) => {
     const { id, pid } = params(req);
     await getProject(pid);
     await getGroup(id);
     const r = await db().deleteFrom('project_endpoint_groups').where('endpoint_group_id', '=', id).where('project_id', '=', pid).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new NotFound(`Could not find Endpoint Group Project Association: ${id}, ${pid}.`);
     reply.code(204).send();
-  });
+  } });
 
-  app.get(`${P}/projects/:pid/endpoint_groups`, async (req) => {
-    await authorize(api, req, 'identity:list_endpoint_groups_for_project');
+  rows.push({ method: 'GET', path: `${P}/projects/:pid/endpoint_groups`, policy: 'identity:list_endpoint_groups_for_project', errors: [], handler: async (req) => {
     const { pid } = params(req);
     await getProject(pid);
     const rows = await db().selectFrom('endpoint_groups').selectAll()
       .where('id', 'in', (eb) => eb.selectFrom('project_endpoint_groups').select('endpoint_group_id').where('project_id', '=', pid))
       .orderBy('id').execute();
     return { endpoint_groups: rows.map((g) => render(api, g)), links: listLinks(api, req) };
-  });
+  } });
 
   // ---- project ↔ endpoint ----
   for (const method of ['GET', 'HEAD'] as const) {
-    app.route({
-      method, url: `${P}/projects/:pid/endpoints/:eid`,
+    rows.push({
+      method, path: `${P}/projects/:pid/endpoints/:eid`, policy: 'identity:check_endpoint_in_project', errors: [],
       handler: async (req, reply) => {
-        await authorize(api, req, 'identity:check_endpoint_in_project');
         const { pid, eid } = params(req);
         await getEndpoint(eid);
         await getProject(pid);
@@ -196,8 +186,7 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
     });
   }
 
-  app.put(`${P}/projects/:pid/endpoints/:eid`, async (req, reply) => {
-    await authorize(api, req, 'identity:add_endpoint_to_project');
+  rows.push({ method: 'PUT', path: `${P}/projects/:pid/endpoints/:eid`, policy: 'identity:add_endpoint_to_project', errors: [409], handler: async (req, reply) => {
     const { pid, eid } = params(req);
     await getEndpoint(eid);
     await getProject(pid);
@@ -207,19 +196,17 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
       if (!isUniqueViolation(e)) throw e;
     }
     reply.code(204).send();
-  });
+  } });
 
-  app.delete(`${P}/projects/:pid/endpoints/:eid`, async (req, reply) => {
-    await authorize(api, req, 'identity:remove_endpoint_from_project');
+  rows.push({ method: 'DELETE', path: `${P}/projects/:pid/endpoints/:eid`, policy: 'identity:remove_endpoint_from_project', errors: [], handler: async (req, reply) => {
     const { pid, eid } = params(req);
     const r = await db().deleteFrom('project_endpoints').where('endpoint_id', '=', eid).where('project_id', '=', pid).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new NotFound(`Could not find Project Endpoint: ${pid}, ${eid}.`);
     reply.code(204).send();
-  });
+  } });
 
   /** A project's endpoints: those associated directly plus those of its endpoint groups. */
-  app.get(`${P}/projects/:pid/endpoints`, async (req) => {
-    await authorize(api, req, 'identity:list_endpoints_for_project');
+  rows.push({ method: 'GET', path: `${P}/projects/:pid/endpoints`, policy: 'identity:list_endpoints_for_project', errors: [], handler: async (req) => {
     const { pid } = params(req);
     await getProject(pid);
     const direct = new Set((await db().selectFrom('project_endpoints').select('endpoint_id').where('project_id', '=', pid).execute()).map((r) => r.endpoint_id));
@@ -228,15 +215,15 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
     const filters = groups.map((g) => parseExtra(g.filters) as Record<string, string>);
     const rows = (await db().selectFrom('endpoints').selectAll().execute()).filter((e) => direct.has(e.id) || filters.some((f) => matches(e, f)));
     return { endpoints: rows.map((e) => renderEndpoint(api, e)), links: listLinks(api, req) };
-  });
+  } });
 
-  app.get(`${P}/endpoints/:eid/projects`, async (req) => {
-    await authorize(api, req, 'identity:list_projects_for_endpoint');
+  rows.push({ method: 'GET', path: `${P}/endpoints/:eid/projects`, policy: 'identity:list_projects_for_endpoint', errors: [], handler: async (req) => {
     const { eid } = params(req);
     await getEndpoint(eid);
     const rows = await db().selectFrom('projects').selectAll()
       .where('id', 'in', (eb) => eb.selectFrom('project_endpoints').select('project_id').where('endpoint_id', '=', eid))
       .orderBy('id').execute();
     return { projects: await renderProjects(rows), links: listLinks(api, req) };
-  });
+  } });
+  return rows;
 };

@@ -10,7 +10,8 @@ import type { OAuthAccessTokenRow } from '../store/schema.ts';
 import { OAuthRequestInvalid, VERIFIER_CHARS, NonceGuard, checkRequest, parseAuthorizationHeader, signatureMatches } from '../oauth1-signature.ts';
 import { keystoneTime } from '../tokens/provider.ts';
 import { renderRole } from './roles-assignments.ts';
-import { authorize, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, type IdentityApi } from './context.ts';
+import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const hexId = () => randomUUID().replace(/-/g, '');
 const verifier = () => Array.from({ length: 8 }, () => VERIFIER_CHARS[randomInt(VERIFIER_CHARS.length)]).join('');
@@ -63,11 +64,12 @@ function refuseDelegated(auth: { trustId?: string; oauthAccessTokenId?: string; 
   }
 }
 
-export const oauth1FlowRoutes: RouteModule = (app, api) => {
+export const oauth1FlowRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const db = () => api.store.db;
   const config = api.oauth1;
 
-  app.post('/v3/OS-OAUTH1/request_token', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/OS-OAUTH1/request_token', errors: [], handler: async (req, reply) => {
     const p = oauthParams(req);
     const consumerId = p.oauth_consumer_key;
     const projectId = req.headers['requested-project-id'];
@@ -80,11 +82,11 @@ export const oauth1FlowRoutes: RouteModule = (app, api) => {
     const row = { id: hexId(), request_secret: hexId(), consumer_id: consumer.id, requested_project_id: projectId, expires_at: expiry(config.requestTtl), verifier: null, authorizing_user_id: null, role_ids: null };
     await db().insertInto('oauth1_request_tokens').values(row).execute();
     return formReply(reply, { oauth_token: row.id, oauth_token_secret: row.request_secret, oauth_expires_at: row.expires_at });
-  });
+  } });
 
-  app.put('/v3/OS-OAUTH1/authorize/:id', async (req) => {
+  rows.push({ method: 'PUT', path: '/v3/OS-OAUTH1/authorize/:id', policy: 'identity:authorize_request_token', errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    const caller = await authorize(api, req, 'identity:authorize_request_token');
+    const caller = callerOf(req);
     const roles = (req.body as { roles?: unknown } | undefined)?.roles;
     if (!Array.isArray(roles) || roles.length === 0 || roles.some((r) => !r || typeof r !== 'object' || Array.isArray(r) || (typeof r.id !== 'string' && typeof r.name !== 'string'))) {
       throw new BadRequest("Invalid input for field 'roles': expected a non-empty list of {\"id\": …} or {\"name\": …}");
@@ -106,9 +108,9 @@ export const oauth1FlowRoutes: RouteModule = (app, api) => {
     const v = verifier();
     await db().updateTable('oauth1_request_tokens').set({ authorizing_user_id: caller.userId, verifier: v, role_ids: JSON.stringify([...wanted]) }).where('id', '=', id).execute();
     return { token: { oauth_verifier: v } };
-  });
+  } });
 
-  app.post('/v3/OS-OAUTH1/access_token', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/OS-OAUTH1/access_token', errors: [], handler: async (req, reply) => {
     const p = oauthParams(req);
     for (const [k, what] of [['oauth_consumer_key', 'oauth_consumer_key'], ['oauth_token', 'oauth_token'], ['oauth_verifier', 'oauth_verifier']]) {
       if (!p[k]) throw new BadRequest(`Expecting to find ${what} in request. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.`);
@@ -131,7 +133,7 @@ export const oauth1FlowRoutes: RouteModule = (app, api) => {
     if (Number(gone.numDeletedRows) !== 1) throw new Unauthorized('Request token has already been used');
     await db().insertInto('oauth1_access_tokens').values(row).execute();
     return formReply(reply, { oauth_token: row.id, oauth_token_secret: row.access_secret, oauth_expires_at: row.expires_at });
-  });
+  } });
 
   // ---- /v3/users/{user_id}/OS-OAUTH1/access_tokens ----
 
@@ -149,36 +151,37 @@ export const oauth1FlowRoutes: RouteModule = (app, api) => {
     return t;
   }
 
-  app.get('/v3/users/:uid/OS-OAUTH1/access_tokens', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/OS-OAUTH1/access_tokens', policy: 'identity:list_access_tokens', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
-    const caller = await authorize(api, req, 'identity:list_access_tokens', { user_id: uid });
+    const caller = callerOf(req);
     refuseDelegated(caller, 'manage OAuth access tokens');
     const rows = await db().selectFrom('oauth1_access_tokens').selectAll().where('authorizing_user_id', '=', uid).orderBy('id').execute();
     return { access_tokens: rows.map(render), links: { self: base(uid), previous: null, next: null } };
-  });
-  app.get('/v3/users/:uid/OS-OAUTH1/access_tokens/:id', async (req) => ({ access_token: render(await owned(req, 'identity:get_access_token')) }));
-  app.delete('/v3/users/:uid/OS-OAUTH1/access_tokens/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/users/:uid/OS-OAUTH1/access_tokens/:id', targetPolicy: 'identity:get_access_token', errors: [], handler: async (req) => ({ access_token: render(await owned(req, 'identity:get_access_token')) }) });
+  rows.push({ method: 'DELETE', path: '/v3/users/:uid/OS-OAUTH1/access_tokens/:id', targetPolicy: 'identity:delete_access_token', errors: [], handler: async (req, reply) => {
     const t = await owned(req, 'identity:delete_access_token');
     await db().deleteFrom('oauth1_access_tokens').where('id', '=', t.id).execute();
     // Tokens issued from it are rebuilt on validation and die with it; tell the other services.
     api.store.touch();
     api.onRevoke();
     reply.code(204).send();
-  });
+  } });
   async function tokenRoles(t: OAuthAccessTokenRow) {
     const ids = JSON.parse(t.role_ids) as string[];
     const rows = ids.length ? await db().selectFrom('roles').selectAll().where('id', 'in', ids).orderBy('name').execute() : [];
     return rows.map((r) => { const { description: _d, ...rest } = renderRole(api, r); return rest; });
   }
-  app.get('/v3/users/:uid/OS-OAUTH1/access_tokens/:id/roles', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/OS-OAUTH1/access_tokens/:id/roles', targetPolicy: 'identity:list_access_token_roles', errors: [], handler: async (req) => {
     const t = await owned(req, 'identity:list_access_token_roles', false);
     return { roles: await tokenRoles(t), links: { self: `${base(t.authorizing_user_id)}/${t.id}/roles`, previous: null, next: null } };
-  });
-  app.get('/v3/users/:uid/OS-OAUTH1/access_tokens/:id/roles/:rid', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/users/:uid/OS-OAUTH1/access_tokens/:id/roles/:rid', targetPolicy: 'identity:get_access_token_role', errors: [], handler: async (req) => {
     const { rid } = req.params as { rid: string };
     const t = await owned(req, 'identity:get_access_token_role', false);
     const role = (await tokenRoles(t)).find((r) => r.id === rid);
     if (!role) throw new NotFound(`Could not find role: ${rid}.`);
     return { role };
-  });
+  } });
+  return rows;
 };

@@ -4,7 +4,8 @@ import type { FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../common/errors.ts';
 import { newId, parseExtra } from '../store/store.ts';
 import type { PolicyRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkQuery, filterInexact, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { bodyObject, checkFields, checkQuery, filterInexact, extras, link, listLinks, type IdentityApi } from './context.ts';
+import type { IdentityRow, RowModule } from './rows.ts';
 
 const FIELDS = ['id', 'type', 'blob', 'links'];
 
@@ -16,7 +17,8 @@ function checkType(v: unknown) {
   if (v !== undefined && ((v as string).length === 0 || (v as string).length > 255)) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
 }
 
-export const policyRoutes: RouteModule = (app, api) => {
+export const policyRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const db = () => api.store.db;
   async function load(req: FastifyRequest): Promise<PolicyRow> {
     const { id } = req.params as { id: string };
@@ -25,8 +27,7 @@ export const policyRoutes: RouteModule = (app, api) => {
     return p;
   }
 
-  app.post('/v3/policies', async (req, reply) => {
-    await authorize(api, req, 'identity:create_policy');
+  rows.push({ method: 'POST', path: '/v3/policies', policy: 'identity:create_policy', errors: [], handler: async (req, reply) => {
     const p = bodyObject(req, 'policy');
     checkFields(p, { blob: 'string', type: 'string' }, ['blob', 'type']);
     checkType(p.type);
@@ -34,23 +35,20 @@ export const policyRoutes: RouteModule = (app, api) => {
     await db().insertInto('policies').values(row).execute();
     reply.code(201);
     return { policy: render(api, row) };
-  });
+  } });
 
-  app.get('/v3/policies', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/policies', policy: 'identity:list_policies', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['type']);
-    await authorize(api, req, 'identity:list_policies');
     let qb = db().selectFrom('policies').selectAll();
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
     return { policies: filterInexact(req, ['type'], (await qb.orderBy('id').execute()).map((p) => render(api, p))), links: listLinks(api, req) };
-  });
+  } });
 
-  app.get('/v3/policies/:id', async (req) => {
-    await authorize(api, req, 'identity:get_policy');
+  rows.push({ method: 'GET', path: '/v3/policies/:id', policy: 'identity:get_policy', errors: [], handler: async (req) => {
     return { policy: render(api, await load(req)) };
-  });
+  } });
 
-  app.patch('/v3/policies/:id', async (req) => {
-    await authorize(api, req, 'identity:update_policy');
+  rows.push({ method: 'PATCH', path: '/v3/policies/:id', policy: 'identity:update_policy', errors: [], handler: async (req) => {
     const cur = await load(req);
     const p = bodyObject(req, 'policy');
     checkFields(p, { blob: 'string', type: 'string' });
@@ -63,12 +61,12 @@ export const policyRoutes: RouteModule = (app, api) => {
     };
     await db().updateTable('policies').set({ type: next.type, blob: next.blob, extra: next.extra }).where('id', '=', cur.id).execute();
     return { policy: render(api, next) };
-  });
+  } });
 
-  app.delete('/v3/policies/:id', async (req, reply) => {
-    await authorize(api, req, 'identity:delete_policy');
+  rows.push({ method: 'DELETE', path: '/v3/policies/:id', policy: 'identity:delete_policy', errors: [], handler: async (req, reply) => {
     const cur = await load(req);
     await db().deleteFrom('policies').where('id', '=', cur.id).execute();
     reply.code(204).send();
-  });
+  } });
+  return rows;
 };

@@ -6,7 +6,8 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { newId, parseExtra } from '../store/store.ts';
 import type { AssignmentRow, RoleRow } from '../store/schema.ts';
 import { subtree } from './auth.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { type IdentityRow, type RowModule } from './rows.ts';
 
 const ROLE_FIELDS = ['id', 'name', 'domain_id', 'description', 'options', 'links'];
 
@@ -21,7 +22,8 @@ function assignmentType(actor: ActorKind, target: TargetKind): string {
   return `${actor === 'users' ? 'User' : 'Group'}${target === 'projects' ? 'Project' : target === 'domains' ? 'Domain' : 'System'}`;
 }
 
-export const roleAssignmentRoutes: RouteModule = (app, api) => {
+export const roleAssignmentRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store } = api;
   const db = () => store.db;
 
@@ -32,19 +34,16 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
   }
 
   // ---- roles ----
-  app.get('/v3/roles', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/roles', policy: 'identity:list_roles', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id']);
-    await authorize(api, req, 'identity:list_roles');
     let qb = db().selectFrom('roles').selectAll().where('domain_id', '=', q.domain_id ?? '');
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     return { roles: filterInexact(req, ['name', 'domain_id'], (await qb.orderBy('name').execute()).map((r) => renderRole(api, r))), links: listLinks(api, req) };
-  });
-  app.get('/v3/roles/:id', async (req) => {
-    await authorize(api, req, 'identity:get_role');
+  } });
+  rows.push({ method: 'GET', path: '/v3/roles/:id', policy: 'identity:get_role', errors: [], handler: async (req) => {
     return { role: renderRole(api, await getRole((req.params as { id: string }).id)) };
-  });
-  app.post('/v3/roles', async (req, reply) => {
-    await authorize(api, req, 'identity:create_role');
+  } });
+  rows.push({ method: 'POST', path: '/v3/roles', policy: 'identity:create_role', errors: [409], handler: async (req, reply) => {
     const r = bodyObject(req, 'role');
     checkFields(r, { name: 'string', domain_id: 'nullable-string', description: 'nullable-string' }, ['name']);
     if (r.domain_id && !(await db().selectFrom('domains').select('id').where('id', '=', r.domain_id as string).executeTakeFirst())) {
@@ -60,10 +59,9 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
     store.touch();
     reply.code(201);
     return { role: renderRole(api, row) };
-  });
-  app.patch('/v3/roles/:id', async (req) => {
+  } });
+  rows.push({ method: 'PATCH', path: '/v3/roles/:id', policy: 'identity:update_role', errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_role');
     const cur = await getRole(id);
     const r = bodyObject(req, 'role');
     checkFields(r, { name: 'string', description: 'nullable-string' });
@@ -79,10 +77,9 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
     }
     store.touch();
     return { role: renderRole(api, await getRole(id)) };
-  });
-  app.delete('/v3/roles/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/roles/:id', policy: 'identity:delete_role', errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_role');
     await getRole(id);
     await db().transaction().execute(async (trx) => {
       await trx.deleteFrom('assignments').where('role_id', '=', id).execute();
@@ -92,13 +89,12 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
     store.touch();
     api.onRevoke();
     reply.code(204).send();
-  });
+  } });
 
   // ---- implied roles ----
   const ref = (r: RoleRow) => ({ id: r.id, name: r.name, links: link(api, `roles/${r.id}`) });
-  app.put('/v3/roles/:prior/implies/:implied', async (req, reply) => {
+  rows.push({ method: 'PUT', path: '/v3/roles/:prior/implies/:implied', policy: 'identity:create_implied_role', errors: [409], handler: async (req, reply) => {
     const { prior, implied } = req.params as { prior: string; implied: string };
-    await authorize(api, req, 'identity:create_implied_role');
     const p = await getRole(prior);
     const i = await getRole(implied);
     if (i.domain_id && !p.domain_id) throw new Forbidden(`A global role cannot imply a domain-specific role (${implied}).`);
@@ -112,11 +108,10 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
     store.touch();
     reply.code(201);
     return { role_inference: { prior_role: ref(p), implies: ref(i) }, links: link(api, `roles/${prior}/implies/${implied}`) };
-  });
+  } });
   for (const method of ['GET', 'HEAD'] as const) {
-    app.route({ method, url: '/v3/roles/:prior/implies/:implied', handler: async (req, reply) => {
+    rows.push({ method, path: '/v3/roles/:prior/implies/:implied', policy: 'identity:get_implied_role', errors: [], handler: async (req, reply) => {
       const { prior, implied } = req.params as { prior: string; implied: string };
-      await authorize(api, req, 'identity:get_implied_role');
       const p = await getRole(prior);
       const i = await getRole(implied);
       const row = await db().selectFrom('implied_roles').selectAll().where('prior_role_id', '=', prior).where('implied_role_id', '=', implied).executeTakeFirst();
@@ -125,9 +120,8 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
       return { role_inference: { prior_role: ref(p), implies: ref(i) }, links: link(api, `roles/${prior}/implies/${implied}`) };
     } });
   }
-  app.delete('/v3/roles/:prior/implies/:implied', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/roles/:prior/implies/:implied', policy: 'identity:delete_implied_role', errors: [], handler: async (req, reply) => {
     const { prior, implied } = req.params as { prior: string; implied: string };
-    await authorize(api, req, 'identity:delete_implied_role');
     await getRole(prior);
     await getRole(implied);
     const r = await db().deleteFrom('implied_roles').where('prior_role_id', '=', prior).where('implied_role_id', '=', implied).executeTakeFirst();
@@ -135,16 +129,14 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
     store.touch();
     api.onRevoke();
     reply.code(204).send();
-  });
-  app.get('/v3/roles/:prior/implies', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/roles/:prior/implies', policy: 'identity:list_implied_roles', errors: [], handler: async (req) => {
     const { prior } = req.params as { prior: string };
-    await authorize(api, req, 'identity:list_implied_roles');
     const p = await getRole(prior);
     const rows = await db().selectFrom('implied_roles').innerJoin('roles', 'roles.id', 'implied_roles.implied_role_id').selectAll('roles').where('prior_role_id', '=', prior).execute();
     return { role_inference: { prior_role: ref(p), implies: rows.map(ref) }, links: link(api, `roles/${prior}/implies`) };
-  });
-  app.get('/v3/role_inferences', async (req) => {
-    await authorize(api, req, 'identity:list_role_inference_rules');
+  } });
+  rows.push({ method: 'GET', path: '/v3/role_inferences', policy: 'identity:list_role_inference_rules', errors: [], handler: async (req) => {
     const roles = new Map((await db().selectFrom('roles').selectAll().execute()).map((r) => [r.id, r]));
     const byPrior = new Map<string, RoleRow[]>();
     for (const ir of await db().selectFrom('implied_roles').selectAll().execute()) {
@@ -157,7 +149,7 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
       role_inferences: [...byPrior].filter(([p]) => roles.has(p)).map(([p, is]) => ({ prior_role: ref(roles.get(p)!), implies: is.map(ref) })),
       links: listLinks(api, req),
     };
-  });
+  } });
 
   // ---- grants ----
   async function checkGrantParts(actor: ActorKind, actorId: string, target: TargetKind, targetId: string, roleId: string, inherited: boolean) {
@@ -193,8 +185,7 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
       return { aid: p.aid, tid: targetParam ? p.tid : 'system', rid: p.rid };
     };
     const type = assignmentType(actor, target);
-    app.put(`${base}/:rid${suffix}`, async (req, reply) => {
-      await authorize(api, req, 'identity:create_grant');
+    rows.push({ method: 'PUT', path: `${base}/:rid${suffix}`, policy: 'identity:create_grant', errors: [409], handler: async (req, reply) => {
       const { aid, tid, rid } = parts(req);
       await checkGrantParts(actor, aid, target, tid, rid, inherited);
       try {
@@ -204,10 +195,9 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
       }
       store.touch();
       reply.code(204).send();
-    });
+    } });
     for (const method of ['GET', 'HEAD'] as const) {
-      app.route({ method, url: `${base}/:rid${suffix}`, handler: async (req, reply) => {
-        await authorize(api, req, 'identity:check_grant');
+      rows.push({ method, path: `${base}/:rid${suffix}`, policy: 'identity:check_grant', errors: [], handler: async (req, reply) => {
         const { aid, tid, rid } = parts(req);
         await checkGrantParts(actor, aid, target, tid, rid, inherited);
         const row = await db().selectFrom('assignments').select('role_id').where('type', '=', type).where('actor_id', '=', aid)
@@ -216,8 +206,7 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
         reply.code(204).send();
       } });
     }
-    app.delete(`${base}/:rid${suffix}`, async (req, reply) => {
-      await authorize(api, req, 'identity:revoke_grant');
+    rows.push({ method: 'DELETE', path: `${base}/:rid${suffix}`, policy: 'identity:revoke_grant', errors: [], handler: async (req, reply) => {
       const { aid, tid, rid } = parts(req);
       await checkGrantParts(actor, aid, target, tid, rid, inherited);
       const r = await db().deleteFrom('assignments').where('type', '=', type).where('actor_id', '=', aid)
@@ -230,15 +219,14 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
       store.touch();
       api.onRevoke();
       reply.code(204).send();
-    });
-    app.get(`${base}${suffix}`, async (req) => {
-      await authorize(api, req, 'identity:list_grants');
+    } });
+    rows.push({ method: 'GET', path: `${base}${suffix}`, policy: 'identity:list_grants', errors: [], handler: async (req) => {
       const p = req.params as Record<string, string>;
       const tid = targetParam ? p.tid : 'system';
       const rows = await db().selectFrom('assignments').innerJoin('roles', 'roles.id', 'assignments.role_id').selectAll('roles')
         .where('type', '=', type).where('actor_id', '=', p.aid).where('target_id', '=', tid).where('inherited', '=', inherited ? 1 : 0).execute();
       return { roles: rows.map((r) => renderRole(api, r)), links: listLinks(api, req) };
-    });
+    } });
   }
   for (const actor of ['users', 'groups'] as ActorKind[]) {
     for (const target of ['projects', 'domains', 'system'] as TargetKind[]) grantRoutes('/v3', target, actor, false);
@@ -247,7 +235,7 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
   }
 
   // ---- role assignment report ----
-  app.get('/v3/role_assignments', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/role_assignments', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['user.id', 'group.id', 'role.id', 'scope.project.id', 'scope.domain.id', 'scope.system', 'scope.OS-INHERIT:inherited_to', 'effective', 'include_names', 'include_subtree']);
     const effective = q.effective !== undefined && queryBool(q.effective) !== false;
     const includeNames = q.include_names !== undefined && queryBool(q.include_names) !== false;
@@ -345,7 +333,7 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
       return { role: roleObj, [isUser ? 'user' : 'group']: actorObj, scope, links };
     });
     return { role_assignments: out, links: listLinks(api, req) };
-  });
+  } });
 
   async function nameLookup() {
     const domains = new Map((await db().selectFrom('domains').select(['id', 'name']).execute()).map((d) => [d.id, d.name]));
@@ -370,4 +358,5 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
       },
     };
   }
+  return rows;
 };

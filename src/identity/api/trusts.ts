@@ -8,7 +8,8 @@ import { BadRequest, Forbidden, NotFound } from '../../common/errors.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { RoleRow, TrustRow } from '../store/schema.ts';
 import { findUsableTrust } from '../tokens/provider.ts';
-import { authorize, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, listLinks, type IdentityApi } from './context.ts';
+import { type IdentityRow, type RowModule } from './rows.ts';
 import { renderRole } from './roles-assignments.ts';
 import { refuseKeyPairTokens } from './credentials.ts';
 
@@ -58,7 +59,8 @@ export function trustIdOfToken(api: IdentityApi, token: string): string | undefi
   try { return api.tokens.unpack(token).t; } catch { return undefined; }
 }
 
-export const trustRoutes: RouteModule = (app, api) => {
+export const trustRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store } = api;
   const db = () => store.db;
   const rolesOf = async (trustId: string): Promise<RoleRow[]> => {
@@ -76,7 +78,7 @@ export const trustRoutes: RouteModule = (app, api) => {
     return t;
   }
 
-  app.post('/v3/OS-TRUST/trusts', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/OS-TRUST/trusts', targetPolicy: 'identity:create_trust', errors: [], handler: async (req, reply) => {
     const t = bodyObject(req, 'trust');
     const caller = await authorize(api, req, 'identity:create_trust', { trust: t });
     refuseKeyPairTokens(caller.methods);
@@ -129,7 +131,7 @@ export const trustRoutes: RouteModule = (app, api) => {
     });
     reply.code(201);
     return { trust: render(api, row, await rolesOf(row.id)) };
-  });
+  } });
 
   /** Every role the trustor holds on the project, domain-specific ones included (they may be delegated). */
   async function trustorRoleIds(userId: string, projectId: string): Promise<string[]> {
@@ -148,7 +150,7 @@ export const trustRoutes: RouteModule = (app, api) => {
     return [...new Set([...global, ...(await store.expandImplied(direct.map((d) => d.role_id)))])];
   }
 
-  app.get('/v3/OS-TRUST/trusts', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/OS-TRUST/trusts', targetPolicy: 'identity:list_trusts', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['trustor_user_id', 'trustee_user_id']);
     const caller = await api.authenticate(req);
     const c = creds(caller);
@@ -162,14 +164,14 @@ export const trustRoutes: RouteModule = (app, api) => {
     if (q.trustee_user_id !== undefined) qb = qb.where('trustee_user_id', '=', q.trustee_user_id);
     const rows = await qb.orderBy('created_at').orderBy('id').execute();
     return { trusts: filterInexact(req, ['trustor_user_id', 'trustee_user_id'], rows.map((t) => summary(api, t))), links: listLinks(api, req) };
-  });
+  } });
 
-  app.get('/v3/OS-TRUST/trusts/:id', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/OS-TRUST/trusts/:id', targetPolicy: 'identity:get_trust', errors: [], handler: async (req) => {
     const t = await load(req, 'identity:get_trust');
     return { trust: render(api, t, await rolesOf(t.id)) };
-  });
+  } });
 
-  app.delete('/v3/OS-TRUST/trusts/:id', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/OS-TRUST/trusts/:id', targetPolicy: 'identity:delete_trust', errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
     const caller = await api.authenticate(req);
     // Even an expired or used-up trust can be deleted by its trustor.
@@ -188,16 +190,16 @@ export const trustRoutes: RouteModule = (app, api) => {
     store.touch();
     api.onRevoke();
     reply.code(204).send();
-  });
+  } });
 
-  app.get('/v3/OS-TRUST/trusts/:id/roles', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/OS-TRUST/trusts/:id/roles', targetPolicy: 'identity:list_roles_for_trust', errors: [], handler: async (req) => {
     const t = await load(req, 'identity:list_roles_for_trust');
     return { roles: (await rolesOf(t.id)).map((r) => renderRole(api, r)), links: listLinks(api, req) };
-  });
+  } });
 
   for (const method of ['GET', 'HEAD'] as const) {
-    app.route({
-      method, url: '/v3/OS-TRUST/trusts/:id/roles/:role_id',
+    rows.push({
+      method, path: '/v3/OS-TRUST/trusts/:id/roles/:role_id', targetPolicy: 'identity:get_role_for_trust', errors: [],
       handler: async (req, reply) => {
         const t = await load(req, 'identity:get_role_for_trust');
         const { role_id } = req.params as { role_id: string };
@@ -208,4 +210,5 @@ export const trustRoutes: RouteModule = (app, api) => {
       },
     });
   }
+  return rows;
 };

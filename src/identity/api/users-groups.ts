@@ -4,7 +4,8 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { GroupRow, UserRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
+import { bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const USER_FIELDS = ['id', 'name', 'domain_id', 'enabled', 'default_project_id', 'password', 'links', 'options', 'password_expires_at', 'federated'];
 const GROUP_FIELDS = ['id', 'name', 'domain_id', 'description', 'links'];
@@ -29,7 +30,8 @@ function checkPassword(pw: unknown): string {
   return pw;
 }
 
-export const userGroupRoutes: RouteModule = (app, api) => {
+export const userGroupRoutes: RowModule = (api) => {
+  const rows: IdentityRow[] = [];
   const { store } = api;
   const db = () => store.db;
 
@@ -49,9 +51,8 @@ export const userGroupRoutes: RouteModule = (app, api) => {
   }
 
   // ---- users ----
-  app.get('/v3/users', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users', policy: 'identity:list_users', policyTarget: (req) => { const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'idp_id', 'protocol_id', 'unique_id', 'password_expires_at']); return { target: { domain_id: q.domain_id } }; }, errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'idp_id', 'protocol_id', 'unique_id', 'password_expires_at']);
-    await authorize(api, req, 'identity:list_users', { target: { domain_id: q.domain_id } });
     let qb = db().selectFrom('users').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     if (q.domain_id !== undefined) qb = qb.where('domain_id', '=', q.domain_id);
@@ -61,14 +62,13 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     if (q.idp_id !== undefined || q.protocol_id !== undefined || q.unique_id !== undefined) return { users: [], links: listLinks(api, req) };
     const rows = await qb.orderBy('name').execute();
     return { users: filterInexact(req, ['name', 'domain_id'], rows.map((u) => renderUser(api, u))), links: listLinks(api, req) };
-  });
-  app.get('/v3/users/:id', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/users/:id', policy: 'identity:get_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:get_user', { target: { user: { id } } });
     return { user: renderUser(api, await getUser(id)) };
-  });
-  app.post('/v3/users', async (req, reply) => {
-    const caller = await authorize(api, req, 'identity:create_user');
+  } });
+  rows.push({ method: 'POST', path: '/v3/users', policy: 'identity:create_user', errors: [409], handler: async (req, reply) => {
+    const caller = callerOf(req);
     const u = bodyObject(req, 'user');
     checkFields(u, { name: 'string', domain_id: 'string', enabled: 'boolean', default_project_id: 'nullable-string', password: 'nullable-string', description: 'nullable-string', email: 'nullable-string' }, ['name']);
     const domainId = (u.domain_id as string) ?? caller.projectDomainId ?? caller.domainId ?? 'default';
@@ -92,10 +92,9 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     store.touch();
     reply.code(201);
     return { user: renderUser(api, row) };
-  });
-  app.patch('/v3/users/:id', async (req) => {
+  } });
+  rows.push({ method: 'PATCH', path: '/v3/users/:id', policy: 'identity:update_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_user', { target: { user: { id } } });
     const cur = await getUser(id);
     const u = bodyObject(req, 'user');
     checkFields(u, { name: 'string', enabled: 'boolean', default_project_id: 'nullable-string', password: 'nullable-string', description: 'nullable-string', email: 'nullable-string' });
@@ -123,10 +122,9 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     if ((u.enabled === false && bool(cur.enabled)) || u.password !== undefined) await revokeUser(id);
     store.touch();
     return { user: renderUser(api, await getUser(id)) };
-  });
-  app.delete('/v3/users/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/users/:id', policy: 'identity:delete_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_user', { target: { user: { id } } });
     await getUser(id);
     await db().transaction().execute(async (trx) => {
       await trx.deleteFrom('assignments').where('actor_id', '=', id).execute();
@@ -138,8 +136,8 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     await revokeUser(id);
     store.touch();
     reply.code(204).send();
-  });
-  app.post('/v3/users/:id/password', async (req, reply) => {
+  } });
+  rows.push({ method: 'POST', path: '/v3/users/:id/password', errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
     const u = bodyObject(req, 'user');
     checkFields(u, { password: 'string', original_password: 'string' }, ['password', 'original_password']);
@@ -154,32 +152,29 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     await revokeUser(id);
     store.touch();
     reply.code(204).send();
-  });
-  app.get('/v3/users/:id/groups', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/users/:id/groups', policy: 'identity:list_groups_for_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { user_id: id }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:list_groups_for_user', { user_id: id });
     await getUser(id);
     const ids = await store.groupIdsOf(id);
     const rows = ids.length ? await db().selectFrom('groups').selectAll().where('id', 'in', ids).orderBy('name').execute() : [];
     return { groups: rows.map((g) => renderGroup(api, g)), links: listLinks(api, req) };
-  });
+  } });
 
   // ---- groups ----
-  app.get('/v3/groups', async (req) => {
+  rows.push({ method: 'GET', path: '/v3/groups', policy: 'identity:list_groups', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id']);
-    await authorize(api, req, 'identity:list_groups');
     let qb = db().selectFrom('groups').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     if (q.domain_id !== undefined) qb = qb.where('domain_id', '=', q.domain_id);
     return { groups: filterInexact(req, ['name', 'domain_id'], (await qb.orderBy('name').execute()).map((g) => renderGroup(api, g))), links: listLinks(api, req) };
-  });
-  app.get('/v3/groups/:id', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/groups/:id', policy: 'identity:get_group', errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:get_group');
     return { group: renderGroup(api, await getGroup(id)) };
-  });
-  app.post('/v3/groups', async (req, reply) => {
-    const caller = await authorize(api, req, 'identity:create_group');
+  } });
+  rows.push({ method: 'POST', path: '/v3/groups', policy: 'identity:create_group', errors: [409], handler: async (req, reply) => {
+    const caller = callerOf(req);
     const g = bodyObject(req, 'group');
     checkFields(g, { name: 'string', domain_id: 'string', description: 'nullable-string' }, ['name']);
     const domainId = (g.domain_id as string) ?? caller.projectDomainId ?? caller.domainId ?? 'default';
@@ -193,10 +188,9 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     }
     reply.code(201);
     return { group: renderGroup(api, row) };
-  });
-  app.patch('/v3/groups/:id', async (req) => {
+  } });
+  rows.push({ method: 'PATCH', path: '/v3/groups/:id', policy: 'identity:update_group', errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:update_group');
     const cur = await getGroup(id);
     const g = bodyObject(req, 'group');
     checkFields(g, { name: 'string', description: 'nullable-string' });
@@ -211,10 +205,9 @@ export const userGroupRoutes: RouteModule = (app, api) => {
       throw e;
     }
     return { group: renderGroup(api, await getGroup(id)) };
-  });
-  app.delete('/v3/groups/:id', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/v3/groups/:id', policy: 'identity:delete_group', errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    await authorize(api, req, 'identity:delete_group');
     await getGroup(id);
     const members = (await db().selectFrom('user_group_membership').select('user_id').where('group_id', '=', id).execute()).map((m) => m.user_id);
     await db().transaction().execute(async (trx) => {
@@ -226,19 +219,17 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     if (members.length) api.onRevoke();
     store.touch();
     reply.code(204).send();
-  });
-  app.get('/v3/groups/:id/users', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/v3/groups/:id/users', policy: 'identity:list_users_in_group', errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     checkQuery(req, ['name', 'domain_id', 'enabled', 'password_expires_at']);
-    await authorize(api, req, 'identity:list_users_in_group');
     await getGroup(id);
     const rows = await db().selectFrom('users').innerJoin('user_group_membership as m', 'm.user_id', 'users.id')
       .selectAll('users').where('m.group_id', '=', id).orderBy('users.name').execute();
     return { users: filterInexact(req, ['name', 'domain_id'], rows.map((u) => renderUser(api, u))), links: listLinks(api, req) };
-  });
-  app.put('/v3/groups/:gid/users/:uid', async (req, reply) => {
+  } });
+  rows.push({ method: 'PUT', path: '/v3/groups/:gid/users/:uid', policy: 'identity:add_user_to_group', errors: [409], handler: async (req, reply) => {
     const { gid, uid } = req.params as { gid: string; uid: string };
-    await authorize(api, req, 'identity:add_user_to_group');
     await getGroup(gid);
     await getUser(uid);
     try {
@@ -248,11 +239,10 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     }
     store.touch();
     reply.code(204).send();
-  });
+  } });
   for (const method of ['GET', 'HEAD'] as const) {
-    app.route({ method, url: '/v3/groups/:gid/users/:uid', handler: async (req, reply) => {
+    rows.push({ method, path: '/v3/groups/:gid/users/:uid', policy: 'identity:check_user_in_group', errors: [], handler: async (req, reply) => {
       const { gid, uid } = req.params as { gid: string; uid: string };
-      await authorize(api, req, 'identity:check_user_in_group');
       await getGroup(gid);
       await getUser(uid);
       const m = await db().selectFrom('user_group_membership').select('user_id').where('group_id', '=', gid).where('user_id', '=', uid).executeTakeFirst();
@@ -260,9 +250,8 @@ export const userGroupRoutes: RouteModule = (app, api) => {
       reply.code(204).send();
     } });
   }
-  app.delete('/v3/groups/:gid/users/:uid', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/v3/groups/:gid/users/:uid', policy: 'identity:remove_user_from_group', errors: [], handler: async (req, reply) => {
     const { gid, uid } = req.params as { gid: string; uid: string };
-    await authorize(api, req, 'identity:remove_user_from_group');
     await getGroup(gid);
     await getUser(uid);
     const r = await db().deleteFrom('user_group_membership').where('group_id', '=', gid).where('user_id', '=', uid).executeTakeFirst();
@@ -270,5 +259,6 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     await revokeUser(uid);
     store.touch();
     reply.code(204).send();
-  });
+  } });
+  return rows;
 };
