@@ -19,6 +19,8 @@ export interface ConsoleAuth {
   /** A unix socket path on the compute host (QEMU's serial/VNC socket), when there is no port. */
   internalAccessPath: string | null;
   expires: number;
+  /** The URL base the token was handed out with (the proxy checks a browser's Origin scheme against it). */
+  accessUrlBase: string | null;
 }
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
@@ -38,9 +40,9 @@ export async function issueToken(db: CellDb, o: { instanceUuid: string; consoleT
   return { token, expires };
 }
 
-const toAuth = (r: { instance_uuid: string; console_type: string; host: string; port: number | null; internal_access_path: string | null; expires: number | string }): ConsoleAuth => ({
+const toAuth = (r: { instance_uuid: string; console_type: string; host: string; port: number | null; internal_access_path: string | null; expires: number | string; access_url_base: string | null }): ConsoleAuth => ({
   instanceUuid: r.instance_uuid, consoleType: r.console_type as ConsoleType, host: r.host, port: r.port === null ? null : Number(r.port),
-  internalAccessPath: r.internal_access_path, expires: Number(r.expires),
+  internalAccessPath: r.internal_access_path, expires: Number(r.expires), accessUrlBase: r.access_url_base,
 });
 
 /** The token's authorization if it is known and unexpired (os-console-auth-tokens; never consumes it). */
