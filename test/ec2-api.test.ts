@@ -250,6 +250,31 @@ describe('instances', () => {
     await fails('InvalidParameterValue', 'CreateTags', { 'ResourceId.1': ids[0], 'Tag.1.Key': 'aws:reserved', 'Tag.1.Value': 'x' });
   });
 
+  test('CreateImage: a snapshot AMI with the instance\'s architecture; duplicate names refused; DeregisterImage', async () => {
+    const xml = await ok('CreateImage', { InstanceId: ids[0], Name: 'snap-1', Description: 'nightly' });
+    const snap = first(xml, 'imageId');
+    assert.match(snap, /^ami-[0-9a-f]{17}$/);
+    await fails('InvalidAMIName.Duplicate', 'CreateImage', { InstanceId: ids[0], Name: 'snap-1' });
+    const end = Date.now() + 20_000;
+    let d = '';
+    while (first(d, 'imageState') !== 'available') {
+      if (Date.now() > end) assert.fail(`snapshot never available: ${d}`);
+      await new Promise((r) => setTimeout(r, 100));
+      d = await ok('DescribeImages', { 'ImageId.1': snap });
+    }
+    assert.equal(first(d, 'name'), 'snap-1');
+    assert.equal(first(d, 'description'), 'nightly');
+    assert.equal(first(d, 'architecture'), 'x86_64');
+    assert.equal(first(d, 'isPublic'), 'false');
+    assert.deepEqual(all(await ok('DescribeImages', { 'Owner.1': 'self', 'Filter.1.Name': 'name', 'Filter.1.Value.1': 'snap-*' }), 'imageId'), [snap]);
+    // The instance can boot from it.
+    const run = await ok('RunInstances', { ImageId: snap, InstanceType: 'm1.tiny', MinCount: '1', MaxCount: '1' });
+    ids.push(first(run, 'instanceId'));
+    await waitState([ids[ids.length - 1]], 'running');
+    assert.match(await ok('DeregisterImage', { ImageId: snap }), /<return>true<\/return>/);
+    await fails('InvalidAMIID.NotFound', 'DescribeImages', { 'ImageId.1': snap });
+  });
+
   test('another project cannot see or touch these instances', async () => {
     for (const action of ['DescribeInstances', 'TerminateInstances', 'StopInstances']) {
       const r = await call(action, { 'InstanceId.1': ids[0] }, other);
@@ -299,7 +324,7 @@ describe('instances', () => {
 });
 
 describe('images, key pairs, account', () => {
-  test('DescribeImages with owner and executable-by; DeregisterImage; CreateImage answers what compute offers', async () => {
+  test('DescribeImages with owner and executable-by; DeregisterImage refusals', async () => {
     const xml = await ok('DescribeImages', { 'ExecutableBy.1': 'all' });
     assert.deepEqual(all(xml, 'imageId'), [ami]);
     assert.equal(first(xml, 'imageState'), 'available');
@@ -363,7 +388,21 @@ describe('bad input', () => {
     await fails('MissingParameter', 'TerminateInstances');
     await fails('InvalidParameterValue', 'CreateImage', { InstanceId: 'i-00000000000000000', Name: 'x' });
     await fails('InvalidParameterValue', 'DescribeRegions', { 'RegionName.1': 'mars-1' });
+    await fails('InvalidParameterValue', 'RunInstances', { ImageId: ami, MinCount: '99999999999999999999', MaxCount: '1' });
+    await fails('InvalidParameterValue', 'DescribeInstances', { 'InstanceId.0': 'i-1' });
+    await fails('InvalidParameterValue', 'DescribeInstances', { 'Filter.1.Name': 'instance-id' });
+    await fails('InvalidID', 'CreateTags', { 'ResourceId.1': 'vol-1', 'Tag.1.Key': 'a' });
+    await fails('InvalidKey.Format', 'ImportKeyPair', { KeyName: 'k', PublicKeyMaterial: '!!!' });
+    await fails('InvalidAction', '__proto__');
     const noAction = await fetch(EP, { method: 'POST', headers: signV4(EP, 'Version=2016-11-15', keys), body: 'Version=2016-11-15' });
     assert.equal(parseReply(noAction.status, await noAction.text()).code, 'MissingAction');
+    // The HTTP layer's refusals are EC2 documents too.
+    const body = form({ Action: 'DescribeRegions', Version: '2016-11-15' });
+    const put = await fetch(EP, { method: 'PUT', headers: signV4(EP, body, keys), body });
+    assert.deepEqual([put.status, parseReply(put.status, await put.text()).code], [405, 'InvalidAction']);
+    const json = await fetch(EP, { method: 'POST', headers: { ...signV4(EP, body, keys), 'content-type': 'application/json' }, body: '{bad' });
+    assert.deepEqual([json.status, parseReply(json.status, await json.text()).code], [400, 'InvalidParameterValue']);
+    const big = await fetch(EP, { method: 'POST', headers: signV4(EP, 'x', keys), body: 'A='.padEnd(300_000, 'x') });
+    assert.deepEqual([big.status, parseReply(big.status, await big.text()).code], [413, 'InvalidParameterValue']);
   });
 });

@@ -2,14 +2,13 @@
 // database (and may have its own message bus). This module opens and caches those databases
 // and implements the operator verbs of `nova-manage cell_v2` / `api_db sync` / `db sync`.
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { openDatabase, type Database } from '../common/db/database.ts';
 import { migrate } from '../common/db/migrate.ts';
 import { parseDbUrl, redactDbUrl } from '../common/db/url.ts';
 import { NotFound, BadRequest, Conflict } from '../common/errors.ts';
 import { apiMigrations, cellMigrations } from './db/schema.ts';
 import { now } from './util.ts';
-import type { ApiDb, CellDb, ComputeApiDB, ComputeCellDB } from './db/tables.ts';
+import type { ApiDb, CellDb } from './db/tables.ts';
 
 export const CELL0_UUID = '00000000-0000-0000-0000-000000000000';
 

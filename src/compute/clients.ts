@@ -2,6 +2,7 @@
 // resource tracker use it) and the image service (image metadata at boot).
 import { Readable } from 'node:stream';
 import { BadRequest, NotFound, ServiceUnavailable, StratusError } from '../common/errors.ts';
+import { httpRequest, retryOnConflict } from '../common/http-client.ts';
 
 export interface ServiceAccess {
   endpoint(): Promise<string>;
@@ -21,7 +22,8 @@ export class PlacementClient {
     const base = await this.access.endpoint();
     let res: Response;
     try {
-      res = await fetch(`${base}${path}`, {
+      // Timeouts and retries of idempotent calls (GET, PUT, DELETE) come from the shared client.
+      res = await httpRequest(`${base}${path}`, {
         method,
         headers: {
           'x-auth-token': await this.access.token(), 'openstack-api-version': version, accept: 'application/json',
@@ -56,19 +58,19 @@ export class PlacementClient {
     // First as a new consumer (the common case: one round trip); on a generation conflict
     // read the consumer's generation and try again.
     let generation: number | null = null;
-    for (let attempt = 0; attempt < 4; attempt++) {
+    return retryOnConflict<boolean>(4, async (attempt) => {
       if (attempt > 0) generation = (await this.ok('GET', `/allocations/${consumer}`))?.consumer_generation ?? null;
       const r = await this.request('PUT', `/allocations/${consumer}`, {
         allocations, project_id: projectId, user_id: userId, consumer_generation: generation,
       });
-      if (r.status === 204) return true;
-      if (r.status === 409) {
-        if (r.body?.errors?.[0]?.code === 'placement.concurrent_update') continue;
-        return false;
-      }
+      if (r.status === 204) return { done: true, value: true };
+      if (r.status === 409) return r.body?.errors?.[0]?.code === 'placement.concurrent_update' ? { done: false } : { done: true, value: false };
       throw new PlacementError(r.status, `Placement PUT /allocations answered ${r.status}: ${JSON.stringify(r.body)}`);
-    }
-    return false;
+    }, () => new PlacementError(409, `Placement PUT /allocations/${consumer}: concurrent updates kept conflicting`)).catch((e) => {
+      // Capacity conflicts are an answer (false); so is a consumer that never settled.
+      if (e instanceof PlacementError && e.httpStatus === 409) return false;
+      throw e;
+    });
   }
 
   async deleteAllocations(consumer: string): Promise<void> {
@@ -98,29 +100,29 @@ export class PlacementClient {
   }
 
   async setInventory(uuid: string, inventories: Record<string, Record<string, number>>): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    await retryOnConflict(5, async () => {
       const cur = await this.ok('GET', `/resource_providers/${uuid}/inventories`);
       const same = JSON.stringify(sortKeys(cur.inventories)) === JSON.stringify(sortKeys(fillInventory(inventories)));
-      if (same) return;
+      if (same) return { done: true, value: undefined };
       const r = await this.request('PUT', `/resource_providers/${uuid}/inventories`, { resource_provider_generation: cur.resource_provider_generation, inventories });
-      if (r.status === 200) return;
-      if (r.status === 409) continue;
+      if (r.status === 200) return { done: true, value: undefined };
+      if (r.status === 409) return { done: false };
       throw new PlacementError(r.status, `Could not set the inventory of ${uuid}: ${JSON.stringify(r.body)}`);
-    }
+    }, () => new PlacementError(409, `Could not set the inventory of ${uuid}: concurrent updates kept conflicting`));
   }
 
   async setTraits(uuid: string, add: string[], remove: string[]): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    await retryOnConflict(5, async () => {
       const cur = await this.ok('GET', `/resource_providers/${uuid}/traits`);
       const traits = new Set<string>(cur.traits);
       for (const t of add) traits.add(t);
       for (const t of remove) traits.delete(t);
-      if (traits.size === cur.traits.length && add.every((t) => cur.traits.includes(t))) return;
+      if (traits.size === cur.traits.length && add.every((t) => cur.traits.includes(t))) return { done: true, value: undefined };
       const r = await this.request('PUT', `/resource_providers/${uuid}/traits`, { resource_provider_generation: cur.resource_provider_generation, traits: [...traits] });
-      if (r.status === 200) return;
-      if (r.status === 409) continue;
+      if (r.status === 200) return { done: true, value: undefined };
+      if (r.status === 409) return { done: false };
       throw new PlacementError(r.status, `Could not set the traits of ${uuid}: ${JSON.stringify(r.body)}`);
-    }
+    }, () => new PlacementError(409, `Could not set the traits of ${uuid}: concurrent updates kept conflicting`));
   }
 
   /** A provider's aggregates (placement 1.19+: with the provider generation); undefined when the provider does not exist. */
@@ -137,20 +139,19 @@ export class PlacementClient {
    * (409 placement.concurrent_update) read again and retry. false when the provider does not exist.
    */
   async updateProviderAggregates(uuid: string, add: string[], remove: string[]): Promise<boolean> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    return retryOnConflict<boolean>(5, async () => {
       const cur = await this.providerAggregates(uuid);
-      if (!cur) return false;
+      if (!cur) return { done: true, value: false };
       const aggs = new Set(cur.aggregates);
       for (const a of add) aggs.add(a);
       for (const a of remove) aggs.delete(a);
-      if (aggs.size === cur.aggregates.length && cur.aggregates.every((a) => aggs.has(a))) return true;
+      if (aggs.size === cur.aggregates.length && cur.aggregates.every((a) => aggs.has(a))) return { done: true, value: true };
       const r = await this.request('PUT', `/resource_providers/${uuid}/aggregates`, { aggregates: [...aggs], resource_provider_generation: cur.generation });
-      if (r.status === 200) return true;
-      if (r.status === 404) return false;
-      if (r.status === 409) continue;
+      if (r.status === 200) return { done: true, value: true };
+      if (r.status === 404) return { done: true, value: false };
+      if (r.status === 409) return { done: false };
       throw new PlacementError(r.status, `Could not set the aggregates of ${uuid}: ${JSON.stringify(r.body)}`, r.body);
-    }
-    throw new PlacementError(409, `Could not set the aggregates of ${uuid}: concurrent updates kept conflicting`);
+    }, () => new PlacementError(409, `Could not set the aggregates of ${uuid}: concurrent updates kept conflicting`));
   }
 
   async deleteProvider(uuid: string): Promise<void> {
@@ -186,11 +187,12 @@ export class ImageClient {
    * Streams an image's data (GET /v2/images/{id}/file) with the service token. NotFound when the
    * image does not exist or has no data; the caller verifies size and hashes against ImageSpec.
    */
-  async download(id: string): Promise<Readable> {
+  async download(id: string, requestId?: string): Promise<Readable> {
     if (!this.serviceToken) throw new ServiceUnavailable('This image client has no service credentials to download images with.');
     let res: Response;
     try {
-      res = await fetch(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, { headers: { 'x-auth-token': await this.serviceToken() } });
+      // The timeout covers the wait for the headers; the data then streams as fast as the reader takes it.
+      res = await httpRequest(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, { headers: { 'x-auth-token': await this.serviceToken() }, requestId });
     } catch (e) {
       throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
     }
@@ -205,12 +207,48 @@ export class ImageClient {
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   }
 
-  async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
+  /**
+   * Stores a snapshot's data in a queued image with the service token: its formats first (the
+   * driver says what it produced), then the bytes, streamed (PUT /v2/images/{id}/file).
+   */
+  async upload(id: string, data: NodeJS.ReadableStream, diskFormat: string, containerFormat: string): Promise<void> {
+    if (!this.serviceToken) throw new ServiceUnavailable('This image client has no service credentials to upload images with.');
+    const token = await this.serviceToken();
+    const patch = await this.request(token, 'PATCH', `/v2/images/${encodeURIComponent(id)}`, [
+      { op: 'replace', path: '/disk_format', value: diskFormat }, { op: 'replace', path: '/container_format', value: containerFormat },
+    ], 'application/openstack-images-v2.1-json-patch');
+    if (patch.status !== 200) throw new ServiceUnavailable(`Could not set the formats of snapshot image ${id} (${patch.status})`);
     let res: Response;
     try {
-      res = await fetch(`${await this.endpoint()}${path}`, {
+      res = await fetch(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, {
+        method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' },
+        body: Readable.toWeb(Readable.from(data as AsyncIterable<Uint8Array>)) as unknown as BodyInit, duplex: 'half',
+      } as RequestInit);
+    } catch (e) {
+      throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
+    }
+    await res.text();
+    if (res.status !== 204) throw new ServiceUnavailable(`Error uploading snapshot image ${id} to the image service (${res.status})`);
+  }
+
+  /** Where clients find an image (Nova's Location for createImage before 2.45). */
+  async imageUrl(id: string): Promise<string> {
+    return `${(await this.endpoint()).replace(/\/+$/, '')}/v2/images/${id}`;
+  }
+
+  /** Deletes an image with the service token (a snapshot that failed); a missing one is fine. */
+  async remove(id: string): Promise<void> {
+    if (!this.serviceToken) return;
+    const r = await this.request(await this.serviceToken(), 'DELETE', `/v2/images/${encodeURIComponent(id)}`);
+    if (r.status !== 204 && r.status !== 404) throw new ServiceUnavailable(`Could not delete image ${id} (${r.status})`);
+  }
+
+  async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json', requestId?: string): Promise<{ status: number; body: any; headers: Headers }> {
+    let res: Response;
+    try {
+      res = await httpRequest(`${await this.endpoint()}${path}`, {
         method, headers: { 'x-auth-token': token, accept: 'application/json', ...(body !== undefined ? { 'content-type': contentType } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : JSON.stringify(body), requestId,
       });
     } catch (e) {
       throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
@@ -222,8 +260,8 @@ export class ImageClient {
   }
 
   /** undefined when the image does not exist or is not visible to the caller. */
-  async get(token: string, id: string): Promise<ImageMeta | undefined> {
-    const r = await this.request(token, 'GET', `/v2/images/${encodeURIComponent(id)}`);
+  async get(token: string, id: string, requestId?: string): Promise<ImageMeta | undefined> {
+    const r = await this.request(token, 'GET', `/v2/images/${encodeURIComponent(id)}`, undefined, undefined, requestId);
     if (r.status === 404 || r.status === 403) return undefined;
     if (r.status !== 200) throw new BadRequest(`Error fetching image ${id} from the image service (${r.status})`);
     return r.body as ImageMeta;

@@ -114,3 +114,13 @@ export function imageSpecFromSystemMetadata(sm: Record<string, unknown>, imageRe
     properties,
   };
 }
+
+/** The properties a snapshot of the instance inherits from its image (Nova's image_* system metadata, less Nova's own keys). */
+export function snapshotProperties(sm: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(sm)) {
+    if (!k.startsWith('image_') || NOVA_IMAGE_KEYS.has(k) || typeof v !== 'string') continue;
+    out[k.slice('image_'.length)] = v;
+  }
+  return out;
+}

@@ -2,7 +2,6 @@
 // 'default' quota class, then [quota] in the config; usage counted from the databases at the
 // time of the check (instance mappings for servers, cell instances plus pending build requests
 // for cores and RAM), so there is no usage table to drift.
-import type { Kysely } from 'kysely';
 import type { Config } from '../common/config.ts';
 import { OverQuota } from '../common/errors.ts';
 import type { Cells } from './cells.ts';

@@ -2,7 +2,6 @@
 // events) in a cell database. Used by the API and the conductor; compute agents reach these only
 // through the conductor.
 import { isUniqueViolation } from '../common/db/database.ts';
-import { Conflict, NotFound } from '../common/errors.ts';
 import type { Cells, CellMapping } from './cells.ts';
 import type { InstanceRow } from './objects.ts';
 import { now } from './util.ts';

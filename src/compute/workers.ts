@@ -9,6 +9,7 @@ import { openDatabase, type Database } from '../common/db/database.ts';
 import { createTransport, type Transport } from '../common/rpc/transport.ts';
 import { RemoteTokenValidator } from '../common/http/auth.ts';
 import { ServiceUnavailable, BadRequest } from '../common/errors.ts';
+import { httpRequest } from '../common/http-client.ts';
 import { Cells, discoverHosts } from './cells.ts';
 import { CellTransports } from './rpc.ts';
 import { ImageClient, PlacementClient, type ServiceAccess } from './clients.ts';
@@ -61,7 +62,7 @@ export function serviceAccess(config: Config, authUrl: string | undefined, type:
     endpoint: () => (endpoint ??= (async () => {
       if (override) return override.replace(/\/+$/, '');
       if (!url) throw new ServiceUnavailable(`No [keystone_authtoken] auth_url to find the ${type} endpoint in the catalog`);
-      const res = await fetch(`${v3(url)}/auth/catalog`, { headers: { 'x-auth-token': await validator.getServiceToken() } });
+      const res = await httpRequest(`${v3(url)}/auth/catalog`, { headers: { 'x-auth-token': await validator.getServiceToken() } });
       if (res.status !== 200) throw new ServiceUnavailable(`Could not read the service catalog (${res.status})`);
       const cat = ((await res.json()) as { catalog: { type: string; endpoints: { interface: string; url: string }[] }[] }).catalog;
       const e = cat.find((c) => c.type === type)?.endpoints;
@@ -122,7 +123,7 @@ export async function startWorkers(o: WorkerOptions): Promise<Workers> {
             config, logger: logger.child({ service: 'compute', host: h, component: 'virt' }), host: h, instancesPath: instancesPath(config),
             downloadImage: (id) => images.download(id),
           });
-          const agent = new ComputeManager({ config, logger: logger.child({ service: 'compute', host: h }), transport, placement, driver, host: h });
+          const agent = new ComputeManager({ config, logger: logger.child({ service: 'compute', host: h }), transport, placement, driver, host: h, images });
           await agent.start();
           out.agents.push(agent);
         }));
@@ -135,7 +136,7 @@ export async function startWorkers(o: WorkerOptions): Promise<Workers> {
     throw e;
   }
   out.stop = async () => {
-    for (const a of out.agents) await a.stop().catch(() => undefined);
+    for (const a of out.agents) await a.stop().catch((err) => logger.warn({ err, host: a.host }, 'compute agent did not stop cleanly'));
     await out.scheduler?.stop();
     await out.conductor?.stop();
     await cellTransports.close();

@@ -10,5 +10,3 @@ export class Ec2Error extends Error {
 export const authFailure = (m = 'AWS was not able to validate the provided access credentials') => new Ec2Error('AuthFailure', m, 401);
 export const invalidParameter = (m: string) => new Ec2Error('InvalidParameterValue', m);
 export const missingParameter = (name: string) => new Ec2Error('MissingParameter', `The request must contain the parameter ${name}`);
-export const unsupported = (m: string) => new Ec2Error('UnsupportedOperation', m);
-export const notFound = (code: string, id: string, what: string) => new Ec2Error(code, `The ${what} '${id}' does not exist`);

@@ -50,6 +50,7 @@ function toEc2Error(e: unknown): Ec2Error {
   if (status === 413) return new Ec2Error('InvalidParameterValue', 'The request body is larger than the limit', 413);
   if (status === 415) return new Ec2Error('InvalidParameterValue', `Unsupported content type: ${msg}`, 415);
   if (status !== undefined && status >= 400 && status < 500) return new Ec2Error('InvalidParameterValue', msg);
+  if (status === 503) return new Ec2Error('Unavailable', `The service is unavailable: ${msg}`, 503);
   return new Ec2Error('InternalError', 'An internal error has occurred', 500);
 }
 
@@ -90,9 +91,11 @@ export async function registerEc2Routes(scope: FastifyInstance, deps: RouterDeps
       const xml = await def.handler(ctx);
       return sendXml(reply, 200, envelope(action, params.Version, awsRequestId(req), xml));
     };
+    const wrongMethod = async (req: FastifyRequest) => { throw new Ec2Error('InvalidAction', `The Query API takes GET and POST, not ${req.method}`, 405); };
     for (const url of ['/', '/*']) {
       app.get(url, handle);
       app.post(url, handle);
+      app.route({ method: ['PUT', 'DELETE', 'PATCH'], url, handler: wrongMethod });
     }
   });
 }

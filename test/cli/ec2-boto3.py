@@ -93,13 +93,13 @@ assert ec2.describe_instance_types(InstanceTypes=['m1.tiny'])['InstanceTypes'][0
 attrs = {a['AttributeName']: a['AttributeValues'][0]['AttributeValue'] for a in ec2.describe_account_attributes()['AccountAttributes']}
 assert attrs['max-instances'].isdigit(), attrs
 
-step('create_image: what compute offers for server snapshots')
-try:
-    img = ec2.create_image(InstanceId=ids[0], Name='boto-snap')
-    print('    image', img['ImageId'])
-except ClientError as e:
-    assert e.response['Error']['Code'] == 'UnsupportedOperation', e
-    print('    UnsupportedOperation (compute answers 501 for createImage)')
+step('create_image, waiter image_available, deregister_image')
+snap = ec2.create_image(InstanceId=ids[0], Name='boto-snap', Description='from boto3')['ImageId']
+ec2.get_waiter('image_available').wait(ImageIds=[snap], WaiterConfig={'Delay': 1, 'MaxAttempts': 30})
+img = ec2.describe_images(ImageIds=[snap])['Images'][0]
+assert img['Name'] == 'boto-snap' and img['Description'] == 'from boto3' and img['Public'] is False, img
+expect_error('InvalidAMIName.Duplicate', ec2.create_image, InstanceId=ids[0], Name='boto-snap')
+ec2.deregister_image(ImageId=snap)
 
 step('errors: another project, wrong secret, malformed')
 expect_error('InvalidInstanceID.NotFound', other.describe_instances, InstanceIds=[ids[0]])

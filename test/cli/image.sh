@@ -22,7 +22,9 @@ check() { [[ $2 == "$3" ]] || { echo "$1: got '$2', expected '$3'"; exit 1; }; }
 # stdin is closed: glanceclient takes a stdin that is not a terminal for image data.
 fails() { if out=$("$@" 2>&1 <&-); then echo "expected a failure, command succeeded: $*"; echo "$out"; exit 1; fi; }
 # gfield FIELD: a value from glanceclient's Property/Value table on stdin.
-gfield() { awk -F'|' -v k="$1" '{f=$2; gsub(/^ +| +$/, "", f)} f == k {v=$3; gsub(/^ +| +$/, "", v); print v; exit}'; }
+# It reads all of its input: exiting at the match would close the pipe under glance while it still
+# writes the table (EPIPE, "[Errno 32] Broken pipe", a failed pipeline on a loaded machine).
+gfield() { awk -F'|' -v k="$1" '{f=$2; gsub(/^ +| +$/, "", f)} f == k && !done {v=$3; gsub(/^ +| +$/, "", v); print v; done=1}'; }
 md5() { md5sum "$1" | cut -d' ' -f1; }
 wait_active() { # wait_active <image>: polls up to ~30 s
   local s
@@ -173,7 +175,9 @@ check "task status" "$(gfield status < "$D/task2.txt")" success
 TASK_IMAGE=$(gfield result < "$D/task2.txt" | js 'd["image_id"]')
 check "task image" "$(openstack image show "$TASK_IMAGE" -f value -c name -c status | tr '\n' ' ')" "from-task active "
 check "task image checksum" "$(openstack image show "$TASK_IMAGE" -f value -c checksum)" "$(md5 "$D/img.raw")"
-glance task-list --status success --type import --sort-key id --sort-dir asc --page-size 1 <&- | grep -q "$TASK" || { echo "task $TASK not in task-list"; exit 1; }
+# Into a file first: grep -q would close the pipe under glance at the first match.
+glance task-list --status success --type import --sort-key id --sort-dir asc --page-size 1 <&- > "$D/tasks.txt"
+grep -q "$TASK" "$D/tasks.txt" || { echo "task $TASK not in task-list:"; cat "$D/tasks.txt"; exit 1; }
 fails as_bob glance task-list
 grep -q "HTTP 403 Forbidden" <<<"$out" || { echo "unexpected output: $out"; exit 1; }
 fails glance task-create --type import --input '{"import_from": "file:///etc/passwd", "import_from_format": "raw", "image_properties": {}}'

@@ -329,6 +329,40 @@ test('an expired or revoked token sends the user back to login with a message', 
   await shot('32-session-expired');
 });
 
+test('an application credential logs in too (no project switcher: its project is fixed)', async () => {
+  const admin = await cloud.login('admin', cloud.adminPassword, 'admin');
+  const userId = admin.body.token.user.id;
+  const cred = await cloud.req('POST', `/identity/v3/users/${userId}/application_credentials`, { token: admin.token, body: { application_credential: { name: 'dash-test' } } });
+  assert.equal(cred.status, 201, cred.text);
+  await page.goto(`${cloud.url}/dashboard/`);
+  await page.getByRole('tab', { name: 'Application credential' }).click();
+  await page.getByLabel('Application credential ID').fill(cred.body.application_credential.id);
+  await page.getByLabel('Secret').fill(cred.body.application_credential.secret);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  await page.getByText('Project: admin').waitFor();
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('heading', { name: 'Log in to Stratus' }).waitFor();
+});
+
+test('the project switcher rescopes the tab to another project; logout then revokes the token chain', async () => {
+  const admin = await cloud.adminToken();
+  const demo = (await cloud.req('GET', '/identity/v3/projects?name=demo', { token: admin })).body.projects[0];
+  const me = (await cloud.login('admin', cloud.adminPassword, 'admin')).body.token.user.id;
+  const role = (await cloud.req('GET', '/identity/v3/roles?name=member', { token: admin })).body.roles[0].id;
+  await cloud.req('PUT', `/identity/v3/projects/${demo.id}/users/${me}/roles/${role}`, { token: admin });
+  await login('admin', cloud.adminPassword);
+  const before = await page.evaluate(() => JSON.parse(sessionStorage.getItem('stratus.session')!).token);
+  await page.getByRole('combobox', { name: 'Project' }).selectOption({ label: 'demo' });
+  await page.waitForFunction(() => JSON.parse(sessionStorage.getItem('stratus.session')!).project.name === 'demo');
+  await go('#/instances', 'Instances');
+  await page.getByText('No instances.').waitFor();
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('heading', { name: 'Log in to Stratus' }).waitFor();
+  const check = await cloud.req('GET', '/identity/v3/auth/tokens', { token: admin, headers: { 'x-subject-token': before } });
+  assert.equal(check.status, 404, 'the first token of the tab no longer validates');
+});
+
 test('on a phone-sized screen the menu folds and pages stay usable', async () => {
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const p = await phone.newPage();

@@ -18,7 +18,13 @@ import { CAPABILITY_TRAITS } from '../virt/capabilities.ts';
 import { guestSpecOf } from './guest-spec.ts';
 import { now, parseJson, sleep } from '../util.ts';
 
-export interface AgentDeps { config: Config; logger: Logger; transport: Transport; placement: PlacementClient; driver: ComputeDriver; host: string }
+/** Where snapshots go (the image service, with the service token). */
+export interface SnapshotStore {
+  upload(imageId: string, data: NodeJS.ReadableStream, diskFormat: string, containerFormat: string): Promise<void>;
+  remove(imageId: string): Promise<void>;
+}
+
+export interface AgentDeps { config: Config; logger: Logger; transport: Transport; placement: PlacementClient; driver: ComputeDriver; host: string; images?: SnapshotStore }
 
 type ConductorMethods = typeof conductorApi.methods;
 
@@ -334,6 +340,21 @@ export class ComputeManager {
         }
         await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING }, host: this.host }, ctx);
         this.markUsageDirty();
+      }),
+      // Nova's snapshot: the driver streams the root disk into the queued image the API made;
+      // on failure the image goes and the instance is left as it was (no fault, as Nova).
+      snapshot_instance: wrap<U & { image_id: string }>('compute_snapshot_instance', async (ctx, a) => {
+        const clear = () => this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: null }, expect: { task_state: [TASK.IMAGE_SNAPSHOT] }, host: this.host }, ctx);
+        try {
+          if (!drv.snapshot || !this.d.images) throw new NotSupported(`The ${drv.type} driver cannot snapshot instances here.`);
+          const images = this.d.images;
+          await drv.snapshot(await this.specFor(ctx, a.instance_uuid), { imageId: a.image_id, upload: (data, df, cf) => images.upload(a.image_id, data, df, cf) });
+        } catch (e) {
+          await this.d.images?.remove(a.image_id).catch(this.logged(ctx, 'delete the image of a failed snapshot', a.instance_uuid));
+          await clear().catch(this.logged(ctx, 'clear the task state', a.instance_uuid));
+          throw e;
+        }
+        await clear();
       }),
       get_console_output: async (_ctx: RequestContext, a: U) => drv.consoleOutput(a.instance_uuid),
       // Consoles (calls): where a console client reaches this guest's console, or NotSupported (501).

@@ -1,7 +1,6 @@
 // Operator-facing resources: os-services, os-hypervisors, os-availability-zone, limits,
 // os-quota-sets and os-quota-class-sets, os-server-groups, extensions.
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, NotFound, OverQuota } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { isoMicro, isUuid, normUuid, now, parseJson } from '../util.ts';
@@ -11,7 +10,7 @@ import type { CellMapping } from '../cells.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import { hostAzMap } from './servers.ts';
-import type { ApiDb, CellDb } from '../db/tables.ts';
+import type { CellDb } from '../db/tables.ts';
 
 // --- services ---
 interface SvcRow { id: number; uuid: string; host: string; binary: string; topic: string | null; report_count: number; disabled: number; disabled_reason: string | null; forced_down: number; last_seen_up: string | null; version: number; created_at: string; updated_at: string | null }
@@ -126,7 +125,10 @@ async function serviceDelete(c: Ctx) {
     const inst = await s.db.selectFrom('instances').select('id').where('host', '=', s.svc.host).where('deleted', '=', 0).limit(1).execute();
     if (inst.length) throw new Conflict(`Unable to delete compute service that is hosting instances. Migrate or delete the instances first.`);
     const nodes = await s.db.selectFrom('compute_nodes').select('uuid').where('service_id', '=', s.svc.id).execute();
-    for (const n of nodes) await c.api.placement.deleteProvider(n.uuid).catch(() => undefined);
+    // As Nova: a provider placement cannot delete (still has allocations) is left for the operator, with a log line.
+    for (const n of nodes) {
+      await c.api.placement.deleteProvider(n.uuid).catch((err) => c.api.logger.warn({ err, provider: n.uuid, host: s.svc.host, requestId: c.req.id }, 'could not delete the resource provider of a deleted compute service'));
+    }
     await s.db.deleteFrom('compute_nodes').where('service_id', '=', s.svc.id).execute();
     await c.api.cells.db.deleteFrom('host_mappings').where('host', '=', s.svc.host).execute();
   }

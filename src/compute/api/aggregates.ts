@@ -6,13 +6,13 @@
 // removing a host mirrors the aggregate's uuid onto the aggregates of the host's compute-node
 // resource providers in placement (a placement failure is logged, never returned to the caller).
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { isoMicro, now, pyRepr } from '../util.ts';
 import { insertId } from '../store.ts';
 import { validate, P } from './validation.ts';
 import type { Ctx, Route } from './router.ts';
-import type { ApiDb, CellDb } from '../db/tables.ts';
+import type { ApiDb } from '../db/tables.ts';
+import { hostZones } from '../availability-zones.ts';
 
 interface AggRow { id: number; uuid: string; name: string; created_at: string; updated_at: string | null }
 interface Agg extends AggRow { hosts: string[]; metadata: Record<string, string> }
@@ -92,10 +92,10 @@ async function checkAz(c: Ctx, agg: Agg, metadata: Record<string, unknown>, host
   if (!az) throw fail(`Aggregate ${agg.name} does not support empty named availability zone`);
   if (typeof az === 'string' && az.includes(':')) throw fail(`Availability zone name ${az} may not contain ':'`);
   if (!hosts.length) return;
-  const rows = await db(c).selectFrom('aggregate_metadata').innerJoin('aggregate_hosts', 'aggregate_hosts.aggregate_id', 'aggregate_metadata.aggregate_id')
-    .select(['aggregate_metadata.aggregate_id', 'aggregate_metadata.value']).distinct()
-    .where('aggregate_metadata.key', '=', 'availability_zone').where('aggregate_hosts.host', 'in', hosts).execute();
-  const conflicting = rows.filter((r) => Number(r.aggregate_id) !== agg.id && r.value !== az).map((r) => r.value);
+  const rows = await hostZones(db(c), hosts);
+  // One entry per (aggregate, zone), as a DISTINCT over both gave before.
+  const pairs = new Map(rows.map((r) => [`${r.aggregateId}\0${r.zone}`, r]));
+  const conflicting = [...pairs.values()].filter((r) => r.aggregateId !== agg.id && r.zone !== az).map((r) => r.zone);
   if (conflicting.length) throw fail(`One or more hosts already in availability zone(s) ${pyRepr(conflicting)}`);
 }
 

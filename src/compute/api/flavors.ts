@@ -1,13 +1,12 @@
 // Flavors: list/detail/show for everyone (private ones only with access), admin create/update/
 // delete, extra specs and private flavor access. Seeded with the classic m1.* sizes.
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { now } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import type { EmbeddedFlavor } from '../objects.ts';
-import type { ApiDb, CellDb } from '../db/tables.ts';
+import type { ApiDb } from '../db/tables.ts';
 
 export interface FlavorRow {
   id: number; flavorid: string; name: string; memory_mb: number; vcpus: number; root_gb: number; ephemeral_gb: number;

@@ -2,7 +2,6 @@
 // compute host's resources (total, used now, used by its instances, per project), enabling and
 // disabling a compute host (its nova-compute service); maintenance mode and host power actions
 // are not supported by this cloud's drivers and answer 501 as with most of Nova's.
-import type { Kysely } from 'kysely';
 import { BadRequest, NotFound, NotImplementedYet } from '../../common/errors.ts';
 import { now } from '../util.ts';
 import { serviceIsUp } from '../store.ts';
@@ -10,7 +9,7 @@ import { validate } from './validation.ts';
 import { q1, type Ctx, type Route } from './router.ts';
 import { hostAzMap } from './servers.ts';
 import { syncDisabledTrait } from './admin.ts';
-import type { ApiDb, CellDb } from '../db/tables.ts';
+import type { CellDb } from '../db/tables.ts';
 
 const NOT_SUPPORTED = 'The requested functionality is not supported.';
 

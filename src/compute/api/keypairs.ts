@@ -5,14 +5,13 @@ import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, NotFound, OverQuota } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { isoMicro, now } from '../util.ts';
 import { validate } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import { quotaLimits } from '../quota.ts';
-import type { ApiDb, CellDb } from '../db/tables.ts';
+import type { ApiDb } from '../db/tables.ts';
 
 interface KeyRow { id: number; user_id: string; name: string; fingerprint: string; public_key: string; type: string; created_at: string }
 

@@ -2,14 +2,14 @@
 // rescue/unrescue, reset state, force delete, console output. The API checks the state, records
 // the instance action, sets the task state and casts to the instance's compute host (Nova's
 // compute/api.py).
-import { BadRequest, Conflict, NotFound, NotImplementedYet } from '../../common/errors.ts';
+import { BadRequest, Conflict, NotFound, NotImplementedYet, OverQuota, ServiceUnavailable } from '../../common/errors.ts';
 import { computeRpc, conductorRpc } from '../rpc.ts';
 import { VM, TASK, type InstanceRow } from '../objects.ts';
 import { ComputeActions, SIMPLE_ACTIONS, type Caller, type CastArgs, type SimpleAction } from '../service/actions.ts';
 import { checkInstanceState } from '../service/instance-states.ts';
 import { generatePassword, parseJson } from '../util.ts';
 import { recordAction, updateInstance, setMetadata } from '../store.ts';
-import { imageProps, imageSystemMetadata, withoutImageSystemMetadata } from '../image-props.ts';
+import { imageProps, imageSystemMetadata, snapshotProperties, withoutImageSystemMetadata } from '../image-props.ts';
 import { validate, P } from './validation.ts';
 import type { Ctx, Route } from './router.ts';
 import { getLiveServer, getServer, deleteServer, renderServer } from './servers.ts';
@@ -105,7 +105,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     const svc = service(c);
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'rebuild');
-    const image = await c.api.images.get(c.auth.token, a.imageRef);
+    const image = await c.api.images.get(c.auth.token, a.imageRef, c.req.id);
     if (!image) throw new BadRequest(`Image ${a.imageRef} could not be found.`);
     if (image.status !== 'active') throw new BadRequest(`Image ${a.imageRef} is not active.`);
     imageProps(image);
@@ -181,7 +181,9 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     checkInstanceState(l.row, 'unshelve');
     const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
     if (typeof sm.shelved_image_id === 'string') {
-      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${sm.shelved_image_id}`).catch(() => undefined);
+      // The shelved image is only a leftover once unshelving: failing to delete it must not stop the unshelve.
+      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${sm.shelved_image_id}`)
+        .catch((err) => c.api.logger.warn({ err, image: sm.shelved_image_id, instance: l.row.uuid, requestId: c.req.id }, 'could not delete the shelved image'));
       delete sm.shelved_image_id;
     }
     await svc.begin(caller(c), l, 'unshelve', { task: 'unshelving', record: 'unshelve', updates: { system_metadata: JSON.stringify(sm) } });
@@ -201,7 +203,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'rescue');
     if (a.rescue_image_ref) {
-      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref).catch(() => null);
+      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref, c.req.id);
       if (!image) throw new BadRequest(`Requested rescue image '${a.rescue_image_ref}' is not supported`);
     }
     const password: string = a.adminPass ?? generatePassword();
@@ -216,6 +218,40 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     c.enforce('os_compute_api:os-deferred-delete:restore', { project_id: l.row.project_id });
     throw new Conflict(`Cannot 'restore' instance ${l.row.uuid} while it is in vm_state ${l.row.vm_state}`);
   },
+  // Nova's snapshot (servers:create_image): a queued image owned by the caller's project with the
+  // instance's image properties and the given metadata, filled by the host's driver.
+  createImage: async (c, arg) => {
+    const a = validate({
+      type: 'object', properties: { createImage: { type: 'object', properties: {
+        name: { type: 'string', minLength: 1, maxLength: 255, pattern: '^(?! )[\\s\\S]*(?<! )$' },
+        metadata: { type: 'object', maxProperties: 128, propertyNames: { minLength: 1, maxLength: 255 }, additionalProperties: { type: 'string', maxLength: 255 } },
+      }, required: ['name'], additionalProperties: false } }, required: ['createImage'],
+    }, { createImage: arg }).createImage as { name: string; metadata?: Record<string, string> };
+    const l = await getLiveServer(c, c.params.id);
+    c.enforce('os_compute_api:servers:create_image', { project_id: l.row.project_id });
+    checkInstanceState(l.row, 'create_image');
+    if (!l.row.host) throw new Conflict(`Instance ${l.row.uuid} has no host: cannot createImage.`);
+    const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
+    const str = (k: string) => (typeof sm[k] === 'string' ? sm[k] as string : undefined);
+    const img = await c.api.images.request(c.auth.token, 'POST', '/v2/images', {
+      ...snapshotProperties(sm), ...(a.metadata ?? {}), name: a.name,
+      disk_format: str('image_disk_format') ?? 'raw', container_format: str('image_container_format') ?? 'bare',
+      min_ram: Number(str('image_min_ram') ?? 0), min_disk: Math.max(Number(str('image_min_disk') ?? 0), l.row.root_gb ?? 0),
+      instance_uuid: l.row.uuid, image_type: 'snapshot', base_image_ref: l.row.image_ref ?? '', user_id: c.auth.userId, visibility: 'private',
+    });
+    if (img.status === 403 || img.status === 413) throw new OverQuota(`Quota exceeded for images: ${img.body?.message ?? img.status}`);
+    if (img.status === 400) throw new BadRequest(`Invalid image metadata: ${String(img.body?.message ?? '').replace(/<br \/>[\s\S]*$/, '').trim()}`);
+    if (img.status !== 201) throw new ServiceUnavailable(`The image service could not create the snapshot image (${img.status})`);
+    const imageId = img.body.id as string;
+    const svc = service(c);
+    await svc.begin(caller(c), l, 'create_image', { task: TASK.IMAGE_SNAPSHOT, record: 'createImage' }).catch(async (e) => {
+      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${imageId}`).catch(() => undefined);
+      throw e;
+    });
+    await svc.cast(caller(c), l, 'snapshot_instance', { image_id: imageId });
+    // 2.45 answers the id in the body; before, only in Location.
+    return c.v.atLeast('2.45') ? { status: 202, body: { image_id: imageId } } : { status: 202, headers: { location: await c.api.images.imageUrl(imageId) } };
+  },
   injectNetworkInfo: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-admin-actions:inject_network_info', { project_id: l.row.project_id });
@@ -228,7 +264,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
 const UNSUPPORTED: Record<string, string> = {
   resize: 'os_compute_api:servers:resize', confirmResize: 'os_compute_api:servers:confirm_resize', revertResize: 'os_compute_api:servers:revert_resize',
   migrate: 'os_compute_api:os-migrate-server:migrate', 'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
-  createImage: 'os_compute_api:servers:create_image', createBackup: 'os_compute_api:os-create-backup', evacuate: 'os_compute_api:os-evacuate',
+  createBackup: 'os_compute_api:os-create-backup', evacuate: 'os_compute_api:os-evacuate',
   addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
   addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
   'os-getRDPConsole': 'os_compute_api:os-remote-consoles',

@@ -131,7 +131,8 @@ async function actionTarget(c: Ctx, rule: string): Promise<Located | undefined> 
   // From 2.21 the actions of deleted servers stay readable.
   const l = await findInstance(c.api.cells, normUuid(id), { readDeleted: c.v.atLeast('2.21') });
   if (!l || (!c.isAdmin && l.row.project_id !== c.auth.projectId)) {
-    const s = await getServer(c, id).catch(() => undefined);
+    // Not a cell instance: maybe still a build request; anything but "not found" is a real error.
+    const s = await getServer(c, id).catch((e) => { if (e instanceof NotFound) return undefined; throw e; });
     if (s?.build) { c.enforce(rule, { project_id: s.build.row.project_id }); return undefined; }
     throw new NotFound(`Instance ${id} could not be found.`);
   }

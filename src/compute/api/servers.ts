@@ -1,23 +1,17 @@
 // Servers: create (build requests + request specs + instance mappings in the API database, then
 // the conductor), list/detail across cells with filters, sort and paging, show, update, delete.
-import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { BadRequest, Conflict, Forbidden, NotFound, OverQuota } from '../../common/errors.ts';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { CELL0_UUID } from '../cells.ts';
-import { computeRpc, conductorRpc } from '../rpc.ts';
-import { REQUEST_SPEC_VERSION, type RequestSpec } from '../request-spec.ts';
-import { VM, TASK, statesForStatus, type InstanceRow, type EmbeddedFlavor } from '../objects.ts';
-import { generatePassword, isUuid, normUuid, now, reservationId, parseJson } from '../util.ts';
+import { computeRpc } from '../rpc.ts';
+import { TASK, statesForStatus, type InstanceRow } from '../objects.ts';
+import { isUuid, normUuid, parseJson } from '../util.ts';
 import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, type Located } from '../store.ts';
-import { checkInstanceQuota, countUsage, quotaLimits } from '../quota.ts';
-import { imageProps, imageSystemMetadata } from '../image-props.ts';
-import { autoVif } from '../network-info.ts';
+import { hostAzMap } from '../availability-zones.ts';
 import { canonicalIpv6 } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
-import { getFlavor, extraSpecsOf, embedFlavor } from './flavors.ts';
-import { getKeypair } from './keypairs.ts';
+import { createServers, sanitizeHostname, forgetBuild, availabilityZones } from '../service/create.ts';
 import { detailView, summaryView, type ViewExtras } from './server-view.ts';
 import type { ApiDb, CellDb } from '../db/tables.ts';
 
@@ -186,13 +180,6 @@ const SCHEDULER_HINTS = {
   },
 };
 
-/** Nova's sanitize_hostname (before 2.94): spaces, underscores and dots become dashes. */
-export function sanitizeHostname(name: string, fallback: string): string {
-  let h = name.replace(/[^\x00-\xff]/g, '').replace(/[ _.]/g, '-').replace(/[^\w.-]+/g, '').toLowerCase();
-  h = h.slice(0, 63).replace(/^[.-]+|[.-]+$/g, '');
-  return h || fallback;
-}
-
 function base64Ok(s: string): boolean {
   const t = s.replace(/\s/g, '');
   return /^[A-Za-z0-9+/]*={0,2}$/.test(t) && t.length % 4 === 0;
@@ -204,7 +191,6 @@ async function create(c: Ctx) {
   const s = body.server;
   if (s.user_data !== undefined && !base64Ok(s.user_data)) throw new BadRequest(`Invalid input for field/attribute user_data. Value: ${s.user_data}. '${s.user_data}' is not a 'base64'`);
   for (const p of s.personality ?? []) if (p.contents !== undefined && !base64Ok(p.contents)) throw new BadRequest('Personality content could not be Base64 decoded.');
-  const api = c.api;
   const projectId = c.auth.projectId;
   if (!projectId) throw new Forbidden('A project-scoped token is required to create servers.');
   const minCount = Number(s.min_count ?? 1);
@@ -212,51 +198,9 @@ async function create(c: Ctx) {
   if (minCount > maxCount) throw new BadRequest('min_count must be <= max_count');
   const returnResv = s.return_reservation_id !== undefined && toBool(s.return_reservation_id);
 
-  // Flavor, image, keypair, availability zone, networks.
-  const flavorRef = String(s.flavorRef).replace(/^.*\/flavors\//, '');
-  const flavor = await getFlavor(c, flavorRef, { forBoot: true });
-  if (flavor.disabled) throw new BadRequest('Flavor is disabled.');
-  const specs = (await extraSpecsOf(api.cells.db, [flavor.id])).get(flavor.id) ?? {};
-  const emb = embedFlavor(flavor, specs);
-  const imageRef = String(s.imageRef ?? '');
-  if (!imageRef) {
-    const bdm = (s.block_device_mapping_v2 ?? s.block_device_mapping ?? []) as unknown[];
-    throw new BadRequest(bdm.length ? 'Block device mapping is not supported: Stratus has no block storage service.' : 'Missing imageRef attribute');
-  }
-  const image = await api.images.get(c.auth.token, imageRef);
-  if (!image) throw new BadRequest(`Image ${imageRef} could not be found.`);
-  if (image.status !== 'active') throw new BadRequest(`Image ${imageRef} is not active.`);
-  const props = imageProps(image);
-  const GiB = 1024 ** 3;
-  if (Number(image.min_ram ?? 0) > flavor.memory_mb) throw new BadRequest("Flavor's memory is too small for requested image.");
-  if (flavor.root_gb > 0) {
-    if (Number(image.min_disk ?? 0) > flavor.root_gb) {
-      throw new BadRequest(`Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is ${flavor.root_gb * GiB} bytes, minimum size is ${Number(image.min_disk) * GiB} bytes.`);
-    }
-    const size = Number(image.virtual_size ?? image.size ?? 0);
-    if (size > flavor.root_gb * GiB) {
-      throw new BadRequest(`Flavor's disk is too small for requested image. Flavor disk is ${flavor.root_gb * GiB} bytes, image is ${size} bytes.`);
-    }
-  }
-  let keyData: string | null = null;
-  if (s.key_name !== undefined) {
-    const kp = await getKeypair(api.cells.db, c.auth.userId, s.key_name);
-    if (!kp) throw new BadRequest('Invalid key_name provided.');
-    keyData = kp.public_key;
-  }
-  for (const g of (s.security_groups ?? []) as { name?: string }[]) {
-    if (g.name !== undefined && g.name !== 'default') throw new BadRequest(`Security group ${g.name} not found for project ${projectId}.`);
-  }
-  if (Array.isArray(s.networks)) {
-    for (const n of s.networks) {
-      if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`);
-      if (n.uuid !== undefined) {
-        if (!isUuid(n.uuid)) throw new BadRequest(`Bad networks format: network uuid is not in proper format (${n.uuid})`);
-        throw new BadRequest(`Network ${n.uuid} could not be found.`);
-      }
-    }
-  }
-  let az: string | undefined = s.availability_zone ?? api.config.get<string | undefined>('DEFAULT', 'default_schedule_zone');
+  // The forced destination is authorized before anything is looked up (Nova's controller does
+  // it before compute_api.create).
+  let az: string | undefined = s.availability_zone ?? c.api.config.get<string | undefined>('DEFAULT', 'default_schedule_zone');
   let forcedHost: string | undefined;
   let forcedNode: string | undefined;
   if (az && az.includes(':')) {
@@ -271,104 +215,11 @@ async function create(c: Ctx) {
     forcedHost = s.host ?? forcedHost;
     forcedNode = s.hypervisor_hostname ?? forcedNode;
   }
-  if (az) {
-    const zones = await availabilityZones(c);
-    if (!zones.has(az)) throw new BadRequest('The requested availability zone is not available');
-  }
   const hints = (body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {}) as Record<string, unknown>;
-  let group: { id: number; uuid: string; policy: string; rules: string | null } | undefined;
-  if (hints.group !== undefined) {
-    // As Nova's InstanceGroup.get_by_uuid: a non-admin sees only its own project's groups, so
-    // another project's group is "not found" (400), never joined.
-    const g = String(Array.isArray(hints.group) ? hints.group[0] : hints.group);
-    let q = api.cells.db.selectFrom('instance_groups').select(['id', 'uuid', 'policy', 'rules']).where('uuid', '=', normUuid(g));
-    if (!c.isAdmin) q = q.where('project_id', '=', projectId);
-    group = await q.executeTakeFirst();
-    if (!group) throw new BadRequest(`Instance group ${g} could not be found.`);
-  }
-  const metadata = (s.metadata ?? {}) as Record<string, string>;
-  const limits = await quotaLimits(api, projectId, c.auth.userId);
-  if (limits.metadata_items >= 0 && Object.keys(metadata).length > limits.metadata_items) {
-    throw new OverQuota('Quota exceeded for metadata_items: Requested ' + `${Object.keys(metadata).length}, but already used 0 of ${limits.metadata_items} metadata_items`);
-  }
-  if (s.personality && limits.injected_files >= 0 && s.personality.length > limits.injected_files) {
-    throw new OverQuota('Quota exceeded, too many injected files.');
-  }
-
-  // How many: as Nova, max_count shrinks to what the quota allows, but never below min_count.
-  let count = maxCount;
-  {
-    const usage = await countUsage(api.cells, projectId);
-    let allowed = maxCount;
-    for (const [r, per] of [['instances', 1], ['cores', flavor.vcpus], ['ram', flavor.memory_mb]] as const) {
-      if (limits[r] < 0 || per === 0) continue;
-      allowed = Math.min(allowed, Math.floor((limits[r] - usage[r]) / per));
-    }
-    if (allowed < minCount) await checkInstanceQuota(api, projectId, c.auth.userId, { instances: minCount, cores: minCount * flavor.vcpus, ram: minCount * flavor.memory_mb });
-    count = Math.max(minCount, Math.min(maxCount, allowed));
-  }
-  if (group) {
-    const gl = limits.server_group_members;
-    if (gl >= 0) {
-      const n = await api.cells.db.selectFrom('instance_group_members').select((eb) => eb.fn.countAll<number>().as('n')).where('group_id', '=', group.id).executeTakeFirst();
-      if (Number(n?.n ?? 0) + count > gl) throw new OverQuota('Quota exceeded, too many servers in group');
-    }
-  }
-
-  const resv = reservationId();
-  const adminPass = s.adminPass ?? (api.config.get<boolean>('DEFAULT', 'enable_instance_password') ? generatePassword() : undefined);
-  const t = now();
-  const uuids: string[] = [];
-  const userData: string | null = s.user_data ?? null;
-  const configDrive = s.config_drive !== undefined && toBool(s.config_drive) ? 'True' : '';
-  const imageMeta = {
-    id: image.id, name: image.name, min_ram: image.min_ram ?? 0, min_disk: image.min_disk ?? 0, size: image.size ?? 0,
-    disk_format: image.disk_format, container_format: image.container_format, properties: props,
-  };
-  const imageSm = imageSystemMetadata(image);
-  const db = api.cells.db;
-  for (let i = 0; i < count; i++) {
-    const uuid = randomUUID();
-    const name = count > 1 ? `${s.name}-${i + 1}` : String(s.name);
-    const row: Partial<InstanceRow> & Record<string, unknown> = {
-      id: 0, uuid, display_name: name, display_description: s.description ?? null, project_id: projectId, user_id: c.auth.userId,
-      image_ref: image.id, flavor: JSON.stringify(emb), instance_type_id: flavor.flavorid, vcpus: flavor.vcpus, memory_mb: flavor.memory_mb,
-      root_gb: flavor.root_gb, ephemeral_gb: flavor.ephemeral_gb, key_name: s.key_name ?? null, key_data: keyData, user_data: userData,
-      hostname: s.hostname ?? sanitizeHostname(name, `server-${uuid}`), host: null, node: null, availability_zone: az ?? null,
-      vm_state: VM.BUILDING, task_state: TASK.SCHEDULING, power_state: 0, config_drive: configDrive, reservation_id: resv, launch_index: i,
-      locked_by: null, locked_reason: null, access_ip_v4: s.accessIPv4 ?? null, access_ip_v6: s.accessIPv6 !== undefined ? canonicalIpv6(s.accessIPv6) : null,
-      auto_disk_config: s['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0, progress: 0, root_device_name: null, kernel_id: null, ramdisk_id: null,
-      // The image as it is now and the NIC (contracts.md); the admin password is NOT stored: it
-      // travels in the build messages only.
-      system_metadata: JSON.stringify({ ...imageSm, network_info: JSON.stringify(s.networks === 'auto' ? [autoVif(uuid)] : []) }), launched_at: null, terminated_at: null,
-      created_at: t, updated_at: null, deleted_at: null, deleted: 0,
-      metadata_json: JSON.stringify(metadata), tags_list: s.tags ?? [], server_groups: group ? [group.uuid] : [],
-    };
-    await db.insertInto('instance_mappings').values({ instance_uuid: uuid, cell_id: null, project_id: projectId, user_id: c.auth.userId, queued_for_delete: 0, created_at: t }).execute();
-    await db.insertInto('build_requests').values({ instance_uuid: uuid, project_id: projectId, user_id: c.auth.userId, vcpus: flavor.vcpus, memory_mb: flavor.memory_mb, instance: JSON.stringify(row), created_at: t }).execute();
-    await db.insertInto('request_specs').values({
-      instance_uuid: uuid,
-      spec: JSON.stringify({
-        version: REQUEST_SPEC_VERSION,
-        instance_uuid: uuid, project_id: projectId, user_id: c.auth.userId, flavor: emb, image: imageMeta, availability_zone: az ?? null,
-        scheduler_hints: hints, num_instances: count, instance_group: group ? { uuid: group.uuid, policy: group.policy, rules: parseJson(group.rules, {}) } : null,
-        force_hosts: forcedHost ? [forcedHost] : [], force_nodes: forcedNode ? [forcedNode] : [], ignore_hosts: [], num_attempts: 0,
-      } satisfies RequestSpec),
-    }).execute();
-    if (group) await db.insertInto('instance_group_members').values({ group_id: group.id, instance_uuid: uuid }).execute();
-    uuids.push(uuid);
-  }
-  // Re-check now that our own build requests count (another request may have raced us).
-  try {
-    await checkInstanceQuota(api, projectId, c.auth.userId, { instances: count, cores: count * flavor.vcpus, ram: count * flavor.memory_mb }, true);
-  } catch (e) {
-    for (const u of uuids) await forgetBuild(db, u);
-    throw e;
-  }
-  await conductorRpc(() => api.transport()).cast(c.rpcContext(), 'schedule_and_build_instances', {
-    instance_uuids: uuids, admin_password: adminPass ?? null, injected_files: (s.personality ?? []).map((p: { path?: string; contents?: string }) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') })),
-  });
-
+  const { uuids, reservationId: resv, adminPass } = await createServers(c.api, {
+    ctx: c.rpcContext(), isAdmin: c.isAdmin, projectId, userId: c.auth.userId, token: c.auth.token, requestId: c.req.id,
+  }, { server: s, hints, minCount, maxCount, az, forcedHost, forcedNode });
+  const api = c.api;
   if (returnResv) return { status: 202, body: { reservation_id: resv } };
   const server: Record<string, unknown> = {
     id: uuids[0], links: c.link(`/servers/${uuids[0]}`), 'OS-DCF:diskConfig': s['OS-DCF:diskConfig'] === 'AUTO' ? 'AUTO' : 'MANUAL',
@@ -378,34 +229,8 @@ async function create(c: Ctx) {
   return { status: 202, body: { server }, headers: { location: `${api.publicUrl}/v2.1/servers/${uuids[0]}` } };
 }
 
-async function forgetBuild(db: ApiDb, uuid: string): Promise<void> {
-  await db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
-  await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
-  await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();
-  await db.deleteFrom('instance_mappings').where('instance_uuid', '=', uuid).execute();
-}
 
-/** Zones with at least one compute host, plus the default zone. */
-export async function availabilityZones(c: Ctx): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  const dflt = c.api.config.get<string>('DEFAULT', 'default_availability_zone');
-  const aggs = await hostAzMap(c.api.cells.db);
-  for (const { db } of await c.api.cells.all({ includeCell0: false })) {
-    const svcs = await db.selectFrom('services').select(['host']).where('binary', '=', 'nova-compute').execute();
-    for (const s of svcs) {
-      const z = aggs.get(s.host) ?? dflt;
-      out.set(z, [...(out.get(z) ?? []), s.host]);
-    }
-  }
-  if (!out.size) out.set(dflt, []);
-  return out;
-}
-
-export async function hostAzMap(db: ApiDb): Promise<Map<string, string>> {
-  const rows = await db.selectFrom('aggregate_metadata').innerJoin('aggregate_hosts', 'aggregate_hosts.aggregate_id', 'aggregate_metadata.aggregate_id')
-    .select(['aggregate_hosts.host', 'aggregate_metadata.value']).where('aggregate_metadata.key', '=', 'availability_zone').execute();
-  return new Map(rows.map((r) => [r.host, r.value]));
-}
+export { hostAzMap, sanitizeHostname, forgetBuild, availabilityZones };
 
 // --- list ------------------------------------------------------------------------------------
 
@@ -419,9 +244,6 @@ const SORT_KEYS: Record<string, string> = {
   progress: 'progress', vcpus: 'vcpus', memory_mb: 'memory_mb', root_gb: 'root_gb', ephemeral_gb: 'ephemeral_gb', id: 'uuid',
 };
 const ADMIN_ONLY_SORT = new Set(['host', 'node', 'project_id', 'user_id', 'hostname', 'kernel_id', 'ramdisk_id', 'launch_index', 'reservation_id', 'root_device_name']);
-
-/** Filters any user may give (others are ignored for non-admins, as Nova does). */
-const USER_FILTERS = new Set(['name', 'status', 'image', 'flavor', 'changes-since', 'changes-before', 'ip', 'ip6', 'reservation_id', 'tags', 'tags-any', 'not-tags', 'not-tags-any', 'limit', 'marker', 'sort_key', 'sort_dir', 'all_tenants', 'locked', 'description', 'key_name', 'availability_zone', 'config_drive', 'created_at', 'launched_at', 'terminated_at', 'power_state', 'task_state', 'vm_state', 'progress', 'user_id', 'deleted', 'host', 'node', 'project_id', 'tenant_id', 'hostname', 'uuid', 'access_ip_v4', 'access_ip_v6', 'launch_index', 'kernel_id', 'ramdisk_id', 'root_device_name', 'updated_at', 'soft_deleted', 'accessIPv4', 'accessIPv6']);
 
 function parseTime(v: string, name: string): string {
   const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+ -]\d{2}(:?\d{2})?)?$/.test(v);
@@ -691,7 +513,6 @@ export async function deleteServer(c: Ctx, id: string, rule = 'os_compute_api:se
   await updateInstance(l.db, l.row.uuid, { task_state: TASK.DELETING });
   await recordAction(l.db, l.row.uuid, 'delete', c.rpcContext());
   await deleteMappingsOnDelete(api.cells.db, l.row.uuid);
-  const t = await api.cellTransports.forCell(l.cell);
   await (await computeRpc(c.api.cellTransports, l.cell, l.row.host)).cast(c.rpcContext(), 'terminate_instance', { instance_uuid: l.row.uuid });
 }
 

@@ -2,7 +2,6 @@
 // cell, reschedules, the periodic rescue of builds stuck on dead hosts, and the only database
 // path of compute agents (their service records, compute nodes, instance updates, actions and
 // faults). Served on topic 'conductor'.
-import type { Kysely } from 'kysely';
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import { MessagingTimeout, NotFound } from '../../common/errors.ts';
@@ -16,12 +15,13 @@ import { schedulerApi, type Selection } from '../rpcapi/scheduler.ts';
 import { computeApi, type BuildSecrets } from '../rpcapi/compute.ts';
 import { loadRequestSpec, type RequestSpec } from '../request-spec.ts';
 import { VM, TASK, type InstanceRow } from '../objects.ts';
-import { addFault, eventFinish, eventStart, finishAction, markDeleted, metadataOf, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound, type Expect } from '../store.ts';
+import { addFault, eventFinish, eventStart, finishAction, markDeleted, metadataOf, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound } from '../store.ts';
 import { NoValidHost } from '../errors.ts';
 import type { PlacementClient } from '../clients.ts';
 import { now, sleep, parseJson } from '../util.ts';
 import { randomUUID } from 'node:crypto';
 import type { CellDb } from '../db/tables.ts';
+import { hostZones } from '../availability-zones.ts';
 
 export type { Selection };
 
@@ -45,6 +45,11 @@ export class Conductor {
     this.scheduler = new RpcClient(d.transport, schedulerApi);
   }
 
+  /** Logs a failure that must not stop what it accompanies (cleanup, bookkeeping), with the request id. */
+  private logged(ctx: RequestContext, what: string, uuid?: string) {
+    return (err: unknown): undefined => { this.d.logger.warn({ err, instance: uuid, requestId: ctx.requestId }, `could not ${what}`); return undefined; };
+  }
+
   /** The compute API of one host, on its cell's bus. */
   private compute(host: string, t: Transport): RpcClient<typeof computeApi.methods> {
     return new RpcClient(t, computeApi, host);
@@ -55,7 +60,7 @@ export class Conductor {
     this.server = await serveApi(this.d.transport, conductorApi, { server: host }, this.endpoints());
     const interval = Math.max(5, Math.min(30, this.d.config.get<number>('DEFAULT', 'service_down_time') / 2)) * 1000;
     this.timer = setInterval(() => {
-      heartbeat(this.d.localCell, host, 'nova-conductor').catch(() => undefined);
+      heartbeat(this.d.localCell, host, 'nova-conductor').catch((err) => this.d.logger.warn({ err, host }, 'conductor heartbeat failed'));
       this.healStuckBuilds().catch((e) => this.d.logger.warn({ err: e }, 'healing stuck builds failed'));
     }, interval);
     this.timer.unref();
@@ -157,7 +162,7 @@ export class Conductor {
         await this.createInCell(ctx, u, selections[i], reqs.find((r) => r.instance_uuid === u)!, secrets);
       } catch (err) {
         d.logger.error({ err, instance: u }, 'could not create the instance in its cell');
-        await d.placement.deleteAllocations(u).catch(() => undefined);
+        await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'remove the allocation of an instance that could not be created', u));
       }
     }));
   }
@@ -191,7 +196,11 @@ export class Conductor {
     }
     const md = parseJson<Record<string, string>>(metadata_json, {});
     if (Object.keys(md).length) await setMetadata(db, inst.uuid, md, false);
-    for (const t of (tags_list ?? []) as string[]) await db.insertInto('instance_tags').values({ instance_uuid: inst.uuid, tag: t }).execute().catch(() => undefined);
+    for (const t of (tags_list ?? []) as string[]) {
+      // A retried message finds its tags there already; anything else is worth a log line.
+      await db.insertInto('instance_tags').values({ instance_uuid: inst.uuid, tag: t }).execute()
+        .catch((e) => { if (!isUniqueViolation(e)) this.d.logger.warn({ err: e, instance: inst.uuid, tag: t }, 'could not tag the instance'); });
+    }
   }
 
   private async createInCell(ctx: RequestContext, uuid: string, sel: Selection, br: any, secrets: BuildSecrets): Promise<void> {
@@ -199,11 +208,10 @@ export class Conductor {
     const cell = await d.cells.byUuid(sel.cell_uuid);
     const db = await d.cells.cellDb(cell);
     const inst = JSON.parse(br.instance);
-    const azs = await d.cells.db.selectFrom('aggregate_metadata').innerJoin('aggregate_hosts', 'aggregate_hosts.aggregate_id', 'aggregate_metadata.aggregate_id')
-      .select('aggregate_metadata.value').where('aggregate_metadata.key', '=', 'availability_zone').where('aggregate_hosts.host', '=', sel.host).executeTakeFirst();
+    const [azs] = await hostZones(d.cells.db, [sel.host]);
     await this.insertInstance(db, inst, {
       host: sel.host, node: sel.nodename, vm_state: VM.BUILDING, task_state: TASK.SCHEDULING,
-      availability_zone: inst.availability_zone ?? azs?.value ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
+      availability_zone: inst.availability_zone ?? azs?.zone ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
     });
     await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
     await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
@@ -213,7 +221,7 @@ export class Conductor {
     if (Number(r.numDeletedRows) === 0) {
       // Deleted by the user while we scheduled: undo what we did.
       await markDeleted(db, uuid);
-      await d.placement.deleteAllocations(uuid).catch(() => undefined);
+      await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of an instance deleted while scheduling', uuid));
       return;
     }
     const t = await d.cellTransports.forCell(cell);
@@ -227,7 +235,7 @@ export class Conductor {
     if (!where) return;
     const specRow = await d.cells.db.selectFrom('request_specs').select('spec').where('instance_uuid', '=', uuid).executeTakeFirst();
     const fail = async (message: string) => {
-      await updateInstance(where.db, uuid, { task_state: null }, { task_state: ['unshelving'] }).catch(() => undefined);
+      await updateInstance(where.db, uuid, { task_state: null }, { task_state: ['unshelving'] }).catch(this.logged(ctx, 'clear the unshelving task', uuid));
       await addFault(where.db, uuid, { code: 500, message });
     };
     if (!specRow) return fail(`No request spec for instance ${uuid}: cannot unshelve`);
@@ -239,7 +247,7 @@ export class Conductor {
       return fail((e as Error).message);
     }
     await updateInstance(where.db, uuid, { host: sel[0].host, node: sel[0].nodename, task_state: 'spawning' }, { task_state: ['unshelving'] }).catch(async () => {
-      await d.placement.deleteAllocations(uuid).catch(() => undefined);
+      await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of an unshelve that lost its instance', uuid));
     });
     const t = await d.cellTransports.forCell(where.cell);
     await this.compute(sel[0].host, t).cast(ctx, 'unshelve_instance', { instance_uuid: uuid });
@@ -258,10 +266,11 @@ export class Conductor {
     const spec = specRow ? loadRequestSpec(specRow.spec) : undefined;
     const maxAttempts = d.config.get<number>('scheduler', 'max_attempts');
     const fail = async (message: string) => {
-      await updateInstance(db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).catch(() => undefined);
+      // Not building any more (deleted meanwhile): nothing to put in ERROR.
+      await updateInstance(db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).catch(this.logged(ctx, 'put a failed build in ERROR', uuid));
       await addFault(db, uuid, { code: 500, message, details: reason, host: failedHost });
-      await d.placement.deleteAllocations(uuid).catch(() => undefined);
-      await eventFinish(db, uuid, ctx.requestId, 'conductor_reschedule', 'Error', { traceback: message }).catch(() => undefined);
+      await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of a failed build', uuid));
+      await eventFinish(db, uuid, ctx.requestId, 'conductor_reschedule', 'Error', { traceback: message }).catch(this.logged(ctx, 'record the reschedule failure', uuid));
     };
     if (!spec) return fail(`Build of instance ${uuid} was re-scheduled: ${reason}`);
     spec.num_attempts = (spec.num_attempts ?? 0) + 1;
@@ -280,7 +289,7 @@ export class Conductor {
     }
     const moved = await db.updateTable('instances').set({ host: sel[0].host, node: sel[0].nodename, task_state: TASK.SCHEDULING, updated_at: now() })
       .where('uuid', '=', uuid).where('host', '=', failedHost).where('vm_state', '=', VM.BUILDING).where('deleted', '=', 0).executeTakeFirst();
-    if (Number(moved.numUpdatedRows) === 0) { await d.placement.deleteAllocations(uuid).catch(() => undefined); return; }
+    if (Number(moved.numUpdatedRows) === 0) { await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of a reschedule that lost its instance', uuid)); return; }
     const t = await d.cellTransports.forCell(cell);
     await this.compute(sel[0].host, t).cast(ctx, 'build_and_run_instance', { instance_uuid: uuid, node: sel[0].nodename, ...secrets });
   }
@@ -309,13 +318,13 @@ export class Conductor {
             await recordAction(db, r.uuid, 'reschedule', { requestId: ctx.requestId, userId: r.user_id, projectId: r.project_id });
             await eventStart(db, r.uuid, ctx.requestId, 'conductor_reschedule', null);
             await this.reschedule(ctx, r.uuid, r.host!, `Compute host ${r.host} went down during the build`);
-            await eventFinish(db, r.uuid, ctx.requestId, 'conductor_reschedule', 'Success').catch(() => undefined);
+            await eventFinish(db, r.uuid, ctx.requestId, 'conductor_reschedule', 'Success').catch(this.logged(ctx, 'record the reschedule', r.uuid));
           } else if (timeout > 0 && Date.now() - Date.parse(r.created_at) > timeout * 1000) {
             n++;
             const ok = await updateInstance(db, r.uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).then(() => true, () => false);
             if (ok) {
               await addFault(db, r.uuid, { code: 500, message: `Build of instance ${r.uuid} timed out after ${timeout} seconds on host ${r.host}.`, host: r.host });
-              await d.placement.deleteAllocations(r.uuid).catch(() => undefined);
+              await d.placement.deleteAllocations(r.uuid).catch(this.logged(ctx, 'remove the allocation of a timed-out build', r.uuid));
             }
           }
         }

@@ -3,6 +3,7 @@
 //   1.0 the lifecycle casts, get_console_output, get_diagnostics, get_instance_diagnostics
 //   1.1 build_and_run_instance and rebuild_instance carry the admin password and injected files
 //       (never stored); get_console
+//   1.2 snapshot_instance (createImage)
 import { call, cast, topicApi } from '../../common/rpc/typed.ts';
 import type { ConsoleEndpoint, ConsoleKind, InjectedFile, InstanceDiagnostics } from '../virt/driver.ts';
 
@@ -11,7 +12,7 @@ export interface BuildSecrets { admin_password?: string | null; injected_files?:
 
 type I = { instance_uuid: string };
 
-export const computeApi = topicApi('compute', '1.1', {
+export const computeApi = topicApi('compute', '1.2', {
   build_and_run_instance: cast<I & { node: string } & BuildSecrets>('1.1'),
   terminate_instance: cast<I>('1.0'),
   stop_instance: cast<I>('1.0'),
@@ -27,6 +28,7 @@ export const computeApi = topicApi('compute', '1.1', {
   unshelve_instance: cast<I>('1.0'),
   rescue_instance: cast<I & { rescue_image_ref: string | null; rescue_password: string | null }>('1.0'),
   unrescue_instance: cast<I>('1.0'),
+  snapshot_instance: cast<I & { image_id: string }>('1.2'),
   get_console_output: call<I, string>('1.0'),
   get_console: call<I & { kind: ConsoleKind }, ConsoleEndpoint>('1.1'),
   get_diagnostics: call<I, Record<string, number>>('1.0'),

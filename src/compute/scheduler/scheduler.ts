@@ -5,7 +5,6 @@
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
-import type { Kysely } from 'kysely';
 import type { Cells } from '../cells.ts';
 import { discoverHosts } from '../cells.ts';
 import type { PlacementClient } from '../clients.ts';
@@ -44,7 +43,7 @@ export class Scheduler {
       // A spec from an older conductor is upgraded (or refused) by loadRequestSpec.
       select_destinations: (ctx, a) => this.selectDestinations(ctx, loadRequestSpec(a.spec), a.instance_uuids),
     });
-    const hb = setInterval(() => { heartbeat(this.d.localCell, host, 'nova-scheduler').catch(() => undefined); }, this.d.config.get<number>('DEFAULT', 'report_interval') * 1000);
+    const hb = setInterval(() => { heartbeat(this.d.localCell, host, 'nova-scheduler').catch((err) => this.d.logger.warn({ err, host }, 'scheduler heartbeat failed')); }, this.d.config.get<number>('DEFAULT', 'report_interval') * 1000);
     hb.unref();
     this.timers.push(hb);
     const every = this.d.config.get<number>('scheduler', 'discover_hosts_in_cells_interval');
@@ -99,7 +98,8 @@ export class Scheduler {
       const q2 = new URLSearchParams(q);
       const rest = [...required, ...forbidden.filter((t) => t !== 'COMPUTE_STATUS_DISABLED').map((t) => `!${t}`)];
       if (rest.length) q2.set('required', rest.join(',')); else q2.delete('required');
-      const again = await d.placement.allocationCandidates(q2.toString()).catch(() => undefined);
+      // Only to explain the NoValidHost better: without an answer the plain message stands.
+      const again = await d.placement.allocationCandidates(q2.toString()).catch((err) => { d.logger.warn({ err }, 'could not ask placement whether disabled hosts had room'); return undefined; });
       if (again?.allocation_requests.length) {
         this.hosts.invalidate(); // the reason was just set: read it fresh
         const known = await this.hosts.byProvider();
@@ -163,7 +163,9 @@ export class Scheduler {
       }, chosen);
     } catch (e) {
       // All or nothing, as Nova: release what this request already claimed.
-      for (let i = 0; i < chosen.length; i++) await d.placement.deleteAllocations(uuids[i]).catch(() => undefined);
+      for (let i = 0; i < chosen.length; i++) {
+        await d.placement.deleteAllocations(uuids[i]).catch((err) => d.logger.warn({ err, instance: uuids[i] }, 'could not release a claim of a failed multi-instance request'));
+      }
       throw e;
     }
     return chosen.map((c) => ({ host: c.state.host, nodename: c.state.nodename, cell_uuid: c.state.cellUuid, allocations: c.alloc }));

@@ -31,6 +31,7 @@ export const INSTANCE_STATES = {
   unshelve: { method: 'unshelve', vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: NONE },
   rescue: { method: 'rescue', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: NONE },
   unrescue: { method: 'unrescue', vm: [VM.RESCUED], task: NONE },
+  create_image: { method: 'createImage', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
 } as const satisfies Record<string, StateRule>;
 
 export type InstanceAction = keyof typeof INSTANCE_STATES;

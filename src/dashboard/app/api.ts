@@ -13,6 +13,8 @@ export interface Session {
   catalog: CatalogEntry[];
   /** How the user logged in: a password session can switch project, an application credential cannot. */
   method: 'password' | 'application_credential';
+  /** Tokens this tab held before project switches, revoked at logout. */
+  previous?: string[];
 }
 
 /** An API refusal, carrying the service's own message. */
@@ -91,7 +93,8 @@ function urlFor(service: string, path: string, query?: ReqOpts['query']): string
 export async function call<T = any>(service: string, path: string, o: ReqOpts = {}): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { accept: 'application/json', ...(VERSION_HEADERS[service] ?? {}), ...(o.headers ?? {}) };
   if (o.microversion) headers['OpenStack-API-Version'] = `${service} ${o.microversion}`;
-  if (session) headers['x-auth-token'] = session.token;
+  const used = session?.token;
+  if (used) headers['x-auth-token'] = used;
   let body: BodyInit | undefined = o.raw;
   if (o.body !== undefined) { body = JSON.stringify(o.body); headers['content-type'] ??= 'application/json'; }
   let res: Response;
@@ -103,11 +106,14 @@ export async function call<T = any>(service: string, path: string, o: ReqOpts = 
   const text = await res.text();
   if (!res.ok) {
     const msg = errorMessage(res.status, text);
-    if (res.status === 401 && session && !path.startsWith('/auth/tokens')) {
+    // Only the current token expiring ends the session: a request still in flight with the
+    // token a project switch just revoked must not log the user out.
+    if (res.status === 401 && used && session?.token === used && !path.startsWith('/auth/tokens')) {
       save(undefined);
       onExpired('Your session has expired or was revoked; please log in again.');
       throw new SessionExpired(401, msg, service);
     }
+    if (res.status === 401 && used && session && session.token !== used) throw new SessionExpired(401, 'The project changed while this request ran.', service);
     throw new ApiError(res.status, msg, service);
   }
   let parsed: any = undefined;
@@ -166,19 +172,26 @@ export async function listMyProjects(): Promise<{ id: string; name: string; doma
   return (await get<any>('identity', '/auth/projects')).projects;
 }
 
-/** Rescopes with the current token (Keystone's token method), then revokes the old one. */
+/**
+ * Rescopes with the current token (Keystone's token method). The old token is kept for logout
+ * rather than revoked now: Stratus's identity revokes a token's descendants with it (audit
+ * chain), which would revoke the new token too.
+ */
 export async function switchProject(projectId: string): Promise<Session> {
   const old = session!;
   const s = await issue({ identity: { methods: ['token'], token: { id: old.token } }, scope: { project: { id: projectId } } }, old.method);
-  save(s);
-  fetch(urlFor('identity', '/auth/tokens'), { method: 'DELETE', headers: { 'x-auth-token': s.token, 'x-subject-token': old.token } }).catch(() => {});
-  return s;
+  save({ ...s, previous: [old.token, ...(old.previous ?? [])] });
+  return session!;
 }
 
 export async function logout(): Promise<void> {
   const s = session;
   save(undefined);
-  if (s) await fetch(urlFor('identity', '/auth/tokens'), { method: 'DELETE', headers: { 'x-auth-token': s.token, 'x-subject-token': s.token } }).catch(() => {});
+  if (!s) return;
+  // Each token revokes itself, newest first (revoking an older one may take the newer with it).
+  for (const t of [s.token, ...(s.previous ?? [])]) {
+    await fetch(urlFor('identity', '/auth/tokens'), { method: 'DELETE', headers: { 'x-auth-token': t, 'x-subject-token': t } }).catch(() => {});
+  }
 }
 
 /** PUT of a File straight from disk with upload progress (XHR streams a Blob; fetch cannot report progress). */

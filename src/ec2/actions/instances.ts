@@ -45,7 +45,14 @@ const TERMINATED_VISIBLE_MS = 3600_000;
 
 async function getServers(c: ActionContext, ec2Ids: string[]): Promise<any[]> {
   const uuids = await resolveIds(c, ec2Ids, ['i']);
-  const got = await Promise.all(uuids.map((u) => c.compute.call(c.caller.token, 'GET', `/servers/${u}`)));
+  let got: Reply[];
+  if (uuids.length > 20) {
+    // Many ids: one listing instead of a request each.
+    const byId = new Map((await listServers(c)).servers.map((s) => [s.id as string, s]));
+    got = uuids.map((u) => (byId.has(u) ? { status: 200, body: { server: byId.get(u) } } : { status: 404, body: undefined }));
+  } else {
+    got = await Promise.all(uuids.map((u) => c.compute.call(c.caller.token, 'GET', `/servers/${u}`)));
+  }
   const gone = await terminated(c, uuids.filter((_, i) => got[i].status === 404));
   const missing = ec2Ids.filter((_, i) => got[i].status === 404 && !gone.has(uuids[i]));
   if (missing.length) throw notFoundError('i', missing);
@@ -260,8 +267,8 @@ async function flavorByName(c: ActionContext, name: string): Promise<any> {
 async function runInstances(c: ActionContext): Promise<string> {
   const imageEc2 = required(c.p, 'ImageId');
   checkId(imageEc2, ['ami']);
-  const minCount = int(c.p, 'MinCount', { min: 1 });
-  const maxCount = int(c.p, 'MaxCount', { min: 1 });
+  const minCount = int(c.p, 'MinCount', { min: 1, max: 10000 });
+  const maxCount = int(c.p, 'MaxCount', { min: 1, max: 10000 });
   if (minCount === undefined) throw missingParameter('MinCount');
   if (maxCount === undefined) throw missingParameter('MaxCount');
   if (minCount > maxCount) throw invalidParameter(`MinCount (${minCount}) must be less than or equal to MaxCount (${maxCount})`);
@@ -312,6 +319,11 @@ async function claimClientToken(c: ActionContext, token: string, hash: string): 
     if (!row) return claimClientToken(c, token, hash);
     if (row.params_hash !== hash) throw new Ec2Error('IdempotentParameterMismatch', `The client token '${token}' was already used with different parameters`);
     if (row.reservation_id) return row.reservation_id;
+    // A launch that never finished (the process died under it) releases its token after 5 minutes.
+    if (Date.parse(row.created_at) < Date.now() - 300_000) {
+      await key(c.db.deleteFrom('ec2_client_tokens')).where('reservation_id', 'is', null).execute();
+      return claimClientToken(c, token, hash);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Ec2Error('IdempotentParameterMismatch', `The request with client token '${token}' is still in progress`);

@@ -47,7 +47,13 @@ function UploadDialog({ onClose, onDone }: { onClose: () => void; onDone: () => 
       if (f.source === 'file' && file) {
         const t0 = performance.now();
         setProgress({ sent: 0, total: file.size, t0 });
-        await uploadFile('image', `/v2/images/${id}/file`, file, (sent, total) => setProgress({ sent, total, t0 }));
+        // At most one re-render per frame, whatever the rate of progress events.
+        let frame = 0, last = { sent: 0, total: file.size };
+        const paint = () => { frame = 0; setProgress({ ...last, t0 }); };
+        await uploadFile('image', `/v2/images/${id}/file`, file, (sent, total) => {
+          last = { sent, total };
+          if (sent >= total) { cancelAnimationFrame(frame); paint(); } else if (!frame) frame = requestAnimationFrame(paint);
+        });
       } else if (f.source === 'url') {
         await call('image', `/v2/images/${id}/import`, { method: 'POST', body: { method: { name: 'web-download', uri: f.uri } } });
       }

@@ -1,0 +1,44 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { httpRequest, retryOnConflict, HttpTimeout } from './http-client.ts';
+
+let hits = 0;
+const seen: (string | undefined)[] = [];
+const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  hits++;
+  seen.push(req.headers['x-openstack-request-id'] as string | undefined);
+  if (req.url === '/flaky' && hits % 3 !== 0) { res.statusCode = 503; res.end('busy'); return; }
+  if (req.url === '/slow') { setTimeout(() => { res.end('late'); }, 2000); return; }
+  res.end('ok');
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+after(() => { server.closeAllConnections(); server.close(); });
+
+test('idempotent requests are retried on 503, with the request id on every attempt', async () => {
+  hits = 0; seen.length = 0;
+  const res = await httpRequest(`${base}/flaky`, { requestId: 'req-abc' });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'ok');
+  assert.equal(hits, 3);
+  assert.deepEqual(seen, ['req-abc', 'req-abc', 'req-abc']);
+});
+
+test('a POST is not retried', async () => {
+  hits = 0;
+  const res = await httpRequest(`${base}/flaky`, { method: 'POST', body: '{}' });
+  assert.equal(res.status, 503);
+  await res.text();
+  assert.equal(hits, 1);
+});
+
+test('a request that gets no answer in time fails with HttpTimeout', async () => {
+  await assert.rejects(httpRequest(`${base}/slow`, { timeoutMs: 100, retries: 0 }), (e) => e instanceof HttpTimeout && /timed out after 100 ms/.test((e as Error).message));
+});
+
+test('retryOnConflict: retries until done, or gives up with the error', async () => {
+  let n = 0;
+  assert.equal(await retryOnConflict(5, async () => (++n < 3 ? { done: false } : { done: true, value: n }), () => new Error('x')), 3);
+  await assert.rejects(retryOnConflict(2, async () => ({ done: false }), () => new Error('gave up')), /gave up/);
+});

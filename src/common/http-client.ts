@@ -1,0 +1,70 @@
+// The one outbound HTTP client of the services (to identity, image, placement): every request
+// has a timeout, idempotent requests are retried with exponential backoff on a network error or
+// a 502/503/504, and the caller's request id travels on (X-OpenStack-Request-ID, the header
+// OpenStack services forward as global_request_id). Also the retry loop for placement's
+// generation conflicts, which every provider update needs.
+
+export interface HttpRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Until the response headers arrive (a streamed body may take longer). Default 30 s. */
+  timeoutMs?: number;
+  /** Retries after the first attempt; default 2 for GET/HEAD/PUT/DELETE/OPTIONS, 0 otherwise. */
+  retries?: number;
+  /** The request id of the caller's request, forwarded. */
+  requestId?: string;
+}
+
+export class HttpTimeout extends Error {}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+const RETRY_STATUS = new Set([502, 503, 504]);
+
+export function backoffMs(attempt: number, baseMs = 100, capMs = 2000): number {
+  // Full jitter: concurrent callers that failed together do not retry together.
+  return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** fetch with a timeout to the response headers, retries for idempotent requests, and the request id. */
+export async function httpRequest(url: string, r: HttpRequest = {}): Promise<Response> {
+  const method = (r.method ?? 'GET').toUpperCase();
+  const retries = r.retries ?? (IDEMPOTENT.has(method) ? 2 : 0);
+  const headers = { ...(r.headers ?? {}), ...(r.requestId ? { 'x-openstack-request-id': r.requestId } : {}) };
+  const timeoutMs = r.timeoutMs ?? 30_000;
+  for (let attempt = 0; ; attempt++) {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new HttpTimeout(`${method} ${url.split('?')[0]} timed out after ${timeoutMs} ms`)), timeoutMs);
+    try {
+      const res = await fetch(url, { method, headers, body: r.body, signal: ac.signal });
+      if (RETRY_STATUS.has(res.status) && attempt < retries) {
+        await res.body?.cancel();
+        await sleep(backoffMs(attempt));
+        continue;
+      }
+      return res;
+    } catch (e) {
+      const err = ac.signal.aborted && ac.signal.reason instanceof HttpTimeout ? ac.signal.reason : e;
+      if (attempt >= retries) throw err;
+      await sleep(backoffMs(attempt));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * Runs `attempt` until it reports 'done', at most `times` times: for read-modify-write of a
+ * resource with a generation (placement providers, consumers), where 'retry' means another
+ * writer got there first and the read must be done again.
+ */
+export async function retryOnConflict<T>(times: number, attempt: (n: number) => Promise<{ done: true; value: T } | { done: false }>, onExhausted: () => Error): Promise<T> {
+  for (let n = 0; n < times; n++) {
+    const r = await attempt(n);
+    if (r.done) return r.value;
+    if (n > 0) await sleep(backoffMs(n, 20, 500));
+  }
+  throw onExhausted();
+}
