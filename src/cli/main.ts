@@ -55,6 +55,13 @@ program.command('up')
     console.log(`   or:   OS_CLIENT_CONFIG_FILE=${dir}/clouds.yaml openstack --os-cloud stratus catalog list`);
   });
 
+const LISTEN_OPTS: Record<string, [section: string, host: string, port: string]> = {
+  metadata: ['DEFAULT', 'metadata_listen', 'metadata_listen_port'],
+  novncproxy: ['vnc', 'novncproxy_host', 'novncproxy_port'],
+  spicehtml5proxy: ['spice', 'html5proxy_host', 'html5proxy_port'],
+  serialproxy: ['serial_console', 'serialproxy_host', 'serialproxy_port'],
+};
+
 program.command('serve <service>')
   .description(`Run one service alone: ${allServices.map((s) => s.name).join(', ')}`)
   .addOption(configOpt())
@@ -74,9 +81,10 @@ program.command('serve <service>')
     const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file'), format: o.logFormat });
     for (const w of config.warnings) logger.warn(w.message);
     // nova-api-metadata's own listen options, as nova.conf names them.
-    const metadata = def.name === 'metadata';
-    const bind = o.bind ?? (metadata ? config.get<string>('DEFAULT', 'metadata_listen') : '0.0.0.0');
-    const port = o.port ?? (metadata ? config.get<number>('DEFAULT', 'metadata_listen_port') : def.defaultPort);
+    // …and the console proxies' ([vnc] novncproxy_host/port, [spice] html5proxy_*, [serial_console] serialproxy_*).
+    const listen = LISTEN_OPTS[def.name];
+    const bind = o.bind ?? (listen ? config.get<string>(listen[0], listen[1]) : '0.0.0.0');
+    const port = o.port ?? (listen ? config.get<number>(listen[0], listen[2]) : def.defaultPort);
     const r: Launched = await launch({ config, logger, services: [def], bind, port, allInOne: false });
     onSignals(r.stop);
     logger.info(`${name} listening on ${r.url}`);

@@ -8,8 +8,9 @@ import { placementService } from '../placement/index.ts';
 import { ec2Service } from '../ec2/index.ts';
 import { dashboardService } from '../dashboard/index.ts';
 import { metadataService } from '../compute/metadata/service.ts';
+import { consoleProxyServices } from '../compute/console/service.ts';
 
-export const allServices: ServiceDefinition[] = [identityService, imageService, placementService, computeService, ec2Service, metadataService, dashboardService];
+export const allServices: ServiceDefinition[] = [identityService, imageService, placementService, computeService, ec2Service, metadataService, ...consoleProxyServices, dashboardService];
 
 export function serviceByName(name: string): ServiceDefinition | undefined {
   return allServices.find((s) => s.name === name);

@@ -18,6 +18,10 @@ import { launch, migrateAll, type Launched } from './launcher.ts';
 import { ensureDefaultCells } from '../compute/cells.ts';
 import { startWorkers, discoverNow, type Workers } from '../compute/workers.ts';
 import { ensureMetadataSecret, withAllInOneMetadataUrl } from '../compute/metadata/all-in-one.ts';
+import { withAllInOneConsoleUrls } from '../compute/console/all-in-one.ts';
+
+/** The console proxies run in the all-in-one whenever compute does. */
+const CONSOLE_PROXIES = ['novncproxy', 'spicehtml5proxy', 'serialproxy'];
 
 export interface UpOptions { dataDir: string; bind: string; port: number; quiet?: boolean; logFormat?: LogFormat }
 
@@ -68,7 +72,8 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
     config = await loadConfig(confFile);
   }
   const enabled = config.get<string[]>('DEFAULT', 'enabled_apis');
-  const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name) || (s.name === 'dashboard' && config.get<boolean>('dashboard', 'enabled')));
+  const services = allServices.filter((s) => s.name === 'identity' || enabled.includes(s.name) || (s.name === 'dashboard' && config.get<boolean>('dashboard', 'enabled'))
+    || (CONSOLE_PROXIES.includes(s.name) && enabled.includes('compute')));
 
   await fernetSetup(keyRepository(config));
   await migrateAll(config, services.flatMap((s) => s.databases));
@@ -85,6 +90,8 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   const adminPassword = firstRun || !existsSync(join(dir, 'admin-openrc')) ? secret() : undefined;
   // Guests' metadata relays reach this process on loopback (or on the bound address).
   config = withAllInOneMetadataUrl(config, o.bind === '0.0.0.0' || o.bind === '::' ? `http://127.0.0.1:${o.port}` : base);
+  // Console URLs handed out by the API lead to this process's own proxies.
+  config = withAllInOneConsoleUrls(config, base);
 
   // Bootstrap (idempotent): admin, roles, the service project and user, and the catalog at
   // this run's address (a different --port updates the endpoint URLs).

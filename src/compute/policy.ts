@@ -78,6 +78,7 @@ export const computePolicyDefaults: Record<string, string> = {
   'os_compute_api:os-security-groups:add': MEMBER,
   'os_compute_api:os-security-groups:remove': MEMBER,
   'os_compute_api:os-remote-consoles': MEMBER,
+  'os_compute_api:os-console-auth-tokens': ADMIN,
   'os_compute_api:os-trigger-crash-dump': MEMBER,
   'os_compute_api:os-admin-actions:reset_network': ADMIN,
   'os_compute_api:os-multinic:add': MEMBER,

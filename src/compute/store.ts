@@ -169,6 +169,8 @@ export async function markDeleted(db: CellDb, uuid: string): Promise<boolean> {
     .where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
   await db.deleteFrom('instance_metadata').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('instance_tags').where('instance_uuid', '=', uuid).execute();
+  // A deleted guest's consoles go with it (Nova's ConsoleAuthToken.clean_console_auths_for_instance).
+  await db.deleteFrom('console_auth_tokens').where('instance_uuid', '=', uuid).execute();
   return Number(r.numUpdatedRows) > 0;
 }
 

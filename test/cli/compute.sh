@@ -38,6 +38,10 @@ step server stop;                 openstack server stop vm1; wait_status vm1 SHU
 step server start;                openstack server start vm1; wait_status vm1 ACTIVE
 step server reboot;               openstack server reboot vm1; wait_status vm1 ACTIVE
 step console log show;            openstack console log show vm1 | grep 'FAKE CONSOLE OUTPUT' >/dev/null
+step console url show;            url=$(openstack console url show vm1 -f value -c url); node "$here/test/cli/console-connect.mjs" vnc "$url" | grep -x 'RFB 64x48 "stratus fake guest"' >/dev/null
+step "console url show (replayed)"; if node "$here/test/cli/console-connect.mjs" vnc "$url" 2>/dev/null; then echo "a replayed console token was accepted"; exit 1; fi
+step console url show --serial;   node "$here/test/cli/console-connect.mjs" serial "$(openstack console url show --serial vm1 -f value -c url)" | grep -x 'FAKE CONSOLE OUTPUT' >/dev/null
+step console url show --spice;    url=$(openstack console url show --spice vm1 -f value -c url); curl -sf "$url" | grep -qi spice
 step server event list;           test "$(openstack server event list vm1 -f value -c Action | tr '\n' ' ')" = "reboot start stop create "
 step hypervisor list;             openstack hypervisor list -f value -c 'Hypervisor Type' | grep -x fake >/dev/null
 step "availability zone list --compute"; openstack availability zone list --compute -f value -c 'Zone Name' | grep -x nova >/dev/null

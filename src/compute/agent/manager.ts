@@ -116,6 +116,8 @@ export class ComputeManager {
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.usageDirty);
     await this.server?.stop();
+    // The driver's background work (QMP connections, the fake driver's console servers); guests keep running.
+    await this.d.driver.cleanupHost?.().catch(() => undefined);
   }
 
   /** Resource tracker: the compute node record (through the conductor) and placement inventory. */

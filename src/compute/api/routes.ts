@@ -10,6 +10,7 @@ import { imageRoutes } from './images.ts';
 import { aggregateRoutes } from './aggregates.ts';
 import { reportRoutes } from './admin-reports.ts';
 import { diagnosticsRoutes } from './diagnostics.ts';
+import { consoleRoutes } from '../console/api.ts';
 
 export const ROUTES: Route[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes,
-  ...aggregateRoutes, ...reportRoutes, ...diagnosticsRoutes];
+  ...aggregateRoutes, ...reportRoutes, ...diagnosticsRoutes, ...consoleRoutes];

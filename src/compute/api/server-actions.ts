@@ -13,6 +13,7 @@ import { imageProps, imageSystemMetadata, snapshotProperties, withoutImageSystem
 import { validate, P } from './validation.ts';
 import type { Ctx, Route } from './router.ts';
 import { getLiveServer, getServer, deleteServer, renderServer } from './servers.ts';
+import { CONSOLE_ACTIONS } from '../console/api.ts';
 
 /** The service layer for this request (it knows nothing of HTTP). */
 const service = (c: Ctx) => new ComputeActions({ cellTransports: c.api.cellTransports });
@@ -256,6 +257,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     c.enforce('os_compute_api:os-admin-actions:inject_network_info', { project_id: l.row.project_id });
     return { status: 202 };
   },
+  ...CONSOLE_ACTIONS,
 };
 
 /** Actions this cloud cannot do, with the policy rule Nova checks for each (before answering 501). */
@@ -265,8 +267,7 @@ const UNSUPPORTED: Record<string, string> = {
   createBackup: 'os_compute_api:os-create-backup', evacuate: 'os_compute_api:os-evacuate',
   addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
   addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
-  'os-getVNCConsole': 'os_compute_api:os-remote-consoles', 'os-getSPICEConsole': 'os_compute_api:os-remote-consoles',
-  'os-getSerialConsole': 'os_compute_api:os-remote-consoles', 'os-getRDPConsole': 'os_compute_api:os-remote-consoles',
+  'os-getRDPConsole': 'os_compute_api:os-remote-consoles',
   trigger_crash_dump: 'os_compute_api:os-trigger-crash-dump', resetNetwork: 'os_compute_api:os-admin-actions:reset_network',
   addFixedIp: 'os_compute_api:os-multinic:add', removeFixedIp: 'os_compute_api:os-multinic:remove',
 };

@@ -9,6 +9,7 @@ import { sql, type ColumnDataType, type Expression, type Kysely, type Migration 
 import type { MigrationSet } from '../../common/db/migrate.ts';
 import { dialectOf } from '../../common/db/database.ts';
 import { cell002Migrations } from './cell-002-migrations.ts';
+import { cell003ConsoleAuthTokens } from './cell-003-console-auth-tokens.ts';
 
 
 const ts = 'varchar(32)';
@@ -296,4 +297,4 @@ const cell001: Migration = {
 };
 
 export const apiMigrations: MigrationSet = { name: 'compute_api', migrations: { '001_initial': api001 } };
-export const cellMigrations: MigrationSet = { name: 'compute_cell', migrations: { '001_initial': cell001, '002_migrations': cell002Migrations } };
+export const cellMigrations: MigrationSet = { name: 'compute_cell', migrations: { '001_initial': cell001, '002_migrations': cell002Migrations, '003_console_auth_tokens': cell003ConsoleAuthTokens } };

@@ -84,6 +84,10 @@ export interface MigrationsTable {
   disk_total: number | null; disk_processed: number | null; disk_remaining: number | null; cross_cell_move: Generated<number>;
   user_id: string | null; project_id: string | null; created_at: Ts; updated_at: Ts | null; deleted_at: Ts | null; deleted: Generated<number>;
 }
+export interface ConsoleAuthTokensTable {
+  id: Generated<number>; token_hash: string; console_type: string; host: string; port: number | null; internal_access_path: string | null;
+  instance_uuid: string; expires: number; access_url_base: string | null; created_at: Ts;
+}
 
 export interface ComputeCellDB {
   services: ServicesTable;
@@ -96,6 +100,7 @@ export interface ComputeCellDB {
   instance_actions_events: InstanceActionsEventsTable;
   instance_passwords: InstancePasswordsTable;
   migrations: MigrationsTable;
+  console_auth_tokens: ConsoleAuthTokensTable;
 }
 
 export type ApiDb = Kysely<ComputeApiDB>;

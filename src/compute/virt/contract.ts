@@ -6,6 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
+import { connect } from 'node:net';
 import type { ComputeDriver, GuestSpec, LifecycleEvent } from './driver.ts';
 import { InstanceNotFound, InvalidState } from './errors.ts';
 import { POWER } from '../objects.ts';
@@ -31,6 +32,19 @@ async function drain(s: NodeJS.ReadableStream): Promise<number> {
   let n = 0;
   for await (const chunk of s as Readable) n += (chunk as Buffer).length;
   return n;
+}
+
+/** Connects to a console endpoint and reads its first n bytes (none: just connects). */
+function firstBytes(to: { path: string } | { host: string; port: number }, n: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(to as never);
+    let got = Buffer.alloc(0);
+    const done = (e?: Error) => { sock.destroy(); if (e) reject(new assert.AssertionError({ message: `console endpoint: ${e.message}` })); else resolve(got.toString('latin1')); };
+    sock.setTimeout(5000, () => done(new Error('no greeting within 5 s')));
+    sock.on('error', done);
+    sock.on('connect', () => { if (n === 0) done(); });
+    sock.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); if (got.length >= n) { got = got.subarray(0, n); done(); } });
+  });
 }
 
 export function driverContractSuite(name: string, makeDriver: () => Promise<ComputeDriver>, makeSpec: () => GuestSpec | Promise<GuestSpec>, hooks: ContractHooks = {}): void {
@@ -191,7 +205,11 @@ export function driverContractSuite(name: string, makeDriver: () => Promise<Comp
           const ep = await d.getConsole(g, kind);
           assert.equal(ep.kind, kind);
           assert.ok(ep.path || (ep.host && ep.port), JSON.stringify(ep));
+          // Something listens there; a VNC server greets with its RFB version first.
+          const greeting = await firstBytes(ep.path ? { path: ep.path } : { host: ep.host!, port: ep.port! }, kind === 'vnc' ? 12 : 0);
+          if (kind === 'vnc') assert.match(greeting, /^RFB 003\.00[378]\n$/);
         } catch (e) {
+          if (e instanceof assert.AssertionError) throw e;
           assert.equal((e as Error).name, 'NotSupported', `${kind}: ${(e as Error).message}`);
         }
       }

@@ -4,7 +4,8 @@
 // adopted as if they had kept running, as real guests do across an agent restart.
 import { Readable } from 'node:stream';
 import { POWER, POWER_NAMES } from '../objects.ts';
-import type { ComputeDriver, GuestSpec, HostResources, GuestInfo, InstanceDiagnostics, LifecycleEvent, SnapshotTarget } from './driver.ts';
+import { FakeConsoles } from './fake-consoles.ts';
+import type { ComputeDriver, ConsoleEndpoint, ConsoleKind, GuestSpec, HostResources, GuestInfo, InstanceDiagnostics, LifecycleEvent, SnapshotTarget } from './driver.ts';
 import { InstanceNotFound, InvalidState } from './errors.ts';
 import { IMAGE_TYPE_TRAITS } from './capabilities.ts';
 import type { DriverDeps } from './registry.ts';
@@ -32,6 +33,7 @@ export class FakeDriver implements ComputeDriver {
   /** Test hook: makes the next spawns fail (as a hypervisor error would). */
   failSpawns = 0;
   private listeners: ((e: LifecycleEvent) => void)[] = [];
+  private consoles = new FakeConsoles((uuid) => this.guests.get(uuid)?.console.join('\n') ?? '');
   constructor(private readonly o: FakeOptions) {}
 
   /** Nothing is looked at on disk, so every image type "boots"; rescue works (not from volumes: there are none). */
@@ -82,7 +84,7 @@ export class FakeDriver implements ComputeDriver {
     if (this.guests.has(spec.uuid)) throw new InvalidState(`Instance ${spec.uuid} already exists on hypervisor ${this.o.hostname}.`);
     this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: Date.now() });
   }
-  async destroy(uuid: string): Promise<void> { this.guests.delete(uuid); }
+  async destroy(uuid: string): Promise<void> { this.guests.delete(uuid); await this.consoles.close(uuid); }
   async powerOff(uuid: string): Promise<void> { this.get(uuid).power = POWER.SHUTDOWN; }
   async powerOn(spec: GuestSpec): Promise<void> { this.run(this.get(spec.uuid)); }
   async reboot(spec: GuestSpec, _hard: boolean): Promise<void> {
@@ -171,6 +173,14 @@ export class FakeDriver implements ComputeDriver {
   async consoleOutput(uuid: string): Promise<string> { return this.get(uuid).console.join('\n') + '\n'; }
   async info(uuid: string): Promise<GuestInfo> { return { powerState: this.get(uuid).power }; }
   listGuests(): string[] { return [...this.guests.keys()]; }
+
+  /** Real little console servers on loopback (fake-consoles.ts), for a guest that runs (or is paused). */
+  async getConsole(spec: GuestSpec, kind: ConsoleKind): Promise<ConsoleEndpoint> {
+    const g = this.get(spec.uuid);
+    if (g.power !== POWER.RUNNING && g.power !== POWER.PAUSED) throw new InvalidState(`Instance ${spec.uuid} is not running (${POWER_NAMES[g.power] ?? g.power}).`);
+    return this.consoles.endpoint(spec.uuid, kind);
+  }
+  async cleanupHost(): Promise<void> { await this.consoles.close(); }
 
   /** The fake disk: a few bytes of raw data that say whose snapshot they are. */
   async snapshot(spec: GuestSpec, target: SnapshotTarget): Promise<void> {
