@@ -162,7 +162,7 @@ exit 0
 `;
 
 const powerButton = `#!/bin/sh
-echo "stratus-init: power button pressed, powering off"
+echo "stratus-init: power button pressed, powering off" > /dev/console
 poweroff
 `;
 
