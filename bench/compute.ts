@@ -117,7 +117,8 @@ export default async function run(argv: string[]): Promise<void> {
     console.log(`${args.hosts} fake hosts registered and discovered in ${((Date.now() - th) / 1000).toFixed(1)} s`);
     const sched = cloud.compute!.scheduler!;
     const flavor = { flavorid: '1', name: 'm1.tiny', memory_mb: 512, vcpus: 1, root_gb: 1, ephemeral_gb: 0, swap: 0, rxtx_factor: 1, extra_specs: {} };
-    const spec = { project_id: project, user_id: 'bench', flavor, image: { properties: {} }, availability_zone: null, force_hosts: [], force_nodes: [], ignore_hosts: [] };
+    const { loadRequestSpec } = await import('../src/compute/request-spec.ts');
+    const spec = loadRequestSpec({ instance_uuid: randomUUID(), project_id: project, user_id: 'bench', flavor, image: { id: randomUUID(), min_ram: 0, min_disk: 0, size: 0, properties: {} }, availability_zone: null, force_hosts: [], force_nodes: [], ignore_hosts: [] });
     const ctx = { requestId: 'req-bench', roles: ['admin'] };
     await sched.selectDestinations(ctx, spec, [randomUUID()]); // warm the host state cache
     const consumers: string[] = [];

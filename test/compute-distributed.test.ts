@@ -82,6 +82,7 @@ before(async () => {
   ].join('\n'));
   // The install guide's steps.
   await run(['manage', 'identity', 'fernet_setup']);
+  await run(['manage', 'identity', 'credential_setup']);
   await run(['manage', 'db', 'sync']);
   await run(['manage', 'api_db', 'sync']);
   await run(['manage', 'cell_v2', 'map_cell0', '--database_connection', urls.nova_cell0]);

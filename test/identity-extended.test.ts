@@ -93,7 +93,8 @@ describe('credentials', () => {
     const all = await cloud.req('GET', `${I}/credentials?user_id=${b.id}`, { token: admin });
     assert.deepEqual(all.body.credentials.map((c: any) => c.id), [theirs.body.credential.id]);
     assert.equal((await cloud.req('GET', `${I}/credentials?type=totp&user_id=${a.id}`, { token: admin })).body.credentials.length, 1);
-    assertKeystoneError(await cloud.req('GET', `${I}/credentials?owner=x`, { token: admin }), 400);
+    // a parameter Keystone does not support is ignored, not refused
+    assert.equal((await cloud.req('GET', `${I}/credentials?owner=x&type=totp&user_id=${a.id}`, { token: admin })).body.credentials.length, 1);
     assertKeystoneError(await cloud.req('GET', `${I}/credentials/${theirs.body.credential.id}`, { token: a.token }), 403);
     assertKeystoneError(await cloud.req('DELETE', `${I}/credentials/${theirs.body.credential.id}`, { token: a.token }), 403);
     assertKeystoneError(await cloud.req('PATCH', `${I}/credentials/${mine.body.credential.id}`, { token: a.token, body: { credential: { user_id: b.id } } }), 403);
@@ -281,7 +282,7 @@ describe('trusts', () => {
     assert.equal((await cloud.req('GET', `${I}/OS-TRUST/trusts?trustee_user_id=${s.trustee.id}`, { token: admin })).body.trusts.length, 1);
     assertKeystoneError(await cloud.req('GET', `${I}/OS-TRUST/trusts`, { token: s.trustor.token }), 403);
     assert.ok((await cloud.req('GET', `${I}/OS-TRUST/trusts`, { token: admin })).body.trusts.some((x: any) => x.id === trust.id));
-    assertKeystoneError(await cloud.req('GET', `${I}/OS-TRUST/trusts?project_id=x`, { token: admin }), 400);
+    assert.ok((await cloud.req('GET', `${I}/OS-TRUST/trusts?project_id=x`, { token: admin })).body.trusts.some((x: any) => x.id === trust.id));
     // someone unrelated may not look
     const stranger = await mkUser(s.p, ['member']);
     assertKeystoneError(await cloud.req('GET', `${I}/OS-TRUST/trusts/${trust.id}`, { token: stranger.token }), 403);

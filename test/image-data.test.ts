@@ -219,6 +219,9 @@ test('crafted images are refused with a clear message and leave nothing stored',
     ['raw as qcow2', pattern(1 << 20), { disk_format: 'qcow2' }, /does not match disk_format qcow2: the data is not a qcow2 image/],
     ['truncated header', images.qcow2TruncatedHeader(w), { disk_format: 'qcow2' }, /qcow2 header is truncated/],
     ['unknown feature', images.qcow2UnknownFeature(w), { disk_format: 'qcow2' }, /unknown incompatible features/],
+    ['luks1 as raw', images.luks1(w), { disk_format: 'raw' }, /does not match disk_format raw: the data is a luks image/],
+    ['luks2 as raw', images.luks2(), { disk_format: 'raw' }, /does not match disk_format raw: the data is a luks image/],
+    ['luks1 as qcow2', images.luks1(w), { disk_format: 'qcow2' }, /does not match disk_format qcow2: the data is a luks image/],
   ];
   const before = storeFiles(svc);
   for (const [name, data, props, msg] of cases) {

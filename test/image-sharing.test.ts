@@ -223,3 +223,25 @@ test('filters, sorting and pagination', async () => {
   }
   assert.deepEqual(seen, ['f-one', 'f-three', 'f-two']);
 });
+
+test('user properties never override the policy target: a property project_id/owner naming B gives B nothing', async () => {
+  // A community image is visible to B, so only policy stands between B and a write.
+  const id = await c.create({ name: 'a-target', visibility: 'community', project_id: 'p-b', owner_id: 'p-b' });
+  const set = await c.patch(`/v2/images/${id}`, [
+    { op: 'add', path: '/member_id', value: 'p-b' }, { op: 'add', path: '/image_id', value: 'x' },
+  ]);
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  assert.equal(set.body.project_id, 'p-b', 'the property is stored and shown');
+  const patch = await c.patch(`/v2/images/${id}`, [{ op: 'replace', path: '/name', value: 'stolen' }], 'member-b');
+  assert.equal(patch.status, 403, JSON.stringify(patch.body));
+  const del = await c.delete(`/v2/images/${id}`, 'member-b');
+  assert.equal(del.status, 403, JSON.stringify(del.body));
+  const tag = await c.call('PUT', `/v2/images/${id}/tags/mine`, { token: 'member-b' });
+  assert.equal(tag.status, 403);
+  const deact = await c.call('POST', `/v2/images/${id}/actions/deactivate`, { token: 'member-b' });
+  assert.equal(deact.status, 403);
+  const upload = await c.upload(id, Buffer.alloc(512), 'member-b');
+  assert.equal(upload.status, 403);
+  assert.equal((await c.get(`/v2/images/${id}`)).body.name, 'a-target');
+  assert.equal((await c.delete(`/v2/images/${id}`)).status, 204, 'the owner still can');
+});

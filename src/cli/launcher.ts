@@ -7,6 +7,7 @@ import type { Logger } from '../common/logging.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { migrate, type MigrationSet } from '../common/db/migrate.ts';
 import { createHttpServer, mountService } from '../common/http/app.ts';
+import { corsOptions, registerCors } from '../common/http/cors.ts';
 import { RemoteTokenValidator } from '../common/http/auth.ts';
 import { ServiceUnavailable } from '../common/errors.ts';
 import { createTransport, type Transport } from '../common/rpc/transport.ts';
@@ -66,7 +67,8 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
   const { config, logger } = o;
   await migrateAll(config, o.services.flatMap((s) => s.databases));
   const base = (o.publicBase ?? `http://${o.bind === '0.0.0.0' || o.bind === '::' ? config.get('DEFAULT', 'my_ip') : o.bind}:${o.port}`).replace(/\/+$/, '');
-  const authUrl = config.get<string | undefined>('keystone_authtoken', 'auth_url') ?? (o.allInOne ? `${base}/identity` : undefined);
+  // The all-in-one's identity is this process, at this run's address (the config's auth_url is written for operator commands).
+  const authUrl = o.allInOne ? `${base}/identity` : config.get<string | undefined>('keystone_authtoken', 'auth_url');
 
   let transport: Promise<Transport> | undefined;
   const getTransport = () => (transport ??= createTransport(config.get('DEFAULT', 'transport_url'), {
@@ -101,6 +103,7 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
   };
 
   const app = createHttpServer({ logger, bodyLimit: config.get<number>('DEFAULT', 'max_request_body_size') });
+  registerCors(app, corsOptions(config));
   const running: RunningService[] = [];
   for (const def of o.services) {
     const publicUrl = o.allInOne ? `${base}${def.prefix}` : base;
@@ -111,11 +114,12 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
     running.push(r);
     await mountService(app, { ...r.mount, prefix: o.allInOne ? def.prefix : '/' });
     app.healthChecks.push(...(r.healthChecks ?? []));
+    if (o.allInOne) r.registerRoot?.(app, def.prefix);
   }
 
   // Revocations announced by Identity (in this process or another) flush our token cache.
   let revocationServer: { stop(): Promise<void> } | undefined;
-  if (o.services.some((s) => s.name !== 'identity')) {
+  if (o.services.some((s) => s.name !== 'identity' && s.name !== 'dashboard')) {
     revocationServer = await (await getTransport()).serve(
       { topic: REVOCATION_TOPIC, server: `${hostname()}-${process.pid}` },
       { flush: () => { validator.flush(); catalog = undefined; } },

@@ -1,23 +1,27 @@
 // The `stratus` command: up, serve, manage, config, status.
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig, sampleConfig } from '../common/config.ts';
-import { createLogger } from '../common/logging.ts';
+import { ConfigError, extractOsloConfigArgs, loadConfig, sampleConfig, setConfigSources } from '../common/config.ts';
+import { createLogger, type LogFormat } from '../common/logging.ts';
 import { DbUrlError } from '../common/db/url.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { allServices, serviceByName } from './services.ts';
 import { launch, migrateAll, type Launched } from './launcher.ts';
 import { up } from './up.ts';
 import { fernetRotate, fernetSetup } from '../identity/tokens/fernet.ts';
-import { keyRepository } from '../identity/index.ts';
+import type { Kysely } from 'kysely';
+import { credentialKeyRepository, keyRepository } from '../identity/index.ts';
+import { CredentialRotateRefused, credentialMigrate, credentialRotate, credentialSetup } from '../identity/credential-keys.ts';
 import { bootstrap } from '../identity/bootstrap.ts';
 import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts';
 import { registerComputeCommands, serveWorker, WORKER_NAMES } from './compute-commands.ts';
 import { dbSync as computeCellsSync } from '../compute/cells.ts';
 import { registerImageCommands } from './image-commands.ts';
+import { QemuDriver } from '../compute/virt/qemu/driver.ts';
 
 const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
 const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
+const logFormatOpt = () => new Option('--log-format <format>', 'logs on stderr: readable lines on a terminal, JSON otherwise (auto), or always one of them').choices(['auto', 'json', 'pretty']).default('auto');
 
 function onSignals(stop: () => Promise<void>) {
   let done = false;
@@ -36,14 +40,24 @@ program.command('up')
   .option('--data-dir <dir>', 'state directory', './.stratus')
   .option('--bind <addr>', 'address to listen on', '127.0.0.1')
   .option('--port <n>', 'port for all APIs', (v) => Number(v), 8080)
-  .action(async (o: { dataDir: string; bind: string; port: number }) => {
+  .addOption(logFormatOpt())
+  .addOption(new Option('--driver <driver>', 'virt driver of the compute agent (first run default: qemu when qemu-system-x86_64 is installed, else fake)').choices(['fake', 'qemu']))
+  .action(async (o: { dataDir: string; bind: string; port: number; logFormat: LogFormat; driver?: 'fake' | 'qemu' }) => {
     const t0 = process.hrtime.bigint();
-    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port });
+    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port, logFormat: o.logFormat, driver: o.driver });
     onSignals(r.stop);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const dir = resolve(o.dataDir);
     console.log(`Stratus all-in-one ready at ${r.url} in ${Math.round(ms)} ms (data in ${dir})`);
-    console.log(`  Identity  ${r.url}/identity/v3`);
+    const width = Math.max(...r.endpoints.map((e) => e.name.length));
+    for (const e of r.endpoints) console.log(`  ${e.name.padEnd(width)}  ${e.url}`);
+    const agent = r.computeWorkers?.agents[0];
+    if (agent) {
+      const drv = agent.driver;
+      const accel = drv instanceof QemuDriver && drv.accelerator ? ` (accelerator ${drv.accelerator.accel}: ${drv.accelerator.detail})` : '';
+      console.log(`  compute driver: ${drv.type}${accel}`);
+    }
+    console.log(`  admin credentials: ${dir}/admin-openrc (and clouds.yaml)`);
     if (r.adminPassword) console.log(`  admin password: ${r.adminPassword} (also in ${dir}/admin-openrc)`);
     console.log(`Use it:  source ${dir}/admin-openrc && openstack token issue`);
     console.log(`   or:   OS_CLIENT_CONFIG_FILE=${dir}/clouds.yaml openstack --os-cloud stratus catalog list`);
@@ -52,10 +66,11 @@ program.command('up')
 program.command('serve <service>')
   .description(`Run one service alone: ${allServices.map((s) => s.name).join(', ')}`)
   .addOption(configOpt())
-  .option('--bind <addr>', 'address to listen on', '0.0.0.0')
-  .option('--port <n>', 'port (default: the service\'s OpenStack port)', (v) => Number(v))
+  .option('--bind <addr>', 'address to listen on (default 0.0.0.0; metadata: [DEFAULT] metadata_listen)')
+  .option('--port <n>', 'port (default: the service\'s OpenStack port; metadata: [DEFAULT] metadata_listen_port)', (v) => Number(v))
   .option('--fake-hosts <n>', 'compute with the fake driver: number of hosts this process presents', (v) => Number(v))
-  .action(async (name: string, o: { config?: string; bind: string; port?: number; fakeHosts?: number }) => {
+  .addOption(logFormatOpt())
+  .action(async (name: string, o: { config?: string; bind?: string; port?: number; fakeHosts?: number; logFormat: LogFormat }) => {
     if (WORKER_NAMES[name]) {
       const w = await serveWorker(name, { config: o.config, fakeHosts: o.fakeHosts });
       onSignals(w.stop);
@@ -64,9 +79,13 @@ program.command('serve <service>')
     const def = serviceByName(name === 'compute-api' ? 'compute' : name);
     if (!def) throw new ConfigError(`Unknown service "${name}"; known: ${allServices.map((s) => s.name).join(', ')}`);
     const config = await loadConfig(o.config);
-    const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file') });
+    const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : 'info', file: config.get<string | undefined>('DEFAULT', 'log_file'), format: o.logFormat });
     for (const w of config.warnings) logger.warn(w.message);
-    const r: Launched = await launch({ config, logger, services: [def], bind: o.bind, port: o.port ?? def.defaultPort, allInOne: false });
+    // nova-api-metadata's own listen options, as nova.conf names them.
+    const metadata = def.name === 'metadata';
+    const bind = o.bind ?? (metadata ? config.get<string>('DEFAULT', 'metadata_listen') : '0.0.0.0');
+    const port = o.port ?? (metadata ? config.get<number>('DEFAULT', 'metadata_listen_port') : def.defaultPort);
+    const r: Launched = await launch({ config, logger, services: [def], bind, port, allInOne: false });
     onSignals(r.stop);
     logger.info(`${name} listening on ${r.url}`);
   });
@@ -133,6 +152,49 @@ identity.command('fernet_rotate')
     console.log(`Rotated: key ${r.primary} is now primary. Running identity processes load it within 30 s.`);
   });
 
+identity.command('credential_setup')
+  .description('Create the credential key repository ([credential] key_repository)')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    const dir = credentialKeyRepository(config);
+    const r = await credentialSetup(dir);
+    console.log(r.created ? `Created credential keys in ${dir}` : `Key repository ${dir} already set up`);
+  });
+identity.command('credential_migrate')
+  .description('Encrypt every credential with the primary credential key (plain rows included)')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    await withIdentityDb(config, async (db) => {
+      const r = await credentialMigrate(credentialKeyRepository(config), db);
+      console.log(`Migrated ${r.migrated} credential(s) to the primary key.`);
+    });
+  });
+identity.command('credential_rotate')
+  .description('Rotate the credential keys; refused until credential_migrate has sealed every credential with the primary key')
+  .addOption(configOpt())
+  .action(async (o: { config?: string }) => {
+    const config = await loadConfig(o.config);
+    await withIdentityDb(config, async (db) => {
+      try {
+        const r = await credentialRotate(credentialKeyRepository(config), db);
+        console.log(`Rotated: credential key ${r.primary} is now primary. Run credential_migrate before the next rotation.`);
+      } catch (e) {
+        if (!(e instanceof CredentialRotateRefused)) throw e;
+        console.error(`stratus: ${e.message}`);
+        process.exit(1);
+      }
+    });
+  });
+
+/** The identity database, migrated, for the duration of `fn`. */
+async function withIdentityDb(config: Awaited<ReturnType<typeof loadConfig>>, fn: (db: Kysely<IdentityDB>) => Promise<void>): Promise<void> {
+  await migrateAll(config, [{ set: identityMigrations, option: ['identity_database', 'connection'] }]);
+  const d = await openDatabase<IdentityDB>(config.get('identity_database', 'connection'));
+  try { await fn(d.db); } finally { await d.close(); }
+}
+
 registerComputeCommands(program, manage);
 registerImageCommands(program);
 
@@ -141,7 +203,19 @@ program.command('config').description('Configuration helpers')
     process.stdout.write(sampleConfig());
   });
 
-program.parseAsync(process.argv).catch((e: unknown) => {
+// oslo's --config-file (repeatable) and --config-dir are accepted before or after the
+// subcommand for every command, as runbooks written for nova-manage/keystone-manage pass them.
+let argv = process.argv;
+try {
+  const oslo = extractOsloConfigArgs(process.argv.slice(2));
+  setConfigSources(oslo.files);
+  argv = [...process.argv.slice(0, 2), ...oslo.rest];
+} catch (e) {
+  console.error(`stratus: ${(e as Error).message}`);
+  process.exit(2);
+}
+
+program.parseAsync(argv).catch((e: unknown) => {
   if (e instanceof ConfigError || e instanceof DbUrlError) {
     console.error(`stratus: ${e.message}`);
     process.exit(2);

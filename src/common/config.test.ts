@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildConfig, ConfigError, registerOpts, registerSectionGroup, sampleConfig } from './config.ts';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildConfig, ConfigError, extractOsloConfigArgs, loadConfig, registerOpts, registerSectionGroup, sampleConfig } from './config.ts';
 
 registerOpts([
   { section: 'testsec', name: 'count', type: 'int', default: 3, min: 1, help: 'A count.' },
@@ -73,4 +76,28 @@ test('options of sections named by another option (section groups) are typed, no
   assert.throws(() => c.get('c', 'size'), /not registered/);
   assert.throws(() => buildConfig('[grouptest]\nmembers = a\n[a]\nsize = many\n', {}), (e: Error) => e instanceof ConfigError && /\[a\] size/.test(e.message));
   assert.match(sampleConfig(), /#\[<member id>\]\n\n# A size\.\n# \(type: int\)\n#size = <None>/);
+});
+
+test("oslo's --config-file/--config-dir are taken from anywhere in argv, in oslo's order", () => {
+  const d = mkdtempSync(join(tmpdir(), 'stratus-conf-'));
+  mkdirSync(join(d, 'conf.d'));
+  writeFileSync(join(d, 'conf.d', '20-b.conf'), '');
+  writeFileSync(join(d, 'conf.d', '10-a.conf'), '');
+  writeFileSync(join(d, 'conf.d', 'README'), '');
+  const r = extractOsloConfigArgs(['--config-file', '/x.conf', 'manage', 'cell_v2', `--config-dir=${join(d, 'conf.d')}`, 'list_cells', '--config-file=/y.conf', '--verbose']);
+  assert.deepEqual(r.rest, ['manage', 'cell_v2', 'list_cells', '--verbose']);
+  assert.deepEqual(r.files, ['/x.conf', '/y.conf', join(d, 'conf.d', '10-a.conf'), join(d, 'conf.d', '20-b.conf')]);
+  assert.throws(() => extractOsloConfigArgs(['--config-file']), ConfigError);
+  assert.throws(() => extractOsloConfigArgs(['--config-dir', join(d, 'nope')]), ConfigError);
+});
+
+test('several config files merge as oslo merges them: a later option wins, sections add up', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'stratus-conf-'));
+  writeFileSync(join(d, 'a.conf'), '[testsec]\ncount = 4\nratio = 2.5\n');
+  writeFileSync(join(d, 'b.conf'), '[testsec]\ncount = 8\n[DEFAULT]\ntransport_url = rabbit://h/\n');
+  const c = await loadConfig([join(d, 'a.conf'), join(d, 'b.conf')], {});
+  assert.equal(c.get('testsec', 'count'), 8);
+  assert.equal(c.get('testsec', 'ratio'), 2.5);
+  assert.equal(c.get('DEFAULT', 'transport_url'), 'rabbit://h/');
+  await assert.rejects(loadConfig([join(d, 'a.conf'), join(d, 'missing.conf')], {}), ConfigError);
 });

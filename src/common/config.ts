@@ -2,7 +2,8 @@
 // overrides named OS_<SECTION>__<OPTION>. Services register their options at import time;
 // `stratus config sample` prints every registered option with its help.
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseIni } from 'ini';
 
 export type OptType = 'string' | 'int' | 'float' | 'bool' | 'list' | 'url';
@@ -194,11 +195,50 @@ export function buildConfig(iniText: string, env: NodeJS.ProcessEnv = process.en
 
 export const DEFAULT_CONFIG_FILE = '/etc/stratus/stratus.conf';
 
-export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
-  const path = file ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  if (file && !existsSync(file)) throw new ConfigError(`Config file ${file} does not exist`);
-  const text = path ? await readFile(path, 'utf8') : '';
-  return buildConfig(text, env, path);
+/**
+ * Files named by oslo's `--config-file` (repeatable) and `--config-dir` on the command line; they
+ * are used when a command gets no `--config` of its own (cli/main.ts sets them).
+ */
+let commandLineSources: string[] | undefined;
+export function setConfigSources(files: string[]): void { commandLineSources = files; }
+
+/**
+ * oslo's command-line config options, wherever they stand in argv (before or after the
+ * subcommand, `--opt value` or `--opt=value`): returns the files in oslo's order (each
+ * --config-file in turn, then each --config-dir's *.conf sorted) and argv without them.
+ */
+export function extractOsloConfigArgs(argv: string[]): { files: string[]; rest: string[] } {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const m = /^--(config-file|config-dir)(?:=(.*))?$/.exec(a);
+    if (!m) { rest.push(a); continue; }
+    const value = m[2] ?? argv[++i];
+    if (value === undefined || value === '') throw new ConfigError(`--${m[1]} needs a value`);
+    (m[1] === 'config-file' ? files : dirs).push(value);
+  }
+  for (const d of dirs) {
+    if (!existsSync(d) || !statSync(d).isDirectory()) throw new ConfigError(`Config directory ${d} does not exist`);
+    files.push(...readdirSync(d).filter((n) => n.endsWith('.conf')).sort().map((n) => join(d, n)));
+  }
+  return { files, rest };
+}
+
+/**
+ * Loads one file, or several merged as oslo merges them (a later file's option wins; sections
+ * add up). Without a file: the command line's --config-file/--config-dir, else the default file.
+ */
+export async function loadConfig(file?: string | string[], env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const files = file === undefined ? (commandLineSources?.length ? commandLineSources : existsSync(DEFAULT_CONFIG_FILE) ? [DEFAULT_CONFIG_FILE] : []) : typeof file === 'string' ? [file] : file;
+  const texts: string[] = [];
+  for (const f of files) {
+    if (!existsSync(f)) throw new ConfigError(`Config file ${f} does not exist`);
+    texts.push(await readFile(f, 'utf8'));
+  }
+  // ini merges a repeated [section] into one object and lets a later key win: oslo's rule.
+  return buildConfig(texts.join('\n'), env, files.at(-1));
 }
 
 /** An annotated sample config generated from the registry. */
@@ -255,7 +295,7 @@ registerOpts([
   { section: 'DEFAULT', name: 'debug', type: 'bool', default: false, help: 'Log at debug level.' },
   { section: 'DEFAULT', name: 'log_file', type: 'string', help: 'Write logs to this file instead of stderr.' },
   { section: 'DEFAULT', name: 'state_path', type: 'string', default: '/var/lib/stratus', help: 'Top-level directory for state (keys, images, instances).' },
-  { section: 'DEFAULT', name: 'enabled_apis', type: 'list', default: ['identity', 'image', 'placement', 'compute'], help: 'APIs the all-in-one serves.' },
+  { section: 'DEFAULT', name: 'enabled_apis', type: 'list', default: ['identity', 'image', 'placement', 'compute', 'ec2', 'metadata'], help: 'APIs the all-in-one serves (metadata needs compute).' },
   { section: 'DEFAULT', name: 'max_request_body_size', type: 'int', default: 114688, min: 1024, help: 'Largest API request body in bytes (oslo.middleware sizelimit); larger bodies get 413. Image data uploads are exempt.' },
   { section: 'oslo_policy', name: 'policy_file', type: 'string', default: 'policy.yaml', help: 'Policy overrides (YAML or JSON), relative to the config file directory unless absolute.' },
   { section: 'oslo_concurrency', name: 'lock_path', type: 'string', help: 'Directory for inter-process lock files.' },

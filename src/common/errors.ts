@@ -26,10 +26,14 @@ export class NotAcceptable extends StratusError { override readonly status = 406
 export class Conflict extends StratusError { override readonly status = 409; }
 export class Gone extends StratusError { override readonly status = 410; }
 export class PayloadTooLarge extends StratusError { override readonly status = 413; }
+/** A path segment (an id) longer than the router accepts. */
+export class UriTooLong extends StratusError { override readonly status = 414; }
 export class UnsupportedMediaType extends StratusError { override readonly status = 415; }
 export class RangeNotSatisfiable extends StratusError { override readonly status = 416; }
 /** Nova answers quota overruns with 403 "Quota exceeded…"; Glance with 413. Services pick. */
 export class OverQuota extends StratusError { override readonly status: number = 403; }
+/** Request headers over Node's limit: refused before routing, on the raw socket. */
+export class HeaderFieldsTooLarge extends StratusError { override readonly status = 431; }
 export class NotImplementedYet extends StratusError { override readonly status = 501; }
 export class ServiceUnavailable extends StratusError { override readonly status = 503; }
 /** An RPC call that got no reply in time. */
@@ -39,7 +43,7 @@ export class InternalError extends StratusError { override readonly status = 500
 const registry = new Map<string, new (message: string, opts?: { code?: string }) => StratusError>();
 for (const cls of [
   BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable, Conflict, Gone,
-  PayloadTooLarge, UnsupportedMediaType, RangeNotSatisfiable, OverQuota, NotImplementedYet,
+  PayloadTooLarge, UriTooLong, UnsupportedMediaType, RangeNotSatisfiable, HeaderFieldsTooLarge, OverQuota, NotImplementedYet,
   ServiceUnavailable, MessagingTimeout, InternalError, StratusError,
 ]) registry.set(cls.name, cls);
 

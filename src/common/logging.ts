@@ -1,10 +1,36 @@
 // One pino logger per process; services take child loggers named after themselves.
+// On a terminal the lines are rendered by pino-pretty (time, level, service, method, path,
+// status, ms — warnings and errors coloured); anywhere else, or with format 'json', they stay
+// pino's JSON for log collectors.
 import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
+export type LogFormat = 'auto' | 'json' | 'pretty';
 
-export function createLogger(opts: { level?: string; file?: string; name?: string } = {}): Logger {
+/** Fields the pretty line already shows, or that only matter to machines. */
+const SHOWN = 'pid,hostname,name,service,component,request_id,method,url,status,ms';
+
+function prettyStream() {
+  return pretty({
+    destination: 2, colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: SHOWN,
+    messageFormat: (log, key, _level, extras) => {
+      const c = extras.colors;
+      const who = log.service ?? log.component;
+      const tag = who ? `${c.cyan(`[${String(who)}]`)} ` : '';
+      if (log[key] !== 'access') return `${tag}${String(log[key] ?? '')}`;
+      const status = Number(log.status);
+      const s = status >= 500 ? c.red(String(status)) : status >= 400 ? c.yellow(String(status)) : c.green(String(status));
+      return `${tag}${String(log.method)} ${String(log.url)} ${s} ${c.gray(`${String(log.ms)} ms`)}`;
+    },
+  });
+}
+
+export function createLogger(opts: { level?: string; file?: string; name?: string; format?: LogFormat } = {}): Logger {
   const level = opts.level ?? process.env.STRATUS_LOG_LEVEL ?? 'info';
-  const dest = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false }) : pino.destination({ fd: 2, sync: false });
+  const format = opts.format ?? 'auto';
+  const usePretty = !opts.file && (format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true));
+  const dest = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false })
+    : usePretty ? prettyStream() : pino.destination({ fd: 2, sync: false });
   return pino({ level, name: opts.name ?? 'stratus', base: { pid: process.pid } }, dest);
 }

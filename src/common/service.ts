@@ -1,6 +1,7 @@
 // The contract between a service (identity, image, placement, compute…) and the process that
 // runs it: `stratus up` mounts every service in one fastify app; `stratus serve <name>` runs one.
 // Services reach each other only over HTTP (URLs from the catalog / config) or the RPC bus.
+import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import type { Logger } from './logging.ts';
 import type { ServiceMount, HealthCheck } from './http/app.ts';
@@ -26,6 +27,8 @@ export interface ServiceContext {
 export interface RunningService {
   mount: ServiceMount;
   healthChecks?: HealthCheck[];
+  /** Routes outside the service's prefix, in the all-in-one only (the dashboard's `/` redirect). */
+  registerRoot?(app: FastifyInstance, prefix: string): void;
   /** Background work (periodic tasks, RPC servers) that runs beside the API. */
   stop(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { parseDbUrl, redactDbUrl } from '../common/db/url.ts';
 import { NotFound, BadRequest, Conflict } from '../common/errors.ts';
 import { apiMigrations, cellMigrations } from './db/schema.ts';
 import { now } from './util.ts';
+import type { ApiDb, CellDb, ComputeApiDB, ComputeCellDB } from './db/tables.ts';
 
 export const CELL0_UUID = '00000000-0000-0000-0000-000000000000';
 
@@ -31,7 +32,7 @@ export class Cells {
     return new Cells(await openDatabase(apiUrl, { poolSize: opts.apiPoolSize ?? 10 }), opts.cellPoolSize ?? 10);
   }
 
-  get db(): Kysely<any> { return this.api.db; }
+  get db(): ApiDb { return this.api.db; }
 
   /** Cell mappings, re-read at most once a second (create_cell in another process shows up). */
   async list(fresh = false): Promise<CellMapping[]> {
@@ -55,7 +56,7 @@ export class Cells {
   }
 
   /** The cell database of a mapping (opened once, kept). */
-  cellDb(cell: CellMapping): Promise<Kysely<any>> {
+  cellDb(cell: CellMapping): Promise<CellDb> {
     let p = this.cellDbs.get(cell.database_connection);
     if (!p) {
       p = openDatabase(cell.database_connection, { poolSize: this.poolSize });
@@ -66,13 +67,13 @@ export class Cells {
   }
 
   /** Every cell with its database, cell0 included unless told otherwise. */
-  async all(opts: { includeCell0?: boolean } = {}): Promise<{ cell: CellMapping; db: Kysely<any> }[]> {
+  async all(opts: { includeCell0?: boolean } = {}): Promise<{ cell: CellMapping; db: CellDb }[]> {
     const cells = (await this.list()).filter((c) => opts.includeCell0 !== false || c.uuid !== CELL0_UUID);
     return Promise.all(cells.map(async (cell) => ({ cell, db: await this.cellDb(cell) })));
   }
 
   /** The cell an instance lives in (undefined while it is still a build request). */
-  async cellOfInstance(uuid: string): Promise<{ cell: CellMapping; db: Kysely<any> } | undefined> {
+  async cellOfInstance(uuid: string): Promise<{ cell: CellMapping; db: CellDb } | undefined> {
     const m = await this.api.db.selectFrom('instance_mappings').select(['cell_id']).where('instance_uuid', '=', uuid).executeTakeFirst();
     if (!m || m.cell_id === null) return undefined;
     const cell = await this.byId(m.cell_id);

@@ -1,6 +1,7 @@
 // HTTP clients for the services compute depends on: placement (as the scheduler and the
 // resource tracker use it) and the image service (image metadata at boot).
-import { BadRequest, ServiceUnavailable, StratusError } from '../common/errors.ts';
+import { Readable } from 'node:stream';
+import { BadRequest, NotFound, ServiceUnavailable, StratusError } from '../common/errors.ts';
 
 export interface ServiceAccess {
   endpoint(): Promise<string>;
@@ -174,9 +175,35 @@ export interface ImageMeta {
   [prop: string]: unknown;
 }
 
-/** Reads images with the caller's token, as Nova does (visibility is the image service's call). */
+/**
+ * Reads images with the caller's token, as Nova does (visibility is the image service's call);
+ * the compute agent downloads image data with its own service token.
+ */
 export class ImageClient {
-  constructor(private readonly endpoint: () => Promise<string>) {}
+  constructor(private readonly endpoint: () => Promise<string>, private readonly serviceToken?: () => Promise<string>) {}
+
+  /**
+   * Streams an image's data (GET /v2/images/{id}/file) with the service token. NotFound when the
+   * image does not exist or has no data; the caller verifies size and hashes against ImageSpec.
+   */
+  async download(id: string): Promise<Readable> {
+    if (!this.serviceToken) throw new ServiceUnavailable('This image client has no service credentials to download images with.');
+    let res: Response;
+    try {
+      res = await fetch(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, { headers: { 'x-auth-token': await this.serviceToken() } });
+    } catch (e) {
+      throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
+    }
+    if (res.status === 404 || res.status === 204 || !res.body) {
+      await res.body?.cancel();
+      throw new NotFound(`Image ${id} could not be found or has no data.`);
+    }
+    if (res.status !== 200) {
+      await res.body.cancel();
+      throw new ServiceUnavailable(`Error downloading image ${id} from the image service (${res.status})`);
+    }
+    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  }
 
   async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
     let res: Response;

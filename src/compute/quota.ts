@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../common/config.ts';
 import { OverQuota } from '../common/errors.ts';
 import type { Cells } from './cells.ts';
+import type { ApiDb } from './db/tables.ts';
 
 export const RESOURCES = [
   'instances', 'cores', 'ram', 'metadata_items', 'injected_files', 'injected_file_content_bytes',
@@ -22,7 +23,7 @@ const CONFIG_NAME: Record<Resource, string> = {
 /** Network quotas the API showed before 2.36: stored and echoed, never enforced (no network service). */
 export const LEGACY_RESOURCES = ['floating_ips', 'fixed_ips', 'security_groups', 'security_group_rules', 'networks'];
 
-export async function classLimits(db: Kysely<any>, config: Config, className = 'default'): Promise<Record<Resource, number>> {
+export async function classLimits(db: ApiDb, config: Config, className = 'default'): Promise<Record<Resource, number>> {
   const out = Object.fromEntries(RESOURCES.map((r) => [r, config.get<number>('quota', CONFIG_NAME[r])])) as Record<Resource, number>;
   const rows = await db.selectFrom('quota_classes').select(['resource', 'hard_limit']).where('class_name', '=', className).execute();
   for (const r of rows) if ((RESOURCES as readonly string[]).includes(r.resource) || LEGACY_RESOURCES.includes(r.resource)) (out as Record<string, number>)[r.resource] = r.hard_limit;

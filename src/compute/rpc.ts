@@ -1,19 +1,30 @@
-// Topics and versions of compute's RPC interfaces, and the clients that call them.
-//   conductor (topic 'conductor', 1.x): build orchestration, and every database access of the
+// Compute's RPC plumbing. The interfaces themselves are declared in rpcapi/ (one module per
+// topic: methods, arguments, results, versions), and clients and servers are typed against them:
+//   conductor (rpcapi/conductor.ts): build orchestration, and every database access of the
 //     compute agents (they never open a database themselves)
-//   scheduler (topic 'scheduler', 1.x): select_destinations
-//   compute   (topic 'compute', server = host, 1.x): the instance lifecycle on one host
+//   scheduler (rpcapi/scheduler.ts): select_destinations
+//   compute   (rpcapi/compute.ts, server = host): the instance lifecycle on one host
+// Errors that cross the bus are compute's error classes (errors.ts), registered by name.
 import { randomUUID } from 'node:crypto';
 import { createTransport, type RequestContext, type Transport } from '../common/rpc/transport.ts';
+import { RpcClient } from '../common/rpc/typed.ts';
 import type { Logger } from '../common/logging.ts';
 import type { CellMapping } from './cells.ts';
+import { computeApi } from './rpcapi/compute.ts';
+import { conductorApi } from './rpcapi/conductor.ts';
+import './errors.ts';
 
-export const CONDUCTOR_TOPIC = 'conductor';
-export const SCHEDULER_TOPIC = 'scheduler';
-export const COMPUTE_TOPIC = 'compute';
-export const CONDUCTOR_VERSION = '1.0';
-export const SCHEDULER_VERSION = '1.0';
-export const COMPUTE_VERSION = '1.0';
+export type ComputeRpc = RpcClient<typeof computeApi.methods>;
+export type ConductorRpc = RpcClient<typeof conductorApi.methods>;
+
+export function conductorRpc(transport: Transport | (() => Promise<Transport>)): ConductorRpc {
+  return new RpcClient(transport, conductorApi);
+}
+
+/** The compute API of one host, on the bus of its cell. */
+export async function computeRpc(cellTransports: CellTransports, cell: CellMapping | undefined, host: string): Promise<ComputeRpc> {
+  return new RpcClient(await cellTransports.forCell(cell), computeApi, host);
+}
 /** Service version recorded in the services table (nova-status compares them). */
 export const SERVICE_VERSION = 66;
 

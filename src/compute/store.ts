@@ -1,18 +1,19 @@
 // Reads and writes of instances and what hangs off them (metadata, tags, faults, actions and
 // events) in a cell database. Used by the API and the conductor; compute agents reach these only
 // through the conductor.
-import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../common/db/database.ts';
 import { Conflict, NotFound } from '../common/errors.ts';
 import type { Cells, CellMapping } from './cells.ts';
 import type { InstanceRow } from './objects.ts';
 import { now } from './util.ts';
 
-export class InstanceNotFound extends NotFound {}
-/** A conditional update found the instance in another state than expected (Nova's UnexpectedTaskStateError). */
-export class UnexpectedState extends Conflict {}
+import { InstanceNotFound, UnexpectedState } from './errors.ts';
+import type { Generated, Insertable, Kysely } from 'kysely';
+import type { CellDb } from './db/tables.ts';
 
-export interface Located { cell: CellMapping; db: Kysely<any>; row: InstanceRow }
+export { InstanceNotFound, UnexpectedState };
+
+export interface Located { cell: CellMapping; db: CellDb; row: InstanceRow }
 
 export async function findInstance(cells: Cells, uuid: string, opts: { readDeleted?: boolean } = {}): Promise<Located | undefined> {
   const where = await cells.cellOfInstance(uuid);
@@ -26,7 +27,7 @@ export async function findInstance(cells: Cells, uuid: string, opts: { readDelet
 export interface Expect { task_state?: (string | null)[]; vm_state?: string[] }
 
 /** Updates a live instance; with `expect`, only if it is still in one of those states. */
-export async function updateInstance(db: Kysely<any>, uuid: string, updates: Partial<InstanceRow>, expect?: Expect): Promise<InstanceRow> {
+export async function updateInstance(db: CellDb, uuid: string, updates: Partial<InstanceRow>, expect?: Expect): Promise<InstanceRow> {
   let q = db.updateTable('instances').set({ ...updates, updated_at: now() }).where('uuid', '=', uuid).where('deleted', '=', 0);
   if (expect?.vm_state) q = q.where('vm_state', 'in', expect.vm_state);
   if (expect?.task_state) {
@@ -48,7 +49,7 @@ export async function updateInstance(db: Kysely<any>, uuid: string, updates: Par
   return row;
 }
 
-export async function metadataOf(db: Kysely<any>, uuids: string[]): Promise<Map<string, Record<string, string>>> {
+export async function metadataOf(db: CellDb, uuids: string[]): Promise<Map<string, Record<string, string>>> {
   const out = new Map<string, Record<string, string>>();
   for (let i = 0; i < uuids.length; i += 500) {
     const chunk = uuids.slice(i, i + 500);
@@ -62,7 +63,7 @@ export async function metadataOf(db: Kysely<any>, uuids: string[]): Promise<Map<
   return out;
 }
 
-export async function tagsOf(db: Kysely<any>, uuids: string[]): Promise<Map<string, string[]>> {
+export async function tagsOf(db: CellDb, uuids: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (let i = 0; i < uuids.length; i += 500) {
     const chunk = uuids.slice(i, i + 500);
@@ -79,7 +80,7 @@ export async function tagsOf(db: Kysely<any>, uuids: string[]): Promise<Map<stri
 export interface FaultRow { instance_uuid: string; code: number; message: string; details: string | null; host: string | null; created_at: string }
 
 /** The latest fault of each instance. */
-export async function faultsOf(db: Kysely<any>, uuids: string[]): Promise<Map<string, FaultRow>> {
+export async function faultsOf(db: CellDb, uuids: string[]): Promise<Map<string, FaultRow>> {
   const out = new Map<string, FaultRow>();
   for (let i = 0; i < uuids.length; i += 500) {
     const chunk = uuids.slice(i, i + 500);
@@ -90,7 +91,7 @@ export async function faultsOf(db: Kysely<any>, uuids: string[]): Promise<Map<st
   return out;
 }
 
-export async function setMetadata(db: Kysely<any>, uuid: string, md: Record<string, string>, replace: boolean): Promise<void> {
+export async function setMetadata(db: CellDb, uuid: string, md: Record<string, string>, replace: boolean): Promise<void> {
   if (replace) await db.deleteFrom('instance_metadata').where('instance_uuid', '=', uuid).execute();
   for (const [key, value] of Object.entries(md)) {
     const r = await db.updateTable('instance_metadata').set({ value }).where('instance_uuid', '=', uuid).where('key', '=', key).executeTakeFirst();
@@ -102,13 +103,13 @@ export async function setMetadata(db: Kysely<any>, uuid: string, md: Record<stri
   }
 }
 
-export async function addFault(db: Kysely<any>, uuid: string, f: { code: number; message: string; details?: string; host?: string | null }): Promise<void> {
+export async function addFault(db: CellDb, uuid: string, f: { code: number; message: string; details?: string; host?: string | null }): Promise<void> {
   await db.insertInto('instance_faults').values({ instance_uuid: uuid, code: f.code, message: f.message.slice(0, 65000), details: f.details ?? null, host: f.host ?? null, created_at: now() }).execute();
 }
 
 export interface ActionCtx { requestId: string; userId?: string; projectId?: string }
 
-export async function recordAction(db: Kysely<any>, uuid: string, action: string, ctx: ActionCtx): Promise<number> {
+export async function recordAction(db: CellDb, uuid: string, action: string, ctx: ActionCtx): Promise<number> {
   return insertId(db, 'instance_actions', {
     action, instance_uuid: uuid, request_id: ctx.requestId, user_id: ctx.userId ?? null, project_id: ctx.projectId ?? null,
     start_time: now(), finish_time: null, message: null, updated_at: now(),
@@ -116,28 +117,33 @@ export async function recordAction(db: Kysely<any>, uuid: string, action: string
 }
 
 /** INSERT returning the new row's id on every dialect (PostgreSQL needs RETURNING, the others report it). */
-export async function insertId(db: Kysely<any>, table: string, values: Record<string, unknown>): Promise<number> {
+export async function insertId<DB, T extends keyof DB & string>(db: Kysely<DB>, table: T, values: Insertable<DB[T]>): Promise<number> {
+  // Any table with an integer `id`: the generic table cannot be expressed to Kysely's builder
+  // otherwise; the caller's `values` were checked against the real table above.
+  type WithId = Record<T, { id: Generated<number> } & Record<string, unknown>>;
+  const k = db as unknown as Kysely<WithId>;
+  const v = values as unknown as Insertable<WithId[T]>;
   if ((db.getExecutor().adapter as object).constructor.name.startsWith('Postgres')) {
-    const r = await db.insertInto(table).values(values).returning('id').executeTakeFirstOrThrow();
+    const r = await k.insertInto(table).values(v).returning('id' as never).executeTakeFirstOrThrow() as { id: number };
     return Number(r.id);
   }
-  const r = await db.insertInto(table).values(values).executeTakeFirstOrThrow();
+  const r = await k.insertInto(table).values(v).executeTakeFirstOrThrow();
   return Number(r.insertId);
 }
 
-async function actionFor(db: Kysely<any>, uuid: string, requestId: string): Promise<number | undefined> {
+async function actionFor(db: CellDb, uuid: string, requestId: string): Promise<number | undefined> {
   const row = await db.selectFrom('instance_actions').select('id').where('instance_uuid', '=', uuid).where('request_id', '=', requestId).orderBy('id', 'desc').executeTakeFirst();
   return row?.id;
 }
 
-export async function eventStart(db: Kysely<any>, uuid: string, requestId: string, event: string, host: string | null): Promise<void> {
+export async function eventStart(db: CellDb, uuid: string, requestId: string, event: string, host: string | null): Promise<void> {
   const id = await actionFor(db, uuid, requestId);
   if (!id) return;
   await db.insertInto('instance_actions_events').values({ action_id: id, event, start_time: now(), finish_time: null, result: null, traceback: null, host, details: null }).execute();
   await db.updateTable('instance_actions').set({ updated_at: now() }).where('id', '=', id).execute();
 }
 
-export async function eventFinish(db: Kysely<any>, uuid: string, requestId: string, event: string, result: 'Success' | 'Error', opts: { traceback?: string; details?: string; host?: string | null } = {}): Promise<void> {
+export async function eventFinish(db: CellDb, uuid: string, requestId: string, event: string, result: 'Success' | 'Error', opts: { traceback?: string; details?: string; host?: string | null } = {}): Promise<void> {
   const id = await actionFor(db, uuid, requestId);
   if (!id) return;
   const ev = await db.selectFrom('instance_actions_events').select('id').where('action_id', '=', id).where('event', '=', event).where('finish_time', 'is', null).orderBy('id', 'desc').executeTakeFirst();
@@ -152,13 +158,13 @@ export async function eventFinish(db: Kysely<any>, uuid: string, requestId: stri
   await db.updateTable('instance_actions').set(upd).where('id', '=', id).execute();
 }
 
-export async function finishAction(db: Kysely<any>, uuid: string, requestId: string): Promise<void> {
+export async function finishAction(db: CellDb, uuid: string, requestId: string): Promise<void> {
   const id = await actionFor(db, uuid, requestId);
   if (id) await db.updateTable('instance_actions').set({ finish_time: now(), updated_at: now() }).where('id', '=', id).execute();
 }
 
 /** Soft-deletes an instance row (deleted = 1) as Nova keeps deleted instances readable. */
-export async function markDeleted(db: Kysely<any>, uuid: string): Promise<boolean> {
+export async function markDeleted(db: CellDb, uuid: string): Promise<boolean> {
   const t = now();
   const r = await db.updateTable('instances').set({ deleted: 1, deleted_at: t, terminated_at: t, vm_state: 'deleted', task_state: null, power_state: 0, updated_at: t })
     .where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();

@@ -2,19 +2,21 @@
 // what they need from their environment: the bus, a service token and the catalog (placement's
 // URL). `stratus serve conductor|scheduler|compute` runs one kind; the all-in-one runs all three.
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logging.ts';
 import { openDatabase, type Database } from '../common/db/database.ts';
 import { createTransport, type Transport } from '../common/rpc/transport.ts';
 import { RemoteTokenValidator } from '../common/http/auth.ts';
-import { ServiceUnavailable, BadRequest } from '../common/errors.ts';
+import { ServiceUnavailable, BadRequest, NotFound } from '../common/errors.ts';
 import { Cells, discoverHosts } from './cells.ts';
 import { CellTransports } from './rpc.ts';
-import { PlacementClient, type ServiceAccess } from './clients.ts';
+import { ImageClient, PlacementClient, type ServiceAccess } from './clients.ts';
 import { Conductor } from './conductor/conductor.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { ComputeManager } from './agent/manager.ts';
-import { FakeDriver } from './virt/fake.ts';
+import { createDriver } from './virt/drivers.ts';
+import { imageSpecFromSystemMetadata, imageSystemMetadata } from './image-props.ts';
 import './config.ts';
 
 export type WorkerKind = 'conductor' | 'scheduler' | 'compute';
@@ -71,6 +73,11 @@ export function serviceAccess(config: Config, authUrl: string | undefined, type:
   };
 }
 
+/** `[DEFAULT] instances_path`, default `<state_path>/instances` (Nova's). */
+export function instancesPath(config: Config): string {
+  return config.get<string | undefined>('DEFAULT', 'instances_path') || join(config.get<string>('DEFAULT', 'state_path'), 'instances');
+}
+
 export function hostName(config: Config): string {
   return config.get<string>('DEFAULT', 'host') || hostname();
 }
@@ -104,14 +111,22 @@ export async function startWorkers(o: WorkerOptions): Promise<Workers> {
       await out.scheduler.start(host);
     }
     if (o.kinds.includes('compute')) {
+      const driverName = config.get<string>('DEFAULT', 'compute_driver');
+      const imageAccess = serviceAccess(config, o.authUrl, 'image');
+      const images = new ImageClient(imageAccess.endpoint, imageAccess.token);
       const n = o.fakeHosts ?? config.get<number>('compute', 'fake_hosts');
       const names = n > 1 ? Array.from({ length: n }, (_, i) => `${host}-${i + 1}`) : [host];
       // Many fake hosts start a few at a time so placement and the conductor are not flooded.
       for (let i = 0; i < names.length; i += 25) {
         await Promise.all(names.slice(i, i + 25).map(async (h) => {
-          const driver = new FakeDriver({
-            hostname: h, vcpus: config.get('fake_driver', 'vcpus'), memoryMb: config.get('fake_driver', 'memory_mb'), localGb: config.get('fake_driver', 'local_gb'),
-            spawnDelayMs: config.get('fake_driver', 'spawn_delay_ms'), hypervisorType: config.get('fake_driver', 'hypervisor_type'), architecture: config.get('fake_driver', 'architecture'),
+          const driver = await createDriver(driverName, {
+            config, logger: logger.child({ service: 'compute', host: h, component: 'virt' }), host: h, instancesPath: instancesPath(config),
+            downloadImage: (id) => images.download(id),
+            imageMeta: async (id) => {
+              const m = await images.get(await imageAccess.token(), id);
+              if (!m) throw new NotFound(`Image ${id} could not be found.`);
+              return imageSpecFromSystemMetadata(imageSystemMetadata(m), m.id)!;
+            },
           });
           const agent = new ComputeManager({ config, logger: logger.child({ service: 'compute', host: h }), transport, placement, driver, host: h });
           await agent.start();

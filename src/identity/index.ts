@@ -5,11 +5,12 @@ import { registerOpts } from '../common/config.ts';
 import { Unauthorized } from '../common/errors.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { PolicyEngine } from '../common/http/policy.ts';
-import { AUTH_REQUIRED, authContextFromTokenBody, type AuthContext, type TokenValidator } from '../common/http/auth.ts';
+import { AUTH_REQUIRED, authContextFromTokenBody, authenticateRequest, type AuthContext, type TokenValidator } from '../common/http/auth.ts';
 import type { ServiceDefinition } from '../common/service.ts';
 import { identityMigrations, type IdentityDB } from './store/schema.ts';
 import { IdentityStore } from './store/store.ts';
 import { loadFernet } from './tokens/fernet.ts';
+import { CredentialCipher } from './credential-keys.ts';
 import { TokenInvalid, TokenProvider } from './tokens/provider.ts';
 import { identityPolicyDefaults } from './policy.ts';
 import type { IdentityApi } from './api/context.ts';
@@ -23,6 +24,7 @@ import { appCredentialRoutes } from './api/app-credentials.ts';
 import { credentialRoutes } from './api/credentials.ts';
 import { trustRoutes } from './api/trusts.ts';
 import { oauth1Routes } from './api/oauth1.ts';
+import { oauth1FlowRoutes } from './api/oauth1-flow.ts';
 import { policyRoutes } from './api/policies.ts';
 import { endpointFilterRoutes } from './api/endpoint-filter.ts';
 import { domainConfigRoutes } from './api/domain-config.ts';
@@ -34,6 +36,10 @@ registerOpts([
   { section: 'token', name: 'expiration', type: 'int', default: 3600, min: 60, help: 'Token lifetime in seconds.' },
   { section: 'fernet_tokens', name: 'key_repository', type: 'string', help: 'Directory of the Fernet keys (default: <state_path>/fernet-keys).' },
   { section: 'fernet_tokens', name: 'max_active_keys', type: 'int', default: 3, min: 1, help: 'Keys kept by fernet_rotate, the staged key included.' },
+  { section: 'oauth1', name: 'request_token_duration', type: 'int', default: 28800, min: 0, help: 'Lifetime of an OAuth1 request token in seconds (0: no expiry).' },
+  { section: 'oauth1', name: 'access_token_duration', type: 'int', default: 86400, min: 0, help: 'Lifetime of an OAuth1 access token in seconds (0: no expiry).' },
+  { section: 'credential', name: 'provider', type: 'string', default: 'fernet', choices: ['fernet'], help: 'How credential blobs are encrypted at rest (Keystone\'s fernet provider).' },
+  { section: 'credential', name: 'key_repository', type: 'string', help: 'Directory of the credential encryption keys (default: <state_path>/credential-keys); stratus manage identity credential_setup creates it.' },
 ]);
 
 /** Fanout topic on which Identity announces revocations so token caches elsewhere are flushed. */
@@ -41,6 +47,10 @@ export const REVOCATION_TOPIC = 'identity_revocations';
 
 export function keyRepository(config: import('../common/config.ts').Config): string {
   return config.get<string | undefined>('fernet_tokens', 'key_repository') ?? join(config.get<string>('DEFAULT', 'state_path'), 'fernet-keys');
+}
+
+export function credentialKeyRepository(config: import('../common/config.ts').Config): string {
+  return config.get<string | undefined>('credential', 'key_repository') ?? join(config.get<string>('DEFAULT', 'state_path'), 'credential-keys');
 }
 
 /** Validates tokens in process: what Identity itself uses for X-Auth-Token. */
@@ -78,30 +88,31 @@ export const identityService: ServiceDefinition = {
       loadFernet(keyDir).then((f) => tokens.setKeys(f), (e) => logger.warn({ err: e }, 'could not reload the Fernet keys; keeping the current ones'));
     }, 30_000);
     keyTimer.unref();
+    // Credential keys the same way: credential_rotate elsewhere is picked up within 30 s.
+    const credDir = credentialKeyRepository(config);
+    let credentialCipher = await CredentialCipher.load(credDir);
+    const credTimer = setInterval(() => {
+      CredentialCipher.load(credDir).then((c) => { credentialCipher = c; }, (e) => logger.warn({ err: e }, 'could not reload the credential keys; keeping the current ones'));
+    }, 30_000);
+    credTimer.unref();
     const policy = await PolicyEngine.load(identityPolicyDefaults, resolvePolicyFile(config));
     const local = new LocalTokenValidator(tokens);
     // Revocations are pruned once their tokens could no longer be valid anyway.
     const pruneTimer = setInterval(() => { store.pruneRevocations(expiration).catch(() => undefined); }, 3600_000);
     pruneTimer.unref();
-    const wwwAuth = { 'WWW-Authenticate': `Keystone uri="${ctx.publicUrl}"` };
+    const challenge = `Keystone uri="${ctx.publicUrl}"`;
+    const service = { type: 'identity', mountPrefix: '' }; // set when mounted
     const api: IdentityApi = {
       store, tokens, policy, logger, publicUrl: ctx.publicUrl,
+      credentialCipher: () => credentialCipher,
+      oauth1: { requestTtl: config.get<number>('oauth1', 'request_token_duration'), accessTtl: config.get<number>('oauth1', 'access_token_duration') },
       onRevoke: () => {
         ctx.transport()
           .then((t) => t.fanout({ requestId: 'identity-revocation', roles: [] }, REVOCATION_TOPIC, 'flush', {}))
           .catch((e) => logger.warn({ err: e }, 'could not announce a revocation on the bus'));
       },
-      authenticate: async (req: FastifyRequest) => {
-        const token = req.headers['x-auth-token'];
-        if (typeof token !== 'string' || token === '') throw new Unauthorized(AUTH_REQUIRED, { headers: wwwAuth });
-        try {
-          req.auth = await local.validate(token);
-        } catch (e) {
-          if (e instanceof Unauthorized) throw new Unauthorized(AUTH_REQUIRED, { headers: wwwAuth });
-          throw e;
-        }
-        return req.auth;
-      },
+      // Identity applies application credential access rules to its own routes too.
+      authenticate: (req: FastifyRequest) => authenticateRequest(req, local, service, challenge),
     };
     return {
       mount: {
@@ -109,8 +120,9 @@ export const identityService: ServiceDefinition = {
         prefix: '/identity',
         errorShape: 'keystone',
         async register(scope) {
+          service.mountPrefix = scope.prefix;
           for (const routes of [versionRoutes, authRoutes, domainProjectRoutes, userGroupRoutes, roleAssignmentRoutes, catalogRoutes, appCredentialRoutes,
-            credentialRoutes, trustRoutes, oauth1Routes, policyRoutes, endpointFilterRoutes, domainConfigRoutes, ec2TokenRoutes]) {
+            credentialRoutes, trustRoutes, oauth1Routes, oauth1FlowRoutes, policyRoutes, endpointFilterRoutes, domainConfigRoutes, ec2TokenRoutes]) {
             routes(scope, api);
           }
         },
@@ -119,6 +131,7 @@ export const identityService: ServiceDefinition = {
       async stop() {
         clearInterval(pruneTimer);
         clearInterval(keyTimer);
+        clearInterval(credTimer);
         store.stop();
         await database.close();
       },

@@ -114,6 +114,13 @@ export const identityPolicyDefaults: Record<string, string> = {
   'identity:create_consumer': 'rule:admin_required',
   'identity:update_consumer': 'rule:admin_required',
   'identity:delete_consumer': 'rule:admin_required',
+  // OAuth1 delegation: Keystone's defaults are admin-only for all of these.
+  'identity:authorize_request_token': 'rule:admin_required',
+  'identity:get_access_token': 'rule:admin_required',
+  'identity:get_access_token_role': 'rule:admin_required',
+  'identity:list_access_tokens': 'rule:admin_required',
+  'identity:list_access_token_roles': 'rule:admin_required',
+  'identity:delete_access_token': 'rule:admin_required',
 
   'identity:get_policy': 'rule:admin_required or rule:system_reader',
   'identity:list_policies': 'rule:admin_required or rule:system_reader',

@@ -41,6 +41,7 @@ registerOpts([
   { section: 'image_import_opts', name: 'image_import_plugins', type: 'list', default: [], help: 'Import plugins to run (only "image_conversion" is supported).' },
   { section: 'image_conversion', name: 'output_format', type: 'string', default: 'raw', choices: ['raw', 'qcow2', 'vmdk'], help: 'Format the image_conversion import plugin converts to (with qemu-img convert).' },
 
+  { section: 'task', name: 'task_time_to_live', type: 'int', default: 48, min: 0, help: 'Hours a finished task (import, tasks API) is kept before it expires.' },
   { section: 'image_limits', name: 'image_count_total', type: 'int', default: -1, min: -1, help: 'Images a project may have (-1 = unlimited). Stands in for Keystone unified limits.' },
   { section: 'image_limits', name: 'image_count_uploading', type: 'int', default: -1, min: -1, help: 'Images a project may have uploading or importing at once (-1 = unlimited).' },
   { section: 'image_limits', name: 'image_stage_total', type: 'int', default: -1, min: -1, help: 'MiB of staged data a project may hold (-1 = unlimited).' },

@@ -5,19 +5,22 @@ import './config.ts';
 import type { ServiceDefinition, ServiceContext, RunningService } from '../common/service.ts';
 import { openDatabase } from '../common/db/database.ts';
 import { requireAuth } from '../common/http/auth.ts';
-import { sendGlanceError } from './api/errors.ts';
+import { glanceShape, sendError } from '../common/http/errors.ts';
+import { parseJsonBody } from '../common/http/json.ts';
 import { refuseNul } from './api/common.ts';
-import { MethodNotAllowed, NotFound } from '../common/errors.ts';
+import { NotFound } from '../common/errors.ts';
 import { imageMigrations } from './db/schema.ts';
 import type { ImageDB } from './db/schema.ts';
 import { ImageService } from './service.ts';
-import { registerVersionRoutes, registerDiscoveryRoutes } from './api/discovery.ts';
-import { registerImageRoutes } from './api/images.ts';
-import { registerDataRoutes } from './api/data.ts';
-import { registerMemberRoutes } from './api/members.ts';
-import { registerImportRoutes } from './api/import.ts';
+import { registerVersionRoutes, discoveryRows } from './api/discovery.ts';
+import { registerImageRows } from './api/rows.ts';
+import { imageRows } from './api/images.ts';
+import { dataRows } from './api/data.ts';
+import { memberRows } from './api/members.ts';
+import { importRows } from './api/import.ts';
+import { taskRows } from './api/tasks.ts';
 import { ImportRunner } from './import/runner.ts';
-import { registerMetadefRoutes } from './api/metadefs.ts';
+import { metadefRows } from './api/metadefs.ts';
 
 export const imageService: ServiceDefinition = {
   name: 'image',
@@ -40,7 +43,7 @@ export const imageService: ServiceDefinition = {
       mount: {
         name: 'image',
         prefix: '/image',
-        errorShape: 'glance',
+        errorShape: glanceShape,
         register: async (scope: FastifyInstance) => registerRoutes(scope, svc, runner, ctx, bodyLimit),
       },
       healthChecks: [{ name: 'image-database', check: async () => { await database.db.selectFrom('images').select('id').limit(1).execute(); } }],
@@ -61,47 +64,23 @@ async function registerRoutes(scope: FastifyInstance, svc: ImageService, runner:
     api.addHook('onRequest', async (req) => {
       if (req.url.split('?')[0].endsWith('/v2/images/')) throw new NotFound('No image found with ID ');
     });
-    api.addHook('onRequest', requireAuth(ctx.tokenValidator));
+    api.addHook('onRequest', requireAuth(ctx.tokenValidator, { type: 'image', mountPrefix: scope.prefix }));
     api.addHook('preHandler', refuseNul);
     // Image data is streamed, never buffered: the raw request stream is the body.
     api.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
     api.addContentTypeParser(/^application\/openstack-images-v2\.[01]-json-patch/, { parseAs: 'string', bodyLimit }, (_req, body, done) => {
-      const text = body as string;
-      if (text.trim() === '') return done(null, undefined);
-      try { done(null, JSON.parse(text)); } catch (e) {
-        const err = e as Error & { statusCode?: number };
-        err.statusCode = 400;
-        done(err, undefined);
-      }
+      try { done(null, parseJsonBody(body as string)); } catch (e) { done(e as Error, undefined); }
     });
     // Glance reads JSON bodies whatever their declared type; other types reach the handlers as
     // streams (see jsonBody()).
     api.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    // Known paths answer other methods with 405 and Allow, as Glance's router does.
-    const methods = new Map<string, Set<string>>();
-    api.addHook('onRoute', (r) => {
-      const set = methods.get(r.url) ?? new Set<string>();
-      for (const m of [r.method].flat()) set.add(m);
-      methods.set(r.url, set);
-    });
-    api.setErrorHandler((error, req, reply) => sendGlanceError(error, req, reply));
-    api.setNotFoundHandler((req, reply) => sendGlanceError(new NotFound('The resource could not be found.'), req, reply));
-    registerDiscoveryRoutes(api, svc);
-    registerImageRoutes(api, svc, bodyLimit);
-    registerDataRoutes(api, svc);
-    registerMemberRoutes(api, svc, bodyLimit);
-    registerImportRoutes(api, svc, runner, bodyLimit);
-    registerMetadefRoutes(api, svc, bodyLimit);
-    for (const [url, allowed] of [...methods]) {
-      const missing = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !allowed.has(m));
-      const allow = [...allowed].sort().join(', ');
-      if (missing.length) {
-        api.route({
-          method: missing as ('GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE')[], url: url.slice(api.prefix.length) || '/',
-          handler: async (req) => { throw new MethodNotAllowed(`The method ${req.method} is not allowed for this resource.`, { headers: { allow } }); },
-        });
-      }
-    }
+    api.setErrorHandler((error, req, reply) => sendError(glanceShape, error, req, reply));
+    api.setNotFoundHandler((req, reply) => sendError(glanceShape, new NotFound('The resource could not be found.'), req, reply));
+    // One table; the kit answers other methods on a known path with 405 and Allow, as Glance's router does.
+    registerImageRows(api, svc, [
+      ...discoveryRows(svc), ...imageRows(svc, bodyLimit), ...dataRows(svc), ...memberRows(svc, bodyLimit),
+      ...importRows(svc, runner, bodyLimit), ...taskRows(svc, runner, bodyLimit), ...metadefRows(svc, bodyLimit),
+    ]);
   }, { prefix: '/v2' });
 }
 

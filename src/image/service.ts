@@ -56,6 +56,7 @@ export class ImageService {
     readonly publicUrl: string,
   ) {
     this.repo = new ImageRepo(database.db);
+    this.repo.taskTtlHours = config.get<number>('task', 'task_time_to_live');
     const statePath = config.get<string>('DEFAULT', 'state_path');
     const backends = config.get<string[]>('DEFAULT', 'enabled_backends');
     this.multiStore = backends.length > 0;

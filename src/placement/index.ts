@@ -9,7 +9,7 @@ import type { ServiceDefinition, RunningService } from '../common/service.ts';
 import { placementMigrations, type PlacementDB } from './db/schema.ts';
 import { PlacementStore } from './model/store.ts';
 import { DEFAULT_POLICY } from './policy.ts';
-import { registerRoutes, type PlacementApi } from './api/router.ts';
+import { placementErrorShape, registerRoutes, type PlacementApi } from './api/router.ts';
 import { ROUTES } from './api/routes.ts';
 
 registerOpts([
@@ -51,7 +51,7 @@ export const placementService: ServiceDefinition = {
       mount: {
         name: 'placement',
         prefix: '/placement',
-        errorShape: 'placement',
+        errorShape: placementErrorShape,
         register: (scope) => registerRoutes(scope, ROUTES, api),
       },
       healthChecks: [{ name: 'placement database', check: async () => { await store.db.selectFrom('resource_classes').select('id').limit(1).execute(); } }],

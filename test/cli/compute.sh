@@ -14,12 +14,20 @@ test "$(openstack compute service list --service nova-compute -f value -c State)
 step cell_v2 discover_hosts;      run stratus manage cell_v2 discover_hosts --verbose --config "$D/stratus.conf"
 step cell_v2 list_cells;          stratus manage cell_v2 list_cells --config "$D/stratus.conf" | tee -a /dev/stderr | grep ' cell1 ' >/dev/null
 step cell_v2 list_hosts;          stratus manage cell_v2 list_hosts --config "$D/stratus.conf" | grep cell1 >/dev/null
-step catalog list;                openstack catalog list -f value -c Type | sort | tr '\n' ' ' | grep 'compute identity image placement' >/dev/null
+step catalog list;                types=" $(openstack catalog list -f value -c Type | tr '\n' ' ') "
+for t in compute identity image placement ec2; do [[ $types == *" $t "* ]] || { echo "no $t in the catalog: $types"; exit 1; }; done
 step image create;                head -c 1048576 /dev/zero > "$D/cirros.raw"
 openstack image create --disk-format raw --container-format bare --file "$D/cirros.raw" --property architecture=x86_64 cirros -f value -c id >/dev/null
 openstack image create --disk-format raw --container-format bare --file "$D/cirros.raw" --property hypervisor_type=xen xen-only -f value -c id >/dev/null
 step image list;                  openstack image list -f value -c Name | grep -x cirros >/dev/null
 step status upgrade-check;        run stratus status upgrade-check --config "$D/stratus.conf"
+# The all-in-one's own config is complete: no OS_* variable is needed to reach placement.
+step "status upgrade-check without OS_AUTH_URL"; env -u OS_AUTH_URL -u OS_PASSWORD node "$here/bin/stratus.mjs" status upgrade-check --config "$D/stratus.conf" | tee -a /dev/stderr | grep -A2 'Check: Placement API' | grep -q Success
+# oslo's --config-file (before or after the subcommand) and --config-dir, as nova-manage runbooks pass them.
+step "--config-file before the subcommand"; stratus --config-file "$D/stratus.conf" manage cell_v2 list_cells | grep ' cell1 ' >/dev/null
+step "--config-file after the subcommand";  stratus manage cell_v2 list_cells --config-file="$D/stratus.conf" | grep ' cell1 ' >/dev/null
+mkdir "$D/conf.d"; cp "$D/stratus.conf" "$D/conf.d/10-main.conf"
+step "--config-dir";                        stratus manage cell_v2 list_hosts --config-dir "$D/conf.d" | grep cell1 >/dev/null
 step flavor list;                 test "$(openstack flavor list -f value -c Name | grep -c '^m1\.')" = 5
 step keypair create;              openstack keypair create k1 > "$D/k1.pem"; grep -q 'PRIVATE KEY' "$D/k1.pem"
 step "server create --wait";      openstack server create --flavor m1.tiny --image cirros --key-name k1 --nic none --wait vm1 -f value -c status | grep -x ACTIVE >/dev/null

@@ -32,6 +32,16 @@ appid=$(openstack application credential show app1 -f value -c id)
 ( unset OS_USERNAME OS_PASSWORD OS_PROJECT_NAME OS_USER_DOMAIN_NAME OS_PROJECT_DOMAIN_NAME
   OS_AUTH_TYPE=v3applicationcredential OS_APPLICATION_CREDENTIAL_ID=$appid OS_APPLICATION_CREDENTIAL_SECRET=$secret \
     openstack token issue -f value -c project_id >/dev/null )
+step "application credential with access rules: what they allow, nothing else"
+rsecret=$(openstack application credential create app-rules --access-rules '[{"service": "identity", "method": "GET", "path": "/v3/projects"}]' -f value -c secret)
+rid=$(openstack application credential show app-rules -f value -c id)
+( unset OS_USERNAME OS_PASSWORD OS_PROJECT_NAME OS_USER_DOMAIN_NAME OS_PROJECT_DOMAIN_NAME
+  export OS_AUTH_TYPE=v3applicationcredential OS_APPLICATION_CREDENTIAL_ID=$rid OS_APPLICATION_CREDENTIAL_SECRET=$rsecret
+  openstack project list -f value -c Name | grep -x service >/dev/null
+  expect_fail 403 openstack user list
+  expect_fail 403 openstack ec2 credentials create )
+step "oauth1 delegation (keystoneclient + keystoneauth1 oauth1 plugin)"
+/usr/bin/python3 "$here/test/cli/oauth1.py"
 step "member of A gets 403 on B and on admin calls"
 openstack project create pa -f value -c id >/dev/null; openstack project create pb -f value -c id >/dev/null
 openstack user create --password ua-pass ua -f value -c id >/dev/null

@@ -4,7 +4,7 @@
 # a qcow2 (virtual size, checksum), properties, list, download, tags, protection, sharing with
 # another project (pending → accepted, invisible to a third project), the glance CLI's create /
 # update / list / download, interoperable import (glance-direct and web-download from a loopback
-# HTTP server, plus its URI filtering), and bad input (unknown disk format, upload to an active
+# HTTP server, plus its URI filtering), the tasks API (glance task-create/show/list), and bad input (unknown disk format, upload to an active
 # image, a qcow2 with a backing file). Fails on the first step that does not behave as on OpenStack.
 set -euo pipefail
 # web-download from the loopback server below: Glance's [import_filtering_opts] must allow its
@@ -159,6 +159,25 @@ fails glance image-create-via-import --disk-format raw --container-format bare -
   --uri "http://localhost:$HTTP_PORT/img.raw"
 grep -q "HTTP 400 Bad Request: URI for web-download does not pass filtering: http://localhost:$HTTP_PORT/img.raw" <<<"$out" || { echo "unexpected output: $out"; exit 1; }
 check "web2 and web3 stay queued" "$(openstack image list -f value -c Name -c Status | grep -E '^web[23] ' | sort | tr '\n' ' ')" "web2 queued web3 queued "
+
+step "tasks API: glance task-create (import), task-show until success, task-list; a member is refused"
+glance task-create --type import --input "{\"import_from\": \"http://127.0.0.1:$HTTP_PORT/img.raw\", \"import_from_format\": \"raw\", \"image_properties\": {\"name\": \"from-task\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}}" <&- > "$D/task.txt"
+TASK=$(gfield id < "$D/task.txt")
+check "task type" "$(gfield type < "$D/task.txt")" import
+for _ in $(seq 1 60); do
+  glance task-show "$TASK" <&- > "$D/task2.txt"
+  [[ $(gfield status < "$D/task2.txt") == success ]] && break
+  sleep 0.5
+done
+check "task status" "$(gfield status < "$D/task2.txt")" success
+TASK_IMAGE=$(gfield result < "$D/task2.txt" | js 'd["image_id"]')
+check "task image" "$(openstack image show "$TASK_IMAGE" -f value -c name -c status | tr '\n' ' ')" "from-task active "
+check "task image checksum" "$(openstack image show "$TASK_IMAGE" -f value -c checksum)" "$(md5 "$D/img.raw")"
+glance task-list --status success --type import --sort-key id --sort-dir asc --page-size 1 <&- | grep -q "$TASK" || { echo "task $TASK not in task-list"; exit 1; }
+fails as_bob glance task-list
+grep -q "HTTP 403 Forbidden" <<<"$out" || { echo "unexpected output: $out"; exit 1; }
+fails glance task-create --type import --input '{"import_from": "file:///etc/passwd", "import_from_format": "raw", "image_properties": {}}'
+grep -q "HTTP 400 Bad Request: File based imports are not allowed" <<<"$out" || { echo "unexpected output: $out"; exit 1; }
 
 step "image create --disk-format bogus refused"
 fails openstack image create --disk-format bogus --container-format bare --file "$D/img.raw" bad

@@ -47,13 +47,13 @@ async function waitConsole(_d: QemuDriver, uuid: string, re: RegExp, ms = 90_000
   for (;;) {
     const out = await readFile(join(dir, 'instances', uuid, 'console.log'), 'utf8').catch(() => '');
     if (re.test(out)) return out;
-    if (Date.now() - t0 > ms) throw new Error(`console of ${uuid} (power ${_d.info(uuid)?.powerState}, ${JSON.stringify(await (_d as any).live.get(uuid)?.qmp?.execute('query-status').catch((e: Error) => e.message))}) never matched ${re}:\n${out.split('\n').filter((l) => /stratus-init|Linux version|Power down|reboot:/.test(l)).join('\n')}\n${out.slice(-1500)}`);
+    if (Date.now() - t0 > ms) throw new Error(`console of ${uuid} (power ${(await _d.info(uuid).catch(() => undefined))?.powerState}, ${JSON.stringify(await (_d as any).live.get(uuid)?.qmp?.execute('query-status').catch((e: Error) => e.message))}) never matched ${re}:\n${out.split('\n').filter((l) => /stratus-init|Linux version|Power down|reboot:/.test(l)).join('\n')}\n${out.slice(-1500)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
 async function newDriver(): Promise<QemuDriver> {
-  const d = new QemuDriver({ config, logger, images, hostname: 'qemu-test' });
+  const d = new QemuDriver({ config, logger, images, hostname: 'qemu-test', instancesPath: join(dir, 'instances') });
   d.onLifecycleEvent((e) => events.push(e));
   return d;
 }
@@ -76,8 +76,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('host: QEMU, real resources, an accelerator that ran a guest, capabilities as traits', () => {
-  const r = driver.hostResources();
+test('host: QEMU, real resources, an accelerator that ran a guest, capabilities as traits', async () => {
+  const r = await driver.hostResources();
   assert.equal(r.hypervisorType, 'QEMU');
   assert.ok(r.vcpus >= 1 && r.memoryMb > 512 && r.localGb > 0);
   assert.ok(r.hypervisorVersion >= 7_000_000);
@@ -91,9 +91,9 @@ test('a minimal guest: boots, root grown to the flavor, power operations, suspen
   const t0 = Date.now();
   await driver.spawn(g);
   const spawnMs = Date.now() - t0;
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.RUNNING);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.RUNNING);
   let out = await waitConsole(driver, g.uuid, /stratus-init: up in/);
-  assert.match(out, /stratus-init: root 1\.9G/);
+  assert.match(out, /stratus-init: root 2G \(filesystem 1\.9G\)/);
   assert.match(out, /stratus-init: no datasource/);
   const gdir = join(dir, 'instances', g.uuid);
   const info = JSON.parse((await run('qemu-img', ['info', '-U', '--output=json', '-f', 'qcow2', join(gdir, 'disk')])).stdout);
@@ -105,33 +105,33 @@ test('a minimal guest: boots, root grown to the flavor, power operations, suspen
   console.log(`# spawn (cached image after the first download) ${spawnMs} ms`);
 
   await driver.pause(g.uuid);
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.PAUSED);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.PAUSED);
   await driver.unpause(g.uuid);
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.RUNNING);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.RUNNING);
 
-  await driver.reboot(g.uuid, true);
+  await driver.reboot(g, true);
   await waitConsole(driver, g.uuid, /(stratus-init: up in[\s\S]*){2}/);
 
   let t = Date.now();
   await driver.powerOff(g.uuid);
   console.log(`# clean power off ${Date.now() - t} ms`);
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.SHUTDOWN);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.SHUTDOWN);
   assert.match(await driver.consoleOutput(g.uuid), /stratus-init: shutting down/);
-  await driver.powerOn(g.uuid);
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.RUNNING);
+  await driver.powerOn(g);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.RUNNING);
   await waitConsole(driver, g.uuid, /(stratus-init: up in[\s\S]*){3}/);
 
   t = Date.now();
-  await driver.reboot(g.uuid, false);
+  await driver.reboot(g, false);
   console.log(`# soft reboot ${Date.now() - t} ms`);
   await waitConsole(driver, g.uuid, /(stratus-init: up in[\s\S]*){4}/);
 
   await driver.rescue(g, { imageId: MIN, password: null });
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.RUNNING);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.RUNNING);
   const rc = await readFile(`/proc/${(await readFile(join(gdir, 'qemu.pid'), 'utf8')).trim()}/cmdline`, 'utf8');
   assert.ok(rc.indexOf('disk.rescue') < rc.indexOf(`${g.uuid}/disk\0`) || rc.indexOf('disk.rescue') < rc.indexOf('id=root'));
   await waitConsole(driver, g.uuid, /(stratus-init: up in[\s\S]*){5}/);
-  await driver.unrescue(g.uuid);
+  await driver.unrescue(g);
   assert.ok(!existsSync(join(gdir, 'disk.rescue')));
   await waitConsole(driver, g.uuid, /(stratus-init: up in[\s\S]*){6}/);
 
@@ -149,19 +149,19 @@ test('a minimal guest: boots, root grown to the flavor, power operations, suspen
   t = Date.now();
   await driver.suspend(g.uuid);
   console.log(`# suspend ${Date.now() - t} ms`);
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.SUSPENDED);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.SUSPENDED);
   assert.ok(existsSync(join(gdir, 'suspend.state')));
   t = Date.now();
-  await driver.resume(g.uuid);
+  await driver.resume(g);
   console.log(`# resume ${Date.now() - t} ms`);
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.RUNNING);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.RUNNING);
   assert.ok(!existsSync(join(gdir, 'suspend.state')));
   await driver.pause(g.uuid);
   await driver.unpause(g.uuid);
 
   await driver.destroy(g.uuid);
   assert.ok(!existsSync(gdir));
-  assert.equal(driver.info(g.uuid), undefined);
+  await assert.rejects(driver.info(g.uuid), /could not be found/);
 });
 
 test('adoption: a new driver (agent restart) finds the running guest and controls it; a killed qemu becomes SHUTDOWN through the sync', async () => {
@@ -172,16 +172,16 @@ test('adoption: a new driver (agent restart) finds the running guest and control
   await driver.cleanupHost();
   const d2 = await newDriver();
   await d2.initHost([{ uuid: g.uuid, vmState: 'active' }]);
-  assert.equal(d2.info(g.uuid)?.powerState, POWER.RUNNING);
+  assert.equal((await d2.info(g.uuid).catch(() => undefined))?.powerState, POWER.RUNNING);
   await d2.pause(g.uuid);
-  assert.equal(d2.info(g.uuid)?.powerState, POWER.PAUSED);
+  assert.equal((await d2.info(g.uuid).catch(() => undefined))?.powerState, POWER.PAUSED);
   await d2.unpause(g.uuid);
   events.length = 0;
   process.kill(pid, 'SIGKILL');
   const t0 = Date.now();
   while (!events.some((e) => e.uuid === g.uuid && e.powerState === POWER.SHUTDOWN) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
   assert.ok(events.some((e) => e.uuid === g.uuid && e.event === 'stopped'), JSON.stringify(events));
-  assert.equal(d2.info(g.uuid)?.powerState, POWER.SHUTDOWN);
+  assert.equal((await d2.info(g.uuid).catch(() => undefined))?.powerState, POWER.SHUTDOWN);
   await d2.destroy(g.uuid);
   driver = d2;
 });
@@ -202,7 +202,7 @@ test('a guest that ignores ACPI (AMI-style kernel_id/ramdisk_id boot) still stop
   await driver.powerOff(g.uuid);
   const ms = Date.now() - t0;
   assert.ok(ms >= 2900 && ms < 15_000, `stop took ${ms} ms`);
-  assert.equal(driver.info(g.uuid)?.powerState, POWER.SHUTDOWN);
+  assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.SHUTDOWN);
   await driver.destroy(g.uuid);
 });
 

@@ -5,8 +5,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Metrics } from './metrics.ts';
-import { renderError, toStratusError, type ErrorShape } from './errors.ts';
-import { NotFound, StratusError } from '../errors.ts';
+import { NOT_FOUND, errorShape, sendError, writeSocketError, type ErrorShape, type ErrorShapeName } from './errors.ts';
+import { parseJsonBody } from './json.ts';
+import { BadRequest, HeaderFieldsTooLarge, NotFound, StratusError } from '../errors.ts';
 
 export interface HealthCheck { name: string; check(): Promise<void> }
 
@@ -25,10 +26,24 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics;
     healthChecks: HealthCheck[];
+    /** The error shape of each mounted service by path prefix, for errors raised before routing. */
+    errorShapes: { prefix: string; shape: ErrorShape }[];
   }
 }
 
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
+  const shapes: { prefix: string; shape: ErrorShape }[] = [];
+  // The service a URL belongs to: the longest mounted prefix ('/' when one service runs alone),
+  // else Keystone's shape (the all-in-one root).
+  const shapeFor = (url: string | undefined): ErrorShape => {
+    const path = (url ?? '/').split('?')[0];
+    let best: { prefix: string; shape: ErrorShape } | undefined;
+    for (const s of shapes) {
+      const inside = s.prefix === '/' || path === s.prefix || path.startsWith(`${s.prefix}/`);
+      if (inside && (!best || s.prefix.length > best.prefix.length)) best = s;
+    }
+    return best?.shape ?? errorShape('keystone');
+  };
   const app = Fastify({
     loggerInstance: opts.logger as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
@@ -45,22 +60,45 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     // OpenStack APIs refuse wrong types instead of coercing them, and keep attributes they do
     // not know (Keystone's extra attributes): no coercion, no stripping.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    // Errors fastify's router raises before any route or hook runs (a bad percent-escape, an id
+    // over maxParamLength): rendered by the service the path belongs to.
+    frameworkErrors: (error, req, reply) => { sendError(shapeFor(req.url), error, req, reply); },
+    // Errors Node's HTTP parser raises before a request exists (headers over the limit, a
+    // malformed request line): answered on the socket, still in the service's shape.
+    clientErrorHandler: (error, socket) => {
+      const err = error as unknown as Error & { code?: string; rawPacket?: unknown };
+      if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) { socket.destroy(); return; }
+      const id = `req-${randomUUID()}`;
+      // What the parser had read: the request line names the service, the headers seen so far
+      // (Accept) choose Glance's body format.
+      const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.subarray(0, 65536).toString('latin1') : '';
+      const [first = '', ...lines] = raw.split('\r\n');
+      const line = /^[A-Z]+ (\S+)/.exec(first);
+      const headers: Record<string, string> = {};
+      for (const l of lines) {
+        const m = /^([\w-]+):\s*(.*)$/.exec(l);
+        if (m && m[2].length < 1024) headers[m[1].toLowerCase()] = m[2];
+      }
+      const typed = err.code === 'HPE_HEADER_OVERFLOW'
+        ? new HeaderFieldsTooLarge('Request Header Fields Too Large: the request headers are larger than the limit.')
+        : new BadRequest('The request could not be parsed as HTTP.');
+      opts.logger.debug({ request_id: id, code: err.code, status: typed.status }, 'client error');
+      writeSocketError(shapeFor(line?.[1]), typed, socket, { id, headers });
+    },
   });
+  app.decorate('errorShapes', shapes);
   const metrics = opts.metrics ?? new Metrics();
   app.decorate('metrics', metrics);
   app.decorate('healthChecks', [] as HealthCheck[]);
 
   // Empty JSON bodies are normal (PUT role assignments, actions); malformed ones are 400.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(/^application\/([\w.+-]*\+)?json/, { parseAs: 'string' }, (req, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') return done(null, undefined);
+  // Depth is bounded here for every service (see json.ts).
+  app.addContentTypeParser(/^application\/([\w.+-]*\+)?json/, { parseAs: 'string' }, (_req, body, done) => {
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(body as string));
     } catch (e) {
-      const err = e as Error & { statusCode?: number };
-      err.statusCode = 400;
-      done(err, undefined);
+      done(e as Error, undefined);
     }
   });
 
@@ -88,16 +126,15 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     reply.type('text/plain; version=0.0.4');
     return metrics.render();
   });
-  app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: { code: 404, title: 'Not Found', message: `The resource could not be found: ${req.method} ${req.url.split('?')[0]}` } });
-  });
+  app.setNotFoundHandler((req, reply) => sendError(shapeFor(req.url), new NotFound(NOT_FOUND), req, reply));
+  app.setErrorHandler((error, req, reply) => sendError(shapeFor(req.url), error, req, reply));
   return app;
 }
 
 export interface ServiceMount {
   name: string;
   prefix: string;
-  errorShape: ErrorShape;
+  errorShape: ErrorShapeName | ErrorShape;
   /** Headers added to every response of this service (e.g. x-compute-request-id). */
   extraHeaders?: (req: FastifyRequest) => Record<string, string>;
   register(scope: FastifyInstance): Promise<void>;
@@ -105,28 +142,21 @@ export interface ServiceMount {
 
 /** Mounts one service under its prefix with its own error rendering. */
 export async function mountService(app: FastifyInstance, svc: ServiceMount): Promise<void> {
+  const shape = errorShape(svc.errorShape);
+  app.errorShapes.push({ prefix: svc.prefix, shape });
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req, reply) => {
       req.serviceName = svc.name;
       if (svc.extraHeaders) for (const [k, v] of Object.entries(svc.extraHeaders(req))) reply.header(k, v);
     });
-    scope.setErrorHandler((error, req, reply) => sendError(svc.errorShape, error, req, reply));
+    scope.setErrorHandler((error, req, reply) => sendError(shape, error, req, reply));
     // Fastify allows one not-found handler per prefix: a service mounted at '/' (standalone)
-    // keeps the app's own; services that care route unmatched paths themselves.
+    // keeps the app's own, which renders in the shape of the service the path belongs to.
     if (svc.prefix !== '/') {
-      scope.setNotFoundHandler((req, reply) =>
-        sendError(svc.errorShape, new NotFound(`The resource could not be found.`), req, reply));
+      scope.setNotFoundHandler((req, reply) => sendError(shape, new NotFound(NOT_FOUND), req, reply));
     }
     await svc.register(scope);
   }, { prefix: svc.prefix === '/' ? '' : svc.prefix });
 }
 
-export function sendError(shape: ErrorShape, error: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const err = toStratusError(error);
-  if (err.status >= 500) req.log.error({ err: (err.cause ?? error) as Error }, 'request failed');
-  else req.log.debug({ err: err.message, status: err.status }, 'request refused');
-  if (err.headers) for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-  return reply.code(err.status).type('application/json').send(renderError(shape, err, req.id));
-}
-
-export { StratusError };
+export { StratusError, sendError };

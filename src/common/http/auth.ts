@@ -2,7 +2,7 @@
 // tokens in process; the other services ask Identity over HTTP (as keystonemiddleware does) and
 // cache the answer until the token expires or a revocation event arrives on the bus.
 import type { FastifyRequest } from 'fastify';
-import { Unauthorized, ServiceUnavailable } from '../errors.ts';
+import { Forbidden, Unauthorized, ServiceUnavailable } from '../errors.ts';
 import type { Credentials } from './policy.ts';
 
 export interface AuthContext {
@@ -25,7 +25,25 @@ export interface AuthContext {
   methods: string[];
   auditIds: string[];
   applicationCredentialId?: string;
+  /** Set for application credential tokens; `accessRules` only when the credential has some. */
+  applicationCredential?: { id: string; name?: string; restricted: boolean; accessRules?: AccessRule[] };
+  /** The trust a trust-scoped token acts within. */
+  trustId?: string;
+  /** The OAuth1 access token an oauth1 token was issued from. */
+  oauthAccessTokenId?: string;
 }
+
+/** What an application credential may call: one service type, one method, a path template. */
+export interface AccessRule { id?: string; service: string; method: string; path: string }
+
+/**
+ * The version of access-rule enforcement this middleware implements, sent to Identity when it
+ * validates a token (keystonemiddleware's `OpenStack-Identity-Access-Rules`). Identity refuses to
+ * validate a token whose credential has access rules for a caller that does not send it, so a
+ * service that would not enforce the rules never accepts such a token.
+ */
+export const ACCESS_RULES_HEADER = 'openstack-identity-access-rules';
+export const ACCESS_RULES_VERSION = '1.0';
 
 export interface TokenValidator {
   validate(token: string): Promise<AuthContext>;
@@ -41,19 +59,77 @@ declare module 'fastify' {
 
 export const AUTH_REQUIRED = 'The request you have made requires authentication.';
 
-/** A fastify preHandler: refuses requests without a valid X-Auth-Token. */
-export function requireAuth(validator: TokenValidator) {
+/** Which service a request reaches: its catalog type and where its API is mounted ('' or '/compute'). */
+export interface ServiceScope { type: string; mountPrefix: string }
+
+/**
+ * Authenticates a request for a service: a valid X-Auth-Token (401 otherwise, with the
+ * challenge) whose application credential's access rules, if it has any, allow this method and
+ * path on this service type (403 otherwise). Every service's API authenticates through here, so
+ * no route can skip the access rules.
+ */
+export async function authenticateRequest(req: FastifyRequest, validator: TokenValidator, service: ServiceScope, challenge = validator.challenge): Promise<AuthContext> {
+  const headers = challenge ? { 'WWW-Authenticate': challenge } : undefined;
+  const token = req.headers['x-auth-token'];
+  if (typeof token !== 'string' || token === '') throw new Unauthorized(AUTH_REQUIRED, { headers });
+  let auth: AuthContext;
+  try {
+    auth = await validator.validate(token);
+  } catch (e) {
+    if (e instanceof Unauthorized) throw new Unauthorized(AUTH_REQUIRED, { headers });
+    throw e;
+  }
+  enforceAccessRules(auth, service.type, req.method, servicePath(req, service.mountPrefix));
+  req.auth = auth;
+  return auth;
+}
+
+/** A fastify hook: refuses requests without a valid X-Auth-Token or outside its access rules. */
+export function requireAuth(validator: TokenValidator, service: ServiceScope) {
   return async (req: FastifyRequest): Promise<void> => {
-    const headers = validator.challenge ? { 'WWW-Authenticate': validator.challenge } : undefined;
-    const token = req.headers['x-auth-token'];
-    if (typeof token !== 'string' || token === '') throw new Unauthorized(AUTH_REQUIRED, { headers });
-    try {
-      req.auth = await validator.validate(token);
-    } catch (e) {
-      if (e instanceof Unauthorized) throw new Unauthorized(AUTH_REQUIRED, { headers });
-      throw e;
-    }
+    await authenticateRequest(req, validator, service);
   };
+}
+
+/**
+ * The request path as the service itself sees it: without the all-in-one mount prefix
+ * (`/compute`) and the query, percent-decoded as the router decodes it — `/v2.1/servers/x`.
+ * Access rules name paths this way (`/v2.1/servers/*`), as keystonemiddleware matches them
+ * against the path of the service's own WSGI application.
+ */
+export function servicePath(req: FastifyRequest, mountPrefix: string): string {
+  const raw = req.url.split('?')[0];
+  const rel = mountPrefix && raw.startsWith(mountPrefix) ? raw.slice(mountPrefix.length) || '/' : raw;
+  try { return decodeURIComponent(rel); } catch { return rel; }
+}
+
+/**
+ * keystonemiddleware's path templates: `*` and `{name}` stand for one non-empty path segment,
+ * `**` for anything (several segments, or none after a slash); everything else is literal.
+ */
+export function pathMatches(path: string, template: string): boolean {
+  let re = '';
+  for (const m of template.matchAll(/(\{[^}]*\})|(\*\*)|(\*)|([^{}*])/g)) {
+    if (m[1] || m[3]) re += '[^/]+';
+    else if (m[2]) re += '.*';
+    else re += m[4].replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`).test(path);
+}
+
+export const ACCESS_RULES_REFUSAL = 'You are not authorized to perform the requested action: the application credential used does not allow this request (access rules).';
+
+/**
+ * Refuses (403) a request that no access rule of the token's application credential allows:
+ * the rule's service type, method and path template must all match. Tokens without access
+ * rules pass. Validating a token (`GET /v3/auth/tokens`) is always allowed, as in Keystone.
+ */
+export function enforceAccessRules(auth: AuthContext, serviceType: string, method: string, path: string): void {
+  const rules = auth.applicationCredential?.accessRules;
+  if (!rules) return;
+  if (serviceType === 'identity' && method === 'GET' && path.endsWith('/v3/auth/tokens')) return;
+  if (rules.some((r) => r.service === serviceType && r.method === method && pathMatches(path, r.path))) return;
+  throw new Forbidden(ACCESS_RULES_REFUSAL);
 }
 
 /** Policy credentials for an authenticated request. */
@@ -135,7 +211,9 @@ export class RemoteTokenValidator implements TokenValidator {
     const serviceToken = await this.getServiceToken();
     let res: Response;
     try {
-      res = await fetch(`${this.opts.identityUrl}/auth/tokens?nocatalog`, { headers: { 'x-auth-token': serviceToken, 'x-subject-token': token } });
+      res = await fetch(`${this.opts.identityUrl}/auth/tokens?nocatalog`, {
+        headers: { 'x-auth-token': serviceToken, 'x-subject-token': token, [ACCESS_RULES_HEADER]: ACCESS_RULES_VERSION },
+      });
     } catch (e) {
       throw new ServiceUnavailable(`Identity service unreachable: ${(e as Error).message}`);
     }
@@ -169,7 +247,9 @@ export interface TokenBody {
   expires_at: string;
   issued_at: string;
   audit_ids: string[];
-  application_credential?: { id: string };
+  application_credential?: { id: string; name?: string; restricted?: boolean; access_rules?: AccessRule[] };
+  'OS-TRUST:trust'?: { id: string };
+  'OS-OAUTH1'?: { access_token_id: string; consumer_id: string };
 }
 
 export function authContextFromTokenBody(token: string, t: TokenBody): AuthContext {
@@ -193,5 +273,14 @@ export function authContextFromTokenBody(token: string, t: TokenBody): AuthConte
     methods: t.methods,
     auditIds: t.audit_ids,
     applicationCredentialId: t.application_credential?.id,
+    applicationCredential: t.application_credential && {
+      id: t.application_credential.id,
+      name: t.application_credential.name,
+      // A body without the flag is from an Identity that predates it: assume the stricter.
+      restricted: t.application_credential.restricted !== false,
+      accessRules: t.application_credential.access_rules?.map((r) => ({ id: r.id, service: r.service, method: r.method, path: r.path })),
+    },
+    trustId: t['OS-TRUST:trust']?.id,
+    oauthAccessTokenId: t['OS-OAUTH1']?.access_token_id,
   };
 }

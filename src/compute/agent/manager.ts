@@ -6,13 +6,21 @@ import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
 import { Conflict, MessagingTimeout, ServiceUnavailable } from '../../common/errors.ts';
-import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION, systemContext } from '../rpc.ts';
-import { VM, TASK, POWER, POWER_NAMES, instanceName, type InstanceRow } from '../objects.ts';
+import { systemContext } from '../rpc.ts';
+import { RpcClient, serveApi, type ArgsOf, type CallNames, type Handlers, type ResultOf } from '../../common/rpc/typed.ts';
+import { conductorApi, type InstanceWithMetadata } from '../rpcapi/conductor.ts';
+import { computeApi, type BuildSecrets } from '../rpcapi/compute.ts';
+import { VM, TASK, POWER, POWER_NAMES, type InstanceRow } from '../objects.ts';
 import type { PlacementClient } from '../clients.ts';
-import type { ComputeDriver, GuestSpec } from '../virt/driver.ts';
+import type { ComputeDriver, GuestSpec, InjectedFile, LifecycleEvent } from '../virt/driver.ts';
+import { InstanceNotFound as GuestNotFound, NotSupported } from '../virt/errors.ts';
+import { CAPABILITY_TRAITS } from '../virt/capabilities.ts';
+import { guestSpecOf } from './guest-spec.ts';
 import { now, parseJson, sleep } from '../util.ts';
 
 export interface AgentDeps { config: Config; logger: Logger; transport: Transport; placement: PlacementClient; driver: ComputeDriver; host: string }
+
+type ConductorMethods = typeof conductorApi.methods;
 
 class Semaphore {
   private waiting: (() => void)[] = [];
@@ -36,22 +44,28 @@ export class ComputeManager {
   private usageDirty?: NodeJS.Timeout;
   private stopped = false;
 
+  /** The virt driver (the all-in-one's banner names it). */
+  get driver(): ComputeDriver { return this.d.driver; }
+
   constructor(private readonly d: AgentDeps) {
     this.host = d.host;
     this.builds = new Semaphore(d.config.get<number>('DEFAULT', 'max_concurrent_builds'));
+    this.conductorRpc = new RpcClient(d.transport, conductorApi);
   }
 
   private dead = false;
 
-  private conductor<T>(method: string, args: unknown, ctx: RequestContext = systemContext()): Promise<T> {
+  private readonly conductorRpc: RpcClient<ConductorMethods>;
+
+  private conductor<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>, ctx: RequestContext = systemContext()): Promise<ResultOf<ConductorMethods[K]>> {
     if (this.dead) return Promise.reject(new Error(`compute agent ${this.host} is dead`));
-    return this.d.transport.call<T>(ctx, { topic: CONDUCTOR_TOPIC }, method, args, { version: CONDUCTOR_VERSION, timeoutMs: 60_000 });
+    return this.conductorRpc.call(ctx, method, args, { timeoutMs: 60_000 });
   }
 
   /** Waits for a conductor (start-up order does not matter in a distributed deployment). */
-  private async conductorRetry<T>(method: string, args: unknown): Promise<T> {
+  private async conductorRetry<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>): Promise<ResultOf<ConductorMethods[K]>> {
     for (let i = 0; ; i++) {
-      try { return await this.conductor<T>(method, args); } catch (e) {
+      try { return await this.conductor(method, args); } catch (e) {
         if (!(e instanceof MessagingTimeout) || this.stopped) throw e;
         this.d.logger.warn({ host: this.host }, `waiting for a conductor (${method})`);
         await sleep(Math.min(5000, 500 * (i + 1)));
@@ -61,11 +75,14 @@ export class ComputeManager {
 
   async start(): Promise<void> {
     const { config, driver } = this.d;
-    const svc = await this.conductorRetry<{ id: number }>('service_update', { host: this.host, binary: 'nova-compute', topic: 'compute' });
+    const svc = await this.conductorRetry('service_update', { host: this.host, binary: 'nova-compute', topic: 'compute' });
     this.serviceId = svc.id;
-    const known = await this.conductorRetry<{ uuid: string; vm_state: string; task_state: string | null }[]>('instances_on_host', { host: this.host });
+    const known = await this.conductorRetry('instances_on_host', { host: this.host });
     await driver.initHost(known.map((k) => ({ uuid: k.uuid, vmState: k.vm_state })));
-    this.server = await this.d.transport.serve({ topic: COMPUTE_TOPIC, server: this.host }, this.endpoints(), { version: COMPUTE_VERSION });
+    driver.onLifecycleEvent?.((e) => {
+      this.onLifecycle(e).catch((err) => this.d.logger.warn({ err, instance: e.uuid, event: e.event }, 'could not sync the instance after a lifecycle event'));
+    });
+    this.server = await serveApi(this.d.transport, computeApi, { server: this.host }, this.endpoints());
     // Identity or placement may come up after us (separate processes start in any order).
     for (let i = 0; ; i++) {
       try { await this.updateResources(); break; } catch (e) {
@@ -101,10 +118,11 @@ export class ComputeManager {
   /** Resource tracker: the compute node record (through the conductor) and placement inventory. */
   async updateResources(): Promise<void> {
     const { config, driver, placement } = this.d;
-    const r = driver.hostResources();
-    const usage = await this.conductor<{ running_vms: number; vcpus_used: number; memory_mb_used: number; local_gb_used: number }>('host_usage', { host: this.host });
+    if (this.serviceId === undefined) throw new Error(`compute agent ${this.host}: resources reported before its service registered`);
+    const r = await driver.hostResources();
+    const usage = await this.conductor('host_usage', { host: this.host });
     const ratios = { cpu: config.get<number>('DEFAULT', 'cpu_allocation_ratio'), ram: config.get<number>('DEFAULT', 'ram_allocation_ratio'), disk: config.get<number>('DEFAULT', 'disk_allocation_ratio') };
-    const node = await this.conductor<{ uuid: string }>('compute_node_update', {
+    const node = await this.conductor('compute_node_update', {
       host: this.host, service_id: this.serviceId, hypervisor_hostname: r.hypervisorHostname, hypervisor_type: r.hypervisorType,
       hypervisor_version: r.hypervisorVersion, vcpus: r.vcpus, memory_mb: r.memoryMb, local_gb: r.localGb, cpu_info: JSON.stringify(r.cpuInfo),
       host_ip: config.get<string>('DEFAULT', 'my_ip'), supported_instances: JSON.stringify(r.supportedInstances),
@@ -115,6 +133,7 @@ export class ComputeManager {
       // Remember the node only once its provider exists: if placement is not reachable yet, the
       // next attempt must create the provider again instead of writing inventory to nothing.
       await placement.ensureProvider(node.uuid, r.hypervisorHostname);
+      await this.reportCapabilities(node.uuid);
       this.nodeUuid = node.uuid;
     }
     const reservedDisk = Math.ceil(config.get<number>('DEFAULT', 'reserved_host_disk_mb') / 1024);
@@ -125,6 +144,58 @@ export class ComputeManager {
     });
   }
 
+  /**
+   * The driver's capabilities as traits on the node's provider (Nova's capability traits): the
+   * ones it claims are added, the capability traits it does not claim removed, others kept.
+   */
+  private async reportCapabilities(nodeUuid: string): Promise<void> {
+    const claimed = new Set(this.d.driver.capabilities());
+    await this.d.placement.setTraits(nodeUuid, [...claimed], CAPABILITY_TRAITS.filter((t) => !claimed.has(t)));
+  }
+
+  /** The driver's power state of a guest; NOSTATE when it has none. */
+  private async powerState(uuid: string): Promise<number> {
+    try { return (await this.d.driver.info(uuid)).powerState; } catch (e) {
+      if (e instanceof GuestNotFound) return POWER.NOSTATE;
+      throw e;
+    }
+  }
+
+  /** The instance row with its metadata, through the conductor. */
+  private async instance(ctx: RequestContext, uuid: string): Promise<InstanceWithMetadata | null> {
+    return this.conductor('instance_get', { uuid, expected_attrs: ['metadata'] }, ctx);
+  }
+
+  private specOf(row: InstanceWithMetadata, secrets: { adminPassword?: string | null; injectedFiles?: InjectedFile[] } = {}): GuestSpec {
+    return guestSpecOf(row, { nameTemplate: this.d.config.get<string>('DEFAULT', 'instance_name_template'), metadata: row.metadata, ...secrets });
+  }
+
+  /** The spec of an instance this host runs, for operations that may start the guest afresh. */
+  private async specFor(ctx: RequestContext, uuid: string): Promise<GuestSpec> {
+    const row = await this.instance(ctx, uuid);
+    if (!row || row.deleted) throw new GuestNotFound(`Instance ${uuid} could not be found.`);
+    return this.specOf(row);
+  }
+
+  /**
+   * Nova's handle_lifecycle_event → _sync_instance_power_state: with no task in flight the
+   * instance follows its guest; an ACTIVE instance whose guest stopped (or crashed, or was
+   * suspended behind our back) becomes STOPPED (SHUTOFF), as Nova's stop does.
+   */
+  private async onLifecycle(e: LifecycleEvent): Promise<void> {
+    if (this.stopped) return;
+    const ctx = systemContext();
+    const row = await this.conductor('instance_get', { uuid: e.uuid }, ctx);
+    if (!row || row.deleted || row.host !== this.host || row.task_state !== null) return;
+    const power = await this.powerState(e.uuid);
+    const updates: Partial<InstanceRow> = { power_state: power };
+    const off = power === POWER.SHUTDOWN || power === POWER.CRASHED || power === POWER.SUSPENDED || power === POWER.NOSTATE;
+    if (row.vm_state === VM.ACTIVE && off) updates.vm_state = VM.STOPPED;
+    if (row.power_state === power && !updates.vm_state) return;
+    this.d.logger.info({ instance: e.uuid, event: e.event, vm_state: row.vm_state, power_state: power }, 'guest changed state on its own; syncing the instance');
+    await this.conductor('instance_update', { uuid: e.uuid, updates, expect: { task_state: [null] }, host: this.host }, ctx);
+  }
+
   private markUsageDirty(): void {
     if (this.usageDirty) return;
     this.usageDirty = setTimeout(() => {
@@ -132,6 +203,11 @@ export class ComputeManager {
       this.updateResources().catch((e) => this.d.logger.warn({ err: e }, 'resource update failed'));
     }, 1000);
     this.usageDirty.unref();
+  }
+
+  /** Logs a failure that must not stop what it accompanies (bookkeeping, best-effort cleanup). */
+  private logged(ctx: RequestContext, what: string, uuid?: string) {
+    return (err: unknown) => { this.d.logger.warn({ err, instance: uuid, requestId: ctx.requestId }, `could not ${what}`); };
   }
 
   /**
@@ -148,7 +224,7 @@ export class ComputeManager {
           await this.conductor('instance_update', { uuid: k.uuid, updates: { vm_state: VM.ERROR, task_state: null }, host: this.host });
           await this.conductor('add_fault', { uuid: k.uuid, code: 500, message: `Instance ${k.uuid} was being built on ${this.host} when its compute service restarted.`, host: this.host });
         } else if (k.task_state && k.vm_state !== VM.BUILDING) {
-          const power = this.d.driver.info(k.uuid)?.powerState ?? POWER.NOSTATE;
+          const power = await this.powerState(k.uuid);
           await this.conductor('instance_update', { uuid: k.uuid, updates: { task_state: null, power_state: power }, host: this.host });
         }
       } catch (e) {
@@ -160,7 +236,7 @@ export class ComputeManager {
       try {
         const allocs = await this.d.placement.providerAllocations(this.nodeUuid);
         for (const consumer of Object.keys(allocs)) {
-          const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: consumer });
+          const row = await this.conductor('instance_get', { uuid: consumer });
           if (row && row.deleted) await this.d.placement.deleteAllocations(consumer);
         }
       } catch (e) {
@@ -169,54 +245,63 @@ export class ComputeManager {
     }
   }
 
-  private endpoints() {
-    const wrap = (event: string, fn: (ctx: RequestContext, a: any) => Promise<unknown>) => async (ctx: RequestContext, a: any) => {
-      await this.conductor('event_start', { uuid: a.instance_uuid, request_id: ctx.requestId, event, host: this.host }, ctx).catch(() => undefined);
+  private endpoints(): Handlers<typeof computeApi.methods> {
+    const wrap = <A extends { instance_uuid: string }>(event: string, fn: (ctx: RequestContext, a: A) => Promise<unknown>) => async (ctx: RequestContext, a: A) => {
+      await this.conductor('event_start', { uuid: a.instance_uuid, request_id: ctx.requestId, event, host: this.host }, ctx).catch(this.logged(ctx, `record ${event} start`, a.instance_uuid));
       try {
         const r = await fn(ctx, a);
-        await this.conductor('event_finish', { uuid: a.instance_uuid, request_id: ctx.requestId, event, result: 'Success', host: this.host }, ctx).catch(() => undefined);
+        await this.conductor('event_finish', { uuid: a.instance_uuid, request_id: ctx.requestId, event, result: 'Success', host: this.host }, ctx).catch(this.logged(ctx, `record ${event} finish`, a.instance_uuid));
         return r;
       } catch (e) {
-        await this.conductor('event_finish', { uuid: a.instance_uuid, request_id: ctx.requestId, event, result: 'Error', traceback: (e as Error).stack ?? String(e), host: this.host }, ctx).catch(() => undefined);
+        await this.conductor('event_finish', { uuid: a.instance_uuid, request_id: ctx.requestId, event, result: 'Error', traceback: (e as Error).stack ?? String(e), host: this.host }, ctx)
+          .catch(this.logged(ctx, `record ${event} failure`, a.instance_uuid));
         throw e;
       }
     };
-    const power = (event: string, op: (uuid: string, a: any) => Promise<unknown>, after: (a: any) => Partial<InstanceRow>, expect: string[]) =>
-      wrap(event, async (ctx, a) => {
+    /**
+     * A power action: the driver call, then the instance's new state if it is still in the task
+     * the API set; on failure a fault and the task cleared, the guest's real power state kept
+     * (a NotSupported driver leaves the instance as it was, with the fault saying why).
+     */
+    const power = <A extends { instance_uuid: string }>(event: string, op: (a: A, ctx: RequestContext) => Promise<unknown>, after: (a: A) => Partial<InstanceRow>, expect: string[]) =>
+      wrap<A>(event, async (ctx, a) => {
         try {
-          await op(a.instance_uuid, a);
+          await op(a, ctx);
         } catch (e) {
-          await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx).catch(() => undefined);
-          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: null, power_state: this.d.driver.info(a.instance_uuid)?.powerState ?? POWER.NOSTATE }, host: this.host }, ctx).catch(() => undefined);
+          await this.conductor('add_fault', { uuid: a.instance_uuid, code: e instanceof NotSupported ? 501 : 500, message: (e as Error).message, host: this.host }, ctx).catch(this.logged(ctx, 'record a fault', a.instance_uuid));
+          const ps = await this.powerState(a.instance_uuid).catch(() => POWER.NOSTATE);
+          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: null, power_state: ps }, host: this.host }, ctx).catch(this.logged(ctx, 'clear the task state', a.instance_uuid));
           throw e;
         }
         await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { ...after(a), task_state: null }, expect: { task_state: expect }, host: this.host }, ctx);
       });
     const drv = this.d.driver;
+    type U = { instance_uuid: string };
     return {
-      build_and_run_instance: (ctx: RequestContext, a: { instance_uuid: string }) => {
+      build_and_run_instance: (ctx: RequestContext, a: U & BuildSecrets) => {
         // Answer the cast at once; builds run in the background, a few at a time.
-        void this.builds.run(() => this.build(ctx, a.instance_uuid)).catch((e) => this.d.logger.error({ err: e, instance: a.instance_uuid }, 'build failed'));
+        void this.builds.run(() => this.build(ctx, a.instance_uuid, a)).catch((e) => this.d.logger.error({ err: e, instance: a.instance_uuid, requestId: ctx.requestId }, 'build failed'));
       },
-      terminate_instance: wrap('compute_terminate_instance', (ctx, a) => this.terminate(ctx, a.instance_uuid)),
-      stop_instance: power('compute_stop_instance', (u) => drv.powerOff(u), () => ({ vm_state: VM.STOPPED, power_state: POWER.SHUTDOWN }), [TASK.POWERING_OFF]),
-      start_instance: power('compute_start_instance', (u) => drv.powerOn(u), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.POWERING_ON]),
-      reboot_instance: power('compute_reboot_instance', (u, a) => drv.reboot(u, a.reboot_type === 'HARD'), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }),
+      terminate_instance: wrap<U>('compute_terminate_instance', (ctx, a) => this.terminate(ctx, a.instance_uuid)),
+      stop_instance: power<U>('compute_stop_instance', (a) => drv.powerOff(a.instance_uuid), () => ({ vm_state: VM.STOPPED, power_state: POWER.SHUTDOWN }), [TASK.POWERING_OFF]),
+      start_instance: power<U>('compute_start_instance', async (a, ctx) => drv.powerOn(await this.specFor(ctx, a.instance_uuid)), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.POWERING_ON]),
+      reboot_instance: power<U & { reboot_type?: string }>('compute_reboot_instance', async (a, ctx) => drv.reboot(await this.specFor(ctx, a.instance_uuid), a.reboot_type === 'HARD'),
+        () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }),
         [TASK.REBOOTING, TASK.REBOOTING_HARD, TASK.REBOOT_PENDING, TASK.REBOOT_STARTED, TASK.REBOOT_PENDING_HARD, TASK.REBOOT_STARTED_HARD]),
-      pause_instance: power('compute_pause_instance', (u) => drv.pause(u), () => ({ vm_state: VM.PAUSED, power_state: POWER.PAUSED }), [TASK.PAUSING]),
-      unpause_instance: power('compute_unpause_instance', (u) => drv.unpause(u), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.UNPAUSING]),
-      suspend_instance: power('compute_suspend_instance', (u) => drv.suspend(u), () => ({ vm_state: VM.SUSPENDED, power_state: POWER.SUSPENDED }), [TASK.SUSPENDING]),
-      resume_instance: power('compute_resume_instance', (u) => drv.resume(u), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.RESUMING]),
-      set_admin_password: power('compute_set_admin_password', (u, a) => drv.setAdminPassword(u, a.new_pass), () => ({}), [TASK.UPDATING_PASSWORD]),
-      rebuild_instance: wrap('compute_rebuild_instance', async (ctx, a) => {
-        const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: a.instance_uuid }, ctx);
+      pause_instance: power<U>('compute_pause_instance', (a) => drv.pause(a.instance_uuid), () => ({ vm_state: VM.PAUSED, power_state: POWER.PAUSED }), [TASK.PAUSING]),
+      unpause_instance: power<U>('compute_unpause_instance', (a) => drv.unpause(a.instance_uuid), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.UNPAUSING]),
+      suspend_instance: power<U>('compute_suspend_instance', (a) => drv.suspend(a.instance_uuid), () => ({ vm_state: VM.SUSPENDED, power_state: POWER.SUSPENDED }), [TASK.SUSPENDING]),
+      resume_instance: power<U>('compute_resume_instance', async (a, ctx) => drv.resume(await this.specFor(ctx, a.instance_uuid)), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.RESUMING]),
+      set_admin_password: power<U & { new_pass: string }>('compute_set_admin_password', (a) => drv.setAdminPassword(a.instance_uuid, a.new_pass), () => ({}), [TASK.UPDATING_PASSWORD]),
+      rebuild_instance: wrap<U & BuildSecrets & { orig_vm_state?: string }>('compute_rebuild_instance', async (ctx, a) => {
+        const row = await this.instance(ctx, a.instance_uuid);
         if (!row || row.deleted) return;
         await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: TASK.REBUILD_SPAWNING }, expect: { task_state: [TASK.REBUILDING] }, host: this.host }, ctx);
         try {
-          await drv.rebuild(this.guestSpec(row, {}));
+          await drv.rebuild(this.specOf(row, { adminPassword: a.admin_password, injectedFiles: a.injected_files }));
         } catch (e) {
           await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ERROR, task_state: null }, host: this.host }, ctx);
-          await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx);
+          await this.conductor('add_fault', { uuid: a.instance_uuid, code: e instanceof NotSupported ? 501 : 500, message: (e as Error).message, host: this.host }, ctx);
           throw e;
         }
         // A stopped server stays stopped after its rebuild, as in Nova.
@@ -228,20 +313,22 @@ export class ComputeManager {
         }
       }),
       // Shelve offloads at once (shelved_offload_time = 0): the guest and its allocation go away.
-      shelve_instance: wrap('compute_shelve_instance', async (ctx, a) => {
-        await drv.powerOff(a.instance_uuid).catch(() => undefined);
+      shelve_instance: wrap<U>('compute_shelve_instance', async (ctx, a) => {
+        // A guest that is already off (or gone) is fine: it is destroyed next.
+        await drv.powerOff(a.instance_uuid).catch((e) => { if (!(e instanceof GuestNotFound)) this.logged(ctx, 'power off before shelving', a.instance_uuid)(e); });
         await drv.destroy(a.instance_uuid);
         await this.d.placement.deleteAllocations(a.instance_uuid);
         await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.SHELVED_OFFLOADED, task_state: null, power_state: POWER.SHUTDOWN, host: null, node: null }, expect: { task_state: ['shelving'] } }, ctx);
         this.markUsageDirty();
       }),
-      unshelve_instance: wrap('compute_unshelve_instance', async (ctx, a) => {
-        const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: a.instance_uuid }, ctx);
+      unshelve_instance: wrap<U>('compute_unshelve_instance', async (ctx, a) => {
+        const row = await this.instance(ctx, a.instance_uuid);
         if (!row || row.deleted || row.host !== this.host) return;
         try {
-          await drv.spawn(this.guestSpec(row, {}));
+          await drv.spawn(this.specOf(row));
         } catch (e) {
-          await this.d.placement.deleteAllocations(a.instance_uuid).catch(() => undefined);
+          await drv.destroy(a.instance_uuid).catch(this.logged(ctx, 'clean up after a failed unshelve spawn', a.instance_uuid));
+          await this.d.placement.deleteAllocations(a.instance_uuid).catch(this.logged(ctx, 'remove the allocation of a failed unshelve', a.instance_uuid));
           await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.SHELVED_OFFLOADED, task_state: null, host: null, node: null }, host: this.host }, ctx);
           await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx);
           throw e;
@@ -249,73 +336,74 @@ export class ComputeManager {
         await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING }, host: this.host }, ctx);
         this.markUsageDirty();
       }),
-      get_console_output: async (_ctx: RequestContext, a: { instance_uuid: string }) => drv.consoleOutput(a.instance_uuid),
+      get_console_output: async (_ctx: RequestContext, a: U) => drv.consoleOutput(a.instance_uuid),
+      // Consoles (calls): where a console client reaches this guest's console, or NotSupported (501).
+      get_console: async (ctx: RequestContext, a: U & { kind: 'serial' | 'vnc' | 'spice' }) => {
+        if (!drv.getConsole) throw new NotSupported(`The ${drv.type} driver has no ${a.kind} console.`);
+        return drv.getConsole(await this.specFor(ctx, a.instance_uuid), a.kind);
+      },
       // Rescue (Nova's rescue_instance): the guest boots from the rescue image (the instance's
       // own image unless one was named) with its disk attached; a failure leaves it in ERROR.
-      rescue_instance: wrap('compute_rescue_instance', async (ctx, a: { instance_uuid: string; rescue_image_ref?: string | null; rescue_password?: string | null }) => {
-        const row = await this.conductor<InstanceRow | null>('instance_get', { uuid: a.instance_uuid }, ctx);
+      rescue_instance: wrap<U & { rescue_image_ref?: string | null; rescue_password?: string | null }>('compute_rescue_instance', async (ctx, a) => {
+        const row = await this.instance(ctx, a.instance_uuid);
         if (!row || row.deleted) return;
         const sm = parseJson<Record<string, string>>(row.system_metadata, {});
         const imageId = a.rescue_image_ref || row.image_ref || sm.image_base_image_ref || null;
         try {
-          await drv.rescue(this.guestSpec(row, {}), { imageId, password: a.rescue_password ?? null });
+          await drv.rescue(this.specOf(row), { imageId, password: a.rescue_password ?? null });
         } catch (e) {
           const message = `Instance ${a.instance_uuid} cannot be rescued: Driver Error: ${(e as Error).message}`;
-          await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message, host: this.host }, ctx).catch(() => undefined);
-          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ERROR, task_state: null, power_state: drv.info(a.instance_uuid)?.powerState ?? POWER.NOSTATE }, host: this.host }, ctx).catch(() => undefined);
+          await this.conductor('add_fault', { uuid: a.instance_uuid, code: e instanceof NotSupported ? 501 : 500, message, host: this.host }, ctx).catch(this.logged(ctx, 'record a fault', a.instance_uuid));
+          // A driver that cannot rescue leaves the guest as it was; a failed rescue is an ERROR.
+          const ps = await this.powerState(a.instance_uuid).catch(() => POWER.NOSTATE);
+          const updates: Partial<InstanceRow> = e instanceof NotSupported ? { task_state: null, power_state: ps } : { vm_state: VM.ERROR, task_state: null, power_state: ps };
+          await this.conductor('instance_update', { uuid: a.instance_uuid, updates, host: this.host }, ctx).catch(this.logged(ctx, 'record the state after a failed rescue', a.instance_uuid));
           throw e;
         }
+        const ps = await this.powerState(a.instance_uuid).catch(() => POWER.RUNNING);
         await this.conductor('instance_update', {
-          uuid: a.instance_uuid, updates: { vm_state: VM.RESCUED, task_state: null, power_state: drv.info(a.instance_uuid)?.powerState ?? POWER.RUNNING, launched_at: now() },
+          uuid: a.instance_uuid, updates: { vm_state: VM.RESCUED, task_state: null, power_state: ps, launched_at: now() },
           expect: { task_state: [TASK.RESCUING] }, host: this.host,
         }, ctx);
       }),
-      unrescue_instance: power('compute_unrescue_instance', (u) => drv.unrescue(u), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.UNRESCUING]),
+      unrescue_instance: power<U>('compute_unrescue_instance', async (a, ctx) => drv.unrescue(await this.specFor(ctx, a.instance_uuid)), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.UNRESCUING]),
       // Diagnostics (calls): only of a running guest, as Nova's manager checks.
-      get_diagnostics: async (ctx: RequestContext, a: { instance_uuid: string }) => drv.diagnostics(await this.runningGuest(ctx, a.instance_uuid)),
-      get_instance_diagnostics: async (ctx: RequestContext, a: { instance_uuid: string }) => drv.instanceDiagnostics(await this.runningGuest(ctx, a.instance_uuid)),
-    };
-  }
-
-  private guestSpec(row: InstanceRow, imageProps: Record<string, string>): GuestSpec {
-    return {
-      uuid: row.uuid, name: instanceName(row.id, this.d.config.get<string>('DEFAULT', 'instance_name_template')),
-      vcpus: row.vcpus, memoryMb: row.memory_mb, rootGb: row.root_gb, imageId: row.image_ref, imageProps,
-      userData: row.user_data, keyData: row.key_data, hostname: row.hostname,
-      configDrive: !!row.config_drive && row.config_drive !== '0' && row.config_drive !== 'False',
+      get_diagnostics: async (ctx: RequestContext, a: U) => drv.diagnostics(await this.runningGuest(ctx, a.instance_uuid)),
+      get_instance_diagnostics: async (ctx: RequestContext, a: U) => drv.instanceDiagnostics(await this.runningGuest(ctx, a.instance_uuid)),
     };
   }
 
   /** The guest spec of an instance whose guest runs here, or Nova's InstanceInvalidState (409). */
   private async runningGuest(ctx: RequestContext, uuid: string): Promise<GuestSpec> {
-    const row = await this.conductor<InstanceRow | null>('instance_get', { uuid }, ctx);
+    const row = await this.instance(ctx, uuid);
     if (!row || row.deleted) throw new Conflict(`Instance ${uuid} is not ready`);
-    const power = this.d.driver.info(uuid)?.powerState ?? POWER.NOSTATE;
+    const power = await this.powerState(uuid);
     if (power !== POWER.RUNNING) throw new Conflict(`Cannot 'get_diagnostics' instance ${uuid} while it is in power_state ${POWER_NAMES[power] ?? power}`);
-    return this.guestSpec(row, {});
+    return this.specOf(row);
   }
 
-  private async build(ctx: RequestContext, uuid: string): Promise<void> {
-    const row = await this.conductor<InstanceRow | null>('instance_get', { uuid }, ctx);
+  private async build(ctx: RequestContext, uuid: string, secrets: BuildSecrets): Promise<void> {
+    const row = await this.instance(ctx, uuid);
     // A build for an instance that was deleted, finished, or moved to another host meanwhile
     // (e.g. rescheduled while this agent was down) is dropped.
     if (!row || row.deleted || row.vm_state !== VM.BUILDING || row.host !== this.host) return;
     const event = 'compute_build_and_run_instance';
-    await this.conductor('event_start', { uuid, request_id: ctx.requestId, event, host: this.host }, ctx).catch(() => undefined);
+    await this.conductor('event_start', { uuid, request_id: ctx.requestId, event, host: this.host }, ctx).catch(this.logged(ctx, 'record the build start', uuid));
     try {
       await this.conductor('instance_update', { uuid, updates: { task_state: TASK.SPAWNING }, expect: { vm_state: [VM.BUILDING], task_state: [TASK.SCHEDULING, null] }, host: this.host }, ctx);
     } catch {
       return; // deleted or taken over while queued
     }
-    const spec = parseJson<Record<string, string>>(row.system_metadata, {});
     try {
-      await this.d.driver.spawn(this.guestSpec(row, {}));
+      await this.d.driver.spawn(this.specOf(row, { adminPassword: secrets.admin_password ?? null, injectedFiles: secrets.injected_files ?? [] }));
     } catch (e) {
       const reason = (e as Error).message;
-      this.d.logger.warn({ instance: uuid, err: e }, 'spawn failed; asking the conductor to reschedule');
-      await this.d.driver.destroy(uuid).catch(() => undefined);
-      await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Error', traceback: (e as Error).stack ?? reason, host: this.host }, ctx).catch(() => undefined);
-      await this.d.transport.cast(ctx, { topic: CONDUCTOR_TOPIC }, 'reschedule', { instance_uuid: uuid, failed_host: this.host, reason }, { version: CONDUCTOR_VERSION });
+      this.d.logger.warn({ instance: uuid, err: e, requestId: ctx.requestId }, 'spawn failed; asking the conductor to reschedule');
+      // Spawn cleans up after itself (the contract); destroying again is harmless and covers a driver that did not.
+      await this.d.driver.destroy(uuid).catch(this.logged(ctx, 'clean up after a failed spawn', uuid));
+      await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Error', traceback: (e as Error).stack ?? reason, host: this.host }, ctx).catch(this.logged(ctx, 'record the build failure', uuid));
+      // The password and files travel on with the reschedule (they are stored nowhere).
+      await this.conductorRpc.cast(ctx, 'reschedule', { instance_uuid: uuid, failed_host: this.host, reason, ...secrets });
       return;
     }
     try {
@@ -323,19 +411,21 @@ export class ComputeManager {
         uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now(), root_device_name: '/dev/vda' },
         expect: { vm_state: [VM.BUILDING], task_state: [TASK.SPAWNING] }, host: this.host,
       }, ctx);
-      if (spec.admin_pass) await this.conductor('set_password', { uuid, password: '' }, ctx).catch(() => undefined);
-      await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Success', host: this.host }, ctx).catch(() => undefined);
+      // The server password record (os-server-password) starts empty; the guest may post one.
+      if (secrets.admin_password) await this.conductor('set_password', { uuid, password: '' }, ctx).catch(this.logged(ctx, 'reset the server password record', uuid));
+      await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Success', host: this.host }, ctx).catch(this.logged(ctx, 'record the build finish', uuid));
     } catch (e) {
       // Deleted while we spawned: the guest must not outlive its instance.
-      this.d.logger.info({ instance: uuid }, 'instance deleted during spawn; cleaning up');
-      await this.d.driver.destroy(uuid).catch(() => undefined);
-      const r = await this.conductor<InstanceRow | null>('instance_get', { uuid }, ctx).catch(() => null);
-      if (!r || r.deleted || r.task_state === TASK.DELETING) await this.terminate(ctx, uuid).catch(() => undefined);
+      this.d.logger.info({ instance: uuid, requestId: ctx.requestId, err: (e as Error).message }, 'instance deleted during spawn; cleaning up');
+      await this.d.driver.destroy(uuid).catch(this.logged(ctx, 'destroy the guest of an instance deleted during spawn', uuid));
+      const r = await this.conductor('instance_get', { uuid }, ctx).catch((err) => { this.logged(ctx, 'read the instance back', uuid)(err); return null; });
+      if (!r || r.deleted || r.task_state === TASK.DELETING) await this.terminate(ctx, uuid).catch(this.logged(ctx, 'terminate an instance deleted during spawn', uuid));
     }
     this.markUsageDirty();
   }
 
   private async terminate(ctx: RequestContext, uuid: string): Promise<void> {
+    // destroy() of a guest the driver does not have succeeds (the contract).
     await this.d.driver.destroy(uuid);
     await this.d.placement.deleteAllocations(uuid);
     await this.conductor('instance_destroy', { uuid }, ctx);

@@ -127,14 +127,15 @@ async function migrationsIndex(c: Ctx) {
     before = c.v.atLeast('2.66') ? dateTime(c, 'changes-before') : undefined;
     if (since !== undefined && before !== undefined && before < since) throw new BadRequest('The value of changes-since must be less than or equal to changes-before.');
   }
-  const f = (k: string) => q1(c.query, k);
+  const f = (k: string): string => q1(c.query, k) ?? '';
   const statuses = qAll(c.query, 'status').flatMap((s) => s.split(','));
   let rows: any[] = [];
   let markerRow: any;
   for (const { db } of await c.api.cells.all()) {
     // Hidden migrations (the source side of a cross-cell move) are never shown, whatever `hidden` asks.
     let q = db.selectFrom('migrations').selectAll().where('deleted', '=', 0).where('hidden', '=', 0);
-    if (f('hidden') !== undefined && toBool(f('hidden'))) q = q.where('hidden', '=', 1);
+    const hidden = q1(c.query, 'hidden');
+    if (hidden !== undefined && toBool(hidden)) q = q.where('hidden', '=', 1);
     if (f('host')) q = q.where((eb) => eb.or([eb('source_compute', '=', f('host')), eb('dest_compute', '=', f('host'))]));
     if (f('source_compute')) q = q.where('source_compute', '=', f('source_compute'));
     if (f('instance_uuid')) q = q.where('instance_uuid', '=', f('instance_uuid'));

@@ -11,12 +11,13 @@ import type { CellMapping } from '../cells.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import { hostAzMap } from './servers.ts';
+import type { ApiDb, CellDb } from '../db/tables.ts';
 
 // --- services ---
 interface SvcRow { id: number; uuid: string; host: string; binary: string; topic: string | null; report_count: number; disabled: number; disabled_reason: string | null; forced_down: number; last_seen_up: string | null; version: number; created_at: string; updated_at: string | null }
 
-async function allServices(c: Ctx): Promise<{ svc: SvcRow; cell: CellMapping; db: Kysely<any> }[]> {
-  const out: { svc: SvcRow; cell: CellMapping; db: Kysely<any> }[] = [];
+async function allServices(c: Ctx): Promise<{ svc: SvcRow; cell: CellMapping; db: CellDb }[]> {
+  const out: { svc: SvcRow; cell: CellMapping; db: CellDb }[] = [];
   for (const { cell, db } of await c.api.cells.all()) {
     for (const s of await db.selectFrom('services').selectAll().orderBy('id').execute()) out.push({ svc: s as SvcRow, cell, db });
   }
@@ -45,7 +46,7 @@ async function servicesList(c: Ctx) {
 }
 
 /** As Nova: a disabled compute's providers carry COMPUTE_STATUS_DISABLED, so placement skips them at once. */
-export async function syncDisabledTrait(c: Ctx, db: Kysely<any>, svc: Pick<SvcRow, 'id' | 'host' | 'binary'>, disabled: boolean): Promise<void> {
+export async function syncDisabledTrait(c: Ctx, db: CellDb, svc: Pick<SvcRow, 'id' | 'host' | 'binary'>, disabled: boolean): Promise<void> {
   if (svc.binary !== 'nova-compute') return;
   const nodes = await db.selectFrom('compute_nodes').select('uuid').where('service_id', '=', svc.id).execute();
   for (const n of nodes) {
@@ -135,7 +136,7 @@ async function serviceDelete(c: Ctx) {
 
 // --- hypervisors ---
 async function allNodes(c: Ctx) {
-  const out: { node: any; svc: SvcRow | undefined; db: Kysely<any> }[] = [];
+  const out: { node: any; svc: SvcRow | undefined; db: CellDb }[] = [];
   for (const { db } of await c.api.cells.all({ includeCell0: false })) {
     const nodes = await db.selectFrom('compute_nodes').selectAll().orderBy('id').execute();
     const svcs = await db.selectFrom('services').selectAll().where('binary', '=', 'nova-compute').execute() as SvcRow[];
@@ -171,9 +172,9 @@ function hvView(c: Ctx, n: any, svc: SvcRow | undefined, detail: boolean, server
   return o;
 }
 
-async function serversOn(db: Kysely<any>, host: string, node: string) {
+async function serversOn(db: CellDb, host: string, node: string) {
   const rows = await db.selectFrom('instances').select(['uuid', 'display_name']).where('host', '=', host).where('node', '=', node).where('deleted', '=', 0).execute();
-  return rows.map((r) => ({ name: r.display_name, uuid: r.uuid }));
+  return rows.map((r) => ({ name: r.display_name ?? '', uuid: r.uuid }));
 }
 
 async function hypervisorsList(c: Ctx, detail: boolean) {
@@ -410,7 +411,8 @@ const groupRoutes: Route[] = [
     c.enforce('os_compute_api:os-server-groups:index');
     let qb = c.api.cells.db.selectFrom('instance_groups').selectAll().orderBy('id');
     const allProjects = q1(c.query, 'all_projects') !== undefined && (q1(c.query, 'all_projects') === '' || toBool(q1(c.query, 'all_projects')));
-    if (allProjects) c.enforce('os_compute_api:os-server-groups:index:all_projects');
+    // As Nova: all_projects from a non-admin is not refused, it lists the caller's own groups.
+    if (allProjects && c.isAdmin) c.enforce('os_compute_api:os-server-groups:index:all_projects');
     else qb = qb.where('project_id', '=', c.auth.projectId ?? '');
     let rows = await qb.execute();
     const offset = Number(q1(c.query, 'offset') ?? 0);

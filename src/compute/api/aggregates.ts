@@ -12,6 +12,7 @@ import { isoMicro, now, pyRepr } from '../util.ts';
 import { insertId } from '../store.ts';
 import { validate, P } from './validation.ts';
 import type { Ctx, Route } from './router.ts';
+import type { ApiDb, CellDb } from '../db/tables.ts';
 
 interface AggRow { id: number; uuid: string; name: string; created_at: string; updated_at: string | null }
 interface Agg extends AggRow { hosts: string[]; metadata: Record<string, string> }
@@ -38,7 +39,7 @@ const ADD_HOST = wrap('add_host', { type: 'object', properties: { host: HOST }, 
 const REMOVE_HOST = wrap('remove_host', { type: 'object', properties: { host: HOST }, required: ['host'], additionalProperties: false });
 const SET_METADATA = wrap('set_metadata', { type: 'object', properties: { metadata: METADATA_WITH_NULL }, required: ['metadata'], additionalProperties: false });
 
-const db = (c: Ctx): Kysely<any> => c.api.cells.db;
+const db = (c: Ctx): ApiDb => c.api.cells.db;
 
 async function load(c: Ctx, rows: AggRow[]): Promise<Agg[]> {
   if (!rows.length) return [];

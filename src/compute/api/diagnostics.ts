@@ -3,7 +3,7 @@
 // about a running guest, as Nova's manager checks (409 otherwise). Below 2.48 the answer is the
 // driver's free-form dictionary; from 2.48 Nova's standard Diagnostics object.
 import { Conflict } from '../../common/errors.ts';
-import { COMPUTE_TOPIC, COMPUTE_VERSION } from '../rpc.ts';
+import { computeRpc } from '../rpc.ts';
 import type { InstanceDiagnostics } from '../virt/driver.ts';
 import type { Ctx, Route } from './router.ts';
 import { getServer } from './servers.ts';
@@ -15,12 +15,10 @@ async function diagnostics(c: Ctx, standard: boolean) {
   const l = ref.located;
   // Nova's check_instance_host: no host yet (building) or any more (shelved offloaded).
   if (!l || !l.row.host) throw new Conflict(`Instance ${row?.uuid ?? c.params.id} is not ready`);
-  const t = await c.api.cellTransports.forCell(l.cell);
-  const method = standard ? 'get_instance_diagnostics' : 'get_diagnostics';
-  const out = await t.call<InstanceDiagnostics | Record<string, number>>(c.rpcContext(), { topic: COMPUTE_TOPIC, server: l.row.host }, method, { instance_uuid: l.row.uuid }, { version: COMPUTE_VERSION, timeoutMs: 30_000 });
-  if (!standard) return out;
+  const rpc = await computeRpc(c.api.cellTransports, l.cell, l.row.host);
+  if (!standard) return rpc.call(c.rpcContext(), 'get_diagnostics', { instance_uuid: l.row.uuid }, { timeoutMs: 30_000 });
   // Nova's view: every field of the object, null when the driver did not set it.
-  const d = out as Partial<InstanceDiagnostics>;
+  const d: Partial<InstanceDiagnostics> = await rpc.call(c.rpcContext(), 'get_instance_diagnostics', { instance_uuid: l.row.uuid }, { timeoutMs: 30_000 });
   return {
     state: d.state ?? null, driver: d.driver ?? null, hypervisor: d.hypervisor ?? null, hypervisor_os: d.hypervisor_os ?? null,
     uptime: d.uptime ?? null, config_drive: d.config_drive ?? false,

@@ -7,6 +7,7 @@ import { now } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import type { EmbeddedFlavor } from '../objects.ts';
+import type { ApiDb, CellDb } from '../db/tables.ts';
 
 export interface FlavorRow {
   id: number; flavorid: string; name: string; memory_mb: number; vcpus: number; root_gb: number; ephemeral_gb: number;
@@ -22,7 +23,7 @@ export const DEFAULT_FLAVORS = [
 ];
 
 /** Seeds the m1.* flavors once (when the API database has never had a flavor). */
-export async function seedFlavors(db: Kysely<any>): Promise<void> {
+export async function seedFlavors(db: ApiDb): Promise<void> {
   const any = await db.selectFrom('flavors').select('id').limit(1).executeTakeFirst();
   if (any) return;
   for (const f of DEFAULT_FLAVORS) {
@@ -32,7 +33,7 @@ export async function seedFlavors(db: Kysely<any>): Promise<void> {
   }
 }
 
-export async function extraSpecsOf(db: Kysely<any>, ids: number[]): Promise<Map<number, Record<string, string>>> {
+export async function extraSpecsOf(db: ApiDb, ids: number[]): Promise<Map<number, Record<string, string>>> {
   const out = new Map<number, Record<string, string>>();
   if (!ids.length) return out;
   const rows = await db.selectFrom('flavor_extra_specs').select(['flavor_id', 'key', 'value']).where('flavor_id', 'in', ids).execute();
@@ -52,7 +53,7 @@ export async function getFlavor(c: Ctx, flavorid: string, opts: { forBoot?: bool
   throw new NotFound(`Flavor ${flavorid} could not be found.`);
 }
 
-async function hasAccess(db: Kysely<any>, flavorId: number, projectId?: string): Promise<boolean> {
+async function hasAccess(db: ApiDb, flavorId: number, projectId?: string): Promise<boolean> {
   if (!projectId) return false;
   return !!await db.selectFrom('flavor_projects').select('id').where('flavor_id', '=', flavorId).where('project_id', '=', projectId).executeTakeFirst();
 }

@@ -10,6 +10,7 @@ import { validate } from './validation.ts';
 import { q1, type Ctx, type Route } from './router.ts';
 import { hostAzMap } from './servers.ts';
 import { syncDisabledTrait } from './admin.ts';
+import type { ApiDb, CellDb } from '../db/tables.ts';
 
 const NOT_SUPPORTED = 'The requested functionality is not supported.';
 
@@ -32,7 +33,7 @@ async function index(c: Ctx) {
 }
 
 /** The cell database of a host through its host mapping (HostMappingNotFound → 404). */
-async function hostCell(c: Ctx, host: string): Promise<Kysely<any>> {
+async function hostCell(c: Ctx, host: string): Promise<CellDb> {
   const cell = await c.api.cells.cellOfHost(host);
   if (!cell) throw new NotFound(`Host '${host}' is not mapped to any cell`);
   return c.api.cells.cellDb(cell);

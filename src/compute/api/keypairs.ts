@@ -12,6 +12,7 @@ import { isoMicro, now } from '../util.ts';
 import { validate } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import { quotaLimits } from '../quota.ts';
+import type { ApiDb, CellDb } from '../db/tables.ts';
 
 interface KeyRow { id: number; user_id: string; name: string; fingerprint: string; public_key: string; type: string; created_at: string }
 
@@ -79,7 +80,7 @@ async function generateX509(userId: string): Promise<{ publicKey: string; privat
   }
 }
 
-export async function getKeypair(db: Kysely<any>, userId: string, name: string): Promise<KeyRow | undefined> {
+export async function getKeypair(db: ApiDb, userId: string, name: string): Promise<KeyRow | undefined> {
   return await db.selectFrom('key_pairs').selectAll().where('user_id', '=', userId).where('name', '=', name).executeTakeFirst() as KeyRow | undefined;
 }
 

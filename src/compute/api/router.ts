@@ -4,9 +4,9 @@
 // the handler whose version range matches; other versions get 404 as in Nova.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { negotiate, Version } from '../../common/http/microversion.ts';
-import { credentialsOf, type AuthContext, type TokenValidator, AUTH_REQUIRED } from '../../common/http/auth.ts';
+import { authenticateRequest, credentialsOf, type AuthContext, type TokenValidator } from '../../common/http/auth.ts';
 import type { Credentials, PolicyEngine } from '../../common/http/policy.ts';
-import { NotFound, Unauthorized, BadRequest } from '../../common/errors.ts';
+import { NotFound, BadRequest } from '../../common/errors.ts';
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext } from '../../common/rpc/transport.ts';
@@ -95,6 +95,7 @@ export function negotiateVersion(req: FastifyRequest, reply: FastifyReply): Vers
 }
 
 export function registerRoutes(scope: FastifyInstance, routes: Route[], api: ComputeApi, validator: TokenValidator): void {
+  const service = { type: 'compute', mountPrefix: scope.prefix };
   const byKey = new Map<string, Route[]>();
   for (const r of routes) {
     const k = `${r.method} ${r.path}`;
@@ -107,15 +108,7 @@ export function registerRoutes(scope: FastifyInstance, routes: Route[], api: Com
       method: method as Route['method'],
       url: `/v2.1${path}`,
       onRequest: async (req, reply) => {
-        const token = req.headers['x-auth-token'];
-        const www = { 'WWW-Authenticate': `Keystone uri="${await api.identityUrl()}"` };
-        if (typeof token !== 'string' || !token) throw new Unauthorized(AUTH_REQUIRED, { headers: www });
-        try {
-          req.auth = await validator.validate(token);
-        } catch (e) {
-          if (e instanceof Unauthorized) throw new Unauthorized(AUTH_REQUIRED, { headers: www });
-          throw e;
-        }
+        await authenticateRequest(req, validator, service, `Keystone uri="${await api.identityUrl()}"`);
         req.novaVersion = negotiateVersion(req, reply);
       },
       handler: async (req, reply) => {

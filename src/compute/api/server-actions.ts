@@ -3,63 +3,41 @@
 // the instance action, sets the task state and casts to the instance's compute host (Nova's
 // compute/api.py).
 import { BadRequest, Conflict, NotFound, NotImplementedYet } from '../../common/errors.ts';
-import { COMPUTE_TOPIC, COMPUTE_VERSION, CONDUCTOR_TOPIC, CONDUCTOR_VERSION } from '../rpc.ts';
-import { VM, TASK } from '../objects.ts';
+import { computeRpc, conductorRpc } from '../rpc.ts';
+import { VM, TASK, type InstanceRow } from '../objects.ts';
+import { ComputeActions, SIMPLE_ACTIONS, type Caller, type CastArgs, type SimpleAction } from '../service/actions.ts';
+import { checkInstanceState } from '../service/instance-states.ts';
 import { generatePassword, parseJson } from '../util.ts';
-import { recordAction, updateInstance, setMetadata, type Located } from '../store.ts';
-import { imageProps } from '../image-props.ts';
+import { recordAction, updateInstance, setMetadata } from '../store.ts';
+import { imageProps, imageSystemMetadata, withoutImageSystemMetadata } from '../image-props.ts';
 import { validate, P } from './validation.ts';
 import type { Ctx, Route } from './router.ts';
 import { getLiveServer, getServer, deleteServer, renderServer } from './servers.ts';
 
-type Check = { vm?: string[]; task?: (string | null)[] };
+/** The service layer for this request (it knows nothing of HTTP). */
+const service = (c: Ctx) => new ComputeActions({ cellTransports: c.api.cellTransports });
+const caller = (c: Ctx): Caller => ({ ctx: c.rpcContext(), isAdmin: c.isAdmin });
 
-function checkState(l: Located, method: string, chk: Check): void {
-  const r = l.row;
-  if (chk.vm && !chk.vm.includes(r.vm_state)) throw new Conflict(`Cannot '${method}' instance ${r.uuid} while it is in vm_state ${r.vm_state}`);
-  if (chk.task && !chk.task.includes(r.task_state)) throw new Conflict(`Cannot '${method}' instance ${r.uuid} while it is in task_state ${r.task_state}`);
-}
-
-function checkLocked(c: Ctx, l: Located): void {
-  if (l.row.locked_by && !c.isAdmin) throw new Conflict(`Instance ${l.row.uuid} is locked`);
-}
-
-async function cast(c: Ctx, l: Located, method: string, args: Record<string, unknown> = {}): Promise<void> {
-  if (!l.row.host) throw new Conflict(`Instance ${l.row.uuid} has no host: cannot ${method}.`);
-  const t = await c.api.cellTransports.forCell(l.cell);
-  await t.cast(c.rpcContext(), { topic: COMPUTE_TOPIC, server: l.row.host }, method, { instance_uuid: l.row.uuid, ...args }, { version: COMPUTE_VERSION });
-}
-
-/** A simple action: policy, state check, task state, instance action, cast. */
-async function simple(c: Ctx, o: { rule: string; method: string; action: string; rpc: string; check: Check; task: string; args?: Record<string, unknown> }) {
+/** A simple action: find the server, authorize, and let the service do the rest. */
+async function simple<A extends SimpleAction>(c: Ctx, rule: string, action: A, args: CastArgs<(typeof SIMPLE_ACTIONS)[A]['rpc']>) {
   const l = await getLiveServer(c, c.params.id);
-  c.enforce(o.rule, { project_id: l.row.project_id });
-  checkLocked(c, l);
-  checkState(l, o.method, o.check);
-  await updateInstance(l.db, l.row.uuid, { task_state: o.task }, { task_state: [l.row.task_state] }).catch((e) => {
-    throw new Conflict(`Cannot '${o.method}' instance ${l.row.uuid} while it is in task_state ${l.row.task_state}: ${(e as Error).message}`);
-  });
-  await recordAction(l.db, l.row.uuid, o.action, c.rpcContext());
-  await cast(c, l, o.rpc, o.args);
+  c.enforce(rule, { project_id: l.row.project_id });
+  await service(c).simple(caller(c), l, action, args);
   return { status: 202 };
 }
 
 const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
-  'os-start': (c) => simple(c, { rule: 'os_compute_api:servers:start', method: 'start', action: 'start', rpc: 'start_instance', check: { vm: [VM.STOPPED], task: [null] }, task: TASK.POWERING_ON }),
-  'os-stop': (c) => simple(c, { rule: 'os_compute_api:servers:stop', method: 'stop', action: 'stop', rpc: 'stop_instance', check: { vm: [VM.ACTIVE, VM.ERROR], task: [null] }, task: TASK.POWERING_OFF }),
+  'os-start': (c) => simple(c, 'os_compute_api:servers:start', 'start', {}),
+  'os-stop': (c) => simple(c, 'os_compute_api:servers:stop', 'stop', {}),
   reboot: async (c, arg) => {
     validate({ type: 'object', properties: { reboot: { type: 'object', properties: { type: { type: 'string', enum: ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'] } }, required: ['type'], additionalProperties: false } }, required: ['reboot'], additionalProperties: false }, { reboot: arg });
     const hard = String(arg.type).toUpperCase() === 'HARD';
-    return simple(c, {
-      rule: 'os_compute_api:servers:reboot', method: 'reboot', action: 'reboot', rpc: 'reboot_instance',
-      check: hard ? { vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED, VM.ERROR] } : { vm: [VM.ACTIVE], task: [null] },
-      task: hard ? TASK.REBOOTING_HARD : TASK.REBOOTING, args: { reboot_type: hard ? 'HARD' : 'SOFT' },
-    });
+    return simple(c, 'os_compute_api:servers:reboot', hard ? 'reboot_hard' : 'reboot', { reboot_type: hard ? 'HARD' : 'SOFT' });
   },
-  pause: (c) => simple(c, { rule: 'os_compute_api:os-pause-server:pause', method: 'pause', action: 'pause', rpc: 'pause_instance', check: { vm: [VM.ACTIVE], task: [null] }, task: TASK.PAUSING }),
-  unpause: (c) => simple(c, { rule: 'os_compute_api:os-pause-server:unpause', method: 'unpause', action: 'unpause', rpc: 'unpause_instance', check: { vm: [VM.PAUSED], task: [null] }, task: TASK.UNPAUSING }),
-  suspend: (c) => simple(c, { rule: 'os_compute_api:os-suspend-server:suspend', method: 'suspend', action: 'suspend', rpc: 'suspend_instance', check: { vm: [VM.ACTIVE], task: [null] }, task: TASK.SUSPENDING }),
-  resume: (c) => simple(c, { rule: 'os_compute_api:os-suspend-server:resume', method: 'resume', action: 'resume', rpc: 'resume_instance', check: { vm: [VM.SUSPENDED], task: [null] }, task: TASK.RESUMING }),
+  pause: (c) => simple(c, 'os_compute_api:os-pause-server:pause', 'pause', {}),
+  unpause: (c) => simple(c, 'os_compute_api:os-pause-server:unpause', 'unpause', {}),
+  suspend: (c) => simple(c, 'os_compute_api:os-suspend-server:suspend', 'suspend', {}),
+  resume: (c) => simple(c, 'os_compute_api:os-suspend-server:resume', 'resume', {}),
   lock: async (c, arg) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-lock-server:lock', { project_id: l.row.project_id });
@@ -94,8 +72,8 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     let length: number | undefined = a?.length === undefined || a?.length === null ? undefined : Number(a.length);
     if (length === -1) length = undefined;
     if (length !== undefined && length < 0) throw new BadRequest(`Invalid input for field/attribute length. Value: ${a.length}. ${a.length} is less than the minimum of -1`);
-    const t = await c.api.cellTransports.forCell(l.cell);
-    const out = await t.call<string>(c.rpcContext(), { topic: COMPUTE_TOPIC, server: l.row.host }, 'get_console_output', { instance_uuid: l.row.uuid }, { version: COMPUTE_VERSION, timeoutMs: 30_000 });
+    const rpc = await computeRpc(c.api.cellTransports, l.cell, l.row.host);
+    const out = await rpc.call(c.rpcContext(), 'get_console_output', { instance_uuid: l.row.uuid }, { timeoutMs: 30_000 });
     let text = out;
     if (length !== undefined) {
       const lines = out.split('\n');
@@ -106,7 +84,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
   },
   changePassword: async (c, arg) => {
     const a = validate({ type: 'object', properties: { changePassword: { type: 'object', properties: { adminPass: { type: 'string' } }, required: ['adminPass'], additionalProperties: false } }, required: ['changePassword'] }, { changePassword: arg }).changePassword;
-    return simple(c, { rule: 'os_compute_api:os-admin-password', method: 'set_admin_password', action: 'changePassword', rpc: 'set_admin_password', check: { vm: [VM.ACTIVE], task: [null] }, task: TASK.UPDATING_PASSWORD, args: { new_pass: a.adminPass } });
+    return simple(c, 'os_compute_api:os-admin-password', 'set_admin_password', { new_pass: a.adminPass });
   },
   rebuild: async (c, arg) => {
     const props: Record<string, unknown> = {
@@ -123,13 +101,16 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     const a = validate({ type: 'object', properties: { rebuild: { type: 'object', properties: props, required: ['imageRef'], additionalProperties: false } }, required: ['rebuild'] }, { rebuild: arg }).rebuild;
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:servers:rebuild', { project_id: l.row.project_id });
-    checkLocked(c, l);
-    checkState(l, 'rebuild', { vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: [null] });
+    const svc = service(c);
+    svc.checkLock(caller(c), l);
+    checkInstanceState(l.row, 'rebuild');
     const image = await c.api.images.get(c.auth.token, a.imageRef);
     if (!image) throw new BadRequest(`Image ${a.imageRef} could not be found.`);
     if (image.status !== 'active') throw new BadRequest(`Image ${a.imageRef} is not active.`);
     imageProps(image);
-    const upd: Record<string, unknown> = { task_state: TASK.REBUILDING, image_ref: image.id };
+    // The new image replaces the old one in system_metadata (what later starts and reboots use).
+    const sm = { ...withoutImageSystemMetadata(parseJson<Record<string, unknown>>(l.row.system_metadata, {})), ...imageSystemMetadata(image) };
+    const upd: Partial<InstanceRow> = { image_ref: image.id, system_metadata: JSON.stringify(sm) };
     if (a.name !== undefined) upd.display_name = a.name;
     if (a.description !== undefined) upd.display_description = a.description;
     if (a['OS-DCF:diskConfig'] !== undefined) upd.auto_disk_config = a['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0;
@@ -144,11 +125,11 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
         upd.key_name = kp.name; upd.key_data = kp.public_key;
       }
     }
-    await updateInstance(l.db, l.row.uuid, upd as never, { task_state: [null] });
+    await svc.begin(caller(c), l, 'rebuild', { task: TASK.REBUILDING, record: 'rebuild', updates: upd });
     if (a.metadata !== undefined) await setMetadata(l.db, l.row.uuid, a.metadata, true);
-    await recordAction(l.db, l.row.uuid, 'rebuild', c.rpcContext());
     const adminPass = a.adminPass ?? (c.api.config.get<boolean>('DEFAULT', 'enable_instance_password') ? generatePassword() : undefined);
-    await cast(c, l, 'rebuild_instance', { image_ref: image.id, orig_vm_state: l.row.vm_state });
+    const files = ((a.personality ?? []) as { path?: string; contents?: string }[]).map((p) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') }));
+    await svc.cast(caller(c), l, 'rebuild_instance', { image_ref: image.id, orig_vm_state: l.row.vm_state, admin_password: adminPass ?? null, injected_files: files });
     const ref = await getServer(c, l.row.uuid);
     const server = await renderServer(c, ref, { groups: c.v.atLeast('2.71') });
     // Before 2.75 rebuild answers with the basic view; key_name (2.54) and user_data (2.57) join it.
@@ -169,8 +150,9 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
   shelve: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:shelve', { project_id: l.row.project_id });
-    checkLocked(c, l);
-    checkState(l, 'shelve', { vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: [null] });
+    const svc = service(c);
+    svc.checkLock(caller(c), l);
+    checkInstanceState(l.row, 'shelve');
     // As Nova, shelving snapshots the server into an image named "<server>-shelved" (the fake
     // driver uploads no data, so it stays queued, like Nova's fake driver); unshelve removes it.
     const img = await c.api.images.request(c.auth.token, 'POST', '/v2/images', {
@@ -179,32 +161,30 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     });
     const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
     if (img.status === 201) sm.shelved_image_id = img.body.id;
-    await updateInstance(l.db, l.row.uuid, { task_state: 'shelving', system_metadata: JSON.stringify(sm) }, { task_state: [null] });
-    await recordAction(l.db, l.row.uuid, 'shelve', c.rpcContext());
-    await cast(c, l, 'shelve_instance');
+    await svc.begin(caller(c), l, 'shelve', { task: 'shelving', record: 'shelve', updates: { system_metadata: JSON.stringify(sm) } });
+    await svc.cast(caller(c), l, 'shelve_instance', {});
     return { status: 202 };
   },
   shelveOffload: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:shelve_offload', { project_id: l.row.project_id });
-    checkState(l, 'shelveOffload', { vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: [null] });
+    checkInstanceState(l.row, 'shelve_offload');
     return { status: 202 };
   },
   unshelve: async (c, arg) => {
     if (arg !== null && arg !== undefined) validate({ type: 'object', properties: { unshelve: { type: ['object', 'null'], properties: { availability_zone: { type: ['string', 'null'] } }, additionalProperties: false } } }, { unshelve: arg });
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:unshelve', { project_id: l.row.project_id });
-    checkLocked(c, l);
-    checkState(l, 'unshelve', { vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: [null] });
+    const svc = service(c);
+    svc.checkLock(caller(c), l);
+    checkInstanceState(l.row, 'unshelve');
     const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
     if (typeof sm.shelved_image_id === 'string') {
       await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${sm.shelved_image_id}`).catch(() => undefined);
       delete sm.shelved_image_id;
     }
-    await updateInstance(l.db, l.row.uuid, { task_state: 'unshelving', system_metadata: JSON.stringify(sm) }, { task_state: [null] });
-    await recordAction(l.db, l.row.uuid, 'unshelve', c.rpcContext());
-    const t = await c.api.transport();
-    await t.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'unshelve_instance', { instance_uuid: l.row.uuid }, { version: CONDUCTOR_VERSION });
+    await svc.begin(caller(c), l, 'unshelve', { task: 'unshelving', record: 'unshelve', updates: { system_metadata: JSON.stringify(sm) } });
+    await conductorRpc(() => c.api.transport()).cast(c.rpcContext(), 'unshelve_instance', { instance_uuid: l.row.uuid });
     return { status: 202 };
   },
   // Nova's rescue: lock, then state (active, stopped, error with no task), then the rescue image;
@@ -216,21 +196,19 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     }, { rescue: arg }).rescue ?? {};
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-rescue', { project_id: l.row.project_id, user_id: l.row.user_id });
-    checkLocked(c, l);
-    checkState(l, 'rescue', { vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: [null] });
+    const svc = service(c);
+    svc.checkLock(caller(c), l);
+    checkInstanceState(l.row, 'rescue');
     if (a.rescue_image_ref) {
       const image = await c.api.images.get(c.auth.token, a.rescue_image_ref).catch(() => null);
       if (!image) throw new BadRequest(`Requested rescue image '${a.rescue_image_ref}' is not supported`);
     }
     const password: string = a.adminPass ?? generatePassword();
-    await updateInstance(l.db, l.row.uuid, { task_state: TASK.RESCUING }, { task_state: [null] }).catch((e) => {
-      throw new Conflict(`Cannot 'rescue' instance ${l.row.uuid} while it is in task_state ${l.row.task_state}: ${(e as Error).message}`);
-    });
-    await recordAction(l.db, l.row.uuid, 'rescue', c.rpcContext());
-    await cast(c, l, 'rescue_instance', { rescue_password: password, rescue_image_ref: a.rescue_image_ref ?? null });
+    await svc.begin(caller(c), l, 'rescue', { task: TASK.RESCUING, record: 'rescue' });
+    await svc.cast(caller(c), l, 'rescue_instance', { rescue_password: password, rescue_image_ref: a.rescue_image_ref ?? null });
     return { status: 200, body: c.api.config.get<boolean>('DEFAULT', 'enable_instance_password') ? { adminPass: password } : {} };
   },
-  unrescue: (c) => simple(c, { rule: 'os_compute_api:os-unrescue', method: 'unrescue', action: 'unrescue', rpc: 'unrescue_instance', check: { vm: [VM.RESCUED], task: [null] }, task: TASK.UNRESCUING }),
+  unrescue: (c) => simple(c, 'os_compute_api:os-unrescue', 'unrescue', {}),
   forceDelete: async (c) => { await deleteServer(c, c.params.id, 'os_compute_api:os-deferred-delete:force'); return { status: 202 }; },
   restore: async (c) => {
     const l = await getLiveServer(c, c.params.id);
@@ -244,16 +222,29 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
   },
 };
 
-const UNSUPPORTED = new Set(['resize', 'confirmResize', 'revertResize', 'migrate', 'os-migrateLive', 'createImage', 'createBackup', 'evacuate', 'addFloatingIp', 'removeFloatingIp', 'addSecurityGroup', 'removeSecurityGroup', 'os-getVNCConsole', 'os-getSPICEConsole', 'os-getSerialConsole', 'os-getRDPConsole', 'trigger_crash_dump', 'resetNetwork', 'addFixedIp', 'removeFixedIp']);
+/** Actions this cloud cannot do, with the policy rule Nova checks for each (before answering 501). */
+const UNSUPPORTED: Record<string, string> = {
+  resize: 'os_compute_api:servers:resize', confirmResize: 'os_compute_api:servers:confirm_resize', revertResize: 'os_compute_api:servers:revert_resize',
+  migrate: 'os_compute_api:os-migrate-server:migrate', 'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
+  createImage: 'os_compute_api:servers:create_image', createBackup: 'os_compute_api:os-create-backup', evacuate: 'os_compute_api:os-evacuate',
+  addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
+  addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
+  'os-getVNCConsole': 'os_compute_api:os-remote-consoles', 'os-getSPICEConsole': 'os_compute_api:os-remote-consoles',
+  'os-getSerialConsole': 'os_compute_api:os-remote-consoles', 'os-getRDPConsole': 'os_compute_api:os-remote-consoles',
+  trigger_crash_dump: 'os_compute_api:os-trigger-crash-dump', resetNetwork: 'os_compute_api:os-admin-actions:reset_network',
+  addFixedIp: 'os_compute_api:os-multinic:add', removeFixedIp: 'os_compute_api:os-multinic:remove',
+};
 
 async function action(c: Ctx) {
   const body = c.body;
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Malformed request body');
   const keys = Object.keys(body);
-  const name = keys.find((k) => ACTIONS[k] || UNSUPPORTED.has(k));
+  const name = keys.find((k) => ACTIONS[k] || UNSUPPORTED[k]);
   if (!name) throw new BadRequest(`There is no such action: ${keys[0] ?? ''}`);
-  if (UNSUPPORTED.has(name)) {
-    await getServer(c, c.params.id);
+  if (UNSUPPORTED[name]) {
+    // Authorize first (issue 9 item 7): a caller without the right gets 403, not 501.
+    const ref = await getServer(c, c.params.id);
+    c.enforce(UNSUPPORTED[name], { project_id: (ref.located ?? ref.build)!.row.project_id });
     throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage, networking or migration services).`);
   }
   if (keys.length > 1) throw new BadRequest('Malformed request body: more than one action');

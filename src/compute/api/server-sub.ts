@@ -7,7 +7,9 @@ import { findInstance, metadataOf, setMetadata, tagsOf, type Located } from '../
 import { quotaLimits } from '../quota.ts';
 import { validate, P } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
-import { getLiveServer, getServer } from './servers.ts';
+import { getLiveServer, getServer, type ServerRef } from './servers.ts';
+import { addressesOf, vifsOf } from '../network-info.ts';
+import { parseJson } from '../util.ts';
 
 const MD_STATES = [VM.ACTIVE, VM.PAUSED, VM.SUSPENDED, VM.STOPPED, VM.SHELVED, VM.SHELVED_OFFLOADED, VM.BUILDING];
 
@@ -210,5 +212,34 @@ const passwordRoutes: Route[] = [
   } },
 ];
 
-export const serverSubRoutes: Route[] = [...metadataRoutes, ...tagRoutes, ...actionsRoutes, ...passwordRoutes];
+/** The server (live or still building) and the policy target; its addresses from network_info. */
+async function addressTarget(c: Ctx, rule: string): Promise<{ ref: ServerRef; addresses: ReturnType<typeof addressesOf> }> {
+  const ref = await getServer(c, c.params.id);
+  const row = (ref.located ?? ref.build)!.row;
+  c.enforce(rule, { project_id: row.project_id });
+  return { ref, addresses: addressesOf(vifsOf(parseJson<Record<string, unknown>>(row.system_metadata, {})), { extended: false }) };
+}
+
+// Nova's ips controller: the networks of the server (version and addr only); no network service
+// here, so only the `networks: auto` NIC, under the network name `user`.
+const ipRoutes: Route[] = [
+  { method: 'GET', path: '/servers/:id/ips', handler: async (c) => ({ addresses: (await addressTarget(c, 'os_compute_api:ips:index')).addresses }) },
+  { method: 'GET', path: '/servers/:id/ips/:network', handler: async (c) => {
+    const { addresses } = await addressTarget(c, 'os_compute_api:ips:show');
+    const ips = Object.prototype.hasOwnProperty.call(addresses, c.params.network) ? addresses[c.params.network] : undefined;
+    if (!ips) throw new NotFound('Instance is not a member of specified network');
+    return { [c.params.network]: ips };
+  } },
+  // Interface attachments are network service ports; without one, a server has none.
+  { method: 'GET', path: '/servers/:id/os-interface', handler: async (c) => {
+    await addressTarget(c, 'os_compute_api:os-attach-interfaces:list');
+    return { interfaceAttachments: [] };
+  } },
+  { method: 'GET', path: '/servers/:id/os-interface/:port', handler: async (c) => {
+    await addressTarget(c, 'os_compute_api:os-attach-interfaces:show');
+    throw new NotFound(`Port ${c.params.port} could not be found.`);
+  } },
+];
+
+export const serverSubRoutes: Route[] = [...metadataRoutes, ...tagRoutes, ...actionsRoutes, ...passwordRoutes, ...ipRoutes];
 export { isoZ };

@@ -3,6 +3,7 @@ import type { Ctx } from './router.ts';
 import { hostId, statusOf, instanceName, type InstanceRow, type EmbeddedFlavor } from '../objects.ts';
 import { isoMicro, isoZ, parseJson } from '../util.ts';
 import type { FaultRow } from '../store.ts';
+import { addressesOf, vifsOf } from '../network-info.ts';
 
 export interface ViewExtras {
   metadata?: Record<string, string>;
@@ -32,7 +33,7 @@ export function detailView(c: Ctx, inst: InstanceRow, x: ViewExtras, template = 
         ...(c.api.policy.check('os_compute_api:os-flavor-extra-specs:index', c.creds, { project_id: inst.project_id }) ? { extra_specs: flavor.extra_specs ?? {} } : {}) }
       : { id: flavor.flavorid, links: [{ rel: 'bookmark', href: c.bookmark(`/flavors/${flavor.flavorid}`) }] },
     created: isoZ(inst.created_at), updated: isoZ(inst.updated_at ?? inst.created_at),
-    addresses: {}, accessIPv4: inst.access_ip_v4 ?? '', accessIPv6: inst.access_ip_v6 ?? '',
+    addresses: addressesOf(vifsOf(parseJson<Record<string, unknown>>(inst.system_metadata, {})), { extended: true }), accessIPv4: inst.access_ip_v4 ?? '', accessIPv6: inst.access_ip_v6 ?? '',
     links: c.link(`/servers/${inst.uuid}`),
     'OS-DCF:diskConfig': inst.auto_disk_config ? 'AUTO' : 'MANUAL',
   };

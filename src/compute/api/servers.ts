@@ -5,18 +5,21 @@ import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, Forbidden, NotFound, OverQuota } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { CELL0_UUID } from '../cells.ts';
-import { CONDUCTOR_TOPIC, CONDUCTOR_VERSION, COMPUTE_TOPIC, COMPUTE_VERSION } from '../rpc.ts';
+import { computeRpc, conductorRpc } from '../rpc.ts';
+import { REQUEST_SPEC_VERSION, type RequestSpec } from '../request-spec.ts';
 import { VM, TASK, statesForStatus, type InstanceRow, type EmbeddedFlavor } from '../objects.ts';
 import { generatePassword, isUuid, normUuid, now, reservationId, parseJson } from '../util.ts';
 import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, type Located } from '../store.ts';
 import { checkInstanceQuota, countUsage, quotaLimits } from '../quota.ts';
-import { imageProps } from '../image-props.ts';
+import { imageProps, imageSystemMetadata } from '../image-props.ts';
+import { autoVif } from '../network-info.ts';
 import { canonicalIpv6 } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx, type Route } from './router.ts';
 import { getFlavor, extraSpecsOf, embedFlavor } from './flavors.ts';
 import { getKeypair } from './keypairs.ts';
 import { detailView, summaryView, type ViewExtras } from './server-view.ts';
+import type { ApiDb, CellDb } from '../db/tables.ts';
 
 // --- lookup ----------------------------------------------------------------------------------
 
@@ -57,7 +60,7 @@ export function hostStatusOf(svc: any | undefined, downTime: number): string {
   return 'UP';
 }
 
-async function hostStatuses(db: Kysely<any>, hosts: string[], downTime: number): Promise<Map<string, string>> {
+async function hostStatuses(db: CellDb, hosts: string[], downTime: number): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (!hosts.length) return out;
   const rows = await db.selectFrom('services').selectAll().where('binary', '=', 'nova-compute').where('host', 'in', hosts).execute();
@@ -65,7 +68,7 @@ async function hostStatuses(db: Kysely<any>, hosts: string[], downTime: number):
   return out;
 }
 
-export async function extrasFor(c: Ctx, db: Kysely<any>, rows: InstanceRow[], opts: { groups?: boolean } = {}): Promise<Map<string, ViewExtras>> {
+export async function extrasFor(c: Ctx, db: CellDb, rows: InstanceRow[], opts: { groups?: boolean } = {}): Promise<Map<string, ViewExtras>> {
   const uuids = rows.map((r) => r.uuid);
   const errs = rows.filter((r) => r.vm_state === 'error' || r.vm_state === 'deleted').map((r) => r.uuid);
   const [md, tags, faults, hs] = await Promise.all([
@@ -167,13 +170,21 @@ function createSchema(c: Ctx) {
     type: 'object',
     properties: {
       server,
-      'os:scheduler_hints': { type: 'object' },
-      'OS-SCH-HNT:scheduler_hints': { type: 'object' },
+      'os:scheduler_hints': SCHEDULER_HINTS,
+      'OS-SCH-HNT:scheduler_hints': SCHEDULER_HINTS,
     },
     required: ['server'],
     additionalProperties: false,
   };
 }
+
+/** Nova's scheduler hints schema where it constrains a hint (the others pass through to the filters). */
+const SCHEDULER_HINTS = {
+  type: 'object',
+  properties: {
+    group: { oneOf: [{ type: 'array', items: { type: 'string', format: 'uuid' } }, { type: 'string', format: 'uuid' }] },
+  },
+};
 
 /** Nova's sanitize_hostname (before 2.94): spaces, underscores and dots become dashes. */
 export function sanitizeHostname(name: string, fallback: string): string {
@@ -267,9 +278,13 @@ async function create(c: Ctx) {
   const hints = (body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {}) as Record<string, unknown>;
   let group: { id: number; uuid: string; policy: string; rules: string | null } | undefined;
   if (hints.group !== undefined) {
-    const g = String(hints.group);
-    group = await api.cells.db.selectFrom('instance_groups').select(['id', 'uuid', 'policy', 'rules']).where('uuid', '=', isUuid(g) ? normUuid(g) : g).executeTakeFirst();
-    if (!group) throw new BadRequest(`Invalid server group ${g} provided.`);
+    // As Nova's InstanceGroup.get_by_uuid: a non-admin sees only its own project's groups, so
+    // another project's group is "not found" (400), never joined.
+    const g = String(Array.isArray(hints.group) ? hints.group[0] : hints.group);
+    let q = api.cells.db.selectFrom('instance_groups').select(['id', 'uuid', 'policy', 'rules']).where('uuid', '=', normUuid(g));
+    if (!c.isAdmin) q = q.where('project_id', '=', projectId);
+    group = await q.executeTakeFirst();
+    if (!group) throw new BadRequest(`Instance group ${g} could not be found.`);
   }
   const metadata = (s.metadata ?? {}) as Record<string, string>;
   const limits = await quotaLimits(api, projectId, c.auth.userId);
@@ -310,6 +325,7 @@ async function create(c: Ctx) {
     id: image.id, name: image.name, min_ram: image.min_ram ?? 0, min_disk: image.min_disk ?? 0, size: image.size ?? 0,
     disk_format: image.disk_format, container_format: image.container_format, properties: props,
   };
+  const imageSm = imageSystemMetadata(image);
   const db = api.cells.db;
   for (let i = 0; i < count; i++) {
     const uuid = randomUUID();
@@ -322,7 +338,9 @@ async function create(c: Ctx) {
       vm_state: VM.BUILDING, task_state: TASK.SCHEDULING, power_state: 0, config_drive: configDrive, reservation_id: resv, launch_index: i,
       locked_by: null, locked_reason: null, access_ip_v4: s.accessIPv4 ?? null, access_ip_v6: s.accessIPv6 !== undefined ? canonicalIpv6(s.accessIPv6) : null,
       auto_disk_config: s['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0, progress: 0, root_device_name: null, kernel_id: null, ramdisk_id: null,
-      system_metadata: JSON.stringify({ image_base_image_ref: image.id, admin_pass: adminPass ?? null }), launched_at: null, terminated_at: null,
+      // The image as it is now and the NIC (contracts.md); the admin password is NOT stored: it
+      // travels in the build messages only.
+      system_metadata: JSON.stringify({ ...imageSm, network_info: JSON.stringify(s.networks === 'auto' ? [autoVif(uuid)] : []) }), launched_at: null, terminated_at: null,
       created_at: t, updated_at: null, deleted_at: null, deleted: 0,
       metadata_json: JSON.stringify(metadata), tags_list: s.tags ?? [], server_groups: group ? [group.uuid] : [],
     };
@@ -331,10 +349,11 @@ async function create(c: Ctx) {
     await db.insertInto('request_specs').values({
       instance_uuid: uuid,
       spec: JSON.stringify({
+        version: REQUEST_SPEC_VERSION,
         instance_uuid: uuid, project_id: projectId, user_id: c.auth.userId, flavor: emb, image: imageMeta, availability_zone: az ?? null,
         scheduler_hints: hints, num_instances: count, instance_group: group ? { uuid: group.uuid, policy: group.policy, rules: parseJson(group.rules, {}) } : null,
         force_hosts: forcedHost ? [forcedHost] : [], force_nodes: forcedNode ? [forcedNode] : [], ignore_hosts: [], num_attempts: 0,
-      }),
+      } satisfies RequestSpec),
     }).execute();
     if (group) await db.insertInto('instance_group_members').values({ group_id: group.id, instance_uuid: uuid }).execute();
     uuids.push(uuid);
@@ -346,8 +365,9 @@ async function create(c: Ctx) {
     for (const u of uuids) await forgetBuild(db, u);
     throw e;
   }
-  const transport = await api.transport();
-  await transport.cast(c.rpcContext(), { topic: CONDUCTOR_TOPIC }, 'schedule_and_build_instances', { instance_uuids: uuids }, { version: CONDUCTOR_VERSION });
+  await conductorRpc(() => api.transport()).cast(c.rpcContext(), 'schedule_and_build_instances', {
+    instance_uuids: uuids, admin_password: adminPass ?? null, injected_files: (s.personality ?? []).map((p: { path?: string; contents?: string }) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') })),
+  });
 
   if (returnResv) return { status: 202, body: { reservation_id: resv } };
   const server: Record<string, unknown> = {
@@ -358,7 +378,7 @@ async function create(c: Ctx) {
   return { status: 202, body: { server }, headers: { location: `${api.publicUrl}/v2.1/servers/${uuids[0]}` } };
 }
 
-async function forgetBuild(db: Kysely<any>, uuid: string): Promise<void> {
+async function forgetBuild(db: ApiDb, uuid: string): Promise<void> {
   await db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();
@@ -381,7 +401,7 @@ export async function availabilityZones(c: Ctx): Promise<Map<string, string[]>> 
   return out;
 }
 
-export async function hostAzMap(db: Kysely<any>): Promise<Map<string, string>> {
+export async function hostAzMap(db: ApiDb): Promise<Map<string, string>> {
   const rows = await db.selectFrom('aggregate_metadata').innerJoin('aggregate_hosts', 'aggregate_hosts.aggregate_id', 'aggregate_metadata.aggregate_id')
     .select(['aggregate_hosts.host', 'aggregate_metadata.value']).where('aggregate_metadata.key', '=', 'availability_zone').execute();
   return new Map(rows.map((r) => [r.host, r.value]));
@@ -531,7 +551,7 @@ async function list(c: Ctx, detail: boolean) {
     brRows = (await bq.execute()).map((r) => JSON.parse(r.instance) as InstanceRow)
       .filter((r) => (!imageQ || r.image_ref === imageQ) && (!flavorQ || r.instance_type_id === flavorQ) && (!get('reservation_id') || r.reservation_id === get('reservation_id')));
   }
-  const where = new Map<string, Kysely<any>>();
+  const where = new Map<string, CellDb>();
   let all: InstanceRow[] = [];
   const seen = new Set<string>();
   for (const p of perCell) for (const r of p.rows) { where.set(r.uuid, p.db); seen.add(r.uuid); all.push(r); }
@@ -560,7 +580,7 @@ async function list(c: Ctx, detail: boolean) {
     body.servers = page.map((r) => summaryView(c, r));
   } else {
     const tmpl = api.config.get<string>('DEFAULT', 'instance_name_template');
-    const byDb = new Map<Kysely<any>, InstanceRow[]>();
+    const byDb = new Map<CellDb, InstanceRow[]>();
     for (const r of page) {
       const d = where.get(r.uuid);
       if (d) byDb.set(d, [...(byDb.get(d) ?? []), r]);
@@ -640,7 +660,7 @@ export async function localDelete(c: Ctx, l: Located): Promise<void> {
   await deleteMappingsOnDelete(c.api.cells.db, l.row.uuid);
 }
 
-async function deleteMappingsOnDelete(db: Kysely<any>, uuid: string): Promise<void> {
+async function deleteMappingsOnDelete(db: ApiDb, uuid: string): Promise<void> {
   await db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();
@@ -672,7 +692,7 @@ export async function deleteServer(c: Ctx, id: string, rule = 'os_compute_api:se
   await recordAction(l.db, l.row.uuid, 'delete', c.rpcContext());
   await deleteMappingsOnDelete(api.cells.db, l.row.uuid);
   const t = await api.cellTransports.forCell(l.cell);
-  await t.cast(c.rpcContext(), { topic: COMPUTE_TOPIC, server: l.row.host }, 'terminate_instance', { instance_uuid: l.row.uuid }, { version: COMPUTE_VERSION });
+  await (await computeRpc(c.api.cellTransports, l.cell, l.row.host)).cast(c.rpcContext(), 'terminate_instance', { instance_uuid: l.row.uuid });
 }
 
 export const serverRoutes: Route[] = [

@@ -9,22 +9,28 @@ import { MessagingTimeout, NotFound } from '../../common/errors.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { CELL0_UUID, Cells, type CellMapping } from '../cells.ts';
-import { CONDUCTOR_TOPIC, CONDUCTOR_VERSION, COMPUTE_TOPIC, COMPUTE_VERSION, SCHEDULER_TOPIC, SCHEDULER_VERSION, SERVICE_VERSION, systemContext, type CellTransports } from '../rpc.ts';
+import { SERVICE_VERSION, systemContext, type CellTransports } from '../rpc.ts';
+import { RpcClient, serveApi, type Handlers } from '../../common/rpc/typed.ts';
+import { conductorApi, type ComputeNodeUpdate } from '../rpcapi/conductor.ts';
+import { schedulerApi, type Selection } from '../rpcapi/scheduler.ts';
+import { computeApi, type BuildSecrets } from '../rpcapi/compute.ts';
+import { loadRequestSpec, type RequestSpec } from '../request-spec.ts';
 import { VM, TASK, type InstanceRow } from '../objects.ts';
-import { addFault, eventFinish, eventStart, finishAction, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound, type Expect } from '../store.ts';
+import { addFault, eventFinish, eventStart, finishAction, markDeleted, metadataOf, recordAction, serviceIsUp, setMetadata, updateInstance, InstanceNotFound, type Expect } from '../store.ts';
 import { NoValidHost } from '../errors.ts';
 import type { PlacementClient } from '../clients.ts';
 import { now, sleep, parseJson } from '../util.ts';
 import { randomUUID } from 'node:crypto';
+import type { CellDb } from '../db/tables.ts';
 
-export interface Selection { host: string; nodename: string; cell_uuid: string; allocations: Record<string, { resources: Record<string, number> }> }
+export type { Selection };
 
 export interface ConductorDeps {
   config: Config;
   logger: Logger;
   cells: Cells;
   /** The cell database agents of this conductor's cell register in ([database] connection). */
-  localCell: Kysely<any>;
+  localCell: CellDb;
   transport: Transport;
   cellTransports: CellTransports;
   placement: PlacementClient;
@@ -34,11 +40,19 @@ export class Conductor {
   private server?: RpcServer;
   private timer?: NodeJS.Timeout;
   private healing = false;
-  constructor(private readonly d: ConductorDeps) {}
+  private readonly scheduler: RpcClient<typeof schedulerApi.methods>;
+  constructor(private readonly d: ConductorDeps) {
+    this.scheduler = new RpcClient(d.transport, schedulerApi);
+  }
+
+  /** The compute API of one host, on its cell's bus. */
+  private compute(host: string, t: Transport): RpcClient<typeof computeApi.methods> {
+    return new RpcClient(t, computeApi, host);
+  }
 
   async start(host: string): Promise<void> {
     await registerOwnService(this.d.localCell, host, 'nova-conductor', 'conductor');
-    this.server = await this.d.transport.serve({ topic: CONDUCTOR_TOPIC, server: host }, this.endpoints(), { version: CONDUCTOR_VERSION });
+    this.server = await serveApi(this.d.transport, conductorApi, { server: host }, this.endpoints());
     const interval = Math.max(5, Math.min(30, this.d.config.get<number>('DEFAULT', 'service_down_time') / 2)) * 1000;
     this.timer = setInterval(() => {
       heartbeat(this.d.localCell, host, 'nova-conductor').catch(() => undefined);
@@ -52,33 +66,35 @@ export class Conductor {
     await this.server?.stop();
   }
 
-  private endpoints() {
+  private endpoints(): Handlers<typeof conductorApi.methods> {
     const d = this.d;
     return {
       // --- build orchestration ---
-      schedule_and_build_instances: (ctx: RequestContext, a: { instance_uuids: string[] }) => this.scheduleAndBuild(ctx, a.instance_uuids),
-      unshelve_instance: (ctx: RequestContext, a: { instance_uuid: string }) => this.unshelve(ctx, a.instance_uuid),
-      reschedule: (ctx: RequestContext, a: { instance_uuid: string; failed_host: string; reason: string }) => this.reschedule(ctx, a.instance_uuid, a.failed_host, a.reason),
+      schedule_and_build_instances: (ctx, a) => this.scheduleAndBuild(ctx, a.instance_uuids, secretsOf(a)),
+      unshelve_instance: (ctx, a) => this.unshelve(ctx, a.instance_uuid),
+      reschedule: (ctx, a) => this.reschedule(ctx, a.instance_uuid, a.failed_host, a.reason, secretsOf(a)),
       // --- agents' database access ---
-      service_update: async (_ctx: RequestContext, a: { host: string; binary: string; topic: string }) => registerOwnService(d.localCell, a.host, a.binary, a.topic),
-      service_heartbeat: async (_ctx: RequestContext, a: { host: string; binary: string }) => heartbeat(d.localCell, a.host, a.binary),
-      compute_node_update: (_ctx: RequestContext, a: ComputeNodeUpdate) => computeNodeUpdate(d.localCell, a),
-      host_usage: (_ctx: RequestContext, a: { host: string }) => hostUsage(d.localCell, a.host),
-      instances_on_host: async (_ctx: RequestContext, a: { host: string }) =>
+      service_update: (_ctx, a) => registerOwnService(d.localCell, a.host, a.binary, a.topic),
+      service_heartbeat: (_ctx, a) => heartbeat(d.localCell, a.host, a.binary),
+      compute_node_update: (_ctx, a) => computeNodeUpdate(d.localCell, a),
+      host_usage: (_ctx, a) => hostUsage(d.localCell, a.host),
+      instances_on_host: (_ctx, a) =>
         d.localCell.selectFrom('instances').select(['uuid', 'vm_state', 'task_state', 'power_state']).where('host', '=', a.host).where('deleted', '=', 0).execute(),
-      instance_get: async (_ctx: RequestContext, a: { uuid: string }) => {
+      // expected_attrs (as Nova's): 'metadata' adds the instance's metadata as `metadata`.
+      instance_get: async (_ctx, a) => {
         const where = await this.cellDbOf(a.uuid);
-        const row = await where.selectFrom('instances').selectAll().where('uuid', '=', a.uuid).executeTakeFirst();
-        return row ?? null;
-      },
-      instance_update: async (_ctx: RequestContext, a: { uuid: string; updates: Partial<InstanceRow>; expect?: Expect; host?: string }) => {
-        const db = await this.cellDbOf(a.uuid);
-        let row = await updateInstance(db, a.uuid, a.updates, a.expect);
-        if (a.host && row.host !== a.host) throw new InstanceNotFound(`Instance ${a.uuid} is no longer on host ${a.host}.`);
-        if (a.updates.vm_state === VM.ACTIVE && a.updates.launched_at) row = await this.afterActive(row, db);
+        const row = await where.selectFrom('instances').selectAll().where('uuid', '=', a.uuid).executeTakeFirst() as InstanceRow | undefined;
+        if (!row) return null;
+        if (a.expected_attrs?.includes('metadata')) return { ...row, metadata: (await metadataOf(where, [a.uuid])).get(a.uuid) ?? {} };
         return row;
       },
-      instance_destroy: async (_ctx: RequestContext, a: { uuid: string }) => {
+      instance_update: async (_ctx, a) => {
+        const db = await this.cellDbOf(a.uuid);
+        const row = await updateInstance(db, a.uuid, a.updates, a.expect);
+        if (a.host && row.host !== a.host) throw new InstanceNotFound(`Instance ${a.uuid} is no longer on host ${a.host}.`);
+        return row;
+      },
+      instance_destroy: async (_ctx, a) => {
         const db = await this.cellDbOf(a.uuid);
         await markDeleted(db, a.uuid);
         await d.cells.db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', a.uuid).execute();
@@ -86,36 +102,31 @@ export class Conductor {
         await d.cells.db.deleteFrom('instance_group_members').where('instance_uuid', '=', a.uuid).execute();
         return true;
       },
-      set_password: async (_ctx: RequestContext, a: { uuid: string; password: string }) => {
+      set_password: async (_ctx, a) => {
         const db = await this.cellDbOf(a.uuid);
         await db.deleteFrom('instance_passwords').where('instance_uuid', '=', a.uuid).execute();
         await db.insertInto('instance_passwords').values({ instance_uuid: a.uuid, password: a.password }).execute();
       },
-      event_start: async (_ctx: RequestContext, a: { uuid: string; request_id: string; event: string; host: string }) =>
-        eventStart(await this.cellDbOf(a.uuid), a.uuid, a.request_id, a.event, a.host),
-      event_finish: async (_ctx: RequestContext, a: { uuid: string; request_id: string; event: string; result: 'Success' | 'Error'; traceback?: string; details?: string; host: string }) => {
+      event_start: async (_ctx, a) => eventStart(await this.cellDbOf(a.uuid), a.uuid, a.request_id, a.event, a.host),
+      event_finish: async (_ctx, a) => {
         const db = await this.cellDbOf(a.uuid);
         await eventFinish(db, a.uuid, a.request_id, a.event, a.result, { traceback: a.traceback, details: a.details, host: a.host });
         await finishAction(db, a.uuid, a.request_id);
       },
-      add_fault: async (_ctx: RequestContext, a: { uuid: string; code: number; message: string; details?: string; host?: string }) =>
-        addFault(await this.cellDbOf(a.uuid), a.uuid, a),
+      add_fault: async (_ctx, a) => addFault(await this.cellDbOf(a.uuid), a.uuid, a),
     };
   }
 
-  private async cellDbOf(uuid: string): Promise<Kysely<any>> {
+  private async cellDbOf(uuid: string): Promise<CellDb> {
     const where = await this.d.cells.cellOfInstance(uuid);
     return where?.db ?? this.d.localCell;
   }
 
-  /** Counts for the resource tracker follow instances as they become active. */
-  private async afterActive(row: InstanceRow, _db: Kysely<any>): Promise<InstanceRow> { return row; }
-
-  private async selectDestinations(ctx: RequestContext, spec: any, uuids: string[]): Promise<Selection[]> {
+  private async selectDestinations(ctx: RequestContext, spec: RequestSpec, uuids: string[]): Promise<Selection[]> {
     const deadline = Date.now() + Math.max(60, this.d.config.get<number>('DEFAULT', 'instance_build_timeout') || 600) * 1000;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.d.transport.call<Selection[]>(ctx, { topic: SCHEDULER_TOPIC }, 'select_destinations', { spec, instance_uuids: uuids }, { version: SCHEDULER_VERSION, timeoutMs: 60_000 });
+        return await this.scheduler.call(ctx, 'select_destinations', { spec, instance_uuids: uuids }, { timeoutMs: 60_000 });
       } catch (e) {
         // No scheduler answering: builds wait for one to come back rather than fail.
         if (!(e instanceof MessagingTimeout) || Date.now() > deadline) throw e;
@@ -125,14 +136,14 @@ export class Conductor {
     }
   }
 
-  async scheduleAndBuild(ctx: RequestContext, uuids: string[]): Promise<void> {
+  async scheduleAndBuild(ctx: RequestContext, uuids: string[], secrets: BuildSecrets = {}): Promise<void> {
     const d = this.d;
     const api = d.cells.db;
     const reqs = await api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute();
     const specs = await api.selectFrom('request_specs').selectAll().where('instance_uuid', 'in', uuids).execute();
     const live = uuids.filter((u) => reqs.some((r) => r.instance_uuid === u));
     if (!live.length) return;
-    const spec = JSON.parse(specs.find((s) => s.instance_uuid === live[0])!.spec);
+    const spec = loadRequestSpec(specs.find((s) => s.instance_uuid === live[0])!.spec);
     let selections: Selection[];
     try {
       selections = await this.selectDestinations(ctx, spec, live);
@@ -143,7 +154,7 @@ export class Conductor {
     }
     await Promise.all(live.map(async (u, i) => {
       try {
-        await this.createInCell(ctx, u, selections[i], reqs.find((r) => r.instance_uuid === u)!);
+        await this.createInCell(ctx, u, selections[i], reqs.find((r) => r.instance_uuid === u)!, secrets);
       } catch (err) {
         d.logger.error({ err, instance: u }, 'could not create the instance in its cell');
         await d.placement.deleteAllocations(u).catch(() => undefined);
@@ -170,7 +181,7 @@ export class Conductor {
     if (Number(r.numDeletedRows) === 0) await markDeleted(db, uuid); // deleted meanwhile
   }
 
-  private async insertInstance(db: Kysely<any>, inst: any, over: Partial<InstanceRow>): Promise<void> {
+  private async insertInstance(db: CellDb, inst: any, over: Partial<InstanceRow>): Promise<void> {
     const { id: _id, metadata_json, tags_list, server_groups: _g, ...row } = inst;
     try {
       await db.insertInto('instances').values({ ...row, ...over, updated_at: now() }).execute();
@@ -183,7 +194,7 @@ export class Conductor {
     for (const t of (tags_list ?? []) as string[]) await db.insertInto('instance_tags').values({ instance_uuid: inst.uuid, tag: t }).execute().catch(() => undefined);
   }
 
-  private async createInCell(ctx: RequestContext, uuid: string, sel: Selection, br: any): Promise<void> {
+  private async createInCell(ctx: RequestContext, uuid: string, sel: Selection, br: any, secrets: BuildSecrets): Promise<void> {
     const d = this.d;
     const cell = await d.cells.byUuid(sel.cell_uuid);
     const db = await d.cells.cellDb(cell);
@@ -206,7 +217,7 @@ export class Conductor {
       return;
     }
     const t = await d.cellTransports.forCell(cell);
-    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel.host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename }, { version: COMPUTE_VERSION });
+    await this.compute(sel.host, t).cast(ctx, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename, ...secrets });
   }
 
   /** Unshelve of an offloaded server: schedule it again in its cell and spawn it there. */
@@ -220,7 +231,7 @@ export class Conductor {
       await addFault(where.db, uuid, { code: 500, message });
     };
     if (!specRow) return fail(`No request spec for instance ${uuid}: cannot unshelve`);
-    const spec = { ...JSON.parse(specRow.spec), num_instances: 1, ignore_hosts: [], cell_uuid: where.cell.uuid };
+    const spec: RequestSpec = { ...loadRequestSpec(specRow.spec), num_instances: 1, ignore_hosts: [], cell_uuid: where.cell.uuid };
     let sel: Selection[];
     try {
       sel = await this.selectDestinations(ctx, spec, [uuid]);
@@ -231,11 +242,12 @@ export class Conductor {
       await d.placement.deleteAllocations(uuid).catch(() => undefined);
     });
     const t = await d.cellTransports.forCell(where.cell);
-    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel[0].host }, 'unshelve_instance', { instance_uuid: uuid }, { version: COMPUTE_VERSION });
+    await this.compute(sel[0].host, t).cast(ctx, 'unshelve_instance', { instance_uuid: uuid });
   }
 
   /** A build failed on `failedHost`: try another host of the same cell, or give up with a fault. */
-  async reschedule(ctx: RequestContext, uuid: string, failedHost: string, reason: string): Promise<void> {
+  /** (A build rescheduled because its host went down has lost its secrets: nothing stores them.) */
+  async reschedule(ctx: RequestContext, uuid: string, failedHost: string, reason: string, secrets: BuildSecrets = {}): Promise<void> {
     const d = this.d;
     const where = await d.cells.cellOfInstance(uuid);
     if (!where) return;
@@ -243,7 +255,7 @@ export class Conductor {
     const row = await db.selectFrom('instances').selectAll().where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst() as InstanceRow | undefined;
     if (!row || row.vm_state !== VM.BUILDING || row.host !== failedHost) return; // deleted, done, or already moved
     const specRow = await d.cells.db.selectFrom('request_specs').select('spec').where('instance_uuid', '=', uuid).executeTakeFirst();
-    const spec = specRow ? JSON.parse(specRow.spec) : undefined;
+    const spec = specRow ? loadRequestSpec(specRow.spec) : undefined;
     const maxAttempts = d.config.get<number>('scheduler', 'max_attempts');
     const fail = async (message: string) => {
       await updateInstance(db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).catch(() => undefined);
@@ -270,7 +282,7 @@ export class Conductor {
       .where('uuid', '=', uuid).where('host', '=', failedHost).where('vm_state', '=', VM.BUILDING).where('deleted', '=', 0).executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 0) { await d.placement.deleteAllocations(uuid).catch(() => undefined); return; }
     const t = await d.cellTransports.forCell(cell);
-    await t.cast(ctx, { topic: COMPUTE_TOPIC, server: sel[0].host }, 'build_and_run_instance', { instance_uuid: uuid, node: sel[0].nodename }, { version: COMPUTE_VERSION });
+    await this.compute(sel[0].host, t).cast(ctx, 'build_and_run_instance', { instance_uuid: uuid, node: sel[0].nodename, ...secrets });
   }
 
   /**
@@ -315,9 +327,16 @@ export class Conductor {
   }
 }
 
+function secretsOf(a: BuildSecrets): BuildSecrets {
+  const out: BuildSecrets = {};
+  if (typeof a.admin_password === 'string') out.admin_password = a.admin_password;
+  if (Array.isArray(a.injected_files) && a.injected_files.length) out.injected_files = a.injected_files;
+  return out;
+}
+
 // --- services and compute nodes (shared with the scheduler's own registration) ---
 
-export async function registerOwnService(db: Kysely<any>, host: string, binary: string, topic: string): Promise<{ id: number; uuid: string; disabled: number }> {
+export async function registerOwnService(db: CellDb, host: string, binary: string, topic: string): Promise<{ id: number; uuid: string; disabled: number }> {
   const t = now();
   const existing = await db.selectFrom('services').selectAll().where('host', '=', host).where('binary', '=', binary).executeTakeFirst();
   if (existing) {
@@ -331,7 +350,7 @@ export async function registerOwnService(db: Kysely<any>, host: string, binary: 
   return { id: row.id, uuid: row.uuid, disabled: row.disabled };
 }
 
-export async function heartbeat(db: Kysely<any>, host: string, binary: string): Promise<{ disabled: number; forced_down: number } | null> {
+export async function heartbeat(db: CellDb, host: string, binary: string): Promise<{ disabled: number; forced_down: number } | null> {
   const t = now();
   const row = await db.selectFrom('services').select(['id', 'report_count', 'disabled', 'forced_down']).where('host', '=', host).where('binary', '=', binary).executeTakeFirst();
   if (!row) return null;
@@ -339,14 +358,9 @@ export async function heartbeat(db: Kysely<any>, host: string, binary: string): 
   return { disabled: row.disabled, forced_down: row.forced_down };
 }
 
-export interface ComputeNodeUpdate {
-  host: string; service_id: number; hypervisor_hostname: string; hypervisor_type: string; hypervisor_version: number;
-  vcpus: number; memory_mb: number; local_gb: number; cpu_info: string; host_ip: string; supported_instances: string;
-  cpu_allocation_ratio: number; ram_allocation_ratio: number; disk_allocation_ratio: number;
-  usage?: { vcpus_used: number; memory_mb_used: number; local_gb_used: number; running_vms: number };
-}
+export type { ComputeNodeUpdate };
 
-export async function computeNodeUpdate(db: Kysely<any>, a: ComputeNodeUpdate): Promise<{ uuid: string; id: number }> {
+export async function computeNodeUpdate(db: CellDb, a: ComputeNodeUpdate): Promise<{ uuid: string; id: number }> {
   const { usage, ...fields } = a;
   const t = now();
   const existing = await db.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', a.host).where('hypervisor_hostname', '=', a.hypervisor_hostname).executeTakeFirst();
@@ -360,7 +374,7 @@ export async function computeNodeUpdate(db: Kysely<any>, a: ComputeNodeUpdate): 
   return db.selectFrom('compute_nodes').select(['id', 'uuid']).where('host', '=', a.host).where('hypervisor_hostname', '=', a.hypervisor_hostname).executeTakeFirstOrThrow();
 }
 
-export async function hostUsage(db: Kysely<any>, host: string) {
+export async function hostUsage(db: CellDb, host: string) {
   const r = await db.selectFrom('instances')
     .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('vcpus').as('c'), eb.fn.sum<number>('memory_mb').as('m'), eb.fn.sum<number>('root_gb').as('d'), eb.fn.sum<number>('ephemeral_gb').as('e')])
     .where('host', '=', host).where('deleted', '=', 0).executeTakeFirst();

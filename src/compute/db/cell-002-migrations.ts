@@ -9,7 +9,7 @@ const uuid = 'varchar(36)';
 const name = 'varchar(255)';
 
 export const cell002Migrations: Migration = {
-  async up(db: Kysely<any>) {
+  async up(db: Kysely<unknown>) {
     const d = dialectOf(db);
     await db.schema.createTable('migrations')
       .addColumn('id', d === 'postgresql' ? 'serial' : 'integer', (c) => (d === 'postgresql' ? c.primaryKey() : c.primaryKey().autoIncrement()))

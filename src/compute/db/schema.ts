@@ -4,7 +4,8 @@
 // everything hanging off them). cell0 is a cell database that holds instances that never got a
 // host. Same shape on SQLite, MariaDB and PostgreSQL: integer surrogate keys, booleans as 0/1,
 // timestamps as ISO-8601 text, JSON documents as text, no foreign keys.
-import { sql, type Kysely, type Migration } from 'kysely';
+import { sql, type ColumnDataType, type Expression, type Kysely, type Migration } from 'kysely';
+// Migrations see the database before and after, so they are typed against no table (Kysely<unknown>).
 import type { MigrationSet } from '../../common/db/migrate.ts';
 import { dialectOf } from '../../common/db/database.ts';
 import { cell002Migrations } from './cell-002-migrations.ts';
@@ -13,21 +14,21 @@ import { cell002Migrations } from './cell-002-migrations.ts';
 const ts = 'varchar(32)';
 const uuid = 'varchar(36)';
 const name = 'varchar(255)';
-type TB = ReturnType<Kysely<any>['schema']['createTable']>;
+type TB = ReturnType<Kysely<unknown>['schema']['createTable']>;
 
-function table(db: Kysely<any>, t: string): TB {
+function table(db: Kysely<unknown>, t: string): TB {
   const d = dialectOf(db);
   return db.schema.createTable(t)
     .addColumn('id', d === 'postgresql' ? 'serial' : 'integer', (c) => (d === 'postgresql' ? c.primaryKey() : c.primaryKey().autoIncrement()));
 }
 // Long text: TEXT is unbounded on SQLite/PostgreSQL; MariaDB's TEXT stops at 64 KiB, too small
 // for user_data (65535 base64 bytes) plus JSON documents, so MEDIUMTEXT there.
-function text(db: Kysely<any>): any {
+function text(db: Kysely<unknown>): ColumnDataType | Expression<unknown> {
   return dialectOf(db) === 'mysql' ? sql`mediumtext` : 'text';
 }
 
 const api001: Migration = {
-  async up(db: Kysely<any>) {
+  async up(db: Kysely<unknown>) {
     const T = text(db);
     await table(db, 'cell_mappings')
       .addColumn('uuid', uuid, (c) => c.notNull().unique())
@@ -156,7 +157,7 @@ const api001: Migration = {
 };
 
 const cell001: Migration = {
-  async up(db: Kysely<any>) {
+  async up(db: Kysely<unknown>) {
     const T = text(db);
     await table(db, 'services')
       .addColumn('uuid', uuid, (c) => c.notNull().unique())

@@ -8,15 +8,18 @@ import type { RequestContext, RpcServer, Transport } from '../../common/rpc/tran
 import type { Kysely } from 'kysely';
 import type { Cells } from '../cells.ts';
 import { discoverHosts } from '../cells.ts';
-import { SCHEDULER_TOPIC, SCHEDULER_VERSION } from '../rpc.ts';
 import type { PlacementClient } from '../clients.ts';
 import { NoValidHost } from '../errors.ts';
-import { registerOwnService, heartbeat, type Selection } from '../conductor/conductor.ts';
+import { registerOwnService, heartbeat } from '../conductor/conductor.ts';
+import { serveApi } from '../../common/rpc/typed.ts';
+import { schedulerApi, type Selection } from '../rpcapi/scheduler.ts';
+import { loadRequestSpec, type RequestSpec } from '../request-spec.ts';
 import { HostStateCache } from './host-state.ts';
 import { FILTERS, WEIGHERS, type SpecView } from './filters.ts';
 import { pickHosts, type Candidate } from './ranking.ts';
+import type { CellDb } from '../db/tables.ts';
 
-export interface SchedulerDeps { config: Config; logger: Logger; cells: Cells; localCell: Kysely<any>; transport: Transport; placement: PlacementClient }
+export interface SchedulerDeps { config: Config; logger: Logger; cells: Cells; localCell: CellDb; transport: Transport; placement: PlacementClient }
 
 export interface Decision { selections: Selection[]; ms: number }
 
@@ -37,9 +40,10 @@ export class Scheduler {
 
   async start(host: string): Promise<void> {
     await registerOwnService(this.d.localCell, host, 'nova-scheduler', 'scheduler');
-    this.server = await this.d.transport.serve({ topic: SCHEDULER_TOPIC, server: host }, {
-      select_destinations: (ctx: RequestContext, a: { spec: any; instance_uuids: string[] }) => this.selectDestinations(ctx, a.spec, a.instance_uuids),
-    }, { version: SCHEDULER_VERSION });
+    this.server = await serveApi(this.d.transport, schedulerApi, { server: host }, {
+      // A spec from an older conductor is upgraded (or refused) by loadRequestSpec.
+      select_destinations: (ctx, a) => this.selectDestinations(ctx, loadRequestSpec(a.spec), a.instance_uuids),
+    });
     const hb = setInterval(() => { heartbeat(this.d.localCell, host, 'nova-scheduler').catch(() => undefined); }, this.d.config.get<number>('DEFAULT', 'report_interval') * 1000);
     hb.unref();
     this.timers.push(hb);
@@ -60,7 +64,7 @@ export class Scheduler {
     await this.server?.stop();
   }
 
-  async selectDestinations(_ctx: RequestContext, spec: any, uuids: string[]): Promise<Selection[]> {
+  async selectDestinations(_ctx: RequestContext, spec: RequestSpec, uuids: string[]): Promise<Selection[]> {
     const t0 = process.hrtime.bigint();
     try {
       return await this.select(spec, uuids);
@@ -70,7 +74,7 @@ export class Scheduler {
     }
   }
 
-  private async select(spec: any, uuids: string[]): Promise<Selection[]> {
+  private async select(spec: RequestSpec, uuids: string[]): Promise<Selection[]> {
     const d = this.d;
     const flavor = spec.flavor;
     const resources: Record<string, number> = { VCPU: flavor.vcpus, MEMORY_MB: flavor.memory_mb };
@@ -174,7 +178,7 @@ export class Scheduler {
     const hosts: string[] = [];
     for (const { db } of await this.d.cells.all({ includeCell0: false })) {
       const rows = await db.selectFrom('instances').select('host').where('uuid', 'in', uuids).where('deleted', '=', 0).where('host', 'is not', null).execute();
-      for (const r of rows) hosts.push(r.host);
+      for (const r of rows) if (r.host) hosts.push(r.host);
     }
     return hosts;
   }

@@ -8,8 +8,18 @@
 //   succeeds instead), NotSupported (Nova's 501 at the API), InvalidState; spawn cleans up
 //   after itself when it fails. The compute manager turns a spawn failure into a reschedule and
 //   other failures into an instance fault plus ERROR (or the previous state for power actions).
-// The optional (?) members below are filled by the compute-structure and QEMU work; a driver
-// that lacks one answers NotSupported through the manager.
+// - Methods that may have to (re)start a guest from nothing (powerOn, hard reboot, resume,
+//   unrescue, rebuild, rescue) take the GuestSpec; methods on a guest the driver runs take its uuid.
+// - info() of a guest the driver does not have throws InstanceNotFound; so do all the methods
+//   taking a uuid (except destroy). hostResources() and info() are async (a real driver asks
+//   the host / QMP).
+// - capabilities() names os-traits (COMPUTE_*) the driver truly supports; the agent adds them to
+//   its compute node's resource provider and removes the capability traits it does not claim.
+// - onLifecycleEvent: the driver calls back when a guest changes state on its own (the guest
+//   shut itself down, QEMU died); the agent syncs the instance (an ACTIVE guest that stopped
+//   becomes SHUTOFF).
+// The optional (?) members are the ones a driver may lack: the agent answers NotSupported (Nova's
+// 501) for them.
 
 /** The flavor as a hypervisor needs it (Nova's instance.flavor). */
 export interface FlavorSpec {
@@ -134,32 +144,35 @@ export interface ComputeDriver {
   readonly type: string;
   /** Called once at agent start with the instances the database places here. */
   initHost(known: { uuid: string; vmState: string }[]): Promise<void>;
-  hostResources(): HostResources;
+  hostResources(): Promise<HostResources>;
   spawn(g: GuestSpec): Promise<void>;
   destroy(uuid: string): Promise<void>;
   powerOff(uuid: string): Promise<void>;
-  powerOn(uuid: string): Promise<void>;
-  reboot(uuid: string, hard: boolean): Promise<void>;
+  /** Starts a stopped guest from its spec alone (the driver may have been restarted since). */
+  powerOn(g: GuestSpec): Promise<void>;
+  /** Soft: the guest is asked to restart; hard: the guest is torn down and started from the spec. */
+  reboot(g: GuestSpec, hard: boolean): Promise<void>;
   pause(uuid: string): Promise<void>;
   unpause(uuid: string): Promise<void>;
   suspend(uuid: string): Promise<void>;
-  resume(uuid: string): Promise<void>;
+  resume(g: GuestSpec): Promise<void>;
   rebuild(g: GuestSpec): Promise<void>;
   setAdminPassword(uuid: string, password: string): Promise<void>;
   /** Boots the guest from a rescue image (its own disk attached second), powered on. */
   rescue(g: GuestSpec, rescue: { imageId: string | null; password: string | null }): Promise<void>;
   /** Back to the guest's own disk, powered on. */
-  unrescue(uuid: string): Promise<void>;
+  unrescue(g: GuestSpec): Promise<void>;
   consoleOutput(uuid: string): Promise<string>;
   /** Diagnostics before 2.48: the hypervisor's free-form dictionary (Nova's get_diagnostics). */
   diagnostics(g: GuestSpec): Promise<Record<string, number>>;
   /** Diagnostics from 2.48 (Nova's get_instance_diagnostics). */
   instanceDiagnostics(g: GuestSpec): Promise<InstanceDiagnostics>;
-  info(uuid: string): GuestInfo | undefined;
+  /** The guest's power state; InstanceNotFound when the driver has no such guest. */
+  info(uuid: string): Promise<GuestInfo>;
   listGuests(): string[];
-  // ---- contract v2 additions (optional until every driver has them)
   /** Capabilities as os-traits names (COMPUTE_*), reported on the host's resource provider. */
-  capabilities?(): string[];
+  capabilities(): string[];
+  // ---- optional: a driver without one answers NotSupported through the agent
   /** Snapshot of a guest's root disk, streamed to target (Nova's snapshot). */
   snapshot?(g: GuestSpec, target: SnapshotTarget): Promise<void>;
   getConsole?(g: GuestSpec, kind: ConsoleKind): Promise<ConsoleEndpoint>;

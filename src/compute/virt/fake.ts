@@ -2,9 +2,12 @@
 // console output, configurable spawn time) without running anything. Guests live in memory;
 // at start the agent hands over the instances the database places on this host and they are
 // adopted as if they had kept running, as real guests do across an agent restart.
-import { POWER } from '../objects.ts';
-import { POWER_NAMES } from '../objects.ts';
-import type { ComputeDriver, GuestSpec, HostResources, GuestInfo, InstanceDiagnostics } from './driver.ts';
+import { Readable } from 'node:stream';
+import { POWER, POWER_NAMES } from '../objects.ts';
+import type { ComputeDriver, GuestSpec, HostResources, GuestInfo, InstanceDiagnostics, LifecycleEvent, SnapshotTarget } from './driver.ts';
+import { InstanceNotFound, InvalidState } from './errors.ts';
+import { IMAGE_TYPE_TRAITS } from './capabilities.ts';
+import type { DriverDeps } from './registry.ts';
 
 export interface FakeOptions {
   hostname: string;
@@ -28,7 +31,25 @@ export class FakeDriver implements ComputeDriver {
   private guests = new Map<string, Guest>();
   /** Test hook: makes the next spawns fail (as a hypervisor error would). */
   failSpawns = 0;
+  private listeners: ((e: LifecycleEvent) => void)[] = [];
   constructor(private readonly o: FakeOptions) {}
+
+  /** Nothing is looked at on disk, so every image type "boots"; rescue works (not from volumes: there are none). */
+  capabilities(): string[] {
+    return ['COMPUTE_NODE', ...Object.values(IMAGE_TYPE_TRAITS)];
+  }
+
+  onLifecycleEvent(cb: (e: LifecycleEvent) => void): void { this.listeners.push(cb); }
+
+  /** Test hook: the spec a guest was last spawned, rebuilt or rescued with. */
+  specOf(uuid: string): GuestSpec | undefined { return this.guests.get(uuid)?.spec; }
+
+  /** Test hook: the guest powers itself off (as `poweroff` inside it would), and says so. */
+  guestShutsDown(uuid: string): void {
+    const g = this.get(uuid);
+    g.power = POWER.SHUTDOWN;
+    for (const l of this.listeners) l({ uuid, event: 'stopped', powerState: POWER.SHUTDOWN });
+  }
 
   async initHost(known: { uuid: string; vmState: string }[]): Promise<void> {
     for (const k of known) {
@@ -40,7 +61,7 @@ export class FakeDriver implements ComputeDriver {
     }
   }
 
-  hostResources(): HostResources {
+  async hostResources(): Promise<HostResources> {
     return {
       vcpus: this.o.vcpus, memoryMb: this.o.memoryMb, localGb: this.o.localGb, hypervisorType: this.o.hypervisorType,
       hypervisorVersion: 1000, hypervisorHostname: this.o.hostname,
@@ -51,27 +72,42 @@ export class FakeDriver implements ComputeDriver {
 
   private get(uuid: string): Guest {
     const g = this.guests.get(uuid);
-    if (!g) throw new Error(`Instance ${uuid} not found on hypervisor ${this.o.hostname}`);
+    if (!g) throw new InstanceNotFound(`Instance ${uuid} could not be found on hypervisor ${this.o.hostname}.`);
     return g;
   }
 
   async spawn(spec: GuestSpec): Promise<void> {
     if (this.o.spawnDelayMs) await new Promise((r) => setTimeout(r, this.o.spawnDelayMs));
     if (this.failSpawns > 0) { this.failSpawns--; throw new Error('Fake driver: injected spawn failure'); }
+    if (this.guests.has(spec.uuid)) throw new InvalidState(`Instance ${spec.uuid} already exists on hypervisor ${this.o.hostname}.`);
     this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: Date.now() });
   }
   async destroy(uuid: string): Promise<void> { this.guests.delete(uuid); }
   async powerOff(uuid: string): Promise<void> { this.get(uuid).power = POWER.SHUTDOWN; }
-  async powerOn(uuid: string): Promise<void> { this.run(this.get(uuid)); }
-  async reboot(uuid: string, _hard: boolean): Promise<void> {
-    const g = this.get(uuid);
+  async powerOn(spec: GuestSpec): Promise<void> { this.run(this.get(spec.uuid)); }
+  async reboot(spec: GuestSpec, _hard: boolean): Promise<void> {
+    const g = this.get(spec.uuid);
     this.run(g);
     g.console.push('reboot: Restarting system');
   }
-  async pause(uuid: string): Promise<void> { this.get(uuid).power = POWER.PAUSED; }
-  async unpause(uuid: string): Promise<void> { this.get(uuid).power = POWER.RUNNING; }
-  async suspend(uuid: string): Promise<void> { this.get(uuid).power = POWER.SUSPENDED; }
-  async resume(uuid: string): Promise<void> { this.get(uuid).power = POWER.RUNNING; }
+  async pause(uuid: string): Promise<void> { this.running(uuid).power = POWER.PAUSED; }
+  async unpause(uuid: string): Promise<void> {
+    const g = this.get(uuid);
+    if (g.power !== POWER.PAUSED) throw new InvalidState(`Instance ${uuid} is not paused.`);
+    g.power = POWER.RUNNING;
+  }
+  async suspend(uuid: string): Promise<void> { this.running(uuid).power = POWER.SUSPENDED; }
+  async resume(spec: GuestSpec): Promise<void> {
+    const g = this.get(spec.uuid);
+    if (g.power !== POWER.SUSPENDED) throw new InvalidState(`Instance ${spec.uuid} is not suspended.`);
+    g.power = POWER.RUNNING;
+  }
+  /** A guest that must be running for the operation (pause, suspend), as a hypervisor refuses otherwise. */
+  private running(uuid: string): Guest {
+    const g = this.get(uuid);
+    if (g.power !== POWER.RUNNING) throw new InvalidState(`Instance ${uuid} is not running (${POWER_NAMES[g.power] ?? g.power}).`);
+    return g;
+  }
   async rebuild(spec: GuestSpec): Promise<void> {
     if (this.o.spawnDelayMs) await new Promise((r) => setTimeout(r, this.o.spawnDelayMs));
     this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: Date.now() });
@@ -86,8 +122,8 @@ export class FakeDriver implements ComputeDriver {
     g.console.push(`rescue: booting from image ${r.imageId ?? '(none)'}`);
     this.run(g, true);
   }
-  async unrescue(uuid: string): Promise<void> {
-    const g = this.get(uuid);
+  async unrescue(spec: GuestSpec): Promise<void> {
+    const g = this.get(spec.uuid);
     g.rescue = undefined;
     g.console.push('unrescue: booting from the original disk');
     this.run(g, true);
@@ -133,9 +169,21 @@ export class FakeDriver implements ComputeDriver {
   }
   async setAdminPassword(uuid: string, _password: string): Promise<void> { this.get(uuid); }
   async consoleOutput(uuid: string): Promise<string> { return this.get(uuid).console.join('\n') + '\n'; }
-  info(uuid: string): GuestInfo | undefined {
-    const g = this.guests.get(uuid);
-    return g ? { powerState: g.power } : undefined;
-  }
+  async info(uuid: string): Promise<GuestInfo> { return { powerState: this.get(uuid).power }; }
   listGuests(): string[] { return [...this.guests.keys()]; }
+
+  /** The fake disk: a few bytes of raw data that say whose snapshot they are. */
+  async snapshot(spec: GuestSpec, target: SnapshotTarget): Promise<void> {
+    this.get(spec.uuid);
+    await target.upload(Readable.from([Buffer.from(`fake disk of ${spec.uuid}\n`)]), 'raw', 'bare');
+  }
+}
+
+/** `[DEFAULT] compute_driver = fake`: sizes and timings from [fake_driver]. */
+export function createFakeDriver(d: DriverDeps): FakeDriver {
+  const c = d.config;
+  return new FakeDriver({
+    hostname: d.host, vcpus: c.get('fake_driver', 'vcpus'), memoryMb: c.get('fake_driver', 'memory_mb'), localGb: c.get('fake_driver', 'local_gb'),
+    spawnDelayMs: c.get('fake_driver', 'spawn_delay_ms'), hypervisorType: c.get('fake_driver', 'hypervisor_type'), architecture: c.get('fake_driver', 'architecture'),
+  });
 }

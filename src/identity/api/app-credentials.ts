@@ -8,7 +8,7 @@ import { bool, newId, nowIso } from '../store/store.ts';
 import type { AccessRuleRow, AppCredRow } from '../store/schema.ts';
 
 const renderRule = (r: AccessRuleRow) => ({ id: r.id, service: r.service, path: r.path, method: r.method });
-import { authorize, bodyObject, checkFields, checkName, checkQuery, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkName, checkQuery, filterInexact, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 
 /** Keystone echoes expires_at as a naive ISO time with microseconds: 2026-11-24T18:31:53.931806 */
 function normaliseExpiry(v: string): string {
@@ -39,7 +39,9 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
     const a = bodyObject(req, 'application_credential');
     checkFields(a, { name: 'string', secret: 'nullable-string', description: 'nullable-string', expires_at: 'nullable-string', unrestricted: 'boolean' }, ['name']);
     if (!caller.projectId) throw new Forbidden('Application credentials need a project-scoped token.');
-    if (caller.applicationCredentialId) throw new Forbidden('Application credentials cannot create application credentials.');
+    refuseRestrictedAppCred(caller, 'application credentials');
+    // A trust's delegation must not be turned into a credential that outlives it.
+    if (caller.trustId || caller.oauthAccessTokenId) throw new Forbidden('Cannot manage application credentials with a token issued via delegation.');
     let expires: string | null = null;
     if (a.expires_at) {
       const t = Date.parse(a.expires_at as string);
@@ -69,6 +71,9 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
       }
       for (const f of ['service', 'path', 'method']) if (typeof r[f] !== 'string') throw new BadRequest(`Invalid input for field 'access_rules.${f}': expected a string`);
       if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method as string)) throw new BadRequest(`Invalid input for field 'access_rules.method': ${JSON.stringify(r.method)}`);
+      // Keystone's schema: a service type (not a code name), an absolute path of at most 225.
+      if (!/^[a-zA-Z0-9-]{1,64}$/.test(r.service as string)) throw new BadRequest(`Invalid input for field 'access_rules.service': ${JSON.stringify(r.service)} is not a service type`);
+      if (!(r.path as string).startsWith('/') || (r.path as string).length > 225) throw new BadRequest(`Invalid input for field 'access_rules.path': ${JSON.stringify((r.path as string).slice(0, 40))} must start with '/' and be at most 225 characters`);
       const key = { user_id: uid, service: r.service as string, path: r.path as string, method: r.method as string };
       let row = await db().selectFrom('access_rules').select('id').where('user_id', '=', uid).where('service', '=', key.service).where('path', '=', key.path).where('method', '=', key.method).executeTakeFirst();
       if (!row) {
@@ -101,7 +106,7 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
     let qb = db().selectFrom('application_credentials').selectAll().where('user_id', '=', uid);
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     const rules = await rulesOf(uid);
-    return { application_credentials: (await qb.orderBy('name').execute()).map((a) => render(api, a, rules)), links: listLinks(api, req) };
+    return { application_credentials: filterInexact(req, ['name'], (await qb.orderBy('name').execute()).map((a) => render(api, a, rules))), links: listLinks(api, req) };
   });
 
   async function getOwned(uid: string, id: string) {
@@ -116,7 +121,8 @@ export const appCredentialRoutes: RouteModule = (app, api) => {
   });
   app.delete('/v3/users/:uid/application_credentials/:id', async (req, reply) => {
     const { uid, id } = req.params as { uid: string; id: string };
-    await authorize(api, req, 'identity:delete_application_credential', { user_id: uid });
+    const caller = await authorize(api, req, 'identity:delete_application_credential', { user_id: uid });
+    refuseRestrictedAppCred(caller, 'application credentials');
     await getOwned(uid, id);
     await db().deleteFrom('application_credentials').where('id', '=', id).execute();
     store.touch();

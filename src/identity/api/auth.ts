@@ -1,12 +1,13 @@
 // /v3/auth/*: issue, validate, check and revoke tokens; what the caller may scope to.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden, NotFound, Unauthorized } from '../../common/errors.ts';
-import { AUTH_REQUIRED } from '../../common/http/auth.ts';
+import { ACCESS_RULES_HEADER, AUTH_REQUIRED } from '../../common/http/auth.ts';
 import { verifyPassword } from '../passwords.ts';
 import { bool } from '../store/store.ts';
 import type { IdentityStore } from '../store/store.ts';
 import { TokenInvalid, delegatedRoles, findUsableTrust, type TokenScope } from '../tokens/provider.ts';
 import { authorize, creds, link, type IdentityApi, type RouteModule } from './context.ts';
+import { oauthParams, verifyOAuth } from './oauth1-flow.ts';
 import type { UserRow } from '../store/schema.ts';
 
 const unauthorized = () => new Unauthorized(AUTH_REQUIRED);
@@ -146,6 +147,7 @@ export const authRoutes: RouteModule = (app, api) => {
     let expiresAt: number | undefined;
     let appCredId: string | undefined;
     let trust: Awaited<ReturnType<typeof scopeToTrust>> | undefined;
+    let accessTokenId: string | undefined;
     let outMethods = [...methods] as string[];
     if (methods.includes('application_credential')) {
       const ac = obj(identity.application_credential);
@@ -166,6 +168,25 @@ export const authRoutes: RouteModule = (app, api) => {
       if (!roles.some((r) => allowed.has(r.id))) throw unauthorized();
       appCredId = row.id;
       if (row.expires_at) expiresAt = Date.parse(row.expires_at);
+    } else if (methods.includes('oauth1')) {
+      // A consumer acting for a user: the access token names user, project and roles.
+      const op = oauthParams(req);
+      if (!op.oauth_token) throw new BadRequest('Expecting to find oauth_token in request. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.');
+      const at = await store.db.selectFrom('oauth1_access_tokens').selectAll().where('id', '=', op.oauth_token).executeTakeFirst();
+      if (!at) throw new NotFound(`Could not find access token: ${op.oauth_token}.`);
+      if (at.expires_at && Date.parse(at.expires_at) <= Date.now()) throw new Unauthorized('Access token is expired');
+      const consumer = await store.db.selectFrom('oauth1_consumers').select(['id', 'secret']).where('id', '=', at.consumer_id).executeTakeFirst();
+      if (!consumer || op.oauth_consumer_key !== consumer.id) throw new Unauthorized('Could not validate the access token');
+      verifyOAuth(api, req, op, ['oauth_token'], consumer.secret, at.access_secret, 'Could not validate the access token');
+      user = await checkUserUsable(store, await store.db.selectFrom('users').selectAll().where('id', '=', at.authorizing_user_id).executeTakeFirst());
+      scope = { projectId: at.project_id };
+      const project = await store.db.selectFrom('projects').select(['enabled', 'domain_id']).where('id', '=', at.project_id).executeTakeFirst();
+      if (!project || !bool(project.enabled)) throw unauthorized();
+      const delegated = new Set(await store.expandImplied(JSON.parse(at.role_ids) as string[]));
+      if (!(await store.effectiveRoles(user.id, scope)).some((r) => delegated.has(r.id))) throw unauthorized();
+      accessTokenId = at.id;
+      if (at.expires_at) expiresAt = Date.parse(at.expires_at);
+      outMethods = ['oauth1'];
     } else if (methods.includes('password')) {
       const pw = obj(identity.password);
       const u = obj(pw?.user);
@@ -191,6 +212,7 @@ export const authRoutes: RouteModule = (app, api) => {
         throw e;
       }
       if (p.ac) throw new Forbidden('Application credential tokens cannot be rescoped.');
+      if (p.o) throw new Forbidden('You are not authorized to perform the requested action: Cannot rescope an OAuth1 token.');
       if (p.t) throw new Forbidden('You are not authorized to perform the requested action: Using trust-scoped token to create another token. Create a new trust-scoped token instead.');
       user = await checkUserUsable(store, await store.db.selectFrom('users').selectAll().where('id', '=', p.u).executeTakeFirst());
       const trustRef = trustScopeRef(auth.scope);
@@ -203,7 +225,7 @@ export const authRoutes: RouteModule = (app, api) => {
       throw new Unauthorized(`Attempted to authenticate with an unsupported method: ${methods.join(', ')}.`);
     }
     if (trust?.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, trust.expiresAt);
-    const issued = tokens.issue({ userId: trust?.userId ?? user.id, methods: outMethods, scope, parentAuditIds: parentAudit, expiresAt, appCredId, trustId: trust?.trustId, trusteeId: user.id });
+    const issued = tokens.issue({ userId: trust?.userId ?? user.id, methods: outMethods, scope, parentAuditIds: parentAudit, expiresAt, appCredId, trustId: trust?.trustId, trusteeId: user.id, accessTokenId });
     const nocatalog = (req.query as Obj)?.nocatalog !== undefined;
     const { body } = await tokens.validate(issued.id, { catalog: !nocatalog });
     if (!nocatalog && !body.catalog && (body.project || body.domain || body.system)) body.catalog = [];
@@ -211,7 +233,7 @@ export const authRoutes: RouteModule = (app, api) => {
     return { token: body };
   });
 
-  async function subject(req: FastifyRequest) {
+  async function subject(req: FastifyRequest, validating = true) {
     const caller = await api.authenticate(req);
     const token = tokenFromHeader(req, 'x-subject-token');
     if (!token) throw new BadRequest('Expecting to find X-Subject-Token in request headers.');
@@ -226,6 +248,13 @@ export const authRoutes: RouteModule = (app, api) => {
         throw new NotFound(`Could not find token: ${token.slice(0, 16)}…`);
       }
       throw e;
+    }
+    // A middleware that does not say it enforces access rules must not be handed a token that
+    // has some: it would let the token do anything (Keystone's _validate_token_access_rules).
+    const support = Number.parseFloat(tokenFromHeader(req, ACCESS_RULES_HEADER) ?? '');
+    if (validating && validated.body.application_credential?.access_rules && !(support >= 1.0)) {
+      api.policy.enforce('identity:validate_token', creds(caller), { target: { token: { user_id: caller.userId } } });
+      throw new NotFound('Failed to validate token');
     }
     return { caller, token, validated };
   }
@@ -246,7 +275,7 @@ export const authRoutes: RouteModule = (app, api) => {
   });
 
   app.delete('/v3/auth/tokens', async (req, reply) => {
-    const { caller, validated } = await subject(req);
+    const { caller, validated } = await subject(req, false);
     api.policy.enforce('identity:revoke_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
     await store.revoke({ auditId: validated.payload.a[0], expiresAt: new Date(validated.payload.e).toISOString() });
     api.onRevoke();

@@ -3,7 +3,7 @@ import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { bool, newId, parseExtra } from '../store/store.ts';
 import type { EndpointRow, RegionRow, ServiceRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkQuery, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
 
 const SERVICE_FIELDS = ['id', 'type', 'name', 'description', 'enabled', 'links'];
 const ENDPOINT_FIELDS = ['id', 'service_id', 'interface', 'url', 'region_id', 'region', 'enabled', 'links', 'legacy_endpoint_id'];
@@ -41,7 +41,7 @@ export const catalogRoutes: RouteModule = (app, api) => {
     let qb = db().selectFrom('services').selectAll();
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
-    return { services: (await qb.execute()).map((s) => renderService(api, s)), links: listLinks(api, req) };
+    return { services: filterInexact(req, ['type', 'name'], (await qb.execute()).map((s) => renderService(api, s))), links: listLinks(api, req) };
   });
   app.get('/v3/services/:id', async (req) => {
     await authorize(api, req, 'identity:get_service');
@@ -99,7 +99,7 @@ export const catalogRoutes: RouteModule = (app, api) => {
     if (region !== undefined) qb = qb.where('region_id', '=', region);
     const en = queryBool(q.enabled);
     if (en !== undefined) qb = qb.where('enabled', '=', en ? 1 : 0);
-    return { endpoints: (await qb.execute()).map((e) => renderEndpoint(api, e)), links: listLinks(api, req) };
+    return { endpoints: filterInexact(req, ['interface', 'service_id', 'region_id'], (await qb.execute()).map((e) => renderEndpoint(api, e))), links: listLinks(api, req) };
   });
   app.get('/v3/endpoints/:id', async (req) => {
     await authorize(api, req, 'identity:get_endpoint');
@@ -167,7 +167,7 @@ export const catalogRoutes: RouteModule = (app, api) => {
     await authorize(api, req, 'identity:list_regions');
     let qb = db().selectFrom('regions').selectAll();
     if (q.parent_region_id !== undefined) qb = qb.where('parent_region_id', '=', q.parent_region_id);
-    return { regions: (await qb.orderBy('id').execute()).map((r) => renderRegion(api, r)), links: listLinks(api, req) };
+    return { regions: filterInexact(req, ['parent_region_id'], (await qb.orderBy('id').execute()).map((r) => renderRegion(api, r))), links: listLinks(api, req) };
   });
   app.get('/v3/regions/:id', async (req) => {
     await authorize(api, req, 'identity:get_region');

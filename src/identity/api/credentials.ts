@@ -7,9 +7,9 @@ import type { FastifyRequest } from 'fastify';
 import { BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { parseExtra, newId } from '../store/store.ts';
-import type { CredentialRow } from '../store/schema.ts';
+import type { CredentialRecord, CredentialRow } from '../store/schema.ts';
 import { trustIdOfToken } from './trusts.ts';
-import { authorize, bodyObject, checkFields, checkQuery, creds, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 
 const FIELDS = ['id', 'user_id', 'project_id', 'type', 'blob', 'links'];
 const EC2 = 'ec2';
@@ -47,18 +47,28 @@ function toEc2(api: IdentityApi, c: CredentialRow) {
   };
 }
 
+/** A stored credential with its blob decrypted (rows from before encryption read as they are). */
+export function openCredential(api: IdentityApi, r: CredentialRecord): CredentialRow {
+  return { id: r.id, user_id: r.user_id, project_id: r.project_id, type: r.type, blob: api.credentialCipher().open(r), extra: r.extra };
+}
+
 export const credentialRoutes: RouteModule = (app, api) => {
   const { store } = api;
   const db = () => store.db;
+  const open = (r: CredentialRecord) => openCredential(api, r);
+  const seal = (blob: string) => api.credentialCipher().seal(blob);
   // A credential outlives nothing: once its user is deleted it is gone for every route.
-  const find = (id: string) => db().selectFrom('credentials').selectAll().where('id', '=', id)
-    .where('user_id', 'in', (eb) => eb.selectFrom('users').select('id')).executeTakeFirst();
+  const find = async (id: string) => {
+    const r = await db().selectFrom('credentials').selectAll().where('id', '=', id)
+      .where('user_id', 'in', (eb) => eb.selectFrom('users').select('id')).executeTakeFirst();
+    return r && open(r);
+  };
   const userExists = async (id: string) => !!(await db().selectFrom('users').select('id').where('id', '=', id).executeTakeFirst());
   const projectExists = async (id: string) => !!(await db().selectFrom('projects').select('id').where('id', '=', id).executeTakeFirst());
 
   async function insert(row: CredentialRow) {
     try {
-      await db().insertInto('credentials').values(row).execute();
+      await db().insertInto('credentials').values({ ...row, ...seal(row.blob) }).execute();
     } catch (e) {
       if (isUniqueViolation(e)) throw new Conflict(`Conflict occurred attempting to store credential - Duplicate ID, ${row.id}.`);
       throw e;
@@ -82,8 +92,8 @@ export const credentialRoutes: RouteModule = (app, api) => {
     let qb = db().selectFrom('credentials').selectAll().where('user_id', 'in', (eb) => eb.selectFrom('users').select('id'));
     if (q.user_id !== undefined) qb = qb.where('user_id', '=', q.user_id);
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
-    const rows = (await qb.orderBy('id').execute()).filter((r) => api.policy.check('identity:get_credential', c, { target: { credential: r } }));
-    return { credentials: rows.map((r) => render(api, r)), links: listLinks(api, req) };
+    const rows = (await qb.orderBy('id').execute()).filter((r) => api.policy.check('identity:get_credential', c, { target: { credential: r } })).map(open);
+    return { credentials: filterInexact(req, ['user_id', 'type'], rows.map((r) => render(api, r))), links: listLinks(api, req) };
   });
 
   app.get('/v3/credentials/:id', async (req) => ({ credential: render(api, await load(req, 'identity:get_credential')) }));
@@ -92,6 +102,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
     const c = bodyObject(req, 'credential');
     const caller = await authorize(api, req, 'identity:create_credential', { credential: c });
     refuseKeyPairTokens(caller.methods);
+    refuseRestrictedAppCred(caller, 'credentials');
     checkFields(c, { user_id: 'id', project_id: 'nullable-string', type: 'string', blob: 'string' }, ['blob', 'type', 'user_id']);
     const type = c.type as string;
     if (type.length === 0 || type.length > 255) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
@@ -139,7 +150,7 @@ export const credentialRoutes: RouteModule = (app, api) => {
       if (!next.project_id) throw new BadRequest("Invalid input for field 'project_id': an ec2 credential requires 'project_id'");
       ec2Blob(next.blob);
     }
-    await db().updateTable('credentials').set({ user_id: next.user_id, project_id: next.project_id, type: next.type, blob: next.blob, extra: next.extra }).where('id', '=', cur.id).execute();
+    await db().updateTable('credentials').set({ user_id: next.user_id, project_id: next.project_id, type: next.type, ...seal(next.blob), extra: next.extra }).where('id', '=', cur.id).execute();
     return { credential: render(api, next) };
   });
 
@@ -160,13 +171,14 @@ export const credentialRoutes: RouteModule = (app, api) => {
     await authorize(api, req, 'identity:ec2_list_credentials', { user_id: uid });
     await requireUser(uid);
     const rows = await db().selectFrom('credentials').selectAll().where('user_id', '=', uid).where('type', '=', EC2).orderBy('id').execute();
-    return { credentials: rows.map((r) => toEc2(api, r)), links: listLinks(api, req) };
+    return { credentials: rows.map((r) => toEc2(api, open(r))), links: listLinks(api, req) };
   });
 
   app.post('/v3/users/:uid/credentials/OS-EC2', async (req, reply) => {
     const { uid } = req.params as { uid: string };
     const caller = await authorize(api, req, 'identity:ec2_create_credential', { user_id: uid });
     refuseKeyPairTokens(caller.methods);
+    refuseRestrictedAppCred(caller, 'credentials');
     await requireUser(uid);
     const b = req.body as Record<string, unknown> | undefined;
     const tenant = b && typeof b === 'object' ? b.tenant_id : undefined;

@@ -3,7 +3,7 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.t
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { DomainRow, ProjectRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
 
 const DOMAIN_FIELDS = ['id', 'name', 'description', 'enabled', 'tags', 'options', 'links', 'explicit_domain_id'];
 const PROJECT_FIELDS = ['id', 'name', 'description', 'enabled', 'domain_id', 'parent_id', 'is_domain', 'tags', 'options', 'links'];
@@ -62,7 +62,7 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     const en = queryBool(q.enabled);
     if (en !== undefined) qb = qb.where('enabled', '=', en ? 1 : 0);
     const rows = await qb.orderBy('name').execute();
-    return { domains: rows.map((d) => renderDomain(api, d)), links: listLinks(api, req) };
+    return { domains: filterInexact(req, ['name'], rows.map((d) => renderDomain(api, d))), links: listLinks(api, req) };
   });
   app.get('/v3/domains/:id', async (req) => {
     const { id } = req.params as { id: string };
@@ -152,7 +152,7 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
     const caller = await authorize(api, req, 'identity:list_projects', { target: { domain_id: q.domain_id } });
     if (queryBool(q.is_domain) === true) {
       const doms = await db().selectFrom('domains').selectAll().execute();
-      return { projects: doms.map(domainAsProject), links: listLinks(api, req) };
+      return { projects: filterInexact(req, ['name', 'domain_id', 'parent_id'], doms.map(domainAsProject)), links: listLinks(api, req) };
     }
     let qb = db().selectFrom('projects').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
@@ -176,7 +176,7 @@ export const domainProjectRoutes: RouteModule = (app, api) => {
       return true;
     });
     void caller;
-    return { projects: rows.map((p) => renderProject(api, p, tags.get(p.id) ?? [])), links: listLinks(api, req) };
+    return { projects: filterInexact(req, ['name', 'domain_id', 'parent_id'], rows.map((p) => renderProject(api, p, tags.get(p.id) ?? []))), links: listLinks(api, req) };
   });
 
   app.get('/v3/projects/:id', async (req) => {

@@ -11,7 +11,7 @@ import { bool } from '../store/store.ts';
 import type { CredentialRow } from '../store/schema.ts';
 import type { TokenScope } from '../tokens/provider.ts';
 import { scopeToTrust } from './auth.ts';
-import { ec2CredentialId } from './credentials.ts';
+import { ec2CredentialId, openCredential } from './credentials.ts';
 import type { RouteModule } from './context.ts';
 
 /** How long a signed request's timestamp stays acceptable (Keystone's [credential] auth_ttl). */
@@ -61,9 +61,21 @@ function signatureV4(secret: string, c: Ec2Request, host: string): string {
   if (credential.length < 5 || !date.startsWith(credential[1])) throw new Unauthorized('Invalid EC2 signature.');
   const scope = credential.slice(1).join('/');
   const toSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
-  let key = hmac('sha256', `AWS4${secret}`, credential[1]);
-  for (const part of [credential[2], credential[3], 'aws4_request']) key = hmac('sha256', key, part);
-  return hmac('sha256', key, toSign).toString('hex');
+  return hmac('sha256', signingKeyV4(secret, credential.slice(1)), toSign).toString('hex');
+}
+
+/** SigV4's signing key: the secret narrowed to one day, region and service ([date, region, service, 'aws4_request']). */
+function signingKeyV4(secret: string, scope: string[]): Buffer {
+  let key = hmac('sha256', `AWS4${secret}`, scope[0]);
+  for (const part of [scope[1], scope[2], 'aws4_request']) key = hmac('sha256', key, part);
+  return key;
+}
+
+/** The credential scope of a SigV4 request (date/region/service/aws4_request), from its header or query. */
+function scopeV4(c: Ec2Request): string[] {
+  const auth = c.headers.Authorization ?? c.headers.authorization;
+  const cred = auth !== undefined ? auth.split('Credential=')[1]?.split(',')[0]?.trim() : c.params['X-Amz-Credential'];
+  return (cred ?? '').split('/').slice(1);
 }
 
 function isV4(c: Ec2Request): boolean {
@@ -112,10 +124,19 @@ function parseTimestamp(v: string): number {
   return t;
 }
 
+/**
+ * The signing time must be within AUTH_TTL of ours, either way: a request dated in the future
+ * would otherwise stay replayable for longer than the window (AWS refuses both). V2's Expires
+ * must not have passed.
+ */
 function checkTimestamp(c: Ec2Request): void {
-  const ts = c.params.Timestamp ?? c.headers['X-Amz-Date'] ?? c.params['X-Amz-Date'];
+  const amzDate = Object.entries(c.headers).find(([k]) => k.toLowerCase() === 'x-amz-date')?.[1];
+  const ts = c.params.Timestamp ?? amzDate ?? c.params['X-Amz-Date'];
+  const now = Date.now();
+  if (c.params.Expires !== undefined && now > parseTimestamp(String(c.params.Expires))) throw new Unauthorized('Credential is expired');
   if (!ts) return;
-  if (Date.now() > parseTimestamp(String(ts)) + AUTH_TTL_MS) throw new Unauthorized('Credential is expired');
+  const t = parseTimestamp(String(ts));
+  if (now > t + AUTH_TTL_MS || t > now + AUTH_TTL_MS) throw new Unauthorized('Credential is expired');
 }
 
 const stringMap = (v: unknown): Record<string, string> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, string> : {});
@@ -130,8 +151,9 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
     if (!body || typeof body !== 'object' || Array.isArray(body) || !Object.keys(body).length) throw new BadRequest('request must include a request body');
     const c = stringMap(body.credentials ?? body.credential ?? body.ec2Credentials) as Obj;
     if (typeof c.access !== 'string') throw new Unauthorized('EC2 Signature not supplied');
-    const row = await db().selectFrom('credentials').selectAll().where('id', '=', ec2CredentialId(c.access)).executeTakeFirst();
-    if (!row || row.type !== 'ec2') throw new NotFound('EC2 access key not found.');
+    const stored = await db().selectFrom('credentials').selectAll().where('id', '=', ec2CredentialId(c.access)).executeTakeFirst();
+    if (!stored || stored.type !== 'ec2') throw new NotFound('EC2 access key not found.');
+    const row = openCredential(api, stored);
     let blob: Obj = {};
     try { blob = JSON.parse(row.blob) as Obj; } catch { /* checked below: no secret, no match */ }
     if (typeof blob.secret !== 'string') throw new Unauthorized('Invalid EC2 signature.');
@@ -139,7 +161,7 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
   }
 
   /** A token for the credential's user on its project, within its trust or application credential. */
-  async function issueFor(row: CredentialRow, blob: Obj, c: Ec2Request) {
+  async function issueFor(row: CredentialRow, blob: Obj, c: Ec2Request, catalog = true) {
     const user = await db().selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirst();
     const project = row.project_id ? await db().selectFrom('projects').select(['id', 'enabled', 'domain_id']).where('id', '=', row.project_id).executeTakeFirst() : undefined;
     if (!user || !bool(user.enabled) || !project || !bool(project.enabled)) throw new Unauthorized('The request you have made requires authentication.');
@@ -171,7 +193,7 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
     }
     const issued = tokens.issue({ userId, methods: ['ec2credential'], scope, trustId, trusteeId, appCredId, expiresAt });
     try {
-      return { id: issued.id, body: (await tokens.validate(issued.id, { catalog: true })).body };
+      return { id: issued.id, body: (await tokens.validate(issued.id, { catalog })).body };
     } catch {
       // e.g. an application credential whose roles the user no longer has
       throw new Unauthorized('User not valid for project.');
@@ -198,8 +220,22 @@ export const ec2TokenRoutes: RouteModule = (app, api) => {
       if (e instanceof Unauthorized) throw e;
       throw new Unauthorized('Invalid EC2 signature.');
     }
-    const token = await issueFor(row, blob, ec2);
+    // ?nocatalog as on GET /v3/auth/tokens: an EC2 endpoint verifying each request needs no catalog.
+    const token = await issueFor(row, blob, ec2, !('nocatalog' in (req.query as Obj ?? {})));
     reply.code(200).header('x-subject-token', token.id);
+    // A service that verifies EC2 requests itself (Stratus's EC2 API, with its service token)
+    // may have the SigV4 signing key of this request's scope: one day, one region, one service.
+    // With it, it checks that key pair's later requests of the same scope without a round trip,
+    // and the secret itself still never leaves Identity (as AWS hands derived keys to its
+    // regional endpoints).
+    const svc = req.headers['x-auth-token'];
+    const scope = isV4(ec2) ? scopeV4(ec2) : [];
+    if (typeof svc === 'string' && scope.length === 4 && scope[3] === 'aws4_request') {
+      const caller = await tokens.validate(svc).catch(() => undefined);
+      if (caller?.body.roles?.some((r: { name: string }) => r.name === 'service')) {
+        reply.header('x-ec2-signing-key', signingKeyV4(blob.secret as string, scope).toString('hex')).header('x-ec2-signing-scope', scope.join('/'));
+      }
+    }
     return { token: token.body };
   });
 

@@ -6,7 +6,7 @@ import { BadRequest, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { newId, parseExtra } from '../store/store.ts';
 import type { EndpointGroupRow, EndpointRow, ProjectRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 import { renderEndpoint } from './catalog.ts';
 import { renderProject } from './domains-projects.ts';
 
@@ -71,7 +71,7 @@ export const endpointFilterRoutes: RouteModule = (app, api) => {
     await authorize(api, req, 'identity:list_endpoint_groups');
     let qb = db().selectFrom('endpoint_groups').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
-    return { endpoint_groups: (await qb.orderBy('id').execute()).map((g) => render(api, g)), links: listLinks(api, req) };
+    return { endpoint_groups: filterInexact(req, ['name'], (await qb.orderBy('id').execute()).map((g) => render(api, g))), links: listLinks(api, req) };
   });
 
   for (const method of ['GET', 'HEAD'] as const) {

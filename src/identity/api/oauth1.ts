@@ -66,7 +66,14 @@ export const oauth1Routes: RouteModule = (app, api) => {
   app.delete('/v3/OS-OAUTH1/consumers/:id', async (req, reply) => {
     await authorize(api, req, 'identity:delete_consumer');
     const cur = await load(req);
-    await db().deleteFrom('oauth1_consumers').where('id', '=', cur.id).execute();
+    // Its request and access tokens go with it, and so do the tokens issued from them.
+    await db().transaction().execute(async (trx) => {
+      await trx.deleteFrom('oauth1_request_tokens').where('consumer_id', '=', cur.id).execute();
+      await trx.deleteFrom('oauth1_access_tokens').where('consumer_id', '=', cur.id).execute();
+      await trx.deleteFrom('oauth1_consumers').where('id', '=', cur.id).execute();
+    });
+    api.store.touch();
+    api.onRevoke();
     reply.code(204).send();
   });
 };

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../common/errors.ts';
 import { newId, parseExtra } from '../store/store.ts';
 import type { PolicyRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkQuery, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkQuery, filterInexact, extras, link, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 
 const FIELDS = ['id', 'type', 'blob', 'links'];
 
@@ -41,7 +41,7 @@ export const policyRoutes: RouteModule = (app, api) => {
     await authorize(api, req, 'identity:list_policies');
     let qb = db().selectFrom('policies').selectAll();
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
-    return { policies: (await qb.orderBy('id').execute()).map((p) => render(api, p)), links: listLinks(api, req) };
+    return { policies: filterInexact(req, ['type'], (await qb.orderBy('id').execute()).map((p) => render(api, p))), links: listLinks(api, req) };
   });
 
   app.get('/v3/policies/:id', async (req) => {

@@ -6,7 +6,7 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { newId, parseExtra } from '../store/store.ts';
 import type { AssignmentRow, RoleRow } from '../store/schema.ts';
 import { subtree } from './auth.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
 
 const ROLE_FIELDS = ['id', 'name', 'domain_id', 'description', 'options', 'links'];
 
@@ -37,7 +37,7 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
     await authorize(api, req, 'identity:list_roles');
     let qb = db().selectFrom('roles').selectAll().where('domain_id', '=', q.domain_id ?? '');
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
-    return { roles: (await qb.orderBy('name').execute()).map((r) => renderRole(api, r)), links: listLinks(api, req) };
+    return { roles: filterInexact(req, ['name', 'domain_id'], (await qb.orderBy('name').execute()).map((r) => renderRole(api, r))), links: listLinks(api, req) };
   });
   app.get('/v3/roles/:id', async (req) => {
     await authorize(api, req, 'identity:get_role');
@@ -174,7 +174,14 @@ export const roleAssignmentRoutes: RouteModule = (app, api) => {
       if (!(await db().selectFrom('domains').select('id').where('id', '=', targetId).executeTakeFirst())) throw new NotFound(`Could not find domain: ${targetId}.`);
       targetDomain = targetId;
     } else if (inherited) throw new BadRequest('System role assignments cannot be inherited.');
-    if (role.domain_id && role.domain_id !== targetDomain) throw new Forbidden(`Domain-specific role ${roleId} cannot be assigned outside its domain.`);
+    // Keystone's rule: a domain-specific role may be granted on any domain, but on a project only
+    // of its own domain; never on the system.
+    if (role.domain_id && target === 'projects' && role.domain_id !== targetDomain) {
+      throw new Forbidden(`Project ${targetId} must be in the same domain as the role ${roleId} being assigned.`);
+    }
+    if (role.domain_id && target === 'system') {
+      throw new BadRequest(`Role ${roleId} is a domain-specific role. Unable to use a domain-specific role in a system assignment.`);
+    }
   }
 
   function grantRoutes(prefix: string, target: TargetKind, actor: ActorKind, inherited: boolean) {

@@ -8,7 +8,7 @@ import { BadRequest, Forbidden, NotFound } from '../../common/errors.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { RoleRow, TrustRow } from '../store/schema.ts';
 import { findUsableTrust } from '../tokens/provider.ts';
-import { authorize, bodyObject, checkFields, checkQuery, creds, extras, listLinks, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, listLinks, type IdentityApi, type RouteModule } from './context.ts';
 import { renderRole } from './roles-assignments.ts';
 import { refuseKeyPairTokens } from './credentials.ts';
 
@@ -94,6 +94,7 @@ export const trustRoutes: RouteModule = (app, api) => {
       const ac = await db().selectFrom('application_credentials').select('unrestricted').where('id', '=', caller.applicationCredentialId).executeTakeFirst();
       if (!ac || !bool(ac.unrestricted)) throw new Forbidden("You are not authorized to perform the requested action: Using method 'application_credential' is not allowed for managing trusts.");
     }
+    if (caller.oauthAccessTokenId) throw new Forbidden('You are not authorized to perform the requested action: Cannot create a trust with a token issued via OAuth1 delegation.');
     if (trustIdOfToken(api, caller.token) || t.allow_redelegation === true) throw new Forbidden('You are not authorized to perform the requested action: Redelegation is not enabled.');
     const roleRefs = (t.roles as { id?: string; name?: string }[] | undefined) ?? [];
     if (t.project_id && roleRefs.length === 0) throw new Forbidden('You are not authorized to perform the requested action: At least one role should be specified.');
@@ -160,7 +161,7 @@ export const trustRoutes: RouteModule = (app, api) => {
     if (q.trustor_user_id !== undefined) qb = qb.where('trustor_user_id', '=', q.trustor_user_id);
     if (q.trustee_user_id !== undefined) qb = qb.where('trustee_user_id', '=', q.trustee_user_id);
     const rows = await qb.orderBy('created_at').orderBy('id').execute();
-    return { trusts: rows.map((t) => summary(api, t)), links: listLinks(api, req) };
+    return { trusts: filterInexact(req, ['trustor_user_id', 'trustee_user_id'], rows.map((t) => summary(api, t))), links: listLinks(api, req) };
   });
 
   app.get('/v3/OS-TRUST/trusts/:id', async (req) => {

@@ -4,7 +4,7 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { GroupRow, UserRow } from '../store/schema.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
+import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi, type RouteModule } from './context.ts';
 
 const USER_FIELDS = ['id', 'name', 'domain_id', 'enabled', 'default_project_id', 'password', 'links', 'options', 'password_expires_at', 'federated'];
 const GROUP_FIELDS = ['id', 'name', 'domain_id', 'description', 'links'];
@@ -60,7 +60,7 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     // Stratus has no federation and no password expiry: those filters match nothing or everything.
     if (q.idp_id !== undefined || q.protocol_id !== undefined || q.unique_id !== undefined) return { users: [], links: listLinks(api, req) };
     const rows = await qb.orderBy('name').execute();
-    return { users: rows.map((u) => renderUser(api, u)), links: listLinks(api, req) };
+    return { users: filterInexact(req, ['name', 'domain_id'], rows.map((u) => renderUser(api, u))), links: listLinks(api, req) };
   });
   app.get('/v3/users/:id', async (req) => {
     const { id } = req.params as { id: string };
@@ -148,6 +148,8 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     if (!user || !(await verifyPassword(u.original_password as string, user.password_hash))) {
       throw new Unauthorized('The request you have made requires authentication.');
     }
+    // A disabled account cannot re-arm itself (Keystone's UserDisabled, a 401 that names nothing).
+    if (!bool(user.enabled)) throw new Unauthorized('The request you have made requires authentication.');
     await db().updateTable('users').set({ password_hash: await hashPassword(checkPassword(u.password)), password_created_at: nowIso() }).where('id', '=', id).execute();
     await revokeUser(id);
     store.touch();
@@ -169,7 +171,7 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     let qb = db().selectFrom('groups').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     if (q.domain_id !== undefined) qb = qb.where('domain_id', '=', q.domain_id);
-    return { groups: (await qb.orderBy('name').execute()).map((g) => renderGroup(api, g)), links: listLinks(api, req) };
+    return { groups: filterInexact(req, ['name', 'domain_id'], (await qb.orderBy('name').execute()).map((g) => renderGroup(api, g))), links: listLinks(api, req) };
   });
   app.get('/v3/groups/:id', async (req) => {
     const { id } = req.params as { id: string };
@@ -232,7 +234,7 @@ export const userGroupRoutes: RouteModule = (app, api) => {
     await getGroup(id);
     const rows = await db().selectFrom('users').innerJoin('user_group_membership as m', 'm.user_id', 'users.id')
       .selectAll('users').where('m.group_id', '=', id).orderBy('users.name').execute();
-    return { users: rows.map((u) => renderUser(api, u)), links: listLinks(api, req) };
+    return { users: filterInexact(req, ['name', 'domain_id'], rows.map((u) => renderUser(api, u))), links: listLinks(api, req) };
   });
   app.put('/v3/groups/:gid/users/:uid', async (req, reply) => {
     const { gid, uid } = req.params as { gid: string; uid: string };

@@ -25,8 +25,14 @@ export interface RevocationRow { id: string; user_id: string | null; project_id:
 /** Access rules are the user's, shared by every application credential that names them. */
 export interface AccessRuleRow { id: string; user_id: string; service: string; path: string; method: string }
 
-/** A credential's blob is opaque text; for type 'ec2' the id is sha256(access) so access keys are unique. */
-export interface CredentialRow { id: string; user_id: string; project_id: string | null; type: string; blob: string; extra: string }
+/**
+ * A credential; for type 'ec2' the id is sha256(access) so access keys are unique. Stored, `blob`
+ * is a Fernet token of the plaintext sealed with the credential key whose sha1 is `key_hash`
+ * (credential-keys.ts); a NULL key_hash marks a plain row from before encryption.
+ */
+export interface CredentialRecord { id: string; user_id: string; project_id: string | null; type: string; blob: string; key_hash: string | null; extra: string }
+/** A credential as the API handles it: the blob in plain text. */
+export type CredentialRow = Omit<CredentialRecord, 'key_hash'>;
 /** A delegation of roles on a project from trustor to trustee; roles live in trust_roles. */
 export interface TrustRow {
   id: string; trustor_user_id: string; trustee_user_id: string; project_id: string | null; impersonation: number;
@@ -35,6 +41,15 @@ export interface TrustRow {
 export interface TrustRoleRow { trust_id: string; role_id: string }
 /** OAuth1 consumer; the secret stays retrievable because OAuth1 signatures are HMACs keyed with it. */
 export interface ConsumerRow { id: string; description: string; secret: string; extra: string }
+/** OAuth1 request token: a consumer asks for a project; an authorizing user fills in verifier, user and roles. */
+export interface OAuthRequestTokenRow {
+  id: string; request_secret: string; consumer_id: string; requested_project_id: string; expires_at: string | null;
+  verifier: string | null; authorizing_user_id: string | null; role_ids: string | null;
+}
+/** OAuth1 access token: what a consumer authenticates with (method oauth1) for the user on the project. */
+export interface OAuthAccessTokenRow {
+  id: string; access_secret: string; consumer_id: string; authorizing_user_id: string; project_id: string; role_ids: string; expires_at: string | null;
+}
 export interface PolicyRow { id: string; type: string; blob: string; extra: string }
 /** filters: JSON object of endpoint attributes (service_id, region_id, interface). */
 export interface EndpointGroupRow { id: string; name: string; description: string; filters: string }
@@ -59,10 +74,12 @@ export interface IdentityDB {
   regions: RegionRow;
   application_credentials: AppCredRow;
   revocation_events: RevocationRow;
-  credentials: CredentialRow;
+  credentials: CredentialRecord;
   trusts: TrustRow;
   trust_roles: TrustRoleRow;
   oauth1_consumers: ConsumerRow;
+  oauth1_request_tokens: OAuthRequestTokenRow;
+  oauth1_access_tokens: OAuthAccessTokenRow;
   policies: PolicyRow;
   endpoint_groups: EndpointGroupRow;
   project_endpoint_groups: ProjectEndpointGroupRow;
@@ -203,5 +220,31 @@ const m003: Migration = {
   },
 };
 
-export const identityMigrations: MigrationSet = { name: 'identity', migrations: { '001_initial': m001, '002_access_rules': m002, '003_delegation_and_extensions': m003 } };
+const m004: Migration = {
+  async up(db: Kysely<any>) {
+    // Rows already there keep a NULL key_hash (plain) until credential_migrate seals them.
+    await db.schema.alterTable('credentials').addColumn('key_hash', 'varchar(64)').execute();
+  },
+};
+
+const m005: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.createTable('oauth1_request_tokens')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('request_secret', id, (c) => c.notNull())
+      .addColumn('consumer_id', id, (c) => c.notNull()).addColumn('requested_project_id', id, (c) => c.notNull())
+      .addColumn('expires_at', ts).addColumn('verifier', 'varchar(16)').addColumn('authorizing_user_id', id)
+      .addColumn('role_ids', 'text').execute();
+    await db.schema.createTable('oauth1_access_tokens')
+      .addColumn('id', id, (c) => c.primaryKey()).addColumn('access_secret', id, (c) => c.notNull())
+      .addColumn('consumer_id', id, (c) => c.notNull()).addColumn('authorizing_user_id', id, (c) => c.notNull())
+      .addColumn('project_id', id, (c) => c.notNull()).addColumn('role_ids', 'text', (c) => c.notNull())
+      .addColumn('expires_at', ts).execute();
+    await db.schema.createIndex('oauth1_access_tokens_user').on('oauth1_access_tokens').column('authorizing_user_id').execute();
+  },
+};
+
+export const identityMigrations: MigrationSet = {
+  name: 'identity',
+  migrations: { '001_initial': m001, '002_access_rules': m002, '003_delegation_and_extensions': m003, '004_credential_encryption': m004, '005_oauth1_tokens': m005 },
+};
 export { sql };

@@ -3,7 +3,7 @@
 // body from current data (so a disabled user or a removed role takes effect at once).
 import { randomBytes } from 'node:crypto';
 import { Forbidden, NotFound, Unauthorized } from '../../common/errors.ts';
-import type { TokenBody } from '../../common/http/auth.ts';
+import type { AccessRule, TokenBody } from '../../common/http/auth.ts';
 import type { Fernet } from './fernet.ts';
 import type { IdentityStore, CatalogEntry, RoleRef } from '../store/store.ts';
 import type { TrustRow } from '../store/schema.ts';
@@ -24,12 +24,13 @@ interface Payload {
   ac?: string;        // application credential id
   t?: string;         // trust id (the token acts within that trust)
   tu?: string;        // the trustee who authenticated, when the trust impersonates the trustor (u)
+  o?: string;         // OAuth1 access token id (the token acts for a consumer)
 }
 
 export interface TrustTokenInfo { id: string; impersonation: boolean; trustor_user: { id: string }; trustee_user: { id: string } }
 
 export interface ValidatedToken {
-  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean }; 'OS-TRUST:trust'?: TrustTokenInfo };
+  body: TokenBody & { is_domain?: boolean; catalog?: CatalogEntry[]; application_credential?: { id: string; name: string; restricted: boolean; access_rules?: AccessRule[] }; 'OS-TRUST:trust'?: TrustTokenInfo; 'OS-OAUTH1'?: { access_token_id: string; consumer_id: string } };
   payload: Payload;
 }
 
@@ -85,7 +86,7 @@ export class TokenProvider {
     this.fernet = f;
   }
 
-  issue(args: { userId: string; methods: string[]; scope: TokenScope; parentAuditIds?: string[]; expiresAt?: number; appCredId?: string; trustId?: string; trusteeId?: string }): { id: string; payload: Payload } {
+  issue(args: { userId: string; methods: string[]; scope: TokenScope; parentAuditIds?: string[]; expiresAt?: number; appCredId?: string; trustId?: string; trusteeId?: string; accessTokenId?: string }): { id: string; payload: Payload } {
     const now = Date.now();
     let e = now + this.expirationSeconds * 1000;
     if (args.expiresAt !== undefined && args.expiresAt < e) e = args.expiresAt; // rescoping never extends
@@ -99,6 +100,7 @@ export class TokenProvider {
     if (args.appCredId) payload.ac = args.appCredId;
     if (args.trustId) payload.t = args.trustId;
     if (args.trustId && args.trusteeId && args.trusteeId !== args.userId) payload.tu = args.trusteeId;
+    if (args.accessTokenId) payload.o = args.accessTokenId;
     return { id: this.fernet.encrypt(Buffer.from(JSON.stringify(payload))), payload };
   }
 
@@ -148,6 +150,7 @@ export class TokenProvider {
       body.project = { id: proj.id, name: proj.name, domain: { id: pdom.id, name: pdom.name } };
       body.is_domain = false;
       roles = p.t ? await this.trustRoles(p) : await this.store.effectiveRoles(user.id, { projectId: proj.id });
+      if (p.o) roles = await this.oauthRoles(p, roles, body);
     } else if (p.d) {
       const dom = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', p.d).executeTakeFirst();
       if (!dom || !bool(dom.enabled)) throw new TokenInvalid('Could not find token (domain not found or disabled).');
@@ -163,9 +166,19 @@ export class TokenProvider {
       body.roles = roles.map((r) => ({ id: r.id, name: r.name }));
     }
     if (p.ac) {
-      const ac = await db.selectFrom('application_credentials').select(['id', 'name', 'unrestricted']).where('id', '=', p.ac).executeTakeFirst();
+      const ac = await db.selectFrom('application_credentials').select(['id', 'name', 'unrestricted', 'access_rules']).where('id', '=', p.ac).executeTakeFirst();
       if (!ac) throw new TokenInvalid('Could not find token (application credential deleted).');
       body.application_credential = { id: ac.id, name: ac.name, restricted: !bool(ac.unrestricted) };
+      // The rules travel in the token so that every service's middleware can enforce them;
+      // a credential without rules is not restricted by path (Keystone omits the key then).
+      const ruleIds = JSON.parse(ac.access_rules) as string[];
+      if (ruleIds.length) {
+        const rules = await db.selectFrom('access_rules').selectAll().where('id', 'in', ruleIds).execute();
+        body.application_credential.access_rules = ruleIds.map((id) => rules.find((r) => r.id === id))
+          .filter((r) => r !== undefined).map((r) => ({ id: r.id, service: r.service, path: r.path, method: r.method }));
+        // A rule that vanished must not widen what the credential may do.
+        if (body.application_credential.access_rules.length !== ruleIds.length) throw new TokenInvalid('Could not find token (an access rule of its application credential is gone).');
+      }
     }
     if (p.t) {
       const t = await findUsableTrust(this.store, p.t);
@@ -174,6 +187,20 @@ export class TokenProvider {
     }
     if (withCatalog && (p.p || p.d || p.s)) body.catalog = await this.store.catalog();
     return body;
+  }
+
+  /**
+   * An OAuth1 token's roles: those its access token was authorized with (and what they imply)
+   * that the user still holds on the project. The token dies with its access token.
+   */
+  private async oauthRoles(p: Payload, userRoles: RoleRef[], body: ValidatedToken['body']): Promise<RoleRef[]> {
+    const at = await this.store.db.selectFrom('oauth1_access_tokens').selectAll().where('id', '=', p.o!).executeTakeFirst();
+    if (!at || at.project_id !== p.p || at.authorizing_user_id !== p.u || (at.expires_at && Date.parse(at.expires_at) <= Date.now())) {
+      throw new TokenInvalid('Could not find token (OAuth access token revoked or expired).');
+    }
+    body['OS-OAUTH1'] = { access_token_id: at.id, consumer_id: at.consumer_id };
+    const allowed = new Set(await this.store.expandImplied(JSON.parse(at.role_ids) as string[]));
+    return userRoles.filter((r) => allowed.has(r.id));
   }
 
   /** A trust token's roles; the token dies with its trust, its trustee, or a delegated role. */

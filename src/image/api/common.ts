@@ -6,6 +6,7 @@ import { RequestCtx } from '../policy.ts';
 import type { ImageService } from '../service.ts';
 import type { Image } from '../model.ts';
 import { UUID_RE } from './schemas.ts';
+import { parseJsonBody } from '../../common/http/json.ts';
 
 export function ctxOf(svc: ImageService, req: FastifyRequest): RequestCtx {
   if (!req.auth) throw new Unauthorized('The request you have made requires authentication.');
@@ -24,7 +25,12 @@ export async function loadImage(svc: ImageService, ctx: RequestCtx, id: string, 
   return img;
 }
 
-/** The policy target of an image, as Glance's ImageTarget builds it. */
+/**
+ * The policy target of an image, as Glance's ImageTarget builds it: user properties are visible
+ * to rules, but only under names that are not the image's own attributes — the core attributes
+ * are written last, so a property named `project_id`, `owner` or `member_id` can never stand in
+ * for them (a property `project_id = <B>` would otherwise let project B patch and delete).
+ */
 export async function imageTarget(svc: ImageService, ctx: RequestCtx, img: Image): Promise<Record<string, unknown>> {
   let memberId: string | undefined;
   if (ctx.projectId && img.owner !== ctx.projectId && img.visibility === 'shared') {
@@ -32,8 +38,12 @@ export async function imageTarget(svc: ImageService, ctx: RequestCtx, img: Image
     if (m) memberId = m.member;
   }
   return {
-    id: img.id, name: img.name, status: img.status, visibility: img.visibility, protected: img.protected,
-    owner: img.owner, project_id: img.owner, member_id: memberId, ...img.properties,
+    ...img.properties,
+    id: img.id, image_id: img.id, name: img.name, status: img.status, visibility: img.visibility, protected: img.protected,
+    os_hidden: img.os_hidden, disk_format: img.disk_format, container_format: img.container_format, size: img.size,
+    virtual_size: img.virtual_size, checksum: img.checksum, os_hash_algo: img.os_hash_algo, os_hash_value: img.os_hash_value,
+    min_disk: img.min_disk, min_ram: img.min_ram, created_at: img.created_at, updated_at: img.updated_at, tags: img.tags,
+    owner: img.owner, project_id: img.owner, member_id: memberId, member: memberId,
   };
 }
 
@@ -45,7 +55,7 @@ export async function imageTarget(svc: ImageService, ctx: RequestCtx, img: Image
 export async function jsonBody(req: FastifyRequest, limit: number): Promise<unknown> {
   const body = req.body;
   if (typeof body === 'string') {
-    const parsed = parseJson(body);
+    const parsed = parseJsonBody(body);
     if (hasNul(parsed)) throw new BadRequest('Invalid input: strings may not contain NUL characters.');
     return parsed;
   }
@@ -57,18 +67,9 @@ export async function jsonBody(req: FastifyRequest, limit: number): Promise<unkn
     if (n > limit) throw new PayloadTooLarge('Request Entity Too Large: the request body is larger than the limit.');
     chunks.push(c as Buffer);
   }
-  const parsed = parseJson(Buffer.concat(chunks).toString('utf8'));
+  const parsed = parseJsonBody(Buffer.concat(chunks).toString('utf8'));
   if (hasNul(parsed)) throw new BadRequest('Invalid input: strings may not contain NUL characters.');
   return parsed;
-}
-
-function parseJson(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new BadRequest(`Malformed request body: ${(e as Error).message}`);
-  }
 }
 
 export function requireObject(body: unknown): Record<string, unknown> {
@@ -84,12 +85,19 @@ export function mediaType(req: FastifyRequest): string | undefined {
 }
 
 /** True when a JSON value holds a NUL character in a string or key (PostgreSQL cannot store it). */
-export function hasNul(v: unknown, depth = 0): boolean {
-  if (depth > 64) return false;
-  if (typeof v === 'string') return v.includes('\u0000');
-  if (Array.isArray(v)) return v.some((x) => hasNul(x, depth + 1));
-  if (v && typeof v === 'object' && !(v instanceof Readable)) {
-    return Object.entries(v as Record<string, unknown>).some(([k, x]) => k.includes('\u0000') || hasNul(x, depth + 1));
+export function hasNul(v: unknown): boolean {
+  // An explicit stack: the value is a client's, at any depth the parser let through.
+  const stack: unknown[] = [v];
+  while (stack.length) {
+    const x = stack.pop();
+    if (typeof x === 'string') { if (x.includes('\u0000')) return true; }
+    else if (Array.isArray(x)) { for (const y of x) stack.push(y); }
+    else if (x && typeof x === 'object' && !(x instanceof Readable)) {
+      for (const [k, y] of Object.entries(x as Record<string, unknown>)) {
+        if (k.includes('\u0000')) return true;
+        stack.push(y);
+      }
+    }
   }
   return false;
 }

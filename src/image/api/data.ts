@@ -1,13 +1,14 @@
 // Image data: PUT …/file (upload), GET …/file (download, with Range), PUT …/stage (interoperable
 // import, step one). Uploads stream through ingest(): whatever happens, the request never leaves
 // the image in `saving`, and nothing but a complete, accepted file is ever committed.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ImageRow } from './rows.ts';
 import { Readable } from 'node:stream';
 import { BadRequest, Conflict, Forbidden, Gone, RangeNotSatisfiable, StratusError, UnsupportedMediaType } from '../../common/errors.ts';
 import type { ImageService } from '../service.ts';
 import { QuotaExceeded } from '../service.ts';
 import type { RequestCtx } from '../policy.ts';
-import { ImageInspection } from '../format/index.ts';
+import { ImageInspection } from '../../common/format/index.ts';
 import { ingest, drain, ClientDisconnected, type IngestResult } from '../store/ingest.ts';
 import { transitionMessage, nowIso, type Image } from '../model.ts';
 import { ctxOf, imageTarget, loadImage, mediaType } from './common.ts';
@@ -19,26 +20,28 @@ async function octetStreamOnly(req: FastifyRequest): Promise<void> {
   if (t !== 'application/octet-stream') throw new UnsupportedMediaType(`Invalid content type ${t ?? 'None'}`);
 }
 
-export function registerDataRoutes(scope: FastifyInstance, svc: ImageService): void {
-  scope.put<{ Params: { id: string } }>('/images/:id/file', { preParsing: octetStreamOnly }, async (req, reply) => {
+export function dataRows(svc: ImageService): ImageRow[] {
+  const rows: ImageRow[] = [];
+  rows.push({ method: 'PUT', path: '/images/:id/file', errors: [409, 410, 413], beforeBody: octetStreamOnly, handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     const target = await imageTarget(svc, ctx, img);
     ctx.enforceOnImage('upload_image', target, `No image found with ID ${img.id}`);
     await upload(svc, ctx, img, req, 'file');
     return reply.code(204).send();
-  });
+  } });
 
-  scope.put<{ Params: { id: string } }>('/images/:id/stage', { preParsing: octetStreamOnly }, async (req, reply) => {
+  rows.push({ method: 'PUT', path: '/images/:id/stage', errors: [409, 410, 413], beforeBody: octetStreamOnly, handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     if (!svc.importMethods.includes('glance-direct')) throw new StratusError404('The resource could not be found.');
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('modify_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
     await upload(svc, ctx, img, req, 'stage');
     return reply.code(204).send();
-  });
+  } });
 
-  scope.get<{ Params: { id: string } }>('/images/:id/file', async (req, reply) => download(svc, req, reply));
+  rows.push({ method: 'GET', path: '/images/:id/file', errors: [416], handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => download(svc, req, reply) });
+  return rows;
 }
 
 class StratusError404 extends StratusError { override readonly status = 404; }

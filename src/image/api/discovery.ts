@@ -1,5 +1,6 @@
 // Version document, JSON schemas, and /v2/info/* (import methods, stores, usage).
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ImageRow } from './rows.ts';
 import { NotFound } from '../../common/errors.ts';
 import type { ImageService } from '../service.ts';
 import { collectionSchema, imageSchema, memberSchema, taskSchema } from './schemas.ts';
@@ -26,7 +27,8 @@ export function registerVersionRoutes(scope: FastifyInstance, svc: ImageService)
   scope.get('/versions', async () => doc());
 }
 
-export function registerDiscoveryRoutes(scope: FastifyInstance, svc: ImageService): void {
+export function discoveryRows(svc: ImageService): ImageRow[] {
+  const rows: ImageRow[] = [];
   const image = imageSchema(svc.diskFormats, svc.containerFormats);
   const schemas: Record<string, unknown> = {
     image,
@@ -37,40 +39,40 @@ export function registerDiscoveryRoutes(scope: FastifyInstance, svc: ImageServic
     tasks: collectionSchema('tasks', taskSchema),
     ...metadefSchemas(),
   };
-  scope.get<{ Params: { '*': string } }>('/schemas/*', async (req) => {
+  rows.push({ method: 'GET', path: '/schemas/*', errors: [], handler: async (req: FastifyRequest<{ Params: { '*': string } }>) => {
     ctxOf(svc, req);
     const s = schemas[req.params['*'].replace(/\/$/, '')];
     if (!s) throw new NotFound('The resource could not be found.');
     return s;
-  });
+  } });
 
-  scope.get('/info/import', async (req) => {
+  rows.push({ method: 'GET', path: '/info/import', errors: [], handler: async (req: FastifyRequest) => {
     ctxOf(svc, req);
     return { 'import-methods': { description: 'Import methods available.', type: 'array', value: svc.importMethods } };
-  });
+  } });
 
-  scope.get('/info/stores', async (req) => {
+  rows.push({ method: 'GET', path: '/info/stores', errors: [], handler: async (req: FastifyRequest) => {
     ctxOf(svc, req);
     if (!svc.multiStore) throw new NotFound('Multi backend is not supported at this site.');
     return { stores: [...svc.stores.values()].map(storeView) };
-  });
+  } });
 
-  scope.get('/info/stores/detail', async (req) => {
-    const ctx = ctxOf(svc, req);
+  rows.push({ method: 'GET', path: '/info/stores/detail', policy: 'stores_info_detail', errors: [], handler: async (req: FastifyRequest) => {
+    ctxOf(svc, req);
     if (!svc.multiStore) throw new NotFound('Multi backend is not supported at this site.');
-    ctx.enforce('stores_info_detail', { project_id: ctx.projectId });
     return {
       stores: [...svc.stores.values()].map((s) => ({
         ...storeView(s), type: 'file', weight: 0,
         properties: { data_dir: s.dir, chunk_size: 65536, thin_provisioning: false },
       })),
     };
-  });
+  } });
 
-  scope.get('/info/usage', async (req) => {
+  rows.push({ method: 'GET', path: '/info/usage', errors: [], handler: async (req: FastifyRequest) => {
     const ctx = ctxOf(svc, req);
     return { usage: await svc.usage(ctx.projectId ?? '') };
-  });
+  } });
+  return rows;
 }
 
 function storeView(s: { id: string; description?: string; isDefault: boolean }) {

@@ -1,5 +1,7 @@
 // /v2/images: create, list, show, update (JSON patch), delete, tags, deactivate/reactivate.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ImageRow } from './rows.ts';
+import { imageListResponse, imageResponse } from './responses.ts';
 import { randomUUID } from 'node:crypto';
 import { BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType } from '../../common/errors.ts';
 import type { ImageService } from '../service.ts';
@@ -19,12 +21,13 @@ const PATCH_TYPES: Record<string, 4 | 10> = {
 const SORT_KEYS = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
 const MAX_INT = 2 ** 31 - 1;
 
-export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, bodyLimit: number): void {
+export function imageRows(svc: ImageService, bodyLimit: number): ImageRow[] {
+  const rows: ImageRow[] = [];
   const schema = imageSchema(svc.diskFormats, svc.containerFormats);
   const cache = new RenderCache();
   const render = (img: Image) => renderImage(img, { multiStore: svc.multiStore, showDirectUrl: svc.config.get<boolean>('DEFAULT', 'show_image_direct_url') ? (i) => directUrl(svc, i) : undefined });
 
-  scope.post('/images', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/images', response: { 201: imageResponse }, errors: [409, 413], handler: async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const body = requireObject(await jsonBody(req, bodyLimit));
     const img = await createImage(svc, ctx, schema, body);
@@ -32,11 +35,10 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
     if (svc.importMethods.length) reply.header('openstack-image-import-methods', svc.importMethods.join(','));
     if (svc.multiStore) reply.header('openstack-image-store-ids', [...svc.stores.keys()].join(','));
     return render(img);
-  });
+  } });
 
-  scope.get('/images', async (req, reply) => {
+  rows.push({ method: 'GET', path: '/images', response: { 200: imageListResponse }, policy: 'get_images', errors: [], handler: async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
-    ctx.enforce('get_images', { project_id: ctx.projectId });
     const q = parseListQuery(svc, req);
     if (q.markerId !== undefined) {
       const marker = isUuid(q.markerId) ? await svc.repo.get(q.markerId, { projectId: ctx.projectId, isAdmin: ctx.isAdmin }) : undefined;
@@ -56,16 +58,16 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
       out += `,"next":${JSON.stringify(`/v2/images?${params.toString()}`)}`;
     }
     return reply.type('application/json').send(`${out}}`);
-  });
+  } });
 
-  scope.get<{ Params: { id: string } }>('/images/:id', async (req) => {
+  rows.push({ method: 'GET', path: '/images/:id', response: { 200: imageResponse }, errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('get_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
     return render(img);
-  });
+  } });
 
-  scope.patch<{ Params: { id: string } }>('/images/:id', async (req) => {
+  rows.push({ method: 'PATCH', path: '/images/:id', errors: [409, 413], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const ctx = ctxOf(svc, req);
     const version = PATCH_TYPES[mediaType(req) ?? ''];
     if (!version) {
@@ -84,9 +86,9 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
       if (await svc.repo.save(img, updated)) return render({ ...updated, revision: img.revision + 1 });
       await contended(img.id, attempt);
     }
-  });
+  } });
 
-  scope.delete<{ Params: { id: string } }>('/images/:id', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/images/:id', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const notFound = `Failed to find image ${req.params.id} to delete`;
     const img = await loadImage(svc, ctx, req.params.id, notFound);
@@ -94,9 +96,9 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
     if (img.protected) throw new Forbidden(`Image ${img.id} is protected and cannot be deleted.`);
     await deleteImage(svc, img.id);
     return reply.code(204).send();
-  });
+  } });
 
-  scope.put<{ Params: { id: string; tag: string } }>('/images/:id/tags/:tag', async (req, reply) => {
+  rows.push({ method: 'PUT', path: '/images/:id/tags/:tag', errors: [413], handler: async (req: FastifyRequest<{ Params: { id: string; tag: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('modify_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
@@ -109,9 +111,9 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
       cur = await loadImage(svc, ctx, img.id);
     }
     return reply.code(204).send();
-  });
+  } });
 
-  scope.delete<{ Params: { id: string; tag: string } }>('/images/:id/tags/:tag', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/images/:id/tags/:tag', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string; tag: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('modify_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
@@ -122,9 +124,9 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
       cur = await loadImage(svc, ctx, img.id);
     }
     return reply.code(204).send();
-  });
+  } });
 
-  scope.post<{ Params: { id: string } }>('/images/:id/actions/deactivate', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/images/:id/actions/deactivate', errors: [409], handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('deactivate', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
@@ -132,9 +134,9 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
     if (img.status !== 'active') throw new Forbidden(`Not allowed to deactivate image in status '${img.status}'`);
     if (!(await svc.repo.transition(img.id, 'active', 'deactivated'))) throw new Conflict(`Image ${img.id} changed status meanwhile; retry.`);
     return reply.code(204).send();
-  });
+  } });
 
-  scope.post<{ Params: { id: string } }>('/images/:id/actions/reactivate', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/images/:id/actions/reactivate', errors: [409], handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('reactivate', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
@@ -142,7 +144,8 @@ export function registerImageRoutes(scope: FastifyInstance, svc: ImageService, b
     if (img.status !== 'deactivated') throw new Forbidden(`Not allowed to reactivate image in status '${img.status}'`);
     if (!(await svc.repo.transition(img.id, 'deactivated', 'active'))) throw new Conflict(`Image ${img.id} changed status meanwhile; retry.`);
     return reply.code(204).send();
-  });
+  } });
+  return rows;
 }
 
 /** Another request changed the image first: wait a little (jittered) and retry, up to a point. */
@@ -191,7 +194,7 @@ export class RenderCache {
 
 // --- create ---------------------------------------------------------------------------------------
 
-async function createImage(svc: ImageService, ctx: RequestCtx, schema: Schema, body: Record<string, unknown>): Promise<Image> {
+export async function createImage(svc: ImageService, ctx: RequestCtx, schema: Schema, body: Record<string, unknown>): Promise<Image> {
   for (const k of ['direct_url', 'self', 'file', 'schema', 'stores']) {
     if (k in body) throw new Forbidden(`Attribute '${k}' is read-only.`);
   }

@@ -1,5 +1,6 @@
-// POST /v2/images/{id}/import, the image's tasks, the tasks API, and DELETE /v2/stores/{store}/{id}.
-import type { FastifyInstance } from 'fastify';
+// POST /v2/images/{id}/import, the image's tasks, and DELETE /v2/stores/{store}/{id}. The tasks API is in tasks.ts.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ImageRow } from './rows.ts';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.ts';
 import type { ImageService } from '../service.ts';
 import type { ImportRunner, ImportMethod } from '../import/runner.ts';
@@ -18,8 +19,9 @@ export function renderTask(t: TaskRow): Record<string, unknown> {
   };
 }
 
-export function registerImportRoutes(scope: FastifyInstance, svc: ImageService, runner: ImportRunner, bodyLimit: number): void {
-  scope.post<{ Params: { id: string } }>('/images/:id/import', async (req, reply) => {
+export function importRows(svc: ImageService, runner: ImportRunner, bodyLimit: number): ImageRow[] {
+  const rows: ImageRow[] = [];
+  rows.push({ method: 'POST', path: '/images/:id/import', errors: [409], handler: async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const body = requireObject(await jsonBody(req, bodyLimit));
     const method = body.method as Record<string, unknown> | undefined;
@@ -77,31 +79,16 @@ export function registerImportRoutes(scope: FastifyInstance, svc: ImageService, 
     });
     if (!taskId) throw new Conflict(`New operation on image '${img.id}' is not permitted as prior operation is still in progress`);
     return reply.code(202).send();
-  });
+  } });
 
-  scope.get<{ Params: { id: string } }>('/images/:id/tasks', async (req) => {
+  rows.push({ method: 'GET', path: '/images/:id/tasks', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const ctx = ctxOf(svc, req);
     const img = await loadImage(svc, ctx, req.params.id);
     ctx.enforceOnImage('get_image', await imageTarget(svc, ctx, img), `No image found with ID ${img.id}`);
     return { tasks: (await svc.repo.tasksOf(img.id)).map(renderTask) };
-  });
+  } });
 
-  scope.get('/tasks', async (req) => {
-    const ctx = ctxOf(svc, req);
-    ctx.enforce('get_tasks', { project_id: ctx.projectId });
-    const rows = await svc.database.db.selectFrom('tasks').selectAll().orderBy('created_at', 'desc').limit(1000).execute();
-    return { tasks: rows.map((t) => { const { input: _i, result: _r, ...rest } = renderTask(t); return rest; }), first: '/v2/tasks', schema: '/v2/schemas/tasks' };
-  });
-
-  scope.get<{ Params: { id: string } }>('/tasks/:id', async (req) => {
-    const ctx = ctxOf(svc, req);
-    ctx.enforce('get_task', { project_id: ctx.projectId });
-    const t = isUuid(req.params.id) ? await svc.repo.task(req.params.id) : undefined;
-    if (!t) throw new NotFound(`Task with the given id ${req.params.id} not found`);
-    return renderTask(t);
-  });
-
-  scope.delete<{ Params: { store: string; id: string } }>('/stores/:store/:id', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/stores/:store/:id', errors: [409], handler: async (req: FastifyRequest<{ Params: { store: string; id: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     if (!svc.multiStore) throw new NotFound('The resource could not be found.');
     if (!svc.stores.has(req.params.store)) throw new Conflict(`The selected store ${req.params.store} is not available on this node.`);
@@ -116,7 +103,8 @@ export function registerImportRoutes(scope: FastifyInstance, svc: ImageService, 
     await svc.repo.removeLocation(img.id, loc.store);
     await svc.stores.get(loc.store)!.delete(loc.path);
     return reply.code(204).send();
-  });
+  } });
+  return rows;
 }
 
 /**

@@ -1,6 +1,7 @@
 // /v2/images/{id}/members: sharing an image with other projects. The owner adds and removes
 // members; each member accepts or rejects for itself; a member sees only its own membership.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ImageRow } from './rows.ts';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.ts';
 import type { ImageService } from '../service.ts';
 import { QuotaExceeded } from '../service.ts';
@@ -18,7 +19,8 @@ export function renderMember(m: MemberRow): Record<string, unknown> {
   };
 }
 
-export function registerMemberRoutes(scope: FastifyInstance, svc: ImageService, bodyLimit: number): void {
+export function memberRows(svc: ImageService, bodyLimit: number): ImageRow[] {
+  const rows: ImageRow[] = [];
   const lookup = async (ctx: RequestCtx, id: string) => {
     const img = await loadImage(svc, ctx, id, `Image ${id} not found.`);
     return { img, target: await imageTarget(svc, ctx, img) };
@@ -27,7 +29,7 @@ export function registerMemberRoutes(scope: FastifyInstance, svc: ImageService, 
     if (img.visibility !== 'shared') throw new Forbidden(`Error fetching members of image ${img.id}: Only shared images have members.`);
   };
 
-  scope.post<{ Params: { id: string } }>('/images/:id/members', async (req) => {
+  rows.push({ method: 'POST', path: '/images/:id/members', errors: [409, 413], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const ctx = ctxOf(svc, req);
     const body = requireObject(await jsonBody(req, bodyLimit));
     if (!('member' in body)) throw new BadRequest('Member to be added not specified');
@@ -46,9 +48,9 @@ export function registerMemberRoutes(scope: FastifyInstance, svc: ImageService, 
     const row: MemberRow = { image_id: img.id, member, status: 'pending', created_at: ts, updated_at: ts };
     if (!(await svc.repo.addMember(row))) throw new Conflict(`Member ${member} is duplicated for image ${img.id}`);
     return renderMember(row);
-  });
+  } });
 
-  scope.get<{ Params: { id: string } }>('/images/:id/members', async (req) => {
+  rows.push({ method: 'GET', path: '/images/:id/members', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const ctx = ctxOf(svc, req);
     const { img, target } = await lookup(ctx, req.params.id);
     sharedOnly(img);
@@ -56,9 +58,9 @@ export function registerMemberRoutes(scope: FastifyInstance, svc: ImageService, 
     let members = await svc.repo.members(img.id);
     if (!ctx.isAdmin && img.owner !== ctx.projectId) members = members.filter((m) => m.member === ctx.projectId);
     return { members: members.map(renderMember), schema: '/v2/schemas/members' };
-  });
+  } });
 
-  scope.get<{ Params: { id: string; member: string } }>('/images/:id/members/:member', async (req) => {
+  rows.push({ method: 'GET', path: '/images/:id/members/:member', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string; member: string } }>) => {
     const ctx = ctxOf(svc, req);
     const { img, target } = await lookup(ctx, req.params.id);
     const missing = new NotFound(`${req.params.member} not found in the member list of the image ${img.id}.`);
@@ -68,9 +70,9 @@ export function registerMemberRoutes(scope: FastifyInstance, svc: ImageService, 
     const m = await svc.repo.member(img.id, req.params.member);
     if (!m) throw missing;
     return renderMember(m);
-  });
+  } });
 
-  scope.put<{ Params: { id: string; member: string } }>('/images/:id/members/:member', async (req) => {
+  rows.push({ method: 'PUT', path: '/images/:id/members/:member', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string; member: string } }>) => {
     const ctx = ctxOf(svc, req);
     const body = requireObject(await jsonBody(req, bodyLimit));
     if (!('status' in body)) throw new BadRequest('Status not specified');
@@ -89,9 +91,9 @@ export function registerMemberRoutes(scope: FastifyInstance, svc: ImageService, 
     const ts = nowIso();
     await svc.repo.updateMember(img.id, m.member, status, ts);
     return renderMember({ ...m, status, updated_at: ts });
-  });
+  } });
 
-  scope.delete<{ Params: { id: string; member: string } }>('/images/:id/members/:member', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/images/:id/members/:member', errors: [], handler: async (req: FastifyRequest<{ Params: { id: string; member: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const { img, target } = await lookup(ctx, req.params.id);
     sharedOnly(img);
@@ -104,5 +106,6 @@ export function registerMemberRoutes(scope: FastifyInstance, svc: ImageService, 
     }
     await svc.repo.deleteMember(img.id, m.member);
     return reply.code(204).send();
-  });
+  } });
+  return rows;
 }

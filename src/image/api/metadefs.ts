@@ -1,6 +1,7 @@
 // /v2/metadefs: namespaces, their properties, objects, tags and resource type associations.
 // Everyone reads public namespaces; admins write (Glance's default policy).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ImageRow } from './rows.ts';
 import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
@@ -15,7 +16,8 @@ import { ctxOf, jsonBody, requireObject } from './common.ts';
 type DB = Kysely<ImageDB>;
 const BASE = '/v2/metadefs/namespaces';
 
-export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService, bodyLimit: number): void {
+export function metadefRows(svc: ImageService, bodyLimit: number): ImageRow[] {
+  const rows: ImageRow[] = [];
   const db = svc.database.db as DB;
   const body = async (req: Parameters<typeof jsonBody>[0]) => requireObject(await jsonBody(req, bodyLimit));
 
@@ -35,9 +37,8 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
   };
 
   // --- namespaces ------------------------------------------------------------------------------
-  scope.get('/metadefs/namespaces', async (req) => {
+  rows.push({ method: 'GET', path: '/metadefs/namespaces', policy: 'get_metadef_namespaces', errors: [], handler: async (req: FastifyRequest) => {
     const ctx = ctxOf(svc, req);
-    ctx.enforce('get_metadef_namespaces', { project_id: ctx.projectId });
     const q = req.query as Record<string, string | undefined>;
     const limit = Math.min(Number(q.limit ?? 1000) || 1000, 1000);
     let rows = await db.selectFrom('metadef_namespaces').selectAll().orderBy('created_at').orderBy('namespace').execute();
@@ -61,9 +62,9 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     };
     if (rows.length > limit) out.next = `/v2/metadefs/namespaces?marker=${encodeURIComponent(page[page.length - 1].namespace)}&limit=${limit}`;
     return out;
-  });
+  } });
 
-  scope.post('/metadefs/namespaces', async (req, reply) => {
+  rows.push({ method: 'POST', path: '/metadefs/namespaces', errors: [409], handler: async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const b = await body(req);
     assertValid(namespaceSchema, b);
@@ -91,14 +92,14 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     }));
     reply.code(201);
     return fullNamespace(db, row);
-  });
+  } });
 
-  scope.get<{ Params: { ns: string } }>('/metadefs/namespaces/:ns', async (req) => {
+  rows.push({ method: 'GET', path: '/metadefs/namespaces/:ns', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string } }>) => {
     const ctx = ctxOf(svc, req);
     return fullNamespace(db, await load(ctx, req.params.ns));
-  });
+  } });
 
-  scope.put<{ Params: { ns: string } }>('/metadefs/namespaces/:ns', async (req) => {
+  rows.push({ method: 'PUT', path: '/metadefs/namespaces/:ns', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'modify_metadef_namespace');
     const b = await body(req);
@@ -117,9 +118,9 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
       }
     }));
     return renderNamespace({ ...ns, ...set });
-  });
+  } });
 
-  scope.delete<{ Params: { ns: string } }>('/metadefs/namespaces/:ns', async (req, reply) => {
+  rows.push({ method: 'DELETE', path: '/metadefs/namespaces/:ns', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'delete_metadef_namespace');
     if (ns.protected) throw new Forbidden(`Namespace ${ns.namespace} is protected and cannot be deleted.`);
@@ -129,15 +130,15 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
       }
     });
     return reply.code(204).send();
-  });
+  } });
 
   // --- properties ------------------------------------------------------------------------------
-  scope.get<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/properties', async (req) => {
+  rows.push({ method: 'GET', path: '/metadefs/namespaces/:ns/properties', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'get_metadef_properties');
     return { properties: await propertiesOf(db, ns.namespace) };
-  });
-  scope.post<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/properties', async (req, reply) => {
+  } });
+  rows.push({ method: 'POST', path: '/metadefs/namespaces/:ns/properties', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'add_metadef_property');
     const b = await body(req);
@@ -149,15 +150,15 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     await touch(ns.namespace);
     reply.code(201);
     return { name, ...def };
-  });
-  scope.get<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/properties/:name', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/metadefs/namespaces/:ns/properties/:name', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'get_metadef_property');
     const p = await db.selectFrom('metadef_properties').selectAll().where('namespace', '=', ns.namespace).where('name', '=', req.params.name).executeTakeFirst();
     if (!p) throw new NotFound(`Metadata definition property=${req.params.name} not found in namespace=${ns.namespace}.`);
     return { name: p.name, ...JSON.parse(p.body) };
-  });
-  scope.put<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/properties/:name', async (req) => {
+  } });
+  rows.push({ method: 'PUT', path: '/metadefs/namespaces/:ns/properties/:name', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'modify_metadef_property');
     const b = await body(req);
@@ -167,24 +168,24 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
       db.updateTable('metadef_properties').set({ name: name as string, body: JSON.stringify(def), updated_at: nowIso() }).where('namespace', '=', ns.namespace).where('name', '=', req.params.name).executeTakeFirst());
     if (Number(r.numUpdatedRows) === 0) throw new NotFound(`Metadata definition property=${req.params.name} not found in namespace=${ns.namespace}.`);
     return { name, ...def };
-  });
-  scope.delete<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/properties/:name', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/metadefs/namespaces/:ns/properties/:name', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'remove_metadef_property');
     if (ns.protected) throw new Forbidden(`Namespace ${ns.namespace} is protected: its properties cannot be deleted.`);
     const r = await db.deleteFrom('metadef_properties').where('namespace', '=', ns.namespace).where('name', '=', req.params.name).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new NotFound(`Metadata definition property=${req.params.name} not found in namespace=${ns.namespace}.`);
     return reply.code(204).send();
-  });
+  } });
 
   // --- objects ---------------------------------------------------------------------------------
-  scope.get<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/objects', async (req) => {
+  rows.push({ method: 'GET', path: '/metadefs/namespaces/:ns/objects', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'get_metadef_objects');
     const rows = await db.selectFrom('metadef_objects').selectAll().where('namespace', '=', ns.namespace).orderBy('name').execute();
     return { objects: rows.map((o) => renderObject(ns.namespace, o)), first: `${BASE}/${ns.namespace}/objects`, schema: '/v2/schemas/metadefs/objects' };
-  });
-  scope.post<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/objects', async (req, reply) => {
+  } });
+  rows.push({ method: 'POST', path: '/metadefs/namespaces/:ns/objects', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'add_metadef_object');
     const b = await body(req);
@@ -194,15 +195,15 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     await conflictOn(`A metadata definition object with name=${row.name} already exists in namespace=${ns.namespace}.`, () => db.insertInto('metadef_objects').values(row).execute());
     reply.code(201);
     return renderObject(ns.namespace, row);
-  });
-  scope.get<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/objects/:name', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/metadefs/namespaces/:ns/objects/:name', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'get_metadef_object');
     const o = await db.selectFrom('metadef_objects').selectAll().where('namespace', '=', ns.namespace).where('name', '=', req.params.name).executeTakeFirst();
     if (!o) throw new NotFound(`Metadata definition object=${req.params.name} not found in namespace=${ns.namespace}.`);
     return renderObject(ns.namespace, o);
-  });
-  scope.put<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/objects/:name', async (req) => {
+  } });
+  rows.push({ method: 'PUT', path: '/metadefs/namespaces/:ns/objects/:name', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'modify_metadef_object');
     const b = await body(req);
@@ -213,24 +214,24 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     if (Number(r.numUpdatedRows) === 0) throw new NotFound(`Metadata definition object=${req.params.name} not found in namespace=${ns.namespace}.`);
     const o = await db.selectFrom('metadef_objects').selectAll().where('namespace', '=', ns.namespace).where('name', '=', set.name).executeTakeFirstOrThrow();
     return renderObject(ns.namespace, o);
-  });
-  scope.delete<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/objects/:name', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/metadefs/namespaces/:ns/objects/:name', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'delete_metadef_object');
     if (ns.protected) throw new Forbidden(`Namespace ${ns.namespace} is protected: its objects cannot be deleted.`);
     const r = await db.deleteFrom('metadef_objects').where('namespace', '=', ns.namespace).where('name', '=', req.params.name).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new NotFound(`Metadata definition object=${req.params.name} not found in namespace=${ns.namespace}.`);
     return reply.code(204).send();
-  });
+  } });
 
   // --- tags ------------------------------------------------------------------------------------
-  scope.get<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/tags', async (req) => {
+  rows.push({ method: 'GET', path: '/metadefs/namespaces/:ns/tags', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'get_metadef_tags');
     const rows = await db.selectFrom('metadef_tags').selectAll().where('namespace', '=', ns.namespace).orderBy('name').execute();
     return { tags: rows.map(renderTag) };
-  });
-  scope.post<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/tags', async (req, reply) => {
+  } });
+  rows.push({ method: 'POST', path: '/metadefs/namespaces/:ns/tags', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'add_metadef_tags');
     const b = await body(req);
@@ -245,15 +246,15 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     }));
     reply.code(201);
     return { tags: rows.map(renderTag) };
-  });
-  scope.delete<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/tags', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/metadefs/namespaces/:ns/tags', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'delete_metadef_tags');
     if (ns.protected) throw new Forbidden(`Namespace ${ns.namespace} is protected: its tags cannot be deleted.`);
     await db.deleteFrom('metadef_tags').where('namespace', '=', ns.namespace).execute();
     return reply.code(204).send();
-  });
-  scope.post<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/tags/:name', async (req, reply) => {
+  } });
+  rows.push({ method: 'POST', path: '/metadefs/namespaces/:ns/tags/:name', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'add_metadef_tag');
     assertValid(tagSchema, { name: req.params.name });
@@ -262,15 +263,15 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     await conflictOn(`A metadata tag with name=${row.name} already exists in namespace=${ns.namespace}.`, () => db.insertInto('metadef_tags').values(row).execute());
     reply.code(201);
     return renderTag(row);
-  });
-  scope.get<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/tags/:name', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/metadefs/namespaces/:ns/tags/:name', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'get_metadef_tag');
     const t = await db.selectFrom('metadef_tags').selectAll().where('namespace', '=', ns.namespace).where('name', '=', req.params.name).executeTakeFirst();
     if (!t) throw new NotFound(`Metadata tag not found for id ${req.params.name}`);
     return renderTag(t);
-  });
-  scope.put<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/tags/:name', async (req) => {
+  } });
+  rows.push({ method: 'PUT', path: '/metadefs/namespaces/:ns/tags/:name', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'modify_metadef_tag');
     const b = await body(req);
@@ -281,28 +282,27 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     if (Number(r.numUpdatedRows) === 0) throw new NotFound(`Metadata tag not found for id ${req.params.name}`);
     const t = await db.selectFrom('metadef_tags').selectAll().where('namespace', '=', ns.namespace).where('name', '=', b.name as string).executeTakeFirstOrThrow();
     return renderTag(t);
-  });
-  scope.delete<{ Params: { ns: string; name: string } }>('/metadefs/namespaces/:ns/tags/:name', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/metadefs/namespaces/:ns/tags/:name', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string; name: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'delete_metadef_tag');
     const r = await db.deleteFrom('metadef_tags').where('namespace', '=', ns.namespace).where('name', '=', req.params.name).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new NotFound(`Metadata tag not found for id ${req.params.name}`);
     return reply.code(204).send();
-  });
+  } });
 
   // --- resource types --------------------------------------------------------------------------
-  scope.get('/metadefs/resource_types', async (req) => {
+  rows.push({ method: 'GET', path: '/metadefs/resource_types', policy: 'list_metadef_resource_types', errors: [], handler: async (req: FastifyRequest) => {
     const ctx = ctxOf(svc, req);
-    ctx.enforce('list_metadef_resource_types', { project_id: ctx.projectId });
     const rows = await db.selectFrom('metadef_resource_types').selectAll().orderBy('name').execute();
     return { resource_types: rows.map((r) => ({ name: r.name, created_at: isoSeconds(r.created_at), updated_at: isoSeconds(r.updated_at) })) };
-  });
-  scope.get<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/resource_types', async (req) => {
+  } });
+  rows.push({ method: 'GET', path: '/metadefs/namespaces/:ns/resource_types', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string } }>) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'get_metadef_resource_type');
     return { resource_type_associations: await associations(db, ns.namespace) };
-  });
-  scope.post<{ Params: { ns: string } }>('/metadefs/namespaces/:ns/resource_types', async (req, reply) => {
+  } });
+  rows.push({ method: 'POST', path: '/metadefs/namespaces/:ns/resource_types', errors: [409], handler: async (req: FastifyRequest<{ Params: { ns: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'add_metadef_resource_type_association');
     const b = await body(req);
@@ -316,15 +316,16 @@ export function registerMetadefRoutes(scope: FastifyInstance, svc: ImageService,
     }));
     reply.code(201);
     return renderAssoc({ resource_type: name, prefix: (b.prefix as string) ?? null, properties_target: (b.properties_target as string) ?? null, created_at: ts, updated_at: ts });
-  });
-  scope.delete<{ Params: { ns: string; rt: string } }>('/metadefs/namespaces/:ns/resource_types/:rt', async (req, reply) => {
+  } });
+  rows.push({ method: 'DELETE', path: '/metadefs/namespaces/:ns/resource_types/:rt', errors: [], handler: async (req: FastifyRequest<{ Params: { ns: string; rt: string } }>, reply: FastifyReply) => {
     const ctx = ctxOf(svc, req);
     const ns = await load(ctx, req.params.ns, 'remove_metadef_resource_type_association');
     if (ns.protected) throw new Forbidden(`Namespace ${ns.namespace} is protected: its resource type associations cannot be deleted.`);
     const r = await db.deleteFrom('metadef_namespace_resource_types').where('namespace', '=', ns.namespace).where('resource_type', '=', req.params.rt).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new NotFound(`The metadata definition resource-type association of resource-type=${req.params.rt} to namespace=${ns.namespace}, was not found.`);
     return reply.code(204).send();
-  });
+  } });
+  return rows;
 }
 
 function renderNamespace(ns: MetadefNamespaceRow): Record<string, unknown> {

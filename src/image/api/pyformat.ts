@@ -2,17 +2,46 @@
 // value and schema the way Python's jsonschema prints them; clients show these messages to
 // users, so Stratus prints them the same way (see reference capture 23).
 
+// Both formatters walk the value with an explicit stack, never by recursion: the value is a
+// client's, and its depth (bounded at parse time, see common/http/json.ts) must not be what
+// decides whether the server can answer.
+
+type Work = { lit: string } | { val: unknown };
+
 export function pyRepr(v: unknown): string {
+  const out: string[] = [];
+  const stack: Work[] = [{ val: v }];
+  while (stack.length) {
+    const w = stack.pop()!;
+    if ('lit' in w) { out.push(w.lit); continue; }
+    const x = w.val;
+    if (Array.isArray(x)) {
+      stack.push({ lit: ']' });
+      for (let i = x.length - 1; i >= 0; i--) {
+        stack.push({ val: x[i] });
+        if (i > 0) stack.push({ lit: ', ' });
+      }
+      out.push('[');
+    } else if (x !== null && typeof x === 'object') {
+      const obj = x as Record<string, unknown>;
+      const keys = Object.keys(obj).sort();
+      stack.push({ lit: '}' });
+      for (let i = keys.length - 1; i >= 0; i--) {
+        stack.push({ val: obj[keys[i]] }, { lit: `${pyStr(keys[i])}: ` });
+        if (i > 0) stack.push({ lit: ', ' });
+      }
+      out.push('{');
+    } else out.push(scalarRepr(x));
+  }
+  return out.join('');
+}
+
+function scalarRepr(v: unknown): string {
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
   if (typeof v === 'number') return pyNumber(v);
   if (typeof v === 'string') return pyStr(v);
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  if (typeof v === 'object') {
-    const keys = Object.keys(v as object).sort();
-    return `{${keys.map((k) => `${pyStr(k)}: ${pyRepr((v as Record<string, unknown>)[k])}`).join(', ')}}`;
-  }
   return String(v);
 }
 
@@ -41,50 +70,46 @@ export function pyStr(s: string): string {
 /** pprint.pformat(v, width) with Python's defaults (indent 1, sorted dict keys, not compact). */
 export function pformat(v: unknown, width = 72): string {
   const out: string[] = [];
-  format(v, out, 0, 0, 0, width);
-  return out.join('');
-}
-
-function format(v: unknown, out: string[], indent: number, allowance: number, level: number, width: number): void {
-  const rep = pyRepr(v);
-  const maxWidth = width - indent - allowance;
-  if (rep.length > maxWidth) {
-    if (Array.isArray(v) && v.length) {
-      out.push('[');
-      formatItems(v, out, indent, allowance + 1, level + 1, width);
-      out.push(']');
-      return;
-    }
-    if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length) {
-      out.push('{');
-      const obj = v as Record<string, unknown>;
+  // One entry per pending piece of output, in reverse: pprint's _format calls, unrolled.
+  type Task = { lit: string } | { v: unknown; indent: number; allowance: number; level: number };
+  const stack: Task[] = [{ v, indent: 0, allowance: 0, level: 0 }];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if ('lit' in t) { out.push(t.lit); continue; }
+    const { indent, allowance, level } = t;
+    const rep = pyRepr(t.v);
+    if (rep.length <= width - indent - allowance) { out.push(rep); continue; }
+    const x = t.v;
+    if (Array.isArray(x) && x.length) {
+      // pprint's _format_items: one item per line, indented one past the bracket.
+      const inner = indent + 1;
+      const tasks: Task[] = [{ lit: '[' }];
+      x.forEach((ent, i) => {
+        const last = i === x.length - 1;
+        if (i > 0) tasks.push({ lit: ',\n' + ' '.repeat(inner) });
+        tasks.push({ v: ent, indent: inner, allowance: last ? allowance + 1 : 1, level: level + 1 });
+      });
+      tasks.push({ lit: ']' });
+      for (let i = tasks.length - 1; i >= 0; i--) stack.push(tasks[i]);
+    } else if (x && typeof x === 'object' && !Array.isArray(x) && Object.keys(x).length) {
+      const obj = x as Record<string, unknown>;
       const keys = Object.keys(obj).sort();
       const inner = indent + 1;
+      const tasks: Task[] = [{ lit: '{' }];
       keys.forEach((k, i) => {
         const last = i === keys.length - 1;
         const krep = pyStr(k);
-        out.push(krep, ': ');
-        format(obj[k], out, inner + krep.length + 2, last ? allowance + 1 : 1, level + 1, width);
-        if (!last) out.push(',\n' + ' '.repeat(inner));
+        tasks.push({ lit: `${krep}: ` });
+        tasks.push({ v: obj[k], indent: inner + krep.length + 2, allowance: last ? allowance + 1 : 1, level: level + 1 });
+        if (!last) tasks.push({ lit: ',\n' + ' '.repeat(inner) });
       });
-      out.push('}');
-      return;
-    }
-    if (typeof v === 'string' && v.length) {
-      formatStr(v, out, indent, allowance, level + 1, width);
-      return;
-    }
+      tasks.push({ lit: '}' });
+      for (let i = tasks.length - 1; i >= 0; i--) stack.push(tasks[i]);
+    } else if (typeof x === 'string' && x.length) {
+      formatStr(x, out, indent, allowance, level + 1, width);
+    } else out.push(rep);
   }
-  out.push(rep);
-}
-
-function formatItems(items: unknown[], out: string[], indent: number, allowance: number, level: number, width: number): void {
-  indent += 1;
-  items.forEach((ent, i) => {
-    const last = i === items.length - 1;
-    if (i > 0) out.push(',\n' + ' '.repeat(indent));
-    format(ent, out, indent, last ? allowance : 1, level, width);
-  });
+  return out.join('');
 }
 
 function formatStr(s: string, out: string[], indent: number, allowance: number, level: number, width: number): void {

@@ -62,7 +62,20 @@ function timeCond(eb: EB, col: 'images.created_at' | 'images.updated_at', c: Cmp
   }
 }
 
+export interface TaskQuery {
+  owner?: string;
+  status?: string;
+  type?: string;
+  sortKey: 'id' | 'type' | 'status' | 'owner' | 'created_at' | 'updated_at' | 'expires_at';
+  sortDir: 'asc' | 'desc';
+  limit: number;
+  marker?: TaskRow;
+}
+
 export class ImageRepo {
+  /** [task] task_time_to_live: a finished task is kept this long, then expires (Glance's 48 h). */
+  taskTtlHours = 48;
+
   constructor(readonly db: DB) {}
 
   // --- visibility ----------------------------------------------------------------------------
@@ -452,12 +465,42 @@ export class ImageRepo {
     await this.db.insertInto('tasks').values(t).execute();
   }
 
+  /** Updates a task; one that ends (success or failure) gets its expiry, as Glance's succeed()/fail(). */
   async updateTask(id: string, set: Partial<TaskRow>): Promise<void> {
-    await this.db.updateTable('tasks').set({ ...set, updated_at: nowIso() }).where('id', '=', id).execute();
+    const now = new Date();
+    const ends = (set.status === 'success' || set.status === 'failure') && set.expires_at === undefined;
+    const expires = ends ? { expires_at: new Date(now.getTime() + this.taskTtlHours * 3600_000).toISOString() } : {};
+    await this.db.updateTable('tasks').set({ ...set, ...expires, updated_at: now.toISOString() }).where('id', '=', id).execute();
   }
 
+  /** A task that has not expired. */
   async task(id: string): Promise<TaskRow | undefined> {
-    return this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    return this.db.selectFrom('tasks').selectAll().where('id', '=', id)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', nowIso())]))
+      .executeTakeFirst();
+  }
+
+  /** Removes expired tasks (Glance soft-deletes them when tasks are listed). */
+  async purgeExpiredTasks(): Promise<void> {
+    await this.db.deleteFrom('tasks').where('expires_at', 'is not', null).where('expires_at', '<=', nowIso()).execute();
+  }
+
+  /** One page of unexpired tasks, ordered by the sort key then id (a stable order to page on). */
+  async listTasks(q: TaskQuery): Promise<TaskRow[]> {
+    let query = this.db.selectFrom('tasks').selectAll()
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', nowIso())]));
+    if (q.owner !== undefined) query = query.where('owner', '=', q.owner);
+    if (q.status) query = query.where('status', '=', q.status);
+    if (q.type) query = query.where('type', '=', q.type);
+    // Null keys (owner, expires_at) sort as '' on every dialect.
+    const key = sql<string>`coalesce(${sql.ref(q.sortKey)}, '')`;
+    if (q.marker) {
+      const mv = String(q.marker[q.sortKey] ?? '');
+      const mid = q.marker.id;
+      const after = q.sortDir === 'asc' ? '>' : '<';
+      query = query.where((eb) => eb.or([eb(key, after, mv), eb.and([eb(key, '=', mv), eb('id', after, mid)])]));
+    }
+    return query.orderBy(key, q.sortDir).orderBy('id', q.sortDir).limit(q.limit).execute();
   }
 
   async tasksOf(imageId: string): Promise<TaskRow[]> {

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { ImageService } from '../service.ts';
 import { QuotaExceeded } from '../service.ts';
-import { ImageInspection, type Verdict } from '../format/index.ts';
+import { ImageInspection, type Verdict } from '../../common/format/index.ts';
 import { ingest } from '../store/ingest.ts';
 import type { FilesystemStore } from '../store/filesystem.ts';
 import { nowIso, type Image } from '../model.ts';
@@ -67,6 +67,46 @@ export class ImportRunner {
     const p = this.execute(task, r).finally(() => this.running.delete(task.id));
     this.running.set(task.id, p);
     return task.id;
+  }
+
+  /**
+   * Runs a tasks-API `import` task (POST /v2/tasks, Glance's legacy import): the input is
+   * checked, the image is created from `image_properties`, then its data is fetched from
+   * `import_from` exactly as a web-download import would (filters, inspection, stores), under
+   * this same task, whose result names the image.
+   */
+  runLegacyImport(task: TaskRow, create: (properties: Record<string, unknown>) => Promise<Image>, userId: string, requestId: string): void {
+    const svc = this.svc;
+    const p = (async () => {
+      await svc.repo.updateTask(task.id, { status: 'processing' });
+      const input = JSON.parse(task.input) as Record<string, unknown>;
+      let image: Image;
+      try {
+        for (const key of ['import_from', 'import_from_format', 'image_properties']) {
+          if (!(key in input)) throw new ImportFailed(`Input does not contain '${key}' field`);
+        }
+        const props = input.image_properties;
+        if (!props || typeof props !== 'object' || Array.isArray(props)) throw new ImportFailed("'image_properties' must be an object");
+        // Glance's set_base_image_properties: an empty property set means a bare qcow2.
+        const properties = Object.keys(props).length ? { ...props } : { disk_format: 'qcow2', container_format: 'bare' };
+        image = await create(properties);
+      } catch (e) {
+        svc.logger.warn({ task: task.id, err: (e as Error).message }, 'import task refused');
+        await svc.repo.updateTask(task.id, { status: 'failure', message: (e as Error).message });
+        return;
+      }
+      await svc.repo.updateTask(task.id, { image_id: image.id });
+      if (!(await svc.repo.setPropertyIfAbsent(image.id, LOCK, task.id))) {
+        await svc.repo.updateTask(task.id, { status: 'failure', message: 'Image has active task' });
+        return;
+      }
+      await this.execute(task, {
+        image, method: 'web-download', uri: String(input.import_from), stores: [svc.defaultStore.id], allStoresMustSucceed: true,
+        owner: image.owner, userId, requestId,
+      });
+    })().catch((e) => svc.logger.error({ task: task.id, err: e }, 'import task failed unexpectedly'))
+      .finally(() => this.running.delete(task.id));
+    this.running.set(task.id, p);
   }
 
   /** True while a task runs in this process (others are judged by their heartbeat). */

@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
 import type { FilesystemStore } from './filesystem.ts';
-import type { ImageInspection, Verdict } from '../format/index.ts';
+import type { ImageInspection, Verdict } from '../../common/format/index.ts';
 import { StratusError, BadRequest } from '../../common/errors.ts';
 import { HashJob } from './hashpool.ts';
 import { SLOT, SLOTS, alignUp, giveRing, takeRing } from './ring.ts';

@@ -9,8 +9,10 @@ import { FormatRegistry, Type, type Static, type TSchema, type ObjectOptions } f
 import { negotiate, type Version } from '../../common/http/microversion.ts';
 import { requireAuth, credentialsOf, type AuthContext, type TokenValidator } from '../../common/http/auth.ts';
 import type { PolicyEngine } from '../../common/http/policy.ts';
-import { renderError, toStratusError } from '../../common/http/errors.ts';
-import { Forbidden, MethodNotAllowed, NotAcceptable, NotFound, StratusError, UnsupportedMediaType } from '../../common/errors.ts';
+import { placementShape, sendError } from '../../common/http/errors.ts';
+import { jsonPreview } from '../../common/http/json.ts';
+import { Forbidden, NotAcceptable, NotFound, UnsupportedMediaType } from '../../common/errors.ts';
+import { registerRows, type RouteRow } from '../../common/http/route-kit.ts';
 import { MAX_VERSION, MIN_VERSION } from '../microversions.ts';
 import { badRequest } from '../errors.ts';
 import type { PlacementStore } from '../model/store.ts';
@@ -67,16 +69,11 @@ export interface Reply {
 
 export type Handler = (c: Ctx) => Promise<Reply>;
 
-export interface RouteDef {
+/** A row of Placement's route table: the kit's row, plus whether it needs a JSON body. */
+export interface RouteDef extends RouteRow<Handler> {
   method: 'GET' | 'PUT' | 'POST' | 'DELETE';
-  path: string;
-  handler: Handler;
   /** Policy rule; absent only for the unauthenticated version document. */
   policy?: PlacementRule;
-  since?: string;
-  until?: string;
-  /** Status when no version range matches (404, or 405 where upstream says so). */
-  outOfRange?: 404 | 405;
   /** Needs an application/json body. */
   json?: boolean;
 }
@@ -107,7 +104,7 @@ export function validate<T extends TSchema>(schema: T, data: unknown, what = 'JS
   if (Value.Check(schema, data)) return data as Static<T>;
   const first = Value.Errors(schema, data).First();
   const where = first?.path ? `${first.path}: ` : '';
-  throw badRequest(`${what}: ${where}${first?.message ?? 'invalid'}${first && first.value !== undefined ? ` (got ${JSON.stringify(first.value)?.slice(0, 200)})` : ''}`);
+  throw badRequest(`${what}: ${where}${first?.message ?? 'invalid'}${first && first.value !== undefined ? ` (got ${jsonPreview(first.value)})` : ''}`);
 }
 
 /** Refuses query keys the version does not know. */
@@ -117,83 +114,60 @@ export function allowQuery(q: Query, allowed: (key: string) => boolean): void {
   }
 }
 
-const ALL_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
-
 export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], api: PlacementApi): Promise<void> {
   const prefix = scope.prefix === '/' ? '' : scope.prefix;
-  const auth = requireAuth(api.validator);
-  const byPath = new Map<string, RouteDef[]>();
-  for (const r of table) {
-    if (!byPath.has(r.path)) byPath.set(r.path, []);
-    byPath.get(r.path)!.push(r);
-  }
+  const auth = requireAuth(api.validator, { type: 'placement', mountPrefix: prefix });
+  const needsAuth = new Set(table.filter((d) => d.policy).map((d) => d.path));
 
   await scope.register(async (inner) => {
-    inner.setErrorHandler((error, req, reply) => sendPlacementError(error, req, reply));
-    // The version is settled before the body is read, so even a 413 or 415 knows it.
-    inner.addHook('onRequest', async (req) => {
-      req.placementVersion = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION });
+    inner.setErrorHandler((error, req, reply) => sendError(placementErrorShape, error, req, reply));
+    registerRows<Handler>(inner, table, {
+      // As upstream's middleware order: version (settled before the body is read, so even a
+      // 413 or 415 knows it), then authentication, then routing.
+      onRequest: async (req) => {
+        req.placementVersion = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION });
+        if (needsAuth.has(req.routeOptions.url?.slice(prefix.length) ?? '')) await auth(req);
+      },
+      version: (req) => req.placementVersion,
+      headAsGet: true,
+      authorize: (req, rule) => {
+        const a = req.auth!;
+        if (!api.policy.check(rule, credentialsOf(a), { project_id: a.projectId, user_id: a.userId })) {
+          throw new Forbidden(`Policy does not allow ${rule} to be performed.`);
+        }
+      },
+      schemaError: (errors) => badRequest(`JSON does not validate: ${errors[0]?.instancePath ?? ''} ${errors[0]?.message ?? 'invalid'}`.trim()),
+      run: async (row, req, reply) => {
+        const def = row as RouteDef;
+        const version = req.placementVersion!;
+        if (def.json) {
+          const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+          if (ct !== 'application/json') {
+            throw new UnsupportedMediaType(`The media type ${ct || 'None'} is not supported, use application/json`);
+          }
+        } else if (req.method === 'GET' || req.method === 'HEAD') {
+          checkAccept(req);
+        }
+        const out = await def.handler({
+          req, version, params: req.params as Record<string, string>, query: Query.from(req.query), body: req.body, api, auth: req.auth, prefix,
+          location: (path) => `${req.protocol}://${req.headers.host ?? req.hostname}${prefix}${path}`,
+        });
+        reply.code(out.status);
+        versionHeaders(reply, version);
+        if (out.headers) for (const [k, v] of Object.entries(out.headers)) reply.header(k, v);
+        if (out.lastModified !== undefined && version.atLeast('1.15')) {
+          reply.header('last-modified', new Date(out.lastModified).toUTCString());
+          reply.header('cache-control', 'no-cache');
+        }
+        if (out.body === undefined) return reply.send();
+        return reply.type('application/json').send(JSON.stringify(out.body));
+      },
     });
 
-    for (const [path, defs] of byPath) {
-      const methods = [...new Set(defs.map((d) => d.method))];
-      const needsAuth = defs.some((d) => d.policy);
-      inner.route({
-        method: [...ALL_METHODS],
-        url: path,
-        handler: async (req, reply) => {
-          const version = req.placementVersion!;
-          // As upstream's middleware order: version, then authentication, then routing.
-          let authCtx: AuthContext | undefined;
-          if (needsAuth) {
-            await auth(req);
-            authCtx = req.auth;
-          }
-          const method = req.method === 'HEAD' ? 'GET' : req.method;
-          const forMethod = defs.filter((d) => d.method === method);
-          if (!forMethod.length) {
-            throw new MethodNotAllowed('The method specified is not allowed for this resource.', { headers: { allow: methods.join(', ') } });
-          }
-          const def = forMethod.find((d) => (!d.since || version.atLeast(d.since)) && (!d.until || version.atMost(d.until)));
-          if (!def) {
-            const status = forMethod[0].outOfRange ?? 404;
-            if (status === 405) throw new MethodNotAllowed('The method specified is not allowed for this resource.', { headers: { allow: methods.join(', ') } });
-            throw new NotFound('');
-          }
-          if (def.policy) {
-            const target = { project_id: authCtx?.projectId, user_id: authCtx?.userId };
-            if (!api.policy.check(def.policy, credentialsOf(authCtx!), target)) {
-              throw new Forbidden(`Policy does not allow ${def.policy} to be performed.`);
-            }
-          }
-          if (def.json) {
-            const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-            if (ct !== 'application/json') {
-              throw new UnsupportedMediaType(`The media type ${ct || 'None'} is not supported, use application/json`);
-            }
-          } else if (method === 'GET') {
-            checkAccept(req);
-          }
-          const out = await def.handler({
-            req, version, params: req.params as Record<string, string>, query: Query.from(req.query), body: req.body, api, auth: authCtx, prefix,
-            location: (path) => `${req.protocol}://${req.headers.host ?? req.hostname}${prefix}${path}`,
-          });
-          reply.code(out.status);
-          versionHeaders(reply, version);
-          if (out.headers) for (const [k, v] of Object.entries(out.headers)) reply.header(k, v);
-          if (out.lastModified !== undefined && version.atLeast('1.15')) {
-            reply.header('last-modified', new Date(out.lastModified).toUTCString());
-            reply.header('cache-control', 'no-cache');
-          }
-          if (out.body === undefined) return reply.send();
-          return reply.type('application/json').send(JSON.stringify(out.body));
-        },
-      });
-    }
-
     inner.route({
-      method: [...ALL_METHODS],
+      method: ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'],
       url: '/*',
+      onRequest: async (req) => { req.placementVersion = negotiate(req.headers, { service: 'placement', min: MIN_VERSION, max: MAX_VERSION }); },
       handler: async (req) => {
         await auth(req);
         throw new NotFound('');
@@ -219,27 +193,7 @@ function checkAccept(req: FastifyRequest): void {
   if (!ok) throw new NotAcceptable('Only application/json is provided');
 }
 
-/** Renders any error in Placement's body shape (Keystone's for 401, as keystonemiddleware does). */
-export function sendPlacementError(error: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  let err: StratusError;
-  const fe = error as { code?: string; statusCode?: number; message?: string };
-  if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim();
-    err = new UnsupportedMediaType(`The media type ${ct || 'None'} is not supported, use application/json`);
-  } else if (fe?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError || (fe?.statusCode === 400 && !(error instanceof StratusError))) {
-    err = badRequest(`Malformed JSON: ${fe?.message ?? 'invalid body'}`);
-  } else {
-    err = toStratusError(error);
-  }
-  if (err.status >= 500) req.log.error({ err: (err.cause ?? error) as Error }, 'request failed');
-  if (err.headers) for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-  const v = req.placementVersion;
-  if (v) versionHeaders(reply, v);
-  reply.code(err.status).type('application/json');
-  if (err.status === 401) return reply.send(renderError('keystone', err, req.id));
-  const body = renderError('placement', err, req.id) as { errors: Record<string, unknown>[] };
-  const e = body.errors[0];
-  if (!v || !v.atLeast('1.23')) delete e.code;
-  if (err.status === 406 && !v) { e.max_version = MAX_VERSION; e.min_version = MIN_VERSION; }
-  return reply.send(body);
-}
+/** Placement's error shape, with the version negotiated for the request (the code from 1.23, version headers). */
+export const placementErrorShape = placementShape({
+  version: (req) => (req as FastifyRequest).placementVersion, min: MIN_VERSION, max: MAX_VERSION,
+});

@@ -1,12 +1,9 @@
 // Options of the QEMU driver, under the section and option names nova.conf uses where the
 // meaning is the same ([libvirt] virt_type, [DEFAULT] shutdown_timeout, [image_cache] …).
-import { join } from 'node:path';
-import { registerOpts, type Config } from '../../../common/config.ts';
+import { registerOpts } from '../../../common/config.ts';
 
 registerOpts([
-  { section: 'DEFAULT', name: 'instances_path', type: 'string', help: 'Where instances keep their disks, sockets and logs (default: <state_path>/instances).' },
   { section: 'DEFAULT', name: 'shutdown_timeout', type: 'int', default: 60, min: 0, help: 'Seconds a guest gets to power off after the ACPI power button before it is stopped hard (image property os_shutdown_timeout overrides).' },
-  { section: 'DEFAULT', name: 'force_config_drive', type: 'bool', default: false, help: 'Give every guest a config drive.' },
   { section: 'libvirt', name: 'virt_type', type: 'string', choices: ['kvm', 'qemu'], help: 'Accelerator of the QEMU driver: kvm (hardware virtualization) or qemu (TCG emulation). Unset: probed at agent start with a tiny guest, KVM first.', note: 'Nova defaults to kvm; Stratus probes, because a /dev/kvm that exists may still not run guests.' },
   { section: 'qemu', name: 'binary', type: 'string', default: 'qemu-system-x86_64', help: 'The QEMU system emulator.' },
   { section: 'qemu', name: 'user_network_outbound', type: 'bool', default: false, help: 'Let guests on user-mode networking (networks: auto) reach the outside through the host; by default (restrict=on) only the metadata service is reachable.' },
@@ -21,6 +18,3 @@ registerOpts([
   { section: 'image_cache', name: 'remove_unused_original_minimum_age_seconds', type: 'int', default: 86400, min: 0, help: 'Unused cached base images younger than this are kept.' },
 ]);
 
-export function instancesPath(config: Config): string {
-  return config.get<string | undefined>('DEFAULT', 'instances_path') ?? join(config.get<string>('DEFAULT', 'state_path'), 'instances');
-}

@@ -15,7 +15,7 @@ import { POWER, POWER_NAMES } from '../../objects.ts';
 import type {
   ComputeDriver, ConsoleEndpoint, ConsoleKind, GuestInfo, GuestSpec, HostResources, ImageSpec, InstanceDiagnostics, LifecycleEvent, SnapshotTarget,
 } from '../driver.ts';
-import { InvalidState, NotSupported } from '../errors.ts';
+import { InstanceNotFound, InvalidState, NotSupported } from '../errors.ts';
 import { run } from '../../../guest/run.ts';
 import { chooseAccelerator, qemuVersion, type Accelerator, type QemuVersion } from './accel.ts';
 import { Qmp } from './qmp.ts';
@@ -23,7 +23,9 @@ import { files, qemuArgs, userNetdev, type DiskBus, type LaunchPlan, type PlanDi
 import { ImageCache, baseName as baseNameOf, type ImageSource } from './image-cache.ts';
 import { checkFreeSpace, checkRootFits, createEphemeral, createOverlay, createSwap, flatten } from './disks.ts';
 import { capabilityTraits, hostResources, ovmf } from './host.ts';
-import { instancesPath } from './config.ts';
+import './config.ts';
+import { buildConfigDrive, configDriveRequired } from '../../metadata/configdrive.ts';
+import { metadataRelayCommand } from '../../metadata/relay.ts';
 
 const MiB = 1024 ** 2;
 /** Nova's libvirt driver returns at most the last 100 KiB of a console log. */
@@ -46,13 +48,7 @@ export interface QemuDriverOptions {
   logger: Logger;
   images: ImageSource;
   hostname: string;
-  /** Optional hooks of the metadata work (config drive, metadata relay); absent → those features refuse. */
-  metadata?: MetadataHooks;
-}
-
-export interface MetadataHooks {
-  buildConfigDrive?(spec: GuestSpec, outPath: string, o: { config: Config }): Promise<void>;
-  metadataRelayCommand?(config: Config, instanceUuid: string): string;
+  instancesPath: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,7 +77,7 @@ export class QemuDriver implements ComputeDriver {
   private readonly binary: string;
 
   constructor(private readonly o: QemuDriverOptions) {
-    this.dir = instancesPath(o.config);
+    this.dir = o.instancesPath;
     this.binary = o.config.get<string>('qemu', 'binary');
     this.cache = new ImageCache(join(this.dir, o.config.get<string>('image_cache', 'subdirectory_name')), o.images, o.logger.child({ component: 'image-cache' }));
   }
@@ -95,10 +91,9 @@ export class QemuDriver implements ComputeDriver {
   async initHost(known: { uuid: string; vmState: string }[]): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     this.version = await qemuVersion(this.binary);
-    this.accel = await chooseAccelerator({
-      config: this.o.config, logger: this.o.logger, binary: this.binary,
-      cacheDir: this.o.config.get<string | undefined>('qemu', 'guest_cache_dir') ?? join(this.dir, '_guest'), stateFile: join(this.dir, '_accelerator.json'),
-    });
+    const cacheDir = this.o.config.get<string | undefined>('qemu', 'guest_cache_dir') ?? join(this.dir, '_guest');
+    await mkdir(cacheDir, { recursive: true });
+    this.accel = await chooseAccelerator({ config: this.o.config, logger: this.o.logger, binary: this.binary, cacheDir, stateFile: join(cacheDir, 'accelerator.json') });
     this.o.logger.info({ accel: this.accel.accel, how: this.accel.how, detail: this.accel.detail, qemu: this.version.text }, `QEMU driver: accelerator ${this.accel.accel} (${this.accel.how})`);
     const knownIds = new Set(known.map((k) => k.uuid));
     for (const uuid of await this.guestDirs()) {
@@ -229,7 +224,7 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private async guest(uuid: string): Promise<Persisted> {
-    try { return await this.load(uuid); } catch { throw new InvalidState(`Instance ${uuid} has no guest on this host`); }
+    try { return await this.load(uuid); } catch { throw new InstanceNotFound(`Instance ${uuid} could not be found on this host.`); }
   }
 
   // ---- launching and stopping processes
@@ -302,12 +297,8 @@ export class QemuDriver implements ComputeDriver {
     return v === 'virtio' || v === 'ide' || v === 'scsi' || v === 'sata' || v === 'usb' ? v : fallback;
   }
 
-  private wantsConfigDrive(spec: GuestSpec, props: Record<string, string>): boolean {
-    return !!spec.configDrive || props.img_config_drive === 'mandatory' || this.o.config.get<boolean>('DEFAULT', 'force_config_drive');
-  }
-
   /** Builds every disk and the launch plan; on failure removes what it made. */
-  private async prepare(spec: GuestSpec, dir: string): Promise<Persisted> {
+  private async prepare(spec: GuestSpec, dir: string, launched = false): Promise<Persisted> {
     if (!this.accel) throw new Error('QEMU driver used before initHost');
     if (!spec.imageId) throw new NotSupported('The QEMU driver boots from images only (no volumes)');
     const props = this.imageProps(spec);
@@ -342,11 +333,9 @@ export class QemuDriver implements ComputeDriver {
       await createSwap(join(dir, 'disk.swap'), swapMb);
       disks.push({ id: 'swap', path: join(dir, 'disk.swap'), format: 'raw', bus: diskBus, media: 'disk' });
     }
-    if (this.wantsConfigDrive(spec, props)) {
-      const build = this.o.metadata?.buildConfigDrive;
-      if (!build) throw new NotSupported('A config drive was requested, but this Stratus has no config drive builder');
+    if (configDriveRequired(spec, this.o.config, { launched })) {
       const cd = join(dir, 'disk.config');
-      await build(spec, cd, { config: this.o.config });
+      await buildConfigDrive(spec, cd, { config: this.o.config });
       disks.push({ id: 'config', path: cd, format: 'raw', bus: cdBus, media: 'cdrom', readonly: true });
     }
 
@@ -373,7 +362,7 @@ export class QemuDriver implements ComputeDriver {
     let nic: LaunchPlan['nic'];
     const vif = spec.network?.mode === 'auto' ? spec.network.vifs[0] : undefined;
     if (vif) {
-      const relay = this.o.metadata?.metadataRelayCommand?.(this.o.config, spec.uuid);
+      const relay = metadataRelayCommand(this.o.config, spec.uuid);
       nic = {
         mac: vif.mac, model: props.hw_vif_model || vif.model || 'virtio',
         netdev: userNetdev({ hostname: spec.hostname, relayCommand: relay, outbound: this.o.config.get<boolean>('qemu', 'user_network_outbound') }),
@@ -389,7 +378,7 @@ export class QemuDriver implements ComputeDriver {
       vncListen: this.o.config.get<string>('vnc', 'server_listen') === 'unix' ? 'unix' : this.o.config.get<string>('vnc', 'server_listen'),
       smbios: { manufacturer: 'OpenStack Foundation', product: 'OpenStack Nova', version: '0.1.0', serial: spec.uuid, uuid: spec.uuid, family: 'Virtual Machine' },
     };
-    const { adminPassword: _pw, ...kept } = spec;
+    const { adminPassword: _pw, injectedFiles: _f, ...kept } = spec;
     return { spec: kept, plan, images };
   }
 
@@ -431,18 +420,36 @@ export class QemuDriver implements ComputeDriver {
     });
   }
 
-  async powerOn(uuid: string): Promise<void> {
+  async powerOn(g: GuestSpec): Promise<void> {
+    const uuid = g.uuid;
     await this.op(uuid, async () => {
-      await this.guest(uuid);
+      await this.ensureGuest(g);
       if (this.live.has(uuid)) { await this.live.get(uuid)!.qmp?.execute('cont').catch(() => undefined); return; }
       await rm(files(this.gdir(uuid)).state, { force: true });
       await this.launch(uuid);
     });
   }
 
-  async reboot(uuid: string, hard: boolean): Promise<void> {
+  /** A guest whose directory was lost is made again from its spec (disks from the image, as a hard reboot in Nova recreates the domain). */
+  private async ensureGuest(g: GuestSpec): Promise<Persisted> {
+    const have = await this.load(g.uuid).catch(() => undefined);
+    if (have) return have;
+    const dir = this.gdir(g.uuid);
+    try {
+      const p = await this.prepare(g, dir, true);
+      await this.save(g.uuid, p);
+      return p;
+    } catch (e) {
+      this.persisted.delete(g.uuid);
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async reboot(g: GuestSpec, hard: boolean): Promise<void> {
+    const uuid = g.uuid;
     await this.op(uuid, async () => {
-      const p = await this.guest(uuid);
+      const p = await this.ensureGuest(g);
       const l = this.live.get(uuid);
       if (!l) { await rm(files(this.gdir(uuid)).state, { force: true }); await this.launch(uuid); return; }
       if (hard || l.paused) {
@@ -502,7 +509,8 @@ export class QemuDriver implements ComputeDriver {
     });
   }
 
-  async resume(uuid: string): Promise<void> {
+  async resume(g: GuestSpec): Promise<void> {
+    const uuid = g.uuid;
     await this.op(uuid, async () => {
       await this.guest(uuid);
       const f = files(this.gdir(uuid));
@@ -562,7 +570,8 @@ export class QemuDriver implements ComputeDriver {
     });
   }
 
-  async unrescue(uuid: string): Promise<void> {
+  async unrescue(g: GuestSpec): Promise<void> {
+    const uuid = g.uuid;
     await this.op(uuid, async () => {
       const p = await this.guest(uuid);
       await this.hardStop(uuid);
@@ -646,15 +655,15 @@ export class QemuDriver implements ComputeDriver {
 
   // ---- host and guest information
 
-  hostResources(): HostResources {
+  async hostResources(): Promise<HostResources> {
     if (!this.accel || !this.version) throw new Error('QEMU driver used before initHost');
     return hostResources({ instancesPath: this.dir, accel: this.accel, version: this.version, hostname: this.o.hostname });
   }
 
   capabilities(): string[] { return capabilityTraits(); }
 
-  info(uuid: string): GuestInfo | undefined {
-    if (!this.persisted.has(uuid)) return undefined;
+  async info(uuid: string): Promise<GuestInfo> {
+    if (!this.persisted.has(uuid)) throw new InstanceNotFound(`Instance ${uuid} could not be found on this host.`);
     return { powerState: this.power(uuid) };
   }
 

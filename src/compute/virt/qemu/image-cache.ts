@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ImageInspection } from '../../../image/format/index.ts';
+import { ImageInspection } from '../../../common/format/index.ts';
 import type { Logger } from '../../../common/logging.ts';
 import type { ImageSpec } from '../driver.ts';
 

@@ -1,6 +1,16 @@
-// Runs every format inspector over one data stream and turns what they saw into a verdict:
-// which format the data is, its virtual size, and every reason to refuse it (the content does not
-// match disk_format; the content, whatever it was declared as, is unsafe for qemu).
+// Image format inspection, shared by the image service (every upload and import) and the compute
+// agent (what it downloads, before qemu-img ever sees it), as Nova and Glance both use
+// oslo.utils' format_inspector.
+//
+// Entry points:
+//   inspect(source, opts?) → Promise<{ format, virtualSize, safetyCheck() → failures[], verdict }>
+//     source: a Readable stream, a file path or a Buffer; read once, never seeked.
+//   new ImageInspection(opts)  .feed(chunk)… .finish() → Verdict
+//     for callers that already own the stream (the image data path feeds it chunk by chunk).
+// A Verdict says which format the data is, its virtual size, and every reason to refuse it (the
+// content does not match disk_format; the content, whatever it was declared as, is unsafe).
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { FormatInspector } from './inspector.ts';
 import { Qcow2Inspector } from './qcow2.ts';
 import { VmdkInspector } from './vmdk.ts';
@@ -11,6 +21,7 @@ import { IsoInspector } from './iso.ts';
 import { RawInspector } from './raw.ts';
 import { PloopInspector } from './ploop.ts';
 import { AkiInspector, AriInspector } from './ami.ts';
+import { LuksInspector } from './luks.ts';
 
 export interface Verdict {
   declared: string | null;
@@ -32,7 +43,7 @@ export interface InspectionOptions {
 /** Container formats whose payload is not a bare disk: the disk_format match is not checked. */
 const WRAPPED = new Set(['ova', 'ovf', 'docker', 'compressed']);
 /** Detection order: formats with a magic number at offset 0 first, then the looser ones. */
-const ORDER = ['qcow2', 'vhdx', 'vmdk', 'vdi', 'ploop', 'vhd', 'iso'];
+const ORDER = ['qcow2', 'luks', 'vhdx', 'vmdk', 'vdi', 'ploop', 'vhd', 'iso'];
 /** Declared formats whose data is raw bytes as far as disk containers go. */
 const RAW_LIKE = new Set(['raw', 'ami', 'aki', 'ari']);
 
@@ -43,7 +54,7 @@ export class ImageInspection {
 
   constructor(private readonly opts: InspectionOptions) {
     this.inspectors = [
-      new Qcow2Inspector(), new VhdxInspector(), new VmdkInspector(opts.vmdkAllowedTypes), new VdiInspector(),
+      new Qcow2Inspector(), new LuksInspector(), new VhdxInspector(), new VmdkInspector(opts.vmdkAllowedTypes), new VdiInspector(),
       new PloopInspector(), new VhdInspector(), new IsoInspector(), new RawInspector(),
     ];
     if (opts.declared === 'aki') this.inspectors.push(new AkiInspector());
@@ -93,6 +104,30 @@ export class ImageInspection {
   }
 }
 
-export { Qcow2Inspector, VmdkInspector, VhdInspector, VhdxInspector, VdiInspector, IsoInspector, RawInspector, PloopInspector, AkiInspector, AriInspector };
+export { Qcow2Inspector, LuksInspector, VmdkInspector, VhdInspector, VhdxInspector, VdiInspector, IsoInspector, RawInspector, PloopInspector, AkiInspector, AriInspector };
 
 const a = (word: string) => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
+
+/** What inspect() found: the detected format, its virtual size and the safety verdict. */
+export interface Inspection {
+  format: string;
+  virtualSize: number | null;
+  /** Every reason to refuse the data (format mismatch when a format was declared, unsafe content). Empty: safe. */
+  safetyCheck(): string[];
+  verdict: Verdict;
+}
+
+/**
+ * Inspects a whole stream, file or buffer. Without `declared`, only the safety checks of what
+ * the data is apply (no disk_format match).
+ */
+export async function inspect(source: Readable | string | Buffer, opts: Partial<InspectionOptions> = {}): Promise<Inspection> {
+  const ins = new ImageInspection({ declared: null, ...opts });
+  if (Buffer.isBuffer(source)) ins.feed(source);
+  else {
+    const stream = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source;
+    for await (const chunk of stream) ins.feed(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  }
+  const verdict = ins.finish();
+  return { format: verdict.detected, virtualSize: verdict.virtualSize, safetyCheck: () => [...verdict.errors], verdict };
+}

@@ -1,0 +1,45 @@
+// Which actions an instance's state allows: ONE table, as Nova's @check_instance_state
+// decorators on compute/api.py (vm_state list and task_state list per action; null: any).
+// The API's handlers and the service layer call checkInstanceState(row, action) and never test
+// states inline; a new action is a new row here.
+import { Conflict } from '../../common/errors.ts';
+import { VM, TASK, type InstanceRow } from '../objects.ts';
+
+export interface StateRule {
+  /** The method name Nova's InstanceInvalidState message uses ("Cannot 'start' instance …"). */
+  method: string;
+  vm: readonly string[] | null;
+  task: readonly (string | null)[] | null;
+}
+
+const NONE = [null] as const;
+
+export const INSTANCE_STATES = {
+  start: { method: 'start', vm: [VM.STOPPED], task: NONE },
+  stop: { method: 'stop', vm: [VM.ACTIVE, VM.ERROR], task: NONE },
+  reboot: { method: 'reboot', vm: [VM.ACTIVE], task: NONE },
+  // A hard reboot may interrupt a soft one (Nova lets it through the reboot task states).
+  reboot_hard: { method: 'reboot', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED, VM.ERROR], task: null },
+  pause: { method: 'pause', vm: [VM.ACTIVE], task: NONE },
+  unpause: { method: 'unpause', vm: [VM.PAUSED], task: NONE },
+  suspend: { method: 'suspend', vm: [VM.ACTIVE], task: NONE },
+  resume: { method: 'resume', vm: [VM.SUSPENDED], task: NONE },
+  set_admin_password: { method: 'set_admin_password', vm: [VM.ACTIVE], task: NONE },
+  rebuild: { method: 'rebuild', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: NONE },
+  shelve: { method: 'shelve', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
+  shelve_offload: { method: 'shelveOffload', vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: NONE },
+  unshelve: { method: 'unshelve', vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: NONE },
+  rescue: { method: 'rescue', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: NONE },
+  unrescue: { method: 'unrescue', vm: [VM.RESCUED], task: NONE },
+} as const satisfies Record<string, StateRule>;
+
+export type InstanceAction = keyof typeof INSTANCE_STATES;
+
+/** Nova's InstanceInvalidState (409) when the instance's state does not allow the action. */
+export function checkInstanceState(row: Pick<InstanceRow, 'uuid' | 'vm_state' | 'task_state'>, action: InstanceAction): void {
+  const rule: StateRule = INSTANCE_STATES[action];
+  if (rule.vm && !rule.vm.includes(row.vm_state)) throw new Conflict(`Cannot '${rule.method}' instance ${row.uuid} while it is in vm_state ${row.vm_state}`);
+  if (rule.task && !rule.task.includes(row.task_state)) throw new Conflict(`Cannot '${rule.method}' instance ${row.uuid} while it is in task_state ${row.task_state}`);
+}
+
+export { TASK };
