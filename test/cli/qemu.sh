@@ -10,6 +10,8 @@ export DRIVER=qemu START_WAIT_TENTHS=900
 export OS_QEMU__GUEST_CACHE_DIR=${STRATUS_GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stratus}
 source "$(dirname "$0")/lib.sh"
 stratus() { node "$here/bin/stratus.mjs" "$@"; }
+# Guests outlive the all-in-one (they are detached, as meant): stop this run's before lib.sh's cleanup.
+trap 'for f in "$D"/instances/*/qemu.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null; done; cleanup' EXIT
 # The banner comes once the compute agent is up (its accelerator probe boots a tiny guest).
 for _ in $(seq 1 900); do grep -q "all-in-one ready" "$D/up.log" && break; sleep 0.1; done
 grep -q "compute driver: qemu" "$D/up.log" || { tail -20 "$D/up.log"; exit 1; }
