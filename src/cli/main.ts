@@ -17,6 +17,7 @@ import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts
 import { registerComputeCommands, serveWorker, WORKER_NAMES } from './compute-commands.ts';
 import { dbSync as computeCellsSync } from '../compute/cells.ts';
 import { registerImageCommands } from './image-commands.ts';
+import { QemuDriver } from '../compute/virt/qemu/driver.ts';
 
 const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
 const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
@@ -40,15 +41,22 @@ program.command('up')
   .option('--bind <addr>', 'address to listen on', '127.0.0.1')
   .option('--port <n>', 'port for all APIs', (v) => Number(v), 8080)
   .addOption(logFormatOpt())
-  .action(async (o: { dataDir: string; bind: string; port: number; logFormat: LogFormat }) => {
+  .addOption(new Option('--driver <driver>', 'virt driver of the compute agent (first run default: qemu when qemu-system-x86_64 is installed, else fake)').choices(['fake', 'qemu']))
+  .action(async (o: { dataDir: string; bind: string; port: number; logFormat: LogFormat; driver?: 'fake' | 'qemu' }) => {
     const t0 = process.hrtime.bigint();
-    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port, logFormat: o.logFormat });
+    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port, logFormat: o.logFormat, driver: o.driver });
     onSignals(r.stop);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const dir = resolve(o.dataDir);
     console.log(`Stratus all-in-one ready at ${r.url} in ${Math.round(ms)} ms (data in ${dir})`);
     const width = Math.max(...r.endpoints.map((e) => e.name.length));
     for (const e of r.endpoints) console.log(`  ${e.name.padEnd(width)}  ${e.url}`);
+    const agent = r.computeWorkers?.agents[0];
+    if (agent) {
+      const drv = agent.driver;
+      const accel = drv instanceof QemuDriver && drv.accelerator ? ` (accelerator ${drv.accelerator.accel}: ${drv.accelerator.detail})` : '';
+      console.log(`  compute driver: ${drv.type}${accel}`);
+    }
     console.log(`  admin credentials: ${dir}/admin-openrc (and clouds.yaml)`);
     if (r.adminPassword) console.log(`  admin password: ${r.adminPassword} (also in ${dir}/admin-openrc)`);
     console.log(`Use it:  source ${dir}/admin-openrc && openstack token issue`);

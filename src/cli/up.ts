@@ -23,7 +23,17 @@ import { withAllInOneConsoleUrls } from '../compute/console/all-in-one.ts';
 /** The console proxies run in the all-in-one whenever compute does. */
 const CONSOLE_PROXIES = ['novncproxy', 'spicehtml5proxy', 'serialproxy'];
 
-export interface UpOptions { dataDir: string; bind: string; port: number; quiet?: boolean; logFormat?: LogFormat }
+export interface UpOptions {
+  dataDir: string; bind: string; port: number; quiet?: boolean; logFormat?: LogFormat;
+  /** Virt driver: written into the config on first run (default: qemu when qemu-system-x86_64 is installed, else fake); given on a later run, it replaces the config's. */
+  driver?: 'fake' | 'qemu';
+}
+
+/** The all-in-one runs real guests when it can: qemu when its binary is on PATH. */
+export function defaultDriver(): 'fake' | 'qemu' {
+  const path = (process.env.PATH ?? '/usr/bin:/bin').split(':');
+  return path.some((d) => d && existsSync(join(d, 'qemu-system-x86_64'))) ? 'qemu' : 'fake';
+}
 
 /** Catalog entries of the all-in-one: name, type, description, path under the base URL. */
 const CATALOG: Record<string, { name: string; description: string; path: string }> = {
@@ -36,13 +46,14 @@ const CATALOG: Record<string, { name: string; description: string; path: string 
 
 const secret = () => randomBytes(18).toString('base64url');
 
-function initialConfig(dir: string, servicePassword: string): string {
+function initialConfig(dir: string, servicePassword: string, driver: 'fake' | 'qemu'): string {
   const db = (name: string) => `sqlite:///${join(dir, `${name}.db`)}`;
   return [
     '# Written by `stratus up` on first run. Edit freely; `stratus config sample` lists every option.',
     '[DEFAULT]',
     `state_path = ${dir}`,
     'transport_url = memory://',
+    `compute_driver = ${driver}`,
     '',
     '[identity_database]', `connection = ${db('identity')}`, '',
     '[image_database]', `connection = ${db('image')}`, '',
@@ -61,7 +72,8 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const confFile = join(dir, 'stratus.conf');
   const firstRun = !existsSync(confFile);
-  if (firstRun) await writeFile(confFile, initialConfig(dir, secret()), { mode: 0o600 });
+  if (firstRun) await writeFile(confFile, initialConfig(dir, secret(), o.driver ?? defaultDriver()), { mode: 0o600 });
+  else if (o.driver) await setDefaultOption(confFile, 'compute_driver', o.driver);
   await ensureMetadataSecret(confFile);
   let config = await loadConfig(confFile);
   const logger = createLogger({ level: config.get<boolean>('DEFAULT', 'debug') ? 'debug' : process.env.STRATUS_LOG_LEVEL ?? 'info', file: config.get<string | undefined>('DEFAULT', 'log_file'), format: o.logFormat });
@@ -120,7 +132,7 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   const launched = await launch({ config, logger, services, bind: o.bind, port: o.port, allInOne: true, publicBase: base });
   let computeWorkers: Workers | undefined;
   if (compute) {
-    // Conductor, scheduler and a fake-driver compute agent for this host, then its discovery.
+    // Conductor, scheduler and the compute agent of this host (its [DEFAULT] compute_driver), then its discovery.
     const workers = await startWorkers({ config, logger, kinds: ['conductor', 'scheduler', 'compute'], authUrl: `${base}/identity` }).catch(async (e) => { await launched.stop(); throw e; });
     computeWorkers = workers;
     await discoverNow(config);
@@ -131,6 +143,19 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   // What the start-up banner lists: each API's root and the dashboard.
   const endpoints = services.map((s) => ({ name: s.name, url: s.name === 'identity' ? `${base}/identity/v3` : s.name === 'dashboard' ? `${base}/dashboard/` : `${base}${CATALOG[s.name]?.path ?? s.prefix}` }));
   return { ...launched, config, adminPassword, computeWorkers, endpoints };
+}
+
+/** Sets one `[DEFAULT]` option in the all-in-one's config file, keeping every other line. */
+async function setDefaultOption(confFile: string, name: string, value: string): Promise<void> {
+  const lines = (await readFile(confFile, 'utf8')).split('\n');
+  const start = lines.findIndex((l) => l.trim() === '[DEFAULT]');
+  let end = lines.findIndex((l, i) => i > start && /^\s*\[/.test(l));
+  if (end < 0) end = lines.length;
+  const at = lines.findIndex((l, i) => i > start && i < end && new RegExp(`^\\s*${name}\\s*=`).test(l));
+  if (start < 0) lines.unshift('[DEFAULT]', `${name} = ${value}`, '');
+  else if (at >= 0) lines[at] = `${name} = ${value}`;
+  else lines.splice(start + 1, 0, `${name} = ${value}`);
+  await writeFile(confFile, lines.join('\n'), { mode: 0o600 });
 }
 
 /** Sets `[keystone_authtoken] auth_url` (true when the file changed) in the all-in-one's config file, keeping every other line. */

@@ -8,7 +8,7 @@ import type { Logger } from '../common/logging.ts';
 import { openDatabase, type Database } from '../common/db/database.ts';
 import { createTransport, type Transport } from '../common/rpc/transport.ts';
 import { RemoteTokenValidator } from '../common/http/auth.ts';
-import { ServiceUnavailable, BadRequest } from '../common/errors.ts';
+import { ServiceUnavailable, BadRequest, NotFound } from '../common/errors.ts';
 import { httpRequest } from '../common/http-client.ts';
 import { Cells, discoverHosts } from './cells.ts';
 import { CellTransports } from './rpc.ts';
@@ -17,6 +17,7 @@ import { Conductor } from './conductor/conductor.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { ComputeManager } from './agent/manager.ts';
 import { createDriver } from './virt/drivers.ts';
+import { imageSpecFromSystemMetadata, imageSystemMetadata } from './image-props.ts';
 import './config.ts';
 
 export type WorkerKind = 'conductor' | 'scheduler' | 'compute';
@@ -122,6 +123,11 @@ export async function startWorkers(o: WorkerOptions): Promise<Workers> {
           const driver = await createDriver(driverName, {
             config, logger: logger.child({ service: 'compute', host: h, component: 'virt' }), host: h, instancesPath: instancesPath(config),
             downloadImage: (id) => images.download(id),
+            imageMeta: async (id) => {
+              const m = await images.get(await imageAccess.token(), id);
+              if (!m) throw new NotFound(`Image ${id} could not be found.`);
+              return imageSpecFromSystemMetadata(imageSystemMetadata(m), m.id)!;
+            },
           });
           const agent = new ComputeManager({ config, logger: logger.child({ service: 'compute', host: h }), transport, placement, driver, host: h, images });
           await agent.start();

@@ -56,6 +56,7 @@ export async function makeInitramfs(i: InitramfsInput, outPath: string): Promise
     await chmod(join(stage, 'bin', 'busybox'), 0o755);
     // Modules, then busybox's own depmod over the subset so modprobe resolves dependencies.
     const rel = join('lib', 'modules', i.kernel.release);
+    await mkdir(join(stage, rel), { recursive: true });
     for (const f of resolveModules(await readFile(join(i.kernel.modulesDir, 'modules.dep'), 'utf8'), i.modules)) {
       await mkdir(dirname(join(stage, rel, f)), { recursive: true });
       await copyFile(join(i.kernel.modulesDir, f), join(stage, rel, f));

@@ -59,7 +59,7 @@ if [ -n "$root" ]; then
   fi
   if mount -t ext4 "$root" /sysroot; then
     resize2fs "$root" >/dev/null 2>&1 || log "resize2fs failed"
-    log "root $(df -h /sysroot | awk 'NR==2 {print $2}')"
+    log "root $((total / 2097152))G (filesystem $(df -h /sysroot | awk 'NR==2 {print $2}'))"
   else
     log "root $root could not be mounted"
   fi
@@ -163,7 +163,7 @@ exit 0
 `;
 
 const powerButton = `#!/bin/sh
-echo "stratus-init: power button pressed, powering off"
+echo "stratus-init: power button pressed, powering off" > /dev/console
 poweroff
 `;
 

@@ -25,6 +25,7 @@ export function run(cmd: string, args: string[], o: SpawnOptions & { input?: str
       if (code === 0) resolve({ stdout, stderr });
       else reject(new ToolError(cmd, code, stderr || stdout));
     });
+    p.stdin!.on('error', () => undefined); // a tool that exits without reading its input
     p.stdin!.end(o.input ?? '');
   });
 }

@@ -3,11 +3,12 @@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 D=$(mktemp -d /tmp/stratus-cli-XXXXXX)
 PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
-node "$here/bin/stratus.mjs" up --data-dir "$D" --port "$PORT" > "$D/up.log" 2>&1 &
+# The fake driver unless a scenario asks for another (CI has qemu installed; test/cli/qemu.sh sets DRIVER=qemu).
+node "$here/bin/stratus.mjs" up --data-dir "$D" --port "$PORT" --driver "${DRIVER:-fake}" > "$D/up.log" 2>&1 &
 STRATUS_PID=$!
 cleanup() { kill "$STRATUS_PID" 2>/dev/null || true; wait "$STRATUS_PID" 2>/dev/null || true; rm -rf "$D"; }
 trap cleanup EXIT
-for _ in $(seq 1 200); do [[ -f $D/admin-openrc ]] && curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 "${START_WAIT_TENTHS:-200}"); do [[ -f $D/admin-openrc ]] && curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null || { echo "all-in-one did not start:"; cat "$D/up.log"; exit 1; }
 # shellcheck disable=SC1091
 source "$D/admin-openrc"

@@ -30,7 +30,8 @@ export async function startCloud(): Promise<TestCloud> {
   const sets = allServices.flatMap((s) => s.databases);
   const dbs = await Promise.all(sets.map(() => createTestDatabase()));
   const { url: transportUrl, exchange } = testTransportUrl();
-  const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, ''];
+  // The fake driver: CI has qemu installed, and only the real-guest tests (npm run test:qemu) use it.
+  const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, `compute_driver = ${process.env.STRATUS_TEST_DRIVER ?? 'fake'}`, ''];
   sets.forEach((s, i) => lines.push(`[${s.option[0]}]`, `${s.option[1]} = ${dbs[i].url}`, ''));
   lines.push('[keystone_authtoken]', 'username = stratus', 'password = service-pass', 'project_name = service', '');
   // Compute's cell0 needs a database of its own (the all-in-one derives one beside the cell

@@ -50,6 +50,9 @@ export class ComputeManager {
   private usageDirty?: NodeJS.Timeout;
   private stopped = false;
 
+  /** The virt driver (the all-in-one's banner names it). */
+  get driver(): ComputeDriver { return this.d.driver; }
+
   constructor(private readonly d: AgentDeps) {
     this.host = d.host;
     this.builds = new Semaphore(d.config.get<number>('DEFAULT', 'max_concurrent_builds'));

@@ -4,7 +4,6 @@ import { registerDriver } from './registry.ts';
 import { createFakeDriver } from './fake.ts';
 
 registerDriver('fake', createFakeDriver);
-// qemu: the QEMU driver registers itself (registerDriver('qemu', …)) from ./qemu/index.ts:
-// import './qemu/index.ts';
+import './qemu/index.ts'; // registers 'qemu'
 
 export { createDriver, registeredDrivers, type DriverDeps } from './registry.ts';

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import { BadRequest } from '../../common/errors.ts';
-import type { ComputeDriver } from './driver.ts';
+import type { ComputeDriver, ImageSpec } from './driver.ts';
 
 /** What a driver factory is given: enough for a real hypervisor driver. */
 export interface DriverDeps {
@@ -15,6 +15,8 @@ export interface DriverDeps {
   host: string;
   /** Streams an image's data from the image service with the agent's service token. */
   downloadImage(imageId: string): Promise<Readable>;
+  /** An image's metadata (kernel, ramdisk and rescue images the spec does not carry), with the service token. */
+  imageMeta?(imageId: string): Promise<ImageSpec>;
   /** Where per-instance files live (`[DEFAULT] instances_path`, default `$state_path/instances`). */
   instancesPath: string;
 }
