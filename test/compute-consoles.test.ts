@@ -3,7 +3,7 @@
 // at rest, os-console-auth-tokens for admins, TTL honoured, single use, removed with the
 // instance), and the proxies: a websocket client completes the RFB handshake through /novnc
 // with the token and reads a framebuffer; without the token, after the TTL, replayed, with a
-// foreign Origin, or with another proxy's token it is refused (close 1008).
+// foreign Origin, or with another proxy's token it is refused (an empty close frame, as websockify).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -94,12 +94,14 @@ async function rfbHandshake(url: string) {
   return { width, height, bpp, name, pixels };
 }
 
-async function refused(url: string, headers: Record<string, string> = {}): Promise<string> {
+/** The proxy closes without sending any data: an empty close frame (1005, no status), as websockify. */
+async function refused(url: string, headers: Record<string, string> = {}): Promise<void> {
   const c = await openWs(wsUrl(url), headers);
   const closed = await c.closedWith();
   assert.ok(closed, 'the proxy closes the connection');
-  assert.equal(closed.code, 1008, JSON.stringify(closed));
-  return closed.reason;
+  assert.equal(closed.code, 1005, JSON.stringify(closed));
+  assert.equal(closed.reason, '');
+  assert.equal((await c.drain(0)).length, 0, 'no console data before the close');
 }
 
 before(async () => {
@@ -140,7 +142,7 @@ test('noVNC console: URL from the API, RFB handshake and a framebuffer through t
   assert.equal(fb.name, 'stratus fake guest');
   assert.equal(fb.pixels.length, 64 * 48 * 4);
   // Replayed: single use by default.
-  assert.match(await refused(url), /expired or is invalid/);
+  await refused(url);
 });
 
 test('the token is stored as its sha256 only, and os-console-auth-tokens shows it to admins (2.31)', async () => {
@@ -175,13 +177,13 @@ test('the token is stored as its sha256 only, and os-console-auth-tokens shows i
 test('refused: no token, a wrong token, after the TTL, a foreign Origin, another proxy\'s token', async () => {
   const id = await boot('c3');
   const base = `${cloud.url.replace(/^http/, 'ws')}`;
-  assert.match(await refused(`${base}/novnc/websockify`), /missing/);
-  assert.match(await refused(`${base}/?token=not-a-token`), /expired or is invalid/);
+  await refused(`${base}/novnc/websockify`);
+  await refused(`${base}/?token=not-a-token`);
   // Origin: a page of another site may not use a token (it is burnt by the attempt).
   const u1 = (await remote(id, 'vnc', 'novnc')).body.remote_console.url;
-  assert.match(await refused(u1, { origin: 'http://evil.example' }), /Origin header does not match/);
+  await refused(u1, { origin: 'http://evil.example' });
   const u2 = (await remote(id, 'vnc', 'novnc')).body.remote_console.url;
-  assert.match(await refused(u2, { origin: 'ftp://127.0.0.1' }), /protocol does not match/);
+  await refused(u2, { origin: 'ftp://127.0.0.1' });
   // The proxy's own origin is fine.
   const u3 = (await remote(id, 'vnc', 'novnc')).body.remote_console.url;
   const ok = await openWs(wsUrl(u3), { origin: cloud.url });
@@ -190,12 +192,12 @@ test('refused: no token, a wrong token, after the TTL, a foreign Origin, another
   // A serial token at the noVNC proxy's path.
   const s = (await remote(id, 'serial', 'serial')).body.remote_console.url;
   const tok = new URL(s).searchParams.get('token');
-  assert.match(await refused(`${base}/novnc/websockify?token=${tok}`), /does not serve serial/);
+  await refused(`${base}/novnc/websockify?token=${tok}`);
   // TTL: valid just before, refused after.
   const late = (await remote(id, 'vnc', 'novnc')).body.remote_console.url;
   const lateTok = new URL(wsUrl(late)).searchParams.get('token');
   await sleep(TTL_S * 1000 + 200);
-  assert.match(await refused(late), /expired or is invalid/);
+  await refused(late);
   assert.equal((await api('GET', `/os-console-auth-tokens/${lateTok}`, undefined, mv('2.31'), token)).status, 404);
 });
 

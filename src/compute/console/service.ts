@@ -3,7 +3,7 @@
 // one port. Each serves its client pages and takes websocket upgrades (proxy.ts): the noVNC
 // client from npm @novnc/novnc around a page of ours at vnc_auto.html / vnc_lite.html, the
 // spice-html5 client from Debian's spice-html5 package when installed, a terminal page for serial.
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve, sep } from 'node:path';
@@ -17,7 +17,22 @@ import type { ConsoleType } from './tokens.ts';
 import '../config.ts';
 import './config.ts';
 
-const PAGES = join(dirname(fileURLToPath(import.meta.url)), 'pages');
+/**
+ * src/compute/console/pages of this installation, found from this module wherever it runs: from
+ * the sources (beside this file) or from the dist/ bundle (which has no pages beside it).
+ */
+function pagesDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  if (existsSync(join(here, 'pages', 'novnc.html'))) return join(here, 'pages');
+  let d = here;
+  for (let i = 0; i < 6; i++) {
+    const p = join(d, 'src', 'compute', 'console', 'pages');
+    if (existsSync(join(p, 'novnc.html'))) return p;
+    d = dirname(d);
+  }
+  return join(here, 'pages');
+}
+const PAGES = pagesDir();
 const SPICE_HTML5_DIR = '/usr/share/spice-html5';
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
