@@ -57,6 +57,21 @@ async function waitState(ids: string[], state: string): Promise<void> {
   }
 }
 
+/**
+ * Waits until no server has a task in flight: as in Nova, metadata writes and createImage are
+ * refused while a reboot is still running (the EC2 state shows `running` throughout).
+ */
+async function waitSettled(): Promise<void> {
+  const token = await cloud.adminToken();
+  const end = Date.now() + 20_000;
+  for (;;) {
+    const r = await cloud.req('GET', '/compute/v2.1/servers/detail?all_tenants=1', { token });
+    if (r.status === 200 && r.body.servers.every((s: Record<string, unknown>) => s['OS-EXT-STS:task_state'] == null)) return;
+    if (Date.now() > end) assert.fail(`servers never settled: ${r.text.slice(0, 300)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 before(async () => {
   cloud = await startCloud();
   EP = `${cloud.url}/ec2/`;
@@ -236,6 +251,7 @@ describe('instances', () => {
     const out = await ok('GetConsoleOutput', { InstanceId: ids[0] });
     assert.match(Buffer.from(first(out, 'output'), 'base64').toString(), /FAKE CONSOLE OUTPUT/);
     assert.match(await ok('DescribeInstanceStatus'), /<instanceStatus><status>ok<\/status>/);
+    await waitSettled();
   });
 
   test('tags: CreateTags, DescribeTags with filters, DeleteTags', async () => {

@@ -18,8 +18,12 @@ async function mdTarget(c: Ctx, rule: string, write: boolean): Promise<Located> 
   c.enforce(rule, { project_id: l.row.project_id });
   if (write) {
     if (l.row.locked_by && !c.isAdmin) throw new Conflict(`Instance ${l.row.uuid} is locked`);
-    if (!MD_STATES.includes(l.row.vm_state as never) || (l.row.task_state && l.row.vm_state !== VM.BUILDING)) {
+    if (!MD_STATES.includes(l.row.vm_state as never)) {
       throw new Conflict(`Cannot 'update metadata' instance ${l.row.uuid} while it is in vm_state ${l.row.vm_state}`);
+    }
+    // Nova's check_instance_state names the attribute that did not match.
+    if (l.row.task_state && l.row.vm_state !== VM.BUILDING) {
+      throw new Conflict(`Cannot 'update metadata' instance ${l.row.uuid} while it is in task_state ${l.row.task_state}`);
     }
   }
   return l;
