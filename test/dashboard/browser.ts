@@ -222,7 +222,8 @@ test('open an instance\'s console log; stop and start it', async () => {
   await page.getByRole('tab', { name: 'Action log' }).click();
   await page.locator('.action-log').getByText('create', { exact: true }).waitFor();
   await page.getByRole('tab', { name: 'Console', exact: true }).click();
-  await page.locator('[role=tabpanel] .info').waitFor(); // the service's message: no VNC yet
+  // The fake driver has a VNC console now: the tab embeds noVNC with the console URL the API gave.
+  await page.locator('[role=tabpanel] iframe.vnc').waitFor();
   await shot('09-console');
   // Stop asks for confirmation; Start is disabled until the instance is SHUTOFF.
   assert.equal(await page.getByRole('button', { name: /^Start/ }).isDisabled(), true);
