@@ -1,15 +1,11 @@
 // The EC2 Query endpoint: any path, GET or POST, `Action=…&Version=…` in the query string or a
 // form-encoded body. One table of actions; every failure is rendered once, as EC2's XML error.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
 import type { SignatureVerifier } from './auth.ts';
-import type { Ec2DB } from './db.ts';
-import type { Downstream } from './downstream.ts';
 import { Ec2Error } from './errors.ts';
-import type { IdMapper } from './ids.ts';
 import { parseForm, type Params } from './params.ts';
 import { envelope, errorDocument } from './xml.ts';
-import type { ActionContext, ActionDef, Ec2Settings } from './actions/context.ts';
+import type { ActionContext, ActionDef, Ec2Services } from './actions/context.ts';
 import { accountActions } from './actions/account.ts';
 import { discoverImages, imageActions } from './actions/images.ts';
 import { discoverInstances, instanceActions } from './actions/instances.ts';
@@ -26,14 +22,8 @@ export const ACTIONS: Record<string, ActionDef> = { ...accountActions, ...imageA
  */
 const UNSUPPORTED = /^(Create|Delete|Describe|Modify|Associate|Disassociate|Attach|Detach|Allocate|Release|Authorize|Revoke|Copy|Import|Export|Request|Cancel|Register|Reset|Replace|Enable|Disable|Get|Monitor|Unmonitor|Purchase|Accept|Reject|Run|Start|Stop|Restore|Search|Apply|Assign|Unassign|Confirm|Bundle|Report|Send|Provision|Deprovision|Move|Advertise|Withdraw)[A-Z][A-Za-z0-9]*$/;
 
-export interface RouterDeps {
+export interface RouterDeps extends Ec2Services {
   verifier: SignatureVerifier;
-  compute: Downstream;
-  image: Downstream;
-  ids: IdMapper;
-  db: Kysely<Ec2DB>;
-  settings: Ec2Settings;
-  serviceToken(): Promise<string>;
 }
 
 const awsRequestId = (req: FastifyRequest) => req.id.replace(/^req-/, '');

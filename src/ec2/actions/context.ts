@@ -17,9 +17,8 @@ export interface Ec2Settings {
   network: 'auto' | 'none';
 }
 
-export interface ActionContext {
-  p: Params;
-  caller: Caller;
+/** The EC2 service's own dependencies: the downstream APIs, its id mapping and database. */
+export interface Ec2Services {
   compute: Downstream;
   image: Downstream;
   ids: IdMapper;
@@ -27,6 +26,11 @@ export interface ActionContext {
   settings: Ec2Settings;
   /** This service's own (admin) token: for what Nova shows admins only (reservation ids). */
   serviceToken(): Promise<string>;
+}
+
+export interface ActionContext extends Ec2Services {
+  p: Params;
+  caller: Caller;
   /** Records the EC2 ids of every instance or image the caller can see. */
   discover(what: 'instances' | 'images'): Promise<void>;
 }
