@@ -33,6 +33,13 @@ function pagesDir(): string {
   return join(here, 'pages');
 }
 const PAGES = pagesDir();
+/** Our own pages, read once: they are part of the installation and never change while it runs. */
+const pageCache = new Map<string, Promise<Buffer>>();
+const ownPage = (name: string): Promise<Buffer> => {
+  let p = pageCache.get(name);
+  if (!p) { p = readFile(join(PAGES, name)); pageCache.set(name, p); p.catch(() => pageCache.delete(name)); }
+  return p;
+};
 const SPICE_HTML5_DIR = '/usr/share/spice-html5';
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -88,7 +95,7 @@ export const novncProxyService = proxyService({
     const root = novncRoot();
     const page = async (_r: unknown, reply: FastifyReply) => {
       if (!root) throw new NotFound('The noVNC client (npm @novnc/novnc) is not installed.');
-      return reply.type(TYPES['.html']!).header('cache-control', 'no-cache').send(await readFile(join(PAGES, 'novnc.html')));
+      return reply.type(TYPES['.html']!).header('cache-control', 'no-cache').send(await ownPage('novnc.html'));
     };
     s.get('/vnc_auto.html', page);
     s.get('/vnc_lite.html', page);
@@ -111,7 +118,7 @@ export const spiceProxyService = proxyService({
 export const serialProxyService = proxyService({
   name: 'serialproxy', defaultPort: 6083, prefix: '/serial', types: ['serial'],
   routes(s) {
-    const page = async (_r: unknown, reply: FastifyReply) => reply.type(TYPES['.html']!).send(await readFile(join(PAGES, 'serial.html')));
+    const page = async (_r: unknown, reply: FastifyReply) => reply.type(TYPES['.html']!).send(await ownPage('serial.html'));
     s.get('/', page);
     s.get('/serial.html', page);
   },
