@@ -22,7 +22,7 @@ const parse = (argv: string[]): Args => {
 async function idleAllInOne(): Promise<{ coldStartMs: number; idleRssMiB: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn(process.execPath, ['bin/stratus.mjs', 'up', '--data-dir', dir, '--port', String(port)], { env: { ...process.env, STRATUS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/stratus.mjs', 'up', '--data-dir', dir, '--port', String(port), '--driver', 'fake'], { env: { ...process.env, STRATUS_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const ready = await new Promise<number>((resolve, reject) => {
       let out = '';

@@ -22,7 +22,7 @@ function rssMiB(pid: number): number {
 
 async function startCloud(dir: string, port: number): Promise<{ child: ChildProcess; coldStartMs: number }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(root, 'bin/stratus.mjs'), 'up', '--data-dir', dir, '--port', String(port)], { stdio: 'ignore', env: { ...process.env, STRATUS_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [join(root, 'bin/stratus.mjs'), 'up', '--data-dir', dir, '--port', String(port), '--driver', 'fake'], { stdio: 'ignore', env: { ...process.env, STRATUS_LOG_LEVEL: 'warn' } });
   const body = () => JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { name: 'Default' }, password: readPassword(dir) } } }, scope: { project: { name: 'admin', domain: { name: 'Default' } } } } });
   for (;;) {
     try {
