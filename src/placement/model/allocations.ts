@@ -15,7 +15,8 @@
 //      updates read the latest version, SQLite has one writer), so capacity can never be
 //      exceeded, and the loser gets a 409;
 //   4. provider and consumer generations are bumped.
-// Rows are touched in (provider id, class id) order so concurrent writers lock in one order.
+// Rows are touched in (provider id, class id) order so concurrent writers lock in one order
+// (on PostgreSQL the growing inventory rows are locked by id first: see lockRowsInIdOrder).
 import { sql } from 'kysely';
 import { PlacementStore, now, chunks, isUniqueViolation, type Tx } from './store.ts';
 import { badRequest, conflict, notFound, CODES, ConcurrentUpdate } from '../errors.ts';
@@ -223,6 +224,7 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
     else if (delta < 0) shrink.push({ rp, rc, delta });
   }
   if (grow.length) {
+    await store.lockRowsInIdOrder(trx, 'inventories', grow.map((g) => g.id));
     const byId = sql.join(grow.map((g) => sql`when ${sql.lit(g.id)} then ${sql.lit(g.delta)}`), sql` `);
     const delta = sql<number>`(case id ${byId} end)`;
     const r = await trx.updateTable('inventories').set({ used: sql`used + ${delta}` })
