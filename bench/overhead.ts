@@ -56,8 +56,10 @@ export default async function overhead(argv: string[]): Promise<void> {
       const r = await fetch(`${base}/compute/v2.1/servers`, { method: 'POST', headers: H, body: JSON.stringify({ server: { name: 'oh', imageRef: img.id, flavorRef: '1', networks: 'none', min_count: servers, max_count: servers } }) });
       if (r.status !== 202) throw new Error(`create ${r.status} ${await r.text()}`);
       for (;;) {
-        const l = await (await fetch(`${base}/compute/v2.1/servers?status=ACTIVE`, { headers: H })).json() as { servers: unknown[] };
-        if (l.servers.length >= servers) break;
+        const l = await (await fetch(`${base}/compute/v2.1/servers/detail`, { headers: H })).json() as { servers: { status: string; fault?: { message: string } }[] };
+        const failed = l.servers.find((s) => s.status === 'ERROR');
+        if (failed) throw new Error(`a server went to ERROR: ${failed.fault?.message}`);
+        if (l.servers.filter((s) => s.status === 'ACTIVE').length >= servers) break;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
