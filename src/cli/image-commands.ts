@@ -7,6 +7,7 @@ import { Option } from 'commander';
 import { ConfigError } from '../common/config.ts';
 import { buildImage, defaultCacheDir, type ImageFormat, type ImageKind } from '../guest/build.ts';
 import { uploadImage } from '../guest/upload.ts';
+import { parseSize } from '../guest/debian-image.ts';
 import { passwordAccess } from '../compute/workers.ts';
 import { clientCredentials } from './os-credentials.ts';
 
@@ -28,6 +29,7 @@ export function registerImageCommands(program: Command): void {
       if (!o.output) throw new ConfigError('--output is required');
       // Credentials are checked before a build that can take minutes.
       const creds = o.upload ? clientCredentials(o.osCloud) : undefined;
+      if (o.kind === 'debian') parseSize(o.size);
       const t0 = Date.now();
       const r = await buildImage({ kind: o.kind, output: o.output, format: o.format, cacheDir: o.cacheDir, size: o.size, log: (m) => console.error(`stratus image build: ${m}`) });
       console.error(`Built ${r.kind} image ${r.path} (${r.format}, kernel ${r.kernel}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

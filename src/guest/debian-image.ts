@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildOptions, BuiltImage } from './build.ts';
+import { ConfigError } from '../common/config.ts';
 import { buildBootDisk } from './bootdisk.ts';
 import { run } from './run.ts';
 
@@ -140,7 +141,7 @@ async function configureTree(root: string, release: string): Promise<void> {
 /** Bytes from "2G", "1536M", "2147483648". */
 export function parseSize(s: string): number {
   const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw new Error(`--size ${s}: expected a size like 2G or 1536M`);
+  if (!m) throw new ConfigError(`--size ${s}: expected a size like 2G or 1536M`);
   return Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
 }
 
@@ -148,7 +149,7 @@ export async function buildDebianImage(o: BuildOptions, cacheDir: string, work: 
   const log = o.log ?? (() => undefined);
   const size = parseSize(o.size ?? '2G');
   const partitionMb = Math.floor(size / 2 ** 20) - 1;
-  if (partitionMb < 1024) throw new Error(`--size ${o.size}: a Debian cloud image needs at least 1G`);
+  if (partitionMb < 1024) throw new ConfigError(`--size ${o.size}: a Debian cloud image needs at least 1G`);
   const { dir, release } = await debianTree(cacheDir, log);
   const { stdout } = await run('du', ['-sm', dir]);
   const used = Number(stdout.split(/\s/)[0]);
