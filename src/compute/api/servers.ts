@@ -10,7 +10,8 @@ import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, 
 import { hostAzMap } from '../availability-zones.ts';
 import { canonicalIpv6 } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
-import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { pageParams, q1, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 import { createServers, sanitizeHostname, forgetBuild, availabilityZones } from '../service/create.ts';
 import { detailView, summaryView, type ViewExtras } from './server-view.ts';
 import type { ApiDb, CellDb } from '../db/tables.ts';
@@ -516,13 +517,13 @@ export async function deleteServer(c: Ctx, id: string, rule = 'os_compute_api:se
   await (await computeRpc(c.api.cellTransports, l.cell, l.row.host)).cast(c.rpcContext(), 'terminate_instance', { instance_uuid: l.row.uuid });
 }
 
-export const serverRoutes: Route[] = [
-  { method: 'GET', path: '/servers', handler: (c) => list(c, false) },
-  { method: 'GET', path: '/servers/detail', handler: (c) => list(c, true) },
-  { method: 'GET', path: '/servers/:id', handler: show },
-  { method: 'POST', path: '/servers', handler: create },
-  { method: 'PUT', path: '/servers/:id', handler: update },
-  { method: 'DELETE', path: '/servers/:id', handler: async (c) => { await deleteServer(c, c.params.id); return { status: 204 }; } },
+export const serverRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers', policy: 'os_compute_api:servers:index', errors: [], handler: (c) => list(c, false) },
+  { method: 'GET', path: '/servers/detail', policy: 'os_compute_api:servers:detail', errors: [], handler: (c) => list(c, true) },
+  { method: 'GET', path: '/servers/:id', policy: 'os_compute_api:servers:show', errors: [], handler: show },
+  { method: 'POST', path: '/servers', policy: 'os_compute_api:servers:create', errors: [409], handler: create },
+  { method: 'PUT', path: '/servers/:id', policy: 'os_compute_api:servers:update', errors: [409], handler: update },
+  { method: 'DELETE', path: '/servers/:id', policy: 'os_compute_api:servers:delete', errors: [409], handler: async (c) => { await deleteServer(c, c.params.id); return { status: 204 }; } },
 ];
 
 export { setMetadata, isUniqueViolation };
