@@ -67,6 +67,8 @@ export interface ServiceBinding<H> {
   run(row: RouteRow<H>, req: FastifyRequest, reply: FastifyReply): Promise<unknown>;
   /** Words a schema violation as the service does (a typed 400); `req` carries the row and the data. */
   schemaError(errors: ErrorObject[], where: 'body' | 'query', req: FastifyRequest): StratusError;
+  /** The message of a 404 for a version outside every row's range (Nova: 'The resource could not be found.'). */
+  versionNotFound?: string;
   /** The message of a 405 (Placement's and Glance's differ). */
   methodNotAllowed?(req: FastifyRequest): string;
 }
@@ -136,7 +138,7 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
         const row = forMethod.find((d) => inRange(d, v));
         if (!row) {
           if ((forMethod[0].outOfRange ?? 404) === 405) throw notAllowed(req);
-          throw new NotFound('');
+          throw new NotFound(svc.versionNotFound ?? '');
         }
         req.routeRow = row as RouteRow<unknown>;
         for (const rule of [row.policy ?? []].flat()) await svc.authorize(req, rule);

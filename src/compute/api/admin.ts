@@ -10,6 +10,7 @@ import type { CellMapping } from '../cells.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx } from './context.ts';
 import type { ComputeRow } from './rows.ts';
+import { RESPONSES } from './response-schemas.ts';
 import { hostAzMap } from './servers.ts';
 import type { CellDb } from '../db/tables.ts';
 
@@ -485,7 +486,7 @@ export const adminRoutes: ComputeRow[] = [
   ...hypervisorRoutes,
   { method: 'GET', path: '/os-availability-zone', policy: 'os_compute_api:os-availability-zone:list', errors: [], handler: (c) => azList(c, false) },
   { method: 'GET', path: '/os-availability-zone/detail', policy: 'os_compute_api:os-availability-zone:detail', errors: [], handler: (c) => azList(c, true) },
-  { method: 'GET', path: '/limits', policy: 'os_compute_api:limits', errors: [], handler: limits },
+  { method: 'GET', path: '/limits', policy: 'os_compute_api:limits', errors: [], response: RESPONSES.limits, handler: limits },
   { method: 'GET', path: '/os-quota-sets/:project', policy: 'os_compute_api:os-quota-sets:show', errors: [], handler: (c) => quotaShow(c, false) },
   { method: 'GET', path: '/os-quota-sets/:project/detail', policy: 'os_compute_api:os-quota-sets:detail', errors: [], handler: (c) => quotaShow(c, true) },
   { method: 'GET', path: '/os-quota-sets/:project/defaults', policy: 'os_compute_api:os-quota-sets:defaults', errors: [], handler: async (c) => {

@@ -6,6 +6,7 @@ import { now } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx } from './context.ts';
 import type { ComputeRow } from './rows.ts';
+import { RESPONSES } from './response-schemas.ts';
 import type { EmbeddedFlavor } from '../objects.ts';
 import type { ApiDb } from '../db/tables.ts';
 
@@ -308,9 +309,9 @@ async function action(c: Ctx) {
 }
 
 export const flavorRoutes: ComputeRow[] = [
-  { method: 'GET', path: '/flavors', errors: [], handler: (c) => list(c, false) },
-  { method: 'GET', path: '/flavors/detail', errors: [], handler: (c) => list(c, true) },
-  { method: 'GET', path: '/flavors/:id', errors: [], handler: async (c) => {
+  { method: 'GET', path: '/flavors', errors: [], response: RESPONSES.flavorList, handler: (c) => list(c, false) },
+  { method: 'GET', path: '/flavors/detail', errors: [], response: RESPONSES.flavorDetail, handler: (c) => list(c, true) },
+  { method: 'GET', path: '/flavors/:id', errors: [], response: RESPONSES.flavorShow, handler: async (c) => {
     const f = await getFlavor(c, c.params.id);
     const specs = c.v.atLeast('2.61') ? (await extraSpecsOf(c.api.cells.db, [f.id])).get(f.id) ?? {} : undefined;
     return { flavor: view(c, f, specs, true) };

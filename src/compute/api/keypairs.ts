@@ -11,6 +11,7 @@ import { isoMicro, now } from '../util.ts';
 import { validate } from './validation.ts';
 import { pageParams, q1, type Ctx } from './context.ts';
 import type { ComputeRow } from './rows.ts';
+import { RESPONSES } from './response-schemas.ts';
 import { quotaLimits } from '../quota.ts';
 import type { ApiDb } from '../db/tables.ts';
 
@@ -178,8 +179,8 @@ async function remove(c: Ctx) {
 }
 
 export const keypairRoutes: ComputeRow[] = [
-  { method: 'GET', path: '/os-keypairs', policy: 'os_compute_api:os-keypairs:index', errors: [], handler: list },
-  { method: 'POST', path: '/os-keypairs', policy: 'os_compute_api:os-keypairs:create', errors: [409], handler: create },
+  { method: 'GET', path: '/os-keypairs', policy: 'os_compute_api:os-keypairs:index', errors: [], response: RESPONSES.keypairList, handler: list },
+  { method: 'POST', path: '/os-keypairs', policy: 'os_compute_api:os-keypairs:create', errors: [409], response: RESPONSES.keypairCreate, handler: create },
   { method: 'GET', path: '/os-keypairs/:name', policy: 'os_compute_api:os-keypairs:show', errors: [], handler: show },
   { method: 'DELETE', path: '/os-keypairs/:name', policy: 'os_compute_api:os-keypairs:delete', errors: [], handler: remove },
 ];

@@ -30,6 +30,7 @@ export async function registerComputeRows(scope: FastifyInstance, rows: ComputeR
       req.novaVersion = negotiateVersion(req, reply);
     },
     version: (req) => req.novaVersion,
+    versionNotFound: 'The resource could not be found.',
     authorize: (req, rule) => {
       const a = req.auth!;
       api.policy.enforce(rule, credentialsOf(a), { project_id: a.projectId, user_id: a.userId });

@@ -12,6 +12,7 @@ import { canonicalIpv6 } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx } from './context.ts';
 import type { ComputeRow } from './rows.ts';
+import { RESPONSES } from './response-schemas.ts';
 import { createServers, sanitizeHostname, forgetBuild, availabilityZones } from '../service/create.ts';
 import { detailView, summaryView, type ViewExtras } from './server-view.ts';
 import type { ApiDb, CellDb } from '../db/tables.ts';
@@ -518,9 +519,9 @@ export async function deleteServer(c: Ctx, id: string, rule = 'os_compute_api:se
 }
 
 export const serverRoutes: ComputeRow[] = [
-  { method: 'GET', path: '/servers', policy: 'os_compute_api:servers:index', errors: [], handler: (c) => list(c, false) },
-  { method: 'GET', path: '/servers/detail', policy: 'os_compute_api:servers:detail', errors: [], handler: (c) => list(c, true) },
-  { method: 'GET', path: '/servers/:id', policy: 'os_compute_api:servers:show', errors: [], handler: show },
+  { method: 'GET', path: '/servers', policy: 'os_compute_api:servers:index', errors: [], response: RESPONSES.serverList, handler: (c) => list(c, false) },
+  { method: 'GET', path: '/servers/detail', policy: 'os_compute_api:servers:detail', errors: [], response: RESPONSES.serverDetail, handler: (c) => list(c, true) },
+  { method: 'GET', path: '/servers/:id', policy: 'os_compute_api:servers:show', errors: [], response: RESPONSES.serverShow, handler: show },
   { method: 'POST', path: '/servers', policy: 'os_compute_api:servers:create', errors: [409], handler: create },
   { method: 'PUT', path: '/servers/:id', policy: 'os_compute_api:servers:update', errors: [409], handler: update },
   { method: 'DELETE', path: '/servers/:id', policy: 'os_compute_api:servers:delete', errors: [409], handler: async (c) => { await deleteServer(c, c.params.id); return { status: 204 }; } },

@@ -117,6 +117,8 @@ export function validationMessage(schema: Schema, data: unknown): string | undef
 /** The route kit's engine with Nova's formats: compute's rows and `validate` both use it. */
 export const computeAjv = validationEngine();
 for (const [name, f] of Object.entries(formats)) computeAjv.addFormat(name, (v: string) => f(v) === true);
+// Checked by the handler with Nova's own message (servers create: user_data, personality).
+computeAjv.addFormat('base64', () => true);
 
 // Handlers build schemas per microversion: compiled once per distinct schema.
 const byObject = new WeakMap<Schema, ValidateFunction>();
