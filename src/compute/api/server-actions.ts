@@ -3,12 +3,12 @@
 // the instance action, sets the task state and casts to the instance's compute host (Nova's
 // compute/api.py).
 import { BadRequest, Conflict, NotFound, NotImplementedYet, OverQuota, ServiceUnavailable } from '../../common/errors.ts';
-import { computeRpc, conductorRpc } from '../rpc.ts';
-import { VM, TASK, type InstanceRow } from '../objects.ts';
+import { conductorRpc } from '../rpc.ts';
+import { TASK, type InstanceRow } from '../objects.ts';
 import { ComputeActions, SIMPLE_ACTIONS, type Caller, type CastArgs, type SimpleAction } from '../service/actions.ts';
 import { checkInstanceState } from '../service/instance-states.ts';
 import { generatePassword, parseJson } from '../util.ts';
-import { recordAction, updateInstance, setMetadata } from '../store.ts';
+import { setMetadata } from '../store.ts';
 import { imageProps, imageSystemMetadata, snapshotProperties, withoutImageSystemMetadata } from '../image-props.ts';
 import { validate, P } from './validation.ts';
 import type { Ctx } from './context.ts';
@@ -54,48 +54,32 @@ const ACTIONS: Record<string, ServerAction> = {
   suspend: { policy: 'os_compute_api:os-suspend-server:suspend', run: (c) => simple(c, 'os_compute_api:os-suspend-server:suspend', 'suspend', {}) },
   resume: { policy: 'os_compute_api:os-suspend-server:resume', run: (c) => simple(c, 'os_compute_api:os-suspend-server:resume', 'resume', {}) },
   lock: { policy: 'os_compute_api:os-lock-server:lock', run: async (c, arg) => {
-    const l = await getLiveServer(c, c.params.id);
-    c.enforce('os_compute_api:os-lock-server:lock', { project_id: l.row.project_id });
     let reason: string | null = null;
     if (c.v.atLeast('2.73') && arg && typeof arg === 'object') {
       validate({ type: 'object', properties: { lock: { type: ['object', 'null'], properties: { locked_reason: { type: 'string', minLength: 1, maxLength: 255 } }, additionalProperties: false } } }, { lock: arg });
       reason = arg.locked_reason ?? null;
     }
-    if (!l.row.locked_by) {
-      await recordAction(l.db, l.row.uuid, 'lock', c.rpcContext());
-      await updateInstance(l.db, l.row.uuid, { locked_by: c.isAdmin && c.auth.projectId !== l.row.project_id ? 'admin' : 'owner', locked_reason: reason });
-    }
+    const l = await getLiveServer(c, c.params.id);
+    c.enforce('os_compute_api:os-lock-server:lock', { project_id: l.row.project_id });
+    await service(c).lock(caller(c), l, reason);
     return { status: 202 };
   } },
   unlock: { policy: 'os_compute_api:os-lock-server:unlock', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-lock-server:unlock', { project_id: l.row.project_id });
-    if (l.row.locked_by === 'admin' && !c.isAdmin) c.enforce('os_compute_api:os-lock-server:unlock:unlock_override', { project_id: l.row.project_id });
-    if (l.row.locked_by) {
-      await recordAction(l.db, l.row.uuid, 'unlock', c.rpcContext());
-      await updateInstance(l.db, l.row.uuid, { locked_by: null, locked_reason: null });
-    }
+    const svc = service(c);
+    if (svc.unlockNeedsOverride(caller(c), l)) c.enforce('os_compute_api:os-lock-server:unlock:unlock_override', { project_id: l.row.project_id });
+    await svc.unlock(caller(c), l);
     return { status: 202 };
   } },
   'os-getConsoleOutput': { policy: 'os_compute_api:os-console-output', run: async (c, arg) => {
     const a = validate({ type: 'object', properties: { 'os-getConsoleOutput': { type: ['object', 'null'], properties: { length: { type: ['integer', 'string', 'null'], pattern: '^-?[0-9]+$', minimum: -1 } }, additionalProperties: false } } }, { 'os-getConsoleOutput': arg })['os-getConsoleOutput'];
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-console-output', { project_id: l.row.project_id });
-    if (![VM.ACTIVE, VM.RESCUED, VM.PAUSED, VM.STOPPED, VM.SUSPENDED, VM.ERROR].includes(l.row.vm_state as never) || !l.row.host) {
-      throw new Conflict(`Instance ${l.row.uuid} is not ready`);
-    }
     let length: number | undefined = a?.length === undefined || a?.length === null ? undefined : Number(a.length);
     if (length === -1) length = undefined;
     if (length !== undefined && length < 0) throw new BadRequest(`Invalid input for field/attribute length. Value: ${a.length}. ${a.length} is less than the minimum of -1`);
-    const rpc = await computeRpc(c.api.cellTransports, l.cell, l.row.host);
-    const out = await rpc.call(c.rpcContext(), 'get_console_output', { instance_uuid: l.row.uuid }, { timeoutMs: 30_000 });
-    let text = out;
-    if (length !== undefined) {
-      const lines = out.split('\n');
-      if (lines[lines.length - 1] === '') lines.pop();
-      text = length === 0 ? '' : lines.slice(-length).join('\n');
-    }
-    return { status: 200, body: { output: text } };
+    return { status: 200, body: { output: await service(c).consoleOutput(caller(c), l, length) } };
   } },
   changePassword: { policy: 'os_compute_api:os-admin-password', run: async (c, arg) => {
     const a = validate({ type: 'object', properties: { changePassword: { type: 'object', properties: { adminPass: { type: 'string' } }, required: ['adminPass'], additionalProperties: false } }, required: ['changePassword'] }, { changePassword: arg }).changePassword;
@@ -154,14 +138,16 @@ const ACTIONS: Record<string, ServerAction> = {
     if (adminPass) server.adminPass = adminPass;
     return { status: 202, body: { server } };
   } },
-  'os-resetState': { policy: 'os_compute_api:os-admin-actions:reset_state', run: async (c, arg) => {
-    const a = validate({ type: 'object', properties: { 'os-resetState': { type: 'object', properties: { state: { type: 'string', enum: ['active', 'error'] } }, required: ['state'], additionalProperties: false } } }, { 'os-resetState': arg })['os-resetState'];
-    const l = await getLiveServer(c, c.params.id);
-    c.enforce('os_compute_api:os-admin-actions:reset_state', { project_id: l.row.project_id });
-    await recordAction(l.db, l.row.uuid, 'resetState', c.rpcContext());
-    await updateInstance(l.db, l.row.uuid, { vm_state: a.state, task_state: null });
-    return { status: 202 };
-  } },
+  'os-resetState': {
+    policy: 'os_compute_api:os-admin-actions:reset_state',
+    schema: { type: 'object', properties: { 'os-resetState': { type: 'object', properties: { state: { type: 'string', enum: ['active', 'error'] } }, required: ['state'], additionalProperties: false } } },
+    run: async (c, arg: { state: 'active' | 'error' }) => {
+      const l = await getLiveServer(c, c.params.id);
+      c.enforce('os_compute_api:os-admin-actions:reset_state', { project_id: l.row.project_id });
+      await service(c).resetState(caller(c), l, arg.state);
+      return { status: 202 };
+    },
+  },
   shelve: { policy: 'os_compute_api:os-shelve:shelve', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:shelve', { project_id: l.row.project_id });
@@ -230,7 +216,8 @@ const ACTIONS: Record<string, ServerAction> = {
   restore: { policy: 'os_compute_api:os-deferred-delete:restore', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-deferred-delete:restore', { project_id: l.row.project_id });
-    throw new Conflict(`Cannot 'restore' instance ${l.row.uuid} while it is in vm_state ${l.row.vm_state}`);
+    await service(c).restore(caller(c), l);
+    return { status: 202 };
   } },
   // Nova's snapshot (servers:create_image): a queued image owned by the caller's project with the
   // instance's image properties and the given metadata, filled by the host's driver.
