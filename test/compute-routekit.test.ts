@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
-import { COMPUTE, computeApi, mv } from './helpers/compute.ts';
+import { COMPUTE, computeApi, mv, projectUser } from './helpers/compute.ts';
 import { checkResponse, registeredTables, undeclaredStatuses, type RouteRow } from '../src/common/http/route-kit.ts';
 
 const REF = new URL('./fixtures/reference/openstack-zed/', import.meta.url);
@@ -19,22 +19,12 @@ let token: string;
 const tokens: Record<string, string> = {};
 const { api, waitFor } = computeApi(() => cloud, () => token);
 
-async function projectUser(project: string, user: string, roleName: string): Promise<string> {
-  const I = '/identity/v3';
-  let p = (await cloud.req('GET', `${I}/projects?name=${project}`, { token })).body.projects[0];
-  if (!p) p = (await cloud.req('POST', `${I}/projects`, { token, body: { project: { name: project, domain_id: 'default' } } })).body.project;
-  const u = await cloud.req('POST', `${I}/users`, { token, body: { user: { name: user, password: `pw-${user}`, domain_id: 'default' } } });
-  const role = (await cloud.req('GET', `${I}/roles?name=${roleName}`, { token })).body.roles[0];
-  assert.equal((await cloud.req('PUT', `${I}/projects/${p.id}/users/${u.body.user.id}/roles/${role.id}`, { token })).status, 204);
-  return (await cloud.login(user, `pw-${user}`, project)).token;
-}
-
 before(async () => {
   cloud = await startCloud();
   token = await cloud.adminToken();
   tokens.admin = token;
-  tokens.memberB = await projectUser('rk-b', 'rk-member-b', 'member');
-  tokens.readerA = await projectUser('admin', 'rk-reader-a', 'reader');
+  tokens.memberB = await projectUser(cloud, token, 'rk-b', 'rk-member-b', 'member');
+  tokens.readerA = await projectUser(cloud, token, 'admin', 'rk-reader-a', 'reader');
 });
 after(async () => { await cloud?.stop(); });
 

@@ -59,38 +59,20 @@ const absoluteLimits = [
   'totalRAMUsed', 'totalCoresUsed', 'totalInstancesUsed', 'totalServerGroupsUsed',
 ];
 
+/** A collection answer: `{key: [item…], key_links?: [next]}`. */
+const list = (key: string, item: Record<string, unknown>) => ({
+  200: { type: 'object', required: [key], properties: { [key]: { type: 'array', items: item }, [`${key}_links`]: links } },
+});
+const one = (key: string, item: Record<string, unknown>) => ({ 200: { type: 'object', required: [key], additionalProperties: false, properties: { [key]: item } } });
+
 export const RESPONSES = {
-  serverList: {
-    200: {
-      type: 'object', required: ['servers'],
-      properties: {
-        servers: { type: 'array', items: { type: 'object', required: ['id', 'name', 'links'], additionalProperties: false, properties: { id: str, name: str, links } } },
-        servers_links: links,
-      },
-    },
-  },
-  serverDetail: { 200: { type: 'object', required: ['servers'], properties: { servers: { type: 'array', items: server }, servers_links: links } } },
-  serverShow: { 200: { type: 'object', required: ['server'], additionalProperties: false, properties: { server } } },
-  flavorList: {
-    200: {
-      type: 'object', required: ['flavors'],
-      properties: {
-        flavors: { type: 'array', items: { type: 'object', required: ['id', 'name', 'links'], properties: { id: str, name: str, links, description: strOrNull } } },
-        flavors_links: links,
-      },
-    },
-  },
-  flavorDetail: { 200: { type: 'object', required: ['flavors'], properties: { flavors: { type: 'array', items: flavor }, flavors_links: links } } },
-  flavorShow: { 200: { type: 'object', required: ['flavor'], additionalProperties: false, properties: { flavor } } },
-  keypairList: {
-    200: {
-      type: 'object', required: ['keypairs'],
-      properties: {
-        keypairs: { type: 'array', items: { type: 'object', required: ['keypair'], additionalProperties: false, properties: { keypair } } },
-        keypairs_links: links,
-      },
-    },
-  },
+  serverList: list('servers', { type: 'object', required: ['id', 'name', 'links'], additionalProperties: false, properties: { id: str, name: str, links } }),
+  serverDetail: list('servers', server),
+  serverShow: one('server', server),
+  flavorList: list('flavors', { type: 'object', required: ['id', 'name', 'links'], properties: { id: str, name: str, links, description: strOrNull } }),
+  flavorDetail: list('flavors', flavor),
+  flavorShow: one('flavor', flavor),
+  keypairList: list('keypairs', { type: 'object', required: ['keypair'], additionalProperties: false, properties: { keypair } }),
   // 200 before 2.2, 201 from 2.2.
   keypairCreate: Object.fromEntries([200, 201].map((s) => [s, { type: 'object', required: ['keypair'], additionalProperties: false, properties: { keypair: { ...keypair, properties: { ...keypair.properties, private_key: str } } } }])),
   limits: {
