@@ -44,8 +44,9 @@ async function simple<A extends SimpleAction>(c: Ctx, rule: string, action: A, a
 const ACTIONS: Record<string, ServerAction> = {
   'os-start': { policy: 'os_compute_api:servers:start', run: (c) => simple(c, 'os_compute_api:servers:start', 'start', {}) },
   'os-stop': { policy: 'os_compute_api:servers:stop', run: (c) => simple(c, 'os_compute_api:servers:stop', 'stop', {}) },
-  reboot: { policy: 'os_compute_api:servers:reboot', run: async (c, arg) => {
-    validate({ type: 'object', properties: { reboot: { type: 'object', properties: { type: { type: 'string', enum: ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'] } }, required: ['type'], additionalProperties: false } }, required: ['reboot'], additionalProperties: false }, { reboot: arg });
+  reboot: { policy: 'os_compute_api:servers:reboot',
+    schema: { type: 'object', properties: { reboot: { type: 'object', properties: { type: { type: 'string', enum: ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'] } }, required: ['type'], additionalProperties: false } }, required: ['reboot'], additionalProperties: false },
+    run: async (c, arg) => {
     const hard = String(arg.type).toUpperCase() === 'HARD';
     return simple(c, 'os_compute_api:servers:reboot', hard ? 'reboot_hard' : 'reboot', { reboot_type: hard ? 'HARD' : 'SOFT' });
   } },
@@ -72,18 +73,21 @@ const ACTIONS: Record<string, ServerAction> = {
     await svc.unlock(caller(c), l);
     return { status: 202 };
   } },
-  'os-getConsoleOutput': { policy: 'os_compute_api:os-console-output', run: async (c, arg) => {
-    const a = validate({ type: 'object', properties: { 'os-getConsoleOutput': { type: ['object', 'null'], properties: { length: { type: ['integer', 'string', 'null'], pattern: '^-?[0-9]+$', minimum: -1 } }, additionalProperties: false } } }, { 'os-getConsoleOutput': arg })['os-getConsoleOutput'];
+  'os-getConsoleOutput': { policy: 'os_compute_api:os-console-output',
+    schema: { type: 'object', properties: { 'os-getConsoleOutput': { type: ['object', 'null'], properties: { length: { type: ['integer', 'string', 'null'], pattern: '^-?[0-9]+$', minimum: -1 } }, additionalProperties: false } } },
+    run: async (c, arg) => {
+    const a = arg as { length?: number | string | null } | null;
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-console-output', { project_id: l.row.project_id });
     let length: number | undefined = a?.length === undefined || a?.length === null ? undefined : Number(a.length);
     if (length === -1) length = undefined;
-    if (length !== undefined && length < 0) throw new BadRequest(`Invalid input for field/attribute length. Value: ${a.length}. ${a.length} is less than the minimum of -1`);
+    if (length !== undefined && length < 0) throw new BadRequest(`Invalid input for field/attribute length. Value: ${a?.length}. ${a?.length} is less than the minimum of -1`);
     return { status: 200, body: { output: await service(c).consoleOutput(caller(c), l, length) } };
   } },
-  changePassword: { policy: 'os_compute_api:os-admin-password', run: async (c, arg) => {
-    const a = validate({ type: 'object', properties: { changePassword: { type: 'object', properties: { adminPass: { type: 'string' } }, required: ['adminPass'], additionalProperties: false } }, required: ['changePassword'] }, { changePassword: arg }).changePassword;
-    return simple(c, 'os_compute_api:os-admin-password', 'set_admin_password', { new_pass: a.adminPass });
+  changePassword: { policy: 'os_compute_api:os-admin-password',
+    schema: { type: 'object', properties: { changePassword: { type: 'object', properties: { adminPass: { type: 'string' } }, required: ['adminPass'], additionalProperties: false } }, required: ['changePassword'] },
+    run: async (c, arg) => {
+    return simple(c, 'os_compute_api:os-admin-password', 'set_admin_password', { new_pass: arg.adminPass });
   } },
   rebuild: { policy: 'os_compute_api:servers:rebuild', run: async (c, arg) => {
     const props: Record<string, unknown> = {
