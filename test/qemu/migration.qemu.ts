@@ -2,8 +2,8 @@
 // own instances_path, both on 127.0.0.1: a cold move with a resize to a bigger root over the
 // disk channel, revert, a same-host resize of a stopped guest and confirm, a shrink refused, a wrong token refused
 // (403); a live block migration after which the guest runs on without a reboot (its console on
-// the destination continues the uptime, its root disk's data is there); an abort that leaves
-// the guest running on the source. Run by `npm run test:qemu`.
+// the destination continues the uptime, its root disk's data is there); force-complete (the
+// source paused) then an abort that leaves the guest running on the source. Run by `npm run test:qemu`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -53,7 +53,9 @@ after(async () => {
     for (const u of d?.listGuests() ?? []) await d.destroy(u).catch(() => undefined);
     await d?.cleanupHost();
   }
-  await rm(dir, { recursive: true, force: true });
+  // STRATUS_KEEP_TEST_DIR=1 keeps the instances (console logs) for a post-mortem.
+  if (!process.env.STRATUS_KEEP_TEST_DIR) await rm(dir, { recursive: true, force: true });
+  else console.log(`# kept ${dir}`);
 });
 
 const log = (host: string, uuid: string) => consoleLog(join(dir, host, uuid));
@@ -120,7 +122,7 @@ test('cold move: resize to a bigger root on another host over the disk channel, 
   await src.destroy(g.uuid);
 });
 
-test('live block migration: the guest runs on at the destination without a reboot; an abort leaves it running on the source', async () => {
+test('live block migration: the guest runs on at the destination without a reboot; force-complete pauses it, an abort leaves it running on the source', async () => {
   const g = guestSpec({ flavor: flavor(2) });
   await src.spawn(g);
   await waitFor(() => log('src', g.uuid), /stratus-test: tick/);
@@ -152,6 +154,9 @@ test('live block migration: the guest runs on at the destination without a reboo
   const moving = dst.liveMigrate(g, { host: 'src', address: '127.0.0.1' }, back, { block: true, onProgress: (p) => { if (p.totalBytes > 200 * 1024 ** 2) inRam = true; } });
   const caught = moving.catch((e: Error) => e);
   await waitFor(async () => String(inRam), /true/, 60_000);
+  // Force-complete pauses the guest (at 1 MiB/s it still would not finish soon); abort resumes it.
+  await dst.liveMigrationForceComplete(g.uuid);
+  assert.equal((await dst.info(g.uuid)).powerState, POWER.PAUSED);
   await dst.liveMigrationAbort(g.uuid);
   assert.ok(await caught instanceof MigrationAborted);
   await src.rollbackLiveMigrationAtDestination(g.uuid);
