@@ -32,6 +32,7 @@ export const INSTANCE_STATES = {
   rescue: { method: 'rescue', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: NONE },
   unrescue: { method: 'unrescue', vm: [VM.RESCUED], task: NONE },
   create_image: { method: 'createImage', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
+  backup: { method: 'createBackup', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
 } as const satisfies Record<string, StateRule>;
 
 export type InstanceAction = keyof typeof INSTANCE_STATES;
