@@ -42,7 +42,9 @@ if [[ -z $img || ! -f $img ]]; then img="$D/guest.qcow2"; run stratus image buil
 step "image create guest";  openstack image create --disk-format qcow2 --container-format bare --file "$img" --property hypervisor_type=qemu guest -f value -c id >/dev/null
 ssh-keygen -q -t ed25519 -N '' -C k1@stratus -f "$D/k1"
 openstack keypair create --public-key "$D/k1.pub" k1 >/dev/null
-printf '#!/bin/sh\necho "hello from user_data on $(hostname)"\n' > "$D/hello.sh"
+# user_data leaves a marker on the root disk at the first boot and reports it at the next ones:
+# a snapshot or a shelved image carries the disk of the guest it was made from.
+printf '#!/bin/sh\necho "hello from user_data on $(hostname)"\nif [ -f /root/marker ]; then echo "marker: kept from $(cat /root/marker)"; else hostname > /root/marker; sync; echo "marker: new"; fi\n' > "$D/hello.sh"
 
 step "server create vm1 (config drive, no NIC)"
 t0=$SECONDS
@@ -69,25 +71,42 @@ run openstack server unrescue vm1; status_is vm1 ACTIVE; boots_reach vm1 6
 step "server image create snap (running guest) → vm2 boots from it"
 run openstack server image create --name snap --wait vm1 -f value -c id
 openstack image show snap -f json -c properties | grep -q '"image_type": "snapshot"'
-run openstack server create --flavor m1.small --image snap --key-name k1 --config-drive true --nic none vm2 -f value -c id
+run openstack server create --flavor m1.small --image snap --key-name k1 --user-data "$D/hello.sh" --config-drive true --nic none vm2 -f value -c id
 step "server create vm3 (--nic auto: the metadata service)"
 run openstack server create --flavor m1.small --image guest --key-name k1 --user-data "$D/hello.sh" --nic auto vm3 -f value -c id
 status_is vm2 ACTIVE; status_is vm3 ACTIVE
 console_has vm2 'stratus-init: up in'
 log=$(openstack console log show vm2)
-for want in 'stratus-init: datasource config-2' 'stratus-init: hostname vm2' 'stratus-init: root 20G'; do
+for want in 'stratus-init: datasource config-2' 'stratus-init: hostname vm2' 'stratus-init: root 20G' 'marker: kept from vm1'; do
   grep -Eq "$want" <<<"$log" || { echo "console of vm2 lacks /$want/"; grep stratus-init <<<"$log"; exit 1; }
 done
 console_has vm3 'stratus-init: up in'
 log=$(openstack console log show vm3)
-for want in 'stratus-init: ip 169.254.0.15' 'stratus-init: datasource metadata-service' 'stratus-init: hostname vm3' 'stratus-init: ssh key installed \(k1\)' 'hello from user_data on vm3'; do
+for want in 'stratus-init: ip 169.254.0.15' 'stratus-init: datasource metadata-service' 'stratus-init: hostname vm3' 'stratus-init: ssh key installed \(k1\)' 'hello from user_data on vm3' 'marker: new'; do
   grep -Eq "$want" <<<"$log" || { echo "console of vm3 lacks /$want/"; grep stratus-init <<<"$log"; exit 1; }
 done
 openstack server show vm3 -f value -c addresses | grep -q 169.254.0.15
 
+step "server backup create: image_type=backup, the rotation keeps the newest"
+run openstack server backup create --name bk1 --type daily --rotate 1 --wait vm1 -f value -c id
+run openstack server backup create --name bk2 --type daily --rotate 1 --wait vm1 -f value -c id
+openstack image show bk2 -f json -c properties | grep -q '"backup_type": "daily"'
+# The rotation runs on the host after the upload.
+for _ in $(seq 1 60); do [[ $(openstack image list --property image_type=backup -f value -c Name) == bk2 ]] && break; sleep 0.5; done
+[[ $(openstack image list --property image_type=backup -f value -c Name) == bk2 ]] || { echo "backups after the rotation: $(openstack image list --property image_type=backup -f value -c Name)"; exit 1; }
+
 step "qemu killed under the agent → SHUTOFF through the power sync"
 kill -9 "$(qemu_of vm3)"; status_is vm3 SHUTOFF
 run openstack server start vm3; status_is vm3 ACTIVE; boots_reach vm3 2
+
+step "shelve (snapshot into vm3-shelved, offloaded at once) / unshelve (boots from it, then deletes it)"
+run openstack server shelve vm3; status_is vm3 SHELVED_OFFLOADED
+[[ -z $(qemu_of vm3) && ! -d $D/instances/$(id_of vm3) ]] || { echo "vm3's guest is still on the host after the offload"; exit 1; }
+openstack image show vm3-shelved -f value -c status | grep -qx active
+run openstack server unshelve vm3; status_is vm3 ACTIVE
+console_has vm3 'marker: kept from vm3'
+for _ in $(seq 1 20); do openstack image show vm3-shelved >/dev/null 2>&1 || break; sleep 0.5; done
+if openstack image show vm3-shelved >/dev/null 2>&1; then echo "the shelved image is still there after the unshelve"; exit 1; fi
 
 step "agent restarted while guests run → adopted, ACTIVE, still controllable"
 before=$(qemu_of vm1) ; before2=$(qemu_of vm2); [[ -n $before && -n $before2 ]] || { echo "vm1/vm2 have no qemu before the restart"; exit 1; }
