@@ -178,6 +178,7 @@ export function driverContractSuite(name: string, makeDriver: () => Promise<Comp
       await assert.rejects(d.powerOff(g.uuid), isNotFound);
       if (hooks.recreatesMissingGuests) {
         // As libvirt's hard reboot recreates the domain and its missing disks from the image.
+        spawned.add(g.uuid); // destroyed after the test whatever happens
         await d.powerOn(g);
         assert.equal(await power(d, g.uuid), POWER.RUNNING);
         await d.destroy(g.uuid);
