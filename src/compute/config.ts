@@ -21,6 +21,8 @@ registerOpts([
   { section: 'DEFAULT', name: 'default_schedule_zone', type: 'string', help: 'Availability zone given to servers created without one (unset: any zone).' },
   { section: 'DEFAULT', name: 'update_resources_interval', type: 'int', default: 60, min: 1, help: 'Seconds between resource tracker runs (inventory to placement, usage to the compute node record).' },
   { section: 'DEFAULT', name: 'instance_name_template', type: 'string', default: 'instance-%08x', help: 'Template of the hypervisor-side instance name (from the instance id).' },
+  { section: 'DEFAULT', name: 'shelved_offload_time', type: 'int', default: 0, min: -1, help: 'Seconds a shelved server keeps its guest and its host\'s resources before it is offloaded (0: at once, -1: never).' },
+  { section: 'DEFAULT', name: 'shelved_poll_interval', type: 'int', default: 3600, min: 1, help: 'Seconds between the compute agent\'s checks for shelved servers due to be offloaded.' },
   { section: 'DEFAULT', name: 'max_concurrent_builds', type: 'int', default: 10, min: 1, help: 'Builds a compute agent runs at once.' },
   { section: 'DEFAULT', name: 'instance_build_timeout', type: 'int', default: 600, min: 0, help: 'Seconds a server may stay in BUILD on a compute host before it is put in ERROR (0: never). Nova\'s default is 0.', note: 'Stratus defaults to 600 s so that no instance stays in BUILD forever after a lost message or a dead host.' },
   { section: 'DEFAULT', name: 'enable_instance_password', type: 'bool', default: true, help: 'Return adminPass on server create and rebuild.' },

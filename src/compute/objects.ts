@@ -14,7 +14,7 @@ export const TASK = {
   REBOOT_PENDING_HARD: 'reboot_pending_hard', REBOOT_STARTED_HARD: 'reboot_started_hard',
   PAUSING: 'pausing', UNPAUSING: 'unpausing', SUSPENDING: 'suspending', RESUMING: 'resuming',
   REBUILDING: 'rebuilding', REBUILD_SPAWNING: 'rebuild_spawning', UPDATING_PASSWORD: 'updating_password',
-  IMAGE_SNAPSHOT: 'image_snapshot', RESCUING: 'rescuing', UNRESCUING: 'unrescuing',
+  IMAGE_SNAPSHOT: 'image_snapshot', IMAGE_BACKUP: 'image_backup', SHELVING_OFFLOADING: 'shelving_offloading', RESCUING: 'rescuing', UNRESCUING: 'unrescuing',
 } as const;
 
 /** libvirt-style power states as Nova reports them. */

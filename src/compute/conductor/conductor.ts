@@ -228,11 +228,16 @@ export class Conductor {
     await this.compute(sel.host, t).cast(ctx, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename, ...secrets });
   }
 
-  /** Unshelve of an offloaded server: schedule it again in its cell and spawn it there. */
+  /** Unshelve: a shelved server still on its host is started there; an offloaded one is scheduled again in its cell and spawned. */
   async unshelve(ctx: RequestContext, uuid: string): Promise<void> {
     const d = this.d;
     const where = await d.cells.cellOfInstance(uuid);
     if (!where) return;
+    const row = await where.db.selectFrom('instances').select(['vm_state', 'host']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
+    if (row?.vm_state === VM.SHELVED && row.host) {
+      await this.compute(row.host, await d.cellTransports.forCell(where.cell)).cast(ctx, 'unshelve_instance', { instance_uuid: uuid });
+      return;
+    }
     const specRow = await d.cells.db.selectFrom('request_specs').select('spec').where('instance_uuid', '=', uuid).executeTakeFirst();
     const fail = async (message: string) => {
       await updateInstance(where.db, uuid, { task_state: null }, { task_state: ['unshelving'] }).catch(this.logged(ctx, 'clear the unshelving task', uuid));

@@ -485,6 +485,7 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private async qmpOf(uuid: string, what: string) {
+    await this.guest(uuid); // a guest this host does not have is InstanceNotFound, not InvalidState
     const l = this.live.get(uuid);
     if (!l?.qmp) throw new InvalidState(`Cannot ${what} instance ${uuid}: its guest is not running`);
     return { l, qmp: l.qmp };
