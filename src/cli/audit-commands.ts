@@ -9,7 +9,7 @@
 //     instance's compute node unknown, 3 placement refused, 4 nothing to do, 127 invalid input)
 //   stratus manage db online_data_migrations  (populate_queued_for_delete: quota drift)
 import type { Command } from 'commander';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../common/config.ts';
 import { openAuditTarget, runAudit, type AuditTarget } from '../compute/audit/operator.ts';
 import { deleteOrphanAllocations, fixQueuedForDelete, healAllocations } from '../compute/audit/repair.ts';
@@ -32,7 +32,7 @@ function failed(code: number) {
 
 const seconds = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number of seconds ≥ 0`);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number of seconds ≥ 0.`);
   return n;
 };
 
@@ -105,5 +105,5 @@ export function registerAuditCommands(status: Command, manage: Command): void {
 function printFindings(findings: Finding[], json: boolean): void {
   if (json) { console.log(JSON.stringify({ summary: summarize(findings), findings }, null, 2)); return; }
   if (!findings.length) { console.log('No inconsistencies found.'); return; }
-  console.log(prettyTable(['Kind', 'Subject', 'Detail', 'Fix'], findings.map((f) => [f.kind, f.subject, f.detail, f.fix])));
+  console.log(prettyTable(['Kind', 'Subject', 'Detail', 'Fix'], findings.map((f) => [f.kind, f.subject, f.detail, f.fix]), 'l'));
 }

@@ -167,8 +167,13 @@ export class Deployment {
     for (let i = 1; i <= (this.opts.conductors ?? 2); i++) this.serve(`conductor${i}`, 'conductor', { OS_DEFAULT__HOST: `conductor${i}` });
     for (let i = 1; i <= (this.opts.schedulers ?? 2); i++) this.serve(`scheduler${i}`, 'scheduler', { OS_DEFAULT__HOST: `scheduler${i}` });
     for (const h of this.opts.computeHosts ?? ['compute1', 'compute2']) await this.startCompute(h);
-    await this.login();
-    await until('compute services up and hosts with inventory', async () => this.ready(), 120_000, 500);
+    try {
+      await this.login();
+      await until('compute services up and hosts with inventory', async () => this.ready(), 120_000, 500);
+    } catch (e) {
+      for (const p of this.procs) if (p.stderr) console.error(`--- ${p.name} (exit ${p.exited ?? 'running'}):\n${p.stderr.slice(-2000)}`);
+      throw e;
+    }
     return this;
   }
 
@@ -231,7 +236,7 @@ export class Deployment {
     const r = await until('identity', async () => {
       const res = await fetch(`${this.identityUrl}/v3/auth/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(auth) });
       return res.status === 201 ? res : undefined;
-    }, 60_000);
+    }, 120_000, 500);
     this.token = r.headers.get('x-subject-token')!;
     this.projectId = ((await r.json()) as any).token.project.id;
   }

@@ -43,6 +43,10 @@ export function table(results: ScenarioResult[]): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // The processes start from the bundle (bin/stratus.mjs uses dist/ when it is fresh): eleven
+  // processes compiling TypeScript at start would take minutes on a loaded machine.
+  const { spawnSync } = await import('node:child_process');
+  if (spawnSync('npm', ['run', 'build'], { stdio: 'inherit' }).status !== 0) process.exit(1);
   const all: ScenarioResult[] = [];
   const t0 = Date.now();
   for (const b of backends) {

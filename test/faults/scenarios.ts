@@ -37,7 +37,7 @@ export class Harness {
     const d = this.dep;
     const img = await d.http('POST', `${d.imageUrl}/v2/images`, { name: 'faults', disk_format: 'raw', container_format: 'bare', visibility: 'public' });
     const up = await fetch(`${d.imageUrl}/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': d.token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4096) });
-    if (up.status !== 204) throw new Error(`image upload: ${up.status}`);
+    if (up.status !== 204) throw new Error(`image upload: ${up.status} ${await up.text()} ${d.proc('image').stderr.slice(-1500)}`);
     return (this.image = img.body.id);
   }
 

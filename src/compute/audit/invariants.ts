@@ -134,23 +134,20 @@ export async function auditDeployment(cells: Cells, placement: PlacementClient, 
   }
 
   // --- quota: the mappings Nova counts against what the cells and build requests hold ---
+  // Over-counted: a mapping still counted whose instance is gone (looked at twice, as a build
+  // may be between its build request and its instance row). Under-counted: a live instance,
+  // not being deleted, whose mapping is already queued for delete.
   const mapped = await cells.db.selectFrom('instance_mappings').select(['instance_uuid', 'project_id', 'queued_for_delete']).execute();
-  const counted = new Map<string, number>();
-  const actual = new Map<string, number>();
-  for (const m of mapped) if (!m.queued_for_delete) counted.set(m.project_id, (counted.get(m.project_id) ?? 0) + 1);
-  const live = new Set([...instances.keys(), ...pending]);
-  for (const m of mapped) if (live.has(m.instance_uuid)) actual.set(m.project_id, (actual.get(m.project_id) ?? 0) + 1);
-  const stale = mapped.filter((m) => !m.queued_for_delete && !live.has(m.instance_uuid));
-  for (const p of new Set([...counted.keys(), ...actual.keys()])) {
-    const c = counted.get(p) ?? 0;
-    const a = actual.get(p) ?? 0;
-    if (c === a) continue;
-    // A build request deleted with its instance written in the same breath: look again.
-    const recheck = stale.filter((m) => m.project_id === p);
-    let still = 0;
-    for (const m of recheck) if (!(await lateLook(m.instance_uuid))) still++;
-    if (c - still === a) continue;
-    out.push({ kind: 'quota_drift', subject: p, detail: `Project ${p}: quota counts ${c} instances, the databases hold ${a}.`, fix: 'stratus manage db online_data_migrations' });
+  const drift = new Map<string, { over: number; under: number }>();
+  const bump = (p: string, k: 'over' | 'under') => { const v = drift.get(p) ?? { over: 0, under: 0 }; v[k]++; drift.set(p, v); };
+  for (const m of mapped) {
+    const li = instances.get(m.instance_uuid);
+    const live = li !== undefined || pending.has(m.instance_uuid);
+    if (!m.queued_for_delete && !live && !(await lateLook(m.instance_uuid))) bump(m.project_id, 'over');
+    if (m.queued_for_delete && li && li.row.task_state !== TASK.DELETING) bump(m.project_id, 'under');
+  }
+  for (const [p, v] of drift) {
+    out.push({ kind: 'quota_drift', subject: p, detail: `Project ${p}: quota counts ${v.over} deleted instance(s) as live${v.under ? ` and ${v.under} live instance(s) as deleted` : ''}.`, fix: 'stratus manage db online_data_migrations' });
   }
 
   // --- nothing stuck ---
