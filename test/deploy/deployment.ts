@@ -153,16 +153,20 @@ export class Deployment {
       '[scheduler]', 'discover_hosts_in_cells_interval = 2', 'host_state_refresh_seconds = 0', '',
       '[quota]', 'instances = -1', 'cores = -1', 'ram = -1', '',
     ].join('\n'));
-    await this.run(['manage', 'identity', 'fernet_setup']);
-    await this.run(['manage', 'identity', 'credential_setup']);
+    // The install guide's steps, independent ones side by side (each is a process start).
+    const keys = Promise.all([this.run(['manage', 'identity', 'fernet_setup']), this.run(['manage', 'identity', 'credential_setup'])]);
     await this.run(['manage', 'db', 'sync']);
-    await this.run(['manage', 'api_db', 'sync']);
-    await this.run(['manage', 'cell_v2', 'map_cell0', '--database_connection', this.urls.nova_cell0]);
-    await this.run(['manage', 'cell_v2', 'create_cell', '--name', 'cell1']);
+    const cellSteps = (async () => {
+      await this.run(['manage', 'api_db', 'sync']);
+      await this.run(['manage', 'cell_v2', 'map_cell0', '--database_connection', this.urls.nova_cell0]);
+      await this.run(['manage', 'cell_v2', 'create_cell', '--name', 'cell1']);
+    })();
     await this.bootstrapIdentity(direct('identity'), base);
+    await keys;
     this.serve('identity', 'identity', {}, this.ports.identity);
     this.serve('image', 'image', {}, this.ports.image);
     this.serve('placement', 'placement', {}, this.ports.placement);
+    await cellSteps;
     this.serve('compute-api', 'compute-api', {}, this.ports.compute);
     for (let i = 1; i <= (this.opts.conductors ?? 2); i++) this.serve(`conductor${i}`, 'conductor', { OS_DEFAULT__HOST: `conductor${i}` });
     for (let i = 1; i <= (this.opts.schedulers ?? 2); i++) this.serve(`scheduler${i}`, 'scheduler', { OS_DEFAULT__HOST: `scheduler${i}` });

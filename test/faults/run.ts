@@ -2,7 +2,7 @@
 // one deployment per backend, and the table of bench/results/faults-2026-12-01.md.
 //   --reduced        one pass, MariaDB only, smaller workloads (what CI runs)
 //   --backend B      mysql or postgresql only
-//   --only a,b       scenarios by name (broker, database, partition, workers, deletes, image)
+//   --only a,b       scenarios by name (slow-placement, broker, database, partition, workers, deletes, image)
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Deployment, infraAvailable, type Backend } from '../deploy/deployment.ts';
@@ -22,7 +22,9 @@ export async function runFaults(backend: Backend, o: { scale: number; only?: str
   });
   const out: ScenarioResult[] = [];
   try {
+    const t0 = Date.now();
     await dep.start();
+    o.log?.(`${backend}: deployment up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     for (const [name, fn] of SCENARIOS) {
       if (o.only && !o.only.includes(name)) continue;
       const t0 = Date.now();

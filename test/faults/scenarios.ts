@@ -132,11 +132,15 @@ function duplicateNames(servers: any[]): number {
   return [...n.values()].filter((c) => c > 1).length;
 }
 
+const brokerAccepted = (d: Deployment) => [d.broker, ...d.hostBroker.values()].reduce((n, p) => n + p.accepted, 0);
+const reconnects = (d: Deployment, before: number) => brokerAccepted(d) - before;
+
 export type Scenario = (h: Harness, o: { scale: number }) => Promise<ScenarioResult>;
 
 /** 50 concurrent boots while the broker connection of every process is cut twice. */
 export const brokerRestart: Scenario = async (h, { scale }) => {
   const n = Math.round(50 * scale);
+  const before = brokerAccepted(h.dep);
   const boots = Promise.all(Array.from({ length: n }, (_, i) => h.boot(`rb${i}`)));
   await sleep(300);
   await h.dep.restartRabbit(2000);
@@ -144,7 +148,7 @@ export const brokerRestart: Scenario = async (h, { scale }) => {
   await h.dep.restartRabbit(2000);
   const end = Date.now();
   await boots;
-  const r = await conclude(h, 'broker restarted twice during 50 boots', end, n, 'broker proxy cut 2 s, twice', 0);
+  const r = await conclude(h, `broker restarted twice during ${n} boots`, end, n, `broker proxies cut 2 s, twice; ${reconnects(h.dep, before)} broker reconnections`, 0);
   r.duplicates += duplicateNames(await h.servers());
   await h.deleteAll();
   return r;
@@ -155,6 +159,7 @@ export const databaseRestart: Scenario = async (h, { scale }) => {
   const n = Math.round(50 * scale);
   const old = await Promise.all(Array.from({ length: n }, (_, i) => h.boot(`old${i}`)));
   await h.settled();
+  const dbBefore = h.dep.database.accepted;
   const work = Promise.all([
     ...Array.from({ length: n }, (_, i) => h.boot(`db${i}`)),
     ...old.map((id) => h.remove(id)),
@@ -163,7 +168,7 @@ export const databaseRestart: Scenario = async (h, { scale }) => {
   await h.dep.restartDatabase(3000);
   const end = Date.now();
   await work;
-  const r = await conclude(h, 'database restarted during 50 boots + 50 deletes', end, 2 * n, 'database proxy cut 3 s');
+  const r = await conclude(h, `database restarted during ${n} boots + ${n} deletes`, end, 2 * n, `database proxy cut 3 s; ${h.dep.database.accepted - dbBefore} new database connections`);
   const left = await h.servers();
   r.duplicates += duplicateNames(left);
   if (left.some((s) => s.name.startsWith('old'))) r.stuck += left.filter((s) => s.name.startsWith('old')).length;
@@ -198,7 +203,7 @@ export const workerKill: Scenario = async (h, { scale }) => {
   h.dep.kill9('scheduler1');
   const end = Date.now();
   await boots;
-  const r = await conclude(h, 'one of two conductors and schedulers killed -9 during 50 boots', end, n, 'conductor1 + scheduler1 SIGKILL');
+  const r = await conclude(h, `one of two conductors and schedulers killed -9 during ${n} boots`, end, n, 'conductor1 + scheduler1 SIGKILL');
   r.duplicates += duplicateNames(await h.servers());
   await h.deleteAll();
   await h.dep.restart('conductor1');
@@ -272,7 +277,24 @@ export const imageUploadCut: Scenario = async (h, { scale }) => {
   };
 };
 
+/** Boots while every placement request (scheduler claims, agents' inventory) is slowed down. */
+export const slowPlacement: Scenario = async (h, { scale }) => {
+  const n = Math.round(30 * scale);
+  h.dep.slowPlacement(300);
+  try {
+    await Promise.all(Array.from({ length: n }, (_, i) => h.boot(`sp${i}`)));
+    await h.settled();
+  } finally {
+    h.dep.slowPlacement(0);
+  }
+  const r = await conclude(h, `${n} boots with placement slowed by 300 ms per chunk`, Date.now(), n, 'placement proxies delayed');
+  r.duplicates += duplicateNames(await h.servers());
+  await h.deleteAll();
+  return r;
+};
+
 export const SCENARIOS: [string, Scenario][] = [
+  ['slow-placement', slowPlacement],
   ['broker', brokerRestart], ['database', databaseRestart], ['partition', hostPartition],
   ['workers', workerKill], ['deletes', deleteStorm], ['image', imageUploadCut],
 ];

@@ -61,7 +61,8 @@ export async function healAllocations(cells: Cells, placement: PlacementClient, 
 
 /**
  * Nova's online data migration populate_queued_for_delete, run for drift: instance mappings of
- * instances deleted in their cell are marked queued_for_delete, so quota stops counting them.
+ * instances deleted in their cell are marked queued_for_delete, so quota stops counting them
+ * (and mappings of live instances not being deleted are counted again).
  */
 export async function fixQueuedForDelete(cells: Cells): Promise<string[]> {
   const fixed: string[] = [];
@@ -75,6 +76,16 @@ export async function fixQueuedForDelete(cells: Cells): Promise<string[]> {
       if (!gone.length) continue;
       await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', 'in', gone.map((g) => g.uuid)).execute();
       fixed.push(...gone.map((g) => g.uuid));
+    }
+    // The other direction: live instances, not being deleted, that quota no longer counts.
+    const queued = await cells.db.selectFrom('instance_mappings').select('instance_uuid').where('cell_id', '=', cellId).where('queued_for_delete', '=', 1).execute();
+    for (let i = 0; i < queued.length; i += 500) {
+      const uuids = queued.slice(i, i + 500).map((m) => m.instance_uuid);
+      const alive = await db.selectFrom('instances').select('uuid').where('uuid', 'in', uuids).where('deleted', '=', 0)
+        .where((eb) => eb.or([eb('task_state', 'is', null), eb('task_state', '!=', TASK.DELETING)])).execute();
+      if (!alive.length) continue;
+      await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 0 }).where('instance_uuid', 'in', alive.map((g) => g.uuid)).execute();
+      fixed.push(...alive.map((g) => g.uuid));
     }
   }
   return fixed;
