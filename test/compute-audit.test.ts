@@ -16,6 +16,7 @@ const { Cells } = await import('../src/compute/cells.ts');
 const { PlacementClient } = await import('../src/compute/clients.ts');
 const { Reconciler } = await import('../src/compute/conductor/reconcile.ts');
 const { createLogger } = await import('../src/common/logging.ts');
+const { until } = await import('./deploy/deployment.ts');
 
 let cloud: Awaited<ReturnType<typeof startCloud>>;
 let token: string;
@@ -33,16 +34,6 @@ async function stratus(...args: string[]): Promise<{ code: number; stdout: strin
   } catch (e: any) {
     if (typeof e.code !== 'number') throw e;
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

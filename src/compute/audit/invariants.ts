@@ -144,7 +144,7 @@ export async function auditDeployment(cells: Cells, placement: PlacementClient, 
     const li = instances.get(m.instance_uuid);
     const live = li !== undefined || pending.has(m.instance_uuid);
     if (!m.queued_for_delete && !live && !(await lateLook(m.instance_uuid))) bump(m.project_id, 'over');
-    if (m.queued_for_delete && li && li.row.task_state !== TASK.DELETING) bump(m.project_id, 'under');
+    if (m.queued_for_delete && li && li.row.task_state !== TASK.DELETING && li.row.vm_state !== VM.SOFT_DELETED) bump(m.project_id, 'under');
   }
   for (const [p, v] of drift) {
     out.push({ kind: 'quota_drift', subject: p, detail: `Project ${p}: quota counts ${v.over} deleted instance(s) as live${v.under ? ` and ${v.under} live instance(s) as deleted` : ''}.`, fix: 'stratus manage db online_data_migrations' });

@@ -82,7 +82,7 @@ export async function fixQueuedForDelete(cells: Cells): Promise<string[]> {
     for (let i = 0; i < queued.length; i += 500) {
       const uuids = queued.slice(i, i + 500).map((m) => m.instance_uuid);
       const alive = await db.selectFrom('instances').select('uuid').where('uuid', 'in', uuids).where('deleted', '=', 0)
-        .where((eb) => eb.or([eb('task_state', 'is', null), eb('task_state', '!=', TASK.DELETING)])).execute();
+        .where('vm_state', '!=', VM.SOFT_DELETED).where((eb) => eb.or([eb('task_state', 'is', null), eb('task_state', '!=', TASK.DELETING)])).execute();
       if (!alive.length) continue;
       await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 0 }).where('instance_uuid', 'in', alive.map((g) => g.uuid)).execute();
       fixed.push(...alive.map((g) => g.uuid));
