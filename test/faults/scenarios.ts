@@ -64,10 +64,15 @@ export class Harness {
     }
   }
 
+  /** GET /servers/detail, retried on 5xx as a client would (each one counted). */
   async servers(): Promise<any[]> {
-    const r = await this.dep.http('GET', `${this.dep.computeUrl}/servers/detail?all_tenants=1`);
-    if (r.status !== 200) throw new Error(`list: ${r.status}`);
-    return r.body.servers;
+    for (let i = 0; ; i++) {
+      const r = await this.dep.http('GET', `${this.dep.computeUrl}/servers/detail?all_tenants=1`).catch((e) => ({ status: 599, body: String(e) }));
+      if (r.status === 200) return r.body.servers;
+      if (r.status < 500 || i > 20) throw new Error(`list: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+      this.apiErrors++;
+      await sleep(500);
+    }
   }
 
   /** Every server in a final state (and no deleting in progress). */
@@ -142,6 +147,7 @@ export const brokerRestart: Scenario = async (h, { scale }) => {
   const n = Math.round(50 * scale);
   const before = brokerAccepted(h.dep);
   const boots = Promise.all(Array.from({ length: n }, (_, i) => h.boot(`rb${i}`)));
+  boots.catch(() => undefined); // awaited below; a rejection meanwhile must not end the process
   await sleep(300);
   await h.dep.restartRabbit(2000);
   await sleep(1500);
@@ -164,6 +170,7 @@ export const databaseRestart: Scenario = async (h, { scale }) => {
     ...Array.from({ length: n }, (_, i) => h.boot(`db${i}`)),
     ...old.map((id) => h.remove(id)),
   ]);
+  work.catch(() => undefined); // awaited below
   await sleep(300);
   await h.dep.restartDatabase(3000);
   const end = Date.now();
@@ -198,6 +205,7 @@ export const hostPartition: Scenario = async (h, { scale }) => {
 export const workerKill: Scenario = async (h, { scale }) => {
   const n = Math.round(50 * scale);
   const boots = Promise.all(Array.from({ length: n }, (_, i) => h.boot(`wk${i}`)));
+  boots.catch(() => undefined); // awaited below
   await sleep(400);
   h.dep.kill9('conductor1');
   h.dep.kill9('scheduler1');
