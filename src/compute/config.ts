@@ -25,6 +25,7 @@ registerOpts([
   { section: 'DEFAULT', name: 'shelved_poll_interval', type: 'int', default: 3600, min: 1, help: 'Seconds between the compute agent\'s checks for shelved servers due to be offloaded.' },
   { section: 'DEFAULT', name: 'max_concurrent_builds', type: 'int', default: 10, min: 1, help: 'Builds a compute agent runs at once.' },
   { section: 'DEFAULT', name: 'instance_build_timeout', type: 'int', default: 600, min: 0, help: 'Seconds a server may stay in BUILD on a compute host before it is put in ERROR (0: never). Nova\'s default is 0.', note: 'Stratus defaults to 600 s so that no instance stays in BUILD forever after a lost message or a dead host.' },
+  { section: 'DEFAULT', name: 'reconcile_interval', type: 'int', default: 300, min: 0, help: 'Seconds between the conductor\'s consistency passes (orphaned or missing placement allocations, quota counts of deleted instances, deletes stuck on a dead host); a finding is fixed when two passes saw it (0: never). Each pass reads every compute node provider\'s allocations from placement.' },
   { section: 'DEFAULT', name: 'enable_instance_password', type: 'bool', default: true, help: 'Return adminPass on server create and rebuild.' },
   { section: 'compute', name: 'fake_hosts', type: 'int', default: 1, min: 1, help: 'Number of fake hosts one `stratus serve compute` process presents (fake driver only): host names are <host>-1 … <host>-N when N > 1.' },
   { section: 'fake_driver', name: 'vcpus', type: 'int', default: 1000, min: 1, help: 'CPUs each fake host reports.' },

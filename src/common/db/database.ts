@@ -109,5 +109,20 @@ export function isRetryableTxError(err: unknown): boolean {
   return e?.code === '40001' || e?.code === '40P01' || e?.errno === 1213 || e?.errno === 1205 || e?.code === 'SQLITE_BUSY';
 }
 
+/**
+ * Runs `fn` (a whole transaction) again when the server rolled it back as a deadlock or a
+ * serialization failure — oslo.db's retry on DBDeadlock; anything else is thrown at once.
+ */
+export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (i >= attempts || !isRetryableTxError(e)) throw e;
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 20 * i)));
+    }
+  }
+}
+
 export { sql };
 export type { DialectName };

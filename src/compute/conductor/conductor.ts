@@ -22,6 +22,7 @@ import { now, sleep, parseJson } from '../util.ts';
 import { randomUUID } from 'node:crypto';
 import type { CellDb } from '../db/tables.ts';
 import { hostZones } from '../availability-zones.ts';
+import { Reconciler } from './reconcile.ts';
 
 export type { Selection };
 
@@ -40,6 +41,7 @@ export class Conductor {
   private server?: RpcServer;
   private timer?: NodeJS.Timeout;
   private healing = false;
+  private reconciler?: Reconciler;
   private readonly scheduler: RpcClient<typeof schedulerApi.methods>;
   constructor(private readonly d: ConductorDeps) {
     this.scheduler = new RpcClient(d.transport, schedulerApi);
@@ -64,10 +66,13 @@ export class Conductor {
       this.healStuckBuilds().catch((e) => this.d.logger.warn({ err: e }, 'healing stuck builds failed'));
     }, interval);
     this.timer.unref();
+    this.reconciler = new Reconciler(this.d);
+    this.reconciler.start();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.reconciler?.stop();
     await this.server?.stop();
   }
 
@@ -186,13 +191,14 @@ export class Conductor {
     if (Number(r.numDeletedRows) === 0) await markDeleted(db, uuid); // deleted meanwhile
   }
 
-  private async insertInstance(db: CellDb, inst: any, over: Partial<InstanceRow>): Promise<void> {
+  /** False when the row was there already (the same message handled twice). */
+  private async insertInstance(db: CellDb, inst: any, over: Partial<InstanceRow>): Promise<boolean> {
     const { id: _id, metadata_json, tags_list, server_groups: _g, ...row } = inst;
     try {
       await db.insertInto('instances').values({ ...row, ...over, updated_at: now() }).execute();
     } catch (e) {
       if (!isUniqueViolation(e)) throw e; // a retried message: the row is there already
-      return;
+      return false;
     }
     const md = parseJson<Record<string, string>>(metadata_json, {});
     if (Object.keys(md).length) await setMetadata(db, inst.uuid, md, false);
@@ -201,6 +207,7 @@ export class Conductor {
       await db.insertInto('instance_tags').values({ instance_uuid: inst.uuid, tag: t }).execute()
         .catch((e) => { if (!isUniqueViolation(e)) this.d.logger.warn({ err: e, instance: inst.uuid, tag: t }, 'could not tag the instance'); });
     }
+    return true;
   }
 
   private async createInCell(ctx: RequestContext, uuid: string, sel: Selection, br: any, secrets: BuildSecrets): Promise<void> {
@@ -209,10 +216,11 @@ export class Conductor {
     const db = await d.cells.cellDb(cell);
     const inst = JSON.parse(br.instance);
     const [azs] = await hostZones(d.cells.db, [sel.host]);
-    await this.insertInstance(db, inst, {
+    const inserted = await this.insertInstance(db, inst, {
       host: sel.host, node: sel.nodename, vm_state: VM.BUILDING, task_state: TASK.SCHEDULING,
       availability_zone: inst.availability_zone ?? azs?.zone ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
     });
+    if (!inserted) return takeBackDuplicateClaim(ctx, d, db, uuid, sel, inst);
     await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
     await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
     await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
@@ -339,6 +347,21 @@ export class Conductor {
     }
     return n;
   }
+}
+
+/**
+ * The same schedule_and_build message handled twice at once (a cast redelivered after a broker
+ * cut or a conductor crash while the first copy still runs): the first copy wrote the instance
+ * and owns the build; this copy's claim replaced the consumer's allocation, so it is put back on
+ * the host the instance really is on, and nothing else is done (no second cast, no delete).
+ */
+async function takeBackDuplicateClaim(ctx: RequestContext, d: ConductorDeps, db: CellDb, uuid: string, sel: Selection, inst: any): Promise<void> {
+  d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'build handled twice: this copy stands down');
+  const row = await db.selectFrom('instances').select(['host', 'node']).where('uuid', '=', uuid).executeTakeFirst();
+  if (!row || (row.host === sel.host && row.node === sel.nodename)) return;
+  const node = row.host && row.node ? await db.selectFrom('compute_nodes').select('uuid').where('host', '=', row.host).where('hypervisor_hostname', '=', row.node).executeTakeFirst() : undefined;
+  const resources = Object.values(sel.allocations ?? {})[0]?.resources;
+  if (node && resources) await d.placement.claim(uuid, { [node.uuid]: { resources } }, inst.project_id, inst.user_id);
 }
 
 function secretsOf(a: BuildSecrets): BuildSecrets {
