@@ -6,6 +6,7 @@ import { Cells, CELL0_UUID } from '../compute/cells.ts';
 import { serviceAccess } from '../compute/workers.ts';
 import { SERVICE_VERSION } from '../compute/rpc.ts';
 import { prettyTable } from './table.ts';
+import { httpRequest } from '../common/http-client.ts';
 
 type Result = { code: 0 | 1 | 2; details?: string };
 const NAMES = ['Success', 'Warning', 'Failure'];
@@ -37,7 +38,7 @@ export async function upgradeCheck(config: Config, format: 'table' | 'json' = 't
       let base: string;
       try { base = await access.endpoint(); } catch (e) { return { code: 2, details: `Placement API endpoint not found: ${(e as Error).message}` }; }
       let res: Response;
-      try { res = await fetch(`${base}/`, { headers: { 'x-auth-token': await access.token(), accept: 'application/json' } }); } catch (e) {
+      try { res = await httpRequest(`${base}/`, { timeoutMs: 10_000, headers: { 'x-auth-token': await access.token(), accept: 'application/json' } }); } catch (e) {
         return { code: 2, details: `Placement API does not seem to be running at ${base}: ${(e as Error).message}` };
       }
       if (res.status !== 200) return { code: 2, details: `Placement service answered ${res.status} at ${base}/` };

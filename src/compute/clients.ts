@@ -214,12 +214,12 @@ export class ImageClient {
    * Streams an image's data (GET /v2/images/{id}/file) with the service token. NotFound when the
    * image does not exist or has no data; the caller verifies size and hashes against ImageSpec.
    */
-  async download(id: string, requestId?: string): Promise<Readable> {
+  async download(id: string): Promise<Readable> {
     if (!this.serviceToken) throw new ServiceUnavailable('This image client has no service credentials to download images with.');
     let res: Response;
     try {
       // The timeout covers the wait for the headers; the data then streams as fast as the reader takes it.
-      res = await httpRequest(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, { headers: { 'x-auth-token': await this.serviceToken() }, requestId });
+      res = await httpRequest(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, { headers: { 'x-auth-token': await this.serviceToken() } });
     } catch (e) {
       throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
     }
@@ -247,10 +247,11 @@ export class ImageClient {
     if (patch.status !== 200) throw new ServiceUnavailable(`Could not set the formats of snapshot image ${id} (${patch.status})`);
     let res: Response;
     try {
-      res = await fetch(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, {
+      // A stream cannot be sent twice: no retries; the timeout covers the wait for the answer's headers.
+      res = await httpRequest(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, {
         method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' },
-        body: Readable.toWeb(Readable.from(data as AsyncIterable<Uint8Array>)) as unknown as BodyInit, duplex: 'half',
-      } as RequestInit);
+        stream: Readable.from(data as AsyncIterable<Uint8Array>), retries: 0, timeoutMs: 3_600_000,
+      });
     } catch (e) {
       throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
     }
@@ -270,12 +271,12 @@ export class ImageClient {
     if (r.status !== 204 && r.status !== 404) throw new ServiceUnavailable(`Could not delete image ${id} (${r.status})`);
   }
 
-  async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json', requestId?: string): Promise<{ status: number; body: any; headers: Headers }> {
+  async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
     let res: Response;
     try {
       res = await httpRequest(`${await this.endpoint()}${path}`, {
         method, headers: { 'x-auth-token': token, accept: 'application/json', ...(body !== undefined ? { 'content-type': contentType } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body), requestId,
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
       throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
@@ -287,8 +288,8 @@ export class ImageClient {
   }
 
   /** undefined when the image does not exist or is not visible to the caller. */
-  async get(token: string, id: string, requestId?: string): Promise<ImageMeta | undefined> {
-    const r = await this.request(token, 'GET', `/v2/images/${encodeURIComponent(id)}`, undefined, undefined, requestId);
+  async get(token: string, id: string): Promise<ImageMeta | undefined> {
+    const r = await this.request(token, 'GET', `/v2/images/${encodeURIComponent(id)}`);
     if (r.status === 404 || r.status === 403) return undefined;
     if (r.status !== 200) throw new BadRequest(`Error fetching image ${id} from the image service (${r.status})`);
     return r.body as ImageMeta;

@@ -10,6 +10,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Ec2Error, authFailure } from './errors.ts';
 import type { Params } from './params.ts';
+import { httpRequest } from '../common/http-client.ts';
 
 export interface Caller {
   token: string;
@@ -214,7 +215,7 @@ export class SignatureVerifier {
     let res: Response;
     const svc = x.v4 && this.o.serviceToken ? await this.o.serviceToken().catch(() => undefined) : undefined;
     try {
-      res = await fetch(`${await this.o.identityUrl()}/ec2tokens?nocatalog`, {
+      res = await httpRequest(`${await this.o.identityUrl()}/ec2tokens?nocatalog`, {
         method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', ...(svc ? { 'x-auth-token': svc } : {}) },
         body: JSON.stringify({ credentials: x.payload }),
       });

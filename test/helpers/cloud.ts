@@ -25,7 +25,12 @@ export interface TestCloud {
   compute?: import('../../src/compute/workers.ts').Workers;
 }
 
-export async function startCloud(): Promise<TestCloud> {
+export interface CloudOptions {
+  /** Extra configuration, section → option → value (e.g. `{ DEFAULT: { log_file: … } }`). */
+  config?: Record<string, Record<string, string>>;
+}
+
+export async function startCloud(o: CloudOptions = {}): Promise<TestCloud> {
   const dir = tempDir('stratus-cloud-');
   const sets = allServices.flatMap((s) => s.databases);
   const dbs = await Promise.all(sets.map(() => createTestDatabase()));
@@ -34,6 +39,9 @@ export async function startCloud(): Promise<TestCloud> {
   const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, `compute_driver = ${process.env.STRATUS_TEST_DRIVER ?? 'fake'}`, ''];
   sets.forEach((s, i) => lines.push(`[${s.option[0]}]`, `${s.option[1]} = ${dbs[i].url}`, ''));
   lines.push('[keystone_authtoken]', 'username = stratus', 'password = service-pass', 'project_name = service', '');
+  for (const [section, options] of Object.entries(o.config ?? {})) {
+    lines.push(`[${section}]`, ...Object.entries(options).map(([k, v]) => `${k} = ${v}`), '');
+  }
   // Compute's cell0 needs a database of its own (the all-in-one derives one beside the cell
   // database, which only works for SQLite files): create it and map it before `up`.
   const apiIdx = sets.findIndex((s) => s.option[0] === 'api_database');

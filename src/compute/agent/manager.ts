@@ -420,8 +420,10 @@ export class ComputeManager {
     } catch {
       return; // deleted or taken over while queued
     }
+    const t0 = Date.now();
     try {
       await this.d.driver.spawn(this.specOf(row, { adminPassword: secrets.admin_password ?? null, injectedFiles: secrets.injected_files ?? [] }));
+      this.d.logger.info({ instance: uuid }, `Took ${((Date.now() - t0) / 1000).toFixed(2)} seconds to spawn the instance on the hypervisor.`);
     } catch (e) {
       const reason = (e as Error).message;
       this.d.logger.warn({ instance: uuid, err: e, requestId: ctx.requestId }, 'spawn failed; asking the conductor to reschedule');

@@ -105,7 +105,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     const svc = service(c);
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'rebuild');
-    const image = await c.api.images.get(c.auth.token, a.imageRef, c.req.id);
+    const image = await c.api.images.get(c.auth.token, a.imageRef);
     if (!image) throw new BadRequest(`Image ${a.imageRef} could not be found.`);
     if (image.status !== 'active') throw new BadRequest(`Image ${a.imageRef} is not active.`);
     imageProps(image);
@@ -203,7 +203,7 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'rescue');
     if (a.rescue_image_ref) {
-      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref, c.req.id);
+      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref);
       if (!image) throw new BadRequest(`Requested rescue image '${a.rescue_image_ref}' is not supported`);
     }
     const password: string = a.adminPass ?? generatePassword();
