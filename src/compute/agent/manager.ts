@@ -120,7 +120,7 @@ export class ComputeManager {
     clearTimeout(this.usageDirty);
     await this.server?.stop();
     // The driver's background work (QMP connections, the fake driver's console servers); guests keep running.
-    await this.d.driver.cleanupHost?.().catch(() => undefined);
+    await this.d.driver.cleanupHost?.().catch((err) => this.d.logger.warn({ err, host: this.host }, 'the driver did not clean up its host work'));
   }
 
   /** Resource tracker: the compute node record (through the conductor) and placement inventory. */

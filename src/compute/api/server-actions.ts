@@ -245,7 +245,8 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     const imageId = img.body.id as string;
     const svc = service(c);
     await svc.begin(caller(c), l, 'create_image', { task: TASK.IMAGE_SNAPSHOT, record: 'createImage' }).catch(async (e) => {
-      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${imageId}`).catch(() => undefined);
+      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${imageId}`)
+        .catch((err) => c.api.logger.warn({ err, image: imageId, instance: l.row.uuid }, 'could not delete the snapshot image of a refused createImage'));
       throw e;
     });
     await svc.cast(caller(c), l, 'snapshot_instance', { image_id: imageId });
