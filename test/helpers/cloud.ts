@@ -1,5 +1,6 @@
 // A real all-in-one (`stratus up`) on a free port with a temporary data dir, on the database and
 // transport chosen by STRATUS_TEST_DB / STRATUS_TEST_TRANSPORT, for integration tests.
+import { before, after } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { up } from '../../src/cli/up.ts';
@@ -92,6 +93,19 @@ export async function startCloud(o: CloudOptions = {}): Promise<TestCloud> {
 }
 
 /** Asserts a Keystone-shaped error body with this status. */
+/**
+ * One all-in-one for a test file: started before its tests with an admin token, stopped after
+ * them. `ready` receives both (the file keeps them in its own variables).
+ */
+export function useCloud(ready: (cloud: TestCloud, adminToken: string) => void, o: CloudOptions = {}): void {
+  let cloud: TestCloud | undefined;
+  before(async () => {
+    cloud = await startCloud(o);
+    ready(cloud, await cloud.adminToken());
+  });
+  after(async () => { await cloud?.stop(); });
+}
+
 export function assertKeystoneError(res: { status: number; body: any }, status: number): void {
   if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
   if (res.body?.error?.code !== status || typeof res.body.error.title !== 'string' || typeof res.body.error.message !== 'string') {
