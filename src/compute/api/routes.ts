@@ -1,5 +1,5 @@
 // The compute API's route table: every resource module contributes its routes.
-import type { Route } from './router.ts';
+import type { ComputeRow } from './rows.ts';
 import { flavorRoutes } from './flavors.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { serverRoutes } from './servers.ts';
@@ -12,5 +12,5 @@ import { reportRoutes } from './admin-reports.ts';
 import { diagnosticsRoutes } from './diagnostics.ts';
 import { consoleRoutes } from '../console/api.ts';
 
-export const ROUTES: Route[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes,
+export const ROUTES: ComputeRow[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes,
   ...aggregateRoutes, ...reportRoutes, ...diagnosticsRoutes, ...consoleRoutes];
