@@ -2,10 +2,10 @@
 // routes), its body parser (media type, size, malformed or 10,000-deep JSON), Node's HTTP parser
 // (oversized headers, before any routing) and the handlers — comes back in the service's own
 // error shape with the request id, on a real all-in-one and on a service running alone.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { startCloud, type TestCloud } from './helpers/cloud.ts';
+import { useCloud, type TestCloud } from './helpers/cloud.ts';
 import { startTestService, type TestService } from './helpers/service.ts';
 import { placementService } from '../src/placement/index.ts';
 import { imageService } from '../src/image/index.ts';
@@ -15,11 +15,7 @@ interface Answer { status: number; headers: Record<string, string>; text: string
 
 let cloud: TestCloud;
 let token: string;
-before(async () => {
-  cloud = await startCloud();
-  token = await cloud.adminToken();
-});
-after(async () => { await cloud?.stop(); });
+useCloud((c, t) => { cloud = c; token = t; });
 
 /** One raw HTTP/1.1 exchange, so malformed requests reach the server as sent. */
 function rawRequest(base: string, head: string, body = ''): Promise<Answer> {

@@ -1,17 +1,13 @@
 // Identity through its HTTP API on a real all-in-one (SQLite/MariaDB/PostgreSQL per
 // STRATUS_TEST_DB, memory/RabbitMQ per STRATUS_TEST_TRANSPORT).
-import { test, before, after, describe } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { assertKeystoneError, startCloud, type TestCloud } from './helpers/cloud.ts';
+import { useCloud, assertKeystoneError, type TestCloud } from './helpers/cloud.ts';
 
 let cloud: TestCloud;
 let admin: string;
-before(async () => {
-  cloud = await startCloud();
-  admin = await cloud.adminToken();
-});
-after(async () => { await cloud?.stop(); });
+useCloud((c, t) => { cloud = c; admin = t; });
 
 const I = '/identity/v3';
 const ref = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/reference/openstack-zed/${name}.json`, import.meta.url), 'utf8'));

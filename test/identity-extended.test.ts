@@ -1,18 +1,14 @@
 // Identity beyond the core through its HTTP API on a real all-in-one (SQLite/MariaDB/PostgreSQL
 // per STRATUS_TEST_DB): credentials and OS-EC2, trusts and trust-scoped tokens, OAuth1
 // consumers, policies, endpoint groups (OS-EP-FILTER), domain configuration.
-import { test, before, after, describe } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { assertKeystoneError, startCloud, type TestCloud } from './helpers/cloud.ts';
+import { useCloud, assertKeystoneError, type TestCloud } from './helpers/cloud.ts';
 
 let cloud: TestCloud;
 let admin: string;
-before(async () => {
-  cloud = await startCloud();
-  admin = await cloud.adminToken();
-});
-after(async () => { await cloud?.stop(); });
+useCloud((c, t) => { cloud = c; admin = t; });
 
 const I = '/identity/v3';
 

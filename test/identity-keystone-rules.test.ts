@@ -1,17 +1,13 @@
 // Identity rules matched to Keystone's, on a real all-in-one (SQLite/MariaDB/PostgreSQL per
 // STRATUS_TEST_DB): a disabled user's password, list filters, domain-specific role grants.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertKeystoneError, startCloud, type TestCloud } from './helpers/cloud.ts';
+import { useCloud, assertKeystoneError, type TestCloud } from './helpers/cloud.ts';
 
 const I = '/identity/v3';
 let cloud: TestCloud;
 let admin: string;
-before(async () => {
-  cloud = await startCloud();
-  admin = await cloud.adminToken();
-});
-after(async () => { await cloud?.stop(); });
+useCloud((c, t) => { cloud = c; admin = t; });
 
 const post = async (path: string, body: unknown) => {
   const r = await cloud.req('POST', `${I}${path}`, { token: admin, body });

@@ -1,19 +1,15 @@
 // The OAuth1 delegation flow on a real all-in-one (SQLite/MariaDB/PostgreSQL per STRATUS_TEST_DB),
 // driven by a signer written here from RFC 5849 (independent of the server's): request token,
 // authorize, access token, the oauth1 auth method, listing and revoking access tokens.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { assertKeystoneError, startCloud, type TestCloud } from './helpers/cloud.ts';
+import { useCloud, assertKeystoneError, type TestCloud } from './helpers/cloud.ts';
 
 const I = '/identity/v3';
 let cloud: TestCloud;
 let admin: string;
-before(async () => {
-  cloud = await startCloud();
-  admin = await cloud.adminToken();
-});
-after(async () => { await cloud?.stop(); });
+useCloud((c, t) => { cloud = c; admin = t; });
 
 const enc = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 

@@ -13,6 +13,7 @@ import { ServiceUnavailable } from '../common/errors.ts';
 import { createTransport, type Transport } from '../common/rpc/transport.ts';
 import type { RunningService, ServiceDefinition } from '../common/service.ts';
 import { REVOCATION_TOPIC } from '../identity/index.ts';
+import { httpRequest } from '../common/http-client.ts';
 
 registerOpts([
   { section: 'keystone_authtoken', name: 'auth_url', type: 'url', help: 'Identity URL services validate tokens against (e.g. http://controller:5000/v3).' },
@@ -89,7 +90,7 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
   let catalog: Promise<{ type: string; endpoints: { interface: string; region_id: string | null; url: string }[] }[]> | undefined;
   const endpointFor = async (type: string): Promise<string> => {
     catalog ??= (async () => {
-      const res = await fetch(`${identityV3(authUrl!)}/auth/catalog`, { headers: { 'x-auth-token': await validator.getServiceToken() } });
+      const res = await httpRequest(`${identityV3(authUrl!)}/auth/catalog`, { headers: { 'x-auth-token': await validator.getServiceToken() } });
       if (res.status !== 200) throw new ServiceUnavailable(`Could not read the service catalog (${res.status})`);
       return ((await res.json()) as { catalog: never[] }).catalog;
     })().catch((e) => { catalog = undefined; throw e; });

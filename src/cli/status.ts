@@ -8,6 +8,7 @@ import { serviceAccess } from '../compute/workers.ts';
 import { SERVICE_VERSION } from '../compute/rpc.ts';
 import { prettyTable } from './table.ts';
 import { hostChecks, type CheckResult as Result } from './host-checks.ts';
+import { httpRequest } from '../common/http-client.ts';
 
 const NAMES = ['Success', 'Warning', 'Failure'];
 const REQUIRED_PLACEMENT = '1.36';
@@ -38,7 +39,7 @@ export async function upgradeCheck(config: Config, format: 'table' | 'json' = 't
       let base: string;
       try { base = await access.endpoint(); } catch (e) { return { code: 2, details: `Placement API endpoint not found: ${(e as Error).message}` }; }
       let res: Response;
-      try { res = await fetch(`${base}/`, { headers: { 'x-auth-token': await access.token(), accept: 'application/json' } }); } catch (e) {
+      try { res = await httpRequest(`${base}/`, { timeoutMs: 10_000, headers: { 'x-auth-token': await access.token(), accept: 'application/json' } }); } catch (e) {
         return { code: 2, details: `Placement API does not seem to be running at ${base}: ${(e as Error).message}` };
       }
       if (res.status !== 200) return { code: 2, details: `Placement service answered ${res.status} at ${base}/` };

@@ -1,13 +1,16 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { httpRequest, retryOnConflict, HttpTimeout } from './http-client.ts';
+import { withRequestIds } from './request-ids.ts';
 
 let hits = 0;
 const seen: (string | undefined)[] = [];
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   hits++;
   seen.push(req.headers['x-openstack-request-id'] as string | undefined);
+  if (req.url === '/echo') { const parts: Buffer[] = []; req.on('data', (b) => parts.push(b)); req.on('end', () => { res.statusCode = 503; res.end(Buffer.concat(parts)); }); return; }
   if (req.url === '/flaky' && hits % 3 !== 0) { res.statusCode = 503; res.end('busy'); return; }
   if (req.url === '/slow') { setTimeout(() => { res.end('late'); }, 2000); return; }
   res.end('ok');
@@ -41,4 +44,20 @@ test('retryOnConflict: retries until done, or gives up with the error', async ()
   let n = 0;
   assert.equal(await retryOnConflict(5, async () => (++n < 3 ? { done: false } : { done: true, value: n }), () => new Error('x')), 3);
   await assert.rejects(retryOnConflict(2, async () => ({ done: false }), () => new Error('gave up')), /gave up/);
+});
+
+test('inside a request, its global id (else its own) is forwarded without being passed', async () => {
+  seen.length = 0;
+  await withRequestIds({ requestId: 'req-local', globalRequestId: 'req-global' }, async () => { await (await httpRequest(`${base}/`)).text(); });
+  await withRequestIds({ requestId: 'req-local' }, async () => { await (await httpRequest(`${base}/`)).text(); });
+  await (await httpRequest(`${base}/`)).text();
+  assert.deepEqual(seen, ['req-global', 'req-local', undefined]);
+});
+
+test('a streamed body is sent once and never retried, even for a PUT', async () => {
+  hits = 0;
+  const res = await httpRequest(`${base}/echo`, { method: 'PUT', stream: Readable.from([Buffer.from('ab'), Buffer.from('cd')]) });
+  assert.equal(res.status, 503);
+  assert.equal(await res.text(), 'abcd');
+  assert.equal(hits, 1);
 });

@@ -4,15 +4,20 @@
 // OpenStack services forward as global_request_id). Also the retry loop for placement's
 // generation conflicts, which every provider update needs.
 
+import { Readable } from 'node:stream';
+import { REQUEST_ID_HEADER, forwardedRequestId } from './request-ids.ts';
+
 export interface HttpRequest {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
+  /** A body streamed instead (an image upload); never retried. */
+  stream?: NodeJS.ReadableStream;
   /** Until the response headers arrive (a streamed body may take longer). Default 30 s. */
   timeoutMs?: number;
   /** Retries after the first attempt; default 2 for GET/HEAD/PUT/DELETE/OPTIONS, 0 otherwise. */
   retries?: number;
-  /** The request id of the caller's request, forwarded. */
+  /** The request id to forward; default: the global (else own) id of the request being handled (request-ids.ts). */
   requestId?: string;
 }
 
@@ -31,14 +36,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** fetch with a timeout to the response headers, retries for idempotent requests, and the request id. */
 export async function httpRequest(url: string, r: HttpRequest = {}): Promise<Response> {
   const method = (r.method ?? 'GET').toUpperCase();
-  const retries = r.retries ?? (IDEMPOTENT.has(method) ? 2 : 0);
-  const headers = { ...(r.headers ?? {}), ...(r.requestId ? { 'x-openstack-request-id': r.requestId } : {}) };
+  const retries = r.stream ? 0 : r.retries ?? (IDEMPOTENT.has(method) ? 2 : 0);
+  const forward = r.requestId ?? forwardedRequestId();
+  const headers = { ...(r.headers ?? {}), ...(forward ? { [REQUEST_ID_HEADER]: forward } : {}) };
   const timeoutMs = r.timeoutMs ?? 30_000;
   for (let attempt = 0; ; attempt++) {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new HttpTimeout(`${method} ${url.split('?')[0]} timed out after ${timeoutMs} ms`)), timeoutMs);
     try {
-      const res = await fetch(url, { method, headers, body: r.body, signal: ac.signal });
+      const body = r.stream ? Readable.toWeb(Readable.from(r.stream as AsyncIterable<Uint8Array>)) as unknown as BodyInit : r.body;
+      const res = await fetch(url, { method, headers, body, signal: ac.signal, ...(r.stream ? { duplex: 'half' } : {}) } as RequestInit);
       if (RETRY_STATUS.has(res.status) && attempt < retries) {
         await res.body?.cancel();
         await sleep(backoffMs(attempt));

@@ -4,6 +4,7 @@
 // pino's JSON for log collectors.
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { requestLogFields } from './request-ids.ts';
 
 export type { Logger };
 export type LogFormat = 'auto' | 'json' | 'pretty';
@@ -32,5 +33,14 @@ export function createLogger(opts: { level?: string; file?: string; name?: strin
   const usePretty = !opts.file && (format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true));
   const dest = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false })
     : usePretty ? prettyStream() : pino.destination({ fd: 2, sync: false });
-  return pino({ level, name: opts.name ?? 'stratus', base: { pid: process.pid } }, dest);
+  return pino({
+    level, name: opts.name ?? 'stratus', base: { pid: process.pid },
+    // Every line logged while a request or RPC message is handled names it (oslo.log's context);
+    // a logger that already binds request_id (fastify's per-request one) keeps its own.
+    mixin: (_obj, _level, lg) => {
+      const f = requestLogFields();
+      if (f.request_id && 'request_id' in lg.bindings()) delete f.request_id;
+      return f;
+    },
+  }, dest);
 }

@@ -15,6 +15,9 @@ export class PlacementError extends StratusError {
 
 const PLACEMENT_VERSION = 'placement 1.36';
 
+/** A provider as this client last saw it: its generation and, where known, traits and inventory. */
+export interface ProviderState { generation: number; traits?: string[]; inventories?: Record<string, Record<string, number>> }
+
 export class PlacementClient {
   constructor(private readonly access: ServiceAccess) {}
 
@@ -85,44 +88,68 @@ export class PlacementClient {
     return (await this.ok('GET', `/resource_providers/${rp}/allocations`)).allocations ?? {};
   }
 
-  /** Creates the provider if missing; returns its generation. */
-  async ensureProvider(uuid: string, name: string): Promise<number> {
+  /**
+   * Creates the provider if missing. A provider just created is known exactly (no traits, no
+   * inventory, its generation): the caller may hand that state to setTraits/setInventory, which
+   * then write without reading first — registering a host costs what it did before it had
+   * capability traits.
+   */
+  async ensureProvider(uuid: string, name: string): Promise<ProviderState | undefined> {
     const r = await this.request('GET', `/resource_providers/${uuid}`);
-    if (r.status === 200) return r.body.generation;
+    if (r.status === 200) return undefined;
     const c = await this.request('POST', '/resource_providers', { uuid, name });
-    if (c.status === 200 || c.status === 201) return c.body?.generation ?? 0;
+    if (c.status === 200 || c.status === 201) return { generation: c.body?.generation ?? 0, traits: [], inventories: {} };
     if (c.status === 409) {
       // A provider of that name but another uuid: a host that was re-created. Nova refuses too.
       const again = await this.request('GET', `/resource_providers/${uuid}`);
-      if (again.status === 200) return again.body.generation;
+      if (again.status === 200) return undefined;
     }
     throw new PlacementError(c.status, `Could not create resource provider ${name} (${uuid}): ${JSON.stringify(c.body)}`);
   }
 
-  async setInventory(uuid: string, inventories: Record<string, Record<string, number>>): Promise<void> {
-    await retryOnConflict(5, async () => {
-      const cur = await this.ok('GET', `/resource_providers/${uuid}/inventories`);
-      const same = JSON.stringify(sortKeys(cur.inventories)) === JSON.stringify(sortKeys(fillInventory(inventories)));
-      if (same) return { done: true, value: undefined };
-      const r = await this.request('PUT', `/resource_providers/${uuid}/inventories`, { resource_provider_generation: cur.resource_provider_generation, inventories });
-      if (r.status === 200) return { done: true, value: undefined };
+
+  /**
+   * Sets a provider's inventory unless it already is that. `known`: the provider's state as the
+   * caller last saw it (from ensureProvider or a previous set*), used instead of a read on the
+   * first attempt; a conflict reads it fresh. Returns the provider's state after the call.
+   */
+  async setInventory(uuid: string, inventories: Record<string, Record<string, number>>, known?: ProviderState): Promise<ProviderState> {
+    const want = JSON.stringify(sortKeys(fillInventory(inventories)));
+    return retryOnConflict<ProviderState>(5, async (attempt) => {
+      const cur = attempt === 0 && known?.inventories ? known : await this.readInventory(uuid, known);
+      if (JSON.stringify(sortKeys(cur.inventories ?? {})) === want) return { done: true, value: cur };
+      const r = await this.request('PUT', `/resource_providers/${uuid}/inventories`, { resource_provider_generation: cur.generation, inventories });
+      if (r.status === 200) return { done: true, value: { ...cur, generation: r.body.resource_provider_generation, inventories: r.body.inventories } };
       if (r.status === 409) return { done: false };
       throw new PlacementError(r.status, `Could not set the inventory of ${uuid}: ${JSON.stringify(r.body)}`);
     }, () => new PlacementError(409, `Could not set the inventory of ${uuid}: concurrent updates kept conflicting`));
   }
 
-  async setTraits(uuid: string, add: string[], remove: string[]): Promise<void> {
-    await retryOnConflict(5, async () => {
-      const cur = await this.ok('GET', `/resource_providers/${uuid}/traits`);
-      const traits = new Set<string>(cur.traits);
+  /** Adds and removes traits of a provider (others kept); `known` and the result as setInventory's. */
+  async setTraits(uuid: string, add: string[], remove: string[], known?: ProviderState): Promise<ProviderState> {
+    return retryOnConflict<ProviderState>(5, async (attempt) => {
+      const cur = attempt === 0 && known?.traits ? known : await this.readTraits(uuid, known);
+      const had = cur.traits ?? [];
+      const traits = new Set<string>(had);
       for (const t of add) traits.add(t);
       for (const t of remove) traits.delete(t);
-      if (traits.size === cur.traits.length && add.every((t) => cur.traits.includes(t))) return { done: true, value: undefined };
-      const r = await this.request('PUT', `/resource_providers/${uuid}/traits`, { resource_provider_generation: cur.resource_provider_generation, traits: [...traits] });
-      if (r.status === 200) return { done: true, value: undefined };
+      if (traits.size === had.length && add.every((t) => had.includes(t))) return { done: true, value: cur };
+      const r = await this.request('PUT', `/resource_providers/${uuid}/traits`, { resource_provider_generation: cur.generation, traits: [...traits] });
+      if (r.status === 200) return { done: true, value: { ...cur, generation: r.body.resource_provider_generation, traits: r.body.traits } };
       if (r.status === 409) return { done: false };
       throw new PlacementError(r.status, `Could not set the traits of ${uuid}: ${JSON.stringify(r.body)}`);
     }, () => new PlacementError(409, `Could not set the traits of ${uuid}: concurrent updates kept conflicting`));
+  }
+
+  // What the caller knew of the other half is kept only if the generation says it is current.
+  private async readInventory(uuid: string, known?: ProviderState): Promise<ProviderState & { inventories: Record<string, Record<string, number>> }> {
+    const cur = await this.ok('GET', `/resource_providers/${uuid}/inventories`);
+    return { generation: cur.resource_provider_generation, inventories: cur.inventories, traits: known && known.generation === cur.resource_provider_generation ? known.traits : undefined };
+  }
+
+  private async readTraits(uuid: string, known?: ProviderState): Promise<ProviderState & { traits: string[] }> {
+    const cur = await this.ok('GET', `/resource_providers/${uuid}/traits`);
+    return { generation: cur.resource_provider_generation, traits: cur.traits, inventories: known && known.generation === cur.resource_provider_generation ? known.inventories : undefined };
   }
 
   /** A provider's aggregates (placement 1.19+: with the provider generation); undefined when the provider does not exist. */
@@ -187,12 +214,12 @@ export class ImageClient {
    * Streams an image's data (GET /v2/images/{id}/file) with the service token. NotFound when the
    * image does not exist or has no data; the caller verifies size and hashes against ImageSpec.
    */
-  async download(id: string, requestId?: string): Promise<Readable> {
+  async download(id: string): Promise<Readable> {
     if (!this.serviceToken) throw new ServiceUnavailable('This image client has no service credentials to download images with.');
     let res: Response;
     try {
       // The timeout covers the wait for the headers; the data then streams as fast as the reader takes it.
-      res = await httpRequest(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, { headers: { 'x-auth-token': await this.serviceToken() }, requestId });
+      res = await httpRequest(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, { headers: { 'x-auth-token': await this.serviceToken() } });
     } catch (e) {
       throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
     }
@@ -220,10 +247,11 @@ export class ImageClient {
     if (patch.status !== 200) throw new ServiceUnavailable(`Could not set the formats of snapshot image ${id} (${patch.status})`);
     let res: Response;
     try {
-      res = await fetch(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, {
+      // A stream cannot be sent twice: no retries; the timeout covers the wait for the answer's headers.
+      res = await httpRequest(`${await this.endpoint()}/v2/images/${encodeURIComponent(id)}/file`, {
         method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' },
-        body: Readable.toWeb(Readable.from(data as AsyncIterable<Uint8Array>)) as unknown as BodyInit, duplex: 'half',
-      } as RequestInit);
+        stream: Readable.from(data as AsyncIterable<Uint8Array>), retries: 0, timeoutMs: 3_600_000,
+      });
     } catch (e) {
       throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
     }
@@ -259,12 +287,12 @@ export class ImageClient {
     if (r.status !== 204 && r.status !== 404) throw new ServiceUnavailable(`Could not delete image ${id} (${r.status})`);
   }
 
-  async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json', requestId?: string): Promise<{ status: number; body: any; headers: Headers }> {
+  async request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
     let res: Response;
     try {
       res = await httpRequest(`${await this.endpoint()}${path}`, {
         method, headers: { 'x-auth-token': token, accept: 'application/json', ...(body !== undefined ? { 'content-type': contentType } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body), requestId,
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
       throw new ServiceUnavailable(`Connection to glance failed: ${(e as Error).message}`);
@@ -276,8 +304,8 @@ export class ImageClient {
   }
 
   /** undefined when the image does not exist or is not visible to the caller. */
-  async get(token: string, id: string, requestId?: string): Promise<ImageMeta | undefined> {
-    const r = await this.request(token, 'GET', `/v2/images/${encodeURIComponent(id)}`, undefined, undefined, requestId);
+  async get(token: string, id: string): Promise<ImageMeta | undefined> {
+    const r = await this.request(token, 'GET', `/v2/images/${encodeURIComponent(id)}`);
     if (r.status === 404 || r.status === 403) return undefined;
     if (r.status !== 200) throw new BadRequest(`Error fetching image ${id} from the image service (${r.status})`);
     return r.body as ImageMeta;

@@ -10,6 +10,8 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Ec2Error, authFailure } from './errors.ts';
 import type { Params } from './params.ts';
+import { httpRequest } from '../common/http-client.ts';
+import type { Logger } from '../common/logging.ts';
 
 export interface Caller {
   token: string;
@@ -149,6 +151,8 @@ export interface VerifierOptions {
   /** How long a signing key is used before Identity is asked again (keystonemiddleware's token_cache_time). */
   keyCacheMs?: number;
   now?: () => number;
+  /** Where a missing service token is reported (the request is then checked without one: no signing key). */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 export class SignatureVerifier {
@@ -212,9 +216,11 @@ export class SignatureVerifier {
 
   private async askIdentity(x: Extracted): Promise<{ caller: Caller; signingKey?: Buffer; scope?: string }> {
     let res: Response;
-    const svc = x.v4 && this.o.serviceToken ? await this.o.serviceToken().catch(() => undefined) : undefined;
+    const svc = x.v4 && this.o.serviceToken
+      ? await this.o.serviceToken().catch((err) => { this.o.logger?.warn({ err }, 'no service token: SigV4 signing keys cannot be cached'); return undefined; })
+      : undefined;
     try {
-      res = await fetch(`${await this.o.identityUrl()}/ec2tokens?nocatalog`, {
+      res = await httpRequest(`${await this.o.identityUrl()}/ec2tokens?nocatalog`, {
         method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', ...(svc ? { 'x-auth-token': svc } : {}) },
         body: JSON.stringify({ credentials: x.payload }),
       });

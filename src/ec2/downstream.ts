@@ -2,6 +2,7 @@
 // (from /v3/ec2tokens), so compute and image apply their policies and project isolation as for
 // any other client. Compute is always called at one microversion, COMPUTE_MICROVERSION.
 import { Ec2Error } from './errors.ts';
+import { httpRequest } from '../common/http-client.ts';
 
 /**
  * 2.90: server tags (2.26), createImage answering the image id (2.45), flavor embedded in the
@@ -18,7 +19,8 @@ export class Downstream {
   async call(token: string, method: string, path: string, body?: unknown): Promise<Reply> {
     let res: Response;
     try {
-      res = await fetch(`${await this.base()}${path}`, {
+      // Timeouts, retries of idempotent calls and the request id: the shared client.
+      res = await httpRequest(`${await this.base()}${path}`, {
         method,
         headers: {
           'x-auth-token': token, accept: 'application/json', ...this.headers,

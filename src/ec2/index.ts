@@ -39,7 +39,7 @@ export const ec2Service: ServiceDefinition = {
     };
     const verifier = new SignatureVerifier({
       identityUrl: identity, maxSkewMs: cfg.get<number>('ec2', 'max_request_skew') * 1000,
-      serviceToken: () => ctx.serviceToken(), keyCacheMs: cfg.get<number>('ec2', 'signing_key_cache_time') * 1000,
+      serviceToken: () => ctx.serviceToken(), keyCacheMs: cfg.get<number>('ec2', 'signing_key_cache_time') * 1000, logger: ctx.logger,
     });
     // Identity announces revocations (users disabled, roles removed…) on the bus: forget what
     // was verified. Every server of the topic gets the fanout, so this one has a name of its own.

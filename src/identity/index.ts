@@ -99,7 +99,7 @@ export const identityService: ServiceDefinition = {
     const policy = await PolicyEngine.load(identityPolicyDefaults, resolvePolicyFile(config));
     const local = new LocalTokenValidator(tokens);
     // Revocations are pruned once their tokens could no longer be valid anyway.
-    const pruneTimer = setInterval(() => { store.pruneRevocations(expiration).catch(() => undefined); }, 3600_000);
+    const pruneTimer = setInterval(() => { store.pruneRevocations(expiration).catch((err) => logger.warn({ err }, 'could not prune expired revocation events')); }, 3600_000);
     pruneTimer.unref();
     const challenge = `Keystone uri="${ctx.publicUrl}"`;
     const service = { type: 'identity', mountPrefix: '' }; // set when mounted

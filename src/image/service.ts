@@ -228,7 +228,7 @@ export class ImageService {
 
   /** Starts reporting that this node is still receiving an image's data; returns the stop function. */
   heartbeat(imageId: string): () => void {
-    const t = setInterval(() => { this.repo.heartbeat(imageId, this.nodeId).catch(() => undefined); }, 30_000);
+    const t = setInterval(() => { this.repo.heartbeat(imageId, this.nodeId).catch((err) => this.logger.warn({ err, image: imageId }, 'could not record the upload heartbeat')); }, 30_000);
     t.unref();
     return () => clearInterval(t);
   }

@@ -1,5 +1,6 @@
 // A real all-in-one (`stratus up`) on a free port with a temporary data dir, on the database and
 // transport chosen by STRATUS_TEST_DB / STRATUS_TEST_TRANSPORT, for integration tests.
+import { before, after } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { up } from '../../src/cli/up.ts';
@@ -25,8 +26,14 @@ export interface TestCloud {
   compute?: import('../../src/compute/workers.ts').Workers;
 }
 
-/** `extraConfig`: more stratus.conf lines (e.g. a [qemu] section for the real-guest tests). */
-export async function startCloud(o: { extraConfig?: string[] } = {}): Promise<TestCloud> {
+export interface CloudOptions {
+  /** Extra configuration, section → option → value (e.g. `{ DEFAULT: { log_file: … } }`). */
+  config?: Record<string, Record<string, string>>;
+  /** More stratus.conf lines as they are (e.g. a [qemu] section for the real-guest tests). */
+  extraConfig?: string[];
+}
+
+export async function startCloud(o: CloudOptions = {}): Promise<TestCloud> {
   const dir = tempDir('stratus-cloud-');
   const sets = allServices.flatMap((s) => s.databases);
   const dbs = await Promise.all(sets.map(() => createTestDatabase()));
@@ -35,6 +42,9 @@ export async function startCloud(o: { extraConfig?: string[] } = {}): Promise<Te
   const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, `compute_driver = ${process.env.STRATUS_TEST_DRIVER ?? 'fake'}`, ''];
   sets.forEach((s, i) => lines.push(`[${s.option[0]}]`, `${s.option[1]} = ${dbs[i].url}`, ''));
   lines.push('[keystone_authtoken]', 'username = stratus', 'password = service-pass', 'project_name = service', '');
+  for (const [section, options] of Object.entries(o.config ?? {})) {
+    lines.push(`[${section}]`, ...Object.entries(options).map(([k, v]) => `${k} = ${v}`), '');
+  }
   lines.push(...(o.extraConfig ?? []), '');
   // Compute's cell0 needs a database of its own (the all-in-one derives one beside the cell
   // database, which only works for SQLite files): create it and map it before `up`.
@@ -86,6 +96,19 @@ export async function startCloud(o: { extraConfig?: string[] } = {}): Promise<Te
 }
 
 /** Asserts a Keystone-shaped error body with this status. */
+/**
+ * One all-in-one for a test file: started before its tests with an admin token, stopped after
+ * them. `ready` receives both (the file keeps them in its own variables).
+ */
+export function useCloud(ready: (cloud: TestCloud, adminToken: string) => void, o: CloudOptions = {}): void {
+  let cloud: TestCloud | undefined;
+  before(async () => {
+    cloud = await startCloud(o);
+    ready(cloud, await cloud.adminToken());
+  });
+  after(async () => { await cloud?.stop(); });
+}
+
 export function assertKeystoneError(res: { status: number; body: any }, status: number): void {
   if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
   if (res.body?.error?.code !== status || typeof res.body.error.title !== 'string' || typeof res.body.error.message !== 'string') {

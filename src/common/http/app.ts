@@ -8,6 +8,7 @@ import { Metrics } from './metrics.ts';
 import { NOT_FOUND, errorShape, sendError, writeSocketError, type ErrorShape, type ErrorShapeName } from './errors.ts';
 import { parseJsonBody } from './json.ts';
 import { BadRequest, HeaderFieldsTooLarge, NotFound, StratusError } from '../errors.ts';
+import { inboundGlobalId, withRequestIds } from '../request-ids.ts';
 
 export interface HealthCheck { name: string; check(): Promise<void> }
 
@@ -22,6 +23,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     serviceName?: string;
     startTime?: bigint;
+    /** The caller's X-OpenStack-Request-ID when well formed: the chain's global request id. */
+    globalRequestId?: string;
   }
   interface FastifyInstance {
     metrics: Metrics;
@@ -104,13 +107,22 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
 
   app.addHook('onRequest', async (req, reply) => {
     req.startTime = process.hrtime.bigint();
+    req.globalRequestId = inboundGlobalId(req.headers);
     reply.header('x-openstack-request-id', req.id);
   });
+  // Hooks and the handler run inside the request's ids (callback style: the handler is called from
+  // done(), so its whole async chain inherits them): what it logs and the HTTP calls and RPC
+  // messages it sends carry them (request-ids.ts).
+  // Entered twice: in onRequest for the hooks that run there (authentication), and again once
+  // the body is read (the body's stream events run outside the first scope).
+  const enter = (req: FastifyRequest, _reply: FastifyReply, done: () => void) => withRequestIds({ requestId: req.id, globalRequestId: req.globalRequestId }, done);
+  app.addHook('onRequest', enter);
+  app.addHook('preHandler', enter);
   app.addHook('onResponse', async (req, reply) => {
     const seconds = Number(process.hrtime.bigint() - (req.startTime ?? 0n)) / 1e9;
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.observe(req.serviceName ?? 'root', req.method, route, reply.statusCode, seconds);
-    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(seconds * 1e4) / 10, service: req.serviceName }, 'access');
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(seconds * 1e4) / 10, service: req.serviceName, ...(req.globalRequestId ? { global_request_id: req.globalRequestId } : {}) }, 'access');
   });
 
   app.get('/healthcheck', async (_req, reply) => {

@@ -4,6 +4,7 @@
 import type { FastifyRequest } from 'fastify';
 import { Forbidden, Unauthorized, ServiceUnavailable } from '../errors.ts';
 import type { Credentials } from './policy.ts';
+import { httpRequest } from '../http-client.ts';
 
 export interface AuthContext {
   token: string;
@@ -196,7 +197,7 @@ export class RemoteTokenValidator implements TokenValidator {
     };
     let res: Response;
     try {
-      res = await fetch(`${this.opts.identityUrl}/auth/tokens?nocatalog`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      res = await httpRequest(`${this.opts.identityUrl}/auth/tokens?nocatalog`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     } catch (e) {
       throw new ServiceUnavailable(`Identity service unreachable at ${this.opts.identityUrl}: ${(e as Error).message}`);
     }
@@ -211,7 +212,7 @@ export class RemoteTokenValidator implements TokenValidator {
     const serviceToken = await this.getServiceToken();
     let res: Response;
     try {
-      res = await fetch(`${this.opts.identityUrl}/auth/tokens?nocatalog`, {
+      res = await httpRequest(`${this.opts.identityUrl}/auth/tokens?nocatalog`, {
         headers: { 'x-auth-token': serviceToken, 'x-subject-token': token, [ACCESS_RULES_HEADER]: ACCESS_RULES_VERSION },
       });
     } catch (e) {

@@ -6,6 +6,8 @@
 
 export interface RequestContext {
   requestId: string;
+  /** The id of the request that started the chain (a client's X-OpenStack-Request-ID), as Nova's global_request_id. */
+  globalRequestId?: string;
   userId?: string;
   projectId?: string;
   roles: string[];

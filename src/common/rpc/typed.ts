@@ -12,6 +12,18 @@
 // Each message is sent with the version of its method (the oldest server that understands it),
 // and a server announces the topic's version: a server at 1.3 accepts 1.0…1.3 (Nova's rule).
 import type { CallOptions, RequestContext, RpcServer, Target, Transport } from './transport.ts';
+import { currentRequestIds, withRequestIds } from '../request-ids.ts';
+
+/**
+ * The context a message carries: the caller's, with the global request id of the work in
+ * progress (Nova's global_request_id) when the caller did not set one, so that the chain an API
+ * request starts keeps its id across the bus.
+ */
+function outbound(ctx: RequestContext): RequestContext {
+  if (ctx.globalRequestId !== undefined) return ctx;
+  const g = currentRequestIds()?.globalRequestId;
+  return g ? { ...ctx, globalRequestId: g } : ctx;
+}
 
 declare const phantom: unique symbol;
 export interface MethodSpec<A, R, K extends 'call' | 'cast'> {
@@ -60,14 +72,19 @@ export class RpcClient<M extends Methods> {
   }
 
   async call<K extends CallNames<M>>(ctx: RequestContext, method: K, args: ArgsOf<M[K]>, opts: Omit<CallOptions, 'version'> = {}): Promise<ResultOf<M[K]>> {
-    return (await this.bus()).call<ResultOf<M[K]>>(ctx, this.target(), method, args, { ...opts, version: this.api.methods[method].since });
+    return (await this.bus()).call<ResultOf<M[K]>>(outbound(ctx), this.target(), method, args, { ...opts, version: this.api.methods[method].since });
   }
 
   async cast<K extends CastNames<M>>(ctx: RequestContext, method: K, args: ArgsOf<M[K]>): Promise<void> {
-    await (await this.bus()).cast(ctx, this.target(), method, args, { version: this.api.methods[method].since });
+    await (await this.bus()).cast(outbound(ctx), this.target(), method, args, { version: this.api.methods[method].since });
   }
 }
 
 export function serveApi<M extends Methods>(transport: Transport, api: TopicApi<M>, o: { server?: string }, handlers: Handlers<M>): Promise<RpcServer> {
-  return transport.serve({ topic: api.topic, server: o.server }, handlers as Record<string, (ctx: RequestContext, a: any) => unknown>, { version: api.version });
+  // Each message is handled inside its request ids: log lines and outbound HTTP calls made for it carry them.
+  const wrapped: Record<string, (ctx: RequestContext, a: any) => unknown> = {};
+  for (const [name, h] of Object.entries(handlers as Record<string, (ctx: RequestContext, a: any) => unknown>)) {
+    wrapped[name] = (ctx, a) => withRequestIds({ requestId: ctx.requestId, globalRequestId: typeof ctx.globalRequestId === 'string' ? ctx.globalRequestId : undefined }, () => h(ctx, a));
+  }
+  return transport.serve({ topic: api.topic, server: o.server }, wrapped, { version: api.version });
 }

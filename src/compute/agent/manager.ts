@@ -11,7 +11,7 @@ import { RpcClient, serveApi, type ArgsOf, type CallNames, type Handlers, type R
 import { conductorApi, type InstanceWithMetadata } from '../rpcapi/conductor.ts';
 import { computeApi, type BuildSecrets } from '../rpcapi/compute.ts';
 import { VM, TASK, POWER, POWER_NAMES, type InstanceRow } from '../objects.ts';
-import type { PlacementClient } from '../clients.ts';
+import type { PlacementClient, ProviderState } from '../clients.ts';
 import type { ComputeDriver, GuestSpec, InjectedFile, LifecycleEvent } from '../virt/driver.ts';
 import { InstanceNotFound as GuestNotFound, NotSupported } from '../virt/errors.ts';
 import { CAPABILITY_TRAITS } from '../virt/capabilities.ts';
@@ -123,7 +123,7 @@ export class ComputeManager {
     clearTimeout(this.usageDirty);
     await this.server?.stop();
     // The driver's background work (QMP connections, the fake driver's console servers); guests keep running.
-    await this.d.driver.cleanupHost?.().catch(() => undefined);
+    await this.d.driver.cleanupHost?.().catch((err) => this.d.logger.warn({ err, host: this.host }, 'the driver did not clean up its host work'));
   }
 
   /** Resource tracker: the compute node record (through the conductor) and placement inventory. */
@@ -140,11 +140,14 @@ export class ComputeManager {
       cpu_allocation_ratio: ratios.cpu, ram_allocation_ratio: ratios.ram, disk_allocation_ratio: ratios.disk,
       usage: { ...usage, memory_mb_used: usage.memory_mb_used + config.get<number>('DEFAULT', 'reserved_host_memory_mb') },
     });
+    // A provider this call creates is known exactly, so its traits and inventory are written
+    // without reading them first.
+    let known: ProviderState | undefined;
     if (this.nodeUuid !== node.uuid) {
       // Remember the node only once its provider exists: if placement is not reachable yet, the
       // next attempt must create the provider again instead of writing inventory to nothing.
-      await placement.ensureProvider(node.uuid, r.hypervisorHostname);
-      await this.reportCapabilities(node.uuid);
+      known = await placement.ensureProvider(node.uuid, r.hypervisorHostname);
+      known = await this.reportCapabilities(node.uuid, known);
       this.nodeUuid = node.uuid;
     }
     const reservedDisk = Math.ceil(config.get<number>('DEFAULT', 'reserved_host_disk_mb') / 1024);
@@ -152,16 +155,16 @@ export class ComputeManager {
       VCPU: { total: r.vcpus, reserved: config.get<number>('DEFAULT', 'reserved_host_cpus'), min_unit: 1, max_unit: r.vcpus, step_size: 1, allocation_ratio: ratios.cpu },
       MEMORY_MB: { total: r.memoryMb, reserved: config.get<number>('DEFAULT', 'reserved_host_memory_mb'), min_unit: 1, max_unit: r.memoryMb, step_size: 1, allocation_ratio: ratios.ram },
       DISK_GB: { total: r.localGb, reserved: reservedDisk, min_unit: 1, max_unit: r.localGb, step_size: 1, allocation_ratio: ratios.disk },
-    });
+    }, known);
   }
 
   /**
    * The driver's capabilities as traits on the node's provider (Nova's capability traits): the
    * ones it claims are added, the capability traits it does not claim removed, others kept.
    */
-  private async reportCapabilities(nodeUuid: string): Promise<void> {
+  private async reportCapabilities(nodeUuid: string, known?: ProviderState): Promise<ProviderState> {
     const claimed = new Set(this.d.driver.capabilities());
-    await this.d.placement.setTraits(nodeUuid, [...claimed], CAPABILITY_TRAITS.filter((t) => !claimed.has(t)));
+    return this.d.placement.setTraits(nodeUuid, [...claimed], CAPABILITY_TRAITS.filter((t) => !claimed.has(t)), known);
   }
 
   /** The driver's power state of a guest; NOSTATE when it has none. */
@@ -496,8 +499,10 @@ export class ComputeManager {
     } catch {
       return; // deleted or taken over while queued
     }
+    const t0 = Date.now();
     try {
       await this.d.driver.spawn(this.specOf(row, { adminPassword: secrets.admin_password ?? null, injectedFiles: secrets.injected_files ?? [] }));
+      this.d.logger.info({ instance: uuid }, `Took ${((Date.now() - t0) / 1000).toFixed(2)} seconds to spawn the instance on the hypervisor.`);
     } catch (e) {
       const reason = (e as Error).message;
       this.d.logger.warn({ instance: uuid, err: e, requestId: ctx.requestId }, 'spawn failed; asking the conductor to reschedule');

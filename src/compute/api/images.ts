@@ -35,7 +35,7 @@ function view(c: Ctx, img: any, detail: boolean) {
 }
 
 async function getImage(c: Ctx, id: string) {
-  const img = await c.api.images.get(c.auth.token, id, c.req.id);
+  const img = await c.api.images.get(c.auth.token, id);
   if (!img) throw new NotFound('Image not found.');
   return img;
 }

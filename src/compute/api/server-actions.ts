@@ -66,7 +66,8 @@ async function snapshotInto(c: Ctx, l: Awaited<ReturnType<typeof getLiveServer>>
   const imageId = img.body.id as string;
   if (o.remember) sm[o.remember] = imageId;
   await service(c).begin(caller(c), l, action, { task: o.task, record: o.record, updates: o.remember ? { system_metadata: JSON.stringify(sm) } : undefined }).catch(async (e) => {
-    await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${imageId}`).catch(() => undefined);
+    await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${imageId}`)
+      .catch((err) => c.api.logger.warn({ err, image: imageId, instance: l.row.uuid }, `could not delete the image of a refused ${o.record}`));
     throw e;
   });
   return imageId;
@@ -144,7 +145,7 @@ const ACTIONS: Record<string, ServerAction> = {
     const svc = service(c);
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'rebuild');
-    const image = await c.api.images.get(c.auth.token, a.imageRef, c.req.id);
+    const image = await c.api.images.get(c.auth.token, a.imageRef);
     if (!image) throw new BadRequest(`Image ${a.imageRef} could not be found.`);
     if (image.status !== 'active') throw new BadRequest(`Image ${a.imageRef} is not active.`);
     imageProps(image);
@@ -237,7 +238,7 @@ const ACTIONS: Record<string, ServerAction> = {
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'rescue');
     if (a.rescue_image_ref) {
-      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref, c.req.id);
+      const image = await c.api.images.get(c.auth.token, a.rescue_image_ref);
       if (!image) throw new BadRequest(`Requested rescue image '${a.rescue_image_ref}' is not supported`);
     }
     const password: string = a.adminPass ?? generatePassword();

@@ -233,6 +233,7 @@ export class Conductor {
       return;
     }
     const t = await d.cellTransports.forCell(cell);
+    d.logger.info({ instance: uuid, host: sel.host, cell: cell.name }, 'instance scheduled; casting the build to its host');
     await this.compute(sel.host, t).cast(ctx, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename, ...secrets });
   }
 

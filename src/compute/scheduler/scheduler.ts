@@ -67,7 +67,9 @@ export class Scheduler {
   async selectDestinations(_ctx: RequestContext, spec: RequestSpec, uuids: string[]): Promise<Selection[]> {
     const t0 = process.hrtime.bigint();
     try {
-      return await this.select(spec, uuids);
+      const chosen = await this.select(spec, uuids);
+      this.d.logger.info({ instances: uuids, hosts: chosen.map((c) => c.host), ms: Math.round(Number(process.hrtime.bigint() - t0) / 1e5) / 10 }, 'selected destinations');
+      return chosen;
     } finally {
       this.timings.push(Number(process.hrtime.bigint() - t0) / 1e6);
       if (this.timings.length > 10_000) this.timings.splice(0, 5_000);

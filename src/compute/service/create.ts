@@ -54,7 +54,7 @@ export async function createServers(api: ComputeApi, who: CreateCaller, req: Cre
     const bdm = (s.block_device_mapping_v2 ?? s.block_device_mapping ?? []) as unknown[];
     throw new BadRequest(bdm.length ? 'Block device mapping is not supported: Stratus has no block storage service.' : 'Missing imageRef attribute');
   }
-  const image = await api.images.get(who.token, imageRef, who.requestId);
+  const image = await api.images.get(who.token, imageRef);
   if (!image) throw new BadRequest(`Image ${imageRef} could not be found.`);
   if (image.status !== 'active') throw new BadRequest(`Image ${imageRef} is not active.`);
   const props = imageProps(image);

@@ -112,7 +112,7 @@ async function upload(svc: ImageService, ctx: RequestCtx, img: Image, req: Fasti
     }
     if (result.verdict) req.log.info({ image: img.id, format: result.verdict.detected, size: result.size, details: result.verdict.details }, 'image data accepted');
   } catch (e) {
-    if (result?.tmpPath) await rm(result.tmpPath, { force: true }).catch(() => undefined);
+    if (result?.tmpPath) await rm(result.tmpPath, { force: true }).catch((err) => req.log.warn({ err, image: img.id, path: result?.tmpPath }, 'could not remove the temporary file of a failed upload'));
     await svc.repo.transition(img.id, working, 'queued', { upload_owner: null, upload_heartbeat: null });
     if (e instanceof ClientDisconnected) req.log.info({ image: img.id, err: e.message }, 'upload interrupted; image back to queued');
     else drain(source);

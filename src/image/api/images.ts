@@ -494,7 +494,7 @@ export async function deleteImage(svc: ImageService, id: string): Promise<void> 
   }
   const staged = await svc.database.db.selectFrom('image_staging').selectAll().where('image_id', '=', id).executeTakeFirst();
   if (staged) {
-    await svc.staging.delete(staged.path).catch(() => undefined);
+    await svc.staging.delete(staged.path).catch((e) => svc.logger.error({ err: e, image: id }, 'could not delete staged image data'));
     await svc.database.db.deleteFrom('image_staging').where('image_id', '=', id).execute();
   }
 }

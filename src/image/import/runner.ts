@@ -120,10 +120,12 @@ export class ImportRunner {
     const svc = this.svc;
     const id = r.image.id;
     const log = svc.logger.child({ image: id, task: task.id, method: r.method });
+    // Bookkeeping and cleanup that must not stop what they accompany: logged, not thrown.
+    const warn = (what: string) => (err: unknown): undefined => { log.warn({ err }, `could not ${what}`); return undefined; };
     await svc.repo.updateTask(task.id, { status: 'processing' });
     const beat = setInterval(() => {
-      svc.repo.updateTask(task.id, {}).catch(() => undefined);
-      svc.repo.heartbeat(id, svc.nodeId).catch(() => undefined);
+      svc.repo.updateTask(task.id, {}).catch(warn('touch the task'));
+      svc.repo.heartbeat(id, svc.nodeId).catch(warn('record the import heartbeat'));
     }, 30_000);
     beat.unref();
     const cleanup: string[] = [];
@@ -184,18 +186,18 @@ export class ImportRunner {
     } catch (e) {
       const msg = e instanceof QuotaExceeded || e instanceof ImportFailed || e instanceof UriRefused ? e.message : `${(e as Error).message}`;
       log.warn({ err: msg }, 'import failed');
-      await svc.repo.updateTask(task.id, { status: 'failure', message: msg }).catch(() => undefined);
+      await svc.repo.updateTask(task.id, { status: 'failure', message: msg }).catch(warn('record the task failure'));
       if (r.method !== 'copy-image' && !activated) {
         // Back to where a new attempt can start: the data is gone, the image queued.
-        await svc.repo.transition(id, 'importing', 'queued', { upload_owner: null, upload_heartbeat: null }).catch(() => undefined);
-        await svc.repo.removeStaging(id).catch(() => undefined);
+        await svc.repo.transition(id, 'importing', 'queued', { upload_owner: null, upload_heartbeat: null }).catch(warn('put the image back to queued'));
+        await svc.repo.removeStaging(id).catch(warn('remove the staged data'));
       }
     } finally {
       clearInterval(beat);
-      if (r.method !== 'copy-image') for (const p of cleanup) await rm(p, { force: true }).catch(() => undefined);
-      await svc.repo.deleteProperty(id, LOCK).catch(() => undefined);
-      const now = await svc.repo.get(id).catch(() => undefined);
-      if (now && now.properties[IMPORTING] === '') await svc.repo.deleteProperty(id, IMPORTING).catch(() => undefined);
+      if (r.method !== 'copy-image') for (const p of cleanup) await rm(p, { force: true }).catch(warn(`remove ${p}`));
+      await svc.repo.deleteProperty(id, LOCK).catch(warn('release the import lock'));
+      const now = await svc.repo.get(id).catch(warn('read the image back'));
+      if (now && now.properties[IMPORTING] === '') await svc.repo.deleteProperty(id, IMPORTING).catch(warn('clear os_glance_importing_to_stores'));
     }
   }
 

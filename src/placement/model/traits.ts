@@ -80,8 +80,7 @@ export async function setProviderTraits(store: PlacementStore, uuid: string, gen
       await store.insertIgnore(trx, 'resource_provider_traits', add.map((trait_id) => ({ resource_provider_id: p.id, trait_id })));
       gen = await bumpGeneration(trx, p);
     }
-    const traits = (await trx.selectFrom('resource_provider_traits as rpt').innerJoin('traits as t', 't.id', 'rpt.trait_id')
-      .select('t.name').where('rpt.resource_provider_id', '=', p.id).orderBy('t.name').execute()).map((r) => r.name);
-    return { provider: { ...p, generation: gen }, traits };
+    // The provider now has exactly the names asked for (no read needed to say which).
+    return { provider: { ...p, generation: gen }, traits: [...ids.keys()].sort() };
   });
 }
