@@ -140,6 +140,27 @@ export interface InstanceDiagnostics {
   memory_details: { maximum: number | null; used: number | null };
 }
 
+/** Where a guest goes: the destination compute host as the source sees it. */
+export interface MoveTarget { host: string; /** the destination's [DEFAULT] my_ip */ address: string }
+
+/**
+ * What the source hands to the destination for a cold move (resize / migrate): opaque to the
+ * manager, carried over RPC. For qemu: where and how to fetch the disks (URL on the source's
+ * agent-to-agent channel + a per-migration token); for fake: {}.
+ */
+export type MigratedDisks = Record<string, unknown>;
+
+/** What the destination prepares for a live migration (qemu: the -incoming URI it listens on). */
+export type LiveMigrationTarget = Record<string, unknown>;
+
+export interface LiveMigrationProgress { totalBytes: number; processedBytes: number; remainingBytes: number }
+export interface LiveMigrationOptions {
+  /** Copy the disks too (no shared storage; Stratus never has shared storage today). */
+  block: boolean;
+  onProgress?(p: LiveMigrationProgress): void;
+}
+export interface LiveMigrationResult { totalTimeMs: number; downtimeMs: number | null }
+
 export interface ComputeDriver {
   readonly type: string;
   /** Called once at agent start with the instances the database places here. */
@@ -178,9 +199,29 @@ export interface ComputeDriver {
   getConsole?(g: GuestSpec, kind: ConsoleKind): Promise<ConsoleEndpoint>;
   /** Lifecycle events of guests that change state on their own. */
   onLifecycleEvent?(cb: (e: LifecycleEvent) => void): void;
-  /** Moves: hooks for resize / cold migration (filled by the migration issue). */
-  migrate?(g: GuestSpec, dest: { host: string; address: string }): Promise<void>;
-  finishMigration?(g: GuestSpec, resize: boolean): Promise<void>;
+  // ---- moves (Nova: migrate_disk_and_power_off, finish_migration, confirm_migration,
+  //      finish_revert_migration; pre_live_migration, live_migration, post_live_migration_at_destination,
+  //      rollback_live_migration_at_destination, live_migration_force_complete, live_migration_abort)
+  /** Source, cold move: power the guest off and make its disks fetchable by `dest`; keeps them until confirm/revert. */
+  migrateDiskAndPowerOff?(g: GuestSpec, dest: MoveTarget, newFlavor: FlavorSpec): Promise<MigratedDisks>;
+  /** Destination, cold move: take the disks, grow them to g.flavor (the NEW flavor), start the guest if powerOn. */
+  finishMigration?(g: GuestSpec, disks: MigratedDisks, opts: { resize: boolean; powerOn: boolean }): Promise<void>;
+  /** Source, after confirm: delete what migrateDiskAndPowerOff kept. Idempotent. */
+  confirmMigration?(uuid: string): Promise<void>;
+  /** Source, after revert (the destination already destroyed its copy): the kept disks back, g.flavor = OLD flavor, started if powerOn. */
+  finishRevertMigration?(g: GuestSpec, opts: { powerOn: boolean }): Promise<void>;
+  /** Destination, live: get ready to receive (qemu: start with -incoming, disks created empty for block migration). */
+  preLiveMigration?(g: GuestSpec, source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget>;
+  /** Source, live: move the running guest to dest; resolves when the destination runs it (the source copy is gone). */
+  liveMigrate?(g: GuestSpec, dest: MoveTarget, target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult>;
+  /** Destination, live, after success: the guest is ours now (adopt it, start watching it). */
+  postLiveMigrationAtDestination?(g: GuestSpec): Promise<void>;
+  /** Destination, live, after failure/abort: remove whatever preLiveMigration made. Idempotent. */
+  rollbackLiveMigrationAtDestination?(uuid: string): Promise<void>;
+  /** Source, live, running: pause the guest so the migration converges (Nova's force_complete). */
+  liveMigrationForceComplete?(uuid: string): Promise<void>;
+  /** Source, live, running: cancel; the guest keeps running on the source; liveMigrate rejects with MigrationAborted (virt/errors.ts). */
+  liveMigrationAbort?(uuid: string): Promise<void>;
   /** Stops background work (QMP connections, timers); guests keep running. */
   cleanupHost?(): Promise<void>;
 }
