@@ -25,13 +25,20 @@ export interface TestCloud {
   compute?: import('../../src/compute/workers.ts').Workers;
 }
 
-export async function startCloud(): Promise<TestCloud> {
+export interface CloudOptions {
+  /** Compute agents (`stratus up --compute-hosts N`): compute1 … computeN when N > 1. */
+  computeHosts?: number;
+  /** Extra `[DEFAULT]` lines (`allow_resize_to_same_host = true` …) and whole sections after them. */
+  config?: string[];
+}
+
+export async function startCloud(o: CloudOptions = {}): Promise<TestCloud> {
   const dir = tempDir('stratus-cloud-');
   const sets = allServices.flatMap((s) => s.databases);
   const dbs = await Promise.all(sets.map(() => createTestDatabase()));
   const { url: transportUrl, exchange } = testTransportUrl();
   // The fake driver: CI has qemu installed, and only the real-guest tests (npm run test:qemu) use it.
-  const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, `compute_driver = ${process.env.STRATUS_TEST_DRIVER ?? 'fake'}`, ''];
+  const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, `compute_driver = ${process.env.STRATUS_TEST_DRIVER ?? 'fake'}`, ...(o.config ?? []), ''];
   sets.forEach((s, i) => lines.push(`[${s.option[0]}]`, `${s.option[1]} = ${dbs[i].url}`, ''));
   lines.push('[keystone_authtoken]', 'username = stratus', 'password = service-pass', 'project_name = service', '');
   // Compute's cell0 needs a database of its own (the all-in-one derives one beside the cell
@@ -46,7 +53,7 @@ export async function startCloud(): Promise<TestCloud> {
   writeFileSync(join(dir.path, 'stratus.conf'), lines.join('\n'));
   process.env.STRATUS_LOG_LEVEL ??= process.env.STRATUS_TEST_LOG ?? 'silent';
   const port = await freePort();
-  const r = await up({ dataDir: dir.path, bind: '127.0.0.1', port });
+  const r = await up({ dataDir: dir.path, bind: '127.0.0.1', port, computeHosts: o.computeHosts });
   const url = r.url;
   const identityUrl = `${url}/identity/v3`;
   const adminPassword = r.adminPassword!;

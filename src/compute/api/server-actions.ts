@@ -14,6 +14,7 @@ import { validate, P } from './validation.ts';
 import type { Ctx, Route } from './router.ts';
 import { getLiveServer, getServer, deleteServer, renderServer } from './servers.ts';
 import { CONSOLE_ACTIONS } from '../console/api.ts';
+import { MOVE_ACTIONS } from './server-moves.ts';
 
 /** The service layer for this request (it knows nothing of HTTP). */
 const service = (c: Ctx) => new ComputeActions({ cellTransports: c.api.cellTransports });
@@ -258,13 +259,12 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     return { status: 202 };
   },
   ...CONSOLE_ACTIONS,
+  ...MOVE_ACTIONS,
 };
 
 /** Actions this cloud cannot do, with the policy rule Nova checks for each (before answering 501). */
 const UNSUPPORTED: Record<string, string> = {
-  resize: 'os_compute_api:servers:resize', confirmResize: 'os_compute_api:servers:confirm_resize', revertResize: 'os_compute_api:servers:revert_resize',
-  migrate: 'os_compute_api:os-migrate-server:migrate', 'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
-  createBackup: 'os_compute_api:os-create-backup', evacuate: 'os_compute_api:os-evacuate',
+  createBackup: 'os_compute_api:os-create-backup',
   addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
   addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
   'os-getRDPConsole': 'os_compute_api:os-remote-consoles',
@@ -282,7 +282,7 @@ async function action(c: Ctx) {
     // Authorize first (issue 9 item 7): a caller without the right gets 403, not 501.
     const ref = await getServer(c, c.params.id);
     c.enforce(UNSUPPORTED[name], { project_id: (ref.located ?? ref.build)!.row.project_id });
-    throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage, networking or migration services).`);
+    throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage or networking services).`);
   }
   if (keys.length > 1) throw new BadRequest('Malformed request body: more than one action');
   return ACTIONS[name](c, body[name]);

@@ -35,7 +35,7 @@ export const conductorApi = topicApi('conductor', '1.2', {
   /** Live migration the API accepted (migration 'accepted', task 'migrating'); host: null lets the scheduler choose. */
   live_migrate_instance: cast<{ instance_uuid: string; migration_uuid: string; host: string | null; force: boolean; block_migration: boolean | null }>('1.2'),
   /** Evacuation off a dead host (migration 'accepted', task 'rebuilding'). */
-  evacuate_instance: cast<{ instance_uuid: string; migration_uuid: string; host: string | null; force: boolean } & BuildSecrets>('1.2'),
+  evacuate_instance: cast<{ instance_uuid: string; migration_uuid: string; host: string | null; force: boolean; orig_vm_state: string } & BuildSecrets>('1.2'),
   reschedule: cast<{ instance_uuid: string; failed_host: string; reason: string } & BuildSecrets>('1.1'),
   // --- agents' database access ---
   service_update: call<{ host: string; binary: string; topic: string }, ServiceRecord>('1.0'),
