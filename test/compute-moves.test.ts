@@ -162,9 +162,10 @@ test('a stopped server resizes and stays stopped after confirm', async () => {
   const s0 = await boot('resize-stopped');
   assert.equal((await action(s0.id, { 'os-stop': null })).status, 202);
   await waitFor(s0.id, ['SHUTOFF']);
-  assert.equal((await action(s0.id, { resize: { flavorRef: '2' } })).status, 202);
+  assert.equal((await action(s0.id, { resize: { flavorRef: '2', 'OS-DCF:diskConfig': 'MANUAL' } })).status, 202);
   const s1 = await waitFor(s0.id, ['VERIFY_RESIZE']);
   assert.equal(s1['OS-EXT-STS:power_state'], 4);
+  assert.equal(s1['OS-DCF:diskConfig'], 'MANUAL');
   assert.equal((await action(s0.id, { confirmResize: null })).status, 204);
   await waitFor(s0.id, ['SHUTOFF']);
   await api('DELETE', `/servers/${s0.id}`);

@@ -4,7 +4,7 @@
 // conductor (moves start there) or, for confirm and revert, to the host that finishes them.
 import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { computeRpc, conductorRpc } from '../rpc.ts';
-import { TASK, VM, type EmbeddedFlavor } from '../objects.ts';
+import { TASK, VM, type EmbeddedFlavor, type InstanceRow } from '../objects.ts';
 import { ComputeActions, type Caller } from '../service/actions.ts';
 import { checkInstanceState } from '../service/instance-states.ts';
 import { createMigration, migrationOf, updateMigration, withMoveState, type MigrationType } from '../service/moves.ts';
@@ -42,11 +42,11 @@ async function computeHost(l: Located, host: string, status: 400 | 404 = 400): P
 }
 
 /** Resize or cold migration: the migration record (pre-migrating), the task, the move state, the conductor. */
-async function coldMove(c: Ctx, l: Located, o: { type: MigrationType; record: string; action: 'resize' | 'migrate'; newFlavor: EmbeddedFlavor | null; newFlavorId: number | null; host: string | null }) {
+async function coldMove(c: Ctx, l: Located, o: { type: MigrationType; record: string; action: 'resize' | 'migrate'; newFlavor: EmbeddedFlavor | null; newFlavorId: number | null; host: string | null; updates?: Partial<InstanceRow> }) {
   const old = parseJson<EmbeddedFlavor>(l.row.flavor, {} as EmbeddedFlavor);
   const oldId = await flavorDbId(c, old.flavorid);
   const state = withMoveState(l.row, { old_vm_state: l.row.vm_state, old_flavor: old, new_flavor: o.newFlavor ?? old });
-  await service(c).begin(caller(c), l, o.action, { task: TASK.RESIZE_PREP, record: o.record, updates: { system_metadata: state } });
+  await service(c).begin(caller(c), l, o.action, { task: TASK.RESIZE_PREP, record: o.record, updates: { ...o.updates, system_metadata: state } });
   const mig = await createMigration(l.db, { instance: l.row, type: o.type, status: 'pre-migrating', oldFlavorId: oldId, newFlavorId: o.newFlavorId ?? oldId });
   await conductorRpc(() => c.api.transport()).cast(c.rpcContext(), 'migrate_server', { instance_uuid: l.row.uuid, migration_uuid: mig.uuid, new_flavor: o.newFlavor, host: o.host });
 }
@@ -56,6 +56,29 @@ async function finishedMove(l: Located) {
   const m = await migrationOf(l.db, l.row.uuid, ['resize', 'migration'], ['finished']);
   if (!m) throw new BadRequest('Instance has not been resized.');
   return m;
+}
+
+/** Confirm (on the source) or revert (on the destination) of a resize or cold migration waiting in VERIFY_RESIZE. */
+const END = {
+  confirm: { rule: 'os_compute_api:servers:confirm_resize', state: 'confirm_resize', task: TASK.RESIZE_CONFIRMING, record: 'confirmResize', status: 'confirming', rpc: 'confirm_resize', host: 'source_compute' },
+  revert: { rule: 'os_compute_api:servers:revert_resize', state: 'revert_resize', task: TASK.RESIZE_REVERTING, record: 'revertResize', status: 'reverting', rpc: 'revert_resize', host: 'dest_compute' },
+} as const;
+
+async function endResize(c: Ctx, how: keyof typeof END): Promise<{ l: Located }> {
+  const e = END[how];
+  const l = await getLiveServer(c, c.params.id);
+  c.enforce(e.rule, { project_id: l.row.project_id, user_id: l.row.user_id });
+  service(c).checkLock(caller(c), l);
+  checkInstanceState(l.row, e.state);
+  const m = await finishedMove(l);
+  await updateMigration(l.db, m.uuid, { status: e.status }, ['finished']);
+  await service(c).begin(caller(c), l, e.state, { task: e.task, record: e.record }).catch(async (err) => {
+    await updateMigration(l.db, m.uuid, { status: 'finished' }).catch(() => undefined);
+    throw err;
+  });
+  const rpc = await computeRpc(c.api.cellTransports, l.cell, m[e.host]!);
+  await rpc.cast(c.rpcContext(), e.rpc, { instance_uuid: l.row.uuid, migration_uuid: m.uuid });
+  return { l };
 }
 
 export const MOVE_ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
@@ -79,42 +102,18 @@ export const MOVE_ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>
     const ram = Math.max(0, f.memory_mb - cur.memory_mb);
     if (cores || ram) await checkInstanceQuota(c.api, l.row.project_id, l.row.user_id, { instances: 0, cores, ram });
     const specs = (await extraSpecsOf(c.api.cells.db, [f.id])).get(f.id) ?? {};
-    await coldMove(c, l, { type: 'resize', record: 'resize', action: 'resize', newFlavor: embedFlavor(f, specs), newFlavorId: f.id, host: null });
+    await coldMove(c, l, { type: 'resize', record: 'resize', action: 'resize', newFlavor: embedFlavor(f, specs), newFlavorId: f.id, host: null,
+      updates: a['OS-DCF:diskConfig'] === undefined ? {} : { auto_disk_config: a['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0 } });
     return { status: 202 };
   },
   confirmResize: async (c) => {
-    const l = await getLiveServer(c, c.params.id);
-    c.enforce('os_compute_api:servers:confirm_resize', { project_id: l.row.project_id, user_id: l.row.user_id });
-    service(c).checkLock(caller(c), l);
-    checkInstanceState(l.row, 'confirm_resize');
-    const m = await finishedMove(l);
-    await updateMigration(l.db, m.uuid, { status: 'confirming' }, ['finished']);
-    await service(c).begin(caller(c), l, 'confirm_resize', { task: TASK.RESIZE_CONFIRMING, record: 'confirmResize' }).catch(async (e) => {
-      await updateMigration(l.db, m.uuid, { status: 'finished' }).catch(() => undefined);
-      throw e;
-    });
+    const { l } = await endResize(c, 'confirm');
     // The instance keeps its new flavor: later moves and reschedules ask for it.
     const spec = await c.api.cells.db.selectFrom('request_specs').select('spec').where('instance_uuid', '=', l.row.uuid).executeTakeFirst();
     if (spec) await c.api.cells.db.updateTable('request_specs').set({ spec: JSON.stringify({ ...JSON.parse(spec.spec), flavor: JSON.parse(l.row.flavor) }) }).where('instance_uuid', '=', l.row.uuid).execute();
-    const rpc = await computeRpc(c.api.cellTransports, l.cell, m.source_compute!);
-    await rpc.cast(c.rpcContext(), 'confirm_resize', { instance_uuid: l.row.uuid, migration_uuid: m.uuid });
     return { status: 204 };
   },
-  revertResize: async (c) => {
-    const l = await getLiveServer(c, c.params.id);
-    c.enforce('os_compute_api:servers:revert_resize', { project_id: l.row.project_id, user_id: l.row.user_id });
-    service(c).checkLock(caller(c), l);
-    checkInstanceState(l.row, 'revert_resize');
-    const m = await finishedMove(l);
-    await updateMigration(l.db, m.uuid, { status: 'reverting' }, ['finished']);
-    await service(c).begin(caller(c), l, 'revert_resize', { task: TASK.RESIZE_REVERTING, record: 'revertResize' }).catch(async (e) => {
-      await updateMigration(l.db, m.uuid, { status: 'finished' }).catch(() => undefined);
-      throw e;
-    });
-    const rpc = await computeRpc(c.api.cellTransports, l.cell, m.dest_compute!);
-    await rpc.cast(c.rpcContext(), 'revert_resize', { instance_uuid: l.row.uuid, migration_uuid: m.uuid });
-    return { status: 202 };
-  },
+  revertResize: async (c) => { await endResize(c, 'revert'); return { status: 202 }; },
   migrate: async (c, arg) => {
     let host: string | null = null;
     if (c.v.atLeast('2.56')) {
