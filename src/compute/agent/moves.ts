@@ -83,11 +83,12 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
     const back = await update(ctx, row.uuid, { host: p.host, node: m.source_node, ...flavorColumns(old) });
     await p.placement.moveAllocations(m.uuid, row.uuid);
     const powerOn = st.old_vm_state !== VM.STOPPED;
-    // The guest is back from the disks the source kept; if it never left (a failure before the
-    // disks moved), it only has to be started again.
+    // The guest comes back from the disks the source kept once they were handed over (the
+    // migration got past `migrating`); a failure before that left the guest here, at most off.
     const spec = p.specOf({ ...back, metadata: row.metadata });
-    if (await p.powerState(row.uuid) === POWER.NOSTATE) await need(drv, 'finishRevertMigration')(spec, { powerOn });
-    else if (powerOn) await drv.powerOn(spec);
+    const handedOver = m.status !== 'pre-migrating' && (m.status !== 'migrating' || await p.powerState(row.uuid) === POWER.NOSTATE);
+    if (handedOver) await need(drv, 'finishRevertMigration')(spec, { powerOn });
+    else if (powerOn && await p.powerState(row.uuid) !== POWER.RUNNING) await drv.powerOn(spec);
     await update(ctx, row.uuid, {
       vm_state: powerOn ? VM.ACTIVE : VM.STOPPED, task_state: null, power_state: await p.powerState(row.uuid), system_metadata: withMoveState(back, null),
     });
