@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
-import { computeApi, mv } from './helpers/compute.ts';
+import { computeApi, mv, projectUser } from './helpers/compute.ts';
 
 let cloud: TestCloud;
 let token: string;
@@ -12,25 +12,15 @@ const { api, waitFor } = computeApi(() => cloud, () => token, { settled: true })
 let imageId: string;
 const users: Record<string, string> = {};
 
-async function projectUser(project: string, user: string, roleName: string): Promise<string> {
-  const I = '/identity/v3';
-  let p = (await cloud.req('GET', `${I}/projects?name=${project}`, { token })).body.projects[0];
-  if (!p) p = (await cloud.req('POST', `${I}/projects`, { token, body: { project: { name: project, domain_id: 'default' } } })).body.project;
-  const u = await cloud.req('POST', `${I}/users`, { token, body: { user: { name: user, password: `pw-${user}`, domain_id: 'default', default_project_id: p.id } } });
-  const role = (await cloud.req('GET', `${I}/roles?name=${roleName}`, { token })).body.roles[0];
-  assert.equal((await cloud.req('PUT', `${I}/projects/${p.id}/users/${u.body.user.id}/roles/${role.id}`, { token })).status, 204);
-  return (await cloud.login(user, `pw-${user}`, project)).token;
-}
-
 before(async () => {
   cloud = await startCloud();
   token = await cloud.adminToken();
   const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'img', disk_format: 'raw', container_format: 'bare', visibility: 'public' } });
   imageId = img.body.id;
   await fetch(`${cloud.url}/image/v2/images/${imageId}/file`, { method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4096) });
-  users.a = await projectUser('proj-a', 'alice', 'member');
-  users.b = await projectUser('proj-b', 'bob', 'member');
-  users.bReader = await projectUser('proj-b', 'bob-reader', 'reader');
+  users.a = await projectUser(cloud, token, 'proj-a', 'alice', 'member');
+  users.b = await projectUser(cloud, token, 'proj-b', 'bob', 'member');
+  users.bReader = await projectUser(cloud, token, 'proj-b', 'bob-reader', 'reader');
 });
 after(async () => { await cloud?.stop(); });
 

@@ -12,7 +12,8 @@ import { Cells } from './cells.ts';
 import { CellTransports } from './rpc.ts';
 import { ImageClient, PlacementClient } from './clients.ts';
 import { computePolicyDefaults } from './policy.ts';
-import { registerRoutes, type ComputeApi } from './api/router.ts';
+import type { ComputeApi } from './api/context.ts';
+import { registerComputeRows } from './api/rows.ts';
 import { ROUTES } from './api/routes.ts';
 import { versionRoutes } from './api/versions.ts';
 import { seedFlavors } from './api/flavors.ts';
@@ -57,7 +58,7 @@ export const computeService: ServiceDefinition = {
         extraHeaders: (req) => ({ 'x-compute-request-id': req.id }),
         async register(scope) {
           versionRoutes(scope, ctx.publicUrl);
-          registerRoutes(scope, ROUTES, api, ctx.tokenValidator);
+          await registerComputeRows(scope, ROUTES, api, ctx.tokenValidator);
         },
       },
       healthChecks: [{ name: 'compute API database', check: async () => { await cells.db.selectFrom('cell_mappings').select('id').limit(1).execute(); } }],

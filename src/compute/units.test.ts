@@ -21,6 +21,22 @@ test('validation messages read as Nova/jsonschema write them', () => {
   assert.equal(pyRepr({ a: [1, 2.5, null, "it's"] }), `{'a': [1, 2.5, None, "it's"]}`);
 });
 
+test('pyRepr renders as Python\'s repr, iteratively: a 10,000-deep value does not overflow the stack', () => {
+  assert.equal(pyRepr([]), '[]');
+  assert.equal(pyRepr({}), '{}');
+  assert.equal(pyRepr({ k: { 'a\'b': [true, false, { x: 'say "hi"' }], n: -1e21, t: 'tab\there\\' } }),
+    `{'k': {"a'b": [True, False, {'x': 'say "hi"'}], 'n': -1e+21, 't': 'tab\\there\\\\'}}`.replace('-1e+21', String(-1e21)));
+  let deep: unknown = 'x';
+  for (let i = 0; i < 10_000; i++) deep = i % 2 ? [deep] : { a: deep };
+  const r = pyRepr(deep);
+  assert.equal(r.length, 10_000 / 2 * ('[]'.length + "{'a': }".length) + 3);
+  assert.ok(r.startsWith("[{'a': [{'a': ") && r.endsWith(`{'a': 'x'${'}]'.repeat(5000)}`));
+  // And through Nova's message for a refused body (the value is shown with its repr).
+  const m = validationMessage({ type: 'object', properties: { a: { type: 'string' } } }, { a: deep });
+  assert.ok(m?.startsWith('Invalid input for field/attribute a. Value: [{'), m?.slice(0, 80));
+  assert.ok(m?.endsWith("is not of type 'string'"));
+});
+
 test('vm_state and task_state map to the API status', () => {
   assert.equal(statusOf('active', null), 'ACTIVE');
   assert.equal(statusOf('active', 'rebooting_hard'), 'HARD_REBOOT');

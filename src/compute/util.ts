@@ -38,8 +38,10 @@ export function reservationId(): string {
   return 'r-' + Array.from(randomBytes(8), (x) => chars[x % chars.length]).join('');
 }
 
-/** Python's repr(), as jsonschema error messages in Nova show values. */
-export function pyRepr(v: unknown): string {
+/** Text already rendered, on pyRepr's work stack (strings there are values still to render). */
+class Rendered { constructor(readonly text: string) {} }
+
+function pyScalar(v: unknown): string {
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
@@ -49,9 +51,37 @@ export function pyRepr(v: unknown): string {
     const body = v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
     return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q;
   }
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  if (typeof v === 'object') return `{${Object.entries(v as object).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
   return String(v);
+}
+
+/**
+ * Python's repr(), as jsonschema error messages in Nova show values. Iterative (an explicit work
+ * stack, not recursion): a deeply nested value must not overflow the call stack (issue 9 item 8).
+ */
+export function pyRepr(v: unknown): string {
+  const out: string[] = [];
+  const work: unknown[] = [v];
+  while (work.length) {
+    const x = work.pop();
+    if (x instanceof Rendered) { out.push(x.text); continue; }
+    if (Array.isArray(x)) {
+      // Pushed in reverse: popped as "[", a, ", ", b, "]".
+      work.push(new Rendered(']'));
+      for (let i = x.length - 1; i >= 0; i--) { work.push(x[i]); if (i > 0) work.push(new Rendered(', ')); }
+      work.push(new Rendered('['));
+    } else if (x !== null && typeof x === 'object') {
+      const entries = Object.entries(x);
+      work.push(new Rendered('}'));
+      for (let i = entries.length - 1; i >= 0; i--) {
+        work.push(entries[i][1], new Rendered(`${pyScalar(entries[i][0])}: `));
+        if (i > 0) work.push(new Rendered(', '));
+      }
+      work.push(new Rendered('{'));
+    } else {
+      out.push(pyScalar(x));
+    }
+  }
+  return out.join('');
 }
 
 function pyFloat(n: number): string {

@@ -23,3 +23,14 @@ export function computeApi(cloud: () => TestCloud, token: () => string, opts: { 
   };
   return { api, waitFor };
 }
+
+/** A user with `roleName` on `project` (created when missing); returns its project-scoped token. */
+export async function projectUser(cloud: TestCloud, token: string, project: string, user: string, roleName: string): Promise<string> {
+  const I = '/identity/v3';
+  let p = (await cloud.req('GET', `${I}/projects?name=${project}`, { token })).body.projects[0];
+  if (!p) p = (await cloud.req('POST', `${I}/projects`, { token, body: { project: { name: project, domain_id: 'default' } } })).body.project;
+  const u = await cloud.req('POST', `${I}/users`, { token, body: { user: { name: user, password: `pw-${user}`, domain_id: 'default', default_project_id: p.id } } });
+  const role = (await cloud.req('GET', `${I}/roles?name=${roleName}`, { token })).body.roles[0];
+  assert.equal((await cloud.req('PUT', `${I}/projects/${p.id}/users/${u.body.user.id}/roles/${role.id}`, { token })).status, 204);
+  return (await cloud.login(user, `pw-${user}`, project)).token;
+}

@@ -65,8 +65,10 @@ export interface ServiceBinding<H> {
   authorize(req: FastifyRequest, rule: string): Promise<void> | void;
   /** Runs the selected row's handler and sends its answer. */
   run(row: RouteRow<H>, req: FastifyRequest, reply: FastifyReply): Promise<unknown>;
-  /** Words a schema violation as the service does (a typed 400). */
-  schemaError(errors: ErrorObject[], where: 'body' | 'query'): StratusError;
+  /** Words a schema violation as the service does (a typed 400); `req` carries the row and the data. */
+  schemaError(errors: ErrorObject[], where: 'body' | 'query', req: FastifyRequest): StratusError;
+  /** The message of a 404 for a version outside every row's range (Nova: 'The resource could not be found.'). */
+  versionNotFound?: string;
   /** The message of a 405 (Placement's and Glance's differ). */
   methodNotAllowed?(req: FastifyRequest): string;
 }
@@ -136,7 +138,7 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
         const row = forMethod.find((d) => inRange(d, v));
         if (!row) {
           if ((forMethod[0].outOfRange ?? 404) === 405) throw notAllowed(req);
-          throw new NotFound('');
+          throw new NotFound(svc.versionNotFound ?? '');
         }
         req.routeRow = row as RouteRow<unknown>;
         for (const rule of [row.policy ?? []].flat()) await svc.authorize(req, rule);
@@ -148,11 +150,11 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
         const row = req.routeRow as RouteRow<H>;
         if (row.body && req.body !== undefined) {
           const check = compile(row.body);
-          if (!check(req.body)) throw svc.schemaError(check.errors ?? [], 'body');
+          if (!check(req.body)) throw svc.schemaError(check.errors ?? [], 'body', req);
         }
         if (row.query) {
           const check = compile(row.query);
-          if (!check(req.query ?? {})) throw svc.schemaError(check.errors ?? [], 'query');
+          if (!check(req.query ?? {})) throw svc.schemaError(check.errors ?? [], 'query', req);
         }
       },
       handler: async (req, reply) => svc.run(req.routeRow as RouteRow<H>, req, reply),

@@ -7,7 +7,8 @@
 // `migrations` table (db/cell-002-migrations.ts), which stays empty until resize and migrate
 // exist here.
 import { BadRequest } from '../../common/errors.ts';
-import { pageParams, q1, qAll, type Ctx, type Route } from './router.ts';
+import { pageParams, q1, qAll, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 import { isoMicro, pyRepr } from '../util.ts';
 import { toBool } from './validation.ts';
 import { usageRoutes } from './usage.ts';
@@ -60,12 +61,12 @@ async function auditLog(c: Ctx, before?: Date) {
   };
 }
 
-const auditRoutes: Route[] = [
-  { method: 'GET', path: '/os-instance_usage_audit_log', handler: async (c) => {
+const auditRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-instance_usage_audit_log', policy: 'os_compute_api:os-instance-usage-audit-log:list', errors: [], handler: async (c) => {
     c.enforce('os_compute_api:os-instance-usage-audit-log:list', {});
     return { instance_usage_audit_logs: await auditLog(c) };
   } },
-  { method: 'GET', path: '/os-instance_usage_audit_log/:before', handler: async (c) => {
+  { method: 'GET', path: '/os-instance_usage_audit_log/:before', policy: 'os_compute_api:os-instance-usage-audit-log:show', errors: [], handler: async (c) => {
     c.enforce('os_compute_api:os-instance-usage-audit-log:show', {});
     const before = parseBefore(c.params.before);
     if (!before) throw new BadRequest(`Invalid timestamp for date ${c.params.before}`);
@@ -169,8 +170,8 @@ async function migrationsIndex(c: Ctx) {
   return body;
 }
 
-const migrationRoutes: Route[] = [
-  { method: 'GET', path: '/os-migrations', handler: migrationsIndex },
+const migrationRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-migrations', policy: 'os_compute_api:os-migrations:index', errors: [], handler: migrationsIndex },
 ];
 
-export const reportRoutes: Route[] = [...usageRoutes, ...hostRoutes, ...auditRoutes, ...migrationRoutes, ...externalEventRoutes];
+export const reportRoutes: ComputeRow[] = [...usageRoutes, ...hostRoutes, ...auditRoutes, ...migrationRoutes, ...externalEventRoutes];

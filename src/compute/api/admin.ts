@@ -8,7 +8,9 @@ import { serviceIsUp, insertId } from '../store.ts';
 import { RESOURCES, LEGACY_RESOURCES, classLimits, countUsage, quotaLimits, type Resource } from '../quota.ts';
 import type { CellMapping } from '../cells.ts';
 import { validate, P, toBool } from './validation.ts';
-import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { pageParams, q1, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
+import { RESPONSES } from './response-schemas.ts';
 import { hostAzMap } from './servers.ts';
 import type { CellDb } from '../db/tables.ts';
 
@@ -218,10 +220,10 @@ async function findNode(c: Ctx, id: string) {
   return x;
 }
 
-const hypervisorRoutes: Route[] = [
-  { method: 'GET', path: '/os-hypervisors', handler: (c) => hypervisorsList(c, false) },
-  { method: 'GET', path: '/os-hypervisors/detail', handler: (c) => hypervisorsList(c, true) },
-  { method: 'GET', path: '/os-hypervisors/statistics', until: '2.87', handler: async (c) => {
+const hypervisorRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-hypervisors', policy: 'os_compute_api:os-hypervisors:list', errors: [], handler: (c) => hypervisorsList(c, false) },
+  { method: 'GET', path: '/os-hypervisors/detail', policy: 'os_compute_api:os-hypervisors:list-detail', errors: [], handler: (c) => hypervisorsList(c, true) },
+  { method: 'GET', path: '/os-hypervisors/statistics', policy: 'os_compute_api:os-hypervisors:statistics', errors: [], until: '2.87', handler: async (c) => {
     c.enforce('os_compute_api:os-hypervisors:statistics');
     const s = { count: 0, vcpus: 0, memory_mb: 0, local_gb: 0, vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0, free_ram_mb: 0, free_disk_gb: 0, current_workload: 0, running_vms: 0, disk_available_least: 0 };
     for (const { node: n } of await allNodes(c)) {
@@ -231,24 +233,24 @@ const hypervisorRoutes: Route[] = [
     }
     return { hypervisor_statistics: s };
   } },
-  { method: 'GET', path: '/os-hypervisors/:id', handler: async (c) => {
+  { method: 'GET', path: '/os-hypervisors/:id', policy: 'os_compute_api:os-hypervisors:show', errors: [], handler: async (c) => {
     c.enforce('os_compute_api:os-hypervisors:show');
     const withServers = c.v.atLeast('2.53') && q1(c.query, 'with_servers') !== undefined && toBool(q1(c.query, 'with_servers'));
     const x = await findNode(c, c.params.id);
     return { hypervisor: hvView(c, x.node, x.svc, true, withServers ? await serversOn(x.db, x.node.host, x.node.hypervisor_hostname) : undefined) };
   } },
-  { method: 'GET', path: '/os-hypervisors/:id/uptime', until: '2.87', handler: async (c) => {
+  { method: 'GET', path: '/os-hypervisors/:id/uptime', policy: 'os_compute_api:os-hypervisors:uptime', errors: [501], until: '2.87', handler: async (c) => {
     c.enforce('os_compute_api:os-hypervisors:uptime');
     const x = await findNode(c, c.params.id);
     return { hypervisor: { ...hvView(c, x.node, x.svc, false), uptime: ' 00:00:00 up 1 day,  0 users,  load average: 0.00, 0.00, 0.00' } };
   } },
-  { method: 'GET', path: '/os-hypervisors/:id/search', until: '2.52', handler: async (c) => {
+  { method: 'GET', path: '/os-hypervisors/:id/search', policy: 'os_compute_api:os-hypervisors:search', errors: [], until: '2.52', handler: async (c) => {
     c.enforce('os_compute_api:os-hypervisors:search');
     const nodes = (await allNodes(c)).filter((x) => x.node.hypervisor_hostname.includes(c.params.id));
     if (!nodes.length) throw new NotFound(`No hypervisor matching '${c.params.id}' could be found.`);
     return { hypervisors: nodes.map((x) => hvView(c, x.node, x.svc, false)) };
   } },
-  { method: 'GET', path: '/os-hypervisors/:id/servers', until: '2.52', handler: async (c) => {
+  { method: 'GET', path: '/os-hypervisors/:id/servers', policy: 'os_compute_api:os-hypervisors:servers', errors: [], until: '2.52', handler: async (c) => {
     c.enforce('os_compute_api:os-hypervisors:servers');
     const nodes = (await allNodes(c)).filter((x) => x.node.hypervisor_hostname.includes(c.params.id));
     if (!nodes.length) throw new NotFound(`No hypervisor matching '${c.params.id}' could be found.`);
@@ -408,8 +410,8 @@ async function getGroup(c: Ctx, id: string) {
   return g;
 }
 
-const groupRoutes: Route[] = [
-  { method: 'GET', path: '/os-server-groups', handler: async (c) => {
+const groupRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-server-groups', policy: 'os_compute_api:os-server-groups:index', errors: [], handler: async (c) => {
     c.enforce('os_compute_api:os-server-groups:index');
     let qb = c.api.cells.db.selectFrom('instance_groups').selectAll().orderBy('id');
     const allProjects = q1(c.query, 'all_projects') !== undefined && (q1(c.query, 'all_projects') === '' || toBool(q1(c.query, 'all_projects')));
@@ -423,12 +425,12 @@ const groupRoutes: Route[] = [
     rows = rows.slice(offset, limit !== undefined ? offset + limit : undefined);
     return { server_groups: await Promise.all(rows.map((g) => groupView(c, g))) };
   } },
-  { method: 'GET', path: '/os-server-groups/:id', handler: async (c) => {
+  { method: 'GET', path: '/os-server-groups/:id', policy: 'os_compute_api:os-server-groups:show', errors: [], handler: async (c) => {
     const g = await getGroup(c, c.params.id);
     c.enforce('os_compute_api:os-server-groups:show', { project_id: g.project_id });
     return { server_group: await groupView(c, g) };
   } },
-  { method: 'POST', path: '/os-server-groups', handler: async (c) => {
+  { method: 'POST', path: '/os-server-groups', policy: 'os_compute_api:os-server-groups:create', errors: [409], handler: async (c) => {
     c.enforce('os_compute_api:os-server-groups:create');
     const v264 = c.v.atLeast('2.64');
     const props: Record<string, unknown> = { name: P.name };
@@ -448,7 +450,7 @@ const groupRoutes: Route[] = [
     await insertId(c.api.cells.db, 'instance_groups', { uuid, name: b.name, user_id: c.auth.userId, project_id: c.auth.projectId ?? '', policy, rules: b.rules ? JSON.stringify(Object.fromEntries(Object.entries(b.rules).map(([k, v]) => [k, Number(v)]))) : null, created_at: now() });
     return { server_group: await groupView(c, await getGroup(c, uuid)) };
   } },
-  { method: 'DELETE', path: '/os-server-groups/:id', handler: async (c) => {
+  { method: 'DELETE', path: '/os-server-groups/:id', policy: 'os_compute_api:os-server-groups:delete', errors: [], handler: async (c) => {
     const g = await getGroup(c, c.params.id);
     c.enforce('os_compute_api:os-server-groups:delete', { project_id: g.project_id });
     await c.api.cells.db.deleteFrom('instance_group_members').where('group_id', '=', g.id).execute();
@@ -476,33 +478,33 @@ const EXTENSIONS = [
   ['Migrations', 'os-migrations'], ['ServerDiagnostics', 'os-server-diagnostics'], ['SimpleTenantUsage', 'os-simple-tenant-usage'],
 ].map(([name, alias]) => ({ name, alias, description: `${name} support.`, namespace: `http://docs.openstack.org/compute/ext/fake_xml`, updated: '2014-12-03T00:00:00Z', links: [] as unknown[] }));
 
-export const adminRoutes: Route[] = [
-  { method: 'GET', path: '/os-services', handler: servicesList },
-  { method: 'PUT', path: '/os-services/:id', until: '2.52', handler: servicesAction },
-  { method: 'PUT', path: '/os-services/:id', since: '2.53', handler: serviceUpdate253 },
-  { method: 'DELETE', path: '/os-services/:id', handler: serviceDelete },
+export const adminRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-services', policy: 'os_compute_api:os-services:list', errors: [], handler: servicesList },
+  { method: 'PUT', path: '/os-services/:id', policy: 'os_compute_api:os-services:update', errors: [], until: '2.52', handler: servicesAction },
+  { method: 'PUT', path: '/os-services/:id', policy: 'os_compute_api:os-services:update', errors: [], since: '2.53', handler: serviceUpdate253 },
+  { method: 'DELETE', path: '/os-services/:id', policy: 'os_compute_api:os-services:delete', errors: [409], handler: serviceDelete },
   ...hypervisorRoutes,
-  { method: 'GET', path: '/os-availability-zone', handler: (c) => azList(c, false) },
-  { method: 'GET', path: '/os-availability-zone/detail', handler: (c) => azList(c, true) },
-  { method: 'GET', path: '/limits', handler: limits },
-  { method: 'GET', path: '/os-quota-sets/:project', handler: (c) => quotaShow(c, false) },
-  { method: 'GET', path: '/os-quota-sets/:project/detail', handler: (c) => quotaShow(c, true) },
-  { method: 'GET', path: '/os-quota-sets/:project/defaults', handler: async (c) => {
+  { method: 'GET', path: '/os-availability-zone', policy: 'os_compute_api:os-availability-zone:list', errors: [], handler: (c) => azList(c, false) },
+  { method: 'GET', path: '/os-availability-zone/detail', policy: 'os_compute_api:os-availability-zone:detail', errors: [], handler: (c) => azList(c, true) },
+  { method: 'GET', path: '/limits', policy: 'os_compute_api:limits', errors: [], response: RESPONSES.limits, handler: limits },
+  { method: 'GET', path: '/os-quota-sets/:project', policy: 'os_compute_api:os-quota-sets:show', errors: [], handler: (c) => quotaShow(c, false) },
+  { method: 'GET', path: '/os-quota-sets/:project/detail', policy: 'os_compute_api:os-quota-sets:detail', errors: [], handler: (c) => quotaShow(c, true) },
+  { method: 'GET', path: '/os-quota-sets/:project/defaults', policy: 'os_compute_api:os-quota-sets:defaults', errors: [], handler: async (c) => {
     c.enforce('os_compute_api:os-quota-sets:defaults');
     return { quota_set: quotaBody(c, await classLimits(c.api.cells.db, c.api.config), c.params.project) };
   } },
-  { method: 'PUT', path: '/os-quota-sets/:project', handler: quotaUpdate },
-  { method: 'DELETE', path: '/os-quota-sets/:project', handler: async (c) => {
+  { method: 'PUT', path: '/os-quota-sets/:project', policy: 'os_compute_api:os-quota-sets:update', errors: [], handler: quotaUpdate },
+  { method: 'DELETE', path: '/os-quota-sets/:project', policy: 'os_compute_api:os-quota-sets:delete', errors: [], handler: async (c) => {
     c.enforce('os_compute_api:os-quota-sets:delete', { project_id: c.params.project });
     await c.api.cells.db.deleteFrom('quotas').where('project_id', '=', c.params.project).execute();
     await c.api.cells.db.deleteFrom('project_user_quotas').where('project_id', '=', c.params.project).execute();
     return { status: 202 };
   } },
-  { method: 'GET', path: '/os-quota-class-sets/:id', handler: quotaClassShow },
-  { method: 'PUT', path: '/os-quota-class-sets/:id', handler: quotaClassUpdate },
+  { method: 'GET', path: '/os-quota-class-sets/:id', policy: 'os_compute_api:os-quota-class-sets:show', errors: [], handler: quotaClassShow },
+  { method: 'PUT', path: '/os-quota-class-sets/:id', policy: 'os_compute_api:os-quota-class-sets:update', errors: [], handler: quotaClassUpdate },
   ...groupRoutes,
-  { method: 'GET', path: '/extensions', handler: async (c) => { c.enforce('os_compute_api:extensions'); return { extensions: EXTENSIONS }; } },
-  { method: 'GET', path: '/extensions/:alias', handler: async (c) => {
+  { method: 'GET', path: '/extensions', policy: 'os_compute_api:extensions', errors: [], handler: async (c) => { c.enforce('os_compute_api:extensions'); return { extensions: EXTENSIONS }; } },
+  { method: 'GET', path: '/extensions/:alias', policy: 'os_compute_api:extensions', errors: [], handler: async (c) => {
     c.enforce('os_compute_api:extensions');
     const e = EXTENSIONS.find((x) => x.alias === c.params.alias);
     if (!e) throw new NotFound('The resource could not be found.');

@@ -10,7 +10,8 @@ import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { isoMicro, now, pyRepr } from '../util.ts';
 import { insertId } from '../store.ts';
 import { validate, P } from './validation.ts';
-import type { Ctx, Route } from './router.ts';
+import type { Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 import type { ApiDb } from '../db/tables.ts';
 import { hostZones } from '../availability-zones.ts';
 
@@ -253,11 +254,11 @@ async function action(c: Ctx) {
   return view(c, await getAgg(c, String(agg.id)));
 }
 
-export const aggregateRoutes: Route[] = [
-  { method: 'GET', path: '/os-aggregates', handler: list },
-  { method: 'POST', path: '/os-aggregates', handler: create },
-  { method: 'GET', path: '/os-aggregates/:id', handler: show },
-  { method: 'PUT', path: '/os-aggregates/:id', handler: update },
-  { method: 'DELETE', path: '/os-aggregates/:id', handler: remove },
-  { method: 'POST', path: '/os-aggregates/:id/action', handler: action },
+export const aggregateRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-aggregates', policy: 'os_compute_api:os-aggregates:index', errors: [], handler: list },
+  { method: 'POST', path: '/os-aggregates', policy: 'os_compute_api:os-aggregates:create', errors: [409], handler: create },
+  { method: 'GET', path: '/os-aggregates/:id', policy: 'os_compute_api:os-aggregates:show', errors: [], handler: show },
+  { method: 'PUT', path: '/os-aggregates/:id', policy: 'os_compute_api:os-aggregates:update', errors: [409], handler: update },
+  { method: 'DELETE', path: '/os-aggregates/:id', policy: 'os_compute_api:os-aggregates:delete', errors: [409], handler: remove },
+  { method: 'POST', path: '/os-aggregates/:id/action', errors: [409], handler: action },
 ];

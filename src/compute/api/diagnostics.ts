@@ -5,7 +5,8 @@
 import { Conflict } from '../../common/errors.ts';
 import { computeRpc } from '../rpc.ts';
 import type { InstanceDiagnostics } from '../virt/driver.ts';
-import type { Ctx, Route } from './router.ts';
+import type { Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 import { getServer } from './servers.ts';
 
 async function diagnostics(c: Ctx, standard: boolean) {
@@ -28,7 +29,7 @@ async function diagnostics(c: Ctx, standard: boolean) {
   };
 }
 
-export const diagnosticsRoutes: Route[] = [
-  { method: 'GET', path: '/servers/:id/diagnostics', handler: (c) => diagnostics(c, false), until: '2.47' },
-  { method: 'GET', path: '/servers/:id/diagnostics', handler: (c) => diagnostics(c, true), since: '2.48' },
+export const diagnosticsRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers/:id/diagnostics', policy: 'os_compute_api:os-server-diagnostics', errors: [409, 503, 504], handler: (c) => diagnostics(c, false), until: '2.47' },
+  { method: 'GET', path: '/servers/:id/diagnostics', policy: 'os_compute_api:os-server-diagnostics', errors: [409, 503, 504], handler: (c) => diagnostics(c, true), since: '2.48' },
 ];

@@ -5,7 +5,8 @@
 import { NotFound } from '../../common/errors.ts';
 import { normUuid } from '../util.ts';
 import { validate } from './validation.ts';
-import type { Ctx, Route } from './router.ts';
+import type { Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 
 const NAMES: [string, string][] = [
   ['network-changed', '2.1'], ['network-vif-plugged', '2.1'], ['network-vif-unplugged', '2.1'], ['network-vif-deleted', '2.1'],
@@ -73,6 +74,6 @@ async function create(c: Ctx) {
   return { status, body: { events } };
 }
 
-export const externalEventRoutes: Route[] = [
-  { method: 'POST', path: '/os-server-external-events', handler: create },
+export const externalEventRoutes: ComputeRow[] = [
+  { method: 'POST', path: '/os-server-external-events', policy: 'os_compute_api:os-server-external-events:create', errors: [], handler: create },
 ];

@@ -4,7 +4,9 @@ import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { now } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
-import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { pageParams, q1, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
+import { RESPONSES } from './response-schemas.ts';
 import type { EmbeddedFlavor } from '../objects.ts';
 import type { ApiDb } from '../db/tables.ts';
 
@@ -306,22 +308,22 @@ async function action(c: Ctx) {
   throw new BadRequest('There is no such action: ' + Object.keys(body ?? {}).join(','));
 }
 
-export const flavorRoutes: Route[] = [
-  { method: 'GET', path: '/flavors', handler: (c) => list(c, false) },
-  { method: 'GET', path: '/flavors/detail', handler: (c) => list(c, true) },
-  { method: 'GET', path: '/flavors/:id', handler: async (c) => {
+export const flavorRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/flavors', errors: [], response: RESPONSES.flavorList, handler: (c) => list(c, false) },
+  { method: 'GET', path: '/flavors/detail', errors: [], response: RESPONSES.flavorDetail, handler: (c) => list(c, true) },
+  { method: 'GET', path: '/flavors/:id', errors: [], response: RESPONSES.flavorShow, handler: async (c) => {
     const f = await getFlavor(c, c.params.id);
     const specs = c.v.atLeast('2.61') ? (await extraSpecsOf(c.api.cells.db, [f.id])).get(f.id) ?? {} : undefined;
     return { flavor: view(c, f, specs, true) };
   } },
-  { method: 'POST', path: '/flavors', handler: create },
-  { method: 'PUT', path: '/flavors/:id', handler: update, since: '2.55' },
-  { method: 'DELETE', path: '/flavors/:id', handler: remove },
-  { method: 'GET', path: '/flavors/:id/os-extra_specs', handler: specsIndex },
-  { method: 'POST', path: '/flavors/:id/os-extra_specs', handler: specsCreate },
-  { method: 'GET', path: '/flavors/:id/os-extra_specs/:key', handler: specShow },
-  { method: 'PUT', path: '/flavors/:id/os-extra_specs/:key', handler: specUpdate },
-  { method: 'DELETE', path: '/flavors/:id/os-extra_specs/:key', handler: specDelete },
-  { method: 'GET', path: '/flavors/:id/os-flavor-access', handler: accessIndex },
-  { method: 'POST', path: '/flavors/:id/action', handler: action },
+  { method: 'POST', path: '/flavors', policy: 'os_compute_api:os-flavor-manage:create', errors: [409], handler: create },
+  { method: 'PUT', path: '/flavors/:id', policy: 'os_compute_api:os-flavor-manage:update', errors: [], handler: update, since: '2.55' },
+  { method: 'DELETE', path: '/flavors/:id', policy: 'os_compute_api:os-flavor-manage:delete', errors: [], handler: remove },
+  { method: 'GET', path: '/flavors/:id/os-extra_specs', policy: 'os_compute_api:os-flavor-extra-specs:index', errors: [], handler: specsIndex },
+  { method: 'POST', path: '/flavors/:id/os-extra_specs', policy: 'os_compute_api:os-flavor-extra-specs:create', errors: [409], handler: specsCreate },
+  { method: 'GET', path: '/flavors/:id/os-extra_specs/:key', policy: 'os_compute_api:os-flavor-extra-specs:show', errors: [], handler: specShow },
+  { method: 'PUT', path: '/flavors/:id/os-extra_specs/:key', policy: 'os_compute_api:os-flavor-extra-specs:update', errors: [409], handler: specUpdate },
+  { method: 'DELETE', path: '/flavors/:id/os-extra_specs/:key', policy: 'os_compute_api:os-flavor-extra-specs:delete', errors: [], handler: specDelete },
+  { method: 'GET', path: '/flavors/:id/os-flavor-access', policy: 'os_compute_api:os-flavor-access', errors: [], handler: accessIndex },
+  { method: 'POST', path: '/flavors/:id/action', errors: [409], handler: action },
 ];

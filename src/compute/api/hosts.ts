@@ -6,7 +6,8 @@ import { BadRequest, NotFound, NotImplementedYet } from '../../common/errors.ts'
 import { now } from '../util.ts';
 import { serviceIsUp } from '../store.ts';
 import { validate } from './validation.ts';
-import { q1, type Ctx, type Route } from './router.ts';
+import { q1, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 import { hostAzMap } from './servers.ts';
 import { syncDisabledTrait } from './admin.ts';
 import type { CellDb } from '../db/tables.ts';
@@ -99,20 +100,20 @@ async function update(c: Ctx) {
   return { body: result };
 }
 
-function powerAction(action: 'startup' | 'shutdown' | 'reboot', rule: string): Route {
+/** Host power actions: 403 (the row's policy), then 404 for an unknown host as Nova (Tempest checks both), then 501. */
+function powerAction(action: 'startup' | 'shutdown' | 'reboot', rule: string): ComputeRow {
   return {
-    method: 'GET', path: `/os-hosts/:host/${action}`, until: '2.42', handler: async (c) => {
-      c.enforce(`os_compute_api:os-hosts:${rule}`, {});
+    method: 'GET', path: `/os-hosts/:host/${action}`, until: '2.42', policy: `os_compute_api:os-hosts:${rule}`, errors: [501], handler: async (c) => {
       await computeService(c, c.params.host, false);
       throw new NotImplementedYet(NOT_SUPPORTED);
     },
   };
 }
 
-export const hostRoutes: Route[] = [
-  { method: 'GET', path: '/os-hosts', until: '2.42', handler: index },
-  { method: 'GET', path: '/os-hosts/:host', until: '2.42', handler: show },
-  { method: 'PUT', path: '/os-hosts/:host', until: '2.42', handler: update },
+export const hostRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-hosts', policy: 'os_compute_api:os-hosts:list', errors: [], until: '2.42', handler: index },
+  { method: 'GET', path: '/os-hosts/:host', policy: 'os_compute_api:os-hosts:show', errors: [], until: '2.42', handler: show },
+  { method: 'PUT', path: '/os-hosts/:host', policy: 'os_compute_api:os-hosts:update', errors: [501], until: '2.42', handler: update },
   powerAction('startup', 'start'),
   powerAction('shutdown', 'shutdown'),
   powerAction('reboot', 'reboot'),

@@ -3,7 +3,8 @@
 import { BadRequest, NotFound, Forbidden, Conflict } from '../../common/errors.ts';
 import { isoZ } from '../util.ts';
 import { validate, P } from './validation.ts';
-import { q1, type Ctx, type Route } from './router.ts';
+import { q1, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 
 const CORE = new Set(['id', 'name', 'status', 'size', 'virtual_size', 'min_ram', 'min_disk', 'disk_format', 'container_format', 'owner', 'visibility', 'created_at', 'updated_at', 'protected', 'checksum', 'os_hash_algo', 'os_hash_value', 'file', 'schema', 'self', 'tags', 'direct_url', 'locations', 'os_hidden', 'stores', 'os_glance_failed_import', 'os_glance_importing_to_stores']);
 
@@ -83,11 +84,11 @@ async function patchProps(c: Ctx, id: string, set: Record<string, string>, remov
 const mdSchema = { type: 'object', properties: { metadata: P.metadata }, required: ['metadata'], additionalProperties: false };
 const guard = (c: Ctx) => { if (c.v.atLeast('2.36')) throw new NotFound('The resource could not be found.'); };
 
-export const imageRoutes: Route[] = [
-  { method: 'GET', path: '/images', until: '2.35', handler: (c) => list(c, false) },
-  { method: 'GET', path: '/images/detail', until: '2.35', handler: (c) => list(c, true) },
-  { method: 'GET', path: '/images/:id', until: '2.35', handler: async (c) => ({ image: view(c, await getImage(c, c.params.id), true) }) },
-  { method: 'DELETE', path: '/images/:id', until: '2.35', handler: async (c) => {
+export const imageRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/images', errors: [], until: '2.35', handler: (c) => list(c, false) },
+  { method: 'GET', path: '/images/detail', errors: [], until: '2.35', handler: (c) => list(c, true) },
+  { method: 'GET', path: '/images/:id', errors: [], until: '2.35', handler: async (c) => ({ image: view(c, await getImage(c, c.params.id), true) }) },
+  { method: 'DELETE', path: '/images/:id', errors: [409], until: '2.35', handler: async (c) => {
     guard(c);
     const r = await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${c.params.id}`);
     if (r.status === 404) throw new NotFound('Image not found.');
@@ -95,31 +96,31 @@ export const imageRoutes: Route[] = [
     if (r.status === 409) throw new Conflict('Image is protected');
     return { status: 204 };
   } },
-  { method: 'GET', path: '/images/:id/metadata', until: '2.35', handler: async (c) => ({ metadata: metadataOf(await getImage(c, c.params.id)) }) },
-  { method: 'POST', path: '/images/:id/metadata', until: '2.35', handler: async (c) => {
+  { method: 'GET', path: '/images/:id/metadata', errors: [], until: '2.35', handler: async (c) => ({ metadata: metadataOf(await getImage(c, c.params.id)) }) },
+  { method: 'POST', path: '/images/:id/metadata', errors: [], until: '2.35', handler: async (c) => {
     const md = validate(mdSchema, c.body).metadata;
     await getImage(c, c.params.id);
     return { metadata: metadataOf(await patchProps(c, c.params.id, md, [])) };
   } },
-  { method: 'PUT', path: '/images/:id/metadata', until: '2.35', handler: async (c) => {
+  { method: 'PUT', path: '/images/:id/metadata', errors: [], until: '2.35', handler: async (c) => {
     const md = validate(mdSchema, c.body).metadata;
     const img = await getImage(c, c.params.id);
     const remove = Object.keys(metadataOf(img)).filter((k) => !(k in md));
     return { metadata: metadataOf(await patchProps(c, c.params.id, md, remove)) };
   } },
-  { method: 'GET', path: '/images/:id/metadata/:key', until: '2.35', handler: async (c) => {
+  { method: 'GET', path: '/images/:id/metadata/:key', errors: [], until: '2.35', handler: async (c) => {
     const md = metadataOf(await getImage(c, c.params.id));
     if (!(c.params.key in md)) throw new NotFound('Image metadata not found.');
     return { meta: { [c.params.key]: md[c.params.key] } };
   } },
-  { method: 'PUT', path: '/images/:id/metadata/:key', until: '2.35', handler: async (c) => {
+  { method: 'PUT', path: '/images/:id/metadata/:key', errors: [], until: '2.35', handler: async (c) => {
     const meta = validate({ type: 'object', properties: { meta: { ...P.metadata, minProperties: 1, maxProperties: 1 } }, required: ['meta'], additionalProperties: false }, c.body).meta;
     if (!(c.params.key in meta)) throw new BadRequest('Request body and URI mismatch');
     await getImage(c, c.params.id);
     await patchProps(c, c.params.id, meta, []);
     return { meta };
   } },
-  { method: 'DELETE', path: '/images/:id/metadata/:key', until: '2.35', handler: async (c) => {
+  { method: 'DELETE', path: '/images/:id/metadata/:key', errors: [], until: '2.35', handler: async (c) => {
     const md = metadataOf(await getImage(c, c.params.id));
     if (!(c.params.key in md)) throw new NotFound('Image metadata not found.');
     await patchProps(c, c.params.id, {}, [c.params.key]);

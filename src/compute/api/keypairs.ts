@@ -9,7 +9,9 @@ import { BadRequest, Conflict, NotFound, OverQuota } from '../../common/errors.t
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { isoMicro, now } from '../util.ts';
 import { validate } from './validation.ts';
-import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { pageParams, q1, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
+import { RESPONSES } from './response-schemas.ts';
 import { quotaLimits } from '../quota.ts';
 import type { ApiDb } from '../db/tables.ts';
 
@@ -176,9 +178,9 @@ async function remove(c: Ctx) {
   return { status: c.v.atLeast('2.2') ? 204 : 202 };
 }
 
-export const keypairRoutes: Route[] = [
-  { method: 'GET', path: '/os-keypairs', handler: list },
-  { method: 'POST', path: '/os-keypairs', handler: create },
-  { method: 'GET', path: '/os-keypairs/:name', handler: show },
-  { method: 'DELETE', path: '/os-keypairs/:name', handler: remove },
+export const keypairRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-keypairs', policy: 'os_compute_api:os-keypairs:index', errors: [], response: RESPONSES.keypairList, handler: list },
+  { method: 'POST', path: '/os-keypairs', policy: 'os_compute_api:os-keypairs:create', errors: [409], response: RESPONSES.keypairCreate, handler: create },
+  { method: 'GET', path: '/os-keypairs/:name', policy: 'os_compute_api:os-keypairs:show', errors: [], handler: show },
+  { method: 'DELETE', path: '/os-keypairs/:name', policy: 'os_compute_api:os-keypairs:delete', errors: [], handler: remove },
 ];

@@ -1,5 +1,5 @@
 // The compute API's route table: every resource module contributes its routes.
-import type { Route } from './router.ts';
+import type { ComputeRow } from './rows.ts';
 import { flavorRoutes } from './flavors.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { serverRoutes } from './servers.ts';
@@ -13,5 +13,5 @@ import { diagnosticsRoutes } from './diagnostics.ts';
 import { consoleRoutes } from '../console/api.ts';
 import { serverMigrationRoutes } from './server-migrations.ts';
 
-export const ROUTES: Route[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes,
+export const ROUTES: ComputeRow[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes,
   ...aggregateRoutes, ...reportRoutes, ...diagnosticsRoutes, ...consoleRoutes, ...serverMigrationRoutes];

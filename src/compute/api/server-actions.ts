@@ -3,18 +3,32 @@
 // the instance action, sets the task state and casts to the instance's compute host (Nova's
 // compute/api.py).
 import { BadRequest, Conflict, NotFound, NotImplementedYet, OverQuota, ServiceUnavailable } from '../../common/errors.ts';
-import { computeRpc, conductorRpc } from '../rpc.ts';
-import { VM, TASK, type InstanceRow } from '../objects.ts';
+import { conductorRpc } from '../rpc.ts';
+import { TASK, type InstanceRow } from '../objects.ts';
 import { ComputeActions, SIMPLE_ACTIONS, type Caller, type CastArgs, type SimpleAction } from '../service/actions.ts';
 import { checkInstanceState } from '../service/instance-states.ts';
 import { generatePassword, parseJson } from '../util.ts';
-import { recordAction, updateInstance, setMetadata } from '../store.ts';
+import { setMetadata } from '../store.ts';
 import { imageProps, imageSystemMetadata, snapshotProperties, withoutImageSystemMetadata } from '../image-props.ts';
 import { validate, P } from './validation.ts';
-import type { Ctx, Route } from './router.ts';
+import type { Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 import { getLiveServer, getServer, deleteServer, renderServer } from './servers.ts';
 import { CONSOLE_ACTIONS } from '../console/api.ts';
 import { MOVE_ACTIONS } from './server-moves.ts';
+
+/**
+ * One server action: the policy rule(s) Nova checks (the dispatcher checks them with the caller's
+ * project as target before anything else; `run` checks them again against the server), the
+ * microversion range, the body schema when it does not depend on the version, and what it does.
+ */
+export interface ServerAction {
+  policy: string | string[];
+  since?: string;
+  until?: string;
+  schema?: Record<string, unknown>;
+  run(c: Ctx, arg: any): Promise<unknown>;
+}
 
 /** The service layer for this request (it knows nothing of HTTP). */
 const service = (c: Ctx) => new ComputeActions({ cellTransports: c.api.cellTransports });
@@ -28,67 +42,55 @@ async function simple<A extends SimpleAction>(c: Ctx, rule: string, action: A, a
   return { status: 202 };
 }
 
-const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
-  'os-start': (c) => simple(c, 'os_compute_api:servers:start', 'start', {}),
-  'os-stop': (c) => simple(c, 'os_compute_api:servers:stop', 'stop', {}),
-  reboot: async (c, arg) => {
-    validate({ type: 'object', properties: { reboot: { type: 'object', properties: { type: { type: 'string', enum: ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'] } }, required: ['type'], additionalProperties: false } }, required: ['reboot'], additionalProperties: false }, { reboot: arg });
+const ACTIONS: Record<string, ServerAction> = {
+  'os-start': { policy: 'os_compute_api:servers:start', run: (c) => simple(c, 'os_compute_api:servers:start', 'start', {}) },
+  'os-stop': { policy: 'os_compute_api:servers:stop', run: (c) => simple(c, 'os_compute_api:servers:stop', 'stop', {}) },
+  reboot: { policy: 'os_compute_api:servers:reboot',
+    schema: { type: 'object', properties: { reboot: { type: 'object', properties: { type: { type: 'string', enum: ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'] } }, required: ['type'], additionalProperties: false } }, required: ['reboot'], additionalProperties: false },
+    run: async (c, arg) => {
     const hard = String(arg.type).toUpperCase() === 'HARD';
     return simple(c, 'os_compute_api:servers:reboot', hard ? 'reboot_hard' : 'reboot', { reboot_type: hard ? 'HARD' : 'SOFT' });
-  },
-  pause: (c) => simple(c, 'os_compute_api:os-pause-server:pause', 'pause', {}),
-  unpause: (c) => simple(c, 'os_compute_api:os-pause-server:unpause', 'unpause', {}),
-  suspend: (c) => simple(c, 'os_compute_api:os-suspend-server:suspend', 'suspend', {}),
-  resume: (c) => simple(c, 'os_compute_api:os-suspend-server:resume', 'resume', {}),
-  lock: async (c, arg) => {
-    const l = await getLiveServer(c, c.params.id);
-    c.enforce('os_compute_api:os-lock-server:lock', { project_id: l.row.project_id });
+  } },
+  pause: { policy: 'os_compute_api:os-pause-server:pause', run: (c) => simple(c, 'os_compute_api:os-pause-server:pause', 'pause', {}) },
+  unpause: { policy: 'os_compute_api:os-pause-server:unpause', run: (c) => simple(c, 'os_compute_api:os-pause-server:unpause', 'unpause', {}) },
+  suspend: { policy: 'os_compute_api:os-suspend-server:suspend', run: (c) => simple(c, 'os_compute_api:os-suspend-server:suspend', 'suspend', {}) },
+  resume: { policy: 'os_compute_api:os-suspend-server:resume', run: (c) => simple(c, 'os_compute_api:os-suspend-server:resume', 'resume', {}) },
+  lock: { policy: 'os_compute_api:os-lock-server:lock', run: async (c, arg) => {
     let reason: string | null = null;
     if (c.v.atLeast('2.73') && arg && typeof arg === 'object') {
       validate({ type: 'object', properties: { lock: { type: ['object', 'null'], properties: { locked_reason: { type: 'string', minLength: 1, maxLength: 255 } }, additionalProperties: false } } }, { lock: arg });
       reason = arg.locked_reason ?? null;
     }
-    if (!l.row.locked_by) {
-      await recordAction(l.db, l.row.uuid, 'lock', c.rpcContext());
-      await updateInstance(l.db, l.row.uuid, { locked_by: c.isAdmin && c.auth.projectId !== l.row.project_id ? 'admin' : 'owner', locked_reason: reason });
-    }
+    const l = await getLiveServer(c, c.params.id);
+    c.enforce('os_compute_api:os-lock-server:lock', { project_id: l.row.project_id });
+    await service(c).lock(caller(c), l, reason);
     return { status: 202 };
-  },
-  unlock: async (c) => {
+  } },
+  unlock: { policy: 'os_compute_api:os-lock-server:unlock', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-lock-server:unlock', { project_id: l.row.project_id });
-    if (l.row.locked_by === 'admin' && !c.isAdmin) c.enforce('os_compute_api:os-lock-server:unlock:unlock_override', { project_id: l.row.project_id });
-    if (l.row.locked_by) {
-      await recordAction(l.db, l.row.uuid, 'unlock', c.rpcContext());
-      await updateInstance(l.db, l.row.uuid, { locked_by: null, locked_reason: null });
-    }
+    const svc = service(c);
+    if (svc.unlockNeedsOverride(caller(c), l)) c.enforce('os_compute_api:os-lock-server:unlock:unlock_override', { project_id: l.row.project_id });
+    await svc.unlock(caller(c), l);
     return { status: 202 };
-  },
-  'os-getConsoleOutput': async (c, arg) => {
-    const a = validate({ type: 'object', properties: { 'os-getConsoleOutput': { type: ['object', 'null'], properties: { length: { type: ['integer', 'string', 'null'], pattern: '^-?[0-9]+$', minimum: -1 } }, additionalProperties: false } } }, { 'os-getConsoleOutput': arg })['os-getConsoleOutput'];
+  } },
+  'os-getConsoleOutput': { policy: 'os_compute_api:os-console-output',
+    schema: { type: 'object', properties: { 'os-getConsoleOutput': { type: ['object', 'null'], properties: { length: { type: ['integer', 'string', 'null'], pattern: '^-?[0-9]+$', minimum: -1 } }, additionalProperties: false } } },
+    run: async (c, arg) => {
+    const a = arg as { length?: number | string | null } | null;
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-console-output', { project_id: l.row.project_id });
-    if (![VM.ACTIVE, VM.RESCUED, VM.PAUSED, VM.STOPPED, VM.SUSPENDED, VM.ERROR].includes(l.row.vm_state as never) || !l.row.host) {
-      throw new Conflict(`Instance ${l.row.uuid} is not ready`);
-    }
     let length: number | undefined = a?.length === undefined || a?.length === null ? undefined : Number(a.length);
     if (length === -1) length = undefined;
-    if (length !== undefined && length < 0) throw new BadRequest(`Invalid input for field/attribute length. Value: ${a.length}. ${a.length} is less than the minimum of -1`);
-    const rpc = await computeRpc(c.api.cellTransports, l.cell, l.row.host);
-    const out = await rpc.call(c.rpcContext(), 'get_console_output', { instance_uuid: l.row.uuid }, { timeoutMs: 30_000 });
-    let text = out;
-    if (length !== undefined) {
-      const lines = out.split('\n');
-      if (lines[lines.length - 1] === '') lines.pop();
-      text = length === 0 ? '' : lines.slice(-length).join('\n');
-    }
-    return { status: 200, body: { output: text } };
-  },
-  changePassword: async (c, arg) => {
-    const a = validate({ type: 'object', properties: { changePassword: { type: 'object', properties: { adminPass: { type: 'string' } }, required: ['adminPass'], additionalProperties: false } }, required: ['changePassword'] }, { changePassword: arg }).changePassword;
-    return simple(c, 'os_compute_api:os-admin-password', 'set_admin_password', { new_pass: a.adminPass });
-  },
-  rebuild: async (c, arg) => {
+    if (length !== undefined && length < 0) throw new BadRequest(`Invalid input for field/attribute length. Value: ${a?.length}. ${a?.length} is less than the minimum of -1`);
+    return { status: 200, body: { output: await service(c).consoleOutput(caller(c), l, length) } };
+  } },
+  changePassword: { policy: 'os_compute_api:os-admin-password',
+    schema: { type: 'object', properties: { changePassword: { type: 'object', properties: { adminPass: { type: 'string' } }, required: ['adminPass'], additionalProperties: false } }, required: ['changePassword'] },
+    run: async (c, arg) => {
+    return simple(c, 'os_compute_api:os-admin-password', 'set_admin_password', { new_pass: arg.adminPass });
+  } },
+  rebuild: { policy: 'os_compute_api:servers:rebuild', run: async (c, arg) => {
     const props: Record<string, unknown> = {
       imageRef: { type: 'string', format: 'uuid' }, name: P.name, adminPass: { type: 'string' }, metadata: P.metadata,
       preserve_ephemeral: P.bool, 'OS-DCF:diskConfig': { type: 'string', enum: ['AUTO', 'MANUAL'] },
@@ -140,16 +142,18 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     if (c.v.atLeast('2.57')) { server.user_data = ref.located!.row.user_data; delete server['OS-EXT-SRV-ATTR:user_data']; }
     if (adminPass) server.adminPass = adminPass;
     return { status: 202, body: { server } };
+  } },
+  'os-resetState': {
+    policy: 'os_compute_api:os-admin-actions:reset_state',
+    schema: { type: 'object', properties: { 'os-resetState': { type: 'object', properties: { state: { type: 'string', enum: ['active', 'error'] } }, required: ['state'], additionalProperties: false } } },
+    run: async (c, arg: { state: 'active' | 'error' }) => {
+      const l = await getLiveServer(c, c.params.id);
+      c.enforce('os_compute_api:os-admin-actions:reset_state', { project_id: l.row.project_id });
+      await service(c).resetState(caller(c), l, arg.state);
+      return { status: 202 };
+    },
   },
-  'os-resetState': async (c, arg) => {
-    const a = validate({ type: 'object', properties: { 'os-resetState': { type: 'object', properties: { state: { type: 'string', enum: ['active', 'error'] } }, required: ['state'], additionalProperties: false } } }, { 'os-resetState': arg })['os-resetState'];
-    const l = await getLiveServer(c, c.params.id);
-    c.enforce('os_compute_api:os-admin-actions:reset_state', { project_id: l.row.project_id });
-    await recordAction(l.db, l.row.uuid, 'resetState', c.rpcContext());
-    await updateInstance(l.db, l.row.uuid, { vm_state: a.state, task_state: null });
-    return { status: 202 };
-  },
-  shelve: async (c) => {
+  shelve: { policy: 'os_compute_api:os-shelve:shelve', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:shelve', { project_id: l.row.project_id });
     const svc = service(c);
@@ -166,14 +170,14 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     await svc.begin(caller(c), l, 'shelve', { task: 'shelving', record: 'shelve', updates: { system_metadata: JSON.stringify(sm) } });
     await svc.cast(caller(c), l, 'shelve_instance', {});
     return { status: 202 };
-  },
-  shelveOffload: async (c) => {
+  } },
+  shelveOffload: { policy: 'os_compute_api:os-shelve:shelve_offload', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:shelve_offload', { project_id: l.row.project_id });
     checkInstanceState(l.row, 'shelve_offload');
     return { status: 202 };
-  },
-  unshelve: async (c, arg) => {
+  } },
+  unshelve: { policy: 'os_compute_api:os-shelve:unshelve', run: async (c, arg) => {
     if (arg !== null && arg !== undefined) validate({ type: 'object', properties: { unshelve: { type: ['object', 'null'], properties: { availability_zone: { type: ['string', 'null'] } }, additionalProperties: false } } }, { unshelve: arg });
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:unshelve', { project_id: l.row.project_id });
@@ -190,10 +194,10 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     await svc.begin(caller(c), l, 'unshelve', { task: 'unshelving', record: 'unshelve', updates: { system_metadata: JSON.stringify(sm) } });
     await conductorRpc(() => c.api.transport()).cast(c.rpcContext(), 'unshelve_instance', { instance_uuid: l.row.uuid });
     return { status: 202 };
-  },
+  } },
   // Nova's rescue: lock, then state (active, stopped, error with no task), then the rescue image;
   // 200 with the password the rescue image gets (omitted when instance passwords are disabled).
-  rescue: async (c, arg) => {
+  rescue: { policy: 'os_compute_api:os-rescue', run: async (c, arg) => {
     const a = validate({
       type: 'object', properties: { rescue: { type: ['object', 'null'], properties: { adminPass: { type: 'string' }, rescue_image_ref: { type: 'string', format: 'uuid' } }, additionalProperties: false } },
       required: ['rescue'], additionalProperties: false,
@@ -211,17 +215,18 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     await svc.begin(caller(c), l, 'rescue', { task: TASK.RESCUING, record: 'rescue' });
     await svc.cast(caller(c), l, 'rescue_instance', { rescue_password: password, rescue_image_ref: a.rescue_image_ref ?? null });
     return { status: 200, body: c.api.config.get<boolean>('DEFAULT', 'enable_instance_password') ? { adminPass: password } : {} };
-  },
-  unrescue: (c) => simple(c, 'os_compute_api:os-unrescue', 'unrescue', {}),
-  forceDelete: async (c) => { await deleteServer(c, c.params.id, 'os_compute_api:os-deferred-delete:force'); return { status: 202 }; },
-  restore: async (c) => {
+  } },
+  unrescue: { policy: 'os_compute_api:os-unrescue', run: (c) => simple(c, 'os_compute_api:os-unrescue', 'unrescue', {}) },
+  forceDelete: { policy: 'os_compute_api:os-deferred-delete:force', run: async (c) => { await deleteServer(c, c.params.id, 'os_compute_api:os-deferred-delete:force'); return { status: 202 }; } },
+  restore: { policy: 'os_compute_api:os-deferred-delete:restore', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-deferred-delete:restore', { project_id: l.row.project_id });
-    throw new Conflict(`Cannot 'restore' instance ${l.row.uuid} while it is in vm_state ${l.row.vm_state}`);
-  },
+    await service(c).restore(caller(c), l);
+    return { status: 202 };
+  } },
   // Nova's snapshot (servers:create_image): a queued image owned by the caller's project with the
   // instance's image properties and the given metadata, filled by the host's driver.
-  createImage: async (c, arg) => {
+  createImage: { policy: 'os_compute_api:servers:create_image', run: async (c, arg) => {
     const a = validate({
       type: 'object', properties: { createImage: { type: 'object', properties: {
         name: { type: 'string', minLength: 1, maxLength: 255, pattern: '^(?! )[\\s\\S]*(?<! )$' },
@@ -252,44 +257,56 @@ const ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
     await svc.cast(caller(c), l, 'snapshot_instance', { image_id: imageId });
     // 2.45 answers the id in the body; before, only in Location.
     return c.v.atLeast('2.45') ? { status: 202, body: { image_id: imageId } } : { status: 202, headers: { location: await c.api.images.imageUrl(imageId) } };
-  },
-  injectNetworkInfo: async (c) => {
+  } },
+  injectNetworkInfo: { policy: 'os_compute_api:os-admin-actions:inject_network_info', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-admin-actions:inject_network_info', { project_id: l.row.project_id });
     return { status: 202 };
-  },
+  } },
   ...CONSOLE_ACTIONS,
   ...MOVE_ACTIONS,
 };
 
 /** Actions this cloud cannot do, with the policy rule Nova checks for each (before answering 501). */
-const UNSUPPORTED: Record<string, string> = {
+const UNSUPPORTED: Record<string, ServerAction> = Object.fromEntries(Object.entries({
   createBackup: 'os_compute_api:os-create-backup',
   addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
   addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
   'os-getRDPConsole': 'os_compute_api:os-remote-consoles',
   trigger_crash_dump: 'os_compute_api:os-trigger-crash-dump', resetNetwork: 'os_compute_api:os-admin-actions:reset_network',
   addFixedIp: 'os_compute_api:os-multinic:add', removeFixedIp: 'os_compute_api:os-multinic:remove',
-};
+}).map(([name, policy]) => [name, { policy, run: async (c: Ctx) => {
+  // The server must exist and be the caller's (Tempest's negative tests expect 404) before the 501.
+  const ref = await getServer(c, c.params.id);
+  c.enforce(policy, { project_id: (ref.located ?? ref.build)!.row.project_id });
+  throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage or networking services).`);
+} }]));
 
+/** Every server action, by its body key. */
+export const SERVER_ACTIONS: Record<string, ServerAction> = { ...UNSUPPORTED, ...ACTIONS };
+
+/**
+ * POST /servers/{id}/action: one path, dispatched on the body's key. The action's policy (with
+ * the caller's project as target) is checked before anything else the action does — its version
+ * range, its schema, the server lookup — so a caller without the right gets 403, never 404 or 501.
+ */
 async function action(c: Ctx) {
   const body = c.body;
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Malformed request body');
   const keys = Object.keys(body);
-  const name = keys.find((k) => ACTIONS[k] || UNSUPPORTED[k]);
+  const name = keys.find((k) => Object.hasOwn(SERVER_ACTIONS, k));
   if (!name) throw new BadRequest(`There is no such action: ${keys[0] ?? ''}`);
-  if (UNSUPPORTED[name]) {
-    // Authorize first (issue 9 item 7): a caller without the right gets 403, not 501.
-    const ref = await getServer(c, c.params.id);
-    c.enforce(UNSUPPORTED[name], { project_id: (ref.located ?? ref.build)!.row.project_id });
-    throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage or networking services).`);
-  }
+  const act = SERVER_ACTIONS[name];
+  for (const rule of [act.policy].flat()) c.enforce(rule);
+  // Nova's versioned actions: outside their range the action does not exist (404).
+  if ((act.since && !c.v.atLeast(act.since)) || (act.until && !c.v.atMost(act.until))) throw new NotFound('The resource could not be found.');
   if (keys.length > 1) throw new BadRequest('Malformed request body: more than one action');
-  return ACTIONS[name](c, body[name]);
+  if (act.schema) validate(act.schema, body);
+  return act.run(c, body[name]);
 }
 
-export const actionRoutes: Route[] = [
-  { method: 'POST', path: '/servers/:id/action', handler: action },
+export const actionRoutes: ComputeRow[] = [
+  { method: 'POST', path: '/servers/:id/action', errors: [409, 501, 503, 504], handler: action },
 ];
 
 export { parseJson, NotFound };

@@ -8,7 +8,8 @@ import { updateMigration } from '../service/moves.ts';
 import type { MigrationRow } from '../db/tables.ts';
 import type { Located } from '../store.ts';
 import { isoMicro } from '../util.ts';
-import type { Ctx, Route } from './router.ts';
+import type { Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 import { getLiveServer } from './servers.ts';
 import { Conflict } from '../../common/errors.ts';
 
@@ -60,18 +61,18 @@ function invalidState(m: MigrationRow, method: string): BadRequest {
   return new BadRequest(`Migration ${m.id} state of instance ${m.instance_uuid} is ${m.status}. Cannot ${method} while the migration is in this state.`);
 }
 
-export const serverMigrationRoutes: Route[] = [
-  { method: 'GET', path: '/servers/:id/migrations', since: '2.23', handler: async (c) => {
+export const serverMigrationRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers/:id/migrations', policy: 'os_compute_api:servers:migrations:index', errors: [409], since: '2.23', handler: async (c) => {
     const l = await target(c, 'os_compute_api:servers:migrations:index');
     return { migrations: (await inProgress(l).orderBy('id', 'asc').execute()).map((m) => view(c, m)) };
   } },
-  { method: 'GET', path: '/servers/:id/migrations/:mid', since: '2.23', handler: async (c) => {
+  { method: 'GET', path: '/servers/:id/migrations/:mid', policy: 'os_compute_api:servers:migrations:show', errors: [409], since: '2.23', handler: async (c) => {
     const l = await target(c, 'os_compute_api:servers:migrations:show');
     const m = await migrationById(c, l);
     if (m.migration_type !== 'live-migration' || DONE.includes(m.status)) throw new NotFound(`In-progress live migration ${m.id} is not found for server ${l.row.uuid}.`);
     return { migration: view(c, m) };
   } },
-  { method: 'POST', path: '/servers/:id/migrations/:mid/action', since: '2.22', handler: async (c) => {
+  { method: 'POST', path: '/servers/:id/migrations/:mid/action', policy: 'os_compute_api:servers:migrations:force_complete', errors: [409], since: '2.22', handler: async (c) => {
     const body = c.body as Record<string, unknown> | null;
     if (!body || typeof body !== 'object' || !('force_complete' in body) || Object.keys(body).length !== 1 || body.force_complete !== null) {
       throw new BadRequest("Invalid input for field/attribute force_complete. Value: None. 'force_complete' is a required property");
@@ -84,7 +85,7 @@ export const serverMigrationRoutes: Route[] = [
     await rpc.cast(c.rpcContext(), 'live_migration_force_complete', { instance_uuid: l.row.uuid, migration_uuid: m.uuid });
     return { status: 202 };
   } },
-  { method: 'DELETE', path: '/servers/:id/migrations/:mid', since: '2.24', handler: async (c) => {
+  { method: 'DELETE', path: '/servers/:id/migrations/:mid', policy: 'os_compute_api:servers:migrations:delete', errors: [409], since: '2.24', handler: async (c) => {
     const l = await target(c, 'os_compute_api:servers:migrations:delete');
     liveMigrating(l, 'abort live migration');
     const m = await migrationById(c, l);

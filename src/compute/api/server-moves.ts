@@ -13,7 +13,8 @@ import { generatePassword, parseJson } from '../util.ts';
 import { serviceIsUp, type Located } from '../store.ts';
 import { validate, P, toBool } from './validation.ts';
 import { embedFlavor, extraSpecsOf, type FlavorRow } from './flavors.ts';
-import type { Ctx } from './router.ts';
+import type { Ctx } from './context.ts';
+import type { ServerAction } from './server-actions.ts';
 import { getLiveServer } from './servers.ts';
 
 const service = (c: Ctx) => new ComputeActions({ cellTransports: c.api.cellTransports });
@@ -81,8 +82,9 @@ async function endResize(c: Ctx, how: keyof typeof END): Promise<{ l: Located }>
   return { l };
 }
 
-export const MOVE_ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
-  resize: async (c, arg) => {
+/** Merged into the server action table (api/server-actions.ts). */
+export const MOVE_ACTIONS: Record<string, ServerAction> = {
+  resize: { policy: 'os_compute_api:servers:resize', run: async (c, arg) => {
     const a = validate({
       type: 'object', properties: { resize: { type: 'object', properties: {
         flavorRef: { type: ['string', 'integer'], minLength: 1 }, 'OS-DCF:diskConfig': { type: 'string', enum: ['AUTO', 'MANUAL'] },
@@ -105,16 +107,16 @@ export const MOVE_ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>
     await coldMove(c, l, { type: 'resize', record: 'resize', action: 'resize', newFlavor: embedFlavor(f, specs), newFlavorId: f.id, host: null,
       updates: a['OS-DCF:diskConfig'] === undefined ? {} : { auto_disk_config: a['OS-DCF:diskConfig'] === 'AUTO' ? 1 : 0 } });
     return { status: 202 };
-  },
-  confirmResize: async (c) => {
+  } },
+  confirmResize: { policy: 'os_compute_api:servers:confirm_resize', run: async (c) => {
     const { l } = await endResize(c, 'confirm');
     // The instance keeps its new flavor: later moves and reschedules ask for it.
     const spec = await c.api.cells.db.selectFrom('request_specs').select('spec').where('instance_uuid', '=', l.row.uuid).executeTakeFirst();
     if (spec) await c.api.cells.db.updateTable('request_specs').set({ spec: JSON.stringify({ ...JSON.parse(spec.spec), flavor: JSON.parse(l.row.flavor) }) }).where('instance_uuid', '=', l.row.uuid).execute();
     return { status: 204 };
-  },
-  revertResize: async (c) => { await endResize(c, 'revert'); return { status: 202 }; },
-  migrate: async (c, arg) => {
+  } },
+  revertResize: { policy: 'os_compute_api:servers:revert_resize', run: async (c) => { await endResize(c, 'revert'); return { status: 202 }; } },
+  migrate: { policy: 'os_compute_api:os-migrate-server:migrate', run: async (c, arg) => {
     let host: string | null = null;
     if (c.v.atLeast('2.56')) {
       const a = validate({ type: 'object', properties: { migrate: { type: ['object', 'null'], properties: { host: { type: ['string', 'null'], minLength: 1, maxLength: 255 } }, additionalProperties: false } } }, { migrate: arg }).migrate;
@@ -131,8 +133,8 @@ export const MOVE_ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>
     }
     await coldMove(c, l, { type: 'migration', record: 'migrate', action: 'migrate', newFlavor: null, newFlavorId: null, host });
     return { status: 202 };
-  },
-  'os-migrateLive': async (c, arg) => {
+  } },
+  'os-migrateLive': { policy: 'os_compute_api:os-migrate-server:migrate_live', run: async (c, arg) => {
     const props: Record<string, unknown> = { host: { type: ['string', 'null'], minLength: 1, maxLength: 255 } };
     const required = ['block_migration', 'host'];
     if (c.v.atLeast('2.25')) props.block_migration = { anyOf: [P.bool, { type: 'string', enum: ['auto'] }] };
@@ -155,8 +157,8 @@ export const MOVE_ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>
       instance_uuid: l.row.uuid, migration_uuid: mig.uuid, host, force: !!host && a.force !== undefined && toBool(a.force), block_migration: block,
     });
     return { status: 202 };
-  },
-  evacuate: async (c, arg) => {
+  } },
+  evacuate: { policy: 'os_compute_api:os-evacuate', run: async (c, arg) => {
     const props: Record<string, unknown> = { host: { type: 'string', minLength: 1, maxLength: 255 }, adminPass: { type: 'string' } };
     const required: string[] = [];
     if (c.v.atMost('2.13')) { props.onSharedStorage = P.bool; required.push('onSharedStorage'); }
@@ -186,5 +188,5 @@ export const MOVE_ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>
       orig_vm_state: VM.ACTIVE, admin_password: password ?? null,
     });
     return c.v.atMost('2.13') && password ? { status: 200, body: { adminPass: password } } : { status: 200 };
-  },
+  } },
 };

@@ -6,7 +6,8 @@ import { isoMicro, isoZ, isUuid, normUuid } from '../util.ts';
 import { findInstance, metadataOf, setMetadata, tagsOf, type Located } from '../store.ts';
 import { quotaLimits } from '../quota.ts';
 import { validate, P } from './validation.ts';
-import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { pageParams, q1, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 import { getLiveServer, getServer, type ServerRef } from './servers.ts';
 import { addressesOf, vifsOf } from '../network-info.ts';
 import { parseJson } from '../util.ts';
@@ -40,28 +41,28 @@ async function checkMdQuota(c: Ctx, l: Located, md: Record<string, string>, repl
 const mdBody = { type: 'object', properties: { metadata: P.metadata }, required: ['metadata'], additionalProperties: false };
 const current = async (l: Located) => (await metadataOf(l.db, [l.row.uuid])).get(l.row.uuid) ?? {};
 
-const metadataRoutes: Route[] = [
-  { method: 'GET', path: '/servers/:id/metadata', handler: async (c) => ({ metadata: await current(await mdTarget(c, 'os_compute_api:server-metadata:index', false)) }) },
-  { method: 'POST', path: '/servers/:id/metadata', handler: async (c) => {
+const metadataRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers/:id/metadata', policy: 'os_compute_api:server-metadata:index', errors: [], handler: async (c) => ({ metadata: await current(await mdTarget(c, 'os_compute_api:server-metadata:index', false)) }) },
+  { method: 'POST', path: '/servers/:id/metadata', policy: 'os_compute_api:server-metadata:create', errors: [409], handler: async (c) => {
     const md = validate(mdBody, c.body).metadata;
     const l = await mdTarget(c, 'os_compute_api:server-metadata:create', true);
     await checkMdQuota(c, l, md, false);
     await setMetadata(l.db, l.row.uuid, md, false);
     return { metadata: await current(l) };
   } },
-  { method: 'PUT', path: '/servers/:id/metadata', handler: async (c) => {
+  { method: 'PUT', path: '/servers/:id/metadata', policy: 'os_compute_api:server-metadata:update_all', errors: [409], handler: async (c) => {
     const md = validate(mdBody, c.body).metadata;
     const l = await mdTarget(c, 'os_compute_api:server-metadata:update_all', true);
     await checkMdQuota(c, l, md, true);
     await setMetadata(l.db, l.row.uuid, md, true);
     return { metadata: await current(l) };
   } },
-  { method: 'GET', path: '/servers/:id/metadata/:key', handler: async (c) => {
+  { method: 'GET', path: '/servers/:id/metadata/:key', policy: 'os_compute_api:server-metadata:show', errors: [], handler: async (c) => {
     const md = await current(await mdTarget(c, 'os_compute_api:server-metadata:show', false));
     if (!(c.params.key in md)) throw new NotFound('Metadata item was not found');
     return { meta: { [c.params.key]: md[c.params.key] } };
   } },
-  { method: 'PUT', path: '/servers/:id/metadata/:key', handler: async (c) => {
+  { method: 'PUT', path: '/servers/:id/metadata/:key', policy: 'os_compute_api:server-metadata:update', errors: [409], handler: async (c) => {
     const meta = validate({ type: 'object', properties: { meta: { ...P.metadata, minProperties: 1, maxProperties: 1 } }, required: ['meta'], additionalProperties: false }, c.body).meta as Record<string, string>;
     if (!(c.params.key in meta)) throw new BadRequest('Request body and URI mismatch');
     const l = await mdTarget(c, 'os_compute_api:server-metadata:update', true);
@@ -69,7 +70,7 @@ const metadataRoutes: Route[] = [
     await setMetadata(l.db, l.row.uuid, meta, false);
     return { meta };
   } },
-  { method: 'DELETE', path: '/servers/:id/metadata/:key', handler: async (c) => {
+  { method: 'DELETE', path: '/servers/:id/metadata/:key', policy: 'os_compute_api:server-metadata:delete', errors: [409], handler: async (c) => {
     const l = await mdTarget(c, 'os_compute_api:server-metadata:delete', true);
     const r = await l.db.deleteFrom('instance_metadata').where('instance_uuid', '=', l.row.uuid).where('key', '=', c.params.key).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new NotFound('Metadata item was not found');
@@ -90,9 +91,9 @@ async function tagTarget(c: Ctx, rule: string, write: boolean): Promise<Located>
 }
 const tagsNow = async (l: Located) => (await tagsOf(l.db, [l.row.uuid])).get(l.row.uuid) ?? [];
 
-const tagRoutes: Route[] = [
-  { method: 'GET', path: '/servers/:id/tags', since: '2.26', handler: async (c) => ({ tags: await tagsNow(await tagTarget(c, 'os_compute_api:os-server-tags:index', false)) }) },
-  { method: 'PUT', path: '/servers/:id/tags', since: '2.26', handler: async (c) => {
+const tagRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers/:id/tags', policy: 'os_compute_api:os-server-tags:index', errors: [], since: '2.26', handler: async (c) => ({ tags: await tagsNow(await tagTarget(c, 'os_compute_api:os-server-tags:index', false)) }) },
+  { method: 'PUT', path: '/servers/:id/tags', policy: 'os_compute_api:os-server-tags:update_all', errors: [409], since: '2.26', handler: async (c) => {
     const tags = validate({ type: 'object', properties: { tags: { type: 'array', items: TAG } }, required: ['tags'], additionalProperties: false }, c.body).tags as string[];
     if (tags.length > MAX_TAGS) throw new BadRequest(`The number of tags exceeded the per-server limit ${MAX_TAGS}`);
     const l = await tagTarget(c, 'os_compute_api:os-server-tags:update_all', true);
@@ -100,17 +101,17 @@ const tagRoutes: Route[] = [
     for (const t of [...new Set(tags)]) await l.db.insertInto('instance_tags').values({ instance_uuid: l.row.uuid, tag: t }).execute();
     return { tags: await tagsNow(l) };
   } },
-  { method: 'DELETE', path: '/servers/:id/tags', since: '2.26', handler: async (c) => {
+  { method: 'DELETE', path: '/servers/:id/tags', policy: 'os_compute_api:os-server-tags:delete_all', errors: [409], since: '2.26', handler: async (c) => {
     const l = await tagTarget(c, 'os_compute_api:os-server-tags:delete_all', true);
     await l.db.deleteFrom('instance_tags').where('instance_uuid', '=', l.row.uuid).execute();
     return { status: 204 };
   } },
-  { method: 'GET', path: '/servers/:id/tags/:tag', since: '2.26', handler: async (c) => {
+  { method: 'GET', path: '/servers/:id/tags/:tag', policy: 'os_compute_api:os-server-tags:show', errors: [], since: '2.26', handler: async (c) => {
     const l = await tagTarget(c, 'os_compute_api:os-server-tags:show', false);
     if (!(await tagsNow(l)).includes(c.params.tag)) throw new NotFound(`Tag ${c.params.tag} could not be found.`);
     return { status: 204 };
   } },
-  { method: 'PUT', path: '/servers/:id/tags/:tag', since: '2.26', handler: async (c) => {
+  { method: 'PUT', path: '/servers/:id/tags/:tag', policy: 'os_compute_api:os-server-tags:update', errors: [409], since: '2.26', handler: async (c) => {
     validate(TAG, c.params.tag);
     const l = await tagTarget(c, 'os_compute_api:os-server-tags:update', true);
     const tags = await tagsNow(l);
@@ -120,7 +121,7 @@ const tagRoutes: Route[] = [
     await l.db.insertInto('instance_tags').values({ instance_uuid: l.row.uuid, tag: c.params.tag }).execute();
     return { status: 201, headers: location };
   } },
-  { method: 'DELETE', path: '/servers/:id/tags/:tag', since: '2.26', handler: async (c) => {
+  { method: 'DELETE', path: '/servers/:id/tags/:tag', policy: 'os_compute_api:os-server-tags:delete', errors: [409], since: '2.26', handler: async (c) => {
     const l = await tagTarget(c, 'os_compute_api:os-server-tags:delete', true);
     const r = await l.db.deleteFrom('instance_tags').where('instance_uuid', '=', l.row.uuid).where('tag', '=', c.params.tag).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new NotFound(`Tag ${c.params.tag} could not be found.`);
@@ -153,8 +154,8 @@ function actionView(c: Ctx, a: any) {
   return o;
 }
 
-const actionsRoutes: Route[] = [
-  { method: 'GET', path: '/servers/:id/os-instance-actions', handler: async (c) => {
+const actionsRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers/:id/os-instance-actions', policy: 'os_compute_api:os-instance-actions:list', errors: [], handler: async (c) => {
     const l = await actionTarget(c, 'os_compute_api:os-instance-actions:list');
     if (!l) return { instanceActions: [] };
     let qb = l.db.selectFrom('instance_actions').selectAll().where('instance_uuid', '=', l.row.uuid).orderBy('start_time', 'desc').orderBy('id', 'desc');
@@ -179,7 +180,7 @@ const actionsRoutes: Route[] = [
     }
     return { instanceActions: (await qb.execute()).map((a) => actionView(c, a)) };
   } },
-  { method: 'GET', path: '/servers/:id/os-instance-actions/:req', handler: async (c) => {
+  { method: 'GET', path: '/servers/:id/os-instance-actions/:req', policy: 'os_compute_api:os-instance-actions:show', errors: [], handler: async (c) => {
     const l = await actionTarget(c, 'os_compute_api:os-instance-actions:show');
     const a = l && await l.db.selectFrom('instance_actions').selectAll().where('instance_uuid', '=', l.row.uuid).where('request_id', '=', c.params.req).orderBy('id', 'desc').executeTakeFirst();
     if (!l || !a) throw new NotFound(`Action for request_id ${c.params.req} on instance ${c.params.id} not found`);
@@ -202,14 +203,14 @@ const actionsRoutes: Route[] = [
   } },
 ];
 
-const passwordRoutes: Route[] = [
-  { method: 'GET', path: '/servers/:id/os-server-password', handler: async (c) => {
+const passwordRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers/:id/os-server-password', policy: 'os_compute_api:os-server-password:show', errors: [], handler: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-server-password:show', { project_id: l.row.project_id });
     const r = await l.db.selectFrom('instance_passwords').select('password').where('instance_uuid', '=', l.row.uuid).executeTakeFirst();
     return { password: r?.password ?? '' };
   } },
-  { method: 'DELETE', path: '/servers/:id/os-server-password', handler: async (c) => {
+  { method: 'DELETE', path: '/servers/:id/os-server-password', policy: 'os_compute_api:os-server-password:clear', errors: [], handler: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-server-password:clear', { project_id: l.row.project_id });
     await l.db.deleteFrom('instance_passwords').where('instance_uuid', '=', l.row.uuid).execute();
@@ -227,24 +228,24 @@ async function addressTarget(c: Ctx, rule: string): Promise<{ ref: ServerRef; ad
 
 // Nova's ips controller: the networks of the server (version and addr only); no network service
 // here, so only the `networks: auto` NIC, under the network name `user`.
-const ipRoutes: Route[] = [
-  { method: 'GET', path: '/servers/:id/ips', handler: async (c) => ({ addresses: (await addressTarget(c, 'os_compute_api:ips:index')).addresses }) },
-  { method: 'GET', path: '/servers/:id/ips/:network', handler: async (c) => {
+const ipRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers/:id/ips', policy: 'os_compute_api:ips:index', errors: [], handler: async (c) => ({ addresses: (await addressTarget(c, 'os_compute_api:ips:index')).addresses }) },
+  { method: 'GET', path: '/servers/:id/ips/:network', policy: 'os_compute_api:ips:show', errors: [], handler: async (c) => {
     const { addresses } = await addressTarget(c, 'os_compute_api:ips:show');
     const ips = Object.prototype.hasOwnProperty.call(addresses, c.params.network) ? addresses[c.params.network] : undefined;
     if (!ips) throw new NotFound('Instance is not a member of specified network');
     return { [c.params.network]: ips };
   } },
   // Interface attachments are network service ports; without one, a server has none.
-  { method: 'GET', path: '/servers/:id/os-interface', handler: async (c) => {
+  { method: 'GET', path: '/servers/:id/os-interface', policy: 'os_compute_api:os-attach-interfaces:list', errors: [], handler: async (c) => {
     await addressTarget(c, 'os_compute_api:os-attach-interfaces:list');
     return { interfaceAttachments: [] };
   } },
-  { method: 'GET', path: '/servers/:id/os-interface/:port', handler: async (c) => {
+  { method: 'GET', path: '/servers/:id/os-interface/:port', policy: 'os_compute_api:os-attach-interfaces:show', errors: [], handler: async (c) => {
     await addressTarget(c, 'os_compute_api:os-attach-interfaces:show');
     throw new NotFound(`Port ${c.params.port} could not be found.`);
   } },
 ];
 
-export const serverSubRoutes: Route[] = [...metadataRoutes, ...tagRoutes, ...actionsRoutes, ...passwordRoutes, ...ipRoutes];
+export const serverSubRoutes: ComputeRow[] = [...metadataRoutes, ...tagRoutes, ...actionsRoutes, ...passwordRoutes, ...ipRoutes];
 export { isoZ };

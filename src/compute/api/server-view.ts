@@ -1,5 +1,5 @@
 // How a server looks in the API, per microversion (Nova's views/servers.py).
-import type { Ctx } from './router.ts';
+import type { Ctx } from './context.ts';
 import { hostId, statusOf, instanceName, type InstanceRow, type EmbeddedFlavor } from '../objects.ts';
 import { isoMicro, isoZ, parseJson } from '../util.ts';
 import type { FaultRow } from '../store.ts';

@@ -2,22 +2,23 @@
 // the conductor), list/detail across cells with filters, sort and paging, show, update, delete.
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
-import { CELL0_UUID } from '../cells.ts';
-import { computeRpc } from '../rpc.ts';
-import { TASK, statesForStatus, type InstanceRow } from '../objects.ts';
+import { statesForStatus, type InstanceRow } from '../objects.ts';
 import { isUuid, normUuid, parseJson } from '../util.ts';
-import { findInstance, metadataOf, tagsOf, faultsOf, markDeleted, recordAction, serviceIsUp, setMetadata, updateInstance, type Located } from '../store.ts';
+import { findInstance, metadataOf, tagsOf, faultsOf, serviceIsUp, setMetadata, updateInstance, type Located } from '../store.ts';
 import { hostAzMap } from '../availability-zones.ts';
 import { canonicalIpv6 } from '../util.ts';
 import { validate, P, toBool } from './validation.ts';
-import { pageParams, q1, type Ctx, type Route } from './router.ts';
+import { pageParams, q1, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
+import { RESPONSES } from './response-schemas.ts';
 import { createServers, sanitizeHostname, forgetBuild, availabilityZones } from '../service/create.ts';
+import { deleteInstance, type InstanceRef } from '../service/delete.ts';
 import { detailView, summaryView, type ViewExtras } from './server-view.ts';
-import type { ApiDb, CellDb } from '../db/tables.ts';
+import type { CellDb } from '../db/tables.ts';
 
 // --- lookup ----------------------------------------------------------------------------------
 
-export interface ServerRef { located?: Located; build?: { row: InstanceRow } }
+export type ServerRef = InstanceRef;
 
 /** The caller's server (admins: any), live or still a build request; 404 in Nova's words. */
 export async function getServer(c: Ctx, id: string): Promise<ServerRef> {
@@ -474,55 +475,20 @@ async function update(c: Ctx) {
   return { server };
 }
 
-/** Local delete: no compute host will do it (never scheduled, cell0, or the host is down). */
-export async function localDelete(c: Ctx, l: Located): Promise<void> {
-  await recordAction(l.db, l.row.uuid, 'delete', c.rpcContext());
-  await markDeleted(l.db, l.row.uuid);
-  await c.api.placement.deleteAllocations(l.row.uuid).catch((e) => c.api.logger.warn({ err: e }, 'could not delete allocations'));
-  await deleteMappingsOnDelete(c.api.cells.db, l.row.uuid);
-}
-
-async function deleteMappingsOnDelete(db: ApiDb, uuid: string): Promise<void> {
-  await db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', uuid).execute();
-  await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
-  await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();
-}
-
+/** DELETE /servers/{id} and forceDelete: find, authorize against the server's project, let the service delete it. */
 export async function deleteServer(c: Ctx, id: string, rule = 'os_compute_api:servers:delete'): Promise<void> {
   const ref = await getServer(c, id);
-  const row = ref.located?.row ?? ref.build!.row;
-  c.enforce(rule, { project_id: row.project_id });
-  if (row.locked_by && !c.isAdmin) throw new Conflict(`Instance ${row.uuid} is locked`);
-  const api = c.api;
-  if (ref.build) {
-    // Still a build request: deleting it is the delete; the conductor will notice.
-    const r = await api.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', row.uuid).executeTakeFirst();
-    if (Number(r.numDeletedRows) > 0) {
-      await deleteMappingsOnDelete(api.cells.db, row.uuid);
-      return;
-    }
-    const l = await findInstance(api.cells, row.uuid);
-    if (!l) return;
-    ref.located = l;
-  }
-  const l = ref.located!;
-  if (l.cell.uuid === CELL0_UUID || !l.row.host) return localDelete(c, l);
-  const svc = await l.db.selectFrom('services').selectAll().where('host', '=', l.row.host).where('binary', '=', 'nova-compute').executeTakeFirst();
-  if (!svc || !serviceIsUp(svc, api.config.get<number>('DEFAULT', 'service_down_time'))) return localDelete(c, l);
-  if (l.row.task_state === TASK.DELETING) return; // already on its way
-  await updateInstance(l.db, l.row.uuid, { task_state: TASK.DELETING });
-  await recordAction(l.db, l.row.uuid, 'delete', c.rpcContext());
-  await deleteMappingsOnDelete(api.cells.db, l.row.uuid);
-  await (await computeRpc(c.api.cellTransports, l.cell, l.row.host)).cast(c.rpcContext(), 'terminate_instance', { instance_uuid: l.row.uuid });
+  c.enforce(rule, { project_id: (ref.located?.row ?? ref.build!.row).project_id });
+  await deleteInstance(c.api, { ctx: c.rpcContext(), isAdmin: c.isAdmin }, ref);
 }
 
-export const serverRoutes: Route[] = [
-  { method: 'GET', path: '/servers', handler: (c) => list(c, false) },
-  { method: 'GET', path: '/servers/detail', handler: (c) => list(c, true) },
-  { method: 'GET', path: '/servers/:id', handler: show },
-  { method: 'POST', path: '/servers', handler: create },
-  { method: 'PUT', path: '/servers/:id', handler: update },
-  { method: 'DELETE', path: '/servers/:id', handler: async (c) => { await deleteServer(c, c.params.id); return { status: 204 }; } },
+export const serverRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/servers', policy: 'os_compute_api:servers:index', errors: [], response: RESPONSES.serverList, handler: (c) => list(c, false) },
+  { method: 'GET', path: '/servers/detail', policy: 'os_compute_api:servers:detail', errors: [], response: RESPONSES.serverDetail, handler: (c) => list(c, true) },
+  { method: 'GET', path: '/servers/:id', policy: 'os_compute_api:servers:show', errors: [], response: RESPONSES.serverShow, handler: show },
+  { method: 'POST', path: '/servers', policy: 'os_compute_api:servers:create', errors: [409], handler: create },
+  { method: 'PUT', path: '/servers/:id', policy: 'os_compute_api:servers:update', errors: [409], handler: update },
+  { method: 'DELETE', path: '/servers/:id', policy: 'os_compute_api:servers:delete', errors: [409], handler: async (c) => { await deleteServer(c, c.params.id); return { status: 204 }; } },
 ];
 
 export { setMetadata, isUniqueViolation };

@@ -4,7 +4,8 @@
 import { BadRequest, NotFound } from '../../common/errors.ts';
 import { parseJson } from '../util.ts';
 import type { InstanceRow } from '../objects.ts';
-import { pageParams, type Ctx, type Route } from './router.ts';
+import { pageParams, type Ctx } from './context.ts';
+import type { ComputeRow } from './rows.ts';
 
 /** Microseconds since the epoch (Nova keeps microseconds in `start`/`stop`). */
 type Us = number;
@@ -180,9 +181,9 @@ async function show(c: Ctx, links: boolean) {
   return body;
 }
 
-export const usageRoutes: Route[] = [
-  { method: 'GET', path: '/os-simple-tenant-usage', until: '2.39', handler: (c) => index(c, false) },
-  { method: 'GET', path: '/os-simple-tenant-usage', since: '2.40', handler: (c) => index(c, true) },
-  { method: 'GET', path: '/os-simple-tenant-usage/:tenant_id', until: '2.39', handler: (c) => show(c, false) },
-  { method: 'GET', path: '/os-simple-tenant-usage/:tenant_id', since: '2.40', handler: (c) => show(c, true) },
+export const usageRoutes: ComputeRow[] = [
+  { method: 'GET', path: '/os-simple-tenant-usage', policy: 'os_compute_api:os-simple-tenant-usage:list', errors: [], until: '2.39', handler: (c) => index(c, false) },
+  { method: 'GET', path: '/os-simple-tenant-usage', policy: 'os_compute_api:os-simple-tenant-usage:list', errors: [], since: '2.40', handler: (c) => index(c, true) },
+  { method: 'GET', path: '/os-simple-tenant-usage/:tenant_id', policy: 'os_compute_api:os-simple-tenant-usage:show', errors: [], until: '2.39', handler: (c) => show(c, false) },
+  { method: 'GET', path: '/os-simple-tenant-usage/:tenant_id', policy: 'os_compute_api:os-simple-tenant-usage:show', errors: [], since: '2.40', handler: (c) => show(c, true) },
 ];

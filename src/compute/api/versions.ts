@@ -1,7 +1,7 @@
 // Version discovery: GET / (every version) and GET /v2.1 (this one), shaped as Nova's.
 import type { FastifyInstance } from 'fastify';
 import { MAX_VERSION, MIN_VERSION } from '../microversions.ts';
-import { negotiateVersion } from './router.ts';
+import { negotiateVersion } from './context.ts';
 
 export function versionDoc(base: string) {
   return {

@@ -9,7 +9,9 @@ import { NotSupported } from '../errors.ts';
 import { computeRpc } from '../rpc.ts';
 import { VM } from '../objects.ts';
 import { validate } from '../api/validation.ts';
-import type { Ctx, Route } from '../api/router.ts';
+import type { Ctx } from '../api/context.ts';
+import type { ComputeRow } from '../api/rows.ts';
+import type { ServerAction } from '../api/server-actions.ts';
 import { getServer } from '../api/servers.ts';
 import { CONSOLE_TYPES, issueToken, lookupToken, type ConsoleType } from './tokens.ts';
 import './config.ts';
@@ -74,22 +76,24 @@ async function remoteConsole(c: Ctx) {
 }
 
 /** The legacy actions (< 2.6): `{"os-getVNCConsole": {"type": "novnc"}}` → `{"console": {type, url}}`. */
-function legacy(action: string, protocol: string, types: string[]) {
-  return async (c: Ctx, arg: unknown) => {
+function legacy(action: string, protocol: string, types: string[]): ServerAction {
+  return {
     // Nova's versioned action: unknown from 2.6 on.
-    if (c.v.atLeast('2.6')) throw new NotFound('The resource could not be found.');
-    const a = validate({
+    policy: 'os_compute_api:os-remote-consoles', until: '2.5',
+    schema: {
       type: 'object', required: [action], properties: {
         [action]: { type: 'object', required: ['type'], additionalProperties: false, properties: { type: { type: 'string', enum: types } } },
       },
-    }, { [action]: arg })[action] as { type: string };
-    const url = await getConsoleUrl(c, protocol, a.type);
-    return { status: 200, body: { console: { type: a.type, url } } };
+    },
+    run: async (c: Ctx, a: { type: string }) => {
+      const url = await getConsoleUrl(c, protocol, a.type);
+      return { status: 200, body: { console: { type: a.type, url } } };
+    },
   };
 }
 
 /** Merged into the server action table (api/server-actions.ts). */
-export const CONSOLE_ACTIONS: Record<string, (c: Ctx, arg: any) => Promise<unknown>> = {
+export const CONSOLE_ACTIONS: Record<string, ServerAction> = {
   'os-getVNCConsole': legacy('os-getVNCConsole', 'vnc', ['novnc', 'xvpvnc']),
   'os-getSPICEConsole': legacy('os-getSPICEConsole', 'spice', ['spice-html5']),
   'os-getSerialConsole': legacy('os-getSerialConsole', 'serial', ['serial']),
@@ -109,7 +113,7 @@ async function showToken(c: Ctx) {
   throw new NotFound('Token not found');
 }
 
-export const consoleRoutes: Route[] = [
-  { method: 'POST', path: '/servers/:id/remote-consoles', handler: remoteConsole, since: '2.6' },
-  { method: 'GET', path: '/os-console-auth-tokens/:token', handler: showToken },
+export const consoleRoutes: ComputeRow[] = [
+  { method: 'POST', path: '/servers/:id/remote-consoles', policy: 'os_compute_api:os-remote-consoles', errors: [409, 503, 504], handler: remoteConsole, since: '2.6' },
+  { method: 'GET', path: '/os-console-auth-tokens/:token', policy: 'os_compute_api:os-console-auth-tokens', errors: [], handler: showToken },
 ];

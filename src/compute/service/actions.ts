@@ -69,6 +69,51 @@ export class ComputeActions {
     await rpc.cast(caller.ctx, method, { instance_uuid: l.row.uuid, ...args } as ArgsOf<ComputeMethods[K]>);
   }
 
+  /** Nova's lock: an admin locking another project's instance locks it as 'admin' (owners cannot unlock it without unlock_override). */
+  async lock(caller: Caller, l: Located, reason: string | null): Promise<void> {
+    checkInstanceState(l.row, 'lock');
+    if (l.row.locked_by) return;
+    await recordAction(l.db, l.row.uuid, 'lock', caller.ctx);
+    await updateInstance(l.db, l.row.uuid, { locked_by: caller.isAdmin && caller.ctx.projectId !== l.row.project_id ? 'admin' : 'owner', locked_reason: reason });
+  }
+
+  /** Whether unlocking needs the unlock_override rule: the lock is an admin's and the caller is not one. */
+  unlockNeedsOverride(caller: Caller, l: Located): boolean {
+    return l.row.locked_by === 'admin' && !caller.isAdmin;
+  }
+
+  async unlock(caller: Caller, l: Located): Promise<void> {
+    checkInstanceState(l.row, 'unlock');
+    if (!l.row.locked_by) return;
+    await recordAction(l.db, l.row.uuid, 'unlock', caller.ctx);
+    await updateInstance(l.db, l.row.uuid, { locked_by: null, locked_reason: null });
+  }
+
+  /** os-resetState: the vm_state forced, the task cleared, recorded (no cast: the host is not asked). */
+  async resetState(caller: Caller, l: Located, state: 'active' | 'error'): Promise<void> {
+    checkInstanceState(l.row, 'reset_state');
+    await recordAction(l.db, l.row.uuid, 'resetState', caller.ctx);
+    await updateInstance(l.db, l.row.uuid, { vm_state: state, task_state: null });
+  }
+
+  /** The guest's console log from its host; `length`: the last that many lines (undefined: all). */
+  async consoleOutput(caller: Caller, l: Located, length: number | undefined): Promise<string> {
+    checkInstanceState(l.row, 'get_console_output');
+    if (!l.row.host) throw new Conflict(`Instance ${l.row.uuid} is not ready`);
+    const rpc = await computeRpc(this.d.cellTransports, l.cell, l.row.host);
+    const out = await rpc.call(caller.ctx, 'get_console_output', { instance_uuid: l.row.uuid }, { timeoutMs: 30_000 });
+    if (length === undefined) return out;
+    const lines = out.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    return length === 0 ? '' : lines.slice(-length).join('\n');
+  }
+
+  /** Nova's restore of a soft-deleted instance (none are: refused by the state table). */
+  async restore(_caller: Caller, l: Located): Promise<void> {
+    checkInstanceState(l.row, 'restore');
+    throw new Conflict(`Cannot 'restore' instance ${l.row.uuid}: soft delete is not enabled`);
+  }
+
   /** A simple action from start to cast: lock, state, task, record, cast. */
   async simple<A extends SimpleAction>(caller: Caller, l: Located, action: A, args: CastArgs<RpcOf<A>>): Promise<void> {
     const a = SIMPLE_ACTIONS[action];

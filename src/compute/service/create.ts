@@ -16,7 +16,7 @@ import { checkInstanceQuota, countUsage, quotaLimits } from '../quota.ts';
 import { imageProps, imageSystemMetadata } from '../image-props.ts';
 import { autoVif } from '../network-info.ts';
 import { toBool } from '../api/validation.ts';
-import type { ComputeApi } from '../api/router.ts';
+import type { ComputeApi } from '../api/context.ts';
 import { embedFlavor, extraSpecsOf } from '../api/flavors.ts';
 import { getKeypair } from '../api/keypairs.ts';
 import { hostAzMap } from '../availability-zones.ts';

@@ -20,3 +20,12 @@ test('the state table answers as Nova\'s @check_instance_state, with its message
 test('every simple action has a row in the state table', () => {
   for (const a of Object.keys(SIMPLE_ACTIONS)) assert.ok(a in INSTANCE_STATES, a);
 });
+
+test('console output, restore, lock, unlock, reset state and delete are rows of the table too', () => {
+  for (const vm of ['active', 'rescued', 'paused', 'stopped', 'suspended', 'error']) checkInstanceState(row(vm, 'rebooting'), 'get_console_output');
+  // A guest that never ran has no console: Nova's InstanceNotReady wording.
+  assert.throws(() => checkInstanceState(row('building'), 'get_console_output'), (e) => e instanceof Conflict && e.message === 'Instance u1 is not ready');
+  assert.throws(() => checkInstanceState(row('active'), 'restore'), (e) => e instanceof Conflict && e.message === "Cannot 'restore' instance u1 while it is in vm_state active");
+  checkInstanceState(row('soft-delete'), 'restore');
+  for (const a of ['lock', 'unlock', 'reset_state', 'delete'] as const) for (const vm of ['building', 'error', 'active']) checkInstanceState(row(vm, 'spawning'), a);
+});

@@ -10,6 +10,8 @@ export interface StateRule {
   method: string;
   vm: readonly string[] | null;
   task: readonly (string | null)[] | null;
+  /** Refused as Nova's InstanceNotReady ("Instance … is not ready") instead of InstanceInvalidState. */
+  notReady?: true;
 }
 
 const NONE = [null] as const;
@@ -38,6 +40,15 @@ export const INSTANCE_STATES = {
   live_migrate: { method: 'live_migrate', vm: [VM.ACTIVE, VM.PAUSED], task: NONE },
   evacuate: { method: 'evacuate', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: null },
   create_image: { method: 'createImage', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
+  // A guest that has never run (building) or is gone has no console to read.
+  get_console_output: { method: 'get_console_output', vm: [VM.ACTIVE, VM.RESCUED, VM.PAUSED, VM.STOPPED, VM.SUSPENDED, VM.ERROR], task: null, notReady: true },
+  // Nova's restore needs a soft-deleted instance (this cloud never soft-deletes: always 409).
+  restore: { method: 'restore', vm: [VM.SOFT_DELETED], task: null },
+  // Lock, unlock, reset state and delete are allowed in every state (Nova: vm_state=None, task_state=None).
+  lock: { method: 'lock', vm: null, task: null },
+  unlock: { method: 'unlock', vm: null, task: null },
+  reset_state: { method: 'reset_state', vm: null, task: null },
+  delete: { method: 'delete', vm: null, task: null },
 } as const satisfies Record<string, StateRule>;
 
 export type InstanceAction = keyof typeof INSTANCE_STATES;
@@ -45,6 +56,7 @@ export type InstanceAction = keyof typeof INSTANCE_STATES;
 /** Nova's InstanceInvalidState (409) when the instance's state does not allow the action. */
 export function checkInstanceState(row: Pick<InstanceRow, 'uuid' | 'vm_state' | 'task_state'>, action: InstanceAction): void {
   const rule: StateRule = INSTANCE_STATES[action];
+  if (rule.notReady && ((rule.vm && !rule.vm.includes(row.vm_state)) || (rule.task && !rule.task.includes(row.task_state)))) throw new Conflict(`Instance ${row.uuid} is not ready`);
   if (rule.vm && !rule.vm.includes(row.vm_state)) throw new Conflict(`Cannot '${rule.method}' instance ${row.uuid} while it is in vm_state ${row.vm_state}`);
   if (rule.task && !rule.task.includes(row.task_state)) throw new Conflict(`Cannot '${rule.method}' instance ${row.uuid} while it is in task_state ${row.task_state}`);
 }

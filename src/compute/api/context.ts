@@ -1,12 +1,11 @@
-// Compute API plumbing: one route table (api/routes.ts) becomes fastify routes here. Every
-// request under /v2.1 is authenticated (keystonemiddleware's 401 shape), gets its microversion
-// negotiated and echoed (OpenStack-API-Version, X-OpenStack-Nova-API-Version, Vary), and reaches
-// the handler whose version range matches; other versions get 404 as in Nova.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// What a compute handler sees: the request context (caller, microversion, policy, links) built
+// by the route kit binding (api/rows.ts) for every request, Nova's microversion negotiation and
+// its query parameter helpers.
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { negotiate, Version } from '../../common/http/microversion.ts';
-import { authenticateRequest, credentialsOf, type AuthContext, type TokenValidator } from '../../common/http/auth.ts';
+import { credentialsOf, type AuthContext } from '../../common/http/auth.ts';
 import type { Credentials, PolicyEngine } from '../../common/http/policy.ts';
-import { NotFound, BadRequest } from '../../common/errors.ts';
+import { BadRequest } from '../../common/errors.ts';
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext } from '../../common/rpc/transport.ts';
@@ -51,16 +50,6 @@ export interface Ctx {
 export interface Result { status?: number; body?: unknown; headers?: Record<string, string> }
 export type Handler = (c: Ctx) => Promise<Result | unknown>;
 
-export interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  path: string;
-  handler: Handler;
-  since?: string;
-  until?: string;
-  /** Success status when the handler returns a bare body. */
-  status?: number;
-}
-
 declare module 'fastify' {
   interface FastifyRequest { novaVersion?: Version }
 }
@@ -94,56 +83,27 @@ export function negotiateVersion(req: FastifyRequest, reply: FastifyReply): Vers
   return v;
 }
 
-export function registerRoutes(scope: FastifyInstance, routes: Route[], api: ComputeApi, validator: TokenValidator): void {
-  const service = { type: 'compute', mountPrefix: scope.prefix };
-  const byKey = new Map<string, Route[]>();
-  for (const r of routes) {
-    const k = `${r.method} ${r.path}`;
-    if (!byKey.has(k)) byKey.set(k, []);
-    byKey.get(k)!.push(r);
-  }
-  for (const [k, list] of byKey) {
-    const [method, path] = k.split(' ');
-    scope.route({
-      method: method as Route['method'],
-      url: `/v2.1${path}`,
-      onRequest: async (req, reply) => {
-        await authenticateRequest(req, validator, service, `Keystone uri="${await api.identityUrl()}"`);
-        req.novaVersion = negotiateVersion(req, reply);
-      },
-      handler: async (req, reply) => {
-        const v = req.novaVersion!;
-        const route = list.find((r) => (!r.since || v.atLeast(r.since)) && (!r.until || v.atMost(r.until)));
-        if (!route) throw new NotFound('The resource could not be found.');
-        const auth = req.auth!;
-        const creds = credentialsOf(auth);
-        const isAdmin = api.policy.check('context_is_admin', creds, {});
-        const c: Ctx = {
-          req, reply, v, auth, creds, isAdmin, api,
-          params: req.params as Record<string, string>,
-          query: (req.query ?? {}) as Record<string, string | string[]>,
-          body: req.body,
-          rpcContext: () => ({
-            requestId: req.id, userId: auth.userId, projectId: auth.projectId, roles: auth.roles, isAdmin,
-            authToken: auth.token, userName: auth.userName, projectName: auth.projectName,
-          }),
-          enforce: (rule, target) => api.policy.enforce(rule, creds, { project_id: auth.projectId, user_id: auth.userId, ...target }),
-          link: (p) => [
-            { rel: 'self', href: `${api.publicUrl}/v2.1${p}` },
-            { rel: 'bookmark', href: `${api.publicUrl}${p}` },
-          ],
-          bookmark: (p) => `${api.publicUrl}${p}`,
-        };
-        const out = await route.handler(c);
-        const r: Result = out && typeof out === 'object' && ('status' in out || 'body' in out || 'headers' in out) && !Array.isArray(out) ? out as Result : { body: out };
-        const status = r.status ?? route.status ?? 200;
-        for (const [h, val] of Object.entries(r.headers ?? {})) reply.header(h, val);
-        reply.code(status);
-        if (r.body === undefined || status === 204) return reply.send();
-        return reply.type('application/json').send(r.body);
-      },
-    });
-  }
+/** The handler's view of an authenticated request whose microversion has been negotiated. */
+export function contextOf(req: FastifyRequest, reply: FastifyReply, api: ComputeApi): Ctx {
+  const auth = req.auth!;
+  const creds = credentialsOf(auth);
+  const isAdmin = api.policy.check('context_is_admin', creds, {});
+  return {
+    req, reply, v: req.novaVersion!, auth, creds, isAdmin, api,
+    params: req.params as Record<string, string>,
+    query: (req.query ?? {}) as Record<string, string | string[]>,
+    body: req.body,
+    rpcContext: () => ({
+      requestId: req.id, userId: auth.userId, projectId: auth.projectId, roles: auth.roles, isAdmin,
+      authToken: auth.token, userName: auth.userName, projectName: auth.projectName,
+    }),
+    enforce: (rule, target) => api.policy.enforce(rule, creds, { project_id: auth.projectId, user_id: auth.userId, ...target }),
+    link: (p) => [
+      { rel: 'self', href: `${api.publicUrl}/v2.1${p}` },
+      { rel: 'bookmark', href: `${api.publicUrl}${p}` },
+    ],
+    bookmark: (p) => `${api.publicUrl}${p}`,
+  };
 }
 
 /** Query parameter as one string (the last when repeated, as webob's GET.get does not; Nova takes the last). */
