@@ -99,7 +99,7 @@ test('item 7: an unsupported action answers 403 to a caller without the right, 5
   }
   // migrate is admin-only in Nova: a member gets 403 (it is built now: test/compute-moves.test.ts).
   assert.equal((await api('POST', `/servers/${id}/action`, { migrate: null }, {}, users.b)).status, 403);
-  const m = await api('POST', `/servers/${id}/action`, { createBackup: { name: 'b', backup_type: 'daily', rotation: 1 } }, {}, users.b);
+  const m = await api('POST', `/servers/${id}/action`, { addFixedIp: { networkId: 'x' } }, {}, users.b);
   assert.equal(m.status, 501, m.text);
   assert.equal(m.body.notImplemented.code, 501);
   // Another project's server: 404 before anything else.

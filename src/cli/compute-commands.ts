@@ -1,7 +1,7 @@
 // Compute's operator commands, mirroring nova-manage and nova-status:
 //   stratus manage api_db sync | db sync (cells) | cell_v2 map_cell0|create_cell|list_cells|
 //     discover_hosts|list_hosts|delete_cell|update_cell
-//   stratus status upgrade-check
+//   stratus status upgrade-check | audit (audit-commands.ts, with manage placement heal_allocations|audit)
 //   stratus serve compute-api|conductor|scheduler|compute
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -11,6 +11,7 @@ import { createLogger } from '../common/logging.ts';
 import { apiDbSync, CELL0_UUID, Cells, createCell, dbSync, deleteCell, discoverHosts, listCells, listHosts, mapCell0 } from '../compute/cells.ts';
 import { startWorkers, type WorkerKind } from '../compute/workers.ts';
 import { upgradeCheck } from './status.ts';
+import { registerAuditCommands } from './audit-commands.ts';
 import { prettyTable } from './table.ts';
 import '../compute/config.ts';
 
@@ -93,13 +94,14 @@ export function registerComputeCommands(program: Command, manage: Command): void
       process.exitCode = r.code;
     });
 
-  program.command('status').description('Deployment checks (nova-status)')
-    .command('upgrade-check').description('Checks a compute deployment is ready (cells, placement, hosts, service versions)').addOption(configOpt())
+  const status = program.command('status').description('Deployment checks (nova-status)');
+  status.command('upgrade-check').description('Checks a compute deployment is ready (cells, placement, hosts, service versions)').addOption(configOpt())
     .option('--format <fmt>', 'table or json', 'table')
     .action(async (o: { config?: string; format: string }) => {
       const config = await loadConfig(o.config);
       process.exitCode = await upgradeCheck(config, o.format === 'json' ? 'json' : 'table');
     });
+  registerAuditCommands(status, manage);
 }
 
 /** `stratus serve conductor|scheduler|compute`: the compute processes without an HTTP API. */

@@ -1,4 +1,5 @@
-// `stratus status upgrade-check` (nova-status upgrade check): named checks, each Success,
+// `stratus status upgrade-check` (nova-status upgrade check): named checks (the deployment's here,
+// the compute host's for real guests in host-checks.ts), each Success,
 // Warning or Failure with details, printed in nova-status's table; exit code 0/1/2 as the worst
 // result (255 when a check itself crashed).
 import type { Config } from '../common/config.ts';
@@ -6,8 +7,8 @@ import { Cells, CELL0_UUID } from '../compute/cells.ts';
 import { serviceAccess } from '../compute/workers.ts';
 import { SERVICE_VERSION } from '../compute/rpc.ts';
 import { prettyTable } from './table.ts';
+import { hostChecks, type CheckResult as Result } from './host-checks.ts';
 
-type Result = { code: 0 | 1 | 2; details?: string };
 const NAMES = ['Success', 'Warning', 'Failure'];
 const REQUIRED_PLACEMENT = '1.36';
 
@@ -66,6 +67,7 @@ export async function upgradeCheck(config: Config, format: 'table' | 'json' = 't
       if (old.length) return { code: 1, details: `Current service version is ${SERVICE_VERSION}; these services are older than the previous release: ${old.join(', ')}.` };
       return { code: 0 };
     }],
+    ...hostChecks(config),
     ['Policy File JSON to YAML Migration', async () => ({ code: 0 })],
   ];
   const results: { check: string; code: number; details?: string }[] = [];

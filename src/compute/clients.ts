@@ -258,6 +258,22 @@ export class ImageClient {
     return `${(await this.endpoint()).replace(/\/+$/, '')}/v2/images/${id}`;
   }
 
+  /** Images whose properties match every filter, all pages, with the service token (the backups to rotate). */
+  async list(filters: Record<string, string>): Promise<{ id: string; created_at: string }[]> {
+    if (!this.serviceToken) throw new ServiceUnavailable('This image client has no service credentials to list images with.');
+    const token = await this.serviceToken();
+    const out: { id: string; created_at: string }[] = [];
+    let path: string | undefined = `/v2/images?${new URLSearchParams({ ...filters, limit: '100', sort: 'created_at:desc' })}`;
+    while (path) {
+      const r = await this.request(token, 'GET', path);
+      if (r.status !== 200) throw new ServiceUnavailable(`Could not list images (${r.status})`);
+      for (const i of r.body.images as { id: string; created_at: string }[]) out.push({ id: i.id, created_at: i.created_at });
+      // `next` is relative to the endpoint's root (/v2/images?marker=…), as Glance writes it.
+      path = typeof r.body.next === 'string' && r.body.images.length ? r.body.next : undefined;
+    }
+    return out;
+  }
+
   /** Deletes an image with the service token (a snapshot that failed); a missing one is fine. */
   async remove(id: string): Promise<void> {
     if (!this.serviceToken) return;

@@ -50,29 +50,43 @@ function v3(url: string): string {
   return u.endsWith('/v3') ? u : `${u}/v3`;
 }
 
+/** Password credentials for Keystone v3, as [keystone_authtoken] or an openstack client's OS_* name them. */
+export interface PasswordCredentials {
+  authUrl?: string; username: string; password: string; projectName: string;
+  userDomainName?: string; projectDomainName?: string;
+}
+
 /** Service token and catalog lookups, as the launcher gives HTTP services. */
 export function serviceAccess(config: Config, authUrl: string | undefined, type: 'placement' | 'image'): ServiceAccess {
-  const override = config.get<string | undefined>(type === 'placement' ? 'placement' : 'glance', 'endpoint_override');
-  const url = authUrl ?? config.get<string | undefined>('keystone_authtoken', 'auth_url');
-  const validator = new RemoteTokenValidator({
-    identityUrl: url ? v3(url) : 'http://127.0.0.1:5000/v3',
+  return passwordAccess({
+    authUrl: authUrl ?? config.get<string | undefined>('keystone_authtoken', 'auth_url'),
     username: config.get('keystone_authtoken', 'username'),
     password: config.get<string | undefined>('keystone_authtoken', 'password') ?? '',
     projectName: config.get('keystone_authtoken', 'project_name'),
     userDomainName: config.get('keystone_authtoken', 'user_domain_name'),
     projectDomainName: config.get('keystone_authtoken', 'project_domain_name'),
+  }, type, { override: config.get<string | undefined>(type === 'placement' ? 'placement' : 'glance', 'endpoint_override') });
+}
+
+/** A token for the credentials and the service's endpoint from the catalog (the interface asked for, else internal, else public). */
+export function passwordAccess(c: PasswordCredentials, type: 'placement' | 'image', o: { override?: string; interface?: string; region?: string } = {}): ServiceAccess {
+  const url = c.authUrl;
+  const validator = new RemoteTokenValidator({
+    identityUrl: url ? v3(url) : 'http://127.0.0.1:5000/v3',
+    username: c.username, password: c.password, projectName: c.projectName,
+    userDomainName: c.userDomainName, projectDomainName: c.projectDomainName,
   });
   let endpoint: Promise<string> | undefined;
   return {
     token: () => validator.getServiceToken(),
     endpoint: () => (endpoint ??= (async () => {
-      if (override) return override.replace(/\/+$/, '');
+      if (o.override) return o.override.replace(/\/+$/, '');
       if (!url) throw new ServiceUnavailable(`No [keystone_authtoken] auth_url to find the ${type} endpoint in the catalog`);
       const res = await httpRequest(`${v3(url)}/auth/catalog`, { headers: { 'x-auth-token': await validator.getServiceToken() } });
       if (res.status !== 200) throw new ServiceUnavailable(`Could not read the service catalog (${res.status})`);
-      const cat = ((await res.json()) as { catalog: { type: string; endpoints: { interface: string; url: string }[] }[] }).catalog;
-      const e = cat.find((c) => c.type === type)?.endpoints;
-      const ep = e?.find((x) => x.interface === 'internal') ?? e?.find((x) => x.interface === 'public');
+      const cat = ((await res.json()) as { catalog: { type: string; endpoints: { interface: string; url: string; region?: string; region_id?: string }[] }[] }).catalog;
+      const e = cat.find((x) => x.type === type)?.endpoints.filter((x) => !o.region || (x.region_id ?? x.region) === o.region);
+      const ep = (o.interface && e?.find((x) => x.interface === o.interface)) || e?.find((x) => x.interface === 'internal') || e?.find((x) => x.interface === 'public');
       if (!ep) throw new ServiceUnavailable(`No ${type} endpoint in the service catalog`);
       return ep.url.replace(/\/+$/, '');
     })().catch((err) => { endpoint = undefined; throw err; })),

@@ -30,6 +30,8 @@ export interface CloudOptions {
   computeHosts?: number;
   /** Extra `[DEFAULT]` lines (`allow_resize_to_same_host = true` …) and whole sections after them. */
   config?: string[];
+  /** More stratus.conf lines after the databases (e.g. a [qemu] section for the real-guest tests). */
+  extraConfig?: string[];
 }
 
 export async function startCloud(o: CloudOptions = {}): Promise<TestCloud> {
@@ -41,6 +43,7 @@ export async function startCloud(o: CloudOptions = {}): Promise<TestCloud> {
   const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, `compute_driver = ${process.env.STRATUS_TEST_DRIVER ?? 'fake'}`, ...(o.config ?? []), ''];
   sets.forEach((s, i) => lines.push(`[${s.option[0]}]`, `${s.option[1]} = ${dbs[i].url}`, ''));
   lines.push('[keystone_authtoken]', 'username = stratus', 'password = service-pass', 'project_name = service', '');
+  lines.push(...(o.extraConfig ?? []), '');
   // Compute's cell0 needs a database of its own (the all-in-one derives one beside the cell
   // database, which only works for SQLite files): create it and map it before `up`.
   const apiIdx = sets.findIndex((s) => s.option[0] === 'api_database');

@@ -186,6 +186,27 @@ test('adoption: a new driver (agent restart) finds the running guest and control
   driver = d2;
 });
 
+// What the agent's shelve and unshelve do with the driver: power off, snapshot the stopped
+// guest's root disk (qemu-img convert of the overlay, not QMP), destroy (offload), and later
+// spawn a new guest from that image. What the first boot wrote on its disk is there after.
+test('shelve on real disks: the stopped guest\'s root disk into an image, the guest destroyed, unshelved from that image with its data', async () => {
+  const marker = '#!/bin/sh\nif [ -f /root/marker ]; then echo "marker: kept from $(cat /root/marker)"; else echo first-boot > /root/marker; sync; echo "marker: new"; fi\n';
+  const g = spec({ configDrive: true, userData: Buffer.from(marker).toString('base64') });
+  await driver.spawn(g);
+  await waitConsole(driver, g.uuid, /marker: new[\s\S]*stratus-init: up in/);
+  await driver.powerOff(g.uuid);
+  const shelved = join(dir, 'shelved.qcow2');
+  await driver.snapshot(g, { imageId: 'shelved-1', upload: async (data, fmt) => { assert.equal(fmt, 'qcow2'); await pipeline(data, createWriteStream(shelved)); } });
+  await driver.destroy(g.uuid);
+  assert.ok(!existsSync(join(dir, 'instances', g.uuid)));
+  images.add(await fileImage('shelved-1', shelved, 'qcow2'));
+  await driver.spawn({ ...g, imageId: 'shelved-1', image: undefined });
+  const out = await waitConsole(driver, g.uuid, /stratus-init: up in/);
+  assert.match(out, /marker: kept from first-boot/);
+  assert.doesNotMatch(out, /marker: new/);
+  await driver.destroy(g.uuid);
+});
+
 test('a guest that ignores ACPI (AMI-style kernel_id/ramdisk_id boot) still stops after os_shutdown_timeout', async () => {
   const kernel = await debianCloudKernel(cacheDir);
   const initrd = join(dir, 'deaf.img');

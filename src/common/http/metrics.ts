@@ -1,6 +1,8 @@
 // A small Prometheus exporter: request counts and latency histograms per service, route and
 // status. Written by hand because the text format is simple and the hot path must stay cheap
 // (one Map lookup and a few array increments per request).
+import { getHeapSpaceStatistics } from 'node:v8';
+
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 interface Series { labels: string; count: number; sum: number; buckets: number[] }
@@ -40,6 +42,11 @@ export class Metrics {
     }
     const mem = process.memoryUsage();
     out.push('# TYPE process_resident_memory_bytes gauge', `process_resident_memory_bytes ${mem.rss}`);
+    // Where the resident memory goes (issue 14): V8's heap by space, and memory outside it.
+    out.push('# TYPE nodejs_heap_space_size_used_bytes gauge');
+    for (const sp of getHeapSpaceStatistics()) out.push(`nodejs_heap_space_size_used_bytes{space="${sp.space_name}"} ${sp.space_used_size}`);
+    out.push('# TYPE nodejs_external_memory_bytes gauge', `nodejs_external_memory_bytes ${mem.external}`);
+    out.push('# TYPE nodejs_array_buffers_bytes gauge', `nodejs_array_buffers_bytes ${mem.arrayBuffers}`);
     for (const [name, read] of this.gauges) out.push(`# TYPE ${name} gauge`, `${name} ${read()}`);
     return out.join('\n') + '\n';
   }

@@ -9,7 +9,7 @@ export class Version {
     return m ? new Version(Number(m[1]), Number(m[2])) : undefined;
   }
   cmp(o: Version | string): number {
-    const v = typeof o === 'string' ? Version.parse(o)! : o;
+    const v = typeof o === 'string' ? literal(o) : o;
     return this.major - v.major || this.minor - v.minor;
   }
   /** True when this >= v */
@@ -17,6 +17,19 @@ export class Version {
   /** True when this <= v */
   atMost(v: string): boolean { return this.cmp(v) <= 0; }
   toString(): string { return `${this.major}.${this.minor}`; }
+}
+
+// Handlers compare against a few dozen literal versions ('2.61') on every request: each is
+// parsed once.
+const literals = new Map<string, Version>();
+function literal(s: string): Version {
+  let v = literals.get(s);
+  if (!v) {
+    v = Version.parse(s);
+    if (!v) throw new Error(`not a version: ${s}`);
+    if (literals.size < 1000) literals.set(s, v);
+  }
+  return v;
 }
 
 export interface MicroversionSpec {

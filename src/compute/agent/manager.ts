@@ -23,6 +23,8 @@ import { now, parseJson, sleep } from '../util.ts';
 export interface SnapshotStore {
   upload(imageId: string, data: NodeJS.ReadableStream, diskFormat: string, containerFormat: string): Promise<void>;
   remove(imageId: string): Promise<void>;
+  /** Images whose properties match every filter (all pages), with the service token. */
+  list(filters: Record<string, string>): Promise<{ id: string; created_at: string }[]>;
 }
 
 export interface AgentDeps { config: Config; logger: Logger; transport: Transport; placement: PlacementClient; driver: ComputeDriver; host: string; images?: SnapshotStore }
@@ -105,8 +107,9 @@ export class ComputeManager {
       this.conductor('service_heartbeat', { host: this.host, binary: 'nova-compute' }).catch((e) => this.d.logger.warn({ err: e }, 'heartbeat failed'));
     }, config.get<number>('DEFAULT', 'report_interval') * 1000);
     const rt = setInterval(() => { this.updateResources().catch((e) => this.d.logger.warn({ err: e }, 'resource update failed')); }, config.get<number>('DEFAULT', 'update_resources_interval') * 1000);
-    hb.unref(); rt.unref();
-    this.timers.push(hb, rt);
+    const sh = setInterval(() => { this.offloadShelved().catch((e) => this.d.logger.warn({ err: e }, 'offloading shelved servers failed')); }, config.get<number>('DEFAULT', 'shelved_poll_interval') * 1000);
+    hb.unref(); rt.unref(); sh.unref();
+    this.timers.push(hb, rt, sh);
   }
 
   /** Tests: the agent dies as a killed process would: no more heartbeats, messages or writes. */
@@ -356,44 +359,70 @@ export class ComputeManager {
           await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now() }, host: this.host }, ctx);
         }
       }),
-      // Shelve offloads at once (shelved_offload_time = 0): the guest and its allocation go away.
+      // Nova's shelve_instance: power off, the root disk into the shelved image the API made,
+      // then SHELVED, or offloaded at once when shelved_offload_time is 0.
       shelve_instance: wrap<U>('compute_shelve_instance', async (ctx, a) => {
-        // A guest that is already off (or gone) is fine: it is destroyed next.
+        const row = await this.instance(ctx, a.instance_uuid);
+        if (!row || row.deleted) return;
+        const sm = parseJson<Record<string, unknown>>(row.system_metadata, {});
+        // A guest that is already off (or gone) is fine.
         await drv.powerOff(a.instance_uuid).catch((e) => { if (!(e instanceof GuestNotFound)) this.logged(ctx, 'power off before shelving', a.instance_uuid)(e); });
-        await drv.destroy(a.instance_uuid);
-        await this.d.placement.deleteAllocations(a.instance_uuid);
-        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.SHELVED_OFFLOADED, task_state: null, power_state: POWER.SHUTDOWN, host: null, node: null }, expect: { task_state: ['shelving'] } }, ctx);
-        this.markUsageDirty();
+        if (typeof sm.shelved_image_id === 'string') {
+          try {
+            await this.snapshotTo(ctx, a.instance_uuid, sm.shelved_image_id);
+          } catch (e) {
+            await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: `Shelving failed: ${(e as Error).message}`, host: this.host }, ctx).catch(this.logged(ctx, 'record a fault', a.instance_uuid));
+            await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: null, power_state: await this.powerState(a.instance_uuid).catch(() => POWER.NOSTATE) }, host: this.host }, ctx);
+            throw e;
+          }
+        }
+        const shelved = JSON.stringify({ ...sm, shelved_at: now(), shelved_host: this.host });
+        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.SHELVED, power_state: POWER.SHUTDOWN, system_metadata: shelved, ...(this.offloadAfter() === 0 ? {} : { task_state: null }) }, expect: { task_state: ['shelving'] }, host: this.host }, ctx);
+        if (this.offloadAfter() === 0) await this.offload(ctx, a.instance_uuid, 'shelving');
       }),
+      shelve_offload_instance: wrap<U>('compute_shelve_offload_instance', (ctx, a) => this.offload(ctx, a.instance_uuid, TASK.SHELVING_OFFLOADING)),
+      // Nova's unshelve: a shelved guest still here is powered on; an offloaded server is spawned
+      // from its shelved image. Either way the shelved image is deleted afterwards.
       unshelve_instance: wrap<U>('compute_unshelve_instance', async (ctx, a) => {
         const row = await this.instance(ctx, a.instance_uuid);
         if (!row || row.deleted || row.host !== this.host) return;
-        try {
-          await drv.spawn(this.specOf(row));
-        } catch (e) {
-          await drv.destroy(a.instance_uuid).catch(this.logged(ctx, 'clean up after a failed unshelve spawn', a.instance_uuid));
-          await this.d.placement.deleteAllocations(a.instance_uuid).catch(this.logged(ctx, 'remove the allocation of a failed unshelve', a.instance_uuid));
-          await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.SHELVED_OFFLOADED, task_state: null, host: null, node: null }, host: this.host }, ctx);
-          await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx);
-          throw e;
+        const sm = parseJson<Record<string, unknown>>(row.system_metadata, {});
+        const shelvedImage = typeof sm.shelved_image_id === 'string' ? sm.shelved_image_id : undefined;
+        if (row.vm_state === VM.SHELVED) {
+          await drv.powerOn(this.specOf(row));
+        } else {
+          // The shelved image's own metadata (size, hashes) is the driver's to read; the image properties stay the instance's.
+          const spec = this.specOf(row);
+          try {
+            await drv.spawn(shelvedImage ? { ...spec, imageId: shelvedImage, image: undefined } : spec);
+          } catch (e) {
+            await drv.destroy(a.instance_uuid).catch(this.logged(ctx, 'clean up after a failed unshelve spawn', a.instance_uuid));
+            await this.d.placement.deleteAllocations(a.instance_uuid).catch(this.logged(ctx, 'remove the allocation of a failed unshelve', a.instance_uuid));
+            await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.SHELVED_OFFLOADED, task_state: null, host: null, node: null }, host: this.host }, ctx);
+            await this.conductor('add_fault', { uuid: a.instance_uuid, code: 500, message: (e as Error).message, host: this.host }, ctx);
+            throw e;
+          }
         }
-        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING }, host: this.host }, ctx);
+        const { shelved_image_id: _i, shelved_at: _a, shelved_host: _h, ...rest } = sm;
+        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, system_metadata: JSON.stringify(rest) }, host: this.host }, ctx);
+        if (shelvedImage) await this.d.images?.remove(shelvedImage).catch(this.logged(ctx, `delete the shelved image ${shelvedImage}`, a.instance_uuid));
         this.markUsageDirty();
       }),
       // Nova's snapshot: the driver streams the root disk into the queued image the API made;
       // on failure the image goes and the instance is left as it was (no fault, as Nova).
-      snapshot_instance: wrap<U & { image_id: string }>('compute_snapshot_instance', async (ctx, a) => {
-        const clear = () => this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: null }, expect: { task_state: [TASK.IMAGE_SNAPSHOT] }, host: this.host }, ctx);
-        try {
-          if (!drv.snapshot || !this.d.images) throw new NotSupported(`The ${drv.type} driver cannot snapshot instances here.`);
-          const images = this.d.images;
-          await drv.snapshot(await this.specFor(ctx, a.instance_uuid), { imageId: a.image_id, upload: (data, df, cf) => images.upload(a.image_id, data, df, cf) });
-        } catch (e) {
-          await this.d.images?.remove(a.image_id).catch(this.logged(ctx, 'delete the image of a failed snapshot', a.instance_uuid));
-          await clear().catch(this.logged(ctx, 'clear the task state', a.instance_uuid));
-          throw e;
+      snapshot_instance: wrap<U & { image_id: string }>('compute_snapshot_instance', (ctx, a) => this.snapshot(ctx, a.instance_uuid, a.image_id, TASK.IMAGE_SNAPSHOT)),
+      // Nova's backup_instance: the same snapshot, then _rotate_backups: of this instance's
+      // backups of this type, the newest `rotation` stay (the one just made counts first).
+      backup_instance: wrap<U & { image_id: string; backup_type: string; rotation: number }>('compute_backup_instance', async (ctx, a) => {
+        await this.snapshot(ctx, a.instance_uuid, a.image_id, TASK.IMAGE_BACKUP);
+        const images = this.d.images!;
+        const older = (await images.list({ image_type: 'backup', backup_type: a.backup_type, instance_uuid: a.instance_uuid }))
+          .filter((i) => i.id !== a.image_id)
+          .sort((x, y) => y.created_at.localeCompare(x.created_at));
+        for (const old of [{ id: a.image_id, created_at: '' }, ...older].slice(a.rotation)) {
+          this.d.logger.info({ instance: a.instance_uuid, image: old.id, backupType: a.backup_type, rotation: a.rotation }, 'rotating out a backup');
+          await images.remove(old.id).catch(this.logged(ctx, `delete backup image ${old.id}`, a.instance_uuid));
         }
-        await clear();
       }),
       ...moveHandlers(this.port()),
       get_console_output: async (_ctx: RequestContext, a: U) => drv.consoleOutput(a.instance_uuid),
@@ -431,6 +460,56 @@ export class ComputeManager {
       get_diagnostics: async (ctx: RequestContext, a: U) => drv.diagnostics(await this.runningGuest(ctx, a.instance_uuid)),
       get_instance_diagnostics: async (ctx: RequestContext, a: U) => drv.instanceDiagnostics(await this.runningGuest(ctx, a.instance_uuid)),
     };
+  }
+
+  /** The driver's snapshot of the root disk into a queued image; on failure the image goes. */
+  private async snapshotTo(ctx: RequestContext, uuid: string, imageId: string): Promise<void> {
+    const drv = this.d.driver;
+    try {
+      if (!drv.snapshot || !this.d.images) throw new NotSupported(`The ${drv.type} driver cannot snapshot instances here.`);
+      const images = this.d.images;
+      await drv.snapshot(await this.specFor(ctx, uuid), { imageId, upload: (data, df, cf) => images.upload(imageId, data, df, cf) });
+    } catch (e) {
+      await this.d.images?.remove(imageId).catch(this.logged(ctx, 'delete the image of a failed snapshot', uuid));
+      throw e;
+    }
+  }
+
+  /** createImage and createBackup: the snapshot, and the task cleared whatever happens (no fault, as Nova). */
+  private async snapshot(ctx: RequestContext, uuid: string, imageId: string, task: string): Promise<void> {
+    const clear = () => this.conductor('instance_update', { uuid, updates: { task_state: null }, expect: { task_state: [task] }, host: this.host }, ctx);
+    try {
+      await this.snapshotTo(ctx, uuid, imageId);
+    } catch (e) {
+      await clear().catch(this.logged(ctx, 'clear the task state', uuid));
+      throw e;
+    }
+    await clear();
+  }
+
+  private offloadAfter(): number { return this.d.config.get<number>('DEFAULT', 'shelved_offload_time'); }
+
+  /** Nova's shelve_offload_instance: the guest goes, the host's allocation is freed, the server belongs to no host. */
+  private async offload(ctx: RequestContext, uuid: string, task: string | null): Promise<void> {
+    await this.d.driver.destroy(uuid);
+    await this.d.placement.deleteAllocations(uuid);
+    await this.conductor('instance_update', { uuid, updates: { vm_state: VM.SHELVED_OFFLOADED, task_state: null, power_state: POWER.SHUTDOWN, host: null, node: null }, expect: { vm_state: [VM.SHELVED], task_state: [task] }, host: this.host }, ctx);
+    this.markUsageDirty();
+  }
+
+  /** Nova's _poll_shelved_instances: shelved servers here for longer than shelved_offload_time are offloaded. */
+  async offloadShelved(): Promise<void> {
+    const after = this.offloadAfter();
+    if (after <= 0) return;
+    const ctx = systemContext();
+    for (const k of await this.conductor('instances_on_host', { host: this.host })) {
+      if (k.vm_state !== VM.SHELVED || k.task_state) continue;
+      const row = await this.instance(ctx, k.uuid);
+      const at = parseJson<Record<string, unknown>>(row?.system_metadata ?? null, {}).shelved_at;
+      if (typeof at !== 'string' || Date.parse(at) + after * 1000 > Date.now()) continue;
+      this.d.logger.info({ instance: k.uuid, shelvedAt: at }, 'offloading a shelved server');
+      await this.offload(ctx, k.uuid, null).catch(this.logged(ctx, 'offload a shelved server', k.uuid));
+    }
   }
 
   /** The guest spec of an instance whose guest runs here, or Nova's InstanceInvalidState (409). */

@@ -4,9 +4,9 @@
 // compute/api.py).
 import { BadRequest, Conflict, NotFound, NotImplementedYet, OverQuota, ServiceUnavailable } from '../../common/errors.ts';
 import { conductorRpc } from '../rpc.ts';
-import { TASK, type InstanceRow } from '../objects.ts';
+import { VM, TASK, type InstanceRow } from '../objects.ts';
 import { ComputeActions, SIMPLE_ACTIONS, type Caller, type CastArgs, type SimpleAction } from '../service/actions.ts';
-import { checkInstanceState } from '../service/instance-states.ts';
+import { checkInstanceState, INSTANCE_STATES } from '../service/instance-states.ts';
 import { generatePassword, parseJson } from '../util.ts';
 import { setMetadata } from '../store.ts';
 import { imageProps, imageSystemMetadata, snapshotProperties, withoutImageSystemMetadata } from '../image-props.ts';
@@ -40,6 +40,43 @@ async function simple<A extends SimpleAction>(c: Ctx, rule: string, action: A, a
   c.enforce(rule, { project_id: l.row.project_id });
   await service(c).simple(caller(c), l, action, args);
   return { status: 202 };
+}
+
+const IMAGE_NAME = { type: 'string', minLength: 1, maxLength: 255, pattern: '^(?! )[\\s\\S]*(?<! )$' };
+const IMAGE_METADATA = { type: 'object', maxProperties: 128, propertyNames: { minLength: 1, maxLength: 255 }, additionalProperties: { type: 'string', maxLength: 255 } };
+
+/**
+ * The queued image a snapshot or backup of the instance fills (Nova's compute API
+ * _create_image): the instance's image properties, `props` over them, Nova's snapshot
+ * properties; then the task state and the instance action (`remember`: the system_metadata
+ * key that keeps the image's id). Returns the image's id.
+ */
+async function snapshotInto(c: Ctx, l: Awaited<ReturnType<typeof getLiveServer>>, action: 'create_image' | 'backup' | 'shelve', o: { name: string; task: string; record: string; props: Record<string, string>; remember?: string }): Promise<string> {
+  if (!l.row.host) throw new Conflict(`Instance ${l.row.uuid} has no host: cannot ${INSTANCE_STATES[action].method}.`);
+  const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
+  const str = (k: string) => (typeof sm[k] === 'string' ? sm[k] as string : undefined);
+  const img = await c.api.images.request(c.auth.token, 'POST', '/v2/images', {
+    ...snapshotProperties(sm), ...o.props, name: o.name,
+    disk_format: str('image_disk_format') ?? 'raw', container_format: str('image_container_format') ?? 'bare',
+    min_ram: Number(str('image_min_ram') ?? 0), min_disk: Math.max(Number(str('image_min_disk') ?? 0), l.row.root_gb ?? 0),
+    instance_uuid: l.row.uuid, base_image_ref: l.row.image_ref ?? '', user_id: c.auth.userId, visibility: 'private',
+  });
+  if (img.status === 403 || img.status === 413) throw new OverQuota(`Quota exceeded for images: ${img.body?.message ?? img.status}`);
+  if (img.status === 400) throw new BadRequest(`Invalid image metadata: ${String(img.body?.message ?? '').replace(/<br \/>[\s\S]*$/, '').trim()}`);
+  if (img.status !== 201) throw new ServiceUnavailable(`The image service could not create the snapshot image (${img.status})`);
+  const imageId = img.body.id as string;
+  if (o.remember) sm[o.remember] = imageId;
+  await service(c).begin(caller(c), l, action, { task: o.task, record: o.record, updates: o.remember ? { system_metadata: JSON.stringify(sm) } : undefined }).catch(async (e) => {
+    await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${imageId}`).catch(() => undefined);
+    throw e;
+  });
+  return imageId;
+}
+
+/** 2.45 answers the image's id in the body; before, only in Location (when `located`). */
+async function imageAccepted(c: Ctx, imageId: string, located: boolean) {
+  if (c.v.atLeast('2.45')) return { status: 202, body: { image_id: imageId } };
+  return located ? { status: 202, headers: { location: await c.api.images.imageUrl(imageId) } } : { status: 202 };
 }
 
 const ACTIONS: Record<string, ServerAction> = {
@@ -153,30 +190,30 @@ const ACTIONS: Record<string, ServerAction> = {
       return { status: 202 };
     },
   },
+  // Nova's shelve: the server is snapshotted by its host into an image named "<server>-shelved"
+  // (its id kept in system_metadata), then powered off and, after shelved_offload_time, offloaded.
   shelve: { policy: 'os_compute_api:os-shelve:shelve', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:shelve', { project_id: l.row.project_id });
-    const svc = service(c);
-    svc.checkLock(caller(c), l);
+    service(c).checkLock(caller(c), l);
     checkInstanceState(l.row, 'shelve');
-    // As Nova, shelving snapshots the server into an image named "<server>-shelved" (the fake
-    // driver uploads no data, so it stays queued, like Nova's fake driver); unshelve removes it.
-    const img = await c.api.images.request(c.auth.token, 'POST', '/v2/images', {
-      name: `${l.row.display_name ?? ''}-shelved`, disk_format: 'raw', container_format: 'bare',
-      instance_uuid: l.row.uuid, image_type: 'snapshot', base_image_ref: l.row.image_ref ?? '',
-    });
-    const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
-    if (img.status === 201) sm.shelved_image_id = img.body.id;
-    await svc.begin(caller(c), l, 'shelve', { task: 'shelving', record: 'shelve', updates: { system_metadata: JSON.stringify(sm) } });
-    await svc.cast(caller(c), l, 'shelve_instance', {});
+    await snapshotInto(c, l, 'shelve', { name: `${l.row.display_name ?? ''}-shelved`, task: 'shelving', record: 'shelve', props: { image_type: 'snapshot' }, remember: 'shelved_image_id' });
+    await service(c).cast(caller(c), l, 'shelve_instance', {});
     return { status: 202 };
   } },
+  // A shelved server still on its host is offloaded now; an offloaded one is left as it is.
   shelveOffload: { policy: 'os_compute_api:os-shelve:shelve_offload', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:os-shelve:shelve_offload', { project_id: l.row.project_id });
     checkInstanceState(l.row, 'shelve_offload');
+    if (l.row.vm_state === VM.SHELVED && l.row.host) {
+      await service(c).begin(caller(c), l, 'shelve_offload', { task: TASK.SHELVING_OFFLOADING, record: 'shelveOffload' });
+      await service(c).cast(caller(c), l, 'shelve_offload_instance', {});
+    }
     return { status: 202 };
   } },
+  // The conductor powers a shelved server on where it is, or schedules an offloaded one; its
+  // host boots it from the shelved image and deletes that image afterwards (as Nova).
   unshelve: { policy: 'os_compute_api:os-shelve:unshelve', run: async (c, arg) => {
     if (arg !== null && arg !== undefined) validate({ type: 'object', properties: { unshelve: { type: ['object', 'null'], properties: { availability_zone: { type: ['string', 'null'] } }, additionalProperties: false } } }, { unshelve: arg });
     const l = await getLiveServer(c, c.params.id);
@@ -184,14 +221,7 @@ const ACTIONS: Record<string, ServerAction> = {
     const svc = service(c);
     svc.checkLock(caller(c), l);
     checkInstanceState(l.row, 'unshelve');
-    const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
-    if (typeof sm.shelved_image_id === 'string') {
-      // The shelved image is only a leftover once unshelving: failing to delete it must not stop the unshelve.
-      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${sm.shelved_image_id}`)
-        .catch((err) => c.api.logger.warn({ err, image: sm.shelved_image_id, instance: l.row.uuid, requestId: c.req.id }, 'could not delete the shelved image'));
-      delete sm.shelved_image_id;
-    }
-    await svc.begin(caller(c), l, 'unshelve', { task: 'unshelving', record: 'unshelve', updates: { system_metadata: JSON.stringify(sm) } });
+    await svc.begin(caller(c), l, 'unshelve', { task: 'unshelving', record: 'unshelve' });
     await conductorRpc(() => c.api.transport()).cast(c.rpcContext(), 'unshelve_instance', { instance_uuid: l.row.uuid });
     return { status: 202 };
   } },
@@ -228,35 +258,35 @@ const ACTIONS: Record<string, ServerAction> = {
   // instance's image properties and the given metadata, filled by the host's driver.
   createImage: { policy: 'os_compute_api:servers:create_image', run: async (c, arg) => {
     const a = validate({
-      type: 'object', properties: { createImage: { type: 'object', properties: {
-        name: { type: 'string', minLength: 1, maxLength: 255, pattern: '^(?! )[\\s\\S]*(?<! )$' },
-        metadata: { type: 'object', maxProperties: 128, propertyNames: { minLength: 1, maxLength: 255 }, additionalProperties: { type: 'string', maxLength: 255 } },
-      }, required: ['name'], additionalProperties: false } }, required: ['createImage'],
+      type: 'object', properties: { createImage: { type: 'object', properties: { name: IMAGE_NAME, metadata: IMAGE_METADATA }, required: ['name'], additionalProperties: false } },
+      required: ['createImage'],
     }, { createImage: arg }).createImage as { name: string; metadata?: Record<string, string> };
     const l = await getLiveServer(c, c.params.id);
     c.enforce('os_compute_api:servers:create_image', { project_id: l.row.project_id });
     checkInstanceState(l.row, 'create_image');
-    if (!l.row.host) throw new Conflict(`Instance ${l.row.uuid} has no host: cannot createImage.`);
-    const sm = parseJson<Record<string, unknown>>(l.row.system_metadata, {});
-    const str = (k: string) => (typeof sm[k] === 'string' ? sm[k] as string : undefined);
-    const img = await c.api.images.request(c.auth.token, 'POST', '/v2/images', {
-      ...snapshotProperties(sm), ...(a.metadata ?? {}), name: a.name,
-      disk_format: str('image_disk_format') ?? 'raw', container_format: str('image_container_format') ?? 'bare',
-      min_ram: Number(str('image_min_ram') ?? 0), min_disk: Math.max(Number(str('image_min_disk') ?? 0), l.row.root_gb ?? 0),
-      instance_uuid: l.row.uuid, image_type: 'snapshot', base_image_ref: l.row.image_ref ?? '', user_id: c.auth.userId, visibility: 'private',
-    });
-    if (img.status === 403 || img.status === 413) throw new OverQuota(`Quota exceeded for images: ${img.body?.message ?? img.status}`);
-    if (img.status === 400) throw new BadRequest(`Invalid image metadata: ${String(img.body?.message ?? '').replace(/<br \/>[\s\S]*$/, '').trim()}`);
-    if (img.status !== 201) throw new ServiceUnavailable(`The image service could not create the snapshot image (${img.status})`);
-    const imageId = img.body.id as string;
-    const svc = service(c);
-    await svc.begin(caller(c), l, 'create_image', { task: TASK.IMAGE_SNAPSHOT, record: 'createImage' }).catch(async (e) => {
-      await c.api.images.request(c.auth.token, 'DELETE', `/v2/images/${imageId}`).catch(() => undefined);
-      throw e;
-    });
-    await svc.cast(caller(c), l, 'snapshot_instance', { image_id: imageId });
-    // 2.45 answers the id in the body; before, only in Location.
-    return c.v.atLeast('2.45') ? { status: 202, body: { image_id: imageId } } : { status: 202, headers: { location: await c.api.images.imageUrl(imageId) } };
+    const imageId = await snapshotInto(c, l, 'create_image', { name: a.name, task: TASK.IMAGE_SNAPSHOT, record: 'createImage', props: { ...(a.metadata ?? {}), image_type: 'snapshot' } });
+    await service(c).cast(caller(c), l, 'snapshot_instance', { image_id: imageId });
+    return imageAccepted(c, imageId, true);
+  } },
+  // Nova's createBackup: a snapshot with image_type=backup and the backup_type, after which the
+  // host keeps the newest `rotation` backups of that type for the instance and deletes the rest.
+  createBackup: { policy: 'os_compute_api:os-create-backup', run: async (c, arg) => {
+    const a = validate({
+      type: 'object', properties: { createBackup: { type: 'object', properties: {
+        name: IMAGE_NAME, backup_type: { type: 'string' }, metadata: IMAGE_METADATA,
+        // Nova's non_negative_integer: an integer, or a string of digits.
+        rotation: { type: ['integer', 'string'], pattern: '^[0-9]+$', minimum: 0 },
+      }, required: ['name', 'backup_type', 'rotation'], additionalProperties: false } }, required: ['createBackup'],
+    }, { createBackup: arg }).createBackup as { name: string; backup_type: string; rotation: number | string; metadata?: Record<string, string> };
+    const rotation = Number(a.rotation);
+    if (!Number.isSafeInteger(rotation)) throw new BadRequest(`Invalid input for field/attribute rotation. Value: ${a.rotation}.`);
+    const l = await getLiveServer(c, c.params.id);
+    c.enforce('os_compute_api:os-create-backup', { project_id: l.row.project_id });
+    checkInstanceState(l.row, 'backup');
+    const imageId = await snapshotInto(c, l, 'backup', { name: a.name, task: TASK.IMAGE_BACKUP, record: 'createBackup', props: { ...(a.metadata ?? {}), image_type: 'backup', backup_type: a.backup_type } });
+    await service(c).cast(caller(c), l, 'backup_instance', { image_id: imageId, backup_type: a.backup_type, rotation });
+    // Before 2.45 Nova names the image in Location only when it may survive the rotation.
+    return imageAccepted(c, imageId, rotation > 0);
   } },
   injectNetworkInfo: { policy: 'os_compute_api:os-admin-actions:inject_network_info', run: async (c) => {
     const l = await getLiveServer(c, c.params.id);
@@ -269,7 +299,6 @@ const ACTIONS: Record<string, ServerAction> = {
 
 /** Actions this cloud cannot do, with the policy rule Nova checks for each (before answering 501). */
 const UNSUPPORTED: Record<string, ServerAction> = Object.fromEntries(Object.entries({
-  createBackup: 'os_compute_api:os-create-backup',
   addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
   addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
   'os-getRDPConsole': 'os_compute_api:os-remote-consoles',

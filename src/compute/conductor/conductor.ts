@@ -24,6 +24,7 @@ import type { CellDb } from '../db/tables.ts';
 import { hostZones } from '../availability-zones.ts';
 import { MoveTasks } from './moves.ts';
 import { getMigration, updateMigration } from '../service/moves.ts';
+import { Reconciler } from './reconcile.ts';
 
 export type { Selection };
 
@@ -42,6 +43,7 @@ export class Conductor {
   private server?: RpcServer;
   private timer?: NodeJS.Timeout;
   private healing = false;
+  private reconciler?: Reconciler;
   private readonly scheduler: RpcClient<typeof schedulerApi.methods>;
   readonly moves: MoveTasks;
   constructor(private readonly d: ConductorDeps) {
@@ -69,10 +71,13 @@ export class Conductor {
       this.moves.confirmOldResizes().catch((e) => this.d.logger.warn({ err: e }, 'confirming old resizes failed'));
     }, interval);
     this.timer.unref();
+    this.reconciler = new Reconciler(this.d);
+    this.reconciler.start();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.reconciler?.stop();
     await this.server?.stop();
   }
 
@@ -218,13 +223,14 @@ export class Conductor {
     if (Number(r.numDeletedRows) === 0) await markDeleted(db, uuid); // deleted meanwhile
   }
 
-  private async insertInstance(db: CellDb, inst: any, over: Partial<InstanceRow>): Promise<void> {
+  /** False when the row was there already (the same message handled twice). */
+  private async insertInstance(db: CellDb, inst: any, over: Partial<InstanceRow>): Promise<boolean> {
     const { id: _id, metadata_json, tags_list, server_groups: _g, ...row } = inst;
     try {
       await db.insertInto('instances').values({ ...row, ...over, updated_at: now() }).execute();
     } catch (e) {
       if (!isUniqueViolation(e)) throw e; // a retried message: the row is there already
-      return;
+      return false;
     }
     const md = parseJson<Record<string, string>>(metadata_json, {});
     if (Object.keys(md).length) await setMetadata(db, inst.uuid, md, false);
@@ -233,6 +239,7 @@ export class Conductor {
       await db.insertInto('instance_tags').values({ instance_uuid: inst.uuid, tag: t }).execute()
         .catch((e) => { if (!isUniqueViolation(e)) this.d.logger.warn({ err: e, instance: inst.uuid, tag: t }, 'could not tag the instance'); });
     }
+    return true;
   }
 
   private async createInCell(ctx: RequestContext, uuid: string, sel: Selection, br: any, secrets: BuildSecrets): Promise<void> {
@@ -241,10 +248,11 @@ export class Conductor {
     const db = await d.cells.cellDb(cell);
     const inst = JSON.parse(br.instance);
     const [azs] = await hostZones(d.cells.db, [sel.host]);
-    await this.insertInstance(db, inst, {
+    const inserted = await this.insertInstance(db, inst, {
       host: sel.host, node: sel.nodename, vm_state: VM.BUILDING, task_state: TASK.SCHEDULING,
       availability_zone: inst.availability_zone ?? azs?.zone ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
     });
+    if (!inserted) return takeBackDuplicateClaim(ctx, d, db, uuid, sel, inst);
     await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
     await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
     await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
@@ -260,11 +268,16 @@ export class Conductor {
     await this.compute(sel.host, t).cast(ctx, 'build_and_run_instance', { instance_uuid: uuid, node: sel.nodename, ...secrets });
   }
 
-  /** Unshelve of an offloaded server: schedule it again in its cell and spawn it there. */
+  /** Unshelve: a shelved server still on its host is started there; an offloaded one is scheduled again in its cell and spawned. */
   async unshelve(ctx: RequestContext, uuid: string): Promise<void> {
     const d = this.d;
     const where = await d.cells.cellOfInstance(uuid);
     if (!where) return;
+    const row = await where.db.selectFrom('instances').select(['vm_state', 'host']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
+    if (row?.vm_state === VM.SHELVED && row.host) {
+      await this.compute(row.host, await d.cellTransports.forCell(where.cell)).cast(ctx, 'unshelve_instance', { instance_uuid: uuid });
+      return;
+    }
     const specRow = await d.cells.db.selectFrom('request_specs').select('spec').where('instance_uuid', '=', uuid).executeTakeFirst();
     const fail = async (message: string) => {
       await updateInstance(where.db, uuid, { task_state: null }, { task_state: ['unshelving'] }).catch(this.logged(ctx, 'clear the unshelving task', uuid));
@@ -366,6 +379,21 @@ export class Conductor {
     }
     return n;
   }
+}
+
+/**
+ * The same schedule_and_build message handled twice at once (a cast redelivered after a broker
+ * cut or a conductor crash while the first copy still runs): the first copy wrote the instance
+ * and owns the build; this copy's claim replaced the consumer's allocation, so it is put back on
+ * the host the instance really is on, and nothing else is done (no second cast, no delete).
+ */
+async function takeBackDuplicateClaim(ctx: RequestContext, d: ConductorDeps, db: CellDb, uuid: string, sel: Selection, inst: any): Promise<void> {
+  d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'build handled twice: this copy stands down');
+  const row = await db.selectFrom('instances').select(['host', 'node']).where('uuid', '=', uuid).executeTakeFirst();
+  if (!row || (row.host === sel.host && row.node === sel.nodename)) return;
+  const node = row.host && row.node ? await db.selectFrom('compute_nodes').select('uuid').where('host', '=', row.host).where('hypervisor_hostname', '=', row.node).executeTakeFirst() : undefined;
+  const resources = Object.values(sel.allocations ?? {})[0]?.resources;
+  if (node && resources) await d.placement.claim(uuid, { [node.uuid]: { resources } }, inst.project_id, inst.user_id);
 }
 
 function secretsOf(a: BuildSecrets): BuildSecrets {

@@ -2,6 +2,7 @@
 // then the weighers, then a claim in placement per instance. Served on topic 'scheduler'. When
 // nothing fits, NoValidHost says why: placement had no candidate for these resources and
 // traits, or which filter rejected how many hosts and for what reason.
+import { flavorResources } from '../flavor-resources.ts';
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
@@ -76,14 +77,10 @@ export class Scheduler {
   private async select(spec: RequestSpec, uuids: string[]): Promise<Selection[]> {
     const d = this.d;
     const flavor = spec.flavor;
-    const resources: Record<string, number> = { VCPU: flavor.vcpus, MEMORY_MB: flavor.memory_mb };
-    const disk = flavor.root_gb + flavor.ephemeral_gb + Math.ceil((flavor.swap ?? 0) / 1024);
-    if (disk > 0) resources.DISK_GB = disk;
+    const resources = flavorResources(flavor, spec.image?.properties ?? {});
     const required: string[] = [];
     const forbidden: string[] = ['COMPUTE_STATUS_DISABLED'];
     for (const [k, v] of Object.entries({ ...(spec.image?.properties ?? {}), ...(flavor.extra_specs ?? {}) } as Record<string, string>)) {
-      const rm = /^resources:([A-Z0-9_]+)$/.exec(k);
-      if (rm) { const n = Number(v); if (n === 0) delete resources[rm[1]]; else if (n > 0) resources[rm[1]] = n; }
       const tm = /^trait:([A-Z0-9_]+)$/.exec(k);
       if (tm && v === 'required') required.push(tm[1]);
       if (tm && v === 'forbidden') forbidden.push(tm[1]);

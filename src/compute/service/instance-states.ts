@@ -40,6 +40,7 @@ export const INSTANCE_STATES = {
   live_migrate: { method: 'live_migrate', vm: [VM.ACTIVE, VM.PAUSED], task: NONE },
   evacuate: { method: 'evacuate', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: null },
   create_image: { method: 'createImage', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
+  backup: { method: 'createBackup', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
   // A guest that has never run (building) or is gone has no console to read.
   get_console_output: { method: 'get_console_output', vm: [VM.ACTIVE, VM.RESCUED, VM.PAUSED, VM.STOPPED, VM.SUSPENDED, VM.ERROR], task: null, notReady: true },
   // Nova's restore needs a soft-deleted instance (this cloud never soft-deletes: always 409).

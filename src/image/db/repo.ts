@@ -3,7 +3,7 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
 import type { ImageDB, ImageRow, LocationRow, MemberRow, StagingRow, TaskRow } from './schema.ts';
 import { rowToImage, nowIso, type Image } from '../model.ts';
-import { isUniqueViolation } from '../../common/db/database.ts';
+import { isUniqueViolation, retryOnDeadlock } from '../../common/db/database.ts';
 import { Conflict } from '../../common/errors.ts';
 
 export type DB = Kysely<ImageDB>;
@@ -299,7 +299,8 @@ export class ImageRepo {
 
   /** saving → active with the data's attributes and location, atomically; false if the image left `from`. */
   async activate(id: string, from: string, set: Partial<ImageRow>, loc: LocationRow): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    // MariaDB may roll this back as a deadlock against the upload's heartbeat on the same row.
+    return retryOnDeadlock(() => this.db.transaction().execute(async (trx) => {
       const r = await trx.updateTable('images')
         .set({ ...set, status: 'active', updated_at: nowIso(), upload_owner: null, upload_heartbeat: null, revision: BUMP })
         .where('id', '=', id).where('deleted', '=', 0).where('status', '=', from).executeTakeFirst();
@@ -307,7 +308,7 @@ export class ImageRepo {
       await trx.deleteFrom('image_locations').where('image_id', '=', id).where('store', '=', loc.store).execute();
       await trx.insertInto('image_locations').values(loc).execute();
       return true;
-    });
+    }));
   }
 
   /** Records staged data of an image still `uploading`; false if the image left that status. */

@@ -56,7 +56,8 @@ const VIDEO: Record<string, string[]> = {
   virtio: ['-device', 'virtio-vga'], none: ['-vga', 'none'], bochs: ['-device', 'bochs-display'],
 };
 
-export function qemuArgs(p: LaunchPlan, o: { incoming?: string } = {}): string[] {
+/** `incoming`: wait for a migration stream; `paused`: do not run the vCPUs until QMP `cont` (-S). */
+export function qemuArgs(p: LaunchPlan, o: { incoming?: string; paused?: boolean } = {}): string[] {
   const f = files(p.dir);
   const a: string[] = [
     '-name', `guest=${optEscape(p.name)},debug-threads=on`,
@@ -126,6 +127,7 @@ export function qemuArgs(p: LaunchPlan, o: { incoming?: string } = {}): string[]
       '-device', 'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0');
   }
   if (o.incoming) a.push('-incoming', o.incoming);
+  if (o.paused) a.push('-S');
   return a;
 }
 

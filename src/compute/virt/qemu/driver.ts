@@ -13,7 +13,8 @@ import type { Config } from '../../../common/config.ts';
 import type { Logger } from '../../../common/logging.ts';
 import { POWER, POWER_NAMES } from '../../objects.ts';
 import type {
-  ComputeDriver, ConsoleEndpoint, ConsoleKind, GuestInfo, GuestSpec, HostResources, ImageSpec, InstanceDiagnostics, LifecycleEvent, SnapshotTarget,
+  ComputeDriver, ConsoleEndpoint, ConsoleKind, FlavorSpec, GuestInfo, GuestSpec, HostResources, ImageSpec, InstanceDiagnostics, LifecycleEvent,
+  LiveMigrationOptions, LiveMigrationResult, LiveMigrationTarget, MigratedDisks, MoveTarget, SnapshotTarget,
 } from '../driver.ts';
 import { InstanceNotFound, InvalidState, NotSupported } from '../errors.ts';
 import { run } from '../../../guest/run.ts';
@@ -23,6 +24,7 @@ import { files, qemuArgs, userNetdev, type DiskBus, type LaunchPlan, type PlanDi
 import { ImageCache, baseName as baseNameOf, type ImageSource } from './image-cache.ts';
 import { checkFreeSpace, checkRootFits, createEphemeral, createOverlay, createSwap, flatten } from './disks.ts';
 import { capabilityTraits, hostResources, ovmf } from './host.ts';
+import { Mover } from './migration.ts';
 import './config.ts';
 import { buildConfigDrive, configDriveRequired } from '../../metadata/configdrive.ts';
 import { metadataRelayCommand } from '../../metadata/relay.ts';
@@ -75,11 +77,21 @@ export class QemuDriver implements ComputeDriver {
   readonly dir: string;
   readonly cache: ImageCache;
   private readonly binary: string;
+  private readonly mover: Mover;
 
   constructor(private readonly o: QemuDriverOptions) {
     this.dir = o.instancesPath;
     this.binary = o.config.get<string>('qemu', 'binary');
     this.cache = new ImageCache(join(this.dir, o.config.get<string>('image_cache', 'subdirectory_name')), o.images, o.logger.child({ component: 'image-cache' }));
+    this.mover = new Mover({
+      hostname: o.hostname, config: o.config, logger: o.logger.child({ component: 'migration' }), cache: this.cache,
+      gdir: (u) => this.gdir(u), guest: (u) => this.guest(u), save: (u, p) => this.save(u, p as Persisted),
+      prepare: (g, dir, po) => this.prepare(g, dir, { launched: true, keepDisks: po.keepDisks }),
+      forget: (u) => { this.persisted.delete(u); this.reported.delete(u); },
+      launch: (u, lo) => this.launch(u, lo), cleanStop: (u) => this.cleanStop(u), hardStop: (u) => this.hardStop(u),
+      qmp: (u) => this.live.get(u)?.qmp, imageMeta: (g, id) => this.imageMeta(g, id), op: (u, fn) => this.op(u, fn),
+      hold: (u, on) => { if (on) this.busy.add(u); else { this.busy.delete(u); this.reported.set(u, this.power(u)); } },
+    });
   }
 
   get accelerator(): Accelerator | undefined { return this.accel; }
@@ -129,6 +141,7 @@ export class QemuDriver implements ComputeDriver {
     this.timers = [];
     for (const l of this.live.values()) l.qmp?.close();
     this.live.clear();
+    await this.mover.close();
   }
 
   private async guestDirs(): Promise<string[]> {
@@ -229,7 +242,7 @@ export class QemuDriver implements ComputeDriver {
 
   // ---- launching and stopping processes
 
-  private async launch(uuid: string, o: { incoming?: string } = {}): Promise<void> {
+  private async launch(uuid: string, o: { incoming?: string; paused?: boolean } = {}): Promise<void> {
     const p = await this.guest(uuid);
     const plan = p.rescuePlan ?? p.plan;
     const f = files(plan.dir);
@@ -298,7 +311,8 @@ export class QemuDriver implements ComputeDriver {
   }
 
   /** Builds every disk and the launch plan; on failure removes what it made. */
-  private async prepare(spec: GuestSpec, dir: string, launched = false): Promise<Persisted> {
+  private async prepare(spec: GuestSpec, dir: string, o: { launched?: boolean; keepDisks?: boolean } = {}): Promise<Persisted> {
+    const keep = (path: string) => !!o.keepDisks && existsSync(path);
     if (!this.accel) throw new Error('QEMU driver used before initHost');
     if (!spec.imageId) throw new NotSupported('The QEMU driver boots from images only (no volumes)');
     const props = this.imageProps(spec);
@@ -323,17 +337,17 @@ export class QemuDriver implements ComputeDriver {
     const cdBus = this.bus(props.hw_cdrom_bus, 'ide');
     const disks: PlanDisk[] = [];
     const root = join(dir, 'disk');
-    await createOverlay(base, root, rootGb);
+    if (!keep(root)) await createOverlay(base, root, rootGb);
     disks.push({ id: 'root', path: root, format: 'qcow2', bus: diskBus, media: 'disk', bootIndex: 1 });
     if (ephGb > 0) {
-      await createEphemeral(join(dir, 'disk.eph0'), ephGb);
+      if (!keep(join(dir, 'disk.eph0'))) await createEphemeral(join(dir, 'disk.eph0'), ephGb);
       disks.push({ id: 'ephemeral0', path: join(dir, 'disk.eph0'), format: 'raw', bus: diskBus, media: 'disk' });
     }
     if (swapMb > 0) {
       await createSwap(join(dir, 'disk.swap'), swapMb);
       disks.push({ id: 'swap', path: join(dir, 'disk.swap'), format: 'raw', bus: diskBus, media: 'disk' });
     }
-    if (configDriveRequired(spec, this.o.config, { launched })) {
+    if (configDriveRequired(spec, this.o.config, { launched: o.launched })) {
       const cd = join(dir, 'disk.config');
       await buildConfigDrive(spec, cd, { config: this.o.config });
       disks.push({ id: 'config', path: cd, format: 'raw', bus: cdBus, media: 'cdrom', readonly: true });
@@ -352,11 +366,11 @@ export class QemuDriver implements ComputeDriver {
     let firmware: LaunchPlan['firmware'] = 'bios';
     let fw: LaunchPlan['ovmf'];
     if (props.hw_firmware_type === 'uefi') {
-      const o = ovmf();
-      if (!o) throw new NotSupported('The image needs UEFI (hw_firmware_type=uefi) but OVMF is not installed on this host (Debian package ovmf)');
-      await copyFile(o.vars, join(dir, 'OVMF_VARS.fd'));
+      const ovmfFiles = ovmf();
+      if (!ovmfFiles) throw new NotSupported('The image needs UEFI (hw_firmware_type=uefi) but OVMF is not installed on this host (Debian package ovmf)');
+      if (!keep(join(dir, 'OVMF_VARS.fd'))) await copyFile(ovmfFiles.vars, join(dir, 'OVMF_VARS.fd'));
       firmware = 'uefi';
-      fw = { code: o.code, vars: join(dir, 'OVMF_VARS.fd') };
+      fw = { code: ovmfFiles.code, vars: join(dir, 'OVMF_VARS.fd') };
     }
 
     let nic: LaunchPlan['nic'];
@@ -436,7 +450,7 @@ export class QemuDriver implements ComputeDriver {
     if (have) return have;
     const dir = this.gdir(g.uuid);
     try {
-      const p = await this.prepare(g, dir, true);
+      const p = await this.prepare(g, dir, { launched: true });
       await this.save(g.uuid, p);
       return p;
     } catch (e) {
@@ -471,6 +485,7 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private async qmpOf(uuid: string, what: string) {
+    await this.guest(uuid); // a guest this host does not have is InstanceNotFound, not InvalidState
     const l = this.live.get(uuid);
     if (!l?.qmp) throw new InvalidState(`Cannot ${what} instance ${uuid}: its guest is not running`);
     return { l, qmp: l.qmp };
@@ -653,6 +668,19 @@ export class QemuDriver implements ComputeDriver {
     });
   }
 
+  // ---- moves (virt/qemu/migration.ts)
+
+  migrateDiskAndPowerOff(g: GuestSpec, dest: MoveTarget, newFlavor: FlavorSpec): Promise<MigratedDisks> { return this.mover.migrateDiskAndPowerOff(g, dest, newFlavor); }
+  finishMigration(g: GuestSpec, disks: MigratedDisks, opts: { resize: boolean; powerOn: boolean }): Promise<void> { return this.mover.finishMigration(g, disks, opts); }
+  confirmMigration(uuid: string): Promise<void> { return this.mover.confirmMigration(uuid); }
+  finishRevertMigration(g: GuestSpec, opts: { powerOn: boolean }): Promise<void> { return this.mover.finishRevertMigration(g, opts); }
+  preLiveMigration(g: GuestSpec, source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget> { return this.mover.preLiveMigration(g, source, opts); }
+  liveMigrate(g: GuestSpec, dest: MoveTarget, target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult> { return this.mover.liveMigrate(g, dest, target, opts); }
+  postLiveMigrationAtDestination(g: GuestSpec): Promise<void> { return this.mover.postLiveMigrationAtDestination(g); }
+  rollbackLiveMigrationAtDestination(uuid: string): Promise<void> { return this.mover.rollbackLiveMigrationAtDestination(uuid); }
+  liveMigrationForceComplete(uuid: string): Promise<void> { return this.mover.liveMigrationForceComplete(uuid); }
+  liveMigrationAbort(uuid: string): Promise<void> { return this.mover.liveMigrationAbort(uuid); }
+
   // ---- host and guest information
 
   async hostResources(): Promise<HostResources> {
@@ -698,11 +726,16 @@ export class QemuDriver implements ComputeDriver {
     };
   }
 
-  /** The image cache manager's pass: bases no guest here uses, unused for long enough, go. */
+  /** The image cache manager's pass: bases no guest here uses (kept resize disks count), unused for long enough, go. */
   async runImageCacheManager(): Promise<string[]> {
     const inUse = new Set<string>();
     for (const uuid of await this.guestDirs()) {
       const p = await this.load(uuid).catch(() => undefined);
+      for (const i of p?.images ?? []) inUse.add(i);
+    }
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!name.endsWith('_resize')) continue;
+      const p = await readFile(files(join(this.dir, name)).guest, 'utf8').then((t) => JSON.parse(t) as Persisted).catch(() => undefined);
       for (const i of p?.images ?? []) inUse.add(i);
     }
     return this.cache.run(inUse, this.o.config.get<number>('image_cache', 'remove_unused_original_minimum_age_seconds'), this.o.config.get<boolean>('image_cache', 'remove_unused_base_images'));

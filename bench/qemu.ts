@@ -1,0 +1,159 @@
+// QEMU driver benchmark (issue 11, Performance): the all-in-one with the qemu driver and the
+// minimal image (STRATUS_MINIMAL_IMAGE, or built into the guest cache once), cached image:
+//   - API accept -> qemu exec: from the 202 of POST /servers to the start of the guest's qemu
+//     process (/proc/<pid>/stat starttime against /proc/uptime read at the 202: 10 ms ticks)
+//   - qemu exit -> SHUTOFF: from SIGKILL of the guest's qemu to the first GET /servers/{id}
+//     that says SHUTOFF (polled every 5 ms), through QMP's closed socket and the power sync
+//   - the second boot of a cached image: bytes the image cache fetched from the image service
+//   - `concurrent` minimal guests at once: all reach "stratus-init: up in" (time to the last)
+//   - RSS of each idle guest's qemu and of the all-in-one process (the agent is in it)
+//   - createImage of a stopped guest whose overlay holds 1 GiB (written with qemu-io) against
+//     `qemu-img convert` of that overlay alone
+//
+//   npm run bench -- qemu [--n=10] [--concurrent=10] [--no-overlay]
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { round, summary, writeResult } from './lib.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const uptimeMs = () => Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+const startMs = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]) * (1000 / CLK_TCK);
+const rssMiB = (pid: number) => round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024, 1);
+
+export default async function run(argv: string[]): Promise<void> {
+  const get = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
+  const n = Number(get('n') ?? 10);
+  const concurrent = Number(get('concurrent') ?? 10);
+  process.env.STRATUS_TEST_DRIVER = 'qemu';
+  process.env.OS_DEFAULT__SHUTDOWN_TIMEOUT ??= '5';
+  // The accelerator probe's guest and its cached verdict, shared with the other real-guest runs.
+  process.env.OS_QEMU__GUEST_CACHE_DIR ??= process.env.STRATUS_GUEST_CACHE ?? (await import('../src/guest/build.ts')).defaultCacheDir();
+  const { startCloud } = await import('../test/helpers/cloud.ts');
+  const { computeApi, mv } = await import('../test/helpers/compute.ts');
+  const { minimalImage } = await import('../test/qemu/helpers.ts');
+  const imagePath = await minimalImage();
+  const cloud = await startCloud();
+  const result: Record<string, unknown> = { n, concurrent, loadavgBefore: loadavg().map((x) => round(x, 2)) };
+  const servers: string[] = [];
+  try {
+    const token = await cloud.adminToken();
+    const { api, waitFor } = computeApi(() => cloud, () => token, { settled: true });
+    // Room for the concurrent guests beside the others (the default quota is 10 instances).
+    const project = (await cloud.req('GET', '/identity/v3/projects?name=admin', { token })).body.projects[0].id;
+    await api('PUT', `/os-quota-sets/${project}`, { quota_set: { instances: concurrent + 10, cores: concurrent + 10, ram: (concurrent + 10) * 2048 } });
+    // The agent is up once its service reports up (its start includes the accelerator probe).
+    for (let i = 0; ; i++) {
+      const s = await api('GET', '/os-services?binary=nova-compute');
+      if (s.body?.services?.some((x: { state: string }) => x.state === 'up')) break;
+      if (i > 600) throw new Error(`the compute service never came up: ${s.text}`);
+      await sleep(500);
+    }
+    const driver = cloud.compute!.agents[0]!.driver as unknown as { dir: string; cache: { downloadedBytes: number } };
+    const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'minimal', disk_format: 'qcow2', container_format: 'bare', visibility: 'public', hypervisor_type: 'qemu' } });
+    await fetch(`${cloud.url}/image/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, body: readFileSync(imagePath) });
+    const pidOf = (id: string) => { try { return Number(readFileSync(join(driver.dir, id, 'qemu.pid'), 'utf8').trim()) || 0; } catch { return 0; } };
+    const consoleOf = (id: string) => { try { return readFileSync(join(driver.dir, id, 'console.log'), 'latin1'); } catch { return ''; } };
+    const boot = async (name: string, wait = true) => {
+      const r = await api('POST', '/servers', { server: { name, imageRef: img.body.id, flavorRef: '1', networks: 'none' } }, mv('2.93'));
+      if (r.status !== 202) throw new Error(`boot ${name}: ${r.status} ${r.text}`);
+      const acceptedAt = uptimeMs();
+      servers.push(r.body.server.id);
+      if (wait) await waitFor(r.body.server.id, ['ACTIVE'], 300_000);
+      return { id: r.body.server.id as string, acceptedAt };
+    };
+
+    // The first boot downloads the image; the second one must not.
+    const first = await boot('first');
+    const afterFirst = driver.cache.downloadedBytes;
+    const second = await boot('second');
+    result.secondBootDownloadedBytes = driver.cache.downloadedBytes - afterFirst;
+    result.firstBootDownloadedBytes = afterFirst;
+
+    // API accept -> qemu exec, n boots of the cached image (each deleted before the next).
+    const accept: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const b = await boot(`accept-${i}`);
+      accept.push(startMs(pidOf(b.id)) - b.acceptedAt);
+      await api('DELETE', `/servers/${b.id}`);
+      await waitFor(b.id, ['DELETED'], 60_000);
+    }
+    result.acceptToQemuExecMs = summary(accept.sort((a, b) => a - b));
+    console.log('accept -> qemu exec', result.acceptToQemuExecMs, 'second boot downloaded', result.secondBootDownloadedBytes);
+
+    // qemu exit -> SHUTOFF visible in the API, n kills of the same guest.
+    const exit: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const pid = pidOf(second.id);
+      const t0 = process.hrtime.bigint();
+      process.kill(pid, 'SIGKILL');
+      for (;;) {
+        const s = await api('GET', `/servers/${second.id}`, undefined, mv('2.93'));
+        if (s.body?.server?.status === 'SHUTOFF') break;
+        await sleep(5);
+      }
+      exit.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      await waitFor(second.id, ['SHUTOFF']);
+      await api('POST', `/servers/${second.id}/action`, { 'os-start': null });
+      await waitFor(second.id, ['ACTIVE'], 120_000);
+    }
+    result.qemuExitToShutoffMs = summary(exit.sort((a, b) => a - b));
+    console.log('qemu exit -> SHUTOFF', result.qemuExitToShutoffMs);
+
+    // Concurrent guests: every one reaches the minimal guest's init.
+    const t0 = Date.now();
+    const many = await Promise.all(Array.from({ length: concurrent }, (_x, i) => boot(`many-${i}`, false)));
+    for (const m of many) await waitFor(m.id, ['ACTIVE'], 300_000);
+    const reached = new Map<string, number>();
+    while (reached.size < many.length && Date.now() - t0 < 600_000) {
+      for (const m of many) if (!reached.has(m.id) && /stratus-init: up in/.test(consoleOf(m.id))) reached.set(m.id, Date.now() - t0);
+      await sleep(250);
+    }
+    result.concurrentGuests = { started: many.length, reachedInit: reached.size, lastReachedInitMs: Math.max(...reached.values()) };
+    await sleep(5000); // idle
+    result.rssMiB = {
+      idleGuests: many.map((m) => rssMiB(pidOf(m.id))).sort((a, b) => a - b),
+      allInOne: rssMiB(process.pid),
+    };
+    for (const m of many) await api('DELETE', `/servers/${m.id}`);
+    for (const m of many) await waitFor(m.id, ['DELETED'], 120_000);
+
+    // createImage of a stopped guest whose overlay holds 1 GiB, against qemu-img convert alone.
+    if (!argv.includes('--no-overlay')) {
+      await api('POST', `/servers/${first.id}/action`, { 'os-stop': null });
+      await waitFor(first.id, ['SHUTOFF'], 120_000);
+      const disk = join(driver.dir, first.id, 'disk');
+      execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 64M 1G', disk], { stdio: 'ignore' });
+      const c0 = process.hrtime.bigint();
+      execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'qcow2', disk, `${disk}.bench-copy`]);
+      const convertMs = Number(process.hrtime.bigint() - c0) / 1e6;
+      const copyBytes = statSync(`${disk}.bench-copy`).size;
+      execFileSync('rm', ['-f', `${disk}.bench-copy`]);
+      const s0 = process.hrtime.bigint();
+      const r = await api('POST', `/servers/${first.id}/action`, { createImage: { name: 'bench-1g' } }, mv('2.45'));
+      for (;;) {
+        const i = await cloud.req('GET', `/image/v2/images/${r.body.image_id}`, { token });
+        if (i.body?.status === 'active') break;
+        if (i.status !== 200) throw new Error(`snapshot image: ${i.status} ${i.text}`);
+        await sleep(20);
+      }
+      const createImageMs = Number(process.hrtime.bigint() - s0) / 1e6;
+      result.createImage1GiB = { createImageMs: round(createImageMs), qemuImgConvertMs: round(convertMs), ratio: round(createImageMs / convertMs, 2), convertedBytes: copyBytes };
+    }
+    result.loadavgAfter = loadavg().map((x) => round(x, 2));
+    console.log(JSON.stringify(result, null, 2));
+    writeResult('qemu', result);
+  } finally {
+    for (const id of servers) await cloud.req('DELETE', `/compute/v2.1/servers/${id}`, { token: await cloud.adminToken() }).catch(() => undefined);
+    await sleep(2000);
+    await cloud.stop();
+    // Guests are detached from the agent: none of this run's may outlive it (builds still under
+    // way when a step failed included), so every qemu naming this cloud's instances path goes.
+    const dir = (cloud.compute?.agents[0]?.driver as unknown as { dir?: string })?.dir;
+    for (const pid of dir ? readdirSync('/proc').filter((p) => /^\d+$/.test(p)) : []) {
+      try { if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${dir}/`)) process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// The fixes of the audit's findings, shared by the operator commands (nova-manage's placement
+// heal_allocations / audit --delete, db online_data_migrations) and the conductor's reconciler.
+import type { Cells } from '../cells.ts';
+import type { PlacementClient } from '../clients.ts';
+import type { InstanceRow } from '../objects.ts';
+import { VM, TASK } from '../objects.ts';
+import { expectedResources, type Finding } from './invariants.ts';
+
+/** Removes the allocations the findings name as orphaned (or on a host the instance is not on). */
+export async function deleteOrphanAllocations(placement: PlacementClient, findings: Finding[], log: (f: Finding) => void = () => {}): Promise<number> {
+  let n = 0;
+  for (const f of findings) {
+    if (f.kind === 'orphan_allocation') {
+      // The whole consumer is gone: every provider's part goes at once.
+      await placement.deleteAllocations(f.subject);
+    } else if (f.kind === 'allocation_wrong_host' && f.provider) {
+      const cur = await placement.getAllocations(f.subject);
+      if (!cur[f.provider]) continue;
+      const { [f.provider]: _gone, ...rest } = cur;
+      const r = await placement.request('GET', `/allocations/${f.subject}`);
+      if (Object.keys(rest).length === 0) await placement.deleteAllocations(f.subject);
+      else await placement.claim(f.subject, rest, r.body.project_id, r.body.user_id);
+    } else continue;
+    n++;
+    log(f);
+  }
+  return n;
+}
+
+export interface HealResult { healed: string[]; failed: { uuid: string; reason: string }[]; noNode: string[]; more: boolean }
+
+/**
+ * nova-manage placement heal_allocations: every live instance on a host gets its flavor's
+ * allocation on its compute node provider when it has none there (or, with `force`, when it
+ * holds something else).
+ */
+export async function healAllocations(cells: Cells, placement: PlacementClient, o: { instance?: string; force?: boolean; dryRun?: boolean; maxCount?: number } = {}): Promise<HealResult> {
+  const out: HealResult = { healed: [], failed: [], noNode: [], more: false };
+  for (const { db } of await cells.all({ includeCell0: false })) {
+    let q = db.selectFrom('instances').selectAll().where('deleted', '=', 0).where('host', 'is not', null);
+    if (o.instance) q = q.where('uuid', '=', o.instance);
+    const nodes = new Map((await db.selectFrom('compute_nodes').select(['uuid', 'host', 'hypervisor_hostname']).execute()).map((n) => [`${n.host}/${n.hypervisor_hostname}`, n.uuid]));
+    for (const r of await q.execute() as InstanceRow[]) {
+      if (r.vm_state === VM.SHELVED_OFFLOADED || (r.vm_state === VM.BUILDING && r.task_state === TASK.SCHEDULING) || r.task_state === TASK.DELETING) continue;
+      const node = nodes.get(`${r.host}/${r.node}`);
+      if (!node) { out.noNode.push(r.uuid); continue; }
+      const want = expectedResources(r);
+      const cur = await placement.getAllocations(r.uuid);
+      const have = cur[node]?.resources;
+      const same = have && Object.keys({ ...want, ...have }).every((k) => (want[k] ?? 0) === (have[k] ?? 0));
+      if (have && (same || !o.force)) continue;
+      if (o.maxCount !== undefined && out.healed.length >= o.maxCount) { out.more = true; return out; }
+      if (o.dryRun) { out.healed.push(r.uuid); continue; }
+      // Other providers' parts (a move in progress) are kept; this host's part is (re)written.
+      const ok = await placement.claim(r.uuid, { ...cur, [node]: { resources: want } }, r.project_id, r.user_id);
+      if (ok) out.healed.push(r.uuid); else out.failed.push({ uuid: r.uuid, reason: `placement refused ${JSON.stringify(want)} on ${r.node}` });
+    }
+  }
+  return out;
+}
+
+/**
+ * Nova's online data migration populate_queued_for_delete, run for drift: instance mappings of
+ * instances deleted in their cell are marked queued_for_delete, so quota stops counting them
+ * (and mappings of live instances not being deleted are counted again).
+ */
+export async function fixQueuedForDelete(cells: Cells): Promise<string[]> {
+  const fixed: string[] = [];
+  for (const { cell, db } of await cells.all()) {
+    const cellId = (await cells.db.selectFrom('cell_mappings').select('id').where('uuid', '=', cell.uuid).executeTakeFirst())?.id;
+    if (cellId === undefined) continue;
+    const live = await cells.db.selectFrom('instance_mappings').select('instance_uuid').where('cell_id', '=', cellId).where('queued_for_delete', '=', 0).execute();
+    for (let i = 0; i < live.length; i += 500) {
+      const uuids = live.slice(i, i + 500).map((m) => m.instance_uuid);
+      const gone = await db.selectFrom('instances').select('uuid').where('uuid', 'in', uuids).where('deleted', '!=', 0).execute();
+      if (!gone.length) continue;
+      await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', 'in', gone.map((g) => g.uuid)).execute();
+      fixed.push(...gone.map((g) => g.uuid));
+    }
+    // The other direction: live instances, not being deleted, that quota no longer counts.
+    const queued = await cells.db.selectFrom('instance_mappings').select('instance_uuid').where('cell_id', '=', cellId).where('queued_for_delete', '=', 1).execute();
+    for (let i = 0; i < queued.length; i += 500) {
+      const uuids = queued.slice(i, i + 500).map((m) => m.instance_uuid);
+      const alive = await db.selectFrom('instances').select('uuid').where('uuid', 'in', uuids).where('deleted', '=', 0)
+        .where('vm_state', '!=', VM.SOFT_DELETED).where((eb) => eb.or([eb('task_state', 'is', null), eb('task_state', '!=', TASK.DELETING)])).execute();
+      if (!alive.length) continue;
+      await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 0 }).where('instance_uuid', 'in', alive.map((g) => g.uuid)).execute();
+      fixed.push(...alive.map((g) => g.uuid));
+    }
+  }
+  return fixed;
+}

@@ -1,0 +1,391 @@
+// Moving guests between QEMU hosts (Nova's libvirt driver's migrate_disk_and_power_off …
+// live_migration, said to QEMU directly). No shared storage anywhere:
+// - cold (resize, migrate): the guest is powered off, its directory becomes `<uuid>_resize/`
+//   (kept until confirm or revert, as Nova does), and the destination fetches its disks over
+//   the agent-to-agent disk channel (disk-transfer.ts) — or copies them, on the same host. The
+//   base image comes from the destination's own image cache (the image service), the overlay
+//   is rebased onto it, the root grown to the new flavor, swap and config drive made anew.
+// - live (block migration): the destination starts the same devices paused with
+//   `-incoming tcp:<my_ip>:<port>` on empty disks and exports them over NBD; the source mirrors
+//   its writable disks into those exports (drive-mirror, the root's top layer only: the base is
+//   the same image on both sides), migrates RAM and device state once the mirrors are in step,
+//   ends the mirrors while it is paused, and quits; the destination's `cont` runs the guest on.
+//   The order is libvirt's, so that no write of the last moment is lost.
+import { existsSync } from 'node:fs';
+import { constants, copyFile, mkdir, rename, rm, stat, truncate } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Config } from '../../../common/config.ts';
+import type { Logger } from '../../../common/logging.ts';
+import { run } from '../../../guest/run.ts';
+import type {
+  FlavorSpec, GuestSpec, ImageSpec, LiveMigrationOptions, LiveMigrationResult, LiveMigrationTarget, MigratedDisks, MoveTarget,
+} from '../driver.ts';
+import { InstanceNotFound, InvalidState, MigrationAborted, MigrationPreCheckError } from '../errors.ts';
+import { files } from './cmdline.ts';
+import { DiskChannel, fetchOffer, type DiskOffer } from './disk-transfer.ts';
+import type { ImageCache } from './image-cache.ts';
+import type { Qmp } from './qmp.ts';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Files of a guest directory that a cold move carries (swap and config drive are made anew). */
+const CARRIED = ['disk', 'disk.eph0', 'OVMF_VARS.fd', 'console.log'];
+
+/** What the driver lends the mover: its own primitives, nothing more. */
+export interface MoveHost {
+  readonly hostname: string;
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly cache: ImageCache;
+  gdir(uuid: string): string;
+  /** The guest's saved spec and plan; InstanceNotFound when there is none. */
+  guest(uuid: string): Promise<{ spec: GuestSpec; plan: { disks: { id: string; path: string; format: string; media: string; readonly?: boolean }[] }; images: string[] }>;
+  /** Builds the guest directory's plan; `keepDisks`: a root overlay and ephemeral disk already there are used as they are. */
+  prepare(spec: GuestSpec, dir: string, o: { keepDisks?: boolean }): Promise<unknown>;
+  save(uuid: string, p: unknown): Promise<void>;
+  /** The driver forgets the guest (its directory went away or moved). */
+  forget(uuid: string): void;
+  launch(uuid: string, o?: { incoming?: string; paused?: boolean }): Promise<void>;
+  cleanStop(uuid: string): Promise<void>;
+  hardStop(uuid: string): Promise<void>;
+  qmp(uuid: string): Qmp | undefined;
+  imageMeta(spec: GuestSpec, id: string): Promise<ImageSpec>;
+  /** Runs fn with the guest marked busy (its state changes are the operation's, not its own). */
+  op<T>(uuid: string, fn: () => Promise<T>): Promise<T>;
+  /** Marks a guest busy across calls (a live migration's destination between pre and post/rollback). */
+  hold(uuid: string, on: boolean): void;
+}
+
+/** What preLiveMigration answers (the LiveMigrationTarget of the qemu driver). */
+interface QemuLiveTarget {
+  uri: string;
+  nbd: { host: string; port: number };
+  disks: { id: string; sync: 'top' | 'full' }[];
+}
+
+/** A cold move's MigratedDisks of the qemu driver. */
+interface QemuMigratedDisks {
+  sourceHost: string;
+  /** Same host: where the kept disks are (no channel needed). */
+  localDir?: string;
+  offer?: DiskOffer;
+}
+
+/** A live migration under way on the source. */
+interface Outgoing { aborted: boolean; paused: boolean }
+
+async function virtualSize(path: string, format = 'qcow2'): Promise<number> {
+  const info = JSON.parse((await run('qemu-img', ['info', '-U', '--output=json', '-f', format, path])).stdout) as { 'virtual-size': number };
+  return info['virtual-size'];
+}
+
+/** A free TCP port on `address` for QEMU to listen on (QEMU's NBD server cannot say which port it chose). */
+function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, address, () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const hostPart = (a: string) => (a.includes(':') ? `[${a}]` : a);
+
+export class Mover {
+  private readonly channel: DiskChannel;
+  private readonly outgoing = new Map<string, Outgoing>();
+  private readonly myIp: string;
+
+  constructor(private readonly h: MoveHost) {
+    this.myIp = h.config.get<string>('DEFAULT', 'my_ip');
+    this.channel = new DiskChannel({ address: this.myIp, port: h.config.get<number>('qemu', 'migration_port'), logger: h.logger.child({ component: 'disk-channel' }) });
+  }
+
+  private resizeDir(uuid: string) { return `${this.h.gdir(uuid)}_resize`; }
+
+  async close(): Promise<void> { await this.channel.close(); }
+
+  // ---- cold moves
+
+  async migrateDiskAndPowerOff(g: GuestSpec, dest: MoveTarget, newFlavor: FlavorSpec): Promise<MigratedDisks> {
+    const uuid = g.uuid;
+    return this.h.op(uuid, async () => {
+      const p = await this.h.guest(uuid);
+      const dir = this.h.gdir(uuid);
+      // Nova's "Unable to resize disk down.": refused before the guest is touched.
+      const root = await virtualSize(join(dir, 'disk'));
+      if (newFlavor.rootGb > 0 && newFlavor.rootGb * GiB < root) throw new MigrationPreCheckError(`Resize error: Unable to resize disk down (root disk is ${root / GiB} GiB, flavor ${newFlavor.name} has ${newFlavor.rootGb} GiB).`);
+      const eph = existsSync(join(dir, 'disk.eph0')) ? (await stat(join(dir, 'disk.eph0'))).size : 0;
+      if (newFlavor.ephemeralGb > 0 && newFlavor.ephemeralGb * GiB < eph) throw new MigrationPreCheckError(`Resize error: Unable to resize ephemeral disk down (${eph / GiB} GiB to ${newFlavor.ephemeralGb} GiB).`);
+      await this.h.cleanStop(uuid);
+      const keep = this.resizeDir(uuid);
+      await rm(keep, { recursive: true, force: true });
+      await rename(dir, keep);
+      this.h.forget(uuid);
+      const out: QemuMigratedDisks = { sourceHost: this.h.hostname };
+      if (dest.host === this.h.hostname) return { ...out, localDir: keep };
+      const carried: { name: string; size: number }[] = [];
+      for (const name of CARRIED) {
+        const st = await stat(join(keep, name)).catch(() => undefined);
+        if (st) carried.push({ name, size: st.size });
+      }
+      this.h.logger.info({ instance: uuid, dest: dest.host, files: carried }, 'cold move: disks offered on the disk channel');
+      return { ...out, offer: await this.channel.offer(uuid, keep, carried) };
+    });
+  }
+
+  async finishMigration(g: GuestSpec, disks: MigratedDisks, opts: { resize: boolean; powerOn: boolean }): Promise<void> {
+    const uuid = g.uuid;
+    const d = disks as unknown as QemuMigratedDisks;
+    const dir = this.h.gdir(uuid);
+    if (existsSync(files(dir).guest)) throw new InvalidState(`Instance ${uuid} already has a guest on this host`);
+    if (!g.imageId) throw new MigrationPreCheckError('The QEMU driver moves image-backed guests only');
+    await this.h.op(uuid, async () => {
+      try {
+        await mkdir(dir, { recursive: true, mode: 0o750 });
+        if (d.localDir) {
+          for (const name of CARRIED) {
+            if (existsSync(join(d.localDir, name))) await copyFile(join(d.localDir, name), join(dir, name), constants.COPYFILE_FICLONE);
+          }
+        } else if (d.offer) {
+          await fetchOffer(d.offer, dir);
+        } else {
+          throw new MigrationPreCheckError('The move names no disks to take (neither a local directory nor a disk channel offer)');
+        }
+        await this.adoptDisks(g, dir);
+        const p = await this.h.prepare(g, dir, { keepDisks: true });
+        await this.h.save(uuid, p);
+        if (opts.powerOn) await this.h.launch(uuid);
+      } catch (e) {
+        await this.h.hardStop(uuid).catch(() => undefined);
+        this.h.forget(uuid);
+        await rm(dir, { recursive: true, force: true });
+        throw e;
+      }
+    });
+  }
+
+  /** The carried disks made this host's: the overlay on the local cached base, root and ephemeral grown to g.flavor. */
+  private async adoptDisks(g: GuestSpec, dir: string): Promise<void> {
+    const base = await this.h.cache.get(g.imageId!, await this.h.imageMeta(g, g.imageId!));
+    const root = join(dir, 'disk');
+    // Same bytes under another path: an unsafe rebase only rewrites the backing file name.
+    await run('qemu-img', ['rebase', '-q', '-u', '-f', 'qcow2', '-F', base.format, '-b', base.path, root]);
+    const rootGb = g.flavor?.rootGb ?? g.rootGb;
+    const have = await virtualSize(root);
+    if (rootGb > 0 && rootGb * GiB < have) throw new MigrationPreCheckError(`Resize error: Unable to resize disk down (root disk is ${have / GiB} GiB, the flavor has ${rootGb} GiB).`);
+    if (rootGb > 0 && rootGb * GiB > have) await run('qemu-img', ['resize', '-q', '-f', 'qcow2', root, String(rootGb * GiB)]);
+    const eph = join(dir, 'disk.eph0');
+    const ephGb = g.flavor?.ephemeralGb ?? 0;
+    if (existsSync(eph)) {
+      const size = (await stat(eph)).size;
+      if (ephGb === 0) await rm(eph);
+      else if (ephGb * GiB > size) {
+        await truncate(eph, ephGb * GiB);
+        // e2fsck first: resize2fs refuses a filesystem not checked since it was last mounted.
+        await run('e2fsck', ['-f', '-p', eph]).catch(() => undefined);
+        await run('resize2fs', ['-f', eph]);
+      }
+    }
+    for (const f of ['disk.swap', 'disk.config']) await rm(join(dir, f), { force: true });
+  }
+
+  async confirmMigration(uuid: string): Promise<void> {
+    await this.channel.end(uuid);
+    await rm(this.resizeDir(uuid), { recursive: true, force: true });
+  }
+
+  async finishRevertMigration(g: GuestSpec, opts: { powerOn: boolean }): Promise<void> {
+    const uuid = g.uuid;
+    await this.channel.end(uuid);
+    await this.h.op(uuid, async () => {
+      const keep = this.resizeDir(uuid);
+      const dir = this.h.gdir(uuid);
+      if (existsSync(keep)) {
+        // The destination's copy, on this same host, if the manager has not removed it.
+        await this.h.hardStop(uuid);
+        await rm(dir, { recursive: true, force: true });
+        this.h.forget(uuid);
+        await rename(keep, dir);
+      } else if (!existsSync(files(dir).guest)) {
+        throw new InstanceNotFound(`Instance ${uuid} has no kept disks (${keep}) to revert to on this host.`);
+      }
+      const p = await this.h.guest(uuid);
+      const { adminPassword: _pw, injectedFiles: _f, ...spec } = g;
+      await this.h.save(uuid, { ...p, spec });
+      if (opts.powerOn && !this.h.qmp(uuid)) await this.h.launch(uuid);
+    });
+  }
+
+  // ---- live migration: destination
+
+  async preLiveMigration(g: GuestSpec, source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget> {
+    const uuid = g.uuid;
+    if (!opts.block) throw new MigrationPreCheckError('The QEMU driver has no shared storage: a live migration must be a block migration');
+    const dir = this.h.gdir(uuid);
+    if (existsSync(files(dir).guest)) throw new MigrationPreCheckError(`Instance ${uuid} already has a guest on the destination host ${this.h.hostname}`);
+    this.h.hold(uuid, true);
+    try {
+      // The same devices as on the source, from the same spec; disks empty on the local base.
+      const p = await this.h.prepare(g, dir, {});
+      await this.h.save(uuid, p);
+      const [migPort, nbdPort] = [await freePort(this.myIp), await freePort(this.myIp)];
+      await this.h.launch(uuid, { incoming: `tcp:${hostPart(this.myIp)}:${migPort}`, paused: true });
+      const qmp = this.h.qmp(uuid)!;
+      await qmp.execute('nbd-server-start', { addr: { type: 'inet', data: { host: this.myIp, port: String(nbdPort) } } });
+      const blocks = await qmp.execute<{ device: string; inserted?: { 'node-name': string } }[]>('query-block');
+      const disks: QemuLiveTarget['disks'] = [];
+      for (const d of (await this.h.guest(uuid)).plan.disks) {
+        if (d.media !== 'disk' || d.readonly) continue;
+        const node = blocks.find((b) => b.device === d.id)?.inserted?.['node-name'];
+        if (!node) throw new Error(`destination guest has no block device ${d.id}`);
+        await qmp.execute('block-export-add', { type: 'nbd', id: `mig-${d.id}`, 'node-name': node, name: d.id, writable: true });
+        disks.push({ id: d.id, sync: d.id === 'root' && d.format === 'qcow2' ? 'top' : 'full' });
+      }
+      this.h.logger.info({ instance: uuid, source: source.host, migPort, nbdPort }, 'live migration: destination ready');
+      const t: QemuLiveTarget = { uri: `tcp:${hostPart(this.myIp)}:${migPort}`, nbd: { host: this.myIp, port: nbdPort }, disks };
+      return t as unknown as LiveMigrationTarget;
+    } catch (e) {
+      await this.rollbackLiveMigrationAtDestination(uuid);
+      throw e instanceof MigrationPreCheckError ? e : new MigrationPreCheckError(`The destination host ${this.h.hostname} could not get ready: ${(e as Error).message}`);
+    }
+  }
+
+  async postLiveMigrationAtDestination(g: GuestSpec): Promise<void> {
+    const uuid = g.uuid;
+    const qmp = this.h.qmp(uuid);
+    if (!qmp) throw new InstanceNotFound(`Instance ${uuid} has no incoming guest on this host.`);
+    try {
+      for (let i = 0; ; i++) {
+        const s = await qmp.execute<{ status: string; running: boolean }>('query-status');
+        if (s.status !== 'inmigrate') break;
+        if (i > 600) throw new Error(`the incoming migration of ${uuid} did not finish`);
+        await sleep(50);
+      }
+      await qmp.execute('nbd-server-stop').catch(() => undefined);
+      await qmp.execute('cont');
+      const p = await this.h.guest(uuid);
+      const { adminPassword: _pw, injectedFiles: _f, ...spec } = g;
+      await this.h.save(uuid, { ...p, spec });
+    } finally {
+      this.h.hold(uuid, false);
+    }
+  }
+
+  async rollbackLiveMigrationAtDestination(uuid: string): Promise<void> {
+    await this.h.hardStop(uuid).catch(() => undefined);
+    this.h.forget(uuid);
+    await rm(this.h.gdir(uuid), { recursive: true, force: true });
+    this.h.hold(uuid, false);
+  }
+
+  // ---- live migration: source
+
+  async liveMigrate(g: GuestSpec, dest: MoveTarget, target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult> {
+    const uuid = g.uuid;
+    const t = target as unknown as QemuLiveTarget;
+    if (!t?.uri || !t.nbd || !Array.isArray(t.disks)) throw new MigrationPreCheckError('The live migration target is not a QEMU one (uri, nbd, disks)');
+    if (!opts.block) throw new MigrationPreCheckError('The QEMU driver has no shared storage: a live migration must be a block migration');
+    return this.h.op(uuid, async () => {
+      const qmp = this.h.qmp(uuid);
+      if (!qmp) throw new InvalidState(`Instance ${uuid} is not running: it cannot be live migrated`);
+      const state: Outgoing = { aborted: false, paused: false };
+      this.outgoing.set(uuid, state);
+      const t0 = Date.now();
+      const jobs = t.disks.map((d) => `mig-${d.id}`);
+      const failures: string[] = [];
+      const onEvent = (e: { event: string; data?: Record<string, unknown> }) => {
+        if (e.event === 'BLOCK_JOB_COMPLETED' && e.data?.error && jobs.includes(String(e.data.device))) failures.push(`${String(e.data.device)}: ${String(e.data.error)}`);
+      };
+      qmp.on('event', onEvent);
+      try {
+        // 1. Disks: mirror each writable disk into the destination's NBD export until in step.
+        for (const d of t.disks) {
+          await qmp.execute('drive-mirror', {
+            'job-id': `mig-${d.id}`, device: d.id, target: `nbd://${hostPart(t.nbd.host)}:${t.nbd.port}/${d.id}`,
+            format: 'raw', mode: 'existing', sync: d.sync,
+          });
+        }
+        let diskTotal = 0;
+        for (;;) {
+          const list = await qmp.execute<{ device: string; len: number; offset: number; ready: boolean }[]>('query-block-jobs');
+          const mine = list.filter((j) => jobs.includes(j.device));
+          diskTotal = mine.reduce((n, j) => n + j.len, 0);
+          const done = mine.reduce((n, j) => n + j.offset, 0);
+          opts.onProgress?.({ totalBytes: diskTotal, processedBytes: done, remainingBytes: diskTotal - done });
+          if (state.aborted) throw new MigrationAborted(`Live migration of ${uuid} aborted while copying its disks; the guest keeps running on ${this.h.hostname}`);
+          if (failures.length || mine.length < jobs.length) throw new MigrationPreCheckError(`Copying the disks of ${uuid} to ${dest.host} failed: ${failures.join('; ') || 'a mirror job ended'}`);
+          if (mine.every((j) => j.ready)) break;
+          await sleep(100);
+        }
+        // 2. Memory and device state.
+        const bw = this.h.config.get<number>('qemu', 'live_migration_bandwidth');
+        await qmp.execute('migrate-set-parameters', {
+          'max-bandwidth': (bw > 0 ? bw : 100 * 1024) * MiB, 'downtime-limit': this.h.config.get<number>('qemu', 'live_migration_downtime'),
+        });
+        await qmp.execute('migrate', { uri: t.uri });
+        let m: { status?: string; 'total-time'?: number; downtime?: number; 'error-desc'?: string; ram?: { total: number; transferred: number; remaining: number } };
+        for (;;) {
+          m = await qmp.execute('query-migrate');
+          if (m.ram) opts.onProgress?.({ totalBytes: diskTotal + m.ram.total, processedBytes: diskTotal + m.ram.transferred, remainingBytes: m.ram.remaining });
+          if (m.status === 'completed') break;
+          if (m.status === 'cancelled') throw new MigrationAborted(`Live migration of ${uuid} aborted; the guest keeps running on ${this.h.hostname}`);
+          if (m.status === 'failed') throw new MigrationPreCheckError(`Live migration of ${uuid} to ${dest.host} failed: ${m['error-desc'] ?? 'QEMU gave no reason'}`);
+          await sleep(m.status === 'device' ? 5 : 50);
+        }
+        // 3. The guest is paused here now: the mirrors' last writes go out, then this copy goes.
+        for (const j of jobs) await qmp.execute('block-job-cancel', { device: j }).catch(() => undefined);
+        for (let i = 0; i < 600; i++) {
+          const left = (await qmp.execute<{ device: string }[]>('query-block-jobs')).filter((j) => jobs.includes(j.device));
+          if (!left.length) break;
+          await sleep(20);
+        }
+        if (failures.length) throw new MigrationPreCheckError(`The disks of ${uuid} did not reach ${dest.host}: ${failures.join('; ')}`);
+        await this.h.hardStop(uuid);
+        this.h.forget(uuid);
+        await rm(this.h.gdir(uuid), { recursive: true, force: true });
+        const result = { totalTimeMs: Date.now() - t0, downtimeMs: m.downtime ?? null };
+        this.h.logger.info({ instance: uuid, dest: dest.host, ...result, qemuTotalTimeMs: m['total-time'] }, 'live migration completed');
+        return result;
+      } catch (e) {
+        // The guest stays here, running as it was.
+        await qmp.execute('migrate_cancel').catch(() => undefined);
+        for (const j of jobs) await qmp.execute('block-job-cancel', { device: j, force: true }).catch(() => undefined);
+        for (let i = 0; i < 100; i++) {
+          const s = await qmp.execute<{ status: string; running: boolean }>('query-status').catch(() => undefined);
+          if (!s || s.status !== 'finish-migrate') {
+            if (s && !s.running && (state.paused || s.status === 'postmigrate')) await qmp.execute('cont').catch(() => undefined);
+            break;
+          }
+          await sleep(20);
+        }
+        throw e;
+      } finally {
+        qmp.off('event', onEvent);
+        this.outgoing.delete(uuid);
+      }
+    });
+  }
+
+  async liveMigrationForceComplete(uuid: string): Promise<void> {
+    const state = this.outgoing.get(uuid);
+    const qmp = this.h.qmp(uuid);
+    if (!state || !qmp) throw new InvalidState(`Instance ${uuid} is not being live migrated from this host`);
+    // Nova's libvirt driver pauses the guest: with no new dirty pages the copy converges.
+    await qmp.execute('stop');
+    state.paused = true;
+  }
+
+  async liveMigrationAbort(uuid: string): Promise<void> {
+    const state = this.outgoing.get(uuid);
+    const qmp = this.h.qmp(uuid);
+    if (!state || !qmp) throw new InvalidState(`Instance ${uuid} is not being live migrated from this host`);
+    state.aborted = true;
+    await qmp.execute('migrate_cancel').catch(() => undefined);
+  }
+}

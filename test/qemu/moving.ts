@@ -1,0 +1,41 @@
+// Shared by the tests that move real guests: a minimal guest whose user data (on its config
+// drive) leaves a marker on its root disk at first boot, reports it on later boots, and prints
+// its uptime and the marker every second — so a test can tell a guest that kept running (uptime
+// goes on, no new boot) from one that rebooted, and (booting it again) see that its disk came
+// along. The loop does no disk I/O of its own: see the live migration caveat in virt/qemu/README.md.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { GuestSpec } from '../../src/compute/virt/driver.ts';
+
+export const MOVING_GUEST = 'img-minimal';
+
+const userData = `#!/bin/sh
+if [ -f /root/marker ]; then echo "stratus-test: found $(cat /root/marker)"
+else echo "m-$(cut -d' ' -f1 /proc/uptime)-$$" > /root/marker; sync; echo "stratus-test: wrote $(cat /root/marker)"; fi
+(while true; do echo "stratus-test: tick $(cut -d' ' -f1 /proc/uptime) $(cat /root/marker)"; sleep 1; done) &
+`;
+
+export function guestSpec(over: Partial<GuestSpec> = {}): GuestSpec {
+  const uuid = randomUUID();
+  return {
+    uuid, name: `instance-${uuid.slice(0, 8)}`, vcpus: 1, memoryMb: 256, rootGb: 2, imageId: MOVING_GUEST, imageProps: {},
+    userData: Buffer.from(userData).toString('base64'), keyData: null, hostname: 'mover', configDrive: true,
+    network: { mode: 'none', vifs: [] },
+    flavor: { id: '1', name: 'test', vcpus: 1, memoryMb: 256, rootGb: 2, ephemeralGb: 0, swapMb: 0, extraSpecs: {} }, ...over,
+  };
+}
+
+/** The whole console log of a guest directory ('' while there is none). */
+export const consoleLog = (guestDir: string) => readFile(join(guestDir, 'console.log'), 'utf8').catch(() => '');
+
+/** Polls fn until its text matches re; the text. */
+export async function waitFor(fn: () => Promise<string>, re: RegExp, ms = 90_000): Promise<string> {
+  const t0 = Date.now();
+  for (;;) {
+    const out = await fn();
+    if (re.test(out)) return out;
+    if (Date.now() - t0 > ms) throw new Error(`never matched ${re} within ${ms} ms:\n${out.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
