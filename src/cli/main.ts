@@ -1,5 +1,5 @@
 // The `stratus` command: up, serve, manage, config, status.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ConfigError, extractOsloConfigArgs, loadConfig, sampleConfig, setConfigSources } from '../common/config.ts';
 import { createLogger, type LogFormat } from '../common/logging.ts';
@@ -42,9 +42,14 @@ program.command('up')
   .option('--port <n>', 'port for all APIs', (v) => Number(v), 8080)
   .addOption(logFormatOpt())
   .addOption(new Option('--driver <driver>', 'virt driver of the compute agent (first run default: qemu when qemu-system-x86_64 is installed, else fake)').choices(['fake', 'qemu']))
-  .action(async (o: { dataDir: string; bind: string; port: number; logFormat: LogFormat; driver?: 'fake' | 'qemu' }) => {
+  .option('--compute-hosts <n>', 'compute agents in this process (compute1 … computeN when N > 1, each its own instances_path and compute node)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a whole number from 1 to 64');
+    return n;
+  })
+  .action(async (o: { dataDir: string; bind: string; port: number; logFormat: LogFormat; driver?: 'fake' | 'qemu'; computeHosts?: number }) => {
     const t0 = process.hrtime.bigint();
-    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port, logFormat: o.logFormat, driver: o.driver });
+    const r = await up({ dataDir: o.dataDir, bind: o.bind, port: o.port, logFormat: o.logFormat, driver: o.driver, computeHosts: o.computeHosts });
     onSignals(r.stop);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const dir = resolve(o.dataDir);
@@ -56,6 +61,8 @@ program.command('up')
       const drv = agent.driver;
       const accel = drv instanceof QemuDriver && drv.accelerator ? ` (accelerator ${drv.accelerator.accel}: ${drv.accelerator.detail})` : '';
       console.log(`  compute driver: ${drv.type}${accel}`);
+      const agents = r.computeWorkers!.agents;
+      if (agents.length > 1) console.log(`  compute hosts: ${agents.length} (${agents.map((a) => a.host).join(', ')})`);
     }
     console.log(`  admin credentials: ${dir}/admin-openrc (and clouds.yaml)`);
     if (r.adminPassword) console.log(`  admin password: ${r.adminPassword} (also in ${dir}/admin-openrc)`);

@@ -27,6 +27,8 @@ export interface UpOptions {
   dataDir: string; bind: string; port: number; quiet?: boolean; logFormat?: LogFormat;
   /** Virt driver: written into the config on first run (default: qemu when qemu-system-x86_64 is installed, else fake); given on a later run, it replaces the config's. */
   driver?: 'fake' | 'qemu';
+  /** Compute agents of the all-in-one (compute1 … computeN when N > 1; default 1, named as the host). */
+  computeHosts?: number;
 }
 
 /** The all-in-one runs real guests when it can: qemu when its binary is on PATH. */
@@ -54,6 +56,8 @@ function initialConfig(dir: string, servicePassword: string, driver: 'fake' | 'q
     `state_path = ${dir}`,
     'transport_url = memory://',
     `compute_driver = ${driver}`,
+    '# One node: a resize may stay on it (as DevStack writes).',
+    'allow_resize_to_same_host = true',
     '',
     '[identity_database]', `connection = ${db('identity')}`, '',
     '[image_database]', `connection = ${db('image')}`, '',
@@ -133,7 +137,7 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   let computeWorkers: Workers | undefined;
   if (compute) {
     // Conductor, scheduler and the compute agent of this host (its [DEFAULT] compute_driver), then its discovery.
-    const workers = await startWorkers({ config, logger, kinds: ['conductor', 'scheduler', 'compute'], authUrl: `${base}/identity` }).catch(async (e) => { await launched.stop(); throw e; });
+    const workers = await startWorkers({ config, logger, kinds: ['conductor', 'scheduler', 'compute'], authUrl: `${base}/identity`, computeHosts: o.computeHosts }).catch(async (e) => { await launched.stop(); throw e; });
     computeWorkers = workers;
     await discoverNow(config);
     const stopHttp = launched.stop;

@@ -76,6 +76,28 @@ export class PlacementClient {
     });
   }
 
+  /**
+   * Moves every allocation of `from` to `to` in one write (Nova's move_allocations): `to`'s own
+   * allocations are replaced, `from` is left with none. A `from` without allocations moves nothing
+   * (false). Migration-based allocations: instance → migration at the start of a move, migration →
+   * instance on revert or rollback.
+   */
+  async moveAllocations(from: string, to: string): Promise<boolean> {
+    return retryOnConflict<boolean>(4, async () => {
+      const src = await this.ok('GET', `/allocations/${from}`);
+      if (!src?.allocations || !Object.keys(src.allocations).length) return { done: true, value: false };
+      const dst = await this.ok('GET', `/allocations/${to}`);
+      const allocations = Object.fromEntries(Object.entries(src.allocations as Record<string, { resources: Record<string, number> }>).map(([rp, a]) => [rp, { resources: a.resources }]));
+      const r = await this.request('POST', '/allocations', {
+        [from]: { allocations: {}, project_id: src.project_id, user_id: src.user_id, consumer_generation: src.consumer_generation ?? null },
+        [to]: { allocations, project_id: src.project_id, user_id: src.user_id, consumer_generation: dst?.consumer_generation ?? null },
+      });
+      if (r.status === 204) return { done: true, value: true };
+      if (r.status === 409 && r.body?.errors?.[0]?.code === 'placement.concurrent_update') return { done: false };
+      throw new PlacementError(r.status, `Placement POST /allocations answered ${r.status}: ${JSON.stringify(r.body)}`, r.body);
+    }, () => new PlacementError(409, `Placement POST /allocations (${from} → ${to}): concurrent updates kept conflicting`));
+  }
+
   async deleteAllocations(consumer: string): Promise<void> {
     await this.ok('DELETE', `/allocations/${consumer}`, undefined, [204, 404]);
   }

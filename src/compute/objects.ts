@@ -15,6 +15,8 @@ export const TASK = {
   PAUSING: 'pausing', UNPAUSING: 'unpausing', SUSPENDING: 'suspending', RESUMING: 'resuming',
   REBUILDING: 'rebuilding', REBUILD_SPAWNING: 'rebuild_spawning', UPDATING_PASSWORD: 'updating_password',
   IMAGE_SNAPSHOT: 'image_snapshot', IMAGE_BACKUP: 'image_backup', SHELVING_OFFLOADING: 'shelving_offloading', RESCUING: 'rescuing', UNRESCUING: 'unrescuing',
+  RESIZE_PREP: 'resize_prep', RESIZE_MIGRATING: 'resize_migrating', RESIZE_MIGRATED: 'resize_migrated', RESIZE_FINISH: 'resize_finish',
+  RESIZE_REVERTING: 'resize_reverting', RESIZE_CONFIRMING: 'resize_confirming', MIGRATING: 'migrating',
 } as const;
 
 /** libvirt-style power states as Nova reports them. */

@@ -65,14 +65,19 @@ export const computePolicyDefaults: Record<string, string> = {
   'os_compute_api:ips:show': READER,
   'os_compute_api:os-attach-interfaces:list': READER,
   'os_compute_api:os-attach-interfaces:show': READER,
-  // Actions this cloud cannot do (501), checked first so a caller without the right gets 403.
+  // Moves (resize for owners; migrations and evacuation for admins, as Nova).
   'os_compute_api:servers:resize': MEMBER,
   'os_compute_api:servers:confirm_resize': MEMBER,
   'os_compute_api:servers:revert_resize': MEMBER,
   'os_compute_api:os-migrate-server:migrate': ADMIN,
   'os_compute_api:os-migrate-server:migrate_live': ADMIN,
-  'os_compute_api:os-create-backup': MEMBER,
   'os_compute_api:os-evacuate': ADMIN,
+  'os_compute_api:servers:migrations:index': ADMIN,
+  'os_compute_api:servers:migrations:show': ADMIN,
+  'os_compute_api:servers:migrations:force_complete': ADMIN,
+  'os_compute_api:servers:migrations:delete': ADMIN,
+  // Actions this cloud cannot do (501), checked first so a caller without the right gets 403.
+  'os_compute_api:os-create-backup': MEMBER,
   'os_compute_api:os-floating-ips:add': MEMBER,
   'os_compute_api:os-floating-ips:remove': MEMBER,
   'os_compute_api:os-security-groups:add': MEMBER,

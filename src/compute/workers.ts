@@ -30,6 +30,11 @@ export interface WorkerOptions {
   authUrl?: string;
   /** Fake hosts this process presents (compute with the fake driver). */
   fakeHosts?: number;
+  /**
+   * Compute agents of the all-in-one (`stratus up --compute-hosts N`): compute1 … computeN when
+   * N > 1, each with its own instances_path (<instances_path>/<host>) and compute node.
+   */
+  computeHosts?: number;
 }
 
 export interface Workers {
@@ -130,12 +135,14 @@ export async function startWorkers(o: WorkerOptions): Promise<Workers> {
       const imageAccess = serviceAccess(config, o.authUrl, 'image');
       const images = new ImageClient(imageAccess.endpoint, imageAccess.token);
       const n = o.fakeHosts ?? config.get<number>('compute', 'fake_hosts');
-      const names = n > 1 ? Array.from({ length: n }, (_, i) => `${host}-${i + 1}`) : [host];
+      const many = (o.computeHosts ?? 1) > 1;
+      const names = many ? Array.from({ length: o.computeHosts! }, (_, i) => `compute${i + 1}`)
+        : n > 1 ? Array.from({ length: n }, (_, i) => `${host}-${i + 1}`) : [host];
       // Many fake hosts start a few at a time so placement and the conductor are not flooded.
       for (let i = 0; i < names.length; i += 25) {
         await Promise.all(names.slice(i, i + 25).map(async (h) => {
           const driver = await createDriver(driverName, {
-            config, logger: logger.child({ service: 'compute', host: h, component: 'virt' }), host: h, instancesPath: instancesPath(config),
+            config, logger: logger.child({ service: 'compute', host: h, component: 'virt' }), host: h, instancesPath: many ? join(instancesPath(config), h) : instancesPath(config),
             downloadImage: (id) => images.download(id),
             imageMeta: async (id) => {
               const m = await images.get(await imageAccess.token(), id);

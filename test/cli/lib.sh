@@ -4,7 +4,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 D=$(mktemp -d /tmp/stratus-cli-XXXXXX)
 PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 # The fake driver unless a scenario asks for another (CI has qemu installed; test/cli/qemu.sh sets DRIVER=qemu).
-node "$here/bin/stratus.mjs" up --data-dir "$D" --port "$PORT" --driver "${DRIVER:-fake}" > "$D/up.log" 2>&1 &
+# shellcheck disable=SC2086 # UP_ARGS: extra `stratus up` flags of a scenario (word-split on purpose)
+node "$here/bin/stratus.mjs" up --data-dir "$D" --port "$PORT" --driver "${DRIVER:-fake}" ${UP_ARGS:-} > "$D/up.log" 2>&1 &
 STRATUS_PID=$!
 cleanup() { kill "$STRATUS_PID" 2>/dev/null || true; wait "$STRATUS_PID" 2>/dev/null || true; rm -rf "$D"; }
 trap cleanup EXIT

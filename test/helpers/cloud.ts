@@ -29,7 +29,11 @@ export interface TestCloud {
 export interface CloudOptions {
   /** Extra configuration, section → option → value (e.g. `{ DEFAULT: { log_file: … } }`). */
   config?: Record<string, Record<string, string>>;
-  /** More stratus.conf lines as they are (e.g. a [qemu] section for the real-guest tests). */
+  /** Compute agents (`stratus up --compute-hosts N`): compute1 … computeN when N > 1. */
+  computeHosts?: number;
+  /** Extra `[DEFAULT]` lines (`allow_resize_to_same_host = true` …) and whole sections after them. */
+  defaults?: string[];
+  /** More stratus.conf lines after the databases (e.g. a [qemu] section for the real-guest tests). */
   extraConfig?: string[];
 }
 
@@ -39,7 +43,7 @@ export async function startCloud(o: CloudOptions = {}): Promise<TestCloud> {
   const dbs = await Promise.all(sets.map(() => createTestDatabase()));
   const { url: transportUrl, exchange } = testTransportUrl();
   // The fake driver: CI has qemu installed, and only the real-guest tests (npm run test:qemu) use it.
-  const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, `compute_driver = ${process.env.STRATUS_TEST_DRIVER ?? 'fake'}`, ''];
+  const lines = ['[DEFAULT]', `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`, `compute_driver = ${process.env.STRATUS_TEST_DRIVER ?? 'fake'}`, ...(o.defaults ?? []), ''];
   sets.forEach((s, i) => lines.push(`[${s.option[0]}]`, `${s.option[1]} = ${dbs[i].url}`, ''));
   lines.push('[keystone_authtoken]', 'username = stratus', 'password = service-pass', 'project_name = service', '');
   for (const [section, options] of Object.entries(o.config ?? {})) {
@@ -58,7 +62,7 @@ export async function startCloud(o: CloudOptions = {}): Promise<TestCloud> {
   writeFileSync(join(dir.path, 'stratus.conf'), lines.join('\n'));
   process.env.STRATUS_LOG_LEVEL ??= process.env.STRATUS_TEST_LOG ?? 'silent';
   const port = await freePort();
-  const r = await up({ dataDir: dir.path, bind: '127.0.0.1', port });
+  const r = await up({ dataDir: dir.path, bind: '127.0.0.1', port, computeHosts: o.computeHosts });
   const url = r.url;
   const identityUrl = `${url}/identity/v3`;
   const adminPassword = r.adminPassword!;

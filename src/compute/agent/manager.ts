@@ -16,6 +16,7 @@ import type { ComputeDriver, GuestSpec, InjectedFile, LifecycleEvent } from '../
 import { InstanceNotFound as GuestNotFound, NotSupported } from '../virt/errors.ts';
 import { CAPABILITY_TRAITS } from '../virt/capabilities.ts';
 import { guestSpecOf } from './guest-spec.ts';
+import { moveHandlers, destroyEvacuatedInstances, type AgentPort } from './moves.ts';
 import { now, parseJson, sleep } from '../util.ts';
 
 /** Where snapshots go (the image service, with the service token). */
@@ -115,6 +116,11 @@ export class ComputeManager {
   async kill(): Promise<void> {
     this.dead = true;
     await this.stop();
+  }
+
+  /** Tests: the same host's agent started again on the same hypervisor (its guests kept running meanwhile). */
+  restarted(): ComputeManager {
+    return new ComputeManager(this.d);
   }
 
   async stop(): Promise<void> {
@@ -230,6 +236,7 @@ export class ComputeManager {
    * allocations of instances deleted meanwhile are removed from placement.
    */
   private async initInstances(known: { uuid: string; vm_state: string; task_state: string | null }[]): Promise<void> {
+    await destroyEvacuatedInstances(this.port(), systemContext()).catch((e) => this.d.logger.warn({ err: e }, 'could not clean up evacuated instances'));
     for (const k of known) {
       try {
         if (k.task_state === TASK.DELETING) {
@@ -259,8 +266,9 @@ export class ComputeManager {
     }
   }
 
-  private endpoints(): Handlers<typeof computeApi.methods> {
-    const wrap = <A extends { instance_uuid: string }>(event: string, fn: (ctx: RequestContext, a: A) => Promise<unknown>) => async (ctx: RequestContext, a: A) => {
+  /** Records the instance action event around fn: start, then Success or Error (with the stack). */
+  private wrap<A extends { instance_uuid: string }>(event: string, fn: (ctx: RequestContext, a: A) => Promise<unknown>) {
+    return async (ctx: RequestContext, a: A) => {
       await this.conductor('event_start', { uuid: a.instance_uuid, request_id: ctx.requestId, event, host: this.host }, ctx).catch(this.logged(ctx, `record ${event} start`, a.instance_uuid));
       try {
         const r = await fn(ctx, a);
@@ -272,6 +280,25 @@ export class ComputeManager {
         throw e;
       }
     };
+  }
+
+  /** What the move handlers (agent/moves.ts) use of this agent. */
+  private port(): AgentPort {
+    return {
+      host: this.host, myIp: this.d.config.get<string>('DEFAULT', 'my_ip'), driver: this.d.driver, placement: this.d.placement,
+      conductor: (method, args, ctx) => this.conductor(method, args, ctx),
+      instance: (ctx, uuid) => this.instance(ctx, uuid),
+      specOf: (row, secrets) => this.specOf(row, secrets),
+      compute: (host) => new RpcClient(this.d.transport, computeApi, host),
+      powerState: (uuid) => this.powerState(uuid),
+      logged: (ctx, what, uuid) => this.logged(ctx, what, uuid),
+      markUsageDirty: () => this.markUsageDirty(),
+      wrap: (event, fn) => this.wrap(event, fn),
+    };
+  }
+
+  private endpoints(): Handlers<typeof computeApi.methods> {
+    const wrap = this.wrap.bind(this);
     /**
      * A power action: the driver call, then the instance's new state if it is still in the task
      * the API set; on failure a fault and the task cleared, the guest's real power state kept
@@ -307,16 +334,25 @@ export class ComputeManager {
       suspend_instance: power<U>('compute_suspend_instance', (a) => drv.suspend(a.instance_uuid), () => ({ vm_state: VM.SUSPENDED, power_state: POWER.SUSPENDED }), [TASK.SUSPENDING]),
       resume_instance: power<U>('compute_resume_instance', async (a, ctx) => drv.resume(await this.specFor(ctx, a.instance_uuid)), () => ({ vm_state: VM.ACTIVE, power_state: POWER.RUNNING }), [TASK.RESUMING]),
       set_admin_password: power<U & { new_pass: string }>('compute_set_admin_password', (a) => drv.setAdminPassword(a.instance_uuid, a.new_pass), () => ({}), [TASK.UPDATING_PASSWORD]),
-      rebuild_instance: wrap<U & BuildSecrets & { orig_vm_state?: string }>('compute_rebuild_instance', async (ctx, a) => {
+      rebuild_instance: wrap<U & BuildSecrets & { orig_vm_state?: string; evacuate?: { migration_uuid: string; source_host: string } }>('compute_rebuild_instance', async (ctx, a) => {
         const row = await this.instance(ctx, a.instance_uuid);
         if (!row || row.deleted) return;
         await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { task_state: TASK.REBUILD_SPAWNING }, expect: { task_state: [TASK.REBUILDING] }, host: this.host }, ctx);
+        const evac = a.evacuate;
         try {
-          await drv.rebuild(this.specOf(row, { adminPassword: a.admin_password, injectedFiles: a.injected_files }));
+          // An evacuation has nothing here to rebuild: the guest is spawned afresh from its image.
+          const spec = this.specOf(row, { adminPassword: a.admin_password, injectedFiles: a.injected_files });
+          if (evac) await drv.spawn(spec); else await drv.rebuild(spec);
         } catch (e) {
+          if (evac) await drv.destroy(a.instance_uuid).catch(this.logged(ctx, 'clean up a failed evacuation', a.instance_uuid));
           await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ERROR, task_state: null }, host: this.host }, ctx);
           await this.conductor('add_fault', { uuid: a.instance_uuid, code: e instanceof NotSupported ? 501 : 500, message: (e as Error).message, host: this.host }, ctx);
+          if (evac) await this.conductor('migration_update', { uuid: evac.migration_uuid, updates: { status: 'failed' } }, ctx).catch(this.logged(ctx, 'record the failed evacuation', a.instance_uuid));
           throw e;
+        }
+        if (evac) {
+          await this.conductor('migration_update', { uuid: evac.migration_uuid, updates: { status: 'done' } }, ctx);
+          this.markUsageDirty();
         }
         // A stopped server stays stopped after its rebuild, as in Nova.
         if (a.orig_vm_state === VM.STOPPED) {
@@ -391,6 +427,7 @@ export class ComputeManager {
           await images.remove(old.id).catch(this.logged(ctx, `delete backup image ${old.id}`, a.instance_uuid));
         }
       }),
+      ...moveHandlers(this.port()),
       get_console_output: async (_ctx: RequestContext, a: U) => drv.consoleOutput(a.instance_uuid),
       // Consoles (calls): where a console client reaches this guest's console, or NotSupported (501).
       get_console: async (ctx: RequestContext, a: U & { kind: 'serial' | 'vnc' | 'spice' }) => {

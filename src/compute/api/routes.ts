@@ -11,6 +11,7 @@ import { aggregateRoutes } from './aggregates.ts';
 import { reportRoutes } from './admin-reports.ts';
 import { diagnosticsRoutes } from './diagnostics.ts';
 import { consoleRoutes } from '../console/api.ts';
+import { serverMigrationRoutes } from './server-migrations.ts';
 
 export const ROUTES: ComputeRow[] = [...flavorRoutes, ...keypairRoutes, ...serverRoutes, ...actionRoutes, ...serverSubRoutes, ...adminRoutes, ...imageRoutes,
-  ...aggregateRoutes, ...reportRoutes, ...diagnosticsRoutes, ...consoleRoutes];
+  ...aggregateRoutes, ...reportRoutes, ...diagnosticsRoutes, ...consoleRoutes, ...serverMigrationRoutes];

@@ -15,6 +15,7 @@ import type { Ctx } from './context.ts';
 import type { ComputeRow } from './rows.ts';
 import { getLiveServer, getServer, deleteServer, renderServer } from './servers.ts';
 import { CONSOLE_ACTIONS } from '../console/api.ts';
+import { MOVE_ACTIONS } from './server-moves.ts';
 
 /**
  * One server action: the policy rule(s) Nova checks (the dispatcher checks them with the caller's
@@ -294,13 +295,11 @@ const ACTIONS: Record<string, ServerAction> = {
     return { status: 202 };
   } },
   ...CONSOLE_ACTIONS,
+  ...MOVE_ACTIONS,
 };
 
 /** Actions this cloud cannot do, with the policy rule Nova checks for each (before answering 501). */
 const UNSUPPORTED: Record<string, ServerAction> = Object.fromEntries(Object.entries({
-  resize: 'os_compute_api:servers:resize', confirmResize: 'os_compute_api:servers:confirm_resize', revertResize: 'os_compute_api:servers:revert_resize',
-  migrate: 'os_compute_api:os-migrate-server:migrate', 'os-migrateLive': 'os_compute_api:os-migrate-server:migrate_live',
-  evacuate: 'os_compute_api:os-evacuate',
   addFloatingIp: 'os_compute_api:os-floating-ips:add', removeFloatingIp: 'os_compute_api:os-floating-ips:remove',
   addSecurityGroup: 'os_compute_api:os-security-groups:add', removeSecurityGroup: 'os_compute_api:os-security-groups:remove',
   'os-getRDPConsole': 'os_compute_api:os-remote-consoles',
@@ -310,7 +309,7 @@ const UNSUPPORTED: Record<string, ServerAction> = Object.fromEntries(Object.entr
   // The server must exist and be the caller's (Tempest's negative tests expect 404) before the 501.
   const ref = await getServer(c, c.params.id);
   c.enforce(policy, { project_id: (ref.located ?? ref.build)!.row.project_id });
-  throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage, networking or migration services).`);
+  throw new NotImplementedYet(`The action ${name} is not supported by this cloud (no block storage or networking services).`);
 } }]));
 
 /** Every server action, by its body key. */

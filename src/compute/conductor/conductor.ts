@@ -22,6 +22,8 @@ import { now, sleep, parseJson } from '../util.ts';
 import { randomUUID } from 'node:crypto';
 import type { CellDb } from '../db/tables.ts';
 import { hostZones } from '../availability-zones.ts';
+import { MoveTasks } from './moves.ts';
+import { getMigration, updateMigration } from '../service/moves.ts';
 import { Reconciler } from './reconcile.ts';
 
 export type { Selection };
@@ -43,8 +45,10 @@ export class Conductor {
   private healing = false;
   private reconciler?: Reconciler;
   private readonly scheduler: RpcClient<typeof schedulerApi.methods>;
+  readonly moves: MoveTasks;
   constructor(private readonly d: ConductorDeps) {
     this.scheduler = new RpcClient(d.transport, schedulerApi);
+    this.moves = new MoveTasks(d, (ctx, spec, uuids) => this.selectDestinations(ctx, spec, uuids));
   }
 
   /** Logs a failure that must not stop what it accompanies (cleanup, bookkeeping), with the request id. */
@@ -64,6 +68,7 @@ export class Conductor {
     this.timer = setInterval(() => {
       heartbeat(this.d.localCell, host, 'nova-conductor').catch((err) => this.d.logger.warn({ err, host }, 'conductor heartbeat failed'));
       this.healStuckBuilds().catch((e) => this.d.logger.warn({ err: e }, 'healing stuck builds failed'));
+      this.moves.confirmOldResizes().catch((e) => this.d.logger.warn({ err: e }, 'confirming old resizes failed'));
     }, interval);
     this.timer.unref();
     this.reconciler = new Reconciler(this.d);
@@ -82,6 +87,9 @@ export class Conductor {
       // --- build orchestration ---
       schedule_and_build_instances: (ctx, a) => this.scheduleAndBuild(ctx, a.instance_uuids, secretsOf(a)),
       unshelve_instance: (ctx, a) => this.unshelve(ctx, a.instance_uuid),
+      migrate_server: (ctx, a) => this.moves.migrateServer(ctx, a),
+      live_migrate_instance: (ctx, a) => this.moves.liveMigrate(ctx, a),
+      evacuate_instance: (ctx, a) => this.moves.evacuate(ctx, a),
       reschedule: (ctx, a) => this.reschedule(ctx, a.instance_uuid, a.failed_host, a.reason, secretsOf(a)),
       // --- agents' database access ---
       service_update: (_ctx, a) => registerOwnService(d.localCell, a.host, a.binary, a.topic),
@@ -123,8 +131,32 @@ export class Conductor {
         await eventFinish(db, a.uuid, a.request_id, a.event, a.result, { traceback: a.traceback, details: a.details, host: a.host });
         await finishAction(db, a.uuid, a.request_id);
       },
+      migration_get: async (_ctx, a) => {
+        const db = await this.migrationCell(a.uuid);
+        return (db && await getMigration(db, a.uuid)) || null;
+      },
+      migration_update: async (_ctx, a) => {
+        const db = await this.migrationCell(a.uuid);
+        if (!db) throw new NotFound(`Migration ${a.uuid} could not be found.`);
+        return updateMigration(db, a.uuid, a.updates, a.expect_status);
+      },
+      evacuations_from_host: async (_ctx, a) => {
+        const out = [];
+        for (const { db } of await d.cells.all({ includeCell0: false })) {
+          out.push(...await db.selectFrom('migrations').selectAll().where('migration_type', '=', 'evacuation').where('source_compute', '=', a.host)
+            .where('status', 'in', ['accepted', 'pre-migrating', 'done']).where('deleted', '=', 0).execute());
+        }
+        return out;
+      },
       add_fault: async (_ctx, a) => addFault(await this.cellDbOf(a.uuid), a.uuid, a),
     };
+  }
+
+  /** The cell database holding a migration (the local cell first: agents live in it). */
+  private async migrationCell(uuid: string): Promise<CellDb | undefined> {
+    if (await getMigration(this.d.localCell, uuid)) return this.d.localCell;
+    for (const { db } of await this.d.cells.all({ includeCell0: false })) if (await getMigration(db, uuid)) return db;
+    return undefined;
   }
 
   private async cellDbOf(uuid: string): Promise<CellDb> {

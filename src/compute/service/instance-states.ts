@@ -33,6 +33,12 @@ export const INSTANCE_STATES = {
   unshelve: { method: 'unshelve', vm: [VM.SHELVED, VM.SHELVED_OFFLOADED], task: NONE },
   rescue: { method: 'rescue', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: NONE },
   unrescue: { method: 'unrescue', vm: [VM.RESCUED], task: NONE },
+  resize: { method: 'resize', vm: [VM.ACTIVE, VM.STOPPED], task: NONE },
+  migrate: { method: 'migrate', vm: [VM.ACTIVE, VM.STOPPED], task: NONE },
+  confirm_resize: { method: 'confirm_resize', vm: [VM.RESIZED], task: NONE },
+  revert_resize: { method: 'revert_resize', vm: [VM.RESIZED], task: NONE },
+  live_migrate: { method: 'live_migrate', vm: [VM.ACTIVE, VM.PAUSED], task: NONE },
+  evacuate: { method: 'evacuate', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: null },
   create_image: { method: 'createImage', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
   backup: { method: 'createBackup', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
   // A guest that has never run (building) or is gone has no console to read.

@@ -5,8 +5,11 @@
 import { Readable } from 'node:stream';
 import { POWER, POWER_NAMES } from '../objects.ts';
 import { FakeConsoles } from './fake-consoles.ts';
-import type { ComputeDriver, ConsoleEndpoint, ConsoleKind, GuestSpec, HostResources, GuestInfo, InstanceDiagnostics, LifecycleEvent, SnapshotTarget } from './driver.ts';
-import { InstanceNotFound, InvalidState } from './errors.ts';
+import type {
+  ComputeDriver, ConsoleEndpoint, ConsoleKind, FlavorSpec, GuestSpec, HostResources, GuestInfo, InstanceDiagnostics, LifecycleEvent, SnapshotTarget,
+  LiveMigrationOptions, LiveMigrationResult, LiveMigrationTarget, MigratedDisks, MoveTarget,
+} from './driver.ts';
+import { InstanceNotFound, InvalidState, MigrationAborted, MigrationPreCheckError } from './errors.ts';
 import { IMAGE_TYPE_TRAITS } from './capabilities.ts';
 import type { DriverDeps } from './registry.ts';
 
@@ -18,6 +21,8 @@ export interface FakeOptions {
   spawnDelayMs: number;
   hypervisorType: string;
   architecture: string;
+  /** How long a live migration takes (progress is reported in ten steps), so that it can be watched, forced or aborted. */
+  liveMigrationMs?: number;
 }
 
 interface Guest {
@@ -33,6 +38,13 @@ export class FakeDriver implements ComputeDriver {
   /** Test hook: makes the next spawns fail (as a hypervisor error would). */
   failSpawns = 0;
   private listeners: ((e: LifecycleEvent) => void)[] = [];
+  /** Guests a cold move took off this host, kept until confirm or revert (Nova's <uuid>_resize). */
+  private kept = new Map<string, Guest>();
+  /** Live migrations running from this host: force-complete and abort act on them. */
+  private live = new Map<string, { aborted: boolean; forced: boolean }>();
+  /** Test hooks: the next finishMigration / preLiveMigration calls fail (a destination refusing). */
+  failFinishMigrations = 0;
+  failPreLiveMigrations = 0;
   private consoles = new FakeConsoles((uuid) => this.guests.get(uuid)?.console.join('\n') ?? '');
   constructor(private readonly o: FakeOptions) {}
 
@@ -187,6 +199,77 @@ export class FakeDriver implements ComputeDriver {
     this.get(spec.uuid);
     await target.upload(Readable.from([Buffer.from(`fake disk of ${spec.uuid}\n`)]), 'raw', 'bare');
   }
+
+  // ---- moves: the fake holds no disks (MigratedDisks {}); a guest is "on" a host when its driver has it.
+  async migrateDiskAndPowerOff(g: GuestSpec, _dest: MoveTarget, _newFlavor: FlavorSpec): Promise<MigratedDisks> {
+    const guest = this.get(g.uuid);
+    guest.power = POWER.SHUTDOWN;
+    this.kept.set(g.uuid, guest);
+    this.guests.delete(g.uuid);
+    await this.consoles.close(g.uuid);
+    return {};
+  }
+  async finishMigration(g: GuestSpec, _disks: MigratedDisks, opts: { resize: boolean; powerOn: boolean }): Promise<void> {
+    if (this.failFinishMigrations > 0) { this.failFinishMigrations--; throw new MigrationPreCheckError(`Fake driver: host ${this.o.hostname} refused the migrated disks of ${g.uuid}`); }
+    const console = [...(this.kept.get(g.uuid)?.console ?? ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE']), opts.resize ? `resize: ${g.flavor?.name ?? ''}` : 'migrate'];
+    this.guests.set(g.uuid, { spec: g, power: opts.powerOn ? POWER.RUNNING : POWER.SHUTDOWN, console, startedAt: opts.powerOn ? Date.now() : undefined });
+  }
+  async confirmMigration(uuid: string): Promise<void> { this.kept.delete(uuid); }
+  async finishRevertMigration(g: GuestSpec, opts: { powerOn: boolean }): Promise<void> {
+    const kept = this.kept.get(g.uuid);
+    if (!kept) throw new InstanceNotFound(`Instance ${g.uuid} has no kept disks on hypervisor ${this.o.hostname}.`);
+    this.kept.delete(g.uuid);
+    this.guests.set(g.uuid, { ...kept, spec: g, power: opts.powerOn ? POWER.RUNNING : POWER.SHUTDOWN, startedAt: opts.powerOn ? Date.now() : undefined });
+  }
+  async preLiveMigration(g: GuestSpec, _source: MoveTarget, _opts: LiveMigrationOptions): Promise<LiveMigrationTarget> {
+    if (this.failPreLiveMigrations > 0) { this.failPreLiveMigrations--; throw new MigrationPreCheckError(`Fake driver: host ${this.o.hostname} refused the incoming guest ${g.uuid}`); }
+    if (this.guests.has(g.uuid)) throw new InvalidState(`Instance ${g.uuid} already exists on hypervisor ${this.o.hostname}.`);
+    // The incoming guest exists, paused, until the source hands over (QEMU's -incoming).
+    this.guests.set(g.uuid, { spec: g, power: POWER.PAUSED, console: [] });
+    return {};
+  }
+  async liveMigrate(g: GuestSpec, _dest: MoveTarget, _target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult> {
+    const guest = this.get(g.uuid);
+    if (this.live.has(g.uuid)) throw new InvalidState(`Instance ${g.uuid} is already migrating.`);
+    const state = { aborted: false, forced: false };
+    this.live.set(g.uuid, state);
+    const t0 = Date.now();
+    const total = (g.memoryMb || 1) * 1024 * 1024;
+    const steps = 10;
+    try {
+      for (let i = 1; i <= steps && !state.forced; i++) {
+        if (this.o.liveMigrationMs) await new Promise((r) => setTimeout(r, this.o.liveMigrationMs! / steps));
+        if (state.aborted) throw new MigrationAborted(`Live migration of instance ${g.uuid} was aborted.`);
+        const processed = Math.round((total * i) / steps);
+        opts.onProgress?.({ totalBytes: total, processedBytes: processed, remainingBytes: total - processed });
+      }
+      if (state.aborted) throw new MigrationAborted(`Live migration of instance ${g.uuid} was aborted.`);
+    } finally {
+      this.live.delete(g.uuid);
+      if (state.forced && guest.power === POWER.PAUSED && state.aborted) guest.power = POWER.RUNNING;
+    }
+    this.guests.delete(g.uuid);
+    await this.consoles.close(g.uuid);
+    return { totalTimeMs: Date.now() - t0, downtimeMs: state.forced ? 0 : 1 };
+  }
+  async postLiveMigrationAtDestination(g: GuestSpec): Promise<void> {
+    const guest = this.get(g.uuid);
+    guest.spec = g;
+    guest.console = ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE', 'live-migrated'];
+    this.run(guest);
+  }
+  async rollbackLiveMigrationAtDestination(uuid: string): Promise<void> { this.guests.delete(uuid); }
+  async liveMigrationForceComplete(uuid: string): Promise<void> {
+    const m = this.live.get(uuid);
+    if (!m) throw new InvalidState(`Instance ${uuid} is not live-migrating from hypervisor ${this.o.hostname}.`);
+    this.get(uuid).power = POWER.PAUSED;
+    m.forced = true;
+  }
+  async liveMigrationAbort(uuid: string): Promise<void> {
+    const m = this.live.get(uuid);
+    if (!m) throw new InvalidState(`Instance ${uuid} is not live-migrating from hypervisor ${this.o.hostname}.`);
+    m.aborted = true;
+  }
 }
 
 /** `[DEFAULT] compute_driver = fake`: sizes and timings from [fake_driver]. */
@@ -195,5 +278,6 @@ export function createFakeDriver(d: DriverDeps): FakeDriver {
   return new FakeDriver({
     hostname: d.host, vcpus: c.get('fake_driver', 'vcpus'), memoryMb: c.get('fake_driver', 'memory_mb'), localGb: c.get('fake_driver', 'local_gb'),
     spawnDelayMs: c.get('fake_driver', 'spawn_delay_ms'), hypervisorType: c.get('fake_driver', 'hypervisor_type'), architecture: c.get('fake_driver', 'architecture'),
+    liveMigrationMs: c.get('fake_driver', 'live_migration_ms'),
   });
 }

@@ -1,0 +1,262 @@
+// The compute agent's side of moves (Nova's compute/manager.py prep_resize … finish_revert_resize,
+// the live migration methods, the evacuation rebuild and _destroy_evacuated_instances). Each host
+// does only what happens on it, through its driver, and hands over to the other host over RPC;
+// the database is reached through the conductor, placement directly (allocations).
+//
+// Allocations (Nova's migration-based allocations): during a move the migration uuid holds the
+// source's allocation and the instance holds the destination's. Confirm and a finished live
+// migration delete the migration's; revert and every rollback move it back onto the instance
+// (replacing the destination's in one write).
+import type { RequestContext } from '../../common/rpc/transport.ts';
+import type { ArgsOf, CallNames, Handlers, ResultOf, RpcClient } from '../../common/rpc/typed.ts';
+import type { conductorApi, InstanceWithMetadata } from '../rpcapi/conductor.ts';
+import type { computeApi } from '../rpcapi/compute.ts';
+import { POWER, TASK, VM, type EmbeddedFlavor, type InstanceRow } from '../objects.ts';
+import type { PlacementClient } from '../clients.ts';
+import type { ComputeDriver, FlavorSpec, GuestSpec, InjectedFile } from '../virt/driver.ts';
+import { InstanceNotFound as GuestNotFound, MigrationAborted, NotSupported } from '../virt/errors.ts';
+import { flavorColumns, moveStateOf, withMoveState } from '../service/moves.ts';
+import type { MigrationRow } from '../db/tables.ts';
+import { now } from '../util.ts';
+
+type ConductorMethods = typeof conductorApi.methods;
+type ComputeMethods = typeof computeApi.methods;
+type MoveMethods = 'prep_resize' | 'resize_instance' | 'finish_resize' | 'confirm_resize' | 'revert_resize' | 'finish_revert_resize'
+  | 'check_can_live_migrate_destination' | 'pre_live_migration' | 'live_migration' | 'post_live_migration_at_destination'
+  | 'rollback_live_migration_at_destination' | 'live_migration_force_complete' | 'live_migration_abort';
+
+/** What the move handlers use of their agent (agent/manager.ts). */
+export interface AgentPort {
+  host: string;
+  /** [DEFAULT] my_ip: the address other agents reach this one at. */
+  myIp: string;
+  driver: ComputeDriver;
+  placement: PlacementClient;
+  conductor<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>, ctx: RequestContext): Promise<ResultOf<ConductorMethods[K]>>;
+  instance(ctx: RequestContext, uuid: string): Promise<InstanceWithMetadata | null>;
+  specOf(row: InstanceWithMetadata, secrets?: { adminPassword?: string | null; injectedFiles?: InjectedFile[] }): GuestSpec;
+  compute(host: string): RpcClient<ComputeMethods>;
+  powerState(uuid: string): Promise<number>;
+  logged(ctx: RequestContext, what: string, uuid?: string): (err: unknown) => void;
+  markUsageDirty(): void;
+  /** Records the instance action event around fn (start, then Success or Error). */
+  wrap<A extends { instance_uuid: string }>(event: string, fn: (ctx: RequestContext, a: A) => Promise<unknown>): (ctx: RequestContext, a: A) => Promise<unknown>;
+}
+
+function flavorSpecOf(f: EmbeddedFlavor): FlavorSpec {
+  return { id: f.flavorid, name: f.name, vcpus: f.vcpus, memoryMb: f.memory_mb, rootGb: f.root_gb, ephemeralGb: f.ephemeral_gb, swapMb: f.swap ?? 0, extraSpecs: { ...(f.extra_specs ?? {}) } };
+}
+
+function need<K extends keyof ComputeDriver>(drv: ComputeDriver, name: K): NonNullable<ComputeDriver[K]> {
+  const fn = drv[name];
+  if (typeof fn !== 'function') throw new NotSupported(`The ${drv.type} driver cannot ${String(name)}.`);
+  return (fn as (...a: unknown[]) => unknown).bind(drv) as NonNullable<ComputeDriver[K]>;
+}
+
+type M = { instance_uuid: string; migration_uuid: string };
+
+export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveMethods> {
+  const drv = p.driver;
+  const mig = async (ctx: RequestContext, uuid: string): Promise<MigrationRow> => {
+    const m = await p.conductor('migration_get', { uuid }, ctx);
+    if (!m) throw new GuestNotFound(`Migration ${uuid} could not be found.`);
+    return m;
+  };
+  const setMig = (ctx: RequestContext, uuid: string, updates: Partial<MigrationRow>, expect?: string[]) =>
+    p.conductor('migration_update', { uuid, updates, expect_status: expect }, ctx);
+  const update = (ctx: RequestContext, uuid: string, updates: Partial<InstanceRow>, expectTask?: (string | null)[]) =>
+    p.conductor('instance_update', { uuid, updates, expect: expectTask ? { task_state: expectTask } : undefined }, ctx);
+  const fault = (ctx: RequestContext, uuid: string, e: unknown) =>
+    p.conductor('add_fault', { uuid, code: (e as { status?: number }).status ?? 500, message: (e as Error).message, host: p.host }, ctx).catch(p.logged(ctx, 'record a fault', uuid));
+  const live = async (ctx: RequestContext, a: M) => {
+    const row = await p.instance(ctx, a.instance_uuid);
+    if (!row || row.deleted) throw new GuestNotFound(`Instance ${a.instance_uuid} could not be found.`);
+    return row;
+  };
+
+  /** The source takes the guest back after a failed or reverted cold move (finish_revert_resize). */
+  const revertOnSource = async (ctx: RequestContext, a: M & { failed?: string }) => {
+    const row = await live(ctx, a);
+    const m = await mig(ctx, a.migration_uuid);
+    const st = moveStateOf(row);
+    const old = st.old_flavor ?? JSON.parse(row.flavor) as EmbeddedFlavor;
+    const back = await update(ctx, row.uuid, { host: p.host, node: m.source_node, ...flavorColumns(old) });
+    await p.placement.moveAllocations(m.uuid, row.uuid);
+    const powerOn = st.old_vm_state !== VM.STOPPED;
+    // The guest comes back from the disks the source kept once they were handed over (the
+    // migration got past `migrating`); a failure before that left the guest here, at most off.
+    const spec = p.specOf({ ...back, metadata: row.metadata });
+    const handedOver = m.status !== 'pre-migrating' && (m.status !== 'migrating' || await p.powerState(row.uuid) === POWER.NOSTATE);
+    if (handedOver) await need(drv, 'finishRevertMigration')(spec, { powerOn });
+    else if (powerOn && await p.powerState(row.uuid) !== POWER.RUNNING) await drv.powerOn(spec);
+    await update(ctx, row.uuid, {
+      vm_state: powerOn ? VM.ACTIVE : VM.STOPPED, task_state: null, power_state: await p.powerState(row.uuid), system_metadata: withMoveState(back, null),
+    });
+    await setMig(ctx, m.uuid, { status: a.failed ? 'error' : 'reverted' });
+    if (a.failed) await fault(ctx, row.uuid, new Error(a.failed));
+    p.markUsageDirty();
+  };
+
+  return {
+    // Destination: the claim is made (the scheduler's); hand over to the source.
+    prep_resize: p.wrap<M & { new_flavor: EmbeddedFlavor }>('compute_prep_resize', async (ctx, a) => {
+      const row = await live(ctx, a);
+      if (row.task_state !== TASK.RESIZE_PREP) return;
+      const m = await mig(ctx, a.migration_uuid);
+      try {
+        await p.compute(m.source_compute!).cast(ctx, 'resize_instance', { instance_uuid: row.uuid, migration_uuid: m.uuid, dest_address: p.myIp });
+      } catch (e) {
+        await p.compute(m.source_compute!).cast(ctx, 'finish_revert_resize', { ...a, failed: (e as Error).message }).catch(p.logged(ctx, 'roll the move back', row.uuid));
+        throw e;
+      }
+    }),
+    // Source: the guest off, its disks offered to the destination.
+    resize_instance: p.wrap<M & { dest_address: string }>('compute_resize_instance', async (ctx, a) => {
+      const row = await live(ctx, a);
+      const m = await mig(ctx, a.migration_uuid);
+      await setMig(ctx, m.uuid, { status: 'migrating' }, ['pre-migrating']);
+      await update(ctx, row.uuid, { task_state: TASK.RESIZE_MIGRATING }, [TASK.RESIZE_PREP]);
+      const st = moveStateOf(row);
+      let disks;
+      try {
+        disks = await need(drv, 'migrateDiskAndPowerOff')(p.specOf(row), { host: m.dest_compute!, address: a.dest_address }, flavorSpecOf(st.new_flavor ?? JSON.parse(row.flavor)));
+      } catch (e) {
+        await revertOnSource(ctx, { ...a, failed: `Migration of instance ${row.uuid} failed on ${p.host}: ${(e as Error).message}` }).catch(p.logged(ctx, 'roll the move back', row.uuid));
+        throw e;
+      }
+      await setMig(ctx, m.uuid, { status: 'post-migrating' });
+      await update(ctx, row.uuid, { task_state: TASK.RESIZE_MIGRATED, power_state: POWER.SHUTDOWN });
+      p.markUsageDirty();
+      await p.compute(m.dest_compute!).cast(ctx, 'finish_resize', { instance_uuid: row.uuid, migration_uuid: m.uuid, disks });
+    }),
+    // Destination: the instance is ours with its new flavor; the guest starts from the moved disks.
+    finish_resize: p.wrap<M & { disks: Record<string, unknown> }>('compute_finish_resize', async (ctx, a) => {
+      const row = await live(ctx, a);
+      const m = await mig(ctx, a.migration_uuid);
+      const st = moveStateOf(row);
+      const flavor = st.new_flavor ?? JSON.parse(row.flavor) as EmbeddedFlavor;
+      const moved = await update(ctx, row.uuid, { host: p.host, node: m.dest_node, ...flavorColumns(flavor), task_state: TASK.RESIZE_FINISH }, [TASK.RESIZE_MIGRATED]);
+      const powerOn = st.old_vm_state !== VM.STOPPED;
+      try {
+        await need(drv, 'finishMigration')(p.specOf({ ...moved, metadata: row.metadata }), a.disks, { resize: st.old_flavor?.flavorid !== flavor.flavorid, powerOn });
+      } catch (e) {
+        // The destination refused: nothing of the guest stays here; the source takes it back.
+        await drv.destroy(row.uuid).catch(p.logged(ctx, 'clean up the refused guest', row.uuid));
+        await p.compute(m.source_compute!).cast(ctx, 'finish_revert_resize', { ...a, failed: `Migration of instance ${row.uuid} to ${p.host} failed: ${(e as Error).message}` });
+        throw e;
+      }
+      await update(ctx, row.uuid, { vm_state: VM.RESIZED, task_state: null, power_state: await p.powerState(row.uuid), launched_at: now() }, [TASK.RESIZE_FINISH]);
+      await setMig(ctx, m.uuid, { status: 'finished' });
+      p.markUsageDirty();
+    }),
+    // Source: the kept disks go, and so does the source's allocation (held by the migration).
+    confirm_resize: p.wrap<M>('compute_confirm_resize', async (ctx, a) => {
+      const row = await live(ctx, a);
+      const m = await mig(ctx, a.migration_uuid);
+      await need(drv, 'confirmMigration')(row.uuid);
+      await p.placement.deleteAllocations(m.uuid);
+      const st = moveStateOf(row);
+      await update(ctx, row.uuid, { vm_state: st.old_vm_state === VM.STOPPED ? VM.STOPPED : VM.ACTIVE, task_state: null, system_metadata: withMoveState(row, null) });
+      await setMig(ctx, m.uuid, { status: 'confirmed' }, ['confirming']);
+      p.markUsageDirty();
+    }),
+    // Destination: its copy goes; the source finishes the revert.
+    revert_resize: p.wrap<M>('compute_revert_resize', async (ctx, a) => {
+      const row = await live(ctx, a);
+      const m = await mig(ctx, a.migration_uuid);
+      await drv.destroy(row.uuid);
+      p.markUsageDirty();
+      await p.compute(m.source_compute!).cast(ctx, 'finish_revert_resize', { instance_uuid: row.uuid, migration_uuid: m.uuid });
+    }),
+    finish_revert_resize: p.wrap<M & { failed?: string }>('compute_finish_revert_resize', revertOnSource),
+
+    // ---- live migration
+    check_can_live_migrate_destination: async (ctx, a) => {
+      if (!drv.preLiveMigration || !drv.liveMigrate) throw new NotSupported(`The ${drv.type} driver cannot live-migrate.`);
+      await live(ctx, a);
+      // No shared storage between hosts here: "auto" (null) means a block migration.
+      if (a.block_migration === false) throw new NotSupported(`Live migration without block migration needs shared storage, which host ${p.host} does not have.`);
+      return { block_migration: true, address: p.myIp };
+    },
+    pre_live_migration: async (ctx, a) => {
+      const row = await live(ctx, a);
+      const m = await mig(ctx, a.migration_uuid);
+      return need(drv, 'preLiveMigration')(p.specOf(row), { host: m.source_compute!, address: a.source_address }, { block: a.block_migration });
+    },
+    // Source: runs in the background so that force-complete and abort reach this agent meanwhile.
+    live_migration: (ctx, a) => {
+      void p.wrap<typeof a>('compute_live_migration', async (ctx2, b) => {
+        const row = await live(ctx2, b);
+        const m = await mig(ctx2, b.migration_uuid);
+        let progress = Promise.resolve();
+        try {
+          await setMig(ctx2, m.uuid, { status: 'running' }, ['preparing']);
+          await need(drv, 'liveMigrate')(p.specOf(row), { host: b.dest, address: b.dest_address }, b.target, {
+            block: b.block_migration,
+            onProgress: (x) => {
+              const disk = b.block_migration ? { disk_total: row.root_gb * 1024 ** 3, disk_processed: Math.round(row.root_gb * 1024 ** 3 * (x.processedBytes / Math.max(1, x.totalBytes))), disk_remaining: 0 } : {};
+              if (b.block_migration) disk.disk_remaining = disk.disk_total! - disk.disk_processed!;
+              progress = progress.then(() => setMig(ctx2, m.uuid, { memory_total: x.totalBytes, memory_processed: x.processedBytes, memory_remaining: x.remainingBytes, ...disk })).then(() => undefined, () => undefined);
+            },
+          });
+        } catch (e) {
+          await progress;
+          const aborted = e instanceof MigrationAborted || (await mig(ctx2, m.uuid).catch(() => m)).status === 'cancelled';
+          await p.compute(b.dest).cast(ctx2, 'rollback_live_migration_at_destination', { instance_uuid: row.uuid, migration_uuid: m.uuid }).catch(p.logged(ctx2, 'roll back the destination', row.uuid));
+          await p.placement.moveAllocations(m.uuid, row.uuid).catch(p.logged(ctx2, 'put the allocation back on the instance', row.uuid));
+          await update(ctx2, row.uuid, { task_state: null, power_state: await p.powerState(row.uuid) }).catch(p.logged(ctx2, 'clear the task state', row.uuid));
+          await setMig(ctx2, m.uuid, { status: aborted ? 'cancelled' : 'error' }).catch(p.logged(ctx2, 'record the migration failure', row.uuid));
+          if (!aborted) await fault(ctx2, row.uuid, e);
+          if (aborted) return;
+          throw e;
+        }
+        await progress;
+        await setMig(ctx2, m.uuid, { status: 'post-migrating' });
+        await p.compute(b.dest).call(ctx2, 'post_live_migration_at_destination', { instance_uuid: row.uuid, migration_uuid: m.uuid, source: p.host }, { timeoutMs: 60_000 });
+        // The source's copy is gone (liveMigrate resolved); destroy() of nothing succeeds.
+        await drv.destroy(row.uuid).catch(p.logged(ctx2, 'clean up the source', row.uuid));
+        await p.placement.deleteAllocations(m.uuid);
+        await setMig(ctx2, m.uuid, { status: 'completed' });
+        p.markUsageDirty();
+      })(ctx, a).catch(p.logged(ctx, 'live-migrate', a.instance_uuid));
+      return Promise.resolve();
+    },
+    post_live_migration_at_destination: async (ctx, a) => {
+      const row = await live(ctx, a);
+      const m = await mig(ctx, a.migration_uuid);
+      await need(drv, 'postLiveMigrationAtDestination')(p.specOf(row));
+      await update(ctx, row.uuid, { host: p.host, node: m.dest_node, task_state: null, power_state: await p.powerState(row.uuid) });
+      p.markUsageDirty();
+    },
+    rollback_live_migration_at_destination: p.wrap<M>('compute_rollback_live_migration_at_destination', async (_ctx, a) => {
+      if (drv.rollbackLiveMigrationAtDestination) await drv.rollbackLiveMigrationAtDestination(a.instance_uuid);
+      else await drv.destroy(a.instance_uuid);
+    }),
+    live_migration_force_complete: p.wrap<M>('compute_live_migration_force_complete', async (_ctx, a) => need(drv, 'liveMigrationForceComplete')(a.instance_uuid)),
+    live_migration_abort: p.wrap<M>('compute_live_migration_abort', async (_ctx, a) => need(drv, 'liveMigrationAbort')(a.instance_uuid)),
+  };
+}
+
+/**
+ * Nova's _destroy_evacuated_instances, at agent start: guests this host still has although they
+ * were evacuated elsewhere while it was down are destroyed, and the source allocation their
+ * migration held is deleted.
+ */
+export async function destroyEvacuatedInstances(p: AgentPort, ctx: RequestContext): Promise<number> {
+  const migs = await p.conductor('evacuations_from_host', { host: p.host }, ctx);
+  let n = 0;
+  for (const m of migs) {
+    try {
+      const row = await p.conductor('instance_get', { uuid: m.instance_uuid }, ctx);
+      // Still ours (the evacuation never got anywhere): leave the guest alone.
+      if (row && !row.deleted && row.host === p.host) continue;
+      await p.driver.destroy(m.instance_uuid);
+      await p.placement.deleteAllocations(m.uuid);
+      await p.conductor('migration_update', { uuid: m.uuid, updates: { status: 'completed' } }, ctx);
+      n++;
+    } catch (e) {
+      p.logged(ctx, 'clean up an evacuated instance', m.instance_uuid)(e);
+    }
+  }
+  return n;
+}
