@@ -89,10 +89,12 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
     const handedOver = m.status !== 'pre-migrating' && (m.status !== 'migrating' || await p.powerState(row.uuid) === POWER.NOSTATE);
     if (handedOver) await need(drv, 'finishRevertMigration')(spec, { powerOn });
     else if (powerOn && await p.powerState(row.uuid) !== POWER.RUNNING) await drv.powerOn(spec);
+    // The migration ends before the instance leaves its task (as after finish_resize): whoever
+    // sees the server settled sees the migration settled too.
+    await setMig(ctx, m.uuid, { status: a.failed ? 'error' : 'reverted' });
     await update(ctx, row.uuid, {
       vm_state: powerOn ? VM.ACTIVE : VM.STOPPED, task_state: null, power_state: await p.powerState(row.uuid), system_metadata: withMoveState(back, null),
     });
-    await setMig(ctx, m.uuid, { status: a.failed ? 'error' : 'reverted' });
     if (a.failed) await fault(ctx, row.uuid, new Error(a.failed));
     p.markUsageDirty();
   };
@@ -145,8 +147,10 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
         await p.compute(m.source_compute!).cast(ctx, 'finish_revert_resize', { ...a, failed: `Migration of instance ${row.uuid} to ${p.host} failed: ${(e as Error).message}` });
         throw e;
       }
-      await update(ctx, row.uuid, { vm_state: VM.RESIZED, task_state: null, power_state: await p.powerState(row.uuid), launched_at: now() }, [TASK.RESIZE_FINISH]);
+      // The migration is `finished` before the instance shows VERIFY_RESIZE (Nova's order): a
+      // confirm or revert sent the moment the server reads VERIFY_RESIZE must find it.
       await setMig(ctx, m.uuid, { status: 'finished' });
+      await update(ctx, row.uuid, { vm_state: VM.RESIZED, task_state: null, power_state: await p.powerState(row.uuid), launched_at: now() }, [TASK.RESIZE_FINISH]);
       p.markUsageDirty();
     }),
     // Source: the kept disks go, and so does the source's allocation (held by the migration).
@@ -156,8 +160,8 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
       await need(drv, 'confirmMigration')(row.uuid);
       await p.placement.deleteAllocations(m.uuid);
       const st = moveStateOf(row);
-      await update(ctx, row.uuid, { vm_state: st.old_vm_state === VM.STOPPED ? VM.STOPPED : VM.ACTIVE, task_state: null, system_metadata: withMoveState(row, null) });
       await setMig(ctx, m.uuid, { status: 'confirmed' }, ['confirming']);
+      await update(ctx, row.uuid, { vm_state: st.old_vm_state === VM.STOPPED ? VM.STOPPED : VM.ACTIVE, task_state: null, system_metadata: withMoveState(row, null) });
       p.markUsageDirty();
     }),
     // Destination: its copy goes; the source finishes the revert.
