@@ -407,8 +407,9 @@ export class ComputeManager {
           }
         }
         const { shelved_image_id: _i, shelved_at: _a, shelved_host: _h, ...rest } = sm;
-        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, system_metadata: JSON.stringify(rest) }, host: this.host }, ctx);
+        // The shelved image goes before the server reads ACTIVE (Nova's order in _unshelve_instance).
         if (shelvedImage) await this.d.images?.remove(shelvedImage).catch(this.logged(ctx, `delete the shelved image ${shelvedImage}`, a.instance_uuid));
+        await this.conductor('instance_update', { uuid: a.instance_uuid, updates: { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, system_metadata: JSON.stringify(rest) }, host: this.host }, ctx);
         this.markUsageDirty();
       }),
       // Nova's snapshot: the driver streams the root disk into the queued image the API made;
