@@ -17,15 +17,14 @@ export default async function run(argv: string[]): Promise<void> {
   process.env.STRATUS_TEST_DB = db;
   const { default: WebSocket } = await import('ws');
   const { startCloud } = await import('../test/helpers/cloud.ts');
-  const { computeApi, mv } = await import('../test/helpers/compute.ts');
+  const { computeApi, mv, uploadImage } = await import('../test/helpers/compute.ts');
   const cloud = await startCloud();
   const result: Record<string, unknown> = { db, loadavgBefore: loadavg().map((x) => round(x, 2)) };
   try {
     const token = await cloud.adminToken();
     const { api, waitFor } = computeApi(() => cloud, () => token, { settled: true });
-    const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'g', disk_format: 'raw', container_format: 'bare' } });
-    await fetch(`${cloud.url}/image/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(1024) });
-    const r = await api('POST', '/servers', { server: { name: 'vm', imageRef: img.body.id, flavorRef: '1', networks: 'none' } }, mv('2.37'));
+    const imageRef = await uploadImage(cloud, token, { name: 'g', bytes: 1024 });
+    const r = await api('POST', '/servers', { server: { name: 'vm', imageRef, flavorRef: '1', networks: 'none' } }, mv('2.37'));
     const id: string = r.body.server.id;
     await waitFor(id, ['ACTIVE']);
     const consoleUrl = async (protocol: string, type: string) => (await api('POST', `/servers/${id}/remote-consoles`, { remote_console: { protocol, type } }, mv('2.6'))).body.remote_console.url as string;

@@ -22,7 +22,7 @@ export default async function run(argv: string[]): Promise<void> {
   const n = Number(get('n') ?? 300);
   process.env.STRATUS_TEST_DB = db;
   const { startCloud } = await import('../test/helpers/cloud.ts');
-  const { computeApi, mv } = await import('../test/helpers/compute.ts');
+  const { computeApi, mv, uploadImage } = await import('../test/helpers/compute.ts');
   const { instanceSignature, metadataRelayArgv } = await import('../src/compute/metadata/relay.ts');
   const { runRelay } = await import('../src/compute/metadata/testing.ts');
   const { buildConfigDrive } = await import('../src/compute/metadata/configdrive.ts');
@@ -33,9 +33,8 @@ export default async function run(argv: string[]): Promise<void> {
   try {
     const token = await cloud.adminToken();
     const { api, waitFor } = computeApi(() => cloud, () => token, { settled: true });
-    const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'g', disk_format: 'raw', container_format: 'bare' } });
-    await fetch(`${cloud.url}/image/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(1024) });
-    const r = await api('POST', '/servers', { server: { name: 'vm', imageRef: img.body.id, flavorRef: '1', networks: 'auto', user_data: Buffer.from('#!/bin/sh\necho hi\n').toString('base64') } }, mv('2.93'));
+    const imageRef = await uploadImage(cloud, token, { name: 'g', bytes: 1024 });
+    const r = await api('POST', '/servers', { server: { name: 'vm', imageRef, flavorRef: '1', networks: 'auto', user_data: Buffer.from('#!/bin/sh\necho hi\n').toString('base64') } }, mv('2.93'));
     await waitFor(r.body.server.id, ['ACTIVE']);
     const id: string = r.body.server.id;
     const headers = { 'x-instance-id': id, 'x-instance-id-signature': instanceSignature(cloud.config.get('neutron', 'metadata_proxy_shared_secret'), id) };

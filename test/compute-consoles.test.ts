@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
-import { computeApi, mv } from './helpers/compute.ts';
+import { computeApi, mv, projectUser, uploadImage } from './helpers/compute.ts';
 import { openDatabase } from '../src/common/db/database.ts';
 import type { ComputeCellDB } from '../src/compute/db/tables.ts';
 import { hashToken } from '../src/compute/console/tokens.ts';
@@ -108,16 +108,9 @@ before(async () => {
   process.env.OS_CONSOLEAUTH__TOKEN_TTL = String(TTL_S);
   cloud = await startCloud();
   token = await cloud.adminToken();
-  const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'cirros', disk_format: 'raw', container_format: 'bare', visibility: 'public' } });
-  imageId = img.body.id;
-  const up = await fetch(`${cloud.url}/image/v2/images/${imageId}/file`, { method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(65536) });
-  assert.equal(up.status, 204);
-  const I = '/identity/v3';
-  const p = await cloud.req('POST', `${I}/projects`, { token, body: { project: { name: 'console-proj', domain_id: 'default' } } });
-  const u = await cloud.req('POST', `${I}/users`, { token, body: { user: { name: 'console-user', password: 'pw-console-1', domain_id: 'default', default_project_id: p.body.project.id } } });
-  const role = (await cloud.req('GET', `${I}/roles?name=member`, { token })).body.roles[0];
-  assert.equal((await cloud.req('PUT', `${I}/projects/${p.body.project.id}/users/${u.body.user.id}/roles/${role.id}`, { token })).status, 204);
-  member = (await cloud.login('console-user', 'pw-console-1', 'console-proj')).token;
+  imageId = await uploadImage(cloud, token, { visibility: 'public' });
+  // A project member (not admin) in a project of its own.
+  member = await projectUser(cloud, token, 'console-proj', 'console-user', 'member');
 });
 after(async () => { delete process.env.OS_CONSOLEAUTH__TOKEN_TTL; await cloud?.stop(); });
 

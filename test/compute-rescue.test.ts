@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
-import { computeApi, mv } from './helpers/compute.ts';
+import { computeApi, mv, projectUser, uploadImage } from './helpers/compute.ts';
 
 let cloud: TestCloud;
 let token: string;
@@ -33,17 +33,9 @@ function conflict(r: { status: number; body: any }, msg: string | RegExp): void 
 before(async () => {
   cloud = await startCloud();
   token = await cloud.adminToken();
-  const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'cirros', disk_format: 'raw', container_format: 'bare', visibility: 'public' } });
-  imageId = img.body.id;
-  const up = await fetch(`${cloud.url}/image/v2/images/${imageId}/file`, { method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(65536) });
-  assert.equal(up.status, 204);
+  imageId = await uploadImage(cloud, token, { visibility: 'public' });
   // A project member (not admin) in a project of its own.
-  const I = '/identity/v3';
-  const p = await cloud.req('POST', `${I}/projects`, { token, body: { project: { name: 'rescue-proj', domain_id: 'default' } } });
-  const u = await cloud.req('POST', `${I}/users`, { token, body: { user: { name: 'rescue-user', password: 'pw-rescue-1', domain_id: 'default', default_project_id: p.body.project.id } } });
-  const role = (await cloud.req('GET', `${I}/roles?name=member`, { token })).body.roles[0];
-  assert.equal((await cloud.req('PUT', `${I}/projects/${p.body.project.id}/users/${u.body.user.id}/roles/${role.id}`, { token })).status, 204);
-  member = (await cloud.login('rescue-user', 'pw-rescue-1', 'rescue-proj')).token;
+  member = await projectUser(cloud, token, 'rescue-proj', 'rescue-user', 'member');
   assert.ok(member);
 });
 after(async () => { await cloud?.stop(); });

@@ -34,3 +34,12 @@ export async function projectUser(cloud: TestCloud, token: string, project: stri
   assert.equal((await cloud.req('PUT', `${I}/projects/${p.id}/users/${u.body.user.id}/roles/${role.id}`, { token })).status, 204);
   return (await cloud.login(user, `pw-${user}`, project)).token;
 }
+
+/** A raw image with `bytes` zero bytes of data, uploaded and active; returns its id. */
+export async function uploadImage(cloud: TestCloud, token: string, o: { name?: string; bytes?: number; visibility?: string } = {}): Promise<string> {
+  const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: o.name ?? 'cirros', disk_format: 'raw', container_format: 'bare', ...(o.visibility ? { visibility: o.visibility } : {}) } });
+  assert.equal(img.status, 201, img.text);
+  const up = await fetch(`${cloud.url}/image/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(o.bytes ?? 65536) });
+  assert.equal(up.status, 204);
+  return img.body.id;
+}
