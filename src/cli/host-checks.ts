@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { access, constants, readdir, readFile, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Config } from '../common/config.ts';
+import { ifMissing } from '../common/files.ts';
 import { instancesPath } from '../compute/workers.ts';
 import { baseName } from '../compute/virt/qemu/image-cache.ts';
 import { qemuVersion } from '../compute/virt/qemu/accel.ts';
@@ -82,7 +83,7 @@ async function freeSpaceCheck(dir: string, low: number): Promise<CheckResult> {
 
 async function imageCacheCheck(config: Config, dir: string): Promise<CheckResult> {
   const base = join(dir, config.get<string>('image_cache', 'subdirectory_name'));
-  const names = await readdir(base).catch(() => undefined);
+  const names = await readdir(base).catch(ifMissing);
   if (!names) return { code: 0, details: `No image cache yet (${base}).` };
   const used = new Set<string>();
   for (const d of await readdir(dir).catch(() => [] as string[])) {

@@ -44,3 +44,18 @@ export function createLogger(opts: { level?: string; file?: string; name?: strin
     },
   }, dest);
 }
+
+/**
+ * A `.catch` handler for work whose failure must not fail the caller (a cleanup, a best-effort
+ * notice) but must not vanish either: the error is logged, with the request id the mixin adds, and
+ * the promise settles to undefined.
+ */
+export function logFailure(logger: FailureLogger, what: string, fields: Record<string, unknown> = {}, level: 'warn' | 'debug' = 'warn'): (err: unknown) => undefined {
+  return (err) => {
+    (level === 'debug' && logger.debug ? logger.debug : logger.warn).call(logger, { ...fields, err: err instanceof Error ? err.message : String(err) }, `could not ${what}`);
+    return undefined;
+  };
+}
+
+/** What logFailure needs of a logger (pino's, or the RPC layer's narrower one). */
+export interface FailureLogger { warn(o: object, m?: string): void; debug?(o: object, m?: string): void }

@@ -4,6 +4,7 @@
 // GRUB core boot it without kernel_id (bootdisk.ts: no loop devices, no mounts of the image).
 // The configured root tree is cached under --cache-dir, keyed by everything that shapes it, so
 // a second build only makes the filesystem and the disk.
+import { ifExists } from '../common/files.ts';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
@@ -94,7 +95,7 @@ async function debianTree(cacheDir: string, log: (m: string) => void): Promise<{
     await rename(tmp, dir).catch(async (e) => { if (!existsSync(dir)) throw e; }); // another build won the race
     return { dir, release };
   } finally {
-    await removeTree(tmp);
+    await removeTree(tmp, log);
   }
 }
 
@@ -102,12 +103,15 @@ async function debianTree(cacheDir: string, log: (m: string) => void): Promise<{
  * Removes a (failed) debootstrap target: whatever debootstrap left mounted in it (proc, sys,
  * bind-mounted devices) is unmounted first, and rm stays on the tree's own filesystem.
  */
-async function removeTree(root: string): Promise<void> {
-  const mounts = (await readFile('/proc/mounts', 'utf8').catch(() => '')).split('\n')
+async function removeTree(root: string, log: (m: string) => void): Promise<void> {
+  if (!existsSync(root)) return; // renamed into the cache
+  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n')
     .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' ')).filter((m): m is string => !!m && (m === root || m.startsWith(`${root}/`)))
     .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
-  await run('rm', ['-rf', '--one-file-system', root]).catch(() => undefined);
+  // Cleanup of a build that already failed (or succeeded): say what is left rather than hide the
+  // first error behind this one.
+  for (const m of mounts) await run('umount', ['-l', m]).catch((e) => log(`warning: could not unmount ${m}: ${(e as Error).message}`));
+  await run('rm', ['-rf', '--one-file-system', root]).catch((e) => log(`warning: could not remove ${root}: ${(e as Error).message}`));
 }
 
 async function kernelRelease(root: string): Promise<string> {
@@ -127,7 +131,7 @@ async function configureTree(root: string, release: string): Promise<void> {
   // Each instance gets its own machine-id (systemd, first boot) and ssh host keys (cloud-init).
   await writeFile(join(root, 'etc/machine-id'), '');
   await rm(join(root, 'var/lib/dbus/machine-id'), { force: true });
-  await symlink('/etc/machine-id', join(root, 'var/lib/dbus/machine-id')).catch(() => undefined);
+  await symlink('/etc/machine-id', join(root, 'var/lib/dbus/machine-id')).catch(ifExists);
   for (const f of await readdir(join(root, 'etc/ssh'))) if (f.startsWith('ssh_host_')) await unlink(join(root, 'etc/ssh', f));
   // What apt downloaded is not part of the image.
   for (const d of ['var/cache/apt/archives', 'var/lib/apt/lists']) {

@@ -19,7 +19,8 @@ export async function uploadImage(img: BuiltImage, name: string, access: Service
   try {
     await client.upload(id, createReadStream(img.path), img.format, 'bare');
   } catch (e) {
-    await client.remove(id).catch(() => undefined);
+    // The upload's own error is what the operator must see; a queued image left behind is named.
+    await client.remove(id).catch((r) => { process.stderr.write(`warning: the queued image ${id} could not be deleted: ${(r as Error).message}\n`); });
     throw e;
   }
   return id;

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import { MessagingTimeout, ServiceUnavailable, deserializeError } from '../errors.ts';
+import { logFailure } from '../logging.ts';
 import {
   DEFAULT_TIMEOUT_MS, DEFAULT_VERSION, assertValidVersion, callTimeoutError, defaultLogger, dispatch, drain,
   isRpcMessage, routingKey, type RpcMessage, type RpcReply,
@@ -113,6 +114,12 @@ class AmqpTransport implements Transport {
   /** Connection gone for good; publishes fail instead of waiting. */
   private closed = false;
 
+  /**
+   * For closing what may already be closed or broken (the broker went away, amqplib's
+   * IllegalOperationError "Channel closed"): expected during teardown and reconnects, so debug.
+   */
+  closeFailed(what: string): (err: unknown) => undefined { return logFailure(this.logger, `close ${what}`, {}, 'debug'); }
+
   constructor(
     readonly url: string,
     opts: TransportOptions,
@@ -164,7 +171,7 @@ class AmqpTransport implements Transport {
       const pub = await conn.createConfirmChannel();
       pub.on('error', (err) => this.logger.warn({ err: String(err) }, 'AMQP publishing channel error'));
       // Without its publishing channel the session is useless; rebuilding everything is simplest.
-      pub.on('close', () => { if (session?.alive) void conn.close().catch(() => {}); });
+      pub.on('close', () => { if (session?.alive) void conn.close().catch(this.closeFailed('the connection after its publishing channel closed')); });
       await pub.assertExchange(this.exchange, 'topic', { durable: true });
       // A fresh name per connection: the old exclusive queue may linger until the broker notices
       // the old connection is dead, and redeclaring it would be refused.
@@ -174,7 +181,7 @@ class AmqpTransport implements Transport {
       if (this.closed) throw new ServiceUnavailable('The RPC transport was closed while connecting');
       session = { conn, pub, replyQueue, declared: new Set(), alive: true };
     } catch (err) {
-      await conn.close().catch(() => {});
+      await conn.close().catch(this.closeFailed('a half-opened connection'));
       throw err;
     }
     this.session = session;
@@ -246,7 +253,7 @@ class AmqpTransport implements Transport {
       try {
         // A blocked broker (memory alarm) may never confirm: the deadline still holds.
         const sent = await beforeDeadline(attempt, p.deadline);
-        if (!sent) { attempt.catch(() => {}); return false; }
+        if (!sent) { attempt.catch(logFailure(this.logger, 'publish before the deadline (given up)', { exchange: p.exchange, key: p.key }, 'debug')); return false; }
         return true;
       } catch (err) {
         if (this.closed) throw new ServiceUnavailable('The RPC transport is closed');
@@ -413,7 +420,7 @@ class AmqpTransport implements Transport {
     this.session = undefined;
     if (s) {
       s.alive = false;
-      await s.conn.close().catch(() => {});
+      await s.conn.close().catch(this.closeFailed('the connection at close'));
     }
   }
 }
@@ -444,7 +451,7 @@ class AmqpServer implements RpcServer {
     ch.on('error', (err) => log.warn({ err: String(err), topic: this.topic }, 'AMQP server channel error'));
     ch.on('close', () => {
       // Consumers lost on a live connection (e.g. a queue deleted under us): rebuild everything.
-      if (this.channel === ch && s.alive && !this.stopped) void s.conn.close().catch(() => {});
+      if (this.channel === ch && s.alive && !this.stopped) void s.conn.close().catch(this.transport.closeFailed('the connection after a server channel closed'));
     });
     try {
       await ch.prefetch(PREFETCH);
@@ -453,11 +460,11 @@ class AmqpServer implements RpcServer {
       for (const q of queues) tags.push((await ch.consume(q, (m) => this.onMessage(ch, m), { noAck: false })).consumerTag);
       this.consumerTags = tags;
     } catch (err) {
-      await ch.close().catch(() => {});
+      await ch.close().catch(this.transport.closeFailed('a half-attached server channel'));
       throw err;
     }
     this.channel = ch;
-    if (this.stopped) await ch.close().catch(() => {});
+    if (this.stopped) await ch.close().catch(this.transport.closeFailed('the channel of a server stopped while attaching'));
   }
 
   private onMessage(ch: Channel, m: ConsumeMessage | null): void {
@@ -466,7 +473,7 @@ class AmqpServer implements RpcServer {
       // The broker cancelled our consumer (its queue was deleted): reconnecting re-declares it.
       if (this.channel === ch && !this.stopped) {
         log.warn({ topic: this.topic }, 'RPC consumer cancelled by the broker; reconnecting');
-        void this.session?.conn.close().catch(() => {});
+        void this.session?.conn.close().catch(this.transport.closeFailed('the connection after a consumer cancel'));
       }
       return;
     }
@@ -514,9 +521,9 @@ class AmqpServer implements RpcServer {
     if (!ch) return;
     // Stop taking messages, let running handlers finish (and ack), then close; anything still
     // unacknowledged after the grace period goes back to the queue for another server.
-    await Promise.all(this.consumerTags.map((tag) => ch.cancel(tag).catch(() => {})));
+    await Promise.all(this.consumerTags.map((tag) => ch.cancel(tag).catch(this.transport.closeFailed(`cancel consumer ${tag}`))));
     await drain(this.inFlight, STOP_GRACE_MS);
-    await ch.close().catch(() => {});
+    await ch.close().catch(this.transport.closeFailed('the server channel at stop'));
   }
 }
 

@@ -38,6 +38,7 @@ export interface Transport {
 }
 
 export interface RpcLogger {
+  debug?(o: object, m?: string): void;
   warn(o: object, m?: string): void;
   info(o: object, m?: string): void;
   error(o: object, m?: string): void;

@@ -3,6 +3,7 @@
 // Nova's checks and errors, then the migration record, the task state and the cast to the
 // conductor (moves start there) or, for confirm and revert, to the host that finishes them.
 import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
+import { logFailure } from '../../common/logging.ts';
 import { computeRpc, conductorRpc } from '../rpc.ts';
 import { TASK, VM, type EmbeddedFlavor, type InstanceRow } from '../objects.ts';
 import { ComputeActions, type Caller } from '../service/actions.ts';
@@ -74,7 +75,7 @@ async function endResize(c: Ctx, how: keyof typeof END): Promise<{ l: Located }>
   const m = await finishedMove(l);
   await updateMigration(l.db, m.uuid, { status: e.status }, ['finished']);
   await service(c).begin(caller(c), l, e.state, { task: e.task, record: e.record }).catch(async (err) => {
-    await updateMigration(l.db, m.uuid, { status: 'finished' }).catch(() => undefined);
+    await updateMigration(l.db, m.uuid, { status: 'finished' }).catch(logFailure(c.api.logger, `put migration ${m.uuid} back to finished`, { instance: l.row.uuid }));
     throw err;
   });
   const rpc = await computeRpc(c.api.cellTransports, l.cell, m[e.host]!);

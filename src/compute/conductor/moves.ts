@@ -68,7 +68,7 @@ export class MoveTasks {
     await updateInstance(m.db, m.row.uuid, { task_state: null, system_metadata: withMoveState(fresh ?? m.row, null) }).catch(this.logged(ctx, 'clear the task state', m.row.uuid));
     if (status !== 'cancelled') await addFault(m.db, m.row.uuid, { code: (err as { status?: number }).status ?? 500, message }).catch(this.logged(ctx, 'record a fault', m.row.uuid));
     await eventFinish(m.db, m.row.uuid, ctx.requestId, event, 'Error', { traceback: message }).catch(this.logged(ctx, 'record the event', m.row.uuid));
-    await finishAction(m.db, m.row.uuid, ctx.requestId).catch(() => undefined);
+    await finishAction(m.db, m.row.uuid, ctx.requestId).catch(this.logged(ctx, 'finish the instance action', m.row.uuid));
   }
 
   /**

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { RunningService, ServiceDefinition } from '../../common/service.ts';
 import { NotFound } from '../../common/errors.ts';
+import { ifMissing } from '../../common/files.ts';
 import { Cells } from '../cells.ts';
 import { ConsoleProxy, attachUpgrades } from './proxy.ts';
 import type { ConsoleType } from './tokens.ts';
@@ -55,7 +56,7 @@ function novncRoot(): string | undefined {
 async function sendFile(reply: FastifyReply, root: string, rel: string): Promise<FastifyReply> {
   const file = resolve(root, `.${sep}${rel}`);
   if (file !== root && !file.startsWith(root + sep)) throw new NotFound('The resource could not be found.');
-  const st = await stat(file).catch(() => undefined);
+  const st = await stat(file).catch(ifMissing);
   if (!st?.isFile()) throw new NotFound('The resource could not be found.');
   return reply.type(TYPES[extname(file)] ?? 'application/octet-stream').header('content-length', st.size).header('cache-control', 'no-cache').send(createReadStream(file));
 }

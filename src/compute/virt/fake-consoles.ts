@@ -118,7 +118,7 @@ export class FakeConsoles {
       const e = this.servers.get(k)!;
       this.servers.delete(k);
       for (const sock of e.sockets) sock.destroy();
-      const s = await e.server.catch(() => undefined);
+      const s = await e.server.catch(() => undefined); // it never listened (the failure went to its caller): nothing to close
       if (s) await new Promise((r) => s.close(() => r(undefined)));
     }));
   }

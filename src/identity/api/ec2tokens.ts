@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, NotFound, Unauthorized } from '../../common/errors.ts';
 import { bool } from '../store/store.ts';
 import type { CredentialRow } from '../store/schema.ts';
-import type { TokenScope } from '../tokens/provider.ts';
+import { TokenInvalid, type TokenScope } from '../tokens/provider.ts';
 import { scopeToTrust } from './auth.ts';
 import { ec2CredentialId, openCredential } from './credentials.ts';
 import type { IdentityRow, RowModule } from './rows.ts';
@@ -227,7 +227,9 @@ export const ec2TokenRoutes: RowModule = (api) => {
     const svc = req.headers['x-auth-token'];
     const scope = isV4(ec2) ? scopeV4(ec2) : [];
     if (typeof svc === 'string' && scope.length === 4 && scope[3] === 'aws4_request') {
-      const caller = await tokens.validate(svc).catch(() => undefined);
+      // An invalid or expired X-Auth-Token only means "not a service": the EC2 token is still
+      // issued, without the signing key. Anything else (the database failing) is a real error.
+      const caller = await tokens.validate(svc).catch((e) => { if (e instanceof TokenInvalid) return undefined; throw e; });
       if (caller?.body.roles?.some((r: { name: string }) => r.name === 'service')) {
         reply.header('x-ec2-signing-key', signingKeyV4(blob.secret as string, scope).toString('hex')).header('x-ec2-signing-scope', scope.join('/'));
       }

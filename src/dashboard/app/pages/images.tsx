@@ -20,7 +20,7 @@ function useMetadefProperties() {
       const all = await Promise.all(ns.map((n) => get<any>('image', `/v2/metadefs/namespaces/${encodeURIComponent(n.namespace)}/properties`).catch(() => ({ properties: {} }))));
       const prefix = (n: any) => (n.resource_type_associations ?? []).find((r: any) => r.name === 'OS::Glance::Image')?.prefix ?? '';
       setProps(all.flatMap((p, i) => Object.entries(p.properties ?? {}).map(([k, v]: [string, any]) => ({ name: `${prefix(ns[i])}${k}`, description: v.title ?? v.description }))));
-    })().catch(() => {});
+    })().catch((e) => console.warn('image property names from the metadefs are unavailable; the form takes any name', e));
   }, []);
   return props;
 }

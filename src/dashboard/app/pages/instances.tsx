@@ -79,7 +79,8 @@ export function ServerTable({ servers, admin, images, flavorsById }: { servers: 
 
 export function useImageNames() {
   const [m, setM] = useState(new Map<string, string>());
-  useEffect(() => { getAll<any>('image', '/v2/images', 'images', {}, 500).then((l) => setM(new Map(l.map((i) => [i.id, i.name ?? i.id])))).catch(() => {}); }, []);
+  useEffect(() => { getAll<any>('image', '/v2/images', 'images', {}, 500).then((l) => setM(new Map(l.map((i) => [i.id, i.name ?? i.id]))))
+    .catch((e) => console.warn('image names unavailable; instances show image ids', e)); }, []);
   return m;
 }
 

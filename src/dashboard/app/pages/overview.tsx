@@ -64,7 +64,7 @@ export function Overview() {
     const [limits, keypairs, images] = await Promise.all([
       get<any>('compute', '/limits').then((b) => b.limits.absolute),
       get<any>('compute', '/os-keypairs').then((b) => b.keypairs.length),
-      hasService('image') ? get<any>('image', '/v2/info/usage').then((b) => b.usage).catch(() => undefined) : undefined,
+      hasService('image') ? get<any>('image', '/v2/info/usage').then((b) => b.usage).catch((e) => { console.warn('image usage unavailable', e); return undefined; }) : undefined,
     ]);
     return { limits, keypairs, images };
   }, []);
