@@ -365,7 +365,7 @@ export function lazyValidate(schema: Schema, data: unknown): void {
 
 // ---- row body schemas ----
 
-/** Keystone's json_body check: a body that is not a JSON object. */
+/** Keystone's json_body check: a body that is not a JSON object (the message of an unparsable one, common/http/errors.ts). */
 export const NOT_A_JSON_OBJECT = 'Expecting to find valid JSON in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.';
 
 interface Entity { key: string; schema: Schema; absent: unknown }
