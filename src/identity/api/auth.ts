@@ -8,7 +8,7 @@ import type { IdentityStore } from '../store/store.ts';
 import { TokenInvalid, delegatedRoles, findUsableTrust, type TokenScope } from '../tokens/provider.ts';
 import { creds, link, type IdentityApi } from './context.ts';
 import type { IdentityRow, RowModule } from './rows.ts';
-import { entityBody, KS } from './validation.ts';
+import { entityBody, KS, UNVALIDATED } from './validation.ts';
 import { R } from './responses.ts';
 import { oauthParams, verifyOAuth } from './oauth1-flow.ts';
 import type { UserRow } from '../store/schema.ts';
@@ -158,7 +158,7 @@ export const authRoutes: RowModule = (api) => {
   const { store, tokens } = api;
 
   // `auth` itself is optional to the schema: Keystone validates it only when present.
-  rows.push({ method: 'POST', path: '/v3/auth/tokens', body: entityBody('auth', KS.token_issue, undefined), response: { 201: R.token }, errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/auth/tokens', body: entityBody('auth', KS.token_issue, UNVALIDATED), response: { 201: R.token }, errors: [], handler: async (req, reply) => {
     const auth = obj(obj(req.body)?.auth);
     if (!auth) throw expecting('auth', 'request body');
     checkIdOrName(auth);

@@ -372,15 +372,18 @@ interface Entity { key: string; schema: Schema; absent: unknown }
 const entities = new WeakMap<JsonSchema, Entity>();
 const ajv = validationEngine();
 
+/** `entityBody`'s `absent` for an entity Keystone validates only when present (the token request's `auth`). */
+export const UNVALIDATED = Symbol('validated only when present');
+
 /**
  * A row body: a JSON object whose `key` Keystone validates with `schema` (`body.get(key,
  * absent)`, so an absent key is validated as `absent`: `{}` for most resources, None (`null`)
- * where Keystone reads the key without a default; `undefined`: not validated, the handler words
- * its absence). The wrapper requires the key only when `absent` would not pass, so ajv and
- * Keystone refuse the same bodies.
+ * where Keystone reads the key without a default; UNVALIDATED: the handler words its absence).
+ * The wrapper requires the key only when `absent` would not pass, so ajv and Keystone refuse the
+ * same bodies.
  */
 export function entityBody(key: string, schema: Schema, absent: unknown = {}): JsonSchema {
-  const required = absent !== undefined && !ajv.validate(schema, absent);
+  const required = absent !== UNVALIDATED && !ajv.validate(schema, absent);
   const body: JsonSchema = { type: 'object', properties: { [key]: schema }, ...(required ? { required: [key] } : {}) };
   entities.set(body, { key, schema, absent });
   return body;
