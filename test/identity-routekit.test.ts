@@ -165,6 +165,13 @@ test('unknown fields: kept as extra attributes, refused where Keystone refuses t
   const p = await v3('POST', '/projects', { project: { name: 'ik-extra', colour: 'blue' } });
   assert.equal(p.status, 201, p.text);
   assert.equal(p.body.project.colour, 'blue');
+  // A service's description is no property of its schema: any JSON value is kept, a string one replaces it.
+  const svc = await v3('POST', '/services', { service: { type: 'ik-extra', description: { lang: 'en' } } });
+  assert.equal(svc.status, 201, svc.text);
+  assert.deepEqual(svc.body.service.description, { lang: 'en' });
+  const svc2 = await v3('PATCH', `/services/${svc.body.service.id}`, { service: { description: 'plain' } });
+  assert.equal(svc2.body.service.description, 'plain', svc2.text);
+  assert.equal((await v3('GET', `/services/${svc.body.service.id}`)).body.service.description, 'plain');
   keystoneError(await v3('POST', '/users', { user: { name: 'ik-x', options: { no_such_option: true } } }), 400, /^Invalid input for field 'options': Additional properties are not allowed \('no_such_option' was unexpected\)/);
   keystoneError(await cloud.req('POST', `${I}/v3/users/x/password`, { body: { user: { password: 'a', original_password: 'b', colour: 'blue' } } }), 400, /^Additional properties are not allowed \('colour' was unexpected\)/);
   const me = (await cloud.req('GET', `${I}/v3/auth/tokens`, { token: tokens.admin, headers: { 'x-subject-token': tokens.admin } })).body.token.user.id;
@@ -223,7 +230,16 @@ test('every identity row, driven with hostile input as admin, another project\'s
   const ids = ['x', '3cdcb87814404848a392ac3f85176036'];
   const bodies = [undefined, '{bad', '[]', '{}', '{"user": 1, "project": [], "auth": "x", "credential": {"blob": 5}, "trust": {"roles": "all"}, "tags": {}, "roles": [{}]}',
     '{"auth": {"identity": {"methods": ["password", "token", "application_credential", "oauth1"], "password": {"user": {"name": "x"}}}}, "domain": {"name": ""}, "region": {"id": []}}',
-    '['.repeat(500) + ']'.repeat(500)];
+    '['.repeat(500) + ']'.repeat(500),
+    // Entities that pass their schemas, with JSON of any type where Keystone keeps extra attributes.
+    JSON.stringify({
+      service: { type: 'ik-h', description: { x: 1 } }, role: { name: 'ik-h', domain_id: { a: 1 } }, user: { name: 'ik-h', email: { a: 1 }, id: [] },
+      endpoint: { interface: 'public', service_id: 'nope', url: 'http://x', legacy_endpoint_id: [] }, region: { id: 'ik-h', extra: { a: [] } },
+      credential: { type: 'x', user_id: 'nope', blob: 'b', id: {} }, policy: { type: 't', blob: 'b', id: {} }, consumer: { description: 'd', secret: {} },
+      domain: { name: 'ik-h', explicit_domain_id: {} }, project: { name: 'ik-h', id: [], parent_id: 'nope' }, group: { name: 'ik-h', id: {} },
+      endpoint_group: { name: 'n', filters: { service_id: {} } }, trust: { trustor_user_id: 'a', trustee_user_id: 'b', impersonation: false, expires_at: 'soon' },
+      application_credential: { name: 'ik-h', expires_at: 'never', roles: [{ name: 'nope' }] }, tags: ['a'], config: { ldap: { url: {} } }, tenant_id: {},
+    })];
   let n = 0;
   for (const r of rows()) {
     for (const idv of ids) {

@@ -23,6 +23,21 @@ export function renderRegion(api: IdentityApi, r: RegionRow) {
   return { id: r.id, description: r.description, parent_region_id: r.parent_region_id, ...parseExtra(r.extra), links: link(api, `regions/${r.id}`) };
 }
 
+/**
+ * A service's description is no property of Keystone's service schema, so any JSON value is
+ * accepted and kept, as Keystone keeps extra attributes: a string (or null) in its column, anything
+ * else among the extras (which render over the column).
+ */
+function serviceDescription(s: Record<string, unknown>, prior: Record<string, unknown>): { description: string; extra: string } {
+  const extra = { ...prior, ...extras(s, SERVICE_FIELDS) };
+  const d = s.description;
+  if (d === undefined || d === null || typeof d === 'string') {
+    if (d !== undefined) delete extra.description;
+    return { description: (d as string | null | undefined) ?? '', extra: JSON.stringify(extra) };
+  }
+  return { description: '', extra: JSON.stringify({ ...extra, description: d }) };
+}
+
 export const catalogRoutes: RowModule = (api) => {
   const rows: IdentityRow[] = [];
   const { store } = api;
@@ -47,7 +62,7 @@ export const catalogRoutes: RowModule = (api) => {
   // Keystone reads these entities without a default (`.get('service')`): a missing one is None.
   rows.push({ method: 'POST', path: '/v3/services', policy: 'identity:create_service', body: entityBody('service', KS.service_create, null), response: { 201: R.service }, errors: [], handler: async (req, reply) => {
     const s = entityOf(req, 'service');
-    const row: ServiceRow = { id: newId(), type: s.type as string, name: (s.name as string) ?? '', description: (s.description as string) ?? '', enabled: s.enabled === false ? 0 : 1, extra: JSON.stringify(extras(s, SERVICE_FIELDS)) };
+    const row: ServiceRow = { id: newId(), type: s.type as string, name: (s.name as string) ?? '', ...serviceDescription(s, {}), enabled: s.enabled === false ? 0 : 1 };
     await db().insertInto('services').values(row).execute();
     store.touch();
     reply.code(201);
@@ -57,10 +72,10 @@ export const catalogRoutes: RowModule = (api) => {
     const { id } = req.params as { id: string };
     const cur = await get<ServiceRow>('services', id, 'service');
     const s = entityOf(req, 'service');
-    const upd: Partial<ServiceRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(s, SERVICE_FIELDS) }) };
+    const upd: Partial<ServiceRow> = serviceDescription(s, parseExtra(cur.extra));
+    if (s.description === undefined) delete upd.description;
     if (s.type !== undefined) upd.type = s.type as string;
     if (s.name !== undefined) upd.name = s.name as string;
-    if (s.description !== undefined) upd.description = (s.description as string) ?? '';
     if (s.enabled !== undefined) upd.enabled = s.enabled ? 1 : 0;
     await db().updateTable('services').set(upd).where('id', '=', id).execute();
     store.touch();
