@@ -28,7 +28,7 @@ export interface ErrorShape {
 
 /** A JSON body that could not be parsed (or nests too deep); `detail` is why. */
 export class MalformedBody extends BadRequest {
-  constructor(readonly detail: string) { super(`Malformed request body: ${detail}`); }
+  constructor(readonly detail: string, readonly tooDeep = false) { super(`Malformed request body: ${detail}`); }
 }
 
 /** Turns anything thrown (ours, fastify's, a bug) into a typed error. */
@@ -72,6 +72,15 @@ const keystoneBody = (err: StratusError) => ({ error: { code: err.status, title:
 
 export const keystoneShape: ErrorShape = {
   name: 'keystone',
+  // keystone/server/flask/request_processing/json_body.py: any unparsable body is the same
+  // ValidationError. (A too deep one is our own limit: Python's parser would raise RecursionError.)
+  translate: (raw) => {
+    const e = toStratusError(raw);
+    if (e instanceof MalformedBody && !e.tooDeep) {
+      return new BadRequest('Expecting to find valid JSON in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.');
+    }
+    return e;
+  },
   render: (err) => json(keystoneBody(err)),
 };
 

@@ -28,7 +28,7 @@ export function jsonDepth(text: string, limit = Infinity): number {
 /** Parses a request body: undefined when empty, MalformedBody (400) when invalid or too deep. */
 export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
   if (text.trim() === '') return undefined;
-  if (jsonDepth(text, maxDepth) > maxDepth) throw new MalformedBody(`JSON nesting is deeper than ${maxDepth} levels`);
+  if (jsonDepth(text, maxDepth) > maxDepth) throw new MalformedBody(`JSON nesting is deeper than ${maxDepth} levels`, true);
   try {
     return JSON.parse(text);
   } catch (e) {

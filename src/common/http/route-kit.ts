@@ -69,6 +69,11 @@ export interface ServiceBinding<H> {
   schemaError(errors: ErrorObject[], where: 'body' | 'query', req: FastifyRequest): StratusError;
   /** The message of a 404 for a version outside every row's range (Nova: 'The resource could not be found.'). */
   versionNotFound?: string;
+  /**
+   * What a row with a body schema reads when the request has no body (Keystone reads it as `{}`,
+   * so `POST /v3/users` without one is "'name' is a required property"). Unset: not validated.
+   */
+  absentBody?(): unknown;
   /** The message of a 405 (Placement's and Glance's differ). */
   methodNotAllowed?(req: FastifyRequest): string;
 }
@@ -148,6 +153,7 @@ export function registerRows<H>(scope: FastifyInstance, rows: RouteRow<H>[], svc
       },
       preValidation: async (req) => {
         const row = req.routeRow as RouteRow<H>;
+        if (row.body && req.body === undefined && svc.absentBody) req.body = svc.absentBody();
         if (row.body && req.body !== undefined) {
           const check = compile(row.body);
           if (!check(req.body)) throw svc.schemaError(check.errors ?? [], 'body', req);

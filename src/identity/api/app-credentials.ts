@@ -8,7 +8,9 @@ import { bool, newId, nowIso } from '../store/store.ts';
 import type { AccessRuleRow, AppCredRow } from '../store/schema.ts';
 
 const renderRule = (r: AccessRuleRow) => ({ id: r.id, service: r.service, path: r.path, method: r.method });
-import { refuseRestrictedAppCred, bodyObject, checkFields, checkName, checkQuery, filterInexact, link, listLinks, type IdentityApi } from './context.ts';
+import { refuseRestrictedAppCred, checkQuery, filterInexact, link, listLinks, type IdentityApi } from './context.ts';
+import { entityBody, entityOf, KS } from './validation.ts';
+import { R } from './responses.ts';
 import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 /** Keystone echoes expires_at as a naive ISO time with microseconds: 2026-11-24T18:31:53.931806 */
@@ -35,11 +37,10 @@ export const appCredentialRoutes: RowModule = (api) => {
   const { store } = api;
   const db = () => store.db;
 
-  rows.push({ method: 'POST', path: '/v3/users/:uid/application_credentials', policy: 'identity:create_application_credential', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, errors: [409], handler: async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/users/:uid/application_credentials', policy: 'identity:create_application_credential', policyTarget: (req) => { const { uid } = req.params as { uid: string }; return { user_id: uid }; }, body: entityBody('application_credential', KS.application_credential_create), response: { 201: R.applicationCredentialCreated }, errors: [409], handler: async (req, reply) => {
     const { uid } = req.params as { uid: string };
     const caller = callerOf(req);
-    const a = bodyObject(req, 'application_credential');
-    checkFields(a, { name: 'string', secret: 'nullable-string', description: 'nullable-string', expires_at: 'nullable-string', unrestricted: 'boolean' }, ['name']);
+    const a = entityOf(req, 'application_credential');
     if (!caller.projectId) throw new Forbidden('Application credentials need a project-scoped token.');
     refuseRestrictedAppCred(caller, 'application credentials');
     // A trust's delegation must not be turned into a credential that outlives it.
@@ -54,28 +55,22 @@ export const appCredentialRoutes: RowModule = (api) => {
     const tokenRoles = await store.effectiveRoles(uid, { projectId: caller.projectId });
     let roles = tokenRoles;
     if (a.roles !== undefined) {
-      if (!Array.isArray(a.roles)) throw new BadRequest("Invalid input for field 'roles': expected a list");
       roles = [];
-      for (const r of a.roles as Record<string, unknown>[]) {
-        const match = tokenRoles.find((t) => (r?.id !== undefined && t.id === r.id) || (r?.name !== undefined && t.name === r.name));
-        if (!match) throw new Forbidden(`Cannot delegate role ${JSON.stringify(r?.id ?? r?.name)}: the user does not have it on the project.`);
+      for (const r of a.roles as { id?: string; name?: string }[]) {
+        const match = tokenRoles.find((t) => (r.id !== undefined && t.id === r.id) || (r.name !== undefined && t.name === r.name));
+        if (!match) throw new Forbidden(`Cannot delegate role ${JSON.stringify(r.id ?? r.name)}: the user does not have it on the project.`);
         roles.push(match);
       }
     }
-    if (a.access_rules !== undefined && !Array.isArray(a.access_rules)) throw new BadRequest("Invalid input for field 'access_rules': expected a list");
     const ruleIds: string[] = [];
-    for (const r of (a.access_rules as Record<string, unknown>[]) ?? []) {
-      if (!r || typeof r !== 'object') throw new BadRequest("Invalid input for field 'access_rules': each rule is an object");
-      if (typeof r.id === 'string' && r.service === undefined) {
+    for (const r of (a.access_rules as Record<string, string | undefined>[]) ?? []) {
+      if (r.id !== undefined && r.service === undefined) {
         if (!(await db().selectFrom('access_rules').select('id').where('id', '=', r.id).where('user_id', '=', uid).executeTakeFirst())) throw new NotFound(`Could not find Access Rule: ${r.id}.`);
         ruleIds.push(r.id);
         continue;
       }
-      for (const f of ['service', 'path', 'method']) if (typeof r[f] !== 'string') throw new BadRequest(`Invalid input for field 'access_rules.${f}': expected a string`);
-      if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method as string)) throw new BadRequest(`Invalid input for field 'access_rules.method': ${JSON.stringify(r.method)}`);
-      // Keystone's schema: a service type (not a code name), an absolute path of at most 225.
-      if (!/^[a-zA-Z0-9-]{1,64}$/.test(r.service as string)) throw new BadRequest(`Invalid input for field 'access_rules.service': ${JSON.stringify(r.service)} is not a service type`);
-      if (!(r.path as string).startsWith('/') || (r.path as string).length > 225) throw new BadRequest(`Invalid input for field 'access_rules.path': ${JSON.stringify((r.path as string).slice(0, 40))} must start with '/' and be at most 225 characters`);
+      // The schema types the fields; a new rule needs all three (Keystone's ApplicationCredentialValidationError).
+      for (const f of ['service', 'path', 'method']) if (r[f] === undefined) throw new BadRequest(`Invalid application credential: Access rule requires ${f}.`);
       const key = { user_id: uid, service: r.service as string, path: r.path as string, method: r.method as string };
       let row = await db().selectFrom('access_rules').select('id').where('user_id', '=', uid).where('service', '=', key.service).where('path', '=', key.path).where('method', '=', key.method).executeTakeFirst();
       if (!row) {
@@ -86,7 +81,7 @@ export const appCredentialRoutes: RowModule = (api) => {
     }
     const secret = (a.secret as string) ?? randomBytes(64).toString('base64url');
     const row: AppCredRow = {
-      id: newId(), name: checkName(a.name), user_id: uid, project_id: caller.projectId, secret_hash: await hashPassword(secret),
+      id: newId(), name: a.name as string, user_id: uid, project_id: caller.projectId, secret_hash: await hashPassword(secret),
       description: (a.description as string) ?? '', expires_at: expires, unrestricted: a.unrestricted === true ? 1 : 0,
       roles: JSON.stringify(roles.map((r) => ({ id: r.id, name: r.name, domain_id: r.domain_id || null }))),
       access_rules: JSON.stringify(ruleIds), created_at: nowIso(),
@@ -101,7 +96,7 @@ export const appCredentialRoutes: RowModule = (api) => {
     return { application_credential: render(api, row, await rulesOf(uid), secret) };
   } });
 
-  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials', policy: 'identity:list_application_credentials', policyTarget: (req) => { const { uid } = req.params as { uid: string }; const q = checkQuery(req, ['name']); return { user_id: uid }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials', response: { 200: R.applicationCredentials }, policy: 'identity:list_application_credentials', policyTarget: (req) => { const { uid } = req.params as { uid: string }; const q = checkQuery(req, ['name']); return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid } = req.params as { uid: string };
     const q = checkQuery(req, ['name']);
     let qb = db().selectFrom('application_credentials').selectAll().where('user_id', '=', uid);
@@ -115,7 +110,7 @@ export const appCredentialRoutes: RowModule = (api) => {
     if (!a) throw new NotFound(`Could not find Application Credential: ${id}.`);
     return a;
   }
-  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials/:id', policy: 'identity:get_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:uid/application_credentials/:id', response: { 200: R.applicationCredential }, policy: 'identity:get_application_credential', policyTarget: (req) => { const { uid, id } = req.params as { uid: string; id: string }; return { user_id: uid }; }, errors: [], handler: async (req) => {
     const { uid, id } = req.params as { uid: string; id: string };
     return { application_credential: render(api, await getOwned(uid, id), await rulesOf(uid)) };
   } });

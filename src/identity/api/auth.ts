@@ -8,10 +8,33 @@ import type { IdentityStore } from '../store/store.ts';
 import { TokenInvalid, delegatedRoles, findUsableTrust, type TokenScope } from '../tokens/provider.ts';
 import { creds, link, type IdentityApi } from './context.ts';
 import type { IdentityRow, RowModule } from './rows.ts';
+import { entityBody, KS, UNVALIDATED } from './validation.ts';
+import { R } from './responses.ts';
 import { oauthParams, verifyOAuth } from './oauth1-flow.ts';
 import type { UserRow } from '../store/schema.ts';
 
 const unauthorized = () => new Unauthorized(AUTH_REQUIRED);
+/** keystone.exception.ValidationError's default message. */
+const expecting = (attribute: string, target: string) =>
+  new BadRequest(`Expecting to find ${attribute} in ${target}. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.`);
+
+/**
+ * What validate_issue_token_auth (keystone/auth/schema.py) checks after the schema: a user,
+ * project or domain named by id or name.
+ */
+function checkIdOrName(auth: Obj): void {
+  const need = (ref: unknown, field: string) => {
+    const o = obj(ref);
+    if (o && !('id' in o) && !('name' in o)) throw new BadRequest(`Invalid input for field ${field}: id or name must be present.`);
+  };
+  const user = obj(obj(obj(auth.identity)?.password)?.user);
+  need(user, 'identity/password/user');
+  need(user?.domain, 'identity/password/user/domain');
+  const scope = obj(auth.scope);
+  need(scope?.project, 'scope/project');
+  need(obj(scope?.project)?.domain, 'scope/project/domain');
+  need(scope?.domain, 'scope/domain');
+}
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
@@ -134,15 +157,16 @@ export const authRoutes: RowModule = (api) => {
   const rows: IdentityRow[] = [];
   const { store, tokens } = api;
 
-  rows.push({ method: 'POST', path: '/v3/auth/tokens', errors: [], handler: async (req, reply) => {
+  // `auth` itself is optional to the schema: Keystone validates it only when present.
+  rows.push({ method: 'POST', path: '/v3/auth/tokens', body: entityBody('auth', KS.token_issue, UNVALIDATED), response: { 201: R.token }, errors: [], handler: async (req, reply) => {
     const auth = obj(obj(req.body)?.auth);
-    if (!auth) throw new BadRequest("Invalid input for field 'auth': 'auth' is a required property");
-    const identity = obj(auth.identity);
-    if (!identity) throw new BadRequest("Invalid input for field 'identity': 'identity' is a required property");
-    const methods = identity.methods;
-    if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => typeof m !== 'string')) {
-      throw new BadRequest("Invalid input for field 'identity.methods': expected a non-empty list of strings.");
-    }
+    if (!auth) throw expecting('auth', 'request body');
+    checkIdOrName(auth);
+    const identity = auth.identity as Obj;
+    const methods = identity.methods as string[];
+    // AuthInfo._validate_auth_methods: every method named has its payload.
+    for (const m of methods) if (!(m in identity)) throw expecting(m, 'identity');
+    if (methods.length === 0) throw expecting('methods', 'identity');
     let user: UserRow;
     let scope: TokenScope;
     let parentAudit: string[] | undefined;
@@ -192,8 +216,9 @@ export const authRoutes: RowModule = (api) => {
     } else if (methods.includes('password')) {
       const pw = obj(identity.password);
       const u = obj(pw?.user);
-      if (!u) throw new BadRequest("Invalid input for field 'password.user': 'user' is a required property");
-      if (typeof u.password !== 'string') throw new BadRequest("Invalid input for field 'password.user.password': expected a string.");
+      if (!u) throw expecting('user', 'password');
+      // The schema types it; Keystone lets a missing one fail as a wrong password would.
+      if (typeof u.password !== 'string') throw unauthorized();
       const found = await findUser(store, u);
       // Always run the KDF so a wrong user name costs as much time as a wrong password.
       const ok = await verifyPassword(u.password, found?.password_hash);
@@ -204,11 +229,12 @@ export const authRoutes: RowModule = (api) => {
       scope = trust ? trust.scope : await resolveScope(api, auth.scope, user);
     } else if (methods.includes('token')) {
       const t = obj(identity.token);
-      if (!t || typeof t.id !== 'string') throw new BadRequest("Invalid input for field 'token.id': 'id' is a required property");
+      if (!t) throw expecting('token', 'identity');
+      const tokenId = t.id as string;
       let p;
       try {
-        p = tokens.unpack(t.id);
-        await tokens.validate(t.id);
+        p = tokens.unpack(tokenId);
+        await tokens.validate(tokenId);
       } catch (e) {
         if (e instanceof TokenInvalid) throw unauthorized();
         throw e;
@@ -261,7 +287,7 @@ export const authRoutes: RowModule = (api) => {
     return { caller, token, validated };
   }
 
-  rows.push({ method: 'GET', path: '/v3/auth/tokens', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'GET', path: '/v3/auth/tokens', response: { 200: R.token }, errors: [], handler: async (req, reply) => {
     const { caller, token, validated } = await subject(req);
     api.policy.enforce('identity:validate_token', creds(caller), { target: { token: { user_id: validated.body.user.id } } });
     reply.header('x-subject-token', token).header('vary', 'X-Auth-Token');
@@ -284,13 +310,13 @@ export const authRoutes: RowModule = (api) => {
     reply.code(204).send();
   } });
 
-  rows.push({ method: 'GET', path: '/v3/auth/catalog', errors: [], handler: async (req, reply: FastifyReply) => {
+  rows.push({ method: 'GET', path: '/v3/auth/catalog', response: { 200: R.catalog }, errors: [], handler: async (req, reply: FastifyReply) => {
     const caller = await api.authenticate(req);
     if (!caller.projectId && !caller.domainId && !caller.system) throw new Forbidden('The authenticated token is not scoped; no catalog is available.');
     return { catalog: await store.catalog(), links: { self: `${api.publicUrl}/v3/auth/catalog`, previous: null, next: null } };
   } });
 
-  rows.push({ method: 'GET', path: '/v3/auth/projects', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/auth/projects', response: { 200: R.authProjects }, errors: [], handler: async (req) => {
     const caller = await api.authenticate(req);
     const ids = await projectsWithRoles(store, caller.userId);
     const rows = ids.length ? await store.db.selectFrom('projects').selectAll().where('id', 'in', ids).where('enabled', '=', 1).execute() : [];
@@ -300,7 +326,7 @@ export const authRoutes: RowModule = (api) => {
     };
   } });
 
-  rows.push({ method: 'GET', path: '/v3/auth/domains', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/auth/domains', response: { 200: R.authDomains }, errors: [], handler: async (req) => {
     const caller = await api.authenticate(req);
     const actors = [caller.userId, ...(await store.groupIdsOf(caller.userId))];
     const rows = await store.db.selectFrom('assignments').select('target_id').distinct()

@@ -3,8 +3,10 @@ import { BadRequest, Conflict, NotFound } from '../../common/errors.ts';
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { bool, newId, parseExtra } from '../store/store.ts';
 import type { EndpointRow, RegionRow, ServiceRow } from '../store/schema.ts';
-import { bodyObject, checkFields, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
 import { type IdentityRow, type RowModule } from './rows.ts';
+import { entityBody, entityOf, KS } from './validation.ts';
+import { R } from './responses.ts';
 
 const SERVICE_FIELDS = ['id', 'type', 'name', 'description', 'enabled', 'links'];
 const ENDPOINT_FIELDS = ['id', 'service_id', 'interface', 'url', 'region_id', 'region', 'enabled', 'links', 'legacy_endpoint_id'];
@@ -21,9 +23,19 @@ export function renderRegion(api: IdentityApi, r: RegionRow) {
   return { id: r.id, description: r.description, parent_region_id: r.parent_region_id, ...parseExtra(r.extra), links: link(api, `regions/${r.id}`) };
 }
 
-function checkUrl(v: unknown): string {
-  if (typeof v !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(v) || v.length > 2048) throw new BadRequest(`Invalid input for field 'url': ${JSON.stringify(v)} is not a valid URL`);
-  return v;
+/**
+ * A service's description is no property of Keystone's service schema, so any JSON value is
+ * accepted and kept, as Keystone keeps extra attributes: a string (or null) in its column, anything
+ * else among the extras (which render over the column).
+ */
+function serviceDescription(s: Record<string, unknown>, prior: Record<string, unknown>): { description: string; extra: string } {
+  const extra = { ...prior, ...extras(s, SERVICE_FIELDS) };
+  const d = s.description;
+  if (d === undefined || d === null || typeof d === 'string') {
+    if (d !== undefined) delete extra.description;
+    return { description: (d as string | null | undefined) ?? '', extra: JSON.stringify(extra) };
+  }
+  return { description: '', extra: JSON.stringify({ ...extra, description: d }) };
 }
 
 export const catalogRoutes: RowModule = (api) => {
@@ -37,35 +49,33 @@ export const catalogRoutes: RowModule = (api) => {
   };
 
   // ---- services ----
-  rows.push({ method: 'GET', path: '/v3/services', policy: 'identity:list_services', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/services', response: { 200: R.services }, policy: 'identity:list_services', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['type', 'name']);
     let qb = db().selectFrom('services').selectAll();
     if (q.type !== undefined) qb = qb.where('type', '=', q.type);
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     return { services: filterInexact(req, ['type', 'name'], (await qb.execute()).map((s) => renderService(api, s))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/services/:id', policy: 'identity:get_service', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/services/:id', response: { 200: R.service }, policy: 'identity:get_service', errors: [], handler: async (req) => {
     return { service: renderService(api, await get<ServiceRow>('services', (req.params as { id: string }).id, 'service')) };
   } });
-  rows.push({ method: 'POST', path: '/v3/services', policy: 'identity:create_service', errors: [], handler: async (req, reply) => {
-    const s = bodyObject(req, 'service');
-    checkFields(s, { type: 'string', name: 'string', description: 'nullable-string', enabled: 'boolean' }, ['type']);
-    if ((s.type as string).length === 0 || (s.type as string).length > 255) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
-    const row: ServiceRow = { id: newId(), type: s.type as string, name: (s.name as string) ?? '', description: (s.description as string) ?? '', enabled: s.enabled === false ? 0 : 1, extra: JSON.stringify(extras(s, SERVICE_FIELDS)) };
+  // Keystone reads these entities without a default (`.get('service')`): a missing one is None.
+  rows.push({ method: 'POST', path: '/v3/services', policy: 'identity:create_service', body: entityBody('service', KS.service_create, null), response: { 201: R.service }, errors: [], handler: async (req, reply) => {
+    const s = entityOf(req, 'service');
+    const row: ServiceRow = { id: newId(), type: s.type as string, name: (s.name as string) ?? '', ...serviceDescription(s, {}), enabled: s.enabled === false ? 0 : 1 };
     await db().insertInto('services').values(row).execute();
     store.touch();
     reply.code(201);
     return { service: renderService(api, row) };
   } });
-  rows.push({ method: 'PATCH', path: '/v3/services/:id', policy: 'identity:update_service', errors: [], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/services/:id', policy: 'identity:update_service', body: entityBody('service', KS.service_update, null), response: { 200: R.service }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     const cur = await get<ServiceRow>('services', id, 'service');
-    const s = bodyObject(req, 'service');
-    checkFields(s, { type: 'string', name: 'string', description: 'nullable-string', enabled: 'boolean' });
-    const upd: Partial<ServiceRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(s, SERVICE_FIELDS) }) };
+    const s = entityOf(req, 'service');
+    const upd: Partial<ServiceRow> = serviceDescription(s, parseExtra(cur.extra));
+    if (s.description === undefined) delete upd.description;
     if (s.type !== undefined) upd.type = s.type as string;
     if (s.name !== undefined) upd.name = s.name as string;
-    if (s.description !== undefined) upd.description = (s.description as string) ?? '';
     if (s.enabled !== undefined) upd.enabled = s.enabled ? 1 : 0;
     await db().updateTable('services').set(upd).where('id', '=', id).execute();
     store.touch();
@@ -83,7 +93,7 @@ export const catalogRoutes: RowModule = (api) => {
   } });
 
   // ---- endpoints ----
-  rows.push({ method: 'GET', path: '/v3/endpoints', policy: 'identity:list_endpoints', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/endpoints', response: { 200: R.endpoints }, policy: 'identity:list_endpoints', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['interface', 'service_id', 'region_id', 'region', 'enabled']);
     let qb = db().selectFrom('endpoints').selectAll();
     if (q.interface !== undefined) {
@@ -97,7 +107,7 @@ export const catalogRoutes: RowModule = (api) => {
     if (en !== undefined) qb = qb.where('enabled', '=', en ? 1 : 0);
     return { endpoints: filterInexact(req, ['interface', 'service_id', 'region_id'], (await qb.execute()).map((e) => renderEndpoint(api, e))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/endpoints/:id', policy: 'identity:get_endpoint', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/endpoints/:id', response: { 200: R.endpoint }, policy: 'identity:get_endpoint', errors: [], handler: async (req) => {
     return { endpoint: renderEndpoint(api, await get<EndpointRow>('endpoints', (req.params as { id: string }).id, 'endpoint')) };
   } });
   async function checkEndpointRefs(e: Record<string, unknown>) {
@@ -114,31 +124,26 @@ export const catalogRoutes: RowModule = (api) => {
         if (!isUniqueViolation(err)) throw err;
       }
     }
-    if (e.interface !== undefined && !INTERFACES.includes(e.interface as string)) {
-      throw new BadRequest(`Invalid input for field 'interface': ${JSON.stringify(e.interface)} is not one of ['admin', 'internal', 'public']`);
-    }
     return region;
   }
-  rows.push({ method: 'POST', path: '/v3/endpoints', policy: 'identity:create_endpoint', errors: [], handler: async (req, reply) => {
-    const e = bodyObject(req, 'endpoint');
-    checkFields(e, { service_id: 'string', interface: 'string', url: 'string', region_id: 'nullable-string', region: 'nullable-string', enabled: 'boolean' }, ['service_id', 'interface', 'url']);
+  rows.push({ method: 'POST', path: '/v3/endpoints', policy: 'identity:create_endpoint', body: entityBody('endpoint', KS.endpoint_create, null), response: { 201: R.endpoint }, errors: [], handler: async (req, reply) => {
+    const e = entityOf(req, 'endpoint');
     const region = await checkEndpointRefs(e);
-    const row: EndpointRow = { id: newId(), service_id: e.service_id as string, interface: e.interface as string, url: checkUrl(e.url), region_id: region ?? null, enabled: e.enabled === false ? 0 : 1, extra: JSON.stringify(extras(e, ENDPOINT_FIELDS)) };
+    const row: EndpointRow = { id: newId(), service_id: e.service_id as string, interface: e.interface as string, url: e.url as string, region_id: region ?? null, enabled: e.enabled === false ? 0 : 1, extra: JSON.stringify(extras(e, ENDPOINT_FIELDS)) };
     await db().insertInto('endpoints').values(row).execute();
     store.touch();
     reply.code(201);
     return { endpoint: renderEndpoint(api, row) };
   } });
-  rows.push({ method: 'PATCH', path: '/v3/endpoints/:id', policy: 'identity:update_endpoint', errors: [], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/endpoints/:id', policy: 'identity:update_endpoint', body: entityBody('endpoint', KS.endpoint_update, null), response: { 200: R.endpoint }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     const cur = await get<EndpointRow>('endpoints', id, 'endpoint');
-    const e = bodyObject(req, 'endpoint');
-    checkFields(e, { service_id: 'string', interface: 'string', url: 'string', region_id: 'nullable-string', region: 'nullable-string', enabled: 'boolean' });
+    const e = entityOf(req, 'endpoint');
     const region = await checkEndpointRefs(e);
     const upd: Partial<EndpointRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(e, ENDPOINT_FIELDS) }) };
     if (e.service_id !== undefined) upd.service_id = e.service_id as string;
     if (e.interface !== undefined) upd.interface = e.interface as string;
-    if (e.url !== undefined) upd.url = checkUrl(e.url);
+    if (e.url !== undefined) upd.url = e.url as string;
     if (e.region_id !== undefined || e.region !== undefined) upd.region_id = region ?? null;
     if (e.enabled !== undefined) upd.enabled = e.enabled ? 1 : 0;
     await db().updateTable('endpoints').set(upd).where('id', '=', id).execute();
@@ -154,17 +159,16 @@ export const catalogRoutes: RowModule = (api) => {
   } });
 
   // ---- regions ----
-  rows.push({ method: 'GET', path: '/v3/regions', policy: 'identity:list_regions', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/regions', response: { 200: R.regions }, policy: 'identity:list_regions', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['parent_region_id']);
     let qb = db().selectFrom('regions').selectAll();
     if (q.parent_region_id !== undefined) qb = qb.where('parent_region_id', '=', q.parent_region_id);
     return { regions: filterInexact(req, ['parent_region_id'], (await qb.orderBy('id').execute()).map((r) => renderRegion(api, r))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/regions/:id', policy: 'identity:get_region', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/regions/:id', response: { 200: R.region }, policy: 'identity:get_region', errors: [], handler: async (req) => {
     return { region: renderRegion(api, await get<RegionRow>('regions', (req.params as { id: string }).id, 'region')) };
   } });
   async function createRegion(id: string, r: Record<string, unknown>) {
-    checkFields(r, { description: 'nullable-string', parent_region_id: 'nullable-string' });
     if (id.length > 255) throw new BadRequest("Invalid input for field 'id': too long");
     if (r.parent_region_id && !(await db().selectFrom('regions').select('id').where('id', '=', r.parent_region_id as string).executeTakeFirst())) {
       throw new NotFound(`Could not find region: ${r.parent_region_id}.`);
@@ -178,26 +182,24 @@ export const catalogRoutes: RowModule = (api) => {
     }
     return row;
   }
-  rows.push({ method: 'POST', path: '/v3/regions', policy: 'identity:create_region', errors: [], handler: async (req, reply) => {
-    const r = bodyObject(req, 'region');
-    checkFields(r, { id: 'string' });
+  rows.push({ method: 'POST', path: '/v3/regions', policy: 'identity:create_region', body: entityBody('region', KS.region_create, null), response: { 201: R.region }, errors: [409], handler: async (req, reply) => {
+    const r = entityOf(req, 'region');
     const row = await createRegion((r.id as string) ?? newId(), r);
     reply.code(201);
     return { region: renderRegion(api, row) };
   } });
-  rows.push({ method: 'PUT', path: '/v3/regions/:id', policy: 'identity:create_region', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'PUT', path: '/v3/regions/:id', policy: 'identity:create_region', body: entityBody('region', KS.region_create, null), response: { 201: R.region }, errors: [409], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    const r = bodyObject(req, 'region');
+    const r = entityOf(req, 'region');
     if (r.id !== undefined && r.id !== id) throw new BadRequest('The region id in the URL and in the body must match.');
     const row = await createRegion(id, r);
     reply.code(201);
     return { region: renderRegion(api, row) };
   } });
-  rows.push({ method: 'PATCH', path: '/v3/regions/:id', policy: 'identity:update_region', errors: [], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/regions/:id', policy: 'identity:update_region', body: entityBody('region', KS.region_update, null), response: { 200: R.region }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     const cur = await get<RegionRow>('regions', id, 'region');
-    const r = bodyObject(req, 'region');
-    checkFields(r, { description: 'nullable-string', parent_region_id: 'nullable-string' });
+    const r = entityOf(req, 'region');
     const upd: Partial<RegionRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(r, REGION_FIELDS) }) };
     if (r.description !== undefined) upd.description = (r.description as string) ?? '';
     if (r.parent_region_id !== undefined) {

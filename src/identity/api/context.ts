@@ -1,5 +1,6 @@
 // What every identity route module gets: the store, the token provider, policy, and helpers
-// for links, authentication and request-body checks shared by all of them.
+// for links, authentication and query filters shared by all of them (request bodies are the
+// rows' schemas, validation.ts).
 import type { FastifyRequest } from 'fastify';
 import type { PolicyEngine, Credentials } from '../../common/http/policy.ts';
 import type { AuthContext } from '../../common/http/auth.ts';
@@ -63,47 +64,6 @@ export function refuseRestrictedAppCred(auth: AuthContext, what: 'credentials' |
   if (auth.methods.includes('application_credential') && auth.applicationCredential?.restricted !== false) {
     throw new Forbidden(`You are not authorized to perform the requested action: Using method 'application_credential' is not allowed for managing additional ${what}.`);
   }
-}
-
-/** The object under `key` in the request body; 400 when the body or the key is missing. */
-export function bodyObject(req: FastifyRequest, key: string): Record<string, unknown> {
-  const b = req.body as Record<string, unknown> | undefined;
-  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new BadRequest(`Expecting to find ${key} in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.`);
-  const v = b[key];
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new BadRequest(`Invalid input for field '${key}': expected an object.`);
-  return v as Record<string, unknown>;
-}
-
-type FieldType = 'string' | 'boolean' | 'nullable-string' | 'string-array' | 'object' | 'id';
-
-/**
- * Checks the known fields of a Keystone entity. Unknown fields are kept (Keystone stores them
- * as extra attributes), wrong types are 400 with Keystone's "Invalid input for field" message.
- */
-export function checkFields(obj: Record<string, unknown>, spec: Record<string, FieldType>, required: string[] = []): void {
-  for (const r of required) {
-    if (obj[r] === undefined) throw new BadRequest(`Invalid input for field '${r}': '${r}' is a required property`);
-  }
-  for (const [k, t] of Object.entries(spec)) {
-    const v = obj[k];
-    if (v === undefined) continue;
-    const bad = (what: string) => new BadRequest(`Invalid input for field '${k}': ${JSON.stringify(v)} is not ${what}`);
-    switch (t) {
-      case 'string': if (typeof v !== 'string') throw bad("of type 'string'"); break;
-      case 'id': if (typeof v !== 'string' || v.length === 0 || v.length > 64) throw bad('a valid id'); break;
-      case 'nullable-string': if (v !== null && typeof v !== 'string') throw bad("of type 'string', 'null'"); break;
-      case 'boolean': if (typeof v !== 'boolean') throw bad("of type 'boolean'"); break;
-      case 'string-array': if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad("of type 'array' of strings"); break;
-      case 'object': if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad("of type 'object'"); break;
-    }
-  }
-}
-
-export function checkName(v: unknown, field = 'name', max = 255): string {
-  if (typeof v !== 'string') throw new BadRequest(`Invalid input for field '${field}': ${JSON.stringify(v)} is not of type 'string'`);
-  if (v.trim().length === 0) throw new BadRequest(`Invalid input for field '${field}': '${v}' should be non-empty`);
-  if (v.length > max) throw new BadRequest(`Invalid input for field '${field}': '${v.slice(0, 20)}…' is too long`);
-  return v;
 }
 
 /**

@@ -9,7 +9,9 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { parseExtra, newId } from '../store/store.ts';
 import type { CredentialRecord, CredentialRow } from '../store/schema.ts';
 import { trustIdOfToken } from './trusts.ts';
-import { authorize, refuseRestrictedAppCred, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, link, listLinks, type IdentityApi } from './context.ts';
+import { authorize, refuseRestrictedAppCred, checkQuery, filterInexact, creds, extras, link, listLinks, type IdentityApi } from './context.ts';
+import { entityBody, entityOf, KS } from './validation.ts';
+import { R } from './responses.ts';
 import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const FIELDS = ['id', 'user_id', 'project_id', 'type', 'blob', 'links'];
@@ -53,6 +55,11 @@ export function openCredential(api: IdentityApi, r: CredentialRecord): Credentia
   return { id: r.id, user_id: r.user_id, project_id: r.project_id, type: r.type, blob: api.credentialCipher().open(r), extra: r.extra };
 }
 
+/** The column is 255 long: Keystone's StringLengthExceeded (no schema bounds the type). */
+function checkTypeLength(type: string): void {
+  if ([...type].length > 255) throw new BadRequest(`String length exceeded. The length of string '${type}' exceeds the limit of column type(CHAR(255)).`);
+}
+
 export const credentialRoutes: RowModule = (api) => {
   const rows: IdentityRow[] = [];
   const { store } = api;
@@ -86,7 +93,7 @@ export const credentialRoutes: RowModule = (api) => {
     return row;
   }
 
-  rows.push({ method: 'GET', path: '/v3/credentials', targetPolicy: 'identity:list_credentials', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/credentials', response: { 200: R.credentials }, targetPolicy: 'identity:list_credentials', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['user_id', 'type']);
     const caller = await api.authenticate(req);
     const c = creds(caller);
@@ -98,22 +105,20 @@ export const credentialRoutes: RowModule = (api) => {
     return { credentials: filterInexact(req, ['user_id', 'type'], rows.map((r) => render(api, r))), links: listLinks(api, req) };
   } });
 
-  rows.push({ method: 'GET', path: '/v3/credentials/:id', targetPolicy: 'identity:get_credential', errors: [], handler: async (req) => ({ credential: render(api, await load(req, 'identity:get_credential')) }) });
+  rows.push({ method: 'GET', path: '/v3/credentials/:id', response: { 200: R.credential }, targetPolicy: 'identity:get_credential', errors: [], handler: async (req) => ({ credential: render(api, await load(req, 'identity:get_credential')) }) });
 
-  rows.push({ method: 'POST', path: '/v3/credentials', targetPolicy: 'identity:create_credential', errors: [], handler: async (req, reply) => {
-    const c = bodyObject(req, 'credential');
+  rows.push({ method: 'POST', path: '/v3/credentials', targetPolicy: 'identity:create_credential', body: entityBody('credential', KS.credential_create), response: { 201: R.credential }, errors: [], handler: async (req, reply) => {
+    const c = entityOf(req, 'credential');
     const caller = await authorize(api, req, 'identity:create_credential', { credential: c });
     refuseKeyPairTokens(caller.methods);
     refuseRestrictedAppCred(caller, 'credentials');
-    checkFields(c, { user_id: 'id', project_id: 'nullable-string', type: 'string', blob: 'string' }, ['blob', 'type', 'user_id']);
     const type = c.type as string;
-    if (type.length === 0 || type.length > 255) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
+    checkTypeLength(type);
     if (!(await userExists(c.user_id as string))) throw new NotFound(`Could not find user: ${c.user_id}.`);
     if (c.project_id && !(await projectExists(c.project_id as string))) throw new NotFound(`Could not find project: ${c.project_id}.`);
     let id = newId();
     let blob = c.blob as string;
     if (type === EC2) {
-      if (!c.project_id) throw new BadRequest("Invalid input for field 'project_id': an ec2 credential requires 'project_id'");
       const b = ec2Blob(blob);
       id = ec2CredentialId(b.access);
       // A key pair made with a trust-scoped token or an application credential authenticates
@@ -128,11 +133,10 @@ export const credentialRoutes: RowModule = (api) => {
     return { credential: render(api, row) };
   } });
 
-  rows.push({ method: 'PATCH', path: '/v3/credentials/:id', targetPolicy: 'identity:create_credential', errors: [], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/credentials/:id', targetPolicy: 'identity:create_credential', body: entityBody('credential', KS.credential_update), response: { 200: R.credential }, errors: [], handler: async (req) => {
     const cur = await load(req, 'identity:update_credential');
-    const c = bodyObject(req, 'credential');
-    checkFields(c, { user_id: 'id', project_id: 'nullable-string', type: 'string', blob: 'string' });
-    if (Object.keys(c).length === 0) throw new BadRequest("Invalid input for field 'credential': {} does not have enough properties");
+    const c = entityOf(req, 'credential');
+    if (c.type !== undefined) checkTypeLength(c.type as string);
     if (c.id !== undefined && c.id !== cur.id) throw new BadRequest('Cannot change ID');
     if (c.user_id !== undefined && c.user_id !== cur.user_id) {
       // Handing a credential to someone else is an admin's business only.

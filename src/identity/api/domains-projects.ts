@@ -3,12 +3,13 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../common/errors.t
 import { isUniqueViolation } from '../../common/db/database.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { DomainRow, ProjectRow } from '../store/schema.ts';
-import { bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
 import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
+import { entityBody, entityOf, KS, lazyValidate } from './validation.ts';
+import { R } from './responses.ts';
 
 const DOMAIN_FIELDS = ['id', 'name', 'description', 'enabled', 'tags', 'options', 'links', 'explicit_domain_id'];
 const PROJECT_FIELDS = ['id', 'name', 'description', 'enabled', 'domain_id', 'parent_id', 'is_domain', 'tags', 'options', 'links'];
-const TAG_RE = /^[^,/]{1,255}$/;
 
 export function renderDomain(api: IdentityApi, d: DomainRow) {
   return { id: d.id, name: d.name, description: d.description, enabled: bool(d.enabled), tags: [], options: {}, ...parseExtra(d.extra), links: link(api, `domains/${d.id}`) };
@@ -22,12 +23,6 @@ export function renderProject(api: IdentityApi, p: ProjectRow, tags: string[]) {
   };
 }
 
-function checkTags(tags: unknown): string[] {
-  if (!Array.isArray(tags)) throw new BadRequest("Invalid input for field 'tags': expected a list of strings");
-  if (tags.length > 80) throw new BadRequest("Invalid input for field 'tags': a project may have at most 80 tags");
-  for (const t of tags) if (typeof t !== 'string' || !TAG_RE.test(t)) throw new BadRequest(`Invalid input for field 'tags': ${JSON.stringify(t)} is not a valid tag (1-255 characters, no ',' or '/')`);
-  return [...new Set(tags as string[])];
-}
 
 export const domainProjectRoutes: RowModule = (api) => {
   const rows: IdentityRow[] = [];
@@ -56,7 +51,7 @@ export const domainProjectRoutes: RowModule = (api) => {
   }
 
   // ---- domains ----
-  rows.push({ method: 'GET', path: '/v3/domains', policy: 'identity:list_domains', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/domains', response: { 200: R.domains }, policy: 'identity:list_domains', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'enabled']);
     let qb = db().selectFrom('domains').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
@@ -65,15 +60,19 @@ export const domainProjectRoutes: RowModule = (api) => {
     const rows = await qb.orderBy('name').execute();
     return { domains: filterInexact(req, ['name'], rows.map((d) => renderDomain(api, d))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/domains/:id', policy: 'identity:get_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/domains/:id', response: { 200: R.domain }, policy: 'identity:get_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     return { domain: renderDomain(api, await getDomain(id)) };
   } });
-  rows.push({ method: 'POST', path: '/v3/domains', policy: 'identity:create_domain', errors: [409], handler: async (req, reply) => {
-    const d = bodyObject(req, 'domain');
-    checkFields(d, { name: 'string', description: 'nullable-string', enabled: 'boolean', explicit_domain_id: 'id' }, ['name']);
+  rows.push({ method: 'POST', path: '/v3/domains', policy: 'identity:create_domain', body: entityBody('domain', KS.domain_create), response: { 201: R.domain }, errors: [409], handler: async (req, reply) => {
+    const d = entityOf(req, 'domain');
+    const explicitId = d.explicit_domain_id;
+    // No schema covers it: Keystone's _validate_id_format wants uuid.UUID(id).hex, 32 lowercase hex digits (DomainIdInvalid).
+    if (explicitId != null && (typeof explicitId !== 'string' || !/^[0-9a-f]{32}$/.test(explicitId))) {
+      throw new BadRequest('Domain ID does not conform to required UUID format.');
+    }
     const row: DomainRow = {
-      id: (d.explicit_domain_id as string) ?? newId(), name: checkName(d.name, 'name', 64), description: (d.description as string) ?? '',
+      id: (explicitId as string | null | undefined) ?? newId(), name: d.name as string, description: (d.description as string) ?? '',
       enabled: d.enabled === false ? 0 : 1, extra: JSON.stringify(extras(d, DOMAIN_FIELDS)), created_at: nowIso(),
     };
     try {
@@ -88,10 +87,9 @@ export const domainProjectRoutes: RowModule = (api) => {
   } });
   async function updateDomain(id: string, d: Record<string, unknown>): Promise<DomainRow> {
     const cur = await getDomain(id);
-    checkFields(d, { name: 'string', description: 'nullable-string', enabled: 'boolean' });
     if (d.id !== undefined && d.id !== id) throw new BadRequest('Cannot change domain ID');
     const upd: Partial<DomainRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(d, [...DOMAIN_FIELDS, ...PROJECT_FIELDS]) }) };
-    if (d.name !== undefined) upd.name = checkName(d.name, 'name', 64);
+    if (d.name !== undefined) upd.name = d.name as string;
     if (d.description !== undefined) upd.description = (d.description as string) ?? '';
     if (d.enabled !== undefined) upd.enabled = d.enabled ? 1 : 0;
     try {
@@ -104,9 +102,9 @@ export const domainProjectRoutes: RowModule = (api) => {
     store.touch();
     return getDomain(id);
   }
-  rows.push({ method: 'PATCH', path: '/v3/domains/:id', policy: 'identity:update_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/domains/:id', policy: 'identity:update_domain', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { domain: { id } } }; }, body: entityBody('domain', KS.domain_update), response: { 200: R.domain }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
-    return { domain: renderDomain(api, await updateDomain(id, bodyObject(req, 'domain'))) };
+    return { domain: renderDomain(api, await updateDomain(id, entityOf(req, 'domain'))) };
   } });
   async function deleteDomain(id: string): Promise<void> {
     const d = await getDomain(id);
@@ -144,7 +142,7 @@ export const domainProjectRoutes: RowModule = (api) => {
   }
 
   // ---- projects ----
-  rows.push({ method: 'GET', path: '/v3/projects', policy: 'identity:list_projects', policyTarget: (req) => { const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'parent_id', 'is_domain', 'tags', 'tags-any', 'not-tags', 'not-tags-any']); return { target: { domain_id: q.domain_id } }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/projects', response: { 200: R.projects }, policy: 'identity:list_projects', policyTarget: (req) => { const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'parent_id', 'is_domain', 'tags', 'tags-any', 'not-tags', 'not-tags-any']); return { target: { domain_id: q.domain_id } }; }, errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'parent_id', 'is_domain', 'tags', 'tags-any', 'not-tags', 'not-tags-any']);
     const caller = callerOf(req);
     if (queryBool(q.is_domain) === true) {
@@ -176,7 +174,7 @@ export const domainProjectRoutes: RowModule = (api) => {
     return { projects: filterInexact(req, ['name', 'domain_id', 'parent_id'], rows.map((p) => renderProject(api, p, tags.get(p.id) ?? []))), links: listLinks(api, req) };
   } });
 
-  rows.push({ method: 'GET', path: '/v3/projects/:id', policy: 'identity:get_project', policyTarget: (req) => { const { id } = req.params as { id: string }; const q = checkQuery(req, ['parents_as_list', 'subtree_as_list', 'parents_as_ids', 'subtree_as_ids', 'include_limits']); return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/projects/:id', response: { 200: R.project }, policy: 'identity:get_project', policyTarget: (req) => { const { id } = req.params as { id: string }; const q = checkQuery(req, ['parents_as_list', 'subtree_as_list', 'parents_as_ids', 'subtree_as_ids', 'include_limits']); return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     const q = checkQuery(req, ['parents_as_list', 'subtree_as_list', 'parents_as_ids', 'subtree_as_ids', 'include_limits']);
     const dom = await findDomain(id);
@@ -223,11 +221,10 @@ export const domainProjectRoutes: RowModule = (api) => {
     return out;
   }
 
-  rows.push({ method: 'POST', path: '/v3/projects', policy: 'identity:create_project', errors: [409], handler: async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/projects', policy: 'identity:create_project', body: entityBody('project', KS.project_create), response: { 201: R.project }, errors: [409], handler: async (req, reply) => {
     const caller = callerOf(req);
-    const p = bodyObject(req, 'project');
-    checkFields(p, { name: 'string', description: 'nullable-string', enabled: 'boolean', domain_id: 'nullable-string', parent_id: 'nullable-string', is_domain: 'boolean' }, ['name']);
-    const name = checkName(p.name, 'name', 64);
+    const p = entityOf(req, 'project');
+    const name = p.name as string;
     if (p.is_domain === true) {
       // A project acting as a domain is a domain; Keystone shows it in both shapes.
       if (p.parent_id || p.domain_id) throw new BadRequest('A project acting as a domain cannot have a parent or a domain.');
@@ -259,7 +256,7 @@ export const domainProjectRoutes: RowModule = (api) => {
     domainId ??= caller.projectDomainId ?? caller.domainId ?? 'default';
     const dom = await db().selectFrom('domains').select('id').where('id', '=', domainId).executeTakeFirst();
     if (!dom) throw new NotFound(`Could not find domain: ${domainId}.`);
-    const tags = p.tags === undefined ? [] : checkTags(p.tags);
+    const tags = (p.tags as string[] | undefined) ?? [];
     const row: ProjectRow = {
       id: newId(), name, domain_id: domainId, parent_id: parentId, description: (p.description as string) ?? '',
       enabled: p.enabled === false ? 0 : 1, extra: JSON.stringify(extras(p, PROJECT_FIELDS)), created_at: nowIso(),
@@ -276,18 +273,17 @@ export const domainProjectRoutes: RowModule = (api) => {
     return { project: renderProject(api, row, tags) };
   } });
 
-  rows.push({ method: 'PATCH', path: '/v3/projects/:id', policy: 'identity:update_project', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [409], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/projects/:id', policy: 'identity:update_project', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, body: entityBody('project', KS.project_update), response: { 200: R.project }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
-    const p = bodyObject(req, 'project');
+    const p = entityOf(req, 'project');
     if (await findDomain(id)) return { project: domainAsProject(await updateDomain(id, { ...p, is_domain: undefined, domain_id: undefined, parent_id: undefined })) };
     const cur = await getProject(id);
-    checkFields(p, { name: 'string', description: 'nullable-string', enabled: 'boolean' });
     if (p.domain_id !== undefined && p.domain_id !== cur.domain_id) throw new BadRequest('Cannot change Domain ID');
     if (p.parent_id !== undefined && p.parent_id !== (cur.parent_id ?? cur.domain_id)) throw new Forbidden('Update of `parent_id` is not allowed.');
     if (p.is_domain !== undefined && p.is_domain !== false) throw new BadRequest('Update of `is_domain` is not allowed.');
     if (p.id !== undefined && p.id !== id) throw new BadRequest('Cannot change project ID');
     const upd: Partial<ProjectRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(p, PROJECT_FIELDS) }) };
-    if (p.name !== undefined) upd.name = checkName(p.name, 'name', 64);
+    if (p.name !== undefined) upd.name = p.name as string;
     if (p.description !== undefined) upd.description = (p.description as string) ?? '';
     if (p.enabled !== undefined) {
       if (p.enabled === false) {
@@ -305,7 +301,7 @@ export const domainProjectRoutes: RowModule = (api) => {
       if (isUniqueViolation(e)) throw new Conflict(`Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : ${upd.name}.`);
       throw e;
     }
-    if (p.tags !== undefined) await setTags(id, checkTags(p.tags));
+    if (p.tags !== undefined) await setTags(id, p.tags as string[]);
     if (p.enabled === false && bool(cur.enabled)) { await store.revoke({ projectId: id }); api.onRevoke(); }
     store.touch();
     return { project: renderProject(api, await getProject(id), (await tagsOf([id])).get(id)!) };
@@ -337,10 +333,10 @@ export const domainProjectRoutes: RowModule = (api) => {
     await getProject(id);
     return { tags: (await tagsOf([id])).get(id) };
   } });
-  rows.push({ method: 'PUT', path: '/v3/projects/:id/tags', policy: 'identity:update_project_tags', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'PUT', path: '/v3/projects/:id/tags', policy: 'identity:update_project_tags', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { project: { id } } }; }, body: entityBody('tags', KS.project_tags_update), errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     await getProject(id);
-    const tags = checkTags((req.body as { tags?: unknown } | undefined)?.tags);
+    const tags = entityOf<string[]>(req, 'tags');
     await setTags(id, tags);
     return { tags };
   } });
@@ -362,7 +358,9 @@ export const domainProjectRoutes: RowModule = (api) => {
     const { id, tag } = req.params as { id: string; tag: string };
     await getProject(id);
     const tags = (await tagsOf([id])).get(id)!;
-    checkTags([...tags, tag]);
+    // Keystone validates the path's tag, then the list it would make.
+    lazyValidate(KS.project_tag_create, tag);
+    lazyValidate(KS.project_tags_update, [...tags, tag]);
     if (!tags.includes(tag)) await db().insertInto('project_tags').values({ project_id: id, name: tag }).execute();
     reply.code(201).header('location', `${api.publicUrl}/v3/projects/${id}/tags/${encodeURIComponent(tag)}`).send();
   } });

@@ -11,6 +11,7 @@ import { OAuthRequestInvalid, VERIFIER_CHARS, NonceGuard, checkRequest, parseAut
 import { keystoneTime } from '../tokens/provider.ts';
 import { renderRole } from './roles-assignments.ts';
 import { authorize, type IdentityApi } from './context.ts';
+import { entityBody, entityOf, KS } from './validation.ts';
 import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
 
 const hexId = () => randomUUID().replace(/-/g, '');
@@ -84,13 +85,12 @@ export const oauth1FlowRoutes: RowModule = (api) => {
     return formReply(reply, { oauth_token: row.id, oauth_token_secret: row.request_secret, oauth_expires_at: row.expires_at });
   } });
 
-  rows.push({ method: 'PUT', path: '/v3/OS-OAUTH1/authorize/:id', policy: 'identity:authorize_request_token', errors: [], handler: async (req) => {
+  rows.push({ method: 'PUT', path: '/v3/OS-OAUTH1/authorize/:id', policy: 'identity:authorize_request_token', body: entityBody('roles', KS.request_token_authorize, []), errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     const caller = callerOf(req);
-    const roles = (req.body as { roles?: unknown } | undefined)?.roles;
-    if (!Array.isArray(roles) || roles.length === 0 || roles.some((r) => !r || typeof r !== 'object' || Array.isArray(r) || (typeof r.id !== 'string' && typeof r.name !== 'string'))) {
-      throw new BadRequest("Invalid input for field 'roles': expected a non-empty list of {\"id\": …} or {\"name\": …}");
-    }
+    const roles = entityOf<{ id?: string; name?: string }[]>(req, 'roles');
+    // The schema lets an empty list through; a token that delegates nothing is refused here.
+    if (roles.length === 0) throw new BadRequest('Expecting to find roles in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.');
     refuseDelegated(caller, 'authorize a request token');
     const rt = await db().selectFrom('oauth1_request_tokens').selectAll().where('id', '=', id).executeTakeFirst();
     if (!rt) throw new NotFound(`Could not find request token: ${id}.`);

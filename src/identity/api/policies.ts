@@ -4,17 +4,14 @@ import type { FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../common/errors.ts';
 import { newId, parseExtra } from '../store/store.ts';
 import type { PolicyRow } from '../store/schema.ts';
-import { bodyObject, checkFields, checkQuery, filterInexact, extras, link, listLinks, type IdentityApi } from './context.ts';
+import { checkQuery, filterInexact, extras, link, listLinks, type IdentityApi } from './context.ts';
+import { entityBody, entityOf, KS } from './validation.ts';
 import type { IdentityRow, RowModule } from './rows.ts';
 
 const FIELDS = ['id', 'type', 'blob', 'links'];
 
 function render(api: IdentityApi, p: PolicyRow) {
   return { id: p.id, type: p.type, blob: p.blob, ...parseExtra(p.extra), links: link(api, `policies/${p.id}`) };
-}
-
-function checkType(v: unknown) {
-  if (v !== undefined && ((v as string).length === 0 || (v as string).length > 255)) throw new BadRequest("Invalid input for field 'type': length must be 1 to 255");
 }
 
 export const policyRoutes: RowModule = (api) => {
@@ -27,10 +24,8 @@ export const policyRoutes: RowModule = (api) => {
     return p;
   }
 
-  rows.push({ method: 'POST', path: '/v3/policies', policy: 'identity:create_policy', errors: [], handler: async (req, reply) => {
-    const p = bodyObject(req, 'policy');
-    checkFields(p, { blob: 'string', type: 'string' }, ['blob', 'type']);
-    checkType(p.type);
+  rows.push({ method: 'POST', path: '/v3/policies', policy: 'identity:create_policy', body: entityBody('policy', KS.policy_create), errors: [], handler: async (req, reply) => {
+    const p = entityOf(req, 'policy');
     const row: PolicyRow = { id: newId(), type: p.type as string, blob: p.blob as string, extra: JSON.stringify(extras(p, FIELDS)) };
     await db().insertInto('policies').values(row).execute();
     reply.code(201);
@@ -48,12 +43,9 @@ export const policyRoutes: RowModule = (api) => {
     return { policy: render(api, await load(req)) };
   } });
 
-  rows.push({ method: 'PATCH', path: '/v3/policies/:id', policy: 'identity:update_policy', errors: [], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/policies/:id', policy: 'identity:update_policy', body: entityBody('policy', KS.policy_update), errors: [], handler: async (req) => {
     const cur = await load(req);
-    const p = bodyObject(req, 'policy');
-    checkFields(p, { blob: 'string', type: 'string' });
-    checkType(p.type);
-    if (Object.keys(p).length === 0) throw new BadRequest("Invalid input for field 'policy': {} does not have enough properties");
+    const p = entityOf(req, 'policy');
     if (p.id !== undefined && p.id !== cur.id) throw new BadRequest('Cannot change ID');
     const next: PolicyRow = {
       ...cur, type: (p.type as string) ?? cur.type, blob: (p.blob as string) ?? cur.blob,

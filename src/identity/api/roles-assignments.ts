@@ -6,8 +6,10 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { newId, parseExtra } from '../store/store.ts';
 import type { AssignmentRow, RoleRow } from '../store/schema.ts';
 import { subtree } from './auth.ts';
-import { authorize, bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { authorize, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
 import { type IdentityRow, type RowModule } from './rows.ts';
+import { entityBody, entityOf, KS } from './validation.ts';
+import { R } from './responses.ts';
 
 const ROLE_FIELDS = ['id', 'name', 'domain_id', 'description', 'options', 'links'];
 
@@ -34,22 +36,22 @@ export const roleAssignmentRoutes: RowModule = (api) => {
   }
 
   // ---- roles ----
-  rows.push({ method: 'GET', path: '/v3/roles', policy: 'identity:list_roles', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/roles', response: { 200: R.roles }, policy: 'identity:list_roles', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id']);
     let qb = db().selectFrom('roles').selectAll().where('domain_id', '=', q.domain_id ?? '');
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     return { roles: filterInexact(req, ['name', 'domain_id'], (await qb.orderBy('name').execute()).map((r) => renderRole(api, r))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/roles/:id', policy: 'identity:get_role', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/roles/:id', response: { 200: R.role }, policy: 'identity:get_role', errors: [], handler: async (req) => {
     return { role: renderRole(api, await getRole((req.params as { id: string }).id)) };
   } });
-  rows.push({ method: 'POST', path: '/v3/roles', policy: 'identity:create_role', errors: [409], handler: async (req, reply) => {
-    const r = bodyObject(req, 'role');
-    checkFields(r, { name: 'string', domain_id: 'nullable-string', description: 'nullable-string' }, ['name']);
-    if (r.domain_id && !(await db().selectFrom('domains').select('id').where('id', '=', r.domain_id as string).executeTakeFirst())) {
+  rows.push({ method: 'POST', path: '/v3/roles', policy: 'identity:create_role', body: entityBody('role', KS.role_create), response: { 201: R.role }, errors: [409], handler: async (req, reply) => {
+    const r = entityOf(req, 'role');
+    // domain_id is no property of role_create: whatever it is, it names a domain or nothing.
+    if (r.domain_id != null && (typeof r.domain_id !== 'string' || !(await db().selectFrom('domains').select('id').where('id', '=', r.domain_id).executeTakeFirst()))) {
       throw new NotFound(`Could not find domain: ${r.domain_id}.`);
     }
-    const row: RoleRow = { id: newId(), name: checkName(r.name), domain_id: (r.domain_id as string) ?? '', description: (r.description as string) ?? '', extra: JSON.stringify(extras(r, ROLE_FIELDS)) };
+    const row: RoleRow = { id: newId(), name: r.name as string, domain_id: (r.domain_id as string) ?? '', description: (r.description as string) ?? '', extra: JSON.stringify(extras(r, ROLE_FIELDS)) };
     try {
       await db().insertInto('roles').values(row).execute();
     } catch (e) {
@@ -60,14 +62,13 @@ export const roleAssignmentRoutes: RowModule = (api) => {
     reply.code(201);
     return { role: renderRole(api, row) };
   } });
-  rows.push({ method: 'PATCH', path: '/v3/roles/:id', policy: 'identity:update_role', errors: [409], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/roles/:id', policy: 'identity:update_role', body: entityBody('role', KS.role_update), response: { 200: R.role }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
     const cur = await getRole(id);
-    const r = bodyObject(req, 'role');
-    checkFields(r, { name: 'string', description: 'nullable-string' });
+    const r = entityOf(req, 'role');
     if (r.domain_id !== undefined && (r.domain_id ?? '') !== cur.domain_id) throw new BadRequest('Cannot change Domain ID');
     const upd: Partial<RoleRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(r, ROLE_FIELDS) }) };
-    if (r.name !== undefined) upd.name = checkName(r.name);
+    if (r.name !== undefined) upd.name = r.name as string;
     if (r.description !== undefined) upd.description = (r.description as string) ?? '';
     try {
       await db().updateTable('roles').set(upd).where('id', '=', id).execute();
@@ -235,7 +236,7 @@ export const roleAssignmentRoutes: RowModule = (api) => {
   }
 
   // ---- role assignment report ----
-  rows.push({ method: 'GET', path: '/v3/role_assignments', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/role_assignments', response: { 200: R.roleAssignments }, errors: [], handler: async (req) => {
     const q = checkQuery(req, ['user.id', 'group.id', 'role.id', 'scope.project.id', 'scope.domain.id', 'scope.system', 'scope.OS-INHERIT:inherited_to', 'effective', 'include_names', 'include_subtree']);
     const effective = q.effective !== undefined && queryBool(q.effective) !== false;
     const includeNames = q.include_names !== undefined && queryBool(q.include_names) !== false;

@@ -5,10 +5,10 @@
 // (a credential's owner, a trust's trustor) are named in `targetPolicy` and checked by the
 // handler once it has what the rule needs.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequest } from '../../common/errors.ts';
 import type { AuthContext } from '../../common/http/auth.ts';
 import { registerRows, type RouteRow, type ServiceBinding } from '../../common/http/route-kit.ts';
 import { creds, type IdentityApi } from './context.ts';
+import { schemaError } from './validation.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each handler narrows its own params
 export type IdentityHandler = (req: FastifyRequest<any>, reply: FastifyReply) => Promise<unknown>;
@@ -37,11 +37,17 @@ export function registerIdentityRows(scope: Parameters<typeof registerRows>[0], 
       const row = req.routeRow as IdentityRow;
       api.policy.enforce(rule, creds(auth), row.policyTarget?.(req) ?? {});
     },
-    // No identity row declares a schema: Keystone's messages ("Invalid input for field …") are
-    // worded by context.ts's field checks.
-    schemaError: (errors) => new BadRequest(errors[0]?.message ?? 'Invalid input'),
+    // Rows' bodies are Keystone's schema.py schemas, worded as Keystone words them (validation.ts).
+    schemaError,
+    // Keystone reads a missing body as {} (request_body_json), so its schema still decides.
+    absentBody: () => ({}),
     methodNotAllowed: () => METHOD_NOT_ALLOWED,
     run: (row, req, reply) => row.handler(req, reply),
   };
-  registerRows(scope, rows, binding);
+  // A row whose rule needs the body (a credential's owner, a trust's trustor) authenticates
+  // before its body schema runs: without a token the answer is 401, whatever the body.
+  const withAuth = rows.map((r): IdentityRow => (r.body && !r.policy && r.targetPolicy
+    ? { ...r, beforeBody: async (req) => { await r.beforeBody?.(req); req.auth ??= await api.authenticate(req); } }
+    : r));
+  registerRows(scope, withAuth, binding);
 }

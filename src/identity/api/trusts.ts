@@ -8,7 +8,9 @@ import { BadRequest, Forbidden, NotFound } from '../../common/errors.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { RoleRow, TrustRow } from '../store/schema.ts';
 import { findUsableTrust } from '../tokens/provider.ts';
-import { authorize, bodyObject, checkFields, checkQuery, filterInexact, creds, extras, listLinks, type IdentityApi } from './context.ts';
+import { authorize, checkQuery, filterInexact, creds, extras, listLinks, type IdentityApi } from './context.ts';
+import { entityBody, entityOf, KS } from './validation.ts';
+import { R } from './responses.ts';
 import { type IdentityRow, type RowModule } from './rows.ts';
 import { renderRole } from './roles-assignments.ts';
 import { refuseKeyPairTokens } from './credentials.ts';
@@ -78,20 +80,10 @@ export const trustRoutes: RowModule = (api) => {
     return t;
   }
 
-  rows.push({ method: 'POST', path: '/v3/OS-TRUST/trusts', targetPolicy: 'identity:create_trust', errors: [], handler: async (req, reply) => {
-    const t = bodyObject(req, 'trust');
+  rows.push({ method: 'POST', path: '/v3/OS-TRUST/trusts', targetPolicy: 'identity:create_trust', body: entityBody('trust', KS.trust_create), response: { 201: R.trust }, errors: [], handler: async (req, reply) => {
+    const t = entityOf(req, 'trust');
     const caller = await authorize(api, req, 'identity:create_trust', { trust: t });
     refuseKeyPairTokens(caller.methods);
-    checkFields(t, {
-      trustor_user_id: 'id', trustee_user_id: 'id', impersonation: 'boolean', project_id: 'nullable-string',
-      expires_at: 'nullable-string', allow_redelegation: 'boolean',
-    }, ['trustor_user_id', 'trustee_user_id', 'impersonation']);
-    if (t.remaining_uses !== undefined && t.remaining_uses !== null && (!Number.isInteger(t.remaining_uses) || (t.remaining_uses as number) < 1)) {
-      throw new BadRequest(`Invalid input for field 'remaining_uses': ${JSON.stringify(t.remaining_uses)} must be a positive integer or null`);
-    }
-    if (t.roles !== undefined && (!Array.isArray(t.roles) || t.roles.some((r) => !r || typeof r !== 'object' || (typeof r.id !== 'string' && typeof r.name !== 'string')))) {
-      throw new BadRequest("Invalid input for field 'roles': expected a list of {\"id\": …} or {\"name\": …}");
-    }
     if (caller.applicationCredentialId) {
       const ac = await db().selectFrom('application_credentials').select('unrestricted').where('id', '=', caller.applicationCredentialId).executeTakeFirst();
       if (!ac || !bool(ac.unrestricted)) throw new Forbidden("You are not authorized to perform the requested action: Using method 'application_credential' is not allowed for managing trusts.");
@@ -166,7 +158,7 @@ export const trustRoutes: RowModule = (api) => {
     return { trusts: filterInexact(req, ['trustor_user_id', 'trustee_user_id'], rows.map((t) => summary(api, t))), links: listLinks(api, req) };
   } });
 
-  rows.push({ method: 'GET', path: '/v3/OS-TRUST/trusts/:id', targetPolicy: 'identity:get_trust', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/OS-TRUST/trusts/:id', response: { 200: R.trust }, targetPolicy: 'identity:get_trust', errors: [], handler: async (req) => {
     const t = await load(req, 'identity:get_trust');
     return { trust: render(api, t, await rolesOf(t.id)) };
   } });

@@ -4,8 +4,10 @@ import { isUniqueViolation } from '../../common/db/database.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
 import { bool, newId, nowIso, parseExtra } from '../store/store.ts';
 import type { GroupRow, UserRow } from '../store/schema.ts';
-import { bodyObject, checkFields, checkName, checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
+import { checkQuery, filterInexact, extras, link, listLinks, queryBool, type IdentityApi } from './context.ts';
 import { callerOf, type IdentityRow, type RowModule } from './rows.ts';
+import { entityBody, entityOf, KS } from './validation.ts';
+import { R } from './responses.ts';
 
 const USER_FIELDS = ['id', 'name', 'domain_id', 'enabled', 'default_project_id', 'password', 'links', 'options', 'password_expires_at', 'federated'];
 const GROUP_FIELDS = ['id', 'name', 'domain_id', 'description', 'links'];
@@ -24,8 +26,8 @@ export function renderGroup(api: IdentityApi, g: GroupRow) {
   return { id: g.id, name: g.name, domain_id: g.domain_id, description: g.description, ...parseExtra(g.extra), links: link(api, `groups/${g.id}`) };
 }
 
-function checkPassword(pw: unknown): string {
-  if (typeof pw !== 'string') throw new BadRequest(`Invalid input for field 'password': ${JSON.stringify(pw)} is not of type 'string'`);
+/** [identity] max_password_length: the schema has the type, the length is the configuration's. */
+function checkPassword(pw: string): string {
   if (pw.length > MAX_PASSWORD) throw new BadRequest(`Invalid input for field 'password': longer than ${MAX_PASSWORD} characters`);
   return pw;
 }
@@ -51,7 +53,7 @@ export const userGroupRoutes: RowModule = (api) => {
   }
 
   // ---- users ----
-  rows.push({ method: 'GET', path: '/v3/users', policy: 'identity:list_users', policyTarget: (req) => { const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'idp_id', 'protocol_id', 'unique_id', 'password_expires_at']); return { target: { domain_id: q.domain_id } }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users', response: { 200: R.users }, policy: 'identity:list_users', policyTarget: (req) => { const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'idp_id', 'protocol_id', 'unique_id', 'password_expires_at']); return { target: { domain_id: q.domain_id } }; }, errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id', 'enabled', 'idp_id', 'protocol_id', 'unique_id', 'password_expires_at']);
     let qb = db().selectFrom('users').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
@@ -63,21 +65,20 @@ export const userGroupRoutes: RowModule = (api) => {
     const rows = await qb.orderBy('name').execute();
     return { users: filterInexact(req, ['name', 'domain_id'], rows.map((u) => renderUser(api, u))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/users/:id', policy: 'identity:get_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:id', response: { 200: R.user }, policy: 'identity:get_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     return { user: renderUser(api, await getUser(id)) };
   } });
-  rows.push({ method: 'POST', path: '/v3/users', policy: 'identity:create_user', errors: [409], handler: async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/users', policy: 'identity:create_user', body: entityBody('user', KS.user_create), response: { 201: R.user }, errors: [409], handler: async (req, reply) => {
     const caller = callerOf(req);
-    const u = bodyObject(req, 'user');
-    checkFields(u, { name: 'string', domain_id: 'string', enabled: 'boolean', default_project_id: 'nullable-string', password: 'nullable-string', description: 'nullable-string', email: 'nullable-string' }, ['name']);
+    const u = entityOf(req, 'user');
     const domainId = (u.domain_id as string) ?? caller.projectDomainId ?? caller.domainId ?? 'default';
     if (!(await db().selectFrom('domains').select('id').where('id', '=', domainId).executeTakeFirst())) throw new NotFound(`Could not find domain: ${domainId}.`);
     if (u.default_project_id && !(await db().selectFrom('projects').select('id').where('id', '=', u.default_project_id as string).executeTakeFirst())) {
       throw new NotFound(`Could not find project: ${u.default_project_id}.`);
     }
     const row: UserRow = {
-      id: newId(), name: checkName(u.name), domain_id: domainId, enabled: u.enabled === false ? 0 : 1,
+      id: newId(), name: u.name as string, domain_id: domainId, enabled: u.enabled === false ? 0 : 1,
       default_project_id: (u.default_project_id as string) ?? null,
       password_hash: typeof u.password === 'string' ? await hashPassword(checkPassword(u.password)) : null,
       password_created_at: typeof u.password === 'string' ? nowIso() : null,
@@ -93,15 +94,14 @@ export const userGroupRoutes: RowModule = (api) => {
     reply.code(201);
     return { user: renderUser(api, row) };
   } });
-  rows.push({ method: 'PATCH', path: '/v3/users/:id', policy: 'identity:update_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, errors: [409], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/users/:id', policy: 'identity:update_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { target: { user: { id } } }; }, body: entityBody('user', KS.user_update), response: { 200: R.user }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
     const cur = await getUser(id);
-    const u = bodyObject(req, 'user');
-    checkFields(u, { name: 'string', enabled: 'boolean', default_project_id: 'nullable-string', password: 'nullable-string', description: 'nullable-string', email: 'nullable-string' });
+    const u = entityOf(req, 'user');
     if (u.id !== undefined && u.id !== id) throw new BadRequest('Cannot change user ID');
     if (u.domain_id !== undefined && u.domain_id !== cur.domain_id) throw new BadRequest('Cannot change Domain ID');
     const upd: Partial<UserRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(u, USER_FIELDS) }) };
-    if (u.name !== undefined) upd.name = checkName(u.name);
+    if (u.name !== undefined) upd.name = u.name as string;
     if (u.enabled !== undefined) upd.enabled = u.enabled ? 1 : 0;
     if (u.default_project_id !== undefined) {
       if (u.default_project_id && !(await db().selectFrom('projects').select('id').where('id', '=', u.default_project_id as string).executeTakeFirst())) {
@@ -110,7 +110,7 @@ export const userGroupRoutes: RowModule = (api) => {
       upd.default_project_id = (u.default_project_id as string) ?? null;
     }
     if (u.password !== undefined) {
-      upd.password_hash = u.password === null ? null : await hashPassword(checkPassword(u.password));
+      upd.password_hash = u.password === null ? null : await hashPassword(checkPassword(u.password as string));
       upd.password_created_at = nowIso();
     }
     try {
@@ -137,13 +137,12 @@ export const userGroupRoutes: RowModule = (api) => {
     store.touch();
     reply.code(204).send();
   } });
-  rows.push({ method: 'POST', path: '/v3/users/:id/password', errors: [], handler: async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/users/:id/password', body: entityBody('user', KS.password_change), errors: [], handler: async (req, reply) => {
     const { id } = req.params as { id: string };
-    const u = bodyObject(req, 'user');
-    checkFields(u, { password: 'string', original_password: 'string' }, ['password', 'original_password']);
+    const u = entityOf<{ password: string; original_password: string }>(req, 'user');
     // Keystone lets a user change its own password without a token: the original password is the proof.
     const user = await db().selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!user || !(await verifyPassword(u.original_password as string, user.password_hash))) {
+    if (!user || !(await verifyPassword(u.original_password, user.password_hash))) {
       throw new Unauthorized('The request you have made requires authentication.');
     }
     // A disabled account cannot re-arm itself (Keystone's UserDisabled, a 401 that names nothing).
@@ -153,7 +152,7 @@ export const userGroupRoutes: RowModule = (api) => {
     store.touch();
     reply.code(204).send();
   } });
-  rows.push({ method: 'GET', path: '/v3/users/:id/groups', policy: 'identity:list_groups_for_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { user_id: id }; }, errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/users/:id/groups', response: { 200: R.groups }, policy: 'identity:list_groups_for_user', policyTarget: (req) => { const { id } = req.params as { id: string }; return { user_id: id }; }, errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     await getUser(id);
     const ids = await store.groupIdsOf(id);
@@ -162,24 +161,23 @@ export const userGroupRoutes: RowModule = (api) => {
   } });
 
   // ---- groups ----
-  rows.push({ method: 'GET', path: '/v3/groups', policy: 'identity:list_groups', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/groups', response: { 200: R.groups }, policy: 'identity:list_groups', errors: [], handler: async (req) => {
     const q = checkQuery(req, ['name', 'domain_id']);
     let qb = db().selectFrom('groups').selectAll();
     if (q.name !== undefined) qb = qb.where('name', '=', q.name);
     if (q.domain_id !== undefined) qb = qb.where('domain_id', '=', q.domain_id);
     return { groups: filterInexact(req, ['name', 'domain_id'], (await qb.orderBy('name').execute()).map((g) => renderGroup(api, g))), links: listLinks(api, req) };
   } });
-  rows.push({ method: 'GET', path: '/v3/groups/:id', policy: 'identity:get_group', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/groups/:id', response: { 200: R.group }, policy: 'identity:get_group', errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     return { group: renderGroup(api, await getGroup(id)) };
   } });
-  rows.push({ method: 'POST', path: '/v3/groups', policy: 'identity:create_group', errors: [409], handler: async (req, reply) => {
+  rows.push({ method: 'POST', path: '/v3/groups', policy: 'identity:create_group', body: entityBody('group', KS.group_create), response: { 201: R.group }, errors: [409], handler: async (req, reply) => {
     const caller = callerOf(req);
-    const g = bodyObject(req, 'group');
-    checkFields(g, { name: 'string', domain_id: 'string', description: 'nullable-string' }, ['name']);
+    const g = entityOf(req, 'group');
     const domainId = (g.domain_id as string) ?? caller.projectDomainId ?? caller.domainId ?? 'default';
     if (!(await db().selectFrom('domains').select('id').where('id', '=', domainId).executeTakeFirst())) throw new NotFound(`Could not find domain: ${domainId}.`);
-    const row: GroupRow = { id: newId(), name: checkName(g.name, 'name', 64), domain_id: domainId, description: (g.description as string) ?? '', extra: JSON.stringify(extras(g, GROUP_FIELDS)) };
+    const row: GroupRow = { id: newId(), name: g.name as string, domain_id: domainId, description: (g.description as string) ?? '', extra: JSON.stringify(extras(g, GROUP_FIELDS)) };
     try {
       await db().insertInto('groups').values(row).execute();
     } catch (e) {
@@ -189,14 +187,13 @@ export const userGroupRoutes: RowModule = (api) => {
     reply.code(201);
     return { group: renderGroup(api, row) };
   } });
-  rows.push({ method: 'PATCH', path: '/v3/groups/:id', policy: 'identity:update_group', errors: [409], handler: async (req) => {
+  rows.push({ method: 'PATCH', path: '/v3/groups/:id', policy: 'identity:update_group', body: entityBody('group', KS.group_update), response: { 200: R.group }, errors: [409], handler: async (req) => {
     const { id } = req.params as { id: string };
     const cur = await getGroup(id);
-    const g = bodyObject(req, 'group');
-    checkFields(g, { name: 'string', description: 'nullable-string' });
+    const g = entityOf(req, 'group');
     if (g.domain_id !== undefined && g.domain_id !== cur.domain_id) throw new BadRequest('Cannot change Domain ID');
     const upd: Partial<GroupRow> = { extra: JSON.stringify({ ...parseExtra(cur.extra), ...extras(g, GROUP_FIELDS) }) };
-    if (g.name !== undefined) upd.name = checkName(g.name, 'name', 64);
+    if (g.name !== undefined) upd.name = g.name as string;
     if (g.description !== undefined) upd.description = (g.description as string) ?? '';
     try {
       await db().updateTable('groups').set(upd).where('id', '=', id).execute();
@@ -220,7 +217,7 @@ export const userGroupRoutes: RowModule = (api) => {
     store.touch();
     reply.code(204).send();
   } });
-  rows.push({ method: 'GET', path: '/v3/groups/:id/users', policy: 'identity:list_users_in_group', errors: [], handler: async (req) => {
+  rows.push({ method: 'GET', path: '/v3/groups/:id/users', response: { 200: R.users }, policy: 'identity:list_users_in_group', errors: [], handler: async (req) => {
     const { id } = req.params as { id: string };
     checkQuery(req, ['name', 'domain_id', 'enabled', 'password_expires_at']);
     await getGroup(id);

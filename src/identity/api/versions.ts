@@ -1,4 +1,5 @@
 // Version discovery, shaped exactly as Keystone's (clients parse these to find /v3).
+import { R } from './responses.ts';
 import type { IdentityRow, RowModule } from './rows.ts';
 
 export const versionRoutes: RowModule = (api) => {
@@ -8,11 +9,11 @@ export const versionRoutes: RowModule = (api) => {
     links: [{ rel: 'self', href: `${api.publicUrl}/v3/` }],
     'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
   });
-  rows.push({ method: 'GET', path: '/', errors: [], handler: async (_req, reply) => {
+  rows.push({ method: 'GET', path: '/', response: { 300: R.versions }, errors: [], handler: async (_req, reply) => {
     reply.code(300).header('location', `${api.publicUrl}/v3/`).header('vary', 'X-Auth-Token');
     return { versions: { values: [v3()] } };
   } });
-  rows.push({ method: 'GET', path: '/v3', errors: [], handler: async (_req, reply) => {
+  rows.push({ method: 'GET', path: '/v3', response: { 200: R.v3 }, errors: [], handler: async (_req, reply) => {
     reply.header('vary', 'X-Auth-Token');
     return { version: v3() };
   } });

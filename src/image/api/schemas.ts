@@ -2,7 +2,7 @@
 // validates its arguments from them), and a validator for the subset of JSON Schema they use
 // that words its errors as Python's jsonschema does, since Glance puts those words in its 400s.
 import { BadRequest } from '../../common/errors.ts';
-import { pformat, pyRepr } from './pyformat.ts';
+import { pformat, pyRepr } from '../../common/pyformat.ts';
 
 const UUID_PATTERN = '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$';
 export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;

@@ -1,6 +1,6 @@
-// Python's repr() and pprint.pformat() for JSON values. Glance's 400 messages quote the failing
-// value and schema the way Python's jsonschema prints them; clients show these messages to
-// users, so Stratus prints them the same way (see reference capture 23).
+// Python's repr() and pprint.pformat() for JSON values. Glance's and Keystone's 400 messages
+// quote the failing value and schema the way Python's jsonschema prints them; clients show these
+// messages to users, so Stratus prints them the same way (see reference capture 23).
 
 // Both formatters walk the value with an explicit stack, never by recursion: the value is a
 // client's, and its depth (bounded at parse time, see common/http/json.ts) must not be what
@@ -8,7 +8,12 @@
 
 type Work = { lit: string } | { val: unknown };
 
-export function pyRepr(v: unknown): string {
+/**
+ * repr() of a JSON value. Dict keys are sorted, as pprint's repr of nested values sorts them;
+ * `{ sorted: false }` keeps insertion order, as a plain repr() (jsonschema's "%r" of an instance) does.
+ */
+export function pyRepr(v: unknown, opts: { sorted?: boolean } = {}): string {
+  const sortKeys = opts.sorted ?? true;
   const out: string[] = [];
   const stack: Work[] = [{ val: v }];
   while (stack.length) {
@@ -24,7 +29,7 @@ export function pyRepr(v: unknown): string {
       out.push('[');
     } else if (x !== null && typeof x === 'object') {
       const obj = x as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
+      const keys = sortKeys ? Object.keys(obj).sort() : Object.keys(obj);
       stack.push({ lit: '}' });
       for (let i = keys.length - 1; i >= 0; i--) {
         stack.push({ val: obj[keys[i]] }, { lit: `${pyStr(keys[i])}: ` });
