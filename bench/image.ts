@@ -91,9 +91,9 @@ function cpuDelta(a: ReturnType<typeof threadCpu>, b: ReturnType<typeof threadCp
   return Object.fromEntries(Object.keys(a).map((k) => [k, round((b[k as keyof typeof a] - a[k as keyof typeof a]) / gib, 3)]));
 }
 
-/** `curl` with bash's `times` after it: [seconds, curl's CPU seconds]. */
-async function curlTimed(args: string): Promise<{ seconds: number; curlCpu: number }> {
-  const r = await timed('bash', ['-c', `curl ${args}; times`]);
+/** `curl ARGS` (or any `command`) with bash's `times` after it: its seconds and CPU seconds. */
+async function curlTimed(args: string, command = `curl ${args}`): Promise<{ seconds: number; curlCpu: number }> {
+  const r = await timed('bash', ['-c', `${command}; times`]);
   const lines = r.out.trim().split('\n');
   const sec = (x: string) => { const m = /(\d+)m([\d.]+)s/.exec(x)!; return Number(m[1]) * 60 + Number(m[2]); };
   const [cu, cs] = lines[lines.length - 1].trim().split(/\s+/);
@@ -330,10 +330,15 @@ async function dataPath(url: string, dataDir: string, storeDir: string, opts: { 
         row.dd_write_fsync_cached = round(ddWrite(dd, DATA_MiB, false), 0);
         rmSync(dd);
         ddRead([]);
-        // md5 and sha512 at once on two processes: the fastest both hashes can be had here.
+        // md5 and sha512 at once on two processes: the fastest both hashes can be had here. Their
+        // CPU time gives the same ceiling as two free cores would (the wall figure is whatever
+        // share of the cores the machine's other work leaves).
         const t0 = process.hrtime.bigint();
-        await Promise.all([timed('openssl', ['dgst', '-md5', src]), timed('openssl', ['dgst', '-sha512', src])]);
+        const [hm, hs] = await Promise.all([curlTimed('', `openssl dgst -md5 ${src} >/dev/null`), curlTimed('', `openssl dgst -sha512 ${src} >/dev/null`)]);
         row.hash_parallel_ceiling = mibps(Number(process.hrtime.bigint() - t0) / 1e9);
+        row.md5_cpu_s_per_GiB = round(hm.curlCpu / gib, 3);
+        row.sha512_cpu_s_per_GiB = round(hs.curlCpu / gib, 3);
+        row.hash_ceiling_free_cores = round(DATA_MiB / Math.max(hm.curlCpu, hs.curlCpu), 0);
         row.upload_ceiling = Math.min(row.hash_parallel_ceiling as number, Math.max(row.dd_write_fsync_direct as number, row.dd_write_fsync_cached as number));
       }
       const order = r % 2 === 0 ? (['auto', 'always'] as const) : (['always', 'auto'] as const);
@@ -352,6 +357,11 @@ async function dataPath(url: string, dataDir: string, storeDir: string, opts: { 
           row.upload_of_ceiling = round((row.upload as number) / (row.upload_ceiling as number), 3);
           row.upload_cpu_s_per_GiB = cpuDelta(c0, c1, gib);
           row.upload_curl_cpu_s_per_GiB = round(up.curlCpu / gib, 3);
+          // What this upload's CPU (service + curl) allows on two free cores, against the hash
+          // ceiling on two free cores: the same comparison without the machine's load in it.
+          const total = (c1.main + c1.hash + c1.other - c0.main - c0.hash - c0.other + up.curlCpu) / gib;
+          row.upload_free_cores = round(Math.min(row.hash_ceiling_free_cores as number, 2048 / total), 0);
+          row.upload_free_cores_of_ceiling = round((row.upload_free_cores as number) / (row.hash_ceiling_free_cores as number), 3);
         }
         if (opts.download) {
           const get = async () => {
