@@ -314,21 +314,22 @@ async function dataPath(url: string, dataDir: string, storeDir: string, opts: { 
   const mibps = (s: number) => round(DATA_MiB / s, 0);
   const rounds: Record<string, unknown>[] = [];
   try {
+    /** Creates an image on `s` and uploads the source with curl: its id, the upload, the CPU spent. */
+    const put = async (s: { url: string }, name: string) => {
+      const create = await fetch(`${s.url}/v2/images`, { method: 'POST', headers: { 'x-auth-token': 'admin', 'content-type': 'application/json' }, body: JSON.stringify({ name, disk_format: 'raw', container_format: 'bare' }) });
+      const id = ((await create.json()) as { id: string }).id;
+      ddRead([]); // the source hot, so curl -T reads memory
+      const c0 = threadCpu();
+      const up = await curlTimed(`-sS -f -T ${src} -H '${tok}' -H 'content-type: application/octet-stream' -X PUT ${s.url}/v2/images/${id}/file`);
+      const c1 = threadCpu();
+      const info = (await (await fetch(`${s.url}/v2/images/${id}`, { headers: { 'x-auth-token': 'admin' } })).json()) as { checksum: string; status: string };
+      if (info.checksum !== expectedMd5 || info.status !== 'active') throw new Error(`upload ${id}: ${JSON.stringify(info)}`);
+      return { id, up, c0, c1 };
+    };
+    const remove = (s: { url: string }, id: string) => fetch(`${s.url}/v2/images/${id}`, { method: 'DELETE', headers: { 'x-auth-token': 'admin' } });
+    const ddRead = (extra: string[]) => { const t0 = process.hrtime.bigint(); sh('dd', [`if=${src}`, 'of=/dev/null', 'bs=1M', ...extra]); return mibps(Number(process.hrtime.bigint() - t0) / 1e9); };
     for (let r = 0; r < opts.rounds; r++) {
       const row: Record<string, unknown> = { round: r, load1: round(loadavg()[0], 2) };
-      // Physical limits, this round: the file hot and cold, and the HTTP ceiling.
-      const ddRead = (extra: string[]) => { const t0 = process.hrtime.bigint(); sh('dd', [`if=${src}`, 'of=/dev/null', 'bs=1M', ...extra]); return mibps(Number(process.hrtime.bigint() - t0) / 1e9); };
-      if (opts.download) {
-        ddRead([]);
-        row.dd_hot = ddRead([]);
-        dropAllCaches();
-        row.dd_cold = ddRead([]);
-        dropAllCaches();
-        row.dd_cold_direct = ddRead(['iflag=direct']);
-        const m = await curlTimed(`-sS -f -o /dev/null ${memUrl}`);
-        row.http_from_memory = mibps(m.seconds);
-        row.curl_cpu_s_per_GiB = round(m.curlCpu / gib, 3);
-      }
       if (opts.upload) {
         const dd = join(storeDir, '.dd-baseline');
         row.dd_write_fsync_direct = round(ddWrite(dd, DATA_MiB, true), 0);
@@ -346,30 +347,36 @@ async function dataPath(url: string, dataDir: string, storeDir: string, opts: { 
         row.sha512_cpu_s_per_GiB = round(hs.curlCpu / gib, 3);
         row.hash_ceiling_free_cores = round(DATA_MiB / Math.max(hm.curlCpu, hs.curlCpu), 0);
         row.upload_ceiling = Math.min(row.hash_parallel_ceiling as number, Math.max(row.dd_write_fsync_direct as number, row.dd_write_fsync_cached as number));
+        // One unmeasured upload first: after the previous round's drop_caches the host has taken
+        // the freed memory back (free page reporting), and the first upload after it pays a host
+        // fault for every fresh page its socket buffers, mallocs and GC touch (~2x its CPU here).
+        await remove(services.auto, (await put(services.auto, `warm-${r}`)).id);
+        const { id, up, c0, c1 } = await put(services.auto, `up-${r}`);
+        await remove(services.auto, id);
+        row.upload = mibps(up.seconds);
+        row.upload_of_ceiling = round((row.upload as number) / (row.upload_ceiling as number), 3);
+        row.upload_cpu_s_per_GiB = cpuDelta(c0, c1, gib);
+        row.upload_curl_cpu_s_per_GiB = round(up.curlCpu / gib, 3);
+        // What this upload's CPU (service + curl) allows on two free cores, against the hash
+        // ceiling on two free cores: the same comparison without the machine's load in it.
+        const total = (c1.main + c1.hash + c1.other - c0.main - c0.hash - c0.other + up.curlCpu) / gib;
+        row.upload_free_cores = round(Math.min(row.hash_ceiling_free_cores as number, 2048 / total), 0);
+        row.upload_free_cores_of_ceiling = round((row.upload_free_cores as number) / (row.hash_ceiling_free_cores as number), 3);
       }
-      const order = r % 2 === 0 ? (['auto', 'always'] as const) : (['always', 'auto'] as const);
-      for (const mode of opts.download ? order : (['auto'] as const)) {
-        const s = services[mode];
-        const create = await fetch(`${s.url}/v2/images`, { method: 'POST', headers: { 'x-auth-token': 'admin', 'content-type': 'application/json' }, body: JSON.stringify({ name: `dp-${r}`, disk_format: 'raw', container_format: 'bare' }) });
-        const id = ((await create.json()) as { id: string }).id;
-        ddRead([]); // the source hot, so curl -T reads memory
-        const c0 = threadCpu();
-        const up = await curlTimed(`-sS -f -T ${src} -H '${tok}' -H 'content-type: application/octet-stream' -X PUT ${s.url}/v2/images/${id}/file`);
-        const c1 = threadCpu();
-        const info = (await (await fetch(`${s.url}/v2/images/${id}`, { headers: { 'x-auth-token': 'admin' } })).json()) as { checksum: string; status: string };
-        if (info.checksum !== expectedMd5 || info.status !== 'active') throw new Error(`upload ${id}: ${JSON.stringify(info)}`);
-        if (opts.upload && mode === 'auto') {
-          row.upload = mibps(up.seconds);
-          row.upload_of_ceiling = round((row.upload as number) / (row.upload_ceiling as number), 3);
-          row.upload_cpu_s_per_GiB = cpuDelta(c0, c1, gib);
-          row.upload_curl_cpu_s_per_GiB = round(up.curlCpu / gib, 3);
-          // What this upload's CPU (service + curl) allows on two free cores, against the hash
-          // ceiling on two free cores: the same comparison without the machine's load in it.
-          const total = (c1.main + c1.hash + c1.other - c0.main - c0.hash - c0.other + up.curlCpu) / gib;
-          row.upload_free_cores = round(Math.min(row.hash_ceiling_free_cores as number, 2048 / total), 0);
-          row.upload_free_cores_of_ceiling = round((row.upload_free_cores as number) / (row.hash_ceiling_free_cores as number), 3);
-        }
-        if (opts.download) {
+      if (opts.download) {
+        // Physical limits, this round: the file hot and cold, and the HTTP ceiling.
+        ddRead([]);
+        row.dd_hot = ddRead([]);
+        dropAllCaches();
+        row.dd_cold = ddRead([]);
+        dropAllCaches();
+        row.dd_cold_direct = ddRead(['iflag=direct']);
+        const m = await curlTimed(`-sS -f -o /dev/null ${memUrl}`);
+        row.http_from_memory = mibps(m.seconds);
+        row.curl_cpu_s_per_GiB = round(m.curlCpu / gib, 3);
+        for (const mode of r % 2 === 0 ? (['auto', 'always'] as const) : (['always', 'auto'] as const)) {
+          const s = services[mode];
+          const { id } = await put(s, `dl-${r}`);
           const get = async () => {
             const a = threadCpu();
             const d = await curlTimed(`-sS -f -o /dev/null -H '${tok}' ${s.url}/v2/images/${id}/file`);
@@ -384,8 +391,8 @@ async function dataPath(url: string, dataDir: string, storeDir: string, opts: { 
           res.cold = await get();
           res.hot = await get();
           row[`download_${mode}`] = res;
+          await remove(s, id);
         }
-        await fetch(`${s.url}/v2/images/${id}`, { method: 'DELETE', headers: { 'x-auth-token': 'admin' } });
       }
       row.load1_end = round(loadavg()[0], 2);
       console.log(JSON.stringify(row));
