@@ -126,6 +126,11 @@ test('download_direct_io: auto reads a just-written image with O_DIRECT once, th
   assert.equal(await get('auto-3'), 'page-cache');
   store.downloadDirectIo = 'always';
   assert.deepEqual([await get('auto-3'), await get(rel)], ['direct', 'direct']);
+  store.downloadDirectIo = 'auto';
+  store.uncachedLimit = 1;
+  await put('auto-4');
+  await put('auto-5');
+  assert.deepEqual([await get('auto-4'), await get('auto-5')], ['page-cache', 'direct'], 'only the newest uncachedLimit files are remembered');
   const buffered = await storeIn(join(DIR, 'auto-buffered'), false);
   const r = await ingest(source(data), { store: buffered, imageId: 'b', maxBytes: 1 << 30, overLimit: () => new QuotaExceeded('x'), hashAlgo: 'sha512' });
   const relB = await buffered.commit(r.tmpPath, 'b');

@@ -39,6 +39,8 @@ export class FilesystemStore {
    * pages can be in the page cache (a direct write leaves none; it drops any it overwrites).
    */
   private readonly uncached = new Set<string>();
+  /** The most files `uncached` remembers (the oldest are forgotten: read through the cache). */
+  uncachedLimit = 10_000;
 
   constructor(readonly id: string, readonly dir: string, readonly isDefault = true, readonly description?: string) {}
 
@@ -89,8 +91,12 @@ export class FilesystemStore {
     const rel = this.relativePath(imageId);
     await rename(tmpPath, this.absolute(rel));
     await syncDir(this.dir);
-    if (this.directIo) this.uncached.add(rel);
-    else this.uncached.delete(rel);
+    this.uncached.delete(rel);
+    if (this.directIo) {
+      this.uncached.add(rel);
+      // A Set iterates in insertion order: the first entry is the longest-remembered one.
+      if (this.uncached.size > this.uncachedLimit) this.uncached.delete(this.uncached.values().next().value!);
+    }
     return rel;
   }
 
