@@ -22,7 +22,7 @@ const HOST = hostname().replace(/[^\w-]/g, '_');
 
 export interface StoreInfo { id: string; type: 'file'; dir: string; description?: string; isDefault: boolean }
 
-/** How downloads read (`[glance_store] download_direct_io`): `auto` (see readsDirect), or `always` / `never` with O_DIRECT. */
+/** How downloads read (`[glance_store] download_direct_io`): `auto` (see readsDirect), `always` with O_DIRECT, `never` through the page cache. */
 export type DownloadDirectIo = 'auto' | 'always' | 'never';
 
 /** How a download was read (logged; the tests tell the modes apart by it). */
