@@ -11,10 +11,22 @@
 //    fastest an upload could go on this machine's cores if hashing were the only work. An upload
 //    can't beat md5 (a serial hash) nor the two hashes' sum spread over the cores, whatever the
 //    disk does; where the disk is faster than that, the dd ratio has a ceiling below 1.
-// Usage: npm run bench -- image [--quick] [--only=transfer,rss,list,concurrent]
-// (--quick: 256 MiB / 1 GiB instead of 1 GiB / 4 GiB)
+//  - download (issue 14): 512 MiB with `curl -o /dev/null`, the first download after the upload,
+//    the second and third, and one after `drop_caches`, under download_direct_io = auto (the
+//    default) and always, alternating; next to dd/cat of the stored file hot and cold and to Node
+//    serving the same bytes from memory (the HTTP + loopback + curl ceiling), all in the same run;
+//  - upload (issue 14): 512 MiB with `curl -T`, the service's CPU per GiB by thread (event loop:
+//    HTTP receive, inspection, the copy into the ring; the two hash workers; the rest: libuv's
+//    pool doing the writes and fsync, V8), next to dd write + fsync and openssl md5 and sha512
+//    run side by side on the same file (the parallel hash ceiling), all in the same run.
+// Usage: npm run bench -- image [--quick] [--only=transfer,rss,list,concurrent,download,upload]
+//   [--rounds=N] [--tag=NAME] (--quick: 256 MiB / 1 GiB instead of 1 GiB / 4 GiB; --tag: the
+//   result goes to image-NAME-<date>.json)
 import { spawn, execFileSync } from 'node:child_process';
-import { rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import v8 from 'node:v8';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
@@ -50,6 +62,45 @@ function dropCache(path: string): void {
   execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
 }
 
+/** Drops the whole page cache and waits until the balloon has handed the freed memory back to
+ * the host (free page reporting runs ~2 s after pages are freed): a cold read then finds what a
+ * cold read finds in production, not pages freed a moment ago. */
+function dropAllCaches(): void {
+  execFileSync('bash', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches; sleep 3'], { stdio: 'ignore' });
+}
+
+/** CPU seconds (user, system) of this process's threads, grouped: the event loop, the niced
+ * hash workers (hashpool.ts), everything else (libuv's pool, V8's platform threads, GC). */
+function threadCpu(): { main: number; hash: number; other: number; user: number; sys: number } {
+  const hz = 100;
+  const out = { main: 0, hash: 0, other: 0, user: 0, sys: 0 };
+  for (const tid of readdirSync('/proc/self/task')) {
+    let f: string[];
+    try { f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' '); } catch { continue; }
+    // after "pid (comm) ": state=0 … utime=11 stime=12 … nice=16
+    const u = Number(f[11]) / hz;
+    const sy = Number(f[12]) / hz;
+    const key = Number(tid) === process.pid ? 'main' : Number(f[16]) > 0 ? 'hash' : 'other';
+    out[key] += u + sy;
+    out.user += u;
+    out.sys += sy;
+  }
+  return out;
+}
+
+function cpuDelta(a: ReturnType<typeof threadCpu>, b: ReturnType<typeof threadCpu>, gib: number) {
+  return Object.fromEntries(Object.keys(a).map((k) => [k, round((b[k as keyof typeof a] - a[k as keyof typeof a]) / gib, 3)]));
+}
+
+/** `curl ARGS` (or any `command`) with bash's `times` after it: its seconds and CPU seconds. */
+async function curlTimed(args: string, command = `curl ${args}`): Promise<{ seconds: number; curlCpu: number }> {
+  const r = await timed('bash', ['-c', `${command}; times`]);
+  const lines = r.out.trim().split('\n');
+  const sec = (x: string) => { const m = /(\d+)m([\d.]+)s/.exec(x)!; return Number(m[1]) * 60 + Number(m[2]); };
+  const [cu, cs] = lines[lines.length - 1].trim().split(/\s+/);
+  return { seconds: r.seconds, curlCpu: sec(cu) + sec(cs) };
+}
+
 /** MB/s of one hash on one core over `mib` MiB, fed 1 MiB at a time. */
 function hashSpeed(algo: string, mib: number): number {
   const buf = randomBytes(1 << 20);
@@ -77,7 +128,13 @@ function ddRead(path: string, mib: number, direct: boolean): number {
 }
 
 export default async function main(args: string[] = []): Promise<void> {
+  // The service runs in this process: give it the young generation `stratus` gives it
+  // (bin/stratus.mjs). With V8's default 16 MB semi-spaces a test process uploading 1 GiB ran
+  // between 3 and 32 full GCs from one run to the next; with 2 MB semi-spaces, 2 every time.
+  v8.setFlagsFromString('--max-semi-space-size=2');
   const quick = args.includes('--quick');
+  const tag = args.find((a) => a.startsWith('--tag='))?.slice(6);
+  const roundsArg = Number(args.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 3);
   const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
   const part = (name: string) => !only || only.includes(name);
   const sizeMiB = quick ? 256 : 1024;
@@ -160,6 +217,7 @@ export default async function main(args: string[] = []): Promise<void> {
     console.log('transfer', result.transfer);
 
     }
+    if (part('download') || part('upload')) await dataPath(url, svc.dataDir, storeDir, { download: part('download'), upload: part('upload'), rounds: roundsArg, result });
     if (part('rss')) {
     // --- 2. RSS growth during a big upload ---------------------------------------------------------
     const bigId = await create('bench-4g');
@@ -227,5 +285,122 @@ export default async function main(args: string[] = []): Promise<void> {
   }
   result.loadavg_end = loadavg().map((x) => round(x, 2));
   result.note = 'The machine is shared with other work (see loadavg): disk and CPU speed vary between runs, which is why the transfer figures are medians of interleaved rounds against dd.';
-  writeResult('image', result);
+  writeResult(tag ? `image-${tag}` : 'image', result);
+}
+
+const DATA_MiB = 512;
+
+/** Issue 14's download and upload figures (see the header), alternating modes round by round. */
+async function dataPath(url: string, dataDir: string, storeDir: string, opts: { download: boolean; upload: boolean; rounds: number; result: Record<string, unknown> }): Promise<void> {
+  const gib = DATA_MiB / 1024;
+  const src = join(dataDir, 'source-512.bin');
+  sh('bash', ['-c', `openssl enc -aes-128-ctr -pass pass:stratus -nosalt -pbkdf2 -in /dev/zero 2>/dev/null | head -c ${DATA_MiB}M > ${src}`]);
+  const expectedMd5 = sh('md5sum', [src]).split(' ')[0];
+  // The same service with downloads forced to O_DIRECT (the former behaviour), in this process.
+  const always = await startTestService(imageService, { configText: '[glance_store]\ndownload_direct_io = always\n' });
+  const services = { auto: { url, storeDir }, always: { url: always.url, storeDir: join(always.dataDir, 'images') } };
+  // Node serving the same number of bytes from one reused 4 MiB buffer: what HTTP over loopback
+  // into curl costs without any file, the ceiling of any download from this process.
+  const mem = Buffer.alloc(4 * MiB, 0x5a);
+  const memServer = createServer(async (_req, res) => {
+    res.writeHead(200, { 'content-length': DATA_MiB * MiB, 'content-type': 'application/octet-stream' });
+    for (let n = 0; n < DATA_MiB * MiB; n += mem.length) if (!res.write(mem)) await new Promise((r) => res.once('drain', r));
+    res.end();
+  });
+  await new Promise<void>((r) => memServer.listen(0, '127.0.0.1', () => r()));
+  const memUrl = `http://127.0.0.1:${(memServer.address() as AddressInfo).port}/`;
+  const tok = 'x-auth-token: admin';
+  const mibps = (s: number) => round(DATA_MiB / s, 0);
+  const rounds: Record<string, unknown>[] = [];
+  try {
+    /** Creates an image on `s` and uploads the source with curl: its id, the upload, the CPU spent. */
+    const put = async (s: { url: string }, name: string) => {
+      const create = await fetch(`${s.url}/v2/images`, { method: 'POST', headers: { 'x-auth-token': 'admin', 'content-type': 'application/json' }, body: JSON.stringify({ name, disk_format: 'raw', container_format: 'bare' }) });
+      const id = ((await create.json()) as { id: string }).id;
+      ddRead([]); // the source hot, so curl -T reads memory
+      const c0 = threadCpu();
+      const up = await curlTimed(`-sS -f -T ${src} -H '${tok}' -H 'content-type: application/octet-stream' -X PUT ${s.url}/v2/images/${id}/file`);
+      const c1 = threadCpu();
+      const info = (await (await fetch(`${s.url}/v2/images/${id}`, { headers: { 'x-auth-token': 'admin' } })).json()) as { checksum: string; status: string };
+      if (info.checksum !== expectedMd5 || info.status !== 'active') throw new Error(`upload ${id}: ${JSON.stringify(info)}`);
+      return { id, up, c0, c1 };
+    };
+    const remove = (s: { url: string }, id: string) => fetch(`${s.url}/v2/images/${id}`, { method: 'DELETE', headers: { 'x-auth-token': 'admin' } });
+    const ddRead = (extra: string[]) => { const t0 = process.hrtime.bigint(); sh('dd', [`if=${src}`, 'of=/dev/null', 'bs=1M', ...extra]); return mibps(Number(process.hrtime.bigint() - t0) / 1e9); };
+    for (let r = 0; r < opts.rounds; r++) {
+      const row: Record<string, unknown> = { round: r, load1: round(loadavg()[0], 2) };
+      if (opts.upload) {
+        const dd = join(storeDir, '.dd-baseline');
+        row.dd_write_fsync_direct = round(ddWrite(dd, DATA_MiB, true), 0);
+        rmSync(dd);
+        row.dd_write_fsync_cached = round(ddWrite(dd, DATA_MiB, false), 0);
+        rmSync(dd);
+        ddRead([]);
+        // md5 and sha512 at once on two processes: the fastest both hashes can be had here. Their
+        // CPU time gives the same ceiling as two free cores would (the wall figure is whatever
+        // share of the cores the machine's other work leaves).
+        const t0 = process.hrtime.bigint();
+        const [hm, hs] = await Promise.all([curlTimed('', `openssl dgst -md5 ${src} >/dev/null`), curlTimed('', `openssl dgst -sha512 ${src} >/dev/null`)]);
+        row.hash_parallel_ceiling = mibps(Number(process.hrtime.bigint() - t0) / 1e9);
+        row.md5_cpu_s_per_GiB = round(hm.curlCpu / gib, 3);
+        row.sha512_cpu_s_per_GiB = round(hs.curlCpu / gib, 3);
+        row.hash_ceiling_free_cores = round(DATA_MiB / Math.max(hm.curlCpu, hs.curlCpu), 0);
+        row.upload_ceiling = Math.min(row.hash_parallel_ceiling as number, Math.max(row.dd_write_fsync_direct as number, row.dd_write_fsync_cached as number));
+        // One unmeasured upload first: after the previous round's drop_caches the host has taken
+        // the freed memory back (free page reporting), and the first upload after it pays a host
+        // fault for every fresh page its socket buffers, mallocs and GC touch (~2x its CPU here).
+        await remove(services.auto, (await put(services.auto, `warm-${r}`)).id);
+        const { id, up, c0, c1 } = await put(services.auto, `up-${r}`);
+        await remove(services.auto, id);
+        row.upload = mibps(up.seconds);
+        row.upload_of_ceiling = round((row.upload as number) / (row.upload_ceiling as number), 3);
+        row.upload_cpu_s_per_GiB = cpuDelta(c0, c1, gib);
+        row.upload_curl_cpu_s_per_GiB = round(up.curlCpu / gib, 3);
+        // What this upload's CPU (service + curl) allows on two free cores, against the hash
+        // ceiling on two free cores: the same comparison without the machine's load in it.
+        const total = (c1.main + c1.hash + c1.other - c0.main - c0.hash - c0.other + up.curlCpu) / gib;
+        row.upload_free_cores = round(Math.min(row.hash_ceiling_free_cores as number, 2048 / total), 0);
+        row.upload_free_cores_of_ceiling = round((row.upload_free_cores as number) / (row.hash_ceiling_free_cores as number), 3);
+      }
+      if (opts.download) {
+        // Physical limits, this round: the file hot and cold, and the HTTP ceiling.
+        ddRead([]);
+        row.dd_hot = ddRead([]);
+        dropAllCaches();
+        row.dd_cold = ddRead([]);
+        dropAllCaches();
+        row.dd_cold_direct = ddRead(['iflag=direct']);
+        const m = await curlTimed(`-sS -f -o /dev/null ${memUrl}`);
+        row.http_from_memory = mibps(m.seconds);
+        row.curl_cpu_s_per_GiB = round(m.curlCpu / gib, 3);
+        for (const mode of r % 2 === 0 ? (['auto', 'always'] as const) : (['always', 'auto'] as const)) {
+          const s = services[mode];
+          const { id } = await put(s, `dl-${r}`);
+          const get = async () => {
+            const a = threadCpu();
+            const d = await curlTimed(`-sS -f -o /dev/null -H '${tok}' ${s.url}/v2/images/${id}/file`);
+            const b = threadCpu();
+            return { MiBps: mibps(d.seconds), cpu_s_per_GiB: round((b.main + b.other + b.hash - a.main - a.other - a.hash) / gib, 3), sys_s_per_GiB: round((b.sys - a.sys) / gib, 3) };
+          };
+          const res: Record<string, unknown> = {};
+          res.first_after_upload = await get();
+          res.second = await get();
+          res.third = await get();
+          dropAllCaches();
+          res.cold = await get();
+          res.hot = await get();
+          row[`download_${mode}`] = res;
+          await remove(s, id);
+        }
+      }
+      row.load1_end = round(loadavg()[0], 2);
+      console.log(JSON.stringify(row));
+      rounds.push(row);
+    }
+  } finally {
+    memServer.close();
+    await always.close();
+    rmSync(src, { force: true });
+  }
+  opts.result.data_path = { MiB: DATA_MiB, rounds, note: 'MiB/s; cpu = the service process\'s CPU seconds per GiB (main = event loop, hash = the two niced hash workers, other = libuv pool writes/fsync + V8). dd/openssl/http_from_memory measured in the same round.' };
 }

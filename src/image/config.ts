@@ -10,6 +10,7 @@ registerOpts([
   { section: 'image_database', name: 'connection', type: 'url', help: 'Database URL of the Image service (sqlite:///…, mysql+pymysql://…, postgresql://…). Set by `stratus up`.', secret: true },
 
   { section: 'glance_store', name: 'filesystem_store_datadir', type: 'string', help: 'Directory of the filesystem store when [DEFAULT] enabled_backends is not set (default: <state_path>/images).' },
+  { section: 'glance_store', name: 'download_direct_io', type: 'string', default: 'auto', choices: ['auto', 'always', 'never'], help: 'How image downloads read the stored data: auto = through the page cache, except the first download of data this process has just written (none of it is cached, and a cold read through the cache costs far more CPU on VMs whose free memory goes back to the host) and images larger than a quarter of RAM; always = O_DIRECT (no page cache); never = always the page cache. Filesystems that refuse O_DIRECT always use the page cache.', note: 'Glance has no such option; it always reads through the page cache.' },
   { section: 'glance_store', name: 'default_backend', type: 'string', help: 'With enabled_backends: the store new image data goes to unless the request names one.' },
 
   { section: 'DEFAULT', name: 'enabled_backends', type: 'list', default: [], help: 'Multiple stores, as "id:type" pairs (only type "file" is supported), e.g. "fast:file, cheap:file". Each store reads filesystem_store_datadir from a section named after its id (default <state_path>/images/<id>). Empty: one filesystem store from [glance_store].' },

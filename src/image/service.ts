@@ -11,7 +11,7 @@ import type { Database } from '../common/db/database.ts';
 import { PolicyEngine } from '../common/http/policy.ts';
 import { ImageRepo } from './db/repo.ts';
 import type { ImageDB } from './db/schema.ts';
-import { FilesystemStore } from './store/filesystem.ts';
+import { FilesystemStore, type DownloadDirectIo } from './store/filesystem.ts';
 import { imagePolicyDefaults } from './policy.ts';
 import { parseSize } from './config.ts';
 import { nowIso } from './model.ts';
@@ -82,6 +82,8 @@ export class ImageService {
     const stagingUri = config.get<string | undefined>('DEFAULT', 'node_staging_uri');
     const stagingDir = stagingUri ? fileUriPath(stagingUri) : join(statePath, 'images', 'staging');
     this.staging = new FilesystemStore('os_glance_staging_store', stagingDir);
+    const reads = config.get<DownloadDirectIo>('glance_store', 'download_direct_io');
+    for (const s of this.stores.values()) s.downloadDirectIo = reads;
 
     const algo = config.get<string>('DEFAULT', 'hashing_algorithm');
     const known = getHashes();

@@ -161,8 +161,9 @@ async function download(svc: ImageService, req: FastifyRequest<{ Params: { id: s
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string | number | string[]>);
   const { start, end } = range ?? { start: 0, end: size - 1 };
   try {
-    await store.send(loc.path, reply.raw, start, end);
+    const mode = await store.send(loc.path, reply.raw, start, end);
     reply.raw.end();
+    req.log.debug({ image: img.id, bytes: end - start + 1, read: mode }, 'image data sent');
   } catch (e) {
     // The status line is gone: all that is left is to cut the connection short of Content-Length.
     if (!reply.raw.destroyed) req.log.error({ image: img.id, err: (e as Error).message }, 'image download failed');

@@ -1,6 +1,6 @@
 // The store's data path in both of its modes: O_DIRECT (aligned slots, a padded tail cut back
-// by ftruncate) and buffered (for filesystems that refuse O_DIRECT, forced here). Sizes straddle the 4 KiB
-// alignment and the 1 MiB slot; downloads use unaligned ranges.
+// by ftruncate) and buffered (for filesystems that refuse O_DIRECT, forced here), read back both
+// ways. Sizes straddle the 4 KiB alignment and the 1 MiB slot; downloads use unaligned ranges.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -65,10 +65,13 @@ for (const direct of [true, false]) {
       assert.equal(r.hashValue, createHash('sha512').update(data).digest('hex'));
       assert.equal(statSync(r.tmpPath).size, size, `the padded tail is cut back (${size})`);
       const rel = await store.commit(r.tmpPath, id);
-      for (const [a, b] of [[0, size - 1], [1, size - 1], [size >> 1, size - 1], [0, Math.min(size - 1, 4096)], [Math.min(4097, size - 1), size - 1]]) {
-        const sink = new Sink();
-        await store.send(rel, sink, a, b);
-        assert.ok(sink.bytes.equals(data.subarray(a, b + 1)), `${mode} size ${size} range ${a}-${b}`);
+      for (const reads of ['always', 'never'] as const) {
+        store.downloadDirectIo = reads;
+        for (const [a, b] of [[0, size - 1], [1, size - 1], [size >> 1, size - 1], [0, Math.min(size - 1, 4096)], [Math.min(4097, size - 1), size - 1]]) {
+          const sink = new Sink();
+          await store.send(rel, sink, a, b);
+          assert.ok(sink.bytes.equals(data.subarray(a, b + 1)), `${mode} writes, ${reads} direct reads, size ${size} range ${a}-${b}`);
+        }
       }
     }
     assert.deepEqual(readdirSync(join(DIR, mode)).filter((n) => n.endsWith('.tmp')), [], 'no temporary file is left');
@@ -96,4 +99,42 @@ test('a data file shorter than the recorded size is an error, not a short downlo
   const rel = await store.commit(r.tmpPath, 'short');
   await assert.rejects(sendRange(store.absolute(rel), new Sink(), 0, 2 * SLOT + 5, true), /ends at byte/);
   await assert.rejects(sendRange(store.absolute(rel), new Sink(), 0, 2 * SLOT + 5, false), /ends at byte/);
+});
+
+test('download_direct_io: auto reads a just-written image with O_DIRECT once, then through the page cache', async () => {
+  const store = await storeIn(join(DIR, 'auto'), true);
+  const data = randomBytes(2 * SLOT + 3);
+  const put = async (id: string) => {
+    const r = await ingest(source(data), { store, imageId: id, maxBytes: 1 << 30, overLimit: () => new QuotaExceeded('x'), hashAlgo: 'sha512' });
+    return store.commit(r.tmpPath, id);
+  };
+  const get = async (rel: string) => {
+    const sink = new Sink();
+    const mode = await store.send(rel, sink, 0, data.length - 1);
+    assert.equal(md5(sink.bytes), md5(data));
+    return mode;
+  };
+  const rel = await put('auto');
+  assert.deepEqual([await get(rel), await get(rel), await get(rel)], ['direct', 'page-cache', 'page-cache']);
+  const rel2 = await put('auto-2');
+  store.hugeBytes = data.length - 1;
+  assert.deepEqual([await get(rel2), await get(rel2)], ['direct', 'direct'], 'larger than hugeBytes: always direct');
+  store.hugeBytes = Infinity;
+  assert.deepEqual([await get(rel2), await get(rel2)], ['direct', 'page-cache'], 'direct reads of a huge image leave it uncached');
+  await put('auto-3');
+  store.downloadDirectIo = 'never';
+  assert.equal(await get('auto-3'), 'page-cache');
+  store.downloadDirectIo = 'always';
+  assert.deepEqual([await get('auto-3'), await get(rel)], ['direct', 'direct']);
+  store.downloadDirectIo = 'auto';
+  store.uncachedLimit = 1;
+  await put('auto-4');
+  await put('auto-5');
+  assert.deepEqual([await get('auto-4'), await get('auto-5')], ['page-cache', 'direct'], 'only the newest uncachedLimit files are remembered');
+  const buffered = await storeIn(join(DIR, 'auto-buffered'), false);
+  const r = await ingest(source(data), { store: buffered, imageId: 'b', maxBytes: 1 << 30, overLimit: () => new QuotaExceeded('x'), hashAlgo: 'sha512' });
+  const relB = await buffered.commit(r.tmpPath, 'b');
+  buffered.downloadDirectIo = 'always';
+  const sink = new Sink();
+  assert.equal(await buffered.send(relB, sink, 0, data.length - 1), 'page-cache', 'a filesystem without O_DIRECT reads through the cache whatever the option says');
 });

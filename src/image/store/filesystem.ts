@@ -7,11 +7,13 @@
 // each uploaded byte into the page cache cost the kernel as much CPU as md5 did, on a machine
 // where the hashes already compete for two cores, and the dirty pages were then written back
 // anyway. Direct writes go from the upload's ring (ring.ts) straight to the device.
+// Downloads read through the page cache, except where O_DIRECT is known to be cheaper (see
+// readsDirect): a hot image is then served at the page-cache copy rate, as Glance serves it.
 import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { open as openCb, read as readCb, close as closeCb, fstat, constants as fsc } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { join } from 'node:path';
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { DIRECT_ALIGN, SLOT, alignUp, giveRing, takeRing } from './ring.ts';
 
@@ -20,9 +22,25 @@ const HOST = hostname().replace(/[^\w-]/g, '_');
 
 export interface StoreInfo { id: string; type: 'file'; dir: string; description?: string; isDefault: boolean }
 
+/** How downloads read (`[glance_store] download_direct_io`): `auto` (see readsDirect), `always` with O_DIRECT, `never` through the page cache. */
+export type DownloadDirectIo = 'auto' | 'always' | 'never';
+
+/** How a download was read (logged; the tests tell the modes apart by it). */
+export type ReadMode = 'direct' | 'page-cache';
+
 export class FilesystemStore {
   /** Temporary files are opened with O_DIRECT (writes must then be aligned: see ingest.ts). */
   directIo = false;
+  downloadDirectIo: DownloadDirectIo = 'auto';
+  /** Above this size an `auto` download reads with O_DIRECT (see readsDirect). */
+  hugeBytes = totalmem() / 4;
+  /**
+   * Data files this process wrote with O_DIRECT that nobody has downloaded since: none of their
+   * pages can be in the page cache (a direct write leaves none; it drops any it overwrites).
+   */
+  private readonly uncached = new Set<string>();
+  /** The most files `uncached` remembers (the oldest are forgotten: read through the cache). */
+  uncachedLimit = 10_000;
 
   constructor(readonly id: string, readonly dir: string, readonly isDefault = true, readonly description?: string) {}
 
@@ -73,7 +91,34 @@ export class FilesystemStore {
     const rel = this.relativePath(imageId);
     await rename(tmpPath, this.absolute(rel));
     await syncDir(this.dir);
+    this.uncached.delete(rel);
+    if (this.directIo) {
+      this.uncached.add(rel);
+      // A Set iterates in insertion order: the first entry is the longest-remembered one.
+      if (this.uncached.size > this.uncachedLimit) this.uncached.delete(this.uncached.values().next().value!);
+    }
     return rel;
+  }
+
+  /**
+   * Whether a download of `size` bytes of `rel` should bypass the page cache. `auto` reads through
+   * it (a hot image is then a memory copy) except:
+   *  - the first download of data this process wrote with O_DIRECT. None of its pages is cached,
+   *    and a cold read through the page cache costs far more CPU than a direct one wherever fresh
+   *    pages are expensive: on a VM whose balloon reports free memory to the host (Firecracker or
+   *    QEMU with free page reporting, as here), each page the cache takes costs a host fault, 1.3
+   *    CPU-s per GiB against 0.1 for the direct read. The next download reads through the cache,
+   *    so an image downloaded again (many hosts booting it) ends up served from memory, while a
+   *    one-off download takes no page-cache pages at all;
+   *  - an image larger than a quarter of RAM, which would push everything else out of the cache.
+   * The store cannot see what the kernel evicts later (Node has neither mincore nor RWF_NOWAIT):
+   * a cached image dropped meanwhile is read cold through the cache; `always` avoids that.
+   */
+  private readsDirect(rel: string, size: number): boolean {
+    if (!this.directIo || this.downloadDirectIo === 'never') return false;
+    if (this.downloadDirectIo === 'always') return true;
+    if (size > this.hugeBytes) return true;
+    return this.uncached.delete(rel);
   }
 
   /** The bytes [start, end] of an image's data, read ahead several MiB at a time. */
@@ -82,8 +127,10 @@ export class FilesystemStore {
   }
 
   /** Writes bytes [start, end] of an image's data to `out` (a download): see sendRange. */
-  send(rel: string, out: Writable, start: number, end: number): Promise<void> {
-    return sendRange(this.absolute(rel), out, start, end, this.directIo);
+  async send(rel: string, out: Writable, start: number, end: number): Promise<ReadMode> {
+    const direct = this.readsDirect(rel, end - start + 1);
+    await sendRange(this.absolute(rel), out, start, end, direct);
+    return direct ? 'direct' : 'page-cache';
   }
 
   async size(rel: string): Promise<number | undefined> {
@@ -91,6 +138,7 @@ export class FilesystemStore {
   }
 
   async delete(rel: string): Promise<void> {
+    this.uncached.delete(rel);
     await rm(this.absolute(rel), { force: true });
   }
 
@@ -198,9 +246,8 @@ export function readAhead(path: string, start = 0, end?: number): Readable {
  * while the socket drains. A buffer is read into again only once `out` has handed its previous
  * bytes to the kernel (the write callback), which a Readable cannot know, hence not a stream.
  * With `direct`, reads bypass the page cache (O_DIRECT from block-aligned offsets; the ring is
- * page-aligned). On these VMs a page the page cache has not used lately costs the guest a host
- * fault on first touch: a cold buffered download spent up to 1.8 CPU-s per GiB in the kernel's
- * copy, a direct one 0.1. Settles once `out` has taken every byte; rejects if the file ends
+ * page-aligned). Either way the buffers are the same few reused MiB: a download takes no fresh
+ * memory of its own. Settles once `out` has taken every byte; rejects if the file ends
  * early, a read fails or `out` closes first (a client gone).
  */
 export async function sendRange(path: string, out: Writable, start: number, end: number, direct: boolean): Promise<void> {
