@@ -255,7 +255,7 @@ export async function sendRange(path: string, out: Writable, start: number, end:
   const ring = takeRing();
   let gone: (e: Error) => void = () => undefined;
   const closed = new Promise<never>((_, reject) => { gone = reject; });
-  closed.catch(() => undefined);
+  closed.catch(() => undefined); // raced against every read below; only observed there
   const onClose = () => gone(new Error('The client closed the connection before the download ended.'));
   out.once('close', onClose);
   /** Per slot: settles when `out` has taken the bytes last written from it. */
@@ -281,7 +281,7 @@ export async function sendRange(path: string, out: Writable, start: number, end:
     while (reads.length) {
       const { k, b } = await Promise.race([reads.shift()!, closed]);
       taken[k] = new Promise<void>((resolve, reject) => out.write(b, (e) => (e ? reject(e) : resolve())));
-      taken[k].catch(() => undefined);
+      taken[k].catch(() => undefined); // awaited by the read that reuses slot k, which sees the error
       readAheadOf();
     }
     await Promise.race([Promise.all(taken), closed]);

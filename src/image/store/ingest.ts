@@ -79,8 +79,10 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
         // Wait for writes in flight before closing and removing the file.
         while (inflight > 0) await new Promise<void>((r) => waiters.push(r));
         giveRing(sab);
+        // The upload's own error is what the caller gets; a close failing after it changes nothing
+        // (the descriptor is released either way), but a partial file that stays is said.
         if (fh) await fh.close().catch(() => undefined);
-        if (tmpPath) await rm(tmpPath, { force: true }).catch(() => undefined);
+        if (tmpPath) await rm(tmpPath, { force: true }).catch((e) => process.emitWarning(`partial upload ${tmpPath} could not be removed: ${(e as Error).message}`));
       };
       done().finally(() => reject(err));
     };
