@@ -22,7 +22,7 @@ import { now } from '../util.ts';
 type ConductorMethods = typeof conductorApi.methods;
 type ComputeMethods = typeof computeApi.methods;
 type MoveMethods = 'prep_resize' | 'resize_instance' | 'finish_resize' | 'confirm_resize' | 'revert_resize' | 'finish_revert_resize'
-  | 'check_can_live_migrate_destination' | 'pre_live_migration' | 'live_migration' | 'post_live_migration_at_destination'
+  | 'check_can_live_migrate_destination' | 'check_can_live_migrate_source' | 'pre_live_migration' | 'live_migration' | 'post_live_migration_at_destination'
   | 'rollback_live_migration_at_destination' | 'live_migration_force_complete' | 'live_migration_abort';
 
 /** What the move handlers use of their agent (agent/manager.ts). */
@@ -182,10 +182,15 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
       if (a.block_migration === false) throw new NotSupported(`Live migration without block migration needs shared storage, which host ${p.host} does not have.`);
       return { block_migration: true, address: p.myIp };
     },
+    // Source: what the destination must take from here before it starts (the config drive).
+    check_can_live_migrate_source: async (ctx, a) => {
+      const row = await live(ctx, a);
+      return drv.checkCanLiveMigrateSource ? drv.checkCanLiveMigrateSource(p.specOf(row), { host: a.dest, address: a.dest_address }) : {};
+    },
     pre_live_migration: async (ctx, a) => {
       const row = await live(ctx, a);
       const m = await mig(ctx, a.migration_uuid);
-      return need(drv, 'preLiveMigration')(p.specOf(row), { host: m.source_compute!, address: a.source_address }, { block: a.block_migration });
+      return need(drv, 'preLiveMigration')(p.specOf(row), { host: m.source_compute!, address: a.source_address }, { block: a.block_migration, source: a.migrate_data });
     },
     // Source: runs in the background so that force-complete and abort reach this agent meanwhile.
     live_migration: (ctx, a) => {

@@ -29,7 +29,7 @@ export interface DiskOffer {
   files: { name: string; size: number }[];
 }
 
-interface Served { dir: string; token: Buffer; files: Map<string, number> }
+interface Served { dir: string; token: Buffer; files: Map<string, number>; expiry?: NodeJS.Timeout }
 
 /** Tokens are compared by their digests: equal lengths for timingSafeEqual, constant time. */
 const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -42,10 +42,22 @@ export class DiskChannel {
 
   constructor(private readonly o: { address: string; port: number; logger: Logger }) {}
 
-  /** Serves `names` (files of `dir`) until end(id); `id` is the migration's (the instance uuid). */
-  async offer(id: string, dir: string, files: { name: string; size: number }[]): Promise<DiskOffer> {
+  /**
+   * Serves `files` (of `dir`) until end(id), or for `ttlMs` at most (an offer whose move may
+   * fail where this host never hears of it); `id` is the move's (the instance uuid).
+   */
+  async offer(id: string, dir: string, files: { name: string; size: number }[], o: { ttlMs?: number } = {}): Promise<DiskOffer> {
     const token = randomBytes(32).toString('base64url');
-    this.offers.set(id, { dir, token: digest(token), files: new Map(files.map((f) => [f.name, f.size])) });
+    clearTimeout(this.offers.get(id)?.expiry);
+    const served: Served = { dir, token: digest(token), files: new Map(files.map((f) => [f.name, f.size])) };
+    if (o.ttlMs) {
+      served.expiry = setTimeout(() => {
+        if (this.offers.get(id) !== served) return;
+        this.end(id).catch((err) => this.o.logger.warn({ err, instance: id }, 'disk channel: could not close after the last offer expired'));
+      }, o.ttlMs);
+      served.expiry.unref();
+    }
+    this.offers.set(id, served);
     const server = await this.listen();
     const { port } = server.address() as AddressInfo;
     const host = this.o.address.includes(':') ? `[${this.o.address}]` : this.o.address;
@@ -54,11 +66,13 @@ export class DiskChannel {
 
   /** The migration ended: its token no longer opens anything; the server stops when no offer is left. */
   async end(id: string): Promise<void> {
+    clearTimeout(this.offers.get(id)?.expiry);
     this.offers.delete(id);
     if (this.offers.size === 0) await this.close();
   }
 
   async close(): Promise<void> {
+    for (const o of this.offers.values()) clearTimeout(o.expiry);
     this.offers.clear();
     const s = this.server ?? await this.starting?.catch(() => undefined);
     this.server = undefined;

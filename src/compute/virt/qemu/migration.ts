@@ -19,7 +19,7 @@ import type { Config } from '../../../common/config.ts';
 import type { Logger } from '../../../common/logging.ts';
 import { run } from '../../../guest/run.ts';
 import type {
-  FlavorSpec, GuestSpec, ImageSpec, LiveMigrationOptions, LiveMigrationResult, LiveMigrationTarget, MigratedDisks, MoveTarget,
+  FlavorSpec, GuestSpec, ImageSpec, LiveMigrationOptions, LiveMigrationResult, LiveMigrationSource, LiveMigrationTarget, MigratedDisks, MoveTarget,
 } from '../driver.ts';
 import { InstanceNotFound, InvalidState, MigrationAborted, MigrationPreCheckError } from '../errors.ts';
 import { files } from './cmdline.ts';
@@ -30,9 +30,25 @@ import type { Qmp } from './qmp.ts';
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long a paused source waits for its mirrors' last writes before it gives the move up (and runs on). */
+const MIRROR_END_MS = 120_000;
 
-/** Files of a guest directory that a cold move carries (swap and config drive are made anew). */
-const CARRIED = ['disk', 'disk.eph0', 'OVMF_VARS.fd', 'console.log'];
+interface QueryMigrate { status?: string; 'total-time'?: number; downtime?: number; 'error-desc'?: string; ram?: { total: number; transferred: number; remaining: number } }
+
+/**
+ * Files of a guest directory that a cold move carries (swap is made anew). The config drive is
+ * carried, not rebuilt, as Nova does: a rebuilt one differs (its random_seed, its timestamps).
+ */
+const CARRIED = ['disk', 'disk.eph0', 'disk.config', 'OVMF_VARS.fd', 'console.log'];
+/**
+ * What a live migration's destination takes from the source before it starts: the config drive
+ * (the guest may have read it; its bytes must not change under it) and the console log so far
+ * (a snapshot: the guest keeps writing the real one), so that the log goes on on the destination.
+ */
+const LIVE_CONFIG = 'disk.config';
+const LIVE_CONSOLE = 'console.log.live';
+/** A live migration's source offer lasts this long when no migration comes to end it. */
+const LIVE_OFFER_TTL_MS = 10 * 60_000;
 
 /** What the driver lends the mover: its own primitives, nothing more. */
 export interface MoveHost {
@@ -192,7 +208,7 @@ export class Mover {
         await run('resize2fs', ['-f', eph]);
       }
     }
-    for (const f of ['disk.swap', 'disk.config']) await rm(join(dir, f), { force: true });
+    await rm(join(dir, 'disk.swap'), { force: true });
   }
 
   async confirmMigration(uuid: string): Promise<void> {
@@ -222,6 +238,24 @@ export class Mover {
     });
   }
 
+  // ---- live migration: source, before the destination prepares
+
+  async checkCanLiveMigrateSource(g: GuestSpec, dest: MoveTarget): Promise<LiveMigrationSource> {
+    const uuid = g.uuid;
+    await this.h.guest(uuid);
+    if (!this.h.qmp(uuid)) throw new InvalidState(`Instance ${uuid} is not running: it cannot be live migrated`);
+    const dir = this.h.gdir(uuid);
+    await copyFile(files(dir).console, join(dir, LIVE_CONSOLE)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; /* no log yet */ });
+    const offered: { name: string; size: number }[] = [];
+    for (const name of [LIVE_CONFIG, LIVE_CONSOLE]) {
+      const st = await stat(join(dir, name)).catch(() => undefined);
+      if (st) offered.push({ name, size: st.size });
+    }
+    if (!offered.length) return {};
+    this.h.logger.info({ instance: uuid, dest: dest.host, files: offered }, 'live migration: config drive and console log offered on the disk channel');
+    return { offer: await this.channel.offer(uuid, dir, offered, { ttlMs: LIVE_OFFER_TTL_MS }) };
+  }
+
   // ---- live migration: destination
 
   async preLiveMigration(g: GuestSpec, source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget> {
@@ -231,8 +265,15 @@ export class Mover {
     if (existsSync(files(dir).guest)) throw new MigrationPreCheckError(`Instance ${uuid} already has a guest on the destination host ${this.h.hostname}`);
     this.h.hold(uuid, true);
     try {
-      // The same devices as on the source, from the same spec; disks empty on the local base.
-      const p = await this.h.prepare(g, dir, {});
+      // The same devices as on the source, from the same spec; disks empty on the local base,
+      // but the source's own config drive and console log.
+      const offer = (opts.source as { offer?: DiskOffer } | undefined)?.offer;
+      if (offer) {
+        await mkdir(dir, { recursive: true, mode: 0o750 });
+        await fetchOffer(offer, dir);
+        if (existsSync(join(dir, LIVE_CONSOLE))) await rename(join(dir, LIVE_CONSOLE), files(dir).console);
+      }
+      const p = await this.h.prepare(g, dir, { keepDisks: true });
       await this.h.save(uuid, p);
       const [migPort, nbdPort] = [await freePort(this.myIp), await freePort(this.myIp)];
       await this.h.launch(uuid, { incoming: `tcp:${hostPart(this.myIp)}:${migPort}`, paused: true });
@@ -323,29 +364,37 @@ export class Mover {
           if (mine.every((j) => j.ready)) break;
           await sleep(100);
         }
-        // 2. Memory and device state.
+        // 2. Memory, then (paused before the switch-over) the mirrors' end, then device state.
         const bw = this.h.config.get<number>('qemu', 'live_migration_bandwidth');
+        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: true }] });
         await qmp.execute('migrate-set-parameters', {
           'max-bandwidth': (bw > 0 ? bw : 100 * 1024) * MiB, 'downtime-limit': this.h.config.get<number>('qemu', 'live_migration_downtime'),
         });
         await qmp.execute('migrate', { uri: t.uri });
-        let m: { status?: string; 'total-time'?: number; downtime?: number; 'error-desc'?: string; ram?: { total: number; transferred: number; remaining: number } };
+        let m: QueryMigrate;
+        let mirrorsDone = false;
         for (;;) {
           m = await qmp.execute('query-migrate');
           if (m.ram) opts.onProgress?.({ totalBytes: diskTotal + m.ram.total, processedBytes: diskTotal + m.ram.transferred, remainingBytes: m.ram.remaining });
           if (m.status === 'completed') break;
           if (m.status === 'cancelled') throw new MigrationAborted(`Live migration of ${uuid} aborted; the guest keeps running on ${this.h.hostname}`);
           if (m.status === 'failed') throw new MigrationPreCheckError(`Live migration of ${uuid} to ${dest.host} failed: ${m['error-desc'] ?? 'QEMU gave no reason'}`);
-          await sleep(m.status === 'device' ? 5 : 50);
+          if (m.status === 'pre-switchover' && !mirrorsDone) {
+            // 3. The guest is paused, its RAM is across, its device state not yet: the mirrors
+            // write out their last dirty blocks now and end (a READY mirror's cancel is a
+            // completion without pivot). Only then do the devices go across and the source
+            // hand its disks over. Ending them after the switch-over instead (the old order)
+            // let the destination take over disks still being written and crashed guests under
+            // heavy disk I/O ("list_add corruption"); this is libvirt's order.
+            await this.endMirrors(qmp, uuid, jobs, failures);
+            mirrorsDone = true;
+            if (state.aborted) throw new MigrationAborted(`Live migration of ${uuid} aborted; the guest keeps running on ${this.h.hostname}`);
+            await qmp.execute('migrate-continue', { state: 'pre-switchover' });
+            continue;
+          }
+          await sleep(m.status === 'device' || m.status === 'pre-switchover' ? 5 : 50);
         }
-        // 3. The guest is paused here now: the mirrors' last writes go out, then this copy goes.
-        for (const j of jobs) await qmp.execute('block-job-cancel', { device: j }).catch(() => undefined);
-        for (let i = 0; i < 600; i++) {
-          const left = (await qmp.execute<{ device: string }[]>('query-block-jobs')).filter((j) => jobs.includes(j.device));
-          if (!left.length) break;
-          await sleep(20);
-        }
-        if (failures.length) throw new MigrationPreCheckError(`The disks of ${uuid} did not reach ${dest.host}: ${failures.join('; ')}`);
+        if (!mirrorsDone) throw new MigrationPreCheckError(`Live migration of ${uuid} completed without pausing before the switch-over: its disks may not be in step`);
         await this.h.hardStop(uuid);
         this.h.forget(uuid);
         await rm(this.h.gdir(uuid), { recursive: true, force: true });
@@ -364,12 +413,34 @@ export class Mover {
           }
           await sleep(20);
         }
+        // The guest runs on here: a later migrate (suspend's) must not stop before its switch-over.
+        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: false }] })
+          .catch((err) => this.h.logger.warn({ err, instance: uuid }, 'live migration rolled back: could not unset pause-before-switchover'));
         throw e;
       } finally {
         qmp.off('event', onEvent);
         this.outgoing.delete(uuid);
+        // The destination took the offered files in its preLiveMigration, long before.
+        await this.channel.end(uuid);
+        await rm(join(this.h.gdir(uuid), LIVE_CONSOLE), { force: true });
       }
     });
+  }
+
+  /**
+   * Ends the READY mirrors of a paused source: block-job-cancel completes each one after its
+   * final synchronisation. Every job must be gone, without error, before the switch-over.
+   */
+  private async endMirrors(qmp: Qmp, uuid: string, jobs: string[], failures: string[]): Promise<void> {
+    for (const j of jobs) await qmp.execute('block-job-cancel', { device: j });
+    const t0 = Date.now();
+    for (;;) {
+      const left = (await qmp.execute<{ device: string }[]>('query-block-jobs')).filter((j) => jobs.includes(j.device));
+      if (failures.length) throw new MigrationPreCheckError(`The disks of ${uuid} did not reach the destination: ${failures.join('; ')}`);
+      if (!left.length) return;
+      if (Date.now() - t0 > MIRROR_END_MS) throw new MigrationPreCheckError(`The disk mirrors of ${uuid} did not finish their last writes within ${MIRROR_END_MS / 1000} s`);
+      await sleep(10);
+    }
   }
 
   async liveMigrationForceComplete(uuid: string): Promise<void> {
