@@ -233,6 +233,8 @@ export interface ComputeDriver {
   liveMigrationForceComplete?(uuid: string): Promise<void>;
   /** Source, live, running: cancel; the guest keeps running on the source; liveMigrate rejects with MigrationAborted (virt/errors.ts). */
   liveMigrationAbort?(uuid: string): Promise<void>;
+  /** Source, at agent start, a live migration of this guest left unfinished by the last agent: stop what the hypervisor still does for it; the guest stays here, running if `running` (the instance is ACTIVE, not PAUSED). */
+  cleanupLiveMigration?(uuid: string, o: { running: boolean }): Promise<void>;
   /** Stops background work (QMP connections, timers); guests keep running. */
   cleanupHost?(): Promise<void>;
 }

@@ -74,7 +74,10 @@ export class DiskChannel {
   async close(): Promise<void> {
     for (const o of this.offers.values()) clearTimeout(o.expiry);
     this.offers.clear();
-    const s = this.server ?? await this.starting?.catch(() => undefined);
+    let s = this.server;
+    // A server still starting is waited for; one that failed to listen has nothing to close
+    // (its error went to the offer() that started it).
+    if (!s && this.starting) s = await this.starting.catch(() => undefined);
     this.server = undefined;
     this.starting = undefined;
     if (!s) return;
@@ -138,11 +141,13 @@ async function* frames(path: string, size: number, hash: ReturnType<typeof creat
 }
 
 /** The destination side: fetches every file of the offer into dir (sparse where the source had zeros), hash-checked. */
-export async function fetchOffer(offer: DiskOffer, dir: string, onBytes?: (n: number) => void): Promise<void> {
-  for (const f of offer.files) await fetchFile(offer, f, join(dir, f.name), onBytes);
+export async function fetchOffer(offer: DiskOffer, dir: string, o: FetchOptions = {}): Promise<void> {
+  for (const f of offer.files) await fetchFile(offer, f, join(dir, f.name), o);
 }
 
-async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, out: string, onBytes?: (n: number) => void): Promise<void> {
+interface FetchOptions { onBytes?: (n: number) => void; logger?: Logger }
+
+async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, out: string, o: FetchOptions): Promise<void> {
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
     const req = request(`${offer.url}/${encodeURIComponent(f.name)}`, { headers: { [TOKEN_HEADER]: offer.token } }, resolve);
     req.on('error', reject);
@@ -154,6 +159,7 @@ async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, ou
   }
   const tmp = `${out}.part`;
   const fh = await open(tmp, 'w', 0o640);
+  let closed = false;
   const hash = createHash('sha256');
   try {
     await fh.truncate(f.size);
@@ -174,7 +180,7 @@ async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, ou
           continue;
         }
         await fh.write(buf, FRAME_HEADER, frame.len, frame.off);
-        onBytes?.(frame.len);
+        o.onBytes?.(frame.len);
         const rest = buf.subarray(FRAME_HEADER + frame.len);
         parts = rest.length ? [rest] : [];
         have = rest.length;
@@ -185,9 +191,10 @@ async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, ou
     const want = res.trailers['x-sha256'];
     if (!want || want !== hash.digest('hex')) throw new MigrationPreCheckError(`${f.name} arrived damaged (SHA-256 ${want ? 'mismatch' : 'missing'})`);
     await fh.close();
+    closed = true;
     await rename(tmp, out);
   } catch (e) {
-    await fh.close().catch(() => undefined);
+    if (!closed) await fh.close().catch((err) => o.logger?.warn({ err, file: f.name }, 'disk channel: could not close a refused file'));
     await rm(tmp, { force: true });
     res.destroy();
     throw e;

@@ -682,6 +682,7 @@ export class QemuDriver implements ComputeDriver {
   rollbackLiveMigrationAtDestination(uuid: string): Promise<void> { return this.mover.rollbackLiveMigrationAtDestination(uuid); }
   liveMigrationForceComplete(uuid: string): Promise<void> { return this.mover.liveMigrationForceComplete(uuid); }
   liveMigrationAbort(uuid: string): Promise<void> { return this.mover.liveMigrationAbort(uuid); }
+  cleanupLiveMigration(uuid: string, o: { running: boolean }): Promise<void> { return this.mover.cleanupLiveMigration(uuid, o); }
 
   // ---- host and guest information
 
