@@ -69,6 +69,7 @@ console_has "$VM" "stratus-init: root 2G[\s\S]*stratus-init: datasource config-2
 run openstack server resize confirm vm1; wait_status "$VM" ACTIVE; wait_migration "$VM" resize confirmed
 [[ ! -d $D/instances/$h/${VM}_resize ]] || { echo "the kept disks on $h survived the confirm"; exit 1; }
 echo "    $h → $(host_of "$VM")"
+expect_fail 400 openstack server resize --flavor mv.1 vm1   # a smaller root disk
 
 step "server resize --flavor mv.3, then revert (back on the old host, old flavor, old disk)"
 h=$(host_of "$VM"); n=$(boots "$VM")

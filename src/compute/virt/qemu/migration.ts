@@ -385,7 +385,8 @@ export class Mover {
         }
         // 2. Memory, then (paused before the switch-over) the mirrors' end, then device state.
         const bw = this.h.config.get<number>('qemu', 'live_migration_bandwidth');
-        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: true }] });
+        // MIGRATION events say at once when the source pauses: polling would add its period to the downtime.
+        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: true }, { capability: 'events', state: true }] });
         await qmp.execute('migrate-set-parameters', {
           'max-bandwidth': (bw > 0 ? bw : 100 * 1024) * MiB, 'downtime-limit': this.h.config.get<number>('qemu', 'live_migration_downtime'),
         });
@@ -413,7 +414,7 @@ export class Mover {
             await qmp.execute('migrate-continue', { state: 'pre-switchover' });
             continue;
           }
-          await sleep(m.status === 'device' || m.status === 'pre-switchover' ? 5 : 50);
+          await qmp.waitEvent('MIGRATION', 50);
         }
         if (!mirrorsDone) throw new MigrationPreCheckError(`Live migration of ${uuid} completed without pausing before the switch-over: its disks may not be in step`);
         await this.h.hardStop(uuid);
@@ -531,7 +532,7 @@ export class Mover {
       if (failures.length) throw new MigrationPreCheckError(`The disks of ${uuid} did not reach the destination: ${failures.join('; ')}`);
       if (!left.length) return;
       if (Date.now() - t0 > MIRROR_END_MS) throw new MigrationPreCheckError(`The disk mirrors of ${uuid} did not finish their last writes within ${MIRROR_END_MS / 1000} s`);
-      await sleep(10);
+      await qmp.waitEvent('BLOCK_JOB_COMPLETED', 10);
     }
   }
 
