@@ -31,7 +31,9 @@ console_has() {
   for _ in $(seq 1 $((${3:-120} * 2))); do out=$(last_boot "$1" 2>/dev/null) && grep -Pzq "$2" <<<"$out" && return 0; sleep 0.5; done
   echo "the last boot of $1 never showed /$2/:"; last_boot "$1" | grep -v '^tick' | tail -20; exit 1
 }
-boots() { console_of "$1" | grep -c 'stratus-init: kernel' || true; }
+# Boots so far, in the guest's whole serial log on its host (the API shows only its last 100 KiB,
+# from which early boots scroll out).
+boots() { cat "$(gdir "$1")"/console.log* 2>/dev/null | grep -ac 'stratus-init: kernel' || true; }
 # boot_after <id> <n>: waits for the guest's boot number n+1.
 boot_after() { for _ in $(seq 1 240); do (( $(boots "$1") > $2 )) && return 0; sleep 0.5; done; echo "$1 did not boot again (boot $2 was the last)"; exit 1; }
 last_tick() { console_of "$1" | grep -Eo 'tick [0-9.]+' | tail -1 | cut -d' ' -f2; }
