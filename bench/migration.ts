@@ -6,7 +6,7 @@
 //     disk channel transfer + rebase + grow + start (and the CPU time of both channel ends, the
 //     figure that holds on a loaded machine), and the boot on the destination
 //
-//   npm run bench -- migration [--live=3]
+//   npm run bench -- migration [--live=3] [--tag=NAME]   (results in migration[-NAME]-<date>.json)
 // Needs the minimal image (STRATUS_MINIMAL_IMAGE or the guest cache), qemu-system-x86, qemu-utils.
 import { loadavg, tmpdir } from 'node:os';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { round, writeResult } from './lib.ts';
 export default async function run(argv: string[]): Promise<void> {
   const get = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
   const liveRuns = Number(get('live') ?? 3);
+  const tag = get('tag');
   const { loadConfig } = await import('../src/common/config.ts');
   const { createLogger } = await import('../src/common/logging.ts');
   const { QemuDriver } = await import('../src/compute/virt/qemu/driver.ts');
@@ -51,7 +52,9 @@ export default async function run(argv: string[]): Promise<void> {
     let at = 'a';
     for (let i = 0; i < liveRuns; i++) {
       const to = at === 'a' ? 'b' : 'a';
-      const target = await drivers[to]!.preLiveMigration(g, { host: at, address: '127.0.0.1' }, { block: true });
+      // The whole flow: the source offers its config drive and console log, the destination takes them.
+      const source = await drivers[at]!.checkCanLiveMigrateSource(g, { host: to, address: '127.0.0.1' });
+      const target = await drivers[to]!.preLiveMigration(g, { host: at, address: '127.0.0.1' }, { block: true, source });
       const r = await drivers[at]!.liveMigrate(g, { host: to, address: '127.0.0.1' }, target, { block: true });
       await drivers[to]!.postLiveMigrationAtDestination(g);
       live.push({ from: at, totalMs: r.totalTimeMs, downtimeMs: r.downtimeMs });
@@ -99,5 +102,6 @@ export default async function run(argv: string[]): Promise<void> {
   }
   result.loadavgAfter = loadavg().map((x) => round(x, 2));
   result.note = 'Machine shared with other engineers (2 cores); the guests run under TCG (no usable KVM here). Live: minimal guest, mostly idle memory; total = mirror of the root overlay top layer + RAM; downtime = QEMU query-migrate "downtime" (source side).';
-  writeResult('migration', result);
+  result.accelerator = drivers.a?.accelerator?.accel;
+  writeResult(tag ? `migration-${tag}` : 'migration', result);
 }

@@ -1,6 +1,7 @@
 // Moving servers on a real all-in-one with two fake compute hosts (`--compute-hosts 2`): resize
 // with confirm and revert, cold migration to a named host, live migration (auto, abort, force
-// complete), evacuation off a host forced down and the clean-up when its agent comes back, the
+// complete), evacuation off a host forced down and the clean-up when its agent comes back, an
+// agent restarted in the middle of a live or a cold migration (ended, nothing stuck), the
 // destination refusing (rolled back), and Nova's 400/403/404/409s. After every step: the
 // instance's host, flavor and state, the placement allocations of the instance and of the
 // migration record, the quota usage, the migration's status.
@@ -391,6 +392,69 @@ test('evacuate after the host is forced down; its agent comes back and removes w
   assert.deepEqual(await allocations(m.uuid), {});
   assert.deepEqual(await allocations(s0.id), { [dst]: TINY });
   assert.equal((await api('PUT', '/os-services/force-down', { host: src, binary: 'nova-compute', forced_down: false }, mv('2.11'))).status, 200);
+  await api('DELETE', `/servers/${s0.id}`);
+  await waitFor(s0.id, ['DELETED']);
+});
+
+/** The host's agent killed and started again on the same hypervisor (its guests ran on meanwhile). */
+async function restartAgent(host: string, between: () => Promise<void> = async () => {}): Promise<void> {
+  const agents = cloud.compute!.agents;
+  const i = agents.findIndex((a) => a.host === host);
+  await agents[i].kill();
+  await between();
+  const again = agents[i].restarted();
+  await again.start();
+  agents[i] = again;
+}
+
+test('the source agent restarted during a live migration: the migration ends in error, the guest runs on at the source, allocations and host agree', async () => {
+  const s0 = await boot('live-restart');
+  const src = s0['OS-EXT-SRV-ATTR:host'];
+  assert.equal((await action(s0.id, { 'os-migrateLive': { host: other(src), block_migration: 'auto' } }, '2.30')).status, 202);
+  const m = await waitMigration(s0.id, ['running']);
+  await restartAgent(src);
+  assert.equal((await waitMigration(s0.id, ['error', 'completed'])).status, 'error');
+  const s1 = await waitFor(s0.id, ['ACTIVE']);
+  assert.equal(s1['OS-EXT-SRV-ATTR:host'], src);
+  assert.equal(s1['OS-EXT-STS:task_state'], null);
+  assert.deepEqual(await allocations(s0.id), { [src]: TINY });
+  assert.deepEqual(await allocations(m.uuid), {});
+  assert.equal((await driverOf(src).info(s0.id)).powerState, 1);
+  for (let i = 0; driverOf(other(src)).specOf(s0.id) !== undefined; i++) {
+    assert.ok(i < 100, 'the destination was not rolled back');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Nothing stuck: it moves again, to the end.
+  assert.equal((await action(s0.id, { 'os-migrateLive': { host: null, block_migration: 'auto' } }, '2.30')).status, 202);
+  const again = await waitMigration(s0.id, ['completed', 'error'], 20_000);
+  assert.equal(again.status, 'completed', JSON.stringify(await migrations(s0.id)));
+  assert.equal((await waitFor(s0.id, ['ACTIVE']))['OS-EXT-SRV-ATTR:host'], other(src));
+  await api('DELETE', `/servers/${s0.id}`);
+  await waitFor(s0.id, ['DELETED']);
+});
+
+test('the destination agent down when a cold migration reaches it, then restarted: the move goes back to the source, allocations and host agree', async () => {
+  const s0 = await boot('cold-restart');
+  const src = s0['OS-EXT-SRV-ATTR:host'];
+  const dst = other(src);
+  let m: any;
+  await restartAgent(dst, async () => {
+    // Sent while the destination's agent is dead: its prep_resize finds nobody.
+    assert.equal((await action(s0.id, { migrate: { host: dst } }, '2.56')).status, 202);
+    // The conductor has claimed the destination (and cast prep_resize to it) once the migration names it.
+    for (let i = 0; (m = (await migrations(s0.id))[0])?.dest_compute !== dst; i++) {
+      assert.ok(i < 200, 'the conductor never chose the destination');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  });
+  assert.equal((await waitMigration(s0.id, ['error', 'finished'])).status, 'error');
+  const s1 = await waitFor(s0.id, ['ACTIVE']);
+  assert.equal(s1['OS-EXT-SRV-ATTR:host'], src);
+  assert.deepEqual(await allocations(s0.id), { [src]: TINY });
+  assert.deepEqual(await allocations(m.uuid), {});
+  assert.equal((await driverOf(src).info(s0.id)).powerState, 1);
+  assert.equal(driverOf(dst).specOf(s0.id), undefined);
   await api('DELETE', `/servers/${s0.id}`);
   await waitFor(s0.id, ['DELETED']);
 });

@@ -62,7 +62,7 @@ program.command('up')
       const accel = drv instanceof QemuDriver && drv.accelerator ? ` (accelerator ${drv.accelerator.accel}: ${drv.accelerator.detail})` : '';
       console.log(`  compute driver: ${drv.type}${accel}`);
       const agents = r.computeWorkers!.agents;
-      if (agents.length > 1) console.log(`  compute hosts: ${agents.length} (${agents.map((a) => a.host).join(', ')})`);
+      if (agents.length > 1) console.log(`  compute hosts: ${agents.length} (${agents.map((a) => a.host).sort((x, y) => x.localeCompare(y, 'en', { numeric: true })).join(', ')})`);
     }
     console.log(`  admin credentials: ${dir}/admin-openrc (and clouds.yaml)`);
     if (r.adminPassword) console.log(`  admin password: ${r.adminPassword} (also in ${dir}/admin-openrc)`);

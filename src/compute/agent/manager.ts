@@ -16,7 +16,7 @@ import type { ComputeDriver, GuestSpec, InjectedFile, LifecycleEvent } from '../
 import { InstanceNotFound as GuestNotFound, NotSupported } from '../virt/errors.ts';
 import { CAPABILITY_TRAITS } from '../virt/capabilities.ts';
 import { guestSpecOf } from './guest-spec.ts';
-import { moveHandlers, destroyEvacuatedInstances, type AgentPort } from './moves.ts';
+import { moveHandlers, destroyEvacuatedInstances, recoverMoves, type AgentPort } from './moves.ts';
 import { now, parseJson, sleep } from '../util.ts';
 
 /** Where snapshots go (the image service, with the service token). */
@@ -87,7 +87,19 @@ export class ComputeManager {
     const svc = await this.conductorRetry('service_update', { host: this.host, binary: 'nova-compute', topic: 'compute' });
     this.serviceId = svc.id;
     const known = await this.conductorRetry('instances_on_host', { host: this.host });
-    await driver.initHost(known.map((k) => ({ uuid: k.uuid, vmState: k.vm_state })));
+    // A guest coming in by live migration is not on this host in the database yet, but it is
+    // not a leftover either: the driver must adopt it, not reap it.
+    const incoming = (await this.conductor('migrations_in_progress', { host: this.host }).catch((e) => {
+      this.d.logger.warn({ err: e, host: this.host }, 'could not list the moves in progress (a conductor older than RPC 1.3?)');
+      return [];
+    })).filter((m) => m.migration_type === 'live-migration' && m.dest_compute === this.host && !known.some((k) => k.uuid === m.instance_uuid));
+    await driver.initHost([...known.map((k) => ({ uuid: k.uuid, vmState: k.vm_state })), ...incoming.map((m) => ({ uuid: m.instance_uuid, vmState: VM.ACTIVE }))]);
+    // Before this host takes messages again (as Nova's init_host): what it had under way is put
+    // right first, and whatever was queued for it meanwhile finds the moves ended.
+    const moved = await recoverMoves(this.port(), systemContext()).catch((e) => {
+      this.d.logger.warn({ err: e }, 'could not recover the moves in progress');
+      return new Set<string>();
+    });
     driver.onLifecycleEvent?.((e) => {
       this.onLifecycle(e).catch((err) => this.d.logger.warn({ err, instance: e.uuid, event: e.event }, 'could not sync the instance after a lifecycle event'));
     });
@@ -102,7 +114,7 @@ export class ComputeManager {
         await sleep(Math.min(5000, 500 * (i + 1)));
       }
     }
-    await this.initInstances(known);
+    await this.initInstances(known.filter((k) => !moved.has(k.uuid)));
     const hb = setInterval(() => {
       this.conductor('service_heartbeat', { host: this.host, binary: 'nova-compute' }).catch((e) => this.d.logger.warn({ err: e }, 'heartbeat failed'));
     }, config.get<number>('DEFAULT', 'report_interval') * 1000);
@@ -282,14 +294,28 @@ export class ComputeManager {
     };
   }
 
+  /**
+   * o, whose methods reject once the agent is killed (tests' kill()): as with a killed process,
+   * what it still had under way reaches neither placement nor another host.
+   */
+  private whileAlive<T extends object>(o: T): T {
+    return new Proxy(o, {
+      get: (t, k) => {
+        const v: unknown = Reflect.get(t, k);
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => (this.dead ? Promise.reject(new Error(`compute agent ${this.host} is dead`)) : (v as (...a: unknown[]) => unknown).apply(t, args));
+      },
+    });
+  }
+
   /** What the move handlers (agent/moves.ts) use of this agent. */
   private port(): AgentPort {
     return {
-      host: this.host, myIp: this.d.config.get<string>('DEFAULT', 'my_ip'), driver: this.d.driver, placement: this.d.placement,
+      host: this.host, myIp: this.d.config.get<string>('DEFAULT', 'my_ip'), driver: this.d.driver, placement: this.whileAlive(this.d.placement),
       conductor: (method, args, ctx) => this.conductor(method, args, ctx),
       instance: (ctx, uuid) => this.instance(ctx, uuid),
       specOf: (row, secrets) => this.specOf(row, secrets),
-      compute: (host) => new RpcClient(this.d.transport, computeApi, host),
+      compute: (host) => this.whileAlive(new RpcClient(this.d.transport, computeApi, host)),
       powerState: (uuid) => this.powerState(uuid),
       logged: (ctx, what, uuid) => this.logged(ctx, what, uuid),
       markUsageDirty: () => this.markUsageDirty(),

@@ -22,7 +22,7 @@ import { now } from '../util.ts';
 type ConductorMethods = typeof conductorApi.methods;
 type ComputeMethods = typeof computeApi.methods;
 type MoveMethods = 'prep_resize' | 'resize_instance' | 'finish_resize' | 'confirm_resize' | 'revert_resize' | 'finish_revert_resize'
-  | 'check_can_live_migrate_destination' | 'pre_live_migration' | 'live_migration' | 'post_live_migration_at_destination'
+  | 'check_can_live_migrate_destination' | 'check_can_live_migrate_source' | 'pre_live_migration' | 'live_migration' | 'post_live_migration_at_destination'
   | 'rollback_live_migration_at_destination' | 'live_migration_force_complete' | 'live_migration_abort';
 
 /** What the move handlers use of their agent (agent/manager.ts). */
@@ -55,7 +55,8 @@ function need<K extends keyof ComputeDriver>(drv: ComputeDriver, name: K): NonNu
 
 type M = { instance_uuid: string; migration_uuid: string };
 
-export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveMethods> {
+/** What both the move handlers and the restart recovery use. */
+function moveCore(p: AgentPort) {
   const drv = p.driver;
   const mig = async (ctx: RequestContext, uuid: string): Promise<MigrationRow> => {
     const m = await p.conductor('migration_get', { uuid }, ctx);
@@ -99,6 +100,22 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
     p.markUsageDirty();
   };
 
+  /** Source: the kept disks go, and so does the source's allocation (held by the migration). */
+  const confirmOnSource = async (ctx: RequestContext, a: M) => {
+    const row = await live(ctx, a);
+    const m = await mig(ctx, a.migration_uuid);
+    await need(drv, 'confirmMigration')(row.uuid);
+    await p.placement.deleteAllocations(m.uuid);
+    const st = moveStateOf(row);
+    await setMig(ctx, m.uuid, { status: 'confirmed' }, ['confirming']);
+    await update(ctx, row.uuid, { vm_state: st.old_vm_state === VM.STOPPED ? VM.STOPPED : VM.ACTIVE, task_state: null, system_metadata: withMoveState(row, null) });
+    p.markUsageDirty();
+  };
+  return { drv, mig, setMig, update, fault, live, revertOnSource, confirmOnSource };
+}
+
+export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveMethods> {
+  const { drv, mig, setMig, update, fault, live, revertOnSource, confirmOnSource } = moveCore(p);
   return {
     // Destination: the claim is made (the scheduler's); hand over to the source.
     prep_resize: p.wrap<M & { new_flavor: EmbeddedFlavor }>('compute_prep_resize', async (ctx, a) => {
@@ -153,17 +170,7 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
       await update(ctx, row.uuid, { vm_state: VM.RESIZED, task_state: null, power_state: await p.powerState(row.uuid), launched_at: now() }, [TASK.RESIZE_FINISH]);
       p.markUsageDirty();
     }),
-    // Source: the kept disks go, and so does the source's allocation (held by the migration).
-    confirm_resize: p.wrap<M>('compute_confirm_resize', async (ctx, a) => {
-      const row = await live(ctx, a);
-      const m = await mig(ctx, a.migration_uuid);
-      await need(drv, 'confirmMigration')(row.uuid);
-      await p.placement.deleteAllocations(m.uuid);
-      const st = moveStateOf(row);
-      await setMig(ctx, m.uuid, { status: 'confirmed' }, ['confirming']);
-      await update(ctx, row.uuid, { vm_state: st.old_vm_state === VM.STOPPED ? VM.STOPPED : VM.ACTIVE, task_state: null, system_metadata: withMoveState(row, null) });
-      p.markUsageDirty();
-    }),
+    confirm_resize: p.wrap<M>('compute_confirm_resize', confirmOnSource),
     // Destination: its copy goes; the source finishes the revert.
     revert_resize: p.wrap<M>('compute_revert_resize', async (ctx, a) => {
       const row = await live(ctx, a);
@@ -182,10 +189,15 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
       if (a.block_migration === false) throw new NotSupported(`Live migration without block migration needs shared storage, which host ${p.host} does not have.`);
       return { block_migration: true, address: p.myIp };
     },
+    // Source: what the destination must take from here before it starts (the config drive).
+    check_can_live_migrate_source: async (ctx, a) => {
+      const row = await live(ctx, a);
+      return drv.checkCanLiveMigrateSource ? drv.checkCanLiveMigrateSource(p.specOf(row), { host: a.dest, address: a.dest_address }) : {};
+    },
     pre_live_migration: async (ctx, a) => {
       const row = await live(ctx, a);
       const m = await mig(ctx, a.migration_uuid);
-      return need(drv, 'preLiveMigration')(p.specOf(row), { host: m.source_compute!, address: a.source_address }, { block: a.block_migration });
+      return need(drv, 'preLiveMigration')(p.specOf(row), { host: m.source_compute!, address: a.source_address }, { block: a.block_migration, source: a.migrate_data });
     },
     // Source: runs in the background so that force-complete and abort reach this agent meanwhile.
     live_migration: (ctx, a) => {
@@ -239,6 +251,72 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
     live_migration_force_complete: p.wrap<M>('compute_live_migration_force_complete', async (_ctx, a) => need(drv, 'liveMigrationForceComplete')(a.instance_uuid)),
     live_migration_abort: p.wrap<M>('compute_live_migration_abort', async (_ctx, a) => need(drv, 'liveMigrationAbort')(a.instance_uuid)),
   };
+}
+
+/**
+ * At agent start (Nova's _init_instance for moves): the moves this host was part of when its
+ * agent stopped are ended, so that none stays in progress forever and the instance's host and
+ * its allocations agree. The source of a live migration decides it: a guest still here runs on
+ * here (the hypervisor's migration cancelled, the destination rolled back, `error`); a guest
+ * gone from here was handed over (the destination adopts it, `completed`). A cold move not yet
+ * handed over goes back to the source (`error`); one interrupted on the destination is given
+ * back to the source; a confirm that was under way is done again. Returns the instances it
+ * dealt with (their task state is its business, not the generic reset's).
+ */
+export async function recoverMoves(p: AgentPort, ctx: RequestContext): Promise<Set<string>> {
+  const { drv, setMig, update, fault, revertOnSource, confirmOnSource } = moveCore(p);
+  const dealt = new Set<string>();
+  for (const m of await p.conductor('migrations_in_progress', { host: p.host }, ctx)) {
+    const src = m.source_compute === p.host;
+    const why = `The compute service of ${p.host} restarted during the ${m.migration_type} ${m.uuid}`;
+    try {
+      const row = await p.instance(ctx, m.instance_uuid);
+      if (!row || row.deleted) continue;
+      dealt.add(row.uuid);
+      const a = { instance_uuid: row.uuid, migration_uuid: m.uuid };
+      if (m.migration_type === 'live-migration') {
+        // The source's agent sees a live migration to its end; the destination's leaves it to it.
+        if (!src) { dealt.delete(row.uuid); continue; }
+        if (row.host !== p.host) {
+          // The destination adopted the guest already: only the source's clean-up was left.
+          await p.placement.deleteAllocations(m.uuid);
+          await setMig(ctx, m.uuid, { status: 'completed' });
+        } else if (await p.powerState(row.uuid) !== POWER.NOSTATE) {
+          await drv.cleanupLiveMigration?.(row.uuid, { running: row.vm_state === VM.ACTIVE });
+          if (m.dest_compute) await p.compute(m.dest_compute).cast(ctx, 'rollback_live_migration_at_destination', a);
+          await p.placement.moveAllocations(m.uuid, row.uuid);
+          await setMig(ctx, m.uuid, { status: 'error' });
+          await update(ctx, row.uuid, { task_state: null, power_state: await p.powerState(row.uuid) });
+          await fault(ctx, row.uuid, new Error(`${why}; the guest runs on at ${p.host}.`));
+        } else {
+          // The guest left this host: the switch-over happened, the destination takes it.
+          await p.compute(m.dest_compute!).call(ctx, 'post_live_migration_at_destination', { ...a, source: p.host }, { timeoutMs: 60_000 });
+          await p.placement.deleteAllocations(m.uuid);
+          await setMig(ctx, m.uuid, { status: 'completed' });
+        }
+      } else if (src && (m.status === 'pre-migrating' || m.status === 'migrating')) {
+        await revertOnSource(ctx, { ...a, failed: `${why}.` });
+      } else if (src && m.status === 'confirming') {
+        await confirmOnSource(ctx, a);
+      } else if (!src && m.status === 'pre-migrating') {
+        // Not begun here: the task goes first, so that a prep_resize still queued for this host
+        // finds nothing to do; then the source takes the move back (its guest never left).
+        await update(ctx, row.uuid, { task_state: null }, [TASK.RESIZE_PREP]);
+        await p.compute(m.source_compute!).cast(ctx, 'finish_revert_resize', { ...a, failed: `${why}.` });
+      } else if (!src && (m.status === 'post-migrating' || m.status === 'reverting')) {
+        // The destination's part (prep, finish or revert) was cut: its copy goes, the source takes the guest back.
+        await drv.destroy(row.uuid);
+        await p.compute(m.source_compute!).cast(ctx, 'finish_revert_resize', { ...a, failed: m.status === 'reverting' ? undefined : `${why}.` });
+      } else {
+        // The source waits for the destination's finish_resize (post-migrating): not ours to end.
+        dealt.delete(row.uuid);
+        continue;
+      }
+    } catch (e) {
+      p.logged(ctx, `recover the ${m.migration_type} ${m.uuid} after the restart`, m.instance_uuid)(e);
+    }
+  }
+  return dealt;
 }
 
 /**

@@ -23,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { CellDb } from '../db/tables.ts';
 import { hostZones } from '../availability-zones.ts';
 import { MoveTasks } from './moves.ts';
-import { getMigration, updateMigration } from '../service/moves.ts';
+import { getMigration, MOVES_IN_PROGRESS, updateMigration } from '../service/moves.ts';
 import { Reconciler } from './reconcile.ts';
 
 export type { Selection };
@@ -145,6 +145,15 @@ export class Conductor {
         for (const { db } of await d.cells.all({ includeCell0: false })) {
           out.push(...await db.selectFrom('migrations').selectAll().where('migration_type', '=', 'evacuation').where('source_compute', '=', a.host)
             .where('status', 'in', ['accepted', 'pre-migrating', 'done']).where('deleted', '=', 0).execute());
+        }
+        return out;
+      },
+      migrations_in_progress: async (_ctx, a) => {
+        const out = [];
+        for (const { db } of await d.cells.all({ includeCell0: false })) {
+          out.push(...await db.selectFrom('migrations').selectAll().where('migration_type', 'in', ['resize', 'migration', 'live-migration'])
+            .where((w) => w.or([w('source_compute', '=', a.host), w('dest_compute', '=', a.host)]))
+            .where('status', 'in', MOVES_IN_PROGRESS).where('deleted', '=', 0).execute());
         }
         return out;
       },

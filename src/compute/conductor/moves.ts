@@ -133,12 +133,16 @@ export class MoveTasks {
       const check = await m.compute(dest.host).call(ctx, 'check_can_live_migrate_destination', { instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid, block_migration: a.block_migration }, { timeoutMs: 60_000 });
       await updateMigration(m.db, m.mig.uuid, { dest_compute: dest.host, dest_node: dest.node, dest_host: n?.host_ip ?? check.address }, ['preparing']);
       const src = await this.node(m.db, m.row.host!);
+      const destAddress = n?.host_ip ?? check.address;
+      const migrateData = await m.compute(m.row.host!).call(ctx, 'check_can_live_migrate_source', {
+        instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid, dest: dest.host, dest_address: destAddress,
+      }, { timeoutMs: 60_000 });
       const target = await m.compute(dest.host).call(ctx, 'pre_live_migration', {
-        instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid, block_migration: check.block_migration, source_address: src?.host_ip ?? '127.0.0.1',
+        instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid, block_migration: check.block_migration, source_address: src?.host_ip ?? '127.0.0.1', migrate_data: migrateData,
       }, { timeoutMs: 120_000 });
       await eventFinish(m.db, m.row.uuid, ctx.requestId, event, 'Success').catch(this.logged(ctx, 'record the event', m.row.uuid));
       await m.compute(m.row.host!).cast(ctx, 'live_migration', {
-        instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid, dest: dest.host, dest_address: n?.host_ip ?? check.address, target, block_migration: check.block_migration,
+        instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid, dest: dest.host, dest_address: destAddress, target, block_migration: check.block_migration,
       });
     } catch (e) {
       // An abort of a migration still preparing (2.65) is a cancellation, not an error.

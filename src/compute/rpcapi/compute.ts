@@ -10,8 +10,10 @@
 //       finish_revert_resize; check_can_live_migrate_destination, pre_live_migration,
 //       live_migration, post_live_migration_at_destination, rollback_live_migration_at_destination,
 //       live_migration_force_complete, live_migration_abort; rebuild_instance for an evacuation
+//   1.5 check_can_live_migrate_source; pre_live_migration carries its answer (migrate_data: the
+//       files the destination takes from the source, e.g. the config drive)
 import { call, cast, topicApi } from '../../common/rpc/typed.ts';
-import type { ConsoleEndpoint, ConsoleKind, InjectedFile, InstanceDiagnostics, LiveMigrationTarget, MigratedDisks } from '../virt/driver.ts';
+import type { ConsoleEndpoint, ConsoleKind, InjectedFile, InstanceDiagnostics, LiveMigrationSource, LiveMigrationTarget, MigratedDisks } from '../virt/driver.ts';
 import type { EmbeddedFlavor } from '../objects.ts';
 
 /** What travels with a build over RPC only, never stored (Nova's admin_password, injected_files). */
@@ -21,7 +23,7 @@ type I = { instance_uuid: string };
 /** A move: the instance and its migration record (by uuid). */
 type M = I & { migration_uuid: string };
 
-export const computeApi = topicApi('compute', '1.4', {
+export const computeApi = topicApi('compute', '1.5', {
   build_and_run_instance: cast<I & { node: string } & BuildSecrets>('1.1'),
   terminate_instance: cast<I>('1.0'),
   stop_instance: cast<I>('1.0'),
@@ -50,7 +52,8 @@ export const computeApi = topicApi('compute', '1.4', {
   finish_revert_resize: cast<M & { failed?: string }>('1.4'),
   // --- live migration: destination checks and prepares, the source moves, the destination adopts
   check_can_live_migrate_destination: call<M & { block_migration: boolean | null }, { block_migration: boolean; address: string }>('1.4'),
-  pre_live_migration: call<M & { block_migration: boolean; source_address: string }, LiveMigrationTarget>('1.4'),
+  check_can_live_migrate_source: call<M & { dest: string; dest_address: string }, LiveMigrationSource>('1.5'),
+  pre_live_migration: call<M & { block_migration: boolean; source_address: string; migrate_data?: LiveMigrationSource }, LiveMigrationTarget>('1.5'),
   live_migration: cast<M & { dest: string; dest_address: string; target: LiveMigrationTarget; block_migration: boolean }>('1.4'),
   post_live_migration_at_destination: call<M & { source: string }, void>('1.4'),
   rollback_live_migration_at_destination: cast<M>('1.4'),

@@ -5,6 +5,7 @@
 //       expected_attrs (['metadata'])
 //   1.2 moves: migrate_server (resize, cold migration), live_migrate_instance, evacuate_instance;
 //       for agents: migration_get, migration_update, evacuations_from_host
+//   1.3 migrations_in_progress (an agent's restart puts right the moves it was part of)
 import { call, cast, topicApi } from '../../common/rpc/typed.ts';
 import type { EmbeddedFlavor, InstanceRow } from '../objects.ts';
 import type { MigrationRow } from '../db/tables.ts';
@@ -26,7 +27,7 @@ export interface InstanceOnHost { uuid: string; vm_state: string; task_state: st
 export type MigrationUpdate = Partial<Pick<MigrationRow, 'status' | 'dest_compute' | 'dest_node' | 'dest_host' | 'source_compute' | 'source_node'
   | 'memory_total' | 'memory_processed' | 'memory_remaining' | 'disk_total' | 'disk_processed' | 'disk_remaining'>>;
 
-export const conductorApi = topicApi('conductor', '1.2', {
+export const conductorApi = topicApi('conductor', '1.3', {
   // --- build orchestration ---
   schedule_and_build_instances: cast<{ instance_uuids: string[] } & BuildSecrets>('1.1'),
   unshelve_instance: cast<{ instance_uuid: string }>('1.0'),
@@ -52,6 +53,8 @@ export const conductorApi = topicApi('conductor', '1.2', {
   /** Evacuations away from `host` its agent has not cleaned up yet (Nova's _destroy_evacuated_instances). */
   evacuations_from_host: call<{ host: string }, MigrationRow[]>('1.2'),
   migration_get: call<{ uuid: string }, MigrationRow | null>('1.2'),
+  /** Resizes, cold and live migrations from or to `host` that have not ended (Nova's in-progress statuses). */
+  migrations_in_progress: call<{ host: string }, MigrationRow[]>('1.3'),
   migration_update: call<{ uuid: string; updates: MigrationUpdate; expect_status?: string[] }, MigrationRow>('1.2'),
   add_fault: call<{ uuid: string; code: number; message: string; details?: string; host?: string }, void>('1.0'),
 });

@@ -22,7 +22,7 @@ test('every simple action has a row in the state table', () => {
 });
 
 test('console output, restore, lock, unlock, reset state and delete are rows of the table too', () => {
-  for (const vm of ['active', 'rescued', 'paused', 'stopped', 'suspended', 'error']) checkInstanceState(row(vm, 'rebooting'), 'get_console_output');
+  for (const vm of ['active', 'rescued', 'paused', 'stopped', 'suspended', 'error', 'resized']) checkInstanceState(row(vm, 'rebooting'), 'get_console_output');
   // A guest that never ran has no console: Nova's InstanceNotReady wording.
   assert.throws(() => checkInstanceState(row('building'), 'get_console_output'), (e) => e instanceof Conflict && e.message === 'Instance u1 is not ready');
   assert.throws(() => checkInstanceState(row('active'), 'restore'), (e) => e instanceof Conflict && e.message === "Cannot 'restore' instance u1 while it is in vm_state active");

@@ -41,8 +41,9 @@ export const INSTANCE_STATES = {
   evacuate: { method: 'evacuate', vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR], task: null },
   create_image: { method: 'createImage', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
   backup: { method: 'createBackup', vm: [VM.ACTIVE, VM.STOPPED, VM.PAUSED, VM.SUSPENDED], task: NONE },
-  // A guest that has never run (building) or is gone has no console to read.
-  get_console_output: { method: 'get_console_output', vm: [VM.ACTIVE, VM.RESCUED, VM.PAUSED, VM.STOPPED, VM.SUSPENDED, VM.ERROR], task: null, notReady: true },
+  // A guest that has never run (building) or is gone has no console to read; a resized one
+  // (VERIFY_RESIZE) has, on its new host (Nova checks only that the instance has a host).
+  get_console_output: { method: 'get_console_output', vm: [VM.ACTIVE, VM.RESCUED, VM.PAUSED, VM.STOPPED, VM.SUSPENDED, VM.ERROR, VM.RESIZED], task: null, notReady: true },
   // Nova's restore needs a soft-deleted instance (this cloud never soft-deletes: always 409).
   restore: { method: 'restore', vm: [VM.SOFT_DELETED], task: null },
   // Lock, unlock, reset state and delete are allowed in every state (Nova: vm_state=None, task_state=None).

@@ -21,6 +21,9 @@ export const MIGRATION_STATUS = {
 /** Live migrations the API can force to complete or abort (Nova's in-progress statuses). */
 export const LIVE_IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating'];
 
+/** Moves not ended yet: an agent that restarts during one of these puts it right (agent/moves.ts recoverMoves). 'finished' (VERIFY_RESIZE) is a resting state. */
+export const MOVES_IN_PROGRESS = ['accepted', ...LIVE_IN_PROGRESS, 'pre-migrating', 'migrating', 'confirming', 'reverting'];
+
 export interface NewMigration {
   instance: Pick<InstanceRow, 'uuid' | 'host' | 'node' | 'project_id' | 'user_id'>;
   type: MigrationType;

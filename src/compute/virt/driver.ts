@@ -153,10 +153,19 @@ export type MigratedDisks = Record<string, unknown>;
 /** What the destination prepares for a live migration (qemu: the -incoming URI it listens on). */
 export type LiveMigrationTarget = Record<string, unknown>;
 
+/**
+ * What the source hands the destination before a live migration (Nova's migrate_data from
+ * check_can_live_migrate_source): for qemu, where to fetch the files that must be the source's
+ * own bytes (the config drive, the console log so far); for fake: {}.
+ */
+export type LiveMigrationSource = Record<string, unknown>;
+
 export interface LiveMigrationProgress { totalBytes: number; processedBytes: number; remainingBytes: number }
 export interface LiveMigrationOptions {
   /** Copy the disks too (no shared storage; Stratus never has shared storage today). */
   block: boolean;
+  /** preLiveMigration: what the source's checkCanLiveMigrateSource answered. */
+  source?: LiveMigrationSource;
   onProgress?(p: LiveMigrationProgress): void;
 }
 export interface LiveMigrationResult { totalTimeMs: number; downtimeMs: number | null }
@@ -210,6 +219,8 @@ export interface ComputeDriver {
   confirmMigration?(uuid: string): Promise<void>;
   /** Source, after revert (the destination already destroyed its copy): the kept disks back, g.flavor = OLD flavor, started if powerOn. */
   finishRevertMigration?(g: GuestSpec, opts: { powerOn: boolean }): Promise<void>;
+  /** Source, live, before the destination prepares: what the destination must take from here. */
+  checkCanLiveMigrateSource?(g: GuestSpec, dest: MoveTarget): Promise<LiveMigrationSource>;
   /** Destination, live: get ready to receive (qemu: start with -incoming, disks created empty for block migration). */
   preLiveMigration?(g: GuestSpec, source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget>;
   /** Source, live: move the running guest to dest; resolves when the destination runs it (the source copy is gone). */
@@ -222,6 +233,8 @@ export interface ComputeDriver {
   liveMigrationForceComplete?(uuid: string): Promise<void>;
   /** Source, live, running: cancel; the guest keeps running on the source; liveMigrate rejects with MigrationAborted (virt/errors.ts). */
   liveMigrationAbort?(uuid: string): Promise<void>;
+  /** Source, at agent start, a live migration of this guest left unfinished by the last agent: stop what the hypervisor still does for it; the guest stays here, running if `running` (the instance is ACTIVE, not PAUSED). */
+  cleanupLiveMigration?(uuid: string, o: { running: boolean }): Promise<void>;
   /** Stops background work (QMP connections, timers); guests keep running. */
   cleanupHost?(): Promise<void>;
 }

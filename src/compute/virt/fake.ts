@@ -245,7 +245,8 @@ export class FakeDriver implements ComputeDriver {
       }
       if (state.aborted) throw new MigrationAborted(`Live migration of instance ${g.uuid} was aborted.`);
     } finally {
-      this.live.delete(g.uuid);
+      // A restarted agent's cleanupLiveMigration may have let a new migration start meanwhile.
+      if (this.live.get(g.uuid) === state) this.live.delete(g.uuid);
       if (state.forced && guest.power === POWER.PAUSED && state.aborted) guest.power = POWER.RUNNING;
     }
     this.guests.delete(g.uuid);
@@ -264,6 +265,14 @@ export class FakeDriver implements ComputeDriver {
     if (!m) throw new InvalidState(`Instance ${uuid} is not live-migrating from hypervisor ${this.o.hostname}.`);
     this.get(uuid).power = POWER.PAUSED;
     m.forced = true;
+  }
+  /** The agent that ran liveMigrate is gone; this one cancels what is left of it (a guest paused by a force-complete runs again). */
+  async cleanupLiveMigration(uuid: string, o: { running: boolean }): Promise<void> {
+    const m = this.live.get(uuid);
+    if (m) m.aborted = true;
+    this.live.delete(uuid);
+    const guest = this.guests.get(uuid);
+    if (o.running && guest?.power === POWER.PAUSED) guest.power = POWER.RUNNING;
   }
   async liveMigrationAbort(uuid: string): Promise<void> {
     const m = this.live.get(uuid);

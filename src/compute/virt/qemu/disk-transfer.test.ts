@@ -49,7 +49,7 @@ test('a sparse file crosses whole, stays sparse; wrong tokens and unknown moves 
     assert.equal(up.status, 404);
 
     let bytes = 0;
-    await fetchOffer(offer, dst, (n) => { bytes += n; });
+    await fetchOffer(offer, dst, { onBytes: (n) => { bytes += n; } });
     assert.ok((await readFile(join(dst, 'disk'))).equals(await readFile(join(src, 'disk'))));
     assert.ok(bytes < 8 * MiB, `zero blocks were sent (${bytes} bytes)`);
     const st = await stat(join(dst, 'disk'));

@@ -29,7 +29,7 @@ export interface DiskOffer {
   files: { name: string; size: number }[];
 }
 
-interface Served { dir: string; token: Buffer; files: Map<string, number> }
+interface Served { dir: string; token: Buffer; files: Map<string, number>; expiry?: NodeJS.Timeout }
 
 /** Tokens are compared by their digests: equal lengths for timingSafeEqual, constant time. */
 const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -42,10 +42,22 @@ export class DiskChannel {
 
   constructor(private readonly o: { address: string; port: number; logger: Logger }) {}
 
-  /** Serves `names` (files of `dir`) until end(id); `id` is the migration's (the instance uuid). */
-  async offer(id: string, dir: string, files: { name: string; size: number }[]): Promise<DiskOffer> {
+  /**
+   * Serves `files` (of `dir`) until end(id), or for `ttlMs` at most (an offer whose move may
+   * fail where this host never hears of it); `id` is the move's (the instance uuid).
+   */
+  async offer(id: string, dir: string, files: { name: string; size: number }[], o: { ttlMs?: number } = {}): Promise<DiskOffer> {
     const token = randomBytes(32).toString('base64url');
-    this.offers.set(id, { dir, token: digest(token), files: new Map(files.map((f) => [f.name, f.size])) });
+    clearTimeout(this.offers.get(id)?.expiry);
+    const served: Served = { dir, token: digest(token), files: new Map(files.map((f) => [f.name, f.size])) };
+    if (o.ttlMs) {
+      served.expiry = setTimeout(() => {
+        if (this.offers.get(id) !== served) return;
+        this.end(id).catch((err) => this.o.logger.warn({ err, instance: id }, 'disk channel: could not close after the last offer expired'));
+      }, o.ttlMs);
+      served.expiry.unref();
+    }
+    this.offers.set(id, served);
     const server = await this.listen();
     const { port } = server.address() as AddressInfo;
     const host = this.o.address.includes(':') ? `[${this.o.address}]` : this.o.address;
@@ -54,13 +66,18 @@ export class DiskChannel {
 
   /** The migration ended: its token no longer opens anything; the server stops when no offer is left. */
   async end(id: string): Promise<void> {
+    clearTimeout(this.offers.get(id)?.expiry);
     this.offers.delete(id);
     if (this.offers.size === 0) await this.close();
   }
 
   async close(): Promise<void> {
+    for (const o of this.offers.values()) clearTimeout(o.expiry);
     this.offers.clear();
-    const s = this.server ?? await this.starting?.catch(() => undefined);
+    let s = this.server;
+    // A server still starting is waited for; one that failed to listen has nothing to close
+    // (its error went to the offer() that started it).
+    if (!s && this.starting) s = await this.starting.catch(() => undefined);
     this.server = undefined;
     this.starting = undefined;
     if (!s) return;
@@ -124,11 +141,13 @@ async function* frames(path: string, size: number, hash: ReturnType<typeof creat
 }
 
 /** The destination side: fetches every file of the offer into dir (sparse where the source had zeros), hash-checked. */
-export async function fetchOffer(offer: DiskOffer, dir: string, onBytes?: (n: number) => void): Promise<void> {
-  for (const f of offer.files) await fetchFile(offer, f, join(dir, f.name), onBytes);
+export async function fetchOffer(offer: DiskOffer, dir: string, o: FetchOptions = {}): Promise<void> {
+  for (const f of offer.files) await fetchFile(offer, f, join(dir, f.name), o);
 }
 
-async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, out: string, onBytes?: (n: number) => void): Promise<void> {
+interface FetchOptions { onBytes?: (n: number) => void; logger?: Logger }
+
+async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, out: string, o: FetchOptions): Promise<void> {
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
     const req = request(`${offer.url}/${encodeURIComponent(f.name)}`, { headers: { [TOKEN_HEADER]: offer.token } }, resolve);
     req.on('error', reject);
@@ -140,6 +159,7 @@ async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, ou
   }
   const tmp = `${out}.part`;
   const fh = await open(tmp, 'w', 0o640);
+  let closed = false;
   const hash = createHash('sha256');
   try {
     await fh.truncate(f.size);
@@ -160,7 +180,7 @@ async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, ou
           continue;
         }
         await fh.write(buf, FRAME_HEADER, frame.len, frame.off);
-        onBytes?.(frame.len);
+        o.onBytes?.(frame.len);
         const rest = buf.subarray(FRAME_HEADER + frame.len);
         parts = rest.length ? [rest] : [];
         have = rest.length;
@@ -171,9 +191,10 @@ async function fetchFile(offer: DiskOffer, f: { name: string; size: number }, ou
     const want = res.trailers['x-sha256'];
     if (!want || want !== hash.digest('hex')) throw new MigrationPreCheckError(`${f.name} arrived damaged (SHA-256 ${want ? 'mismatch' : 'missing'})`);
     await fh.close();
+    closed = true;
     await rename(tmp, out);
   } catch (e) {
-    await fh.close().catch(() => undefined);
+    if (!closed) await fh.close().catch((err) => o.logger?.warn({ err, file: f.name }, 'disk channel: could not close a refused file'));
     await rm(tmp, { force: true });
     res.destroy();
     throw e;

@@ -14,7 +14,7 @@ import type { Logger } from '../../../common/logging.ts';
 import { POWER, POWER_NAMES } from '../../objects.ts';
 import type {
   ComputeDriver, ConsoleEndpoint, ConsoleKind, FlavorSpec, GuestInfo, GuestSpec, HostResources, ImageSpec, InstanceDiagnostics, LifecycleEvent,
-  LiveMigrationOptions, LiveMigrationResult, LiveMigrationTarget, MigratedDisks, MoveTarget, SnapshotTarget,
+  LiveMigrationOptions, LiveMigrationResult, LiveMigrationSource, LiveMigrationTarget, MigratedDisks, MoveTarget, SnapshotTarget,
 } from '../driver.ts';
 import { InstanceNotFound, InvalidState, NotSupported } from '../errors.ts';
 import { run } from '../../../guest/run.ts';
@@ -349,7 +349,8 @@ export class QemuDriver implements ComputeDriver {
     }
     if (configDriveRequired(spec, this.o.config, { launched: o.launched })) {
       const cd = join(dir, 'disk.config');
-      await buildConfigDrive(spec, cd, { config: this.o.config });
+      // A moved guest keeps the drive it came with (its bytes are what the guest may have read).
+      if (!keep(cd)) await buildConfigDrive(spec, cd, { config: this.o.config });
       disks.push({ id: 'config', path: cd, format: 'raw', bus: cdBus, media: 'cdrom', readonly: true });
     }
 
@@ -674,12 +675,14 @@ export class QemuDriver implements ComputeDriver {
   finishMigration(g: GuestSpec, disks: MigratedDisks, opts: { resize: boolean; powerOn: boolean }): Promise<void> { return this.mover.finishMigration(g, disks, opts); }
   confirmMigration(uuid: string): Promise<void> { return this.mover.confirmMigration(uuid); }
   finishRevertMigration(g: GuestSpec, opts: { powerOn: boolean }): Promise<void> { return this.mover.finishRevertMigration(g, opts); }
+  checkCanLiveMigrateSource(g: GuestSpec, dest: MoveTarget): Promise<LiveMigrationSource> { return this.mover.checkCanLiveMigrateSource(g, dest); }
   preLiveMigration(g: GuestSpec, source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget> { return this.mover.preLiveMigration(g, source, opts); }
   liveMigrate(g: GuestSpec, dest: MoveTarget, target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult> { return this.mover.liveMigrate(g, dest, target, opts); }
   postLiveMigrationAtDestination(g: GuestSpec): Promise<void> { return this.mover.postLiveMigrationAtDestination(g); }
   rollbackLiveMigrationAtDestination(uuid: string): Promise<void> { return this.mover.rollbackLiveMigrationAtDestination(uuid); }
   liveMigrationForceComplete(uuid: string): Promise<void> { return this.mover.liveMigrationForceComplete(uuid); }
   liveMigrationAbort(uuid: string): Promise<void> { return this.mover.liveMigrationAbort(uuid); }
+  cleanupLiveMigration(uuid: string, o: { running: boolean }): Promise<void> { return this.mover.cleanupLiveMigration(uuid, o); }
 
   // ---- host and guest information
 

@@ -17,9 +17,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../../../common/config.ts';
 import type { Logger } from '../../../common/logging.ts';
-import { run } from '../../../guest/run.ts';
+import { run, ToolError } from '../../../guest/run.ts';
 import type {
-  FlavorSpec, GuestSpec, ImageSpec, LiveMigrationOptions, LiveMigrationResult, LiveMigrationTarget, MigratedDisks, MoveTarget,
+  FlavorSpec, GuestSpec, ImageSpec, LiveMigrationOptions, LiveMigrationResult, LiveMigrationSource, LiveMigrationTarget, MigratedDisks, MoveTarget,
 } from '../driver.ts';
 import { InstanceNotFound, InvalidState, MigrationAborted, MigrationPreCheckError } from '../errors.ts';
 import { files } from './cmdline.ts';
@@ -30,9 +30,27 @@ import type { Qmp } from './qmp.ts';
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long a paused source waits for its mirrors' last writes before it gives the move up (and runs on). */
+const MIRROR_END_MS = 120_000;
+/** The bandwidth a held block device gets (holdDiskIo): 1 byte/s, no request goes through. */
+const HELD_BPS = 1;
 
-/** Files of a guest directory that a cold move carries (swap and config drive are made anew). */
-const CARRIED = ['disk', 'disk.eph0', 'OVMF_VARS.fd', 'console.log'];
+interface QueryMigrate { status?: string; 'total-time'?: number; downtime?: number; 'error-desc'?: string; ram?: { total: number; transferred: number; remaining: number } }
+
+/**
+ * Files of a guest directory that a cold move carries (swap is made anew). The config drive is
+ * carried, not rebuilt, as Nova does: a rebuilt one differs (its random_seed, its timestamps).
+ */
+const CARRIED = ['disk', 'disk.eph0', 'disk.config', 'OVMF_VARS.fd', 'console.log'];
+/**
+ * What a live migration's destination takes from the source before it starts: the config drive
+ * (the guest may have read it; its bytes must not change under it) and the console log so far
+ * (a snapshot: the guest keeps writing the real one), so that the log goes on on the destination.
+ */
+const LIVE_CONFIG = 'disk.config';
+const LIVE_CONSOLE = 'console.log.live';
+/** A live migration's source offer lasts this long when no migration comes to end it. */
+const LIVE_OFFER_TTL_MS = 10 * 60_000;
 
 /** What the driver lends the mover: its own primitives, nothing more. */
 export interface MoveHost {
@@ -42,7 +60,7 @@ export interface MoveHost {
   readonly cache: ImageCache;
   gdir(uuid: string): string;
   /** The guest's saved spec and plan; InstanceNotFound when there is none. */
-  guest(uuid: string): Promise<{ spec: GuestSpec; plan: { disks: { id: string; path: string; format: string; media: string; readonly?: boolean }[] }; images: string[] }>;
+  guest(uuid: string): Promise<{ spec: GuestSpec; plan: { accel: string; disks: { id: string; path: string; format: string; media: string; readonly?: boolean }[] }; images: string[] }>;
   /** Builds the guest directory's plan; `keepDisks`: a root overlay and ephemeral disk already there are used as they are. */
   prepare(spec: GuestSpec, dir: string, o: { keepDisks?: boolean }): Promise<unknown>;
   save(uuid: string, p: unknown): Promise<void>;
@@ -74,8 +92,11 @@ interface QemuMigratedDisks {
   offer?: DiskOffer;
 }
 
-/** A live migration under way on the source. */
-interface Outgoing { aborted: boolean; paused: boolean }
+/** A live migration under way on the source; `held`: the block devices whose I/O holdDiskIo stopped. */
+interface Outgoing { aborted: boolean; paused: boolean; held: string[] }
+
+/** block_set_io_throttle's arguments: every limit 0 (none) unless given. */
+const throttle = (device: string, bps: number) => ({ device, bps, bps_rd: 0, bps_wr: 0, iops: 0, iops_rd: 0, iops_wr: 0 });
 
 async function virtualSize(path: string, format = 'qcow2'): Promise<number> {
   const info = JSON.parse((await run('qemu-img', ['info', '-U', '--output=json', '-f', format, path])).stdout) as { 'virtual-size': number };
@@ -95,6 +116,14 @@ function freePort(address: string): Promise<number> {
 }
 
 const hostPart = (a: string) => (a.includes(':') ? `[${a}]` : a);
+
+/** A file's stat, or undefined when it is not there (only then: other errors are real). */
+async function statIfAny(path: string) {
+  try { return await stat(path); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
 
 export class Mover {
   private readonly channel: DiskChannel;
@@ -131,7 +160,7 @@ export class Mover {
       if (dest.host === this.h.hostname) return { ...out, localDir: keep };
       const carried: { name: string; size: number }[] = [];
       for (const name of CARRIED) {
-        const st = await stat(join(keep, name)).catch(() => undefined);
+        const st = await statIfAny(join(keep, name));
         if (st) carried.push({ name, size: st.size });
       }
       this.h.logger.info({ instance: uuid, dest: dest.host, files: carried }, 'cold move: disks offered on the disk channel');
@@ -153,7 +182,7 @@ export class Mover {
             if (existsSync(join(d.localDir, name))) await copyFile(join(d.localDir, name), join(dir, name), constants.COPYFILE_FICLONE);
           }
         } else if (d.offer) {
-          await fetchOffer(d.offer, dir);
+          await fetchOffer(d.offer, dir, { logger: this.h.logger });
         } else {
           throw new MigrationPreCheckError('The move names no disks to take (neither a local directory nor a disk channel offer)');
         }
@@ -162,7 +191,7 @@ export class Mover {
         await this.h.save(uuid, p);
         if (opts.powerOn) await this.h.launch(uuid);
       } catch (e) {
-        await this.h.hardStop(uuid).catch(() => undefined);
+        await this.h.hardStop(uuid).catch((err) => this.h.logger.warn({ err, instance: uuid }, 'cold move refused: could not stop the guest it had started'));
         this.h.forget(uuid);
         await rm(dir, { recursive: true, force: true });
         throw e;
@@ -188,11 +217,15 @@ export class Mover {
       else if (ephGb * GiB > size) {
         await truncate(eph, ephGb * GiB);
         // e2fsck first: resize2fs refuses a filesystem not checked since it was last mounted.
-        await run('e2fsck', ['-f', '-p', eph]).catch(() => undefined);
+        // Exit 1 and 2 mean it fixed something, which is fine to grow; worse is refused.
+        await run('e2fsck', ['-f', '-p', eph]).catch((e) => {
+          if (!(e instanceof ToolError) || (e.code !== 1 && e.code !== 2)) throw new MigrationPreCheckError(`The ephemeral disk of ${g.uuid} cannot be grown: ${(e as Error).message}`);
+          this.h.logger.info({ instance: g.uuid, fsck: e.message }, 'cold move: e2fsck repaired the ephemeral disk before growing it');
+        });
         await run('resize2fs', ['-f', eph]);
       }
     }
-    for (const f of ['disk.swap', 'disk.config']) await rm(join(dir, f), { force: true });
+    await rm(join(dir, 'disk.swap'), { force: true });
   }
 
   async confirmMigration(uuid: string): Promise<void> {
@@ -222,6 +255,24 @@ export class Mover {
     });
   }
 
+  // ---- live migration: source, before the destination prepares
+
+  async checkCanLiveMigrateSource(g: GuestSpec, dest: MoveTarget): Promise<LiveMigrationSource> {
+    const uuid = g.uuid;
+    await this.h.guest(uuid);
+    if (!this.h.qmp(uuid)) throw new InvalidState(`Instance ${uuid} is not running: it cannot be live migrated`);
+    const dir = this.h.gdir(uuid);
+    await copyFile(files(dir).console, join(dir, LIVE_CONSOLE)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; /* no log yet */ });
+    const offered: { name: string; size: number }[] = [];
+    for (const name of [LIVE_CONFIG, LIVE_CONSOLE]) {
+      const st = await statIfAny(join(dir, name));
+      if (st) offered.push({ name, size: st.size });
+    }
+    if (!offered.length) return {};
+    this.h.logger.info({ instance: uuid, dest: dest.host, files: offered }, 'live migration: config drive and console log offered on the disk channel');
+    return { offer: await this.channel.offer(uuid, dir, offered, { ttlMs: LIVE_OFFER_TTL_MS }) };
+  }
+
   // ---- live migration: destination
 
   async preLiveMigration(g: GuestSpec, source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget> {
@@ -231,8 +282,15 @@ export class Mover {
     if (existsSync(files(dir).guest)) throw new MigrationPreCheckError(`Instance ${uuid} already has a guest on the destination host ${this.h.hostname}`);
     this.h.hold(uuid, true);
     try {
-      // The same devices as on the source, from the same spec; disks empty on the local base.
-      const p = await this.h.prepare(g, dir, {});
+      // The same devices as on the source, from the same spec; disks empty on the local base,
+      // but the source's own config drive and console log.
+      const offer = (opts.source as { offer?: DiskOffer } | undefined)?.offer;
+      if (offer) {
+        await mkdir(dir, { recursive: true, mode: 0o750 });
+        await fetchOffer(offer, dir, { logger: this.h.logger });
+        if (existsSync(join(dir, LIVE_CONSOLE))) await rename(join(dir, LIVE_CONSOLE), files(dir).console);
+      }
+      const p = await this.h.prepare(g, dir, { keepDisks: true });
       await this.h.save(uuid, p);
       const [migPort, nbdPort] = [await freePort(this.myIp), await freePort(this.myIp)];
       await this.h.launch(uuid, { incoming: `tcp:${hostPart(this.myIp)}:${migPort}`, paused: true });
@@ -267,7 +325,8 @@ export class Mover {
         if (i > 600) throw new Error(`the incoming migration of ${uuid} did not finish`);
         await sleep(50);
       }
-      await qmp.execute('nbd-server-stop').catch(() => undefined);
+      // Only the mirrors wrote to it; an error stopping it must not stop the guest from running on.
+      await qmp.execute('nbd-server-stop').catch((err) => this.h.logger.warn({ err, instance: uuid }, 'live migration: could not stop the incoming NBD server'));
       await qmp.execute('cont');
       const p = await this.h.guest(uuid);
       const { adminPassword: _pw, injectedFiles: _f, ...spec } = g;
@@ -278,7 +337,7 @@ export class Mover {
   }
 
   async rollbackLiveMigrationAtDestination(uuid: string): Promise<void> {
-    await this.h.hardStop(uuid).catch(() => undefined);
+    await this.h.hardStop(uuid).catch((err) => this.h.logger.warn({ err, instance: uuid }, 'live migration rollback: could not stop the incoming guest'));
     this.h.forget(uuid);
     await rm(this.h.gdir(uuid), { recursive: true, force: true });
     this.h.hold(uuid, false);
@@ -294,7 +353,8 @@ export class Mover {
     return this.h.op(uuid, async () => {
       const qmp = this.h.qmp(uuid);
       if (!qmp) throw new InvalidState(`Instance ${uuid} is not running: it cannot be live migrated`);
-      const state: Outgoing = { aborted: false, paused: false };
+      const state: Outgoing = { aborted: false, paused: false, held: [] };
+      const tcg = (await this.h.guest(uuid)).plan.accel === 'tcg';
       this.outgoing.set(uuid, state);
       const t0 = Date.now();
       const jobs = t.disks.map((d) => `mig-${d.id}`);
@@ -323,29 +383,40 @@ export class Mover {
           if (mine.every((j) => j.ready)) break;
           await sleep(100);
         }
-        // 2. Memory and device state.
+        // 2. Memory, then (paused before the switch-over) the mirrors' end, then device state.
         const bw = this.h.config.get<number>('qemu', 'live_migration_bandwidth');
+        // MIGRATION events say at once when the source pauses: polling would add its period to the downtime.
+        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: true }, { capability: 'events', state: true }] });
         await qmp.execute('migrate-set-parameters', {
           'max-bandwidth': (bw > 0 ? bw : 100 * 1024) * MiB, 'downtime-limit': this.h.config.get<number>('qemu', 'live_migration_downtime'),
         });
+        if (tcg) await this.holdDiskIo(qmp, uuid, state);
         await qmp.execute('migrate', { uri: t.uri });
-        let m: { status?: string; 'total-time'?: number; downtime?: number; 'error-desc'?: string; ram?: { total: number; transferred: number; remaining: number } };
+        let m: QueryMigrate;
+        let mirrorsDone = false;
         for (;;) {
           m = await qmp.execute('query-migrate');
           if (m.ram) opts.onProgress?.({ totalBytes: diskTotal + m.ram.total, processedBytes: diskTotal + m.ram.transferred, remainingBytes: m.ram.remaining });
           if (m.status === 'completed') break;
           if (m.status === 'cancelled') throw new MigrationAborted(`Live migration of ${uuid} aborted; the guest keeps running on ${this.h.hostname}`);
           if (m.status === 'failed') throw new MigrationPreCheckError(`Live migration of ${uuid} to ${dest.host} failed: ${m['error-desc'] ?? 'QEMU gave no reason'}`);
-          await sleep(m.status === 'device' ? 5 : 50);
+          if (m.status === 'pre-switchover' && !mirrorsDone) {
+            // 3. The guest is paused, its RAM is across, its device state not yet: the mirrors
+            // write out their last dirty blocks now and end (a READY mirror's cancel is a
+            // completion without pivot). Only then do the devices go across and the source
+            // hand its disks over. Ending them after the switch-over instead (the old order)
+            // let the destination take over disks still being written and crashed guests under
+            // heavy disk I/O ("list_add corruption"); this is libvirt's order.
+            await this.endMirrors(qmp, uuid, jobs, failures);
+            mirrorsDone = true;
+            await this.releaseDiskIo(qmp, uuid, state.held);
+            if (state.aborted) throw new MigrationAborted(`Live migration of ${uuid} aborted; the guest keeps running on ${this.h.hostname}`);
+            await qmp.execute('migrate-continue', { state: 'pre-switchover' });
+            continue;
+          }
+          await qmp.waitEvent('MIGRATION', 50);
         }
-        // 3. The guest is paused here now: the mirrors' last writes go out, then this copy goes.
-        for (const j of jobs) await qmp.execute('block-job-cancel', { device: j }).catch(() => undefined);
-        for (let i = 0; i < 600; i++) {
-          const left = (await qmp.execute<{ device: string }[]>('query-block-jobs')).filter((j) => jobs.includes(j.device));
-          if (!left.length) break;
-          await sleep(20);
-        }
-        if (failures.length) throw new MigrationPreCheckError(`The disks of ${uuid} did not reach ${dest.host}: ${failures.join('; ')}`);
+        if (!mirrorsDone) throw new MigrationPreCheckError(`Live migration of ${uuid} completed without pausing before the switch-over: its disks may not be in step`);
         await this.h.hardStop(uuid);
         this.h.forget(uuid);
         await rm(this.h.gdir(uuid), { recursive: true, force: true });
@@ -354,22 +425,115 @@ export class Mover {
         return result;
       } catch (e) {
         // The guest stays here, running as it was.
-        await qmp.execute('migrate_cancel').catch(() => undefined);
-        for (const j of jobs) await qmp.execute('block-job-cancel', { device: j, force: true }).catch(() => undefined);
-        for (let i = 0; i < 100; i++) {
-          const s = await qmp.execute<{ status: string; running: boolean }>('query-status').catch(() => undefined);
-          if (!s || s.status !== 'finish-migrate') {
-            if (s && !s.running && (state.paused || s.status === 'postmigrate')) await qmp.execute('cont').catch(() => undefined);
-            break;
-          }
-          await sleep(20);
-        }
+        await this.rollBackSource(qmp, uuid, jobs, state);
         throw e;
       } finally {
         qmp.off('event', onEvent);
         this.outgoing.delete(uuid);
+        // The destination took the offered files in its preLiveMigration, long before.
+        await this.channel.end(uuid);
+        await rm(join(this.h.gdir(uuid), LIVE_CONSOLE), { force: true });
       }
     });
+  }
+
+  /**
+   * A live migration given up on the source: QEMU's migration cancelled, the mirrors abandoned,
+   * the guest running again (QEMU resumes it on a cancel; a force-complete's pause or a
+   * finished migration's is ours to undo). Every step is tried; each failure is logged.
+   */
+  private async rollBackSource(qmp: Qmp, uuid: string, jobs: string[], state: Outgoing): Promise<void> {
+    const warn = (what: string) => (err: unknown) => { this.h.logger.warn({ err, instance: uuid }, `live migration rollback: could not ${what}`); };
+    await qmp.execute('migrate_cancel').catch(warn('cancel the migration'));
+    await this.releaseDiskIo(qmp, uuid, state.held);
+    const left = await qmp.execute<{ device: string }[]>('query-block-jobs').catch((err) => { warn('list the disk mirrors')(err); return []; });
+    for (const j of left.filter((x) => jobs.includes(x.device))) await qmp.execute('block-job-cancel', { device: j.device, force: true }).catch(warn(`abandon the mirror ${j.device}`));
+    for (let i = 0; ; i++) {
+      const s = await qmp.execute<{ status: string; running: boolean }>('query-status').catch((err) => { warn('read the guest state')(err); return undefined; });
+      if (!s) return;
+      if (s.status !== 'finish-migrate') {
+        if (!s.running && (state.paused || s.status === 'postmigrate')) await qmp.execute('cont').catch(warn('resume the guest'));
+        break;
+      }
+      if (i === 100) { this.h.logger.warn({ instance: uuid }, 'live migration rollback: the guest stayed in finish-migrate'); break; }
+      await sleep(20);
+    }
+    await this.unsetPause(qmp, uuid);
+  }
+
+  /**
+   * Under TCG, the guest's disk I/O waits while its memory is copied (its block devices
+   * throttled to HELD_BPS; the vCPU runs on). A guest reading its disk during the memory copy
+   * came out of about 1 live migration in 3 (5 in 15) with corrupted memory on the destination (kernel
+   * "list_add corruption", segfaults), however the disk mirrors were ended: the same guest with
+   * its I/O on tmpfs, or paused for the memory copy, never did (10 runs each). The requests held
+   * back complete when the source stops for the switch-over (QEMU's drain lifts the throttle),
+   * and their pages go in the final pass. KVM guests are not held.
+   */
+  private async holdDiskIo(qmp: Qmp, uuid: string, state: Outgoing): Promise<void> {
+    const blocks = await qmp.execute<{ device: string; inserted?: unknown }[]>('query-block');
+    for (const b of blocks.filter((x) => x.inserted)) {
+      await qmp.execute('block_set_io_throttle', throttle(b.device, HELD_BPS));
+      state.held.push(b.device);
+    }
+  }
+
+  private async releaseDiskIo(qmp: Qmp, uuid: string, held: string[]): Promise<void> {
+    while (held.length) {
+      const device = held.pop()!;
+      await qmp.execute('block_set_io_throttle', throttle(device, 0))
+        .catch((err) => this.h.logger.warn({ err, instance: uuid, device }, 'live migration: could not give a block device its I/O back'));
+    }
+  }
+
+  /** The guest runs on here: a later migrate (suspend's) must not stop before its switch-over. */
+  private async unsetPause(qmp: Qmp, uuid: string): Promise<void> {
+    // QEMU refuses capability changes until the cancelled migration has wound down.
+    for (let i = 0; i < 250; i++) {
+      let m: QueryMigrate;
+      try { m = await qmp.execute<QueryMigrate>('query-migrate'); } catch (err) {
+        this.h.logger.warn({ err, instance: uuid }, 'live migration rollback: could not read the migration state');
+        break;
+      }
+      if (!['active', 'cancelling', 'pre-switchover', 'device', 'setup'].includes(m.status ?? '')) break;
+      await sleep(20);
+    }
+    await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: false }] })
+      .catch((err) => this.h.logger.warn({ err, instance: uuid }, 'live migration rollback: could not unset pause-before-switchover'));
+  }
+
+  /**
+   * Source, after an agent restart found a live migration of this guest unfinished: what QEMU
+   * still does for it stops (its migration, the disk mirrors), and the guest runs on here.
+   */
+  async cleanupLiveMigration(uuid: string, o: { running: boolean }): Promise<void> {
+    const qmp = this.h.qmp(uuid);
+    if (!qmp) return;
+    const state = this.outgoing.get(uuid);
+    if (state) { await this.liveMigrationAbort(uuid); return; }
+    const jobs = (await qmp.execute<{ device: string }[]>('query-block-jobs')).map((j) => j.device).filter((d) => d.startsWith('mig-'));
+    const held = (await qmp.execute<{ device: string; inserted?: { bps: number } }[]>('query-block')).filter((b) => b.inserted?.bps === HELD_BPS).map((b) => b.device);
+    await this.rollBackSource(qmp, uuid, jobs, { aborted: true, paused: false, held });
+    const s = await qmp.execute<{ status: string }>('query-status');
+    // Paused by the move (pre-switchover, a force-complete): ours to resume, unless the instance is PAUSED.
+    if (o.running && (s.status === 'paused' || s.status === 'postmigrate')) await qmp.execute('cont');
+    this.h.logger.info({ instance: uuid, jobs }, 'live migration left by a restarted agent: cancelled, the guest runs on here');
+  }
+
+  /**
+   * Ends the READY mirrors of a paused source: block-job-cancel completes each one after its
+   * final synchronisation. Every job must be gone, without error, before the switch-over.
+   */
+  private async endMirrors(qmp: Qmp, uuid: string, jobs: string[], failures: string[]): Promise<void> {
+    for (const j of jobs) await qmp.execute('block-job-cancel', { device: j });
+    const t0 = Date.now();
+    for (;;) {
+      const left = (await qmp.execute<{ device: string }[]>('query-block-jobs')).filter((j) => jobs.includes(j.device));
+      if (failures.length) throw new MigrationPreCheckError(`The disks of ${uuid} did not reach the destination: ${failures.join('; ')}`);
+      if (!left.length) return;
+      if (Date.now() - t0 > MIRROR_END_MS) throw new MigrationPreCheckError(`The disk mirrors of ${uuid} did not finish their last writes within ${MIRROR_END_MS / 1000} s`);
+      await qmp.waitEvent('BLOCK_JOB_COMPLETED', 10);
+    }
   }
 
   async liveMigrationForceComplete(uuid: string): Promise<void> {
@@ -386,6 +550,7 @@ export class Mover {
     const qmp = this.h.qmp(uuid);
     if (!state || !qmp) throw new InvalidState(`Instance ${uuid} is not being live migrated from this host`);
     state.aborted = true;
-    await qmp.execute('migrate_cancel').catch(() => undefined);
+    // Still copying the disks, QEMU has no migration to cancel yet: liveMigrate sees `aborted`.
+    await qmp.execute('migrate_cancel').catch((err) => this.h.logger.warn({ err, instance: uuid }, 'live migration abort: migrate_cancel failed; the copy stops at its next check'));
   }
 }
