@@ -91,6 +91,7 @@ export class Scheduler {
     const q = new URLSearchParams({ resources: want, limit: String(d.config.get<number>('scheduler', 'max_placement_results')) });
     q.set('required', [...required, ...forbidden.map((t) => `!${t}`)].join(','));
     const cands = await d.placement.allocationCandidates(q.toString());
+    d.logger.debug({ instances: uuids, candidates: cands.allocation_requests.length }, 'placement answered the allocation candidates');
     const traitsText = [required.length ? `required traits: ${required.join(', ')}` : '', `forbidden traits: ${forbidden.join(', ')}`].filter(Boolean).join('; ');
     if (!cands.allocation_requests.length) {
       // Were there hosts with room that are only disabled? Then say so, as ComputeFilter would.
@@ -158,7 +159,7 @@ export class Scheduler {
     try {
       await pickHosts(hosts, uuids, {
         filters: enabled, weighers, subset, view, resources, notes,
-        claim: (uuid, h) => d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id),
+        claim: (uuid, h) => { d.logger.debug({ instance: uuid, host: h.state.host }, 'claiming in placement'); return d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id); },
       }, chosen);
     } catch (e) {
       // All or nothing, as Nova: release what this request already claimed.

@@ -21,7 +21,7 @@ import { run } from '../../../guest/run.ts';
 import { chooseAccelerator, qemuVersion, type Accelerator, type QemuVersion } from './accel.ts';
 import { Qmp } from './qmp.ts';
 import { files, qemuArgs, userNetdev, type DiskBus, type LaunchPlan, type PlanDisk } from './cmdline.ts';
-import { ImageCache, baseName as baseNameOf, type ImageSource } from './image-cache.ts';
+import { ImageCache, type ImageSource } from './image-cache.ts';
 import { checkFreeSpace, checkRootFits, createEphemeral, createOverlay, createSwap, flatten } from './disks.ts';
 import { capabilityTraits, hostResources, ovmf } from './host.ts';
 import { Mover } from './migration.ts';
@@ -54,6 +54,16 @@ export interface QemuDriverOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A spawn's timeline: when it began (performance.now()) and each step's end, in ms since then. */
+export type Marks = { t0: number } & Record<string, number>;
+const elapsed = (m: Marks) => Math.round((performance.now() - m.t0) * 10) / 10;
+
+/** Waits for every job (none is left writing into a directory its caller is about to remove), then throws the first failure. */
+async function settleAll(jobs: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(jobs)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 /** Our guest's process is alive: the pid exists and its command line names the instance (pids get recycled). /proc reads do not block. */
 function alive(pid: number, uuid: string): boolean {
@@ -242,15 +252,19 @@ export class QemuDriver implements ComputeDriver {
 
   // ---- launching and stopping processes
 
-  private async launch(uuid: string, o: { incoming?: string; paused?: boolean } = {}): Promise<void> {
+  /** `marks`: a spawn's timeline (exec: qemu started, daemonized: its parent returned, qmp: attached). */
+  private async launch(uuid: string, o: { incoming?: string; paused?: boolean; marks?: Marks } = {}): Promise<void> {
     const p = await this.guest(uuid);
     const plan = p.rescuePlan ?? p.plan;
     const f = files(plan.dir);
-    for (const s of [f.qmp, f.serial, f.vnc, f.qga, f.pid]) await rm(s, { force: true });
+    await Promise.all([f.qmp, f.serial, f.vnc, f.qga, f.pid].map((s) => rm(s, { force: true })));
+    if (o.marks) o.marks.exec = elapsed(o.marks);
     await run(this.binary, qemuArgs(plan, o), { timeoutMs: 60_000 });
+    if (o.marks) o.marks.daemonized = elapsed(o.marks);
     const pid = await this.pidOf(uuid);
     if (!pid) throw new Error(`qemu for ${uuid} did not stay up (no live process in ${f.pid})`);
     await this.attach(uuid, pid);
+    if (o.marks) o.marks.qmp = elapsed(o.marks);
   }
 
   /** Waits for the process itself (not the QMP connection, which closes first) to be gone. */
@@ -310,9 +324,13 @@ export class QemuDriver implements ComputeDriver {
     return v === 'virtio' || v === 'ide' || v === 'scsi' || v === 'sata' || v === 'usb' ? v : fallback;
   }
 
-  /** Builds every disk and the launch plan; on failure removes what it made. */
-  private async prepare(spec: GuestSpec, dir: string, o: { launched?: boolean; keepDisks?: boolean } = {}): Promise<Persisted> {
+  /**
+   * Builds every disk and the launch plan; on failure removes what it made. `marks` (a spawn's
+   * timeline) gets the milliseconds since `marks.t0` at which each step finished.
+   */
+  private async prepare(spec: GuestSpec, dir: string, o: { launched?: boolean; keepDisks?: boolean; marks?: Marks } = {}): Promise<Persisted> {
     const keep = (path: string) => !!o.keepDisks && existsSync(path);
+    const mark = (step: string) => { if (o.marks) o.marks[step] = elapsed(o.marks); };
     if (!this.accel) throw new Error('QEMU driver used before initHost');
     if (!spec.imageId) throw new NotSupported('The QEMU driver boots from images only (no volumes)');
     const props = this.imageProps(spec);
@@ -325,33 +343,37 @@ export class QemuDriver implements ComputeDriver {
     // Refused before any work: the image does not fit the root disk.
     if (meta.virtualSize != null) checkRootFits(meta.virtualSize, rootGb, spec.imageId);
     // Space for what is not cached yet plus the disks' own metadata and the config drive.
-    const downloading = [meta].filter((m) => !existsSync(join(this.cache.dir, `${baseNameOf(m.id)}.info`))).reduce((n, m) => n + (m.size ?? 0), 0);
-    await mkdir(this.dir, { recursive: true });
+    const downloading = this.cache.has(spec.imageId) ? 0 : meta.size ?? 0;
+    await mkdir(dir, { recursive: true, mode: 0o750 }); // instances_path with it
     await checkFreeSpace(this.dir, downloading + 64 * MiB + (ephGb ? 64 * MiB : 0) + (swapMb ? 16 * MiB : 0), `instance ${spec.uuid}`);
-    const base = await this.cache.get(spec.imageId, meta);
-    checkRootFits(base.virtualSize, rootGb, spec.imageId);
-    const images = [spec.imageId];
-
-    await mkdir(dir, { recursive: true, mode: 0o750 });
+    mark('checks');
+    // The config drive needs no disk: it is built while the base is fetched and the disks made.
+    const configDrive = configDriveRequired(spec, this.o.config, { launched: o.launched }) ? join(dir, 'disk.config') : undefined;
+    const jobs: Promise<unknown>[] = [];
+    if (configDrive) jobs.push(buildConfigDrive(spec, configDrive, { config: this.o.config }).then(() => mark('configDrive')));
     const diskBus = this.bus(props.hw_disk_bus, 'virtio');
     const cdBus = this.bus(props.hw_cdrom_bus, 'ide');
     const disks: PlanDisk[] = [];
     const root = join(dir, 'disk');
-    if (!keep(root)) await createOverlay(base, root, rootGb);
+    jobs.push((async () => {
+      const base = await this.cache.get(spec.imageId!, meta);
+      mark('image');
+      checkRootFits(base.virtualSize, rootGb, spec.imageId!);
+      if (!keep(root)) await createOverlay(base, root, rootGb);
+      mark('overlay');
+    })());
     disks.push({ id: 'root', path: root, format: 'qcow2', bus: diskBus, media: 'disk', bootIndex: 1 });
     if (ephGb > 0) {
-      if (!keep(join(dir, 'disk.eph0'))) await createEphemeral(join(dir, 'disk.eph0'), ephGb);
+      if (!keep(join(dir, 'disk.eph0'))) jobs.push(createEphemeral(join(dir, 'disk.eph0'), ephGb));
       disks.push({ id: 'ephemeral0', path: join(dir, 'disk.eph0'), format: 'raw', bus: diskBus, media: 'disk' });
     }
     if (swapMb > 0) {
-      await createSwap(join(dir, 'disk.swap'), swapMb);
+      jobs.push(createSwap(join(dir, 'disk.swap'), swapMb));
       disks.push({ id: 'swap', path: join(dir, 'disk.swap'), format: 'raw', bus: diskBus, media: 'disk' });
     }
-    if (configDriveRequired(spec, this.o.config, { launched: o.launched })) {
-      const cd = join(dir, 'disk.config');
-      await buildConfigDrive(spec, cd, { config: this.o.config });
-      disks.push({ id: 'config', path: cd, format: 'raw', bus: cdBus, media: 'cdrom', readonly: true });
-    }
+    if (configDrive) disks.push({ id: 'config', path: configDrive, format: 'raw', bus: cdBus, media: 'cdrom', readonly: true });
+    await settleAll(jobs);
+    const images = [spec.imageId];
 
     // AMI-style boot: kernel and ramdisk images, the image's command line (Nova's default otherwise).
     let kernel: LaunchPlan['kernel'];
@@ -400,10 +422,14 @@ export class QemuDriver implements ComputeDriver {
     const dir = this.gdir(spec.uuid);
     if (existsSync(files(dir).guest)) throw new InvalidState(`Instance ${spec.uuid} already has a guest on this host`);
     await this.op(spec.uuid, async () => {
+      const marks: Marks = { t0: performance.now() };
       try {
-        const p = await this.prepare(spec, dir);
+        const p = await this.prepare(spec, dir, { marks });
         await this.save(spec.uuid, p);
-        await this.launch(spec.uuid);
+        marks.saved = elapsed(marks);
+        await this.launch(spec.uuid, { marks });
+        const { t0: _t0, ...ms } = marks;
+        this.o.logger.info({ instance: spec.uuid, ms }, `guest spawned in ${Math.round(ms.qmp ?? 0)} ms`);
       } catch (e) {
         // Nothing of a failed spawn stays behind.
         await this.hardStop(spec.uuid).catch(() => undefined);
