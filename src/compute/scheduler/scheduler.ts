@@ -112,7 +112,8 @@ export class Scheduler {
         const n = again.allocation_requests.length;
         throw new NoValidHost(`No valid host was found. ComputeFilter rejected ${n} of ${n} hosts: ${[...reasons.entries()].map(([w, k]) => (reasons.size > 1 ? `${w} (${k})` : w)).join('; ')}.`);
       }
-      throw new NoValidHost(`No valid host was found. Placement returned no allocation candidates for ${want.replace(/,/g, ', ')} (${traitsText}): no compute host has that much free capacity or those traits.`);
+      const short = await this.shortResources(resources, q).catch((err) => { d.logger.warn({ err }, 'could not ask placement which resource ran out'); return ''; });
+      throw new NoValidHost(`No valid host was found. Placement returned no allocation candidates for ${want.replace(/,/g, ', ')} (${traitsText}): no compute host has that much free capacity or those traits.${short}`);
     }
     const known = await this.hosts.byProvider();
     // Candidate hosts: a single root provider per allocation request (no nested providers here).
@@ -169,6 +170,29 @@ export class Scheduler {
       throw e;
     }
     return chosen.map((c) => ({ host: c.state.host, nodename: c.state.nodename, cell_uuid: c.state.cellUuid, allocations: c.alloc }));
+  }
+
+  /**
+   * Only to explain a NoValidHost: the resource classes that no host (with the request's traits)
+   * has enough of on its own, with the most any host has free, e.g. " Short on every host: VCPU
+   * (1 requested, at most 0 of 8 free)." Each class is asked alone for 1 unit, whose provider
+   * summaries give every such host's capacity and usage of it.
+   */
+  private async shortResources(resources: Record<string, number>, q: URLSearchParams): Promise<string> {
+    const parts: string[] = [];
+    for (const [rc, n] of Object.entries(resources)) {
+      const one = new URLSearchParams(q);
+      one.set('resources', `${rc}:1`);
+      const c = await this.d.placement.allocationCandidates(one.toString());
+      let best: { free: number; capacity: number } | undefined;
+      for (const sum of Object.values(c.provider_summaries) as { resources?: Record<string, { capacity: number; used: number }> }[]) {
+        const r = sum.resources?.[rc];
+        if (r && (!best || r.capacity - r.used > best.free)) best = { free: r.capacity - r.used, capacity: r.capacity };
+      }
+      if (!best) parts.push(`${rc} (${n} requested, no host has any free)`);
+      else if (best.free < n) parts.push(`${rc} (${n} requested, at most ${best.free} of ${best.capacity} free)`);
+    }
+    return parts.length ? ` Short on every host: ${parts.join(', ')}.` : '';
   }
 
   private async groupHosts(groupUuid: string, exclude: string[]): Promise<string[]> {
