@@ -59,6 +59,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export type Marks = { t0: number } & Record<string, number>;
 const elapsed = (m: Marks) => Math.round((performance.now() - m.t0) * 10) / 10;
 
+/** The one failure a best-effort read or removal expects: the file is not there. */
+const missing = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+/** undefined for a missing file; any other failure is thrown. */
+const unlessMissing = (e: unknown): undefined => { if (missing(e)) return undefined; throw e; };
+
 /** Waits for every job (none is left writing into a directory its caller is about to remove), then throws the first failure. */
 async function settleAll(jobs: Promise<unknown>[]): Promise<void> {
   const failed = (await Promise.allSettled(jobs)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -108,6 +113,15 @@ export class QemuDriver implements ComputeDriver {
 
   private gdir(uuid: string) { return join(this.dir, uuid); }
 
+  /**
+   * The `.catch` of a step whose failure the operation survives (a fallback follows, or it was
+   * best effort): logged as a warning, with the request id where one is being handled (the
+   * logger's context adds it), and dropped.
+   */
+  private warned(uuid: string, what: string) {
+    return (err: unknown) => { this.o.logger.warn({ err, instance: uuid }, `could not ${what}`); };
+  }
+
   // ---- start-up and adoption
 
   async initHost(known: { uuid: string; vmState: string }[]): Promise<void> {
@@ -119,7 +133,7 @@ export class QemuDriver implements ComputeDriver {
     this.o.logger.info({ accel: this.accel.accel, how: this.accel.how, detail: this.accel.detail, qemu: this.version.text }, `QEMU driver: accelerator ${this.accel.accel} (${this.accel.how})`);
     const knownIds = new Set(known.map((k) => k.uuid));
     for (const uuid of await this.guestDirs()) {
-      const p = await this.load(uuid).catch(() => undefined);
+      const p = await this.load(uuid).catch((err) => { this.o.logger.error({ err, instance: uuid }, 'guest.json of a guest on this host is unreadable: leaving the guest alone'); });
       if (!p) continue;
       if (!knownIds.has(uuid)) {
         // Deleted while this agent was down (Nova's running_deleted_instance_action = reap).
@@ -155,7 +169,7 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private async guestDirs(): Promise<string[]> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const names = await readdir(this.dir).catch((e) => unlessMissing(e) ?? []); // no instances_path yet
     return names.filter((n) => /^[0-9a-f-]{36}$/.test(n) && existsSync(files(this.gdir(n)).guest));
   }
 
@@ -175,7 +189,7 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private async pidOf(uuid: string): Promise<number | undefined> {
-    const text = await readFile(files(this.gdir(uuid)).pid, 'utf8').catch(() => '');
+    const text = await readFile(files(this.gdir(uuid)).pid, 'utf8').catch((e) => unlessMissing(e) ?? ''); // not running
     const pid = Number(text.trim());
     return pid > 0 && alive(pid, uuid) ? pid : undefined;
   }
@@ -215,7 +229,7 @@ export class QemuDriver implements ComputeDriver {
     const event: LifecycleEvent['event'] = now === POWER.RUNNING ? 'resumed' : now === POWER.PAUSED ? 'paused' : now === POWER.SUSPENDED ? 'suspended' : 'stopped';
     this.o.logger.info({ instance: uuid, power: POWER_NAMES[now] }, `guest ${event} on its own`);
     for (const cb of this.listeners) {
-      try { cb({ uuid, event: event === 'resumed' && this.reported.get(uuid) !== POWER.PAUSED ? 'started' : event, powerState: now }); } catch { /* listener errors are theirs */ }
+      try { cb({ uuid, event: event === 'resumed' && this.reported.get(uuid) !== POWER.PAUSED ? 'started' : event, powerState: now }); } catch (err) { this.warned(uuid, 'report a lifecycle event')(err); }
     }
   }
 
@@ -230,10 +244,10 @@ export class QemuDriver implements ComputeDriver {
       if (!this.live.has(uuid)) {
         const pid = await this.pidOf(uuid);
         // An operation may have started meanwhile: it attaches itself (QMP serves one client).
-        if (pid && !this.busy.has(uuid) && !this.live.has(uuid)) await this.attach(uuid, pid).catch(() => undefined);
+        if (pid && !this.busy.has(uuid) && !this.live.has(uuid)) await this.attach(uuid, pid).catch(this.warned(uuid, 'connect to the QMP socket of a running guest (the next sync tries again)'));
       }
       this.changed(uuid);
-      await this.rotateConsole(uuid).catch(() => undefined);
+      await this.rotateConsole(uuid).catch(this.warned(uuid, 'rotate the console log'));
     }
   }
 
@@ -281,7 +295,8 @@ export class QemuDriver implements ComputeDriver {
   private async hardStop(uuid: string): Promise<void> {
     const l = this.live.get(uuid) ?? await this.pidOf(uuid).then((pid) => (pid ? { pid, paused: false } as Live : undefined));
     if (!l) return;
-    if (l.qmp) await l.qmp.execute('quit').catch(() => undefined);
+    // QEMU may close the connection before its answer to quit arrives: that is the quit working.
+    if (l.qmp) await l.qmp.execute('quit').catch((err) => { if (!l.qmp?.closed) this.warned(uuid, 'send QMP quit (SIGKILL follows)')(err); });
     else try { process.kill(l.pid, 'SIGTERM'); } catch { /* gone */ } // QEMU quits on SIGTERM too
     if (!(await this.waitExit(uuid, l.pid, 5000))) {
       try { process.kill(l.pid, 'SIGKILL'); } catch { /* gone */ }
@@ -302,7 +317,7 @@ export class QemuDriver implements ComputeDriver {
     const l = this.live.get(uuid);
     if (!l) return this.hardStop(uuid);
     if (!l.paused) {
-      await l.qmp?.execute('system_powerdown').catch(() => undefined);
+      await l.qmp?.execute('system_powerdown').catch(this.warned(uuid, 'press the ACPI power button (stopped after the shutdown timeout)'));
       if (await this.waitExit(uuid, l.pid, this.shutdownTimeout(p))) { l.qmp?.close(); this.live.delete(uuid); return; }
       this.o.logger.info({ instance: uuid }, 'guest did not power off within the shutdown timeout; stopping it');
     }
@@ -432,7 +447,7 @@ export class QemuDriver implements ComputeDriver {
         this.o.logger.info({ instance: spec.uuid, ms }, `guest spawned in ${Math.round(ms.qmp ?? 0)} ms`);
       } catch (e) {
         // Nothing of a failed spawn stays behind.
-        await this.hardStop(spec.uuid).catch(() => undefined);
+        await this.hardStop(spec.uuid).catch(this.warned(spec.uuid, 'stop the qemu of a failed spawn'));
         this.persisted.delete(spec.uuid);
         await rm(dir, { recursive: true, force: true });
         throw e;
@@ -464,7 +479,7 @@ export class QemuDriver implements ComputeDriver {
     const uuid = g.uuid;
     await this.op(uuid, async () => {
       await this.ensureGuest(g);
-      if (this.live.has(uuid)) { await this.live.get(uuid)!.qmp?.execute('cont').catch(() => undefined); return; }
+      if (this.live.has(uuid)) { await this.live.get(uuid)!.qmp?.execute('cont'); return; }
       await rm(files(this.gdir(uuid)).state, { force: true });
       await this.launch(uuid);
     });
@@ -472,7 +487,7 @@ export class QemuDriver implements ComputeDriver {
 
   /** A guest whose directory was lost is made again from its spec (disks from the image, as a hard reboot in Nova recreates the domain). */
   private async ensureGuest(g: GuestSpec): Promise<Persisted> {
-    const have = await this.load(g.uuid).catch(() => undefined);
+    const have = await this.load(g.uuid).catch(unlessMissing); // a guest.json that is there but unreadable is not remade over
     if (have) return have;
     const dir = this.gdir(g.uuid);
     try {
@@ -498,7 +513,7 @@ export class QemuDriver implements ComputeDriver {
         return;
       }
       // Soft: ACPI power off, then start again; a guest that ignores it gets a hard reset (Nova's fallback).
-      await l.qmp?.execute('system_powerdown').catch(() => undefined);
+      await l.qmp?.execute('system_powerdown').catch(this.warned(uuid, 'press the ACPI power button (reset after the shutdown timeout)'));
       if (await this.waitExit(uuid, l.pid, this.shutdownTimeout(p))) {
         l.qmp?.close();
         this.live.delete(uuid);
@@ -533,13 +548,13 @@ export class QemuDriver implements ComputeDriver {
       const tmp = `${f.state}.tmp`;
       await qmp.execute('stop');
       // The default 32 MiB/s bandwidth cap is for live migration over a network, not a local file.
-      await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 8 * 1024 * MiB }).catch(() => undefined);
+      await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 8 * 1024 * MiB }).catch(this.warned(uuid, 'lift the migration bandwidth cap (the state is saved at 32 MiB/s)'));
       await qmp.execute('migrate', { uri: `exec:cat > '${tmp.replace(/'/g, `'\\''`)}'` });
       for (;;) {
         const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
         if (m.status === 'completed') break;
         if (m.status === 'failed' || m.status === 'cancelled') {
-          await qmp.execute('cont').catch(() => undefined);
+          await qmp.execute('cont').catch(this.warned(uuid, 'resume the guest after its state could not be saved'));
           await rm(tmp, { force: true });
           throw new Error(`Saving the state of ${uuid} failed: ${m['error-desc'] ?? m.status}`);
         }
@@ -575,7 +590,7 @@ export class QemuDriver implements ComputeDriver {
       const dir = this.gdir(spec.uuid);
       await this.hardStop(spec.uuid);
       // Disks, config drive and saved state go; the console log stays (as Nova's does).
-      for (const f of await readdir(dir).catch(() => [] as string[])) if (f.startsWith('disk') || f === 'suspend.state' || f === 'OVMF_VARS.fd') await rm(join(dir, f), { force: true });
+      for (const f of await readdir(dir).catch((e) => unlessMissing(e) ?? [])) if (f.startsWith('disk') || f === 'suspend.state' || f === 'OVMF_VARS.fd') await rm(join(dir, f), { force: true });
       const p = await this.prepare(spec, dir);
       await this.save(spec.uuid, p);
       await this.launch(spec.uuid);
@@ -593,7 +608,8 @@ export class QemuDriver implements ComputeDriver {
       const p = await this.guest(spec.uuid);
       const imageId = r.imageId ?? p.spec.imageId;
       if (!imageId) throw new NotSupported('No rescue image');
-      const base = await this.cache.get(imageId, await this.imageMeta(spec, imageId).catch(() => undefined));
+      // A rescue image no longer in the image service still rescues from its cached base.
+      const base = await this.cache.get(imageId, await this.imageMeta(spec, imageId).catch((err) => { this.warned(spec.uuid, `read rescue image ${imageId} (its cached base, if any, is used)`)(err); return undefined; }));
       await this.cleanStop(spec.uuid);
       const dir = this.gdir(spec.uuid);
       const rescueDisk = join(dir, 'disk.rescue');
@@ -629,7 +645,7 @@ export class QemuDriver implements ComputeDriver {
     await this.guest(uuid);
     const f = files(this.gdir(uuid)).console;
     const tail = async (path: string, max: number): Promise<Buffer> => {
-      const fh = await openFile(path, 'r').catch(() => undefined);
+      const fh = await openFile(path, 'r').catch(unlessMissing); // no console yet, or no rotated part
       if (!fh) return Buffer.alloc(0);
       try {
         const { size } = await fh.stat();
@@ -647,7 +663,7 @@ export class QemuDriver implements ComputeDriver {
   /** copytruncate at the cap: QEMU appends (logappend=on), so the file can be cut under it. */
   private async rotateConsole(uuid: string): Promise<void> {
     const f = files(this.gdir(uuid)).console;
-    const st = await stat(f).catch(() => undefined);
+    const st = await stat(f).catch(unlessMissing); // the guest has written nothing yet
     if (!st || st.size < this.o.config.get<number>('qemu', 'console_log_max_bytes')) return;
     await copyFile(f, `${f}.0`);
     const fh = await openFile(f, 'r+');
@@ -739,7 +755,7 @@ export class QemuDriver implements ComputeDriver {
     const { qmp } = await this.qmpOf(g.uuid, 'get diagnostics of');
     const p = await this.guest(g.uuid);
     const stats = await qmp.execute<{ stats: { rd_bytes: number; wr_bytes: number; rd_operations: number; wr_operations: number; failed_rd_operations?: number; failed_wr_operations?: number } }[]>('query-blockstats');
-    const pidStat = await readFile(`/proc/${this.live.get(g.uuid)!.pid}/stat`, 'utf8').catch(() => '');
+    const pidStat = await readFile(`/proc/${this.live.get(g.uuid)?.pid}/stat`, 'utf8').catch((e) => unlessMissing(e) ?? ''); // exited meanwhile: no uptime
     const startTicks = Number(pidStat.split(') ')[1]?.split(' ')[19] ?? 0);
     const uptime = startTicks ? Math.max(0, Math.floor(Number((await readFile('/proc/uptime', 'utf8')).split(' ')[0]) - startTicks / 100)) : null;
     return {
@@ -756,12 +772,16 @@ export class QemuDriver implements ComputeDriver {
   async runImageCacheManager(): Promise<string[]> {
     const inUse = new Set<string>();
     for (const uuid of await this.guestDirs()) {
-      const p = await this.load(uuid).catch(() => undefined);
-      for (const i of p?.images ?? []) inUse.add(i);
+      // A guest whose images cannot be told must not lose its base: no removal this pass.
+      const p = await this.load(uuid).catch((err) => { throw new Error(`guest.json of ${uuid} is unreadable, so the bases in use are not known: ${(err as Error).message}`); });
+      for (const i of p.images ?? []) inUse.add(i);
     }
-    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+    for (const name of await readdir(this.dir).catch((e) => unlessMissing(e) ?? [])) {
       if (!name.endsWith('_resize')) continue;
-      const p = await readFile(files(join(this.dir, name)).guest, 'utf8').then((t) => JSON.parse(t) as Persisted).catch(() => undefined);
+      const p = await readFile(files(join(this.dir, name)).guest, 'utf8').then((t) => JSON.parse(t) as Persisted).catch((err) => {
+        if (missing(err)) return undefined; // not a guest's directory
+        throw new Error(`guest.json of ${name} is unreadable, so the bases in use are not known: ${(err as Error).message}`);
+      });
       for (const i of p?.images ?? []) inUse.add(i);
     }
     return this.cache.run(inUse, this.o.config.get<number>('image_cache', 'remove_unused_original_minimum_age_seconds'), this.o.config.get<boolean>('image_cache', 'remove_unused_base_images'));
