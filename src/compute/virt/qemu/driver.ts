@@ -692,6 +692,7 @@ export class QemuDriver implements ComputeDriver {
       const p = await this.guest(g.uuid);
       const root = p.plan.disks.find((d) => d.id === 'root')!;
       const out = join(this.gdir(g.uuid), `snapshot-${target.imageId}.qcow2`);
+      const t0 = performance.now();
       try {
         const l = this.live.get(g.uuid);
         if (l?.qmp) {
@@ -703,7 +704,9 @@ export class QemuDriver implements ComputeDriver {
         } else {
           await flatten(root.path, root.format, out, false);
         }
+        const copied = performance.now();
         await target.upload(createReadStream(out), 'qcow2', 'bare');
+        this.o.logger.info({ instance: g.uuid, image: target.imageId, bytes: (await stat(out)).size, copyMs: Math.round(copied - t0), uploadMs: Math.round(performance.now() - copied) }, 'snapshot uploaded');
       } finally {
         await rm(out, { force: true });
       }
