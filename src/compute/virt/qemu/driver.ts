@@ -705,7 +705,8 @@ export class QemuDriver implements ComputeDriver {
           await flatten(root.path, root.format, out, false);
         }
         const copied = performance.now();
-        await target.upload(createReadStream(out), 'qcow2', 'bare');
+        // 1 MiB reads: with the default 64 KiB, the client's streaming costs ~4x the CPU per GiB.
+        await target.upload(createReadStream(out, { highWaterMark: MiB }), 'qcow2', 'bare');
         this.o.logger.info({ instance: g.uuid, image: target.imageId, bytes: (await stat(out)).size, copyMs: Math.round(copied - t0), uploadMs: Math.round(performance.now() - copied) }, 'snapshot uploaded');
       } finally {
         await rm(out, { force: true });
