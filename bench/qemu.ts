@@ -164,21 +164,31 @@ export default async function run(argv: string[]): Promise<void> {
       const disk = join(driver.dir, first.id, 'disk');
       // The whole 1 GiB root disk of flavor 1 (the guest is not booted again).
       execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 1G', disk], { stdio: 'ignore' });
-      const c0 = process.hrtime.bigint();
-      execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'qcow2', disk, `${disk}.bench-copy`]);
-      const convertMs = Number(process.hrtime.bigint() - c0) / 1e6;
-      const copyBytes = statSync(`${disk}.bench-copy`).size;
-      execFileSync('rm', ['-f', `${disk}.bench-copy`]);
-      const s0 = process.hrtime.bigint();
-      const r = await api('POST', `/servers/${first.id}/action`, { createImage: { name: 'bench-1g' } }, mv('2.45'));
-      for (;;) {
-        const i = await cloud.req('GET', `/image/v2/images/${r.body.image_id}`, { token });
-        if (i.body?.status === 'active') break;
-        if (i.status !== 200) throw new Error(`snapshot image: ${i.status} ${i.text}`);
-        await sleep(20);
+      // Two rounds, each copy timed after a sync: neither pays for the other's (or qemu-io's)
+      // dirty pages being written back.
+      const rounds: { createImageMs: number; qemuImgConvertMs: number; ratio: number; convertedBytes: number; loadavg: number }[] = [];
+      for (let round_ = 0; round_ < 2; round_++) {
+        execFileSync('sync');
+        const c0 = process.hrtime.bigint();
+        execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'qcow2', disk, `${disk}.bench-copy`]);
+        const convertMs = Number(process.hrtime.bigint() - c0) / 1e6;
+        const copyBytes = statSync(`${disk}.bench-copy`).size;
+        execFileSync('rm', ['-f', `${disk}.bench-copy`]);
+        execFileSync('sync');
+        const s0 = process.hrtime.bigint();
+        const r = await api('POST', `/servers/${first.id}/action`, { createImage: { name: `bench-1g-${round_}` } }, mv('2.45'));
+        for (;;) {
+          const i = await cloud.req('GET', `/image/v2/images/${r.body.image_id}`, { token });
+          if (i.body?.status === 'active') break;
+          if (i.status !== 200) throw new Error(`snapshot image: ${i.status} ${i.text}`);
+          await sleep(20);
+        }
+        const createImageMs = Number(process.hrtime.bigint() - s0) / 1e6;
+        rounds.push({ createImageMs: round(createImageMs), qemuImgConvertMs: round(convertMs), ratio: round(createImageMs / convertMs, 2), convertedBytes: copyBytes, loadavg: round(loadavg()[0], 1) });
+        await waitFor(first.id, ['SHUTOFF']); // the snapshot task is over
+        await cloud.req('DELETE', `/image/v2/images/${r.body.image_id}`, { token });
       }
-      const createImageMs = Number(process.hrtime.bigint() - s0) / 1e6;
-      result.createImage1GiB = { createImageMs: round(createImageMs), qemuImgConvertMs: round(convertMs), ratio: round(createImageMs / convertMs, 2), convertedBytes: copyBytes };
+      result.createImage1GiB = { rounds };
     }
     result.loadavgAfter = loadavg().map((x) => round(x, 2));
     completed = true;
@@ -202,8 +212,8 @@ export default async function run(argv: string[]): Promise<void> {
       result.acceptToExecSteps = { plain: medians(plain), configDrive: medians(cd) };
       console.log('accept -> qemu exec', result.acceptToQemuExecMs, 'p50 of each step (ms since the API accepted the request)', result.acceptToExecSteps);
       // createImage's two halves, as the driver logged them: the disk copy, the upload.
-      const snap = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"snapshot uploaded"')).map((l) => JSON.parse(l) as { copyMs: number; uploadMs: number; bytes: number }).pop();
-      if (snap && result.createImage1GiB) Object.assign(result.createImage1GiB as object, { driverCopyMs: snap.copyMs, driverUploadMs: snap.uploadMs, snapshotBytes: snap.bytes });
+      const snaps = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"snapshot uploaded"')).map((l) => JSON.parse(l) as { copyMs: number; uploadMs: number; bytes: number });
+      (result.createImage1GiB as { rounds?: object[] } | undefined)?.rounds?.forEach((r, i) => { if (snaps[i]) Object.assign(r, { driverCopyMs: snaps[i]!.copyMs, driverUploadMs: snaps[i]!.uploadMs, snapshotBytes: snaps[i]!.bytes }); });
     }
     if (process.env.STRATUS_BENCH_KEEP_LOG) console.log('log kept in', logFile); else rmSync(logDir, { recursive: true, force: true });
   }
