@@ -189,6 +189,15 @@ test('NoValidHost explains which filter rejected which hosts; placement shortage
   const h = await api('POST', '/servers', { server: { name: 'huge', imageRef: imageId, flavorRef: 'huge', networks: 'none' } }, mv('2.37'));
   const hs = await waitFor(h.body.server.id, ['ERROR']);
   assert.match(hs.fault.message, /^No valid host was found\. Placement returned no allocation candidates for VCPU:1, MEMORY_MB:100000000, DISK_GB:1 /);
+  // The fault names what ran out, so "which claim failed" needs no digging in placement.
+  assert.match(hs.fault.message, /: no compute host has that much free capacity or those traits\. Short on every host: MEMORY_MB \(100000000 requested, at most \d+ of \d+ free\)\.$/);
+  const wide = await api('POST', '/flavors', { flavor: { name: 'wide', ram: 64, vcpus: 4096, disk: 1, id: 'wide' } });
+  assert.equal(wide.status, 200);
+  await api('PUT', '/os-quota-sets/' + (await adminProject()), { quota_set: { cores: -1 } });
+  const w = await api('POST', '/servers', { server: { name: 'wide', imageRef: imageId, flavorRef: 'wide', networks: 'none' } }, mv('2.37'));
+  const ws = await waitFor(w.body.server.id, ['ERROR']);
+  assert.match(ws.fault.message, / Short on every host: VCPU \(4096 requested, at most \d+ of \d+ free\)\.$/);
+  assert.equal((await api('DELETE', `/servers/${w.body.server.id}`)).status, 204);
   // servers in cell0 are listed and deletable
   assert.equal((await api('DELETE', `/servers/${h.body.server.id}`)).status, 204);
   assert.equal((await api('DELETE', `/servers/${c.body.server.id}`)).status, 204);

@@ -13,6 +13,7 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   if (req.url === '/echo') { const parts: Buffer[] = []; req.on('data', (b) => parts.push(b)); req.on('end', () => { res.statusCode = 503; res.end(Buffer.concat(parts)); }); return; }
   if (req.url === '/flaky' && hits % 3 !== 0) { res.statusCode = 503; res.end('busy'); return; }
   if (req.url === '/slow') { setTimeout(() => { res.end('late'); }, 2000); return; }
+  if (req.url === '/count') { let n = 0; req.on('data', (b: Buffer) => { n += b.length; }); req.on('end', () => { res.statusCode = 204; res.setHeader('x-bytes', String(n)); res.end(); }); return; }
   res.end('ok');
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -60,4 +61,13 @@ test('a streamed body is sent once and never retried, even for a PUT', async () 
   assert.equal(res.status, 503);
   assert.equal(await res.text(), 'abcd');
   assert.equal(hits, 1);
+});
+
+test('a streamed body arrives whole (64 MiB in 1 MiB chunks); the answer is a Response; no answer in time is HttpTimeout', async () => {
+  const chunk = Buffer.alloc(1024 * 1024, 7);
+  const res = await httpRequest(`${base}/count`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, stream: Readable.from(Array.from({ length: 64 }, () => chunk)) });
+  assert.equal(res.status, 204);
+  assert.equal(res.headers.get('x-bytes'), String(64 * 1024 * 1024));
+  assert.equal(await res.text(), '');
+  await assert.rejects(httpRequest(`${base}/slow`, { method: 'PUT', stream: Readable.from([Buffer.from('x')]), timeoutMs: 100 }), (e) => e instanceof HttpTimeout);
 });

@@ -4,7 +4,10 @@
 // OpenStack services forward as global_request_id). Also the retry loop for placement's
 // generation conflicts, which every provider update needs.
 
+import { request as httpRequestNode } from 'node:http';
+import { request as httpsRequestNode } from 'node:https';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { REQUEST_ID_HEADER, forwardedRequestId } from './request-ids.ts';
 
 export interface HttpRequest {
@@ -40,12 +43,12 @@ export async function httpRequest(url: string, r: HttpRequest = {}): Promise<Res
   const forward = r.requestId ?? forwardedRequestId();
   const headers = { ...(r.headers ?? {}), ...(forward ? { [REQUEST_ID_HEADER]: forward } : {}) };
   const timeoutMs = r.timeoutMs ?? 30_000;
+  if (r.stream) return streamed(url, method, headers, r.stream, timeoutMs);
   for (let attempt = 0; ; attempt++) {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new HttpTimeout(`${method} ${url.split('?')[0]} timed out after ${timeoutMs} ms`)), timeoutMs);
     try {
-      const body = r.stream ? Readable.toWeb(Readable.from(r.stream as AsyncIterable<Uint8Array>)) as unknown as BodyInit : r.body;
-      const res = await fetch(url, { method, headers, body, signal: ac.signal, ...(r.stream ? { duplex: 'half' } : {}) } as RequestInit);
+      const res = await fetch(url, { method, headers, body: r.body, signal: ac.signal });
       if (RETRY_STATUS.has(res.status) && attempt < retries) {
         await res.body?.cancel();
         await sleep(backoffMs(attempt));
@@ -60,6 +63,30 @@ export async function httpRequest(url: string, r: HttpRequest = {}): Promise<Res
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A streamed body (sent once, never retried) goes through node:http rather than fetch: fetch's
+ * web-stream body costs about twice the CPU (1 GiB snapshot into the image service of the same
+ * process: ~7 s CPU and 8-12 s against ~3.5 s and 4-5 s). The answer is still a fetch Response.
+ */
+function streamed(url: string, method: string, headers: Record<string, string>, body: NodeJS.ReadableStream, timeoutMs: number): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = (u.protocol === 'https:' ? httpsRequestNode : httpRequestNode)(u, { method, headers });
+    const timer = setTimeout(() => req.destroy(new HttpTimeout(`${method} ${url.split('?')[0]} timed out after ${timeoutMs} ms`)), timeoutMs);
+    const fail = (e: unknown) => { clearTimeout(timer); reject(e); }; // after the answer arrived: nothing left to reject
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      const h = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) for (const x of [v ?? []].flat()) h.append(k, x);
+      const empty = res.statusCode === 204 || res.statusCode === 304 || method === 'HEAD';
+      if (empty) res.resume();
+      resolve(new Response(empty ? null : Readable.toWeb(res) as ReadableStream<Uint8Array>, { status: res.statusCode, statusText: res.statusMessage, headers: h }));
+    });
+    req.on('error', fail);
+    pipeline(Readable.from(body as AsyncIterable<Uint8Array>), req).catch(fail);
+  });
 }
 
 /**

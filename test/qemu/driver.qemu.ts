@@ -61,7 +61,8 @@ async function newDriver(): Promise<QemuDriver> {
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'stratus-qemu-'));
   await writeFile(join(dir, 'stratus.conf'), [
-    '[DEFAULT]', `state_path = ${dir}`, 'shutdown_timeout = 30', '[qemu]', `guest_cache_dir = ${cacheDir}`, 'power_sync_interval = 1', '',
+    '[DEFAULT]', `state_path = ${dir}`, 'shutdown_timeout = 30', '[qemu]', `guest_cache_dir = ${cacheDir}`, 'power_sync_interval = 1',
+    '[neutron]', 'metadata_proxy_shared_secret = driver-test', '',
   ].join('\n'));
   config = await loadConfig(join(dir, 'stratus.conf'));
   images = new FileImages();
@@ -162,6 +163,25 @@ test('a minimal guest: boots, root grown to the flavor, power operations, suspen
   await driver.destroy(g.uuid);
   assert.ok(!existsSync(gdir));
   await assert.rejects(driver.info(g.uuid), /could not be found/);
+});
+
+test('image properties reach QEMU: hw_disk_bus=scsi boots the guest from a virtio-scsi disk, hw_vif_model=e1000 gives an e1000 NIC', async () => {
+  const g = spec({
+    imageProps: { hw_disk_bus: 'scsi', hw_vif_model: 'e1000' }, configDrive: true,
+    network: { mode: 'auto', vifs: [{ id: 'vif-1', mac: 'fa:16:3e:00:00:01', address: '169.254.0.15', networkName: 'auto' }] },
+  });
+  await driver.spawn(g);
+  try {
+    const out = await waitConsole(driver, g.uuid, /stratus-init: up in/);
+    assert.match(out, /sd \d+:\d+:\d+:\d+: \[sda\]/); // the root disk is a SCSI disk in the guest
+    const pci = await (driver as any).live.get(g.uuid).qmp.execute('query-pci') as { devices: { id: { vendor: number; device: number } }[] }[];
+    const ids = pci.flatMap((b) => b.devices.map((d) => `${d.id.vendor.toString(16)}:${d.id.device.toString(16)}`));
+    assert.ok(ids.includes('8086:100e'), `an e1000 NIC: ${ids.join(' ')}`);
+    assert.ok(ids.includes('1af4:1004') || ids.includes('1af4:1048'), `a virtio-scsi controller: ${ids.join(' ')}`);
+    assert.ok(!ids.includes('1af4:1001') && !ids.includes('1af4:1042'), 'no virtio-blk disk');
+  } finally {
+    await driver.destroy(g.uuid);
+  }
 });
 
 test('adoption: a new driver (agent restart) finds the running guest and controls it; a killed qemu becomes SHUTDOWN through the sync', async () => {

@@ -552,6 +552,7 @@ export class ComputeManager {
   }
 
   private async build(ctx: RequestContext, uuid: string, secrets: BuildSecrets): Promise<void> {
+    this.d.logger.debug({ instance: uuid }, 'build received');
     const row = await this.instance(ctx, uuid);
     // A build for an instance that was deleted, finished, or moved to another host meanwhile
     // (e.g. rescheduled while this agent was down) is dropped.
@@ -564,6 +565,7 @@ export class ComputeManager {
       return; // deleted or taken over while queued
     }
     const t0 = Date.now();
+    this.d.logger.debug({ instance: uuid }, 'spawning');
     try {
       await this.d.driver.spawn(this.specOf(row, { adminPassword: secrets.admin_password ?? null, injectedFiles: secrets.injected_files ?? [] }));
       this.d.logger.info({ instance: uuid }, `Took ${((Date.now() - t0) / 1000).toFixed(2)} seconds to spawn the instance on the hypervisor.`);

@@ -189,6 +189,7 @@ export class Conductor {
 
   async scheduleAndBuild(ctx: RequestContext, uuids: string[], secrets: BuildSecrets = {}): Promise<void> {
     const d = this.d;
+    d.logger.debug({ instances: uuids }, 'scheduling the build');
     const api = d.cells.db;
     const reqs = await api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute();
     const specs = await api.selectFrom('request_specs').selectAll().where('instance_uuid', 'in', uuids).execute();

@@ -38,11 +38,10 @@ export async function buildConfigDrive(spec: GuestSpec, outPath: string, o: { co
   const tree = await mkdtemp(join(dir, '.configdrive-'));
   const tmp = `${outPath}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    for (const f of md.configDriveFiles()) {
-      const p = join(tree, f.path);
-      await mkdir(dirname(p), { recursive: true });
-      await writeFile(p, f.data, { mode: 0o600 });
-    }
+    // Tens of small files: their directories first, then all of them at once.
+    const all = md.configDriveFiles().map((f) => ({ path: join(tree, f.path), data: f.data }));
+    for (const d of new Set(all.map((f) => dirname(f.path)))) await mkdir(d, { recursive: true });
+    await Promise.all(all.map((f) => writeFile(f.path, f.data, { mode: 0o600 })));
     await run(o.config.get<string>('DEFAULT', 'mkisofs_cmd'), [
       '-o', tmp, '-ldots', '-allow-lowercase', '-allow-multidot', '-l', '-publisher', 'Stratus Compute',
       '-quiet', '-J', '-r', '-V', 'config-2', tree,

@@ -91,6 +91,7 @@ export class Scheduler {
     const q = new URLSearchParams({ resources: want, limit: String(d.config.get<number>('scheduler', 'max_placement_results')) });
     q.set('required', [...required, ...forbidden.map((t) => `!${t}`)].join(','));
     const cands = await d.placement.allocationCandidates(q.toString());
+    d.logger.debug({ instances: uuids, candidates: cands.allocation_requests.length }, 'placement answered the allocation candidates');
     const traitsText = [required.length ? `required traits: ${required.join(', ')}` : '', `forbidden traits: ${forbidden.join(', ')}`].filter(Boolean).join('; ');
     if (!cands.allocation_requests.length) {
       // Were there hosts with room that are only disabled? Then say so, as ComputeFilter would.
@@ -111,7 +112,8 @@ export class Scheduler {
         const n = again.allocation_requests.length;
         throw new NoValidHost(`No valid host was found. ComputeFilter rejected ${n} of ${n} hosts: ${[...reasons.entries()].map(([w, k]) => (reasons.size > 1 ? `${w} (${k})` : w)).join('; ')}.`);
       }
-      throw new NoValidHost(`No valid host was found. Placement returned no allocation candidates for ${want.replace(/,/g, ', ')} (${traitsText}): no compute host has that much free capacity or those traits.`);
+      const short = await this.shortResources(resources, q).catch((err) => { d.logger.warn({ err }, 'could not ask placement which resource ran out'); return ''; });
+      throw new NoValidHost(`No valid host was found. Placement returned no allocation candidates for ${want.replace(/,/g, ', ')} (${traitsText}): no compute host has that much free capacity or those traits.${short}`);
     }
     const known = await this.hosts.byProvider();
     // Candidate hosts: a single root provider per allocation request (no nested providers here).
@@ -158,7 +160,7 @@ export class Scheduler {
     try {
       await pickHosts(hosts, uuids, {
         filters: enabled, weighers, subset, view, resources, notes,
-        claim: (uuid, h) => d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id),
+        claim: (uuid, h) => { d.logger.debug({ instance: uuid, host: h.state.host }, 'claiming in placement'); return d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id); },
       }, chosen);
     } catch (e) {
       // All or nothing, as Nova: release what this request already claimed.
@@ -168,6 +170,29 @@ export class Scheduler {
       throw e;
     }
     return chosen.map((c) => ({ host: c.state.host, nodename: c.state.nodename, cell_uuid: c.state.cellUuid, allocations: c.alloc }));
+  }
+
+  /**
+   * Only to explain a NoValidHost: the resource classes that no host (with the request's traits)
+   * has enough of on its own, with the most any host has free, e.g. " Short on every host: VCPU
+   * (1 requested, at most 0 of 8 free)." Each class is asked alone for 1 unit, whose provider
+   * summaries give every such host's capacity and usage of it.
+   */
+  private async shortResources(resources: Record<string, number>, q: URLSearchParams): Promise<string> {
+    const parts: string[] = [];
+    for (const [rc, n] of Object.entries(resources)) {
+      const one = new URLSearchParams(q);
+      one.set('resources', `${rc}:1`);
+      const c = await this.d.placement.allocationCandidates(one.toString());
+      let best: { free: number; capacity: number } | undefined;
+      for (const sum of Object.values(c.provider_summaries) as { resources?: Record<string, { capacity: number; used: number }> }[]) {
+        const r = sum.resources?.[rc];
+        if (r && (!best || r.capacity - r.used > best.free)) best = { free: r.capacity - r.used, capacity: r.capacity };
+      }
+      if (!best) parts.push(`${rc} (${n} requested, no host has any free)`);
+      else if (best.free < n) parts.push(`${rc} (${n} requested, at most ${best.free} of ${best.capacity} free)`);
+    }
+    return parts.length ? ` Short on every host: ${parts.join(', ')}.` : '';
   }
 
   private async groupHosts(groupUuid: string, exclude: string[]): Promise<string[]> {

@@ -2,8 +2,9 @@
 // overlay on the cached base grown to the flavor's root disk, an ephemeral disk (ext4 labelled
 // ephemeral0) and a swap disk (labelled swap) when the flavor has them. Every qemu-img call
 // names the input format (-f / -F): nothing is left to qemu's probing.
-import { statfs } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants, existsSync } from 'node:fs';
+import { copyFile, open, rename, rm, statfs } from 'node:fs/promises';
 import { run } from '../../../guest/run.ts';
 import type { CachedImage } from './image-cache.ts';
 
@@ -34,9 +35,28 @@ export async function checkFreeSpace(dir: string, need: number, what: string): P
   }
 }
 
+/** Beside a cached base: the overlays of each size made on it (removed with the base). */
+export const overlayTemplatePrefix = (basePath: string) => `${basePath}.overlay-`;
+
+/**
+ * The instance's qcow2 overlay on the cached base, of the flavor's root size. What `qemu-img
+ * create -b base -F fmt overlay SIZE` writes depends on nothing else (qcow2 keeps no id or
+ * timestamp in an empty image), so it is made once per base and size beside the base and copied
+ * for each instance: a spawn of a cached image runs no qemu-img (tens of ms on a busy host).
+ */
 export async function createOverlay(base: CachedImage, path: string, rootGb: number): Promise<void> {
   const size = rootGb > 0 ? rootGb * GiB : base.virtualSize;
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', base.format, '-b', base.path, path, String(size)]);
+  const template = `${overlayTemplatePrefix(base.path)}${size}`;
+  if (!existsSync(template)) {
+    const tmp = `${template}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', base.format, '-b', base.path, tmp, String(size)]);
+      await rename(tmp, template);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+  await copyFile(template, path, constants.COPYFILE_EXCL);
 }
 
 /** A sparse raw file of `bytes`. */

@@ -21,7 +21,7 @@ import { run } from '../../../guest/run.ts';
 import { chooseAccelerator, qemuVersion, type Accelerator, type QemuVersion } from './accel.ts';
 import { Qmp } from './qmp.ts';
 import { files, qemuArgs, userNetdev, type DiskBus, type LaunchPlan, type PlanDisk } from './cmdline.ts';
-import { ImageCache, baseName as baseNameOf, type ImageSource } from './image-cache.ts';
+import { ImageCache, type ImageSource } from './image-cache.ts';
 import { checkFreeSpace, checkRootFits, createEphemeral, createOverlay, createSwap, flatten } from './disks.ts';
 import { capabilityTraits, hostResources, ovmf } from './host.ts';
 import { Mover } from './migration.ts';
@@ -54,6 +54,21 @@ export interface QemuDriverOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A spawn's timeline: when it began (performance.now()) and each step's end, in ms since then. */
+export type Marks = { t0: number } & Record<string, number>;
+const elapsed = (m: Marks) => Math.round((performance.now() - m.t0) * 10) / 10;
+
+/** The one failure a best-effort read or removal expects: the file is not there. */
+const missing = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+/** undefined for a missing file; any other failure is thrown. */
+const unlessMissing = (e: unknown): undefined => { if (missing(e)) return undefined; throw e; };
+
+/** Waits for every job (none is left writing into a directory its caller is about to remove), then throws the first failure. */
+async function settleAll(jobs: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(jobs)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 /** Our guest's process is alive: the pid exists and its command line names the instance (pids get recycled). /proc reads do not block. */
 function alive(pid: number, uuid: string): boolean {
@@ -98,6 +113,15 @@ export class QemuDriver implements ComputeDriver {
 
   private gdir(uuid: string) { return join(this.dir, uuid); }
 
+  /**
+   * The `.catch` of a step whose failure the operation survives (a fallback follows, or it was
+   * best effort): logged as a warning, with the request id where one is being handled (the
+   * logger's context adds it), and dropped.
+   */
+  private warned(uuid: string, what: string) {
+    return (err: unknown) => { this.o.logger.warn({ err, instance: uuid }, `could not ${what}`); };
+  }
+
   // ---- start-up and adoption
 
   async initHost(known: { uuid: string; vmState: string }[]): Promise<void> {
@@ -109,7 +133,7 @@ export class QemuDriver implements ComputeDriver {
     this.o.logger.info({ accel: this.accel.accel, how: this.accel.how, detail: this.accel.detail, qemu: this.version.text }, `QEMU driver: accelerator ${this.accel.accel} (${this.accel.how})`);
     const knownIds = new Set(known.map((k) => k.uuid));
     for (const uuid of await this.guestDirs()) {
-      const p = await this.load(uuid).catch(() => undefined);
+      const p = await this.load(uuid).catch((err) => { this.o.logger.error({ err, instance: uuid }, 'guest.json of a guest on this host is unreadable: leaving the guest alone'); });
       if (!p) continue;
       if (!knownIds.has(uuid)) {
         // Deleted while this agent was down (Nova's running_deleted_instance_action = reap).
@@ -145,7 +169,7 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private async guestDirs(): Promise<string[]> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const names = await readdir(this.dir).catch((e) => unlessMissing(e) ?? []); // no instances_path yet
     return names.filter((n) => /^[0-9a-f-]{36}$/.test(n) && existsSync(files(this.gdir(n)).guest));
   }
 
@@ -165,7 +189,7 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private async pidOf(uuid: string): Promise<number | undefined> {
-    const text = await readFile(files(this.gdir(uuid)).pid, 'utf8').catch(() => '');
+    const text = await readFile(files(this.gdir(uuid)).pid, 'utf8').catch((e) => unlessMissing(e) ?? ''); // not running
     const pid = Number(text.trim());
     return pid > 0 && alive(pid, uuid) ? pid : undefined;
   }
@@ -205,7 +229,7 @@ export class QemuDriver implements ComputeDriver {
     const event: LifecycleEvent['event'] = now === POWER.RUNNING ? 'resumed' : now === POWER.PAUSED ? 'paused' : now === POWER.SUSPENDED ? 'suspended' : 'stopped';
     this.o.logger.info({ instance: uuid, power: POWER_NAMES[now] }, `guest ${event} on its own`);
     for (const cb of this.listeners) {
-      try { cb({ uuid, event: event === 'resumed' && this.reported.get(uuid) !== POWER.PAUSED ? 'started' : event, powerState: now }); } catch { /* listener errors are theirs */ }
+      try { cb({ uuid, event: event === 'resumed' && this.reported.get(uuid) !== POWER.PAUSED ? 'started' : event, powerState: now }); } catch (err) { this.warned(uuid, 'report a lifecycle event')(err); }
     }
   }
 
@@ -220,10 +244,10 @@ export class QemuDriver implements ComputeDriver {
       if (!this.live.has(uuid)) {
         const pid = await this.pidOf(uuid);
         // An operation may have started meanwhile: it attaches itself (QMP serves one client).
-        if (pid && !this.busy.has(uuid) && !this.live.has(uuid)) await this.attach(uuid, pid).catch(() => undefined);
+        if (pid && !this.busy.has(uuid) && !this.live.has(uuid)) await this.attach(uuid, pid).catch(this.warned(uuid, 'connect to the QMP socket of a running guest (the next sync tries again)'));
       }
       this.changed(uuid);
-      await this.rotateConsole(uuid).catch(() => undefined);
+      await this.rotateConsole(uuid).catch(this.warned(uuid, 'rotate the console log'));
     }
   }
 
@@ -242,15 +266,19 @@ export class QemuDriver implements ComputeDriver {
 
   // ---- launching and stopping processes
 
-  private async launch(uuid: string, o: { incoming?: string; paused?: boolean } = {}): Promise<void> {
+  /** `marks`: a spawn's timeline (exec: qemu started, daemonized: its parent returned, qmp: attached). */
+  private async launch(uuid: string, o: { incoming?: string; paused?: boolean; marks?: Marks } = {}): Promise<void> {
     const p = await this.guest(uuid);
     const plan = p.rescuePlan ?? p.plan;
     const f = files(plan.dir);
-    for (const s of [f.qmp, f.serial, f.vnc, f.qga, f.pid]) await rm(s, { force: true });
+    await Promise.all([f.qmp, f.serial, f.vnc, f.qga, f.pid].map((s) => rm(s, { force: true })));
+    if (o.marks) o.marks.exec = elapsed(o.marks);
     await run(this.binary, qemuArgs(plan, o), { timeoutMs: 60_000 });
+    if (o.marks) o.marks.daemonized = elapsed(o.marks);
     const pid = await this.pidOf(uuid);
     if (!pid) throw new Error(`qemu for ${uuid} did not stay up (no live process in ${f.pid})`);
     await this.attach(uuid, pid);
+    if (o.marks) o.marks.qmp = elapsed(o.marks);
   }
 
   /** Waits for the process itself (not the QMP connection, which closes first) to be gone. */
@@ -267,7 +295,8 @@ export class QemuDriver implements ComputeDriver {
   private async hardStop(uuid: string): Promise<void> {
     const l = this.live.get(uuid) ?? await this.pidOf(uuid).then((pid) => (pid ? { pid, paused: false } as Live : undefined));
     if (!l) return;
-    if (l.qmp) await l.qmp.execute('quit').catch(() => undefined);
+    // QEMU may close the connection before its answer to quit arrives: that is the quit working.
+    if (l.qmp) await l.qmp.execute('quit').catch((err) => { if (!l.qmp?.closed) this.warned(uuid, 'send QMP quit (SIGKILL follows)')(err); });
     else try { process.kill(l.pid, 'SIGTERM'); } catch { /* gone */ } // QEMU quits on SIGTERM too
     if (!(await this.waitExit(uuid, l.pid, 5000))) {
       try { process.kill(l.pid, 'SIGKILL'); } catch { /* gone */ }
@@ -288,7 +317,7 @@ export class QemuDriver implements ComputeDriver {
     const l = this.live.get(uuid);
     if (!l) return this.hardStop(uuid);
     if (!l.paused) {
-      await l.qmp?.execute('system_powerdown').catch(() => undefined);
+      await l.qmp?.execute('system_powerdown').catch(this.warned(uuid, 'press the ACPI power button (stopped after the shutdown timeout)'));
       if (await this.waitExit(uuid, l.pid, this.shutdownTimeout(p))) { l.qmp?.close(); this.live.delete(uuid); return; }
       this.o.logger.info({ instance: uuid }, 'guest did not power off within the shutdown timeout; stopping it');
     }
@@ -310,9 +339,13 @@ export class QemuDriver implements ComputeDriver {
     return v === 'virtio' || v === 'ide' || v === 'scsi' || v === 'sata' || v === 'usb' ? v : fallback;
   }
 
-  /** Builds every disk and the launch plan; on failure removes what it made. */
-  private async prepare(spec: GuestSpec, dir: string, o: { launched?: boolean; keepDisks?: boolean } = {}): Promise<Persisted> {
+  /**
+   * Builds every disk and the launch plan; on failure removes what it made. `marks` (a spawn's
+   * timeline) gets the milliseconds since `marks.t0` at which each step finished.
+   */
+  private async prepare(spec: GuestSpec, dir: string, o: { launched?: boolean; keepDisks?: boolean; marks?: Marks } = {}): Promise<Persisted> {
     const keep = (path: string) => !!o.keepDisks && existsSync(path);
+    const mark = (step: string) => { if (o.marks) o.marks[step] = elapsed(o.marks); };
     if (!this.accel) throw new Error('QEMU driver used before initHost');
     if (!spec.imageId) throw new NotSupported('The QEMU driver boots from images only (no volumes)');
     const props = this.imageProps(spec);
@@ -325,34 +358,38 @@ export class QemuDriver implements ComputeDriver {
     // Refused before any work: the image does not fit the root disk.
     if (meta.virtualSize != null) checkRootFits(meta.virtualSize, rootGb, spec.imageId);
     // Space for what is not cached yet plus the disks' own metadata and the config drive.
-    const downloading = [meta].filter((m) => !existsSync(join(this.cache.dir, `${baseNameOf(m.id)}.info`))).reduce((n, m) => n + (m.size ?? 0), 0);
-    await mkdir(this.dir, { recursive: true });
+    const downloading = this.cache.has(spec.imageId) ? 0 : meta.size ?? 0;
+    await mkdir(dir, { recursive: true, mode: 0o750 }); // instances_path with it
     await checkFreeSpace(this.dir, downloading + 64 * MiB + (ephGb ? 64 * MiB : 0) + (swapMb ? 16 * MiB : 0), `instance ${spec.uuid}`);
-    const base = await this.cache.get(spec.imageId, meta);
-    checkRootFits(base.virtualSize, rootGb, spec.imageId);
-    const images = [spec.imageId];
-
-    await mkdir(dir, { recursive: true, mode: 0o750 });
+    mark('checks');
+    // The config drive needs no disk: it is built while the base is fetched and the disks made.
+    const configDrive = configDriveRequired(spec, this.o.config, { launched: o.launched }) ? join(dir, 'disk.config') : undefined;
+    const jobs: Promise<unknown>[] = [];
+    // A moved guest keeps the drive it came with (its bytes are what the guest may have read).
+    if (configDrive && !keep(configDrive)) jobs.push(buildConfigDrive(spec, configDrive, { config: this.o.config }).then(() => mark('configDrive')));
     const diskBus = this.bus(props.hw_disk_bus, 'virtio');
     const cdBus = this.bus(props.hw_cdrom_bus, 'ide');
     const disks: PlanDisk[] = [];
     const root = join(dir, 'disk');
-    if (!keep(root)) await createOverlay(base, root, rootGb);
+    jobs.push((async () => {
+      const base = await this.cache.get(spec.imageId!, meta);
+      mark('image');
+      checkRootFits(base.virtualSize, rootGb, spec.imageId!);
+      if (!keep(root)) await createOverlay(base, root, rootGb);
+      mark('overlay');
+    })());
     disks.push({ id: 'root', path: root, format: 'qcow2', bus: diskBus, media: 'disk', bootIndex: 1 });
     if (ephGb > 0) {
-      if (!keep(join(dir, 'disk.eph0'))) await createEphemeral(join(dir, 'disk.eph0'), ephGb);
+      if (!keep(join(dir, 'disk.eph0'))) jobs.push(createEphemeral(join(dir, 'disk.eph0'), ephGb));
       disks.push({ id: 'ephemeral0', path: join(dir, 'disk.eph0'), format: 'raw', bus: diskBus, media: 'disk' });
     }
     if (swapMb > 0) {
-      await createSwap(join(dir, 'disk.swap'), swapMb);
+      jobs.push(createSwap(join(dir, 'disk.swap'), swapMb));
       disks.push({ id: 'swap', path: join(dir, 'disk.swap'), format: 'raw', bus: diskBus, media: 'disk' });
     }
-    if (configDriveRequired(spec, this.o.config, { launched: o.launched })) {
-      const cd = join(dir, 'disk.config');
-      // A moved guest keeps the drive it came with (its bytes are what the guest may have read).
-      if (!keep(cd)) await buildConfigDrive(spec, cd, { config: this.o.config });
-      disks.push({ id: 'config', path: cd, format: 'raw', bus: cdBus, media: 'cdrom', readonly: true });
-    }
+    if (configDrive) disks.push({ id: 'config', path: configDrive, format: 'raw', bus: cdBus, media: 'cdrom', readonly: true });
+    await settleAll(jobs);
+    const images = [spec.imageId];
 
     // AMI-style boot: kernel and ramdisk images, the image's command line (Nova's default otherwise).
     let kernel: LaunchPlan['kernel'];
@@ -401,13 +438,17 @@ export class QemuDriver implements ComputeDriver {
     const dir = this.gdir(spec.uuid);
     if (existsSync(files(dir).guest)) throw new InvalidState(`Instance ${spec.uuid} already has a guest on this host`);
     await this.op(spec.uuid, async () => {
+      const marks: Marks = { t0: performance.now() };
       try {
-        const p = await this.prepare(spec, dir);
+        const p = await this.prepare(spec, dir, { marks });
         await this.save(spec.uuid, p);
-        await this.launch(spec.uuid);
+        marks.saved = elapsed(marks);
+        await this.launch(spec.uuid, { marks });
+        const { t0: _t0, ...ms } = marks;
+        this.o.logger.info({ instance: spec.uuid, ms }, `guest spawned in ${Math.round(ms.qmp ?? 0)} ms`);
       } catch (e) {
         // Nothing of a failed spawn stays behind.
-        await this.hardStop(spec.uuid).catch(() => undefined);
+        await this.hardStop(spec.uuid).catch(this.warned(spec.uuid, 'stop the qemu of a failed spawn'));
         this.persisted.delete(spec.uuid);
         await rm(dir, { recursive: true, force: true });
         throw e;
@@ -439,7 +480,7 @@ export class QemuDriver implements ComputeDriver {
     const uuid = g.uuid;
     await this.op(uuid, async () => {
       await this.ensureGuest(g);
-      if (this.live.has(uuid)) { await this.live.get(uuid)!.qmp?.execute('cont').catch(() => undefined); return; }
+      if (this.live.has(uuid)) { await this.live.get(uuid)!.qmp?.execute('cont'); return; }
       await rm(files(this.gdir(uuid)).state, { force: true });
       await this.launch(uuid);
     });
@@ -447,7 +488,7 @@ export class QemuDriver implements ComputeDriver {
 
   /** A guest whose directory was lost is made again from its spec (disks from the image, as a hard reboot in Nova recreates the domain). */
   private async ensureGuest(g: GuestSpec): Promise<Persisted> {
-    const have = await this.load(g.uuid).catch(() => undefined);
+    const have = await this.load(g.uuid).catch(unlessMissing); // a guest.json that is there but unreadable is not remade over
     if (have) return have;
     const dir = this.gdir(g.uuid);
     try {
@@ -473,7 +514,7 @@ export class QemuDriver implements ComputeDriver {
         return;
       }
       // Soft: ACPI power off, then start again; a guest that ignores it gets a hard reset (Nova's fallback).
-      await l.qmp?.execute('system_powerdown').catch(() => undefined);
+      await l.qmp?.execute('system_powerdown').catch(this.warned(uuid, 'press the ACPI power button (reset after the shutdown timeout)'));
       if (await this.waitExit(uuid, l.pid, this.shutdownTimeout(p))) {
         l.qmp?.close();
         this.live.delete(uuid);
@@ -508,13 +549,13 @@ export class QemuDriver implements ComputeDriver {
       const tmp = `${f.state}.tmp`;
       await qmp.execute('stop');
       // The default 32 MiB/s bandwidth cap is for live migration over a network, not a local file.
-      await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 8 * 1024 * MiB }).catch(() => undefined);
+      await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 8 * 1024 * MiB }).catch(this.warned(uuid, 'lift the migration bandwidth cap (the state is saved at 32 MiB/s)'));
       await qmp.execute('migrate', { uri: `exec:cat > '${tmp.replace(/'/g, `'\\''`)}'` });
       for (;;) {
         const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
         if (m.status === 'completed') break;
         if (m.status === 'failed' || m.status === 'cancelled') {
-          await qmp.execute('cont').catch(() => undefined);
+          await qmp.execute('cont').catch(this.warned(uuid, 'resume the guest after its state could not be saved'));
           await rm(tmp, { force: true });
           throw new Error(`Saving the state of ${uuid} failed: ${m['error-desc'] ?? m.status}`);
         }
@@ -550,7 +591,7 @@ export class QemuDriver implements ComputeDriver {
       const dir = this.gdir(spec.uuid);
       await this.hardStop(spec.uuid);
       // Disks, config drive and saved state go; the console log stays (as Nova's does).
-      for (const f of await readdir(dir).catch(() => [] as string[])) if (f.startsWith('disk') || f === 'suspend.state' || f === 'OVMF_VARS.fd') await rm(join(dir, f), { force: true });
+      for (const f of await readdir(dir).catch((e) => unlessMissing(e) ?? [])) if (f.startsWith('disk') || f === 'suspend.state' || f === 'OVMF_VARS.fd') await rm(join(dir, f), { force: true });
       const p = await this.prepare(spec, dir);
       await this.save(spec.uuid, p);
       await this.launch(spec.uuid);
@@ -568,7 +609,8 @@ export class QemuDriver implements ComputeDriver {
       const p = await this.guest(spec.uuid);
       const imageId = r.imageId ?? p.spec.imageId;
       if (!imageId) throw new NotSupported('No rescue image');
-      const base = await this.cache.get(imageId, await this.imageMeta(spec, imageId).catch(() => undefined));
+      // A rescue image no longer in the image service still rescues from its cached base.
+      const base = await this.cache.get(imageId, await this.imageMeta(spec, imageId).catch((err) => { this.warned(spec.uuid, `read rescue image ${imageId} (its cached base, if any, is used)`)(err); return undefined; }));
       await this.cleanStop(spec.uuid);
       const dir = this.gdir(spec.uuid);
       const rescueDisk = join(dir, 'disk.rescue');
@@ -604,7 +646,7 @@ export class QemuDriver implements ComputeDriver {
     await this.guest(uuid);
     const f = files(this.gdir(uuid)).console;
     const tail = async (path: string, max: number): Promise<Buffer> => {
-      const fh = await openFile(path, 'r').catch(() => undefined);
+      const fh = await openFile(path, 'r').catch(unlessMissing); // no console yet, or no rotated part
       if (!fh) return Buffer.alloc(0);
       try {
         const { size } = await fh.stat();
@@ -622,7 +664,7 @@ export class QemuDriver implements ComputeDriver {
   /** copytruncate at the cap: QEMU appends (logappend=on), so the file can be cut under it. */
   private async rotateConsole(uuid: string): Promise<void> {
     const f = files(this.gdir(uuid)).console;
-    const st = await stat(f).catch(() => undefined);
+    const st = await stat(f).catch(unlessMissing); // the guest has written nothing yet
     if (!st || st.size < this.o.config.get<number>('qemu', 'console_log_max_bytes')) return;
     await copyFile(f, `${f}.0`);
     const fh = await openFile(f, 'r+');
@@ -651,6 +693,7 @@ export class QemuDriver implements ComputeDriver {
       const p = await this.guest(g.uuid);
       const root = p.plan.disks.find((d) => d.id === 'root')!;
       const out = join(this.gdir(g.uuid), `snapshot-${target.imageId}.qcow2`);
+      const t0 = performance.now();
       try {
         const l = this.live.get(g.uuid);
         if (l?.qmp) {
@@ -662,7 +705,10 @@ export class QemuDriver implements ComputeDriver {
         } else {
           await flatten(root.path, root.format, out, false);
         }
-        await target.upload(createReadStream(out), 'qcow2', 'bare');
+        const copied = performance.now();
+        // 1 MiB reads: with the default 64 KiB, the client's streaming costs ~4x the CPU per GiB.
+        await target.upload(createReadStream(out, { highWaterMark: MiB }), 'qcow2', 'bare');
+        this.o.logger.info({ instance: g.uuid, image: target.imageId, bytes: (await stat(out)).size, copyMs: Math.round(copied - t0), uploadMs: Math.round(performance.now() - copied) }, 'snapshot uploaded');
       } finally {
         await rm(out, { force: true });
       }
@@ -716,7 +762,7 @@ export class QemuDriver implements ComputeDriver {
     const { qmp } = await this.qmpOf(g.uuid, 'get diagnostics of');
     const p = await this.guest(g.uuid);
     const stats = await qmp.execute<{ stats: { rd_bytes: number; wr_bytes: number; rd_operations: number; wr_operations: number; failed_rd_operations?: number; failed_wr_operations?: number } }[]>('query-blockstats');
-    const pidStat = await readFile(`/proc/${this.live.get(g.uuid)!.pid}/stat`, 'utf8').catch(() => '');
+    const pidStat = await readFile(`/proc/${this.live.get(g.uuid)?.pid}/stat`, 'utf8').catch((e) => unlessMissing(e) ?? ''); // exited meanwhile: no uptime
     const startTicks = Number(pidStat.split(') ')[1]?.split(' ')[19] ?? 0);
     const uptime = startTicks ? Math.max(0, Math.floor(Number((await readFile('/proc/uptime', 'utf8')).split(' ')[0]) - startTicks / 100)) : null;
     return {
@@ -733,12 +779,16 @@ export class QemuDriver implements ComputeDriver {
   async runImageCacheManager(): Promise<string[]> {
     const inUse = new Set<string>();
     for (const uuid of await this.guestDirs()) {
-      const p = await this.load(uuid).catch(() => undefined);
-      for (const i of p?.images ?? []) inUse.add(i);
+      // A guest whose images cannot be told must not lose its base: no removal this pass.
+      const p = await this.load(uuid).catch((err) => { throw new Error(`guest.json of ${uuid} is unreadable, so the bases in use are not known: ${(err as Error).message}`); });
+      for (const i of p.images ?? []) inUse.add(i);
     }
-    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+    for (const name of await readdir(this.dir).catch((e) => unlessMissing(e) ?? [])) {
       if (!name.endsWith('_resize')) continue;
-      const p = await readFile(files(join(this.dir, name)).guest, 'utf8').then((t) => JSON.parse(t) as Persisted).catch(() => undefined);
+      const p = await readFile(files(join(this.dir, name)).guest, 'utf8').then((t) => JSON.parse(t) as Persisted).catch((err) => {
+        if (missing(err)) return undefined; // not a guest's directory
+        throw new Error(`guest.json of ${name} is unreadable, so the bases in use are not known: ${(err as Error).message}`);
+      });
       for (const i of p?.images ?? []) inUse.add(i);
     }
     return this.cache.run(inUse, this.o.config.get<number>('image_cache', 'remove_unused_original_minimum_age_seconds'), this.o.config.get<boolean>('image_cache', 'remove_unused_base_images'));

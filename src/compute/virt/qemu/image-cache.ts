@@ -5,15 +5,17 @@
 // data file, a VMDK extent outside the image, content unlike its disk_format) ever reaches a
 // qemu-img call. A cached file that changed since it was verified (size, mtime) is hashed again
 // and downloaded again on a mismatch. Unused bases are aged out by the cache manager (run()).
+import { ifMissing } from '../../../common/files.ts';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ImageInspection } from '../../../common/format/index.ts';
 import type { Logger } from '../../../common/logging.ts';
 import type { ImageSpec } from '../driver.ts';
+import { overlayTemplatePrefix } from './disks.ts';
 
 /** Where images come from: the image service, reached with the agent's service token. */
 export interface ImageSource {
@@ -38,6 +40,9 @@ export const baseName = (imageId: string) => createHash('sha1').update(imageId).
 
 export class ImageCache {
   private inflight = new Map<string, Promise<CachedImage>>();
+  /** What was verified (read or written) of each base: a cache hit needs only a stat. */
+  private verified = new Map<string, Info>();
+  private writes = 0;
   /** Bytes fetched from the image service since start (the benchmark's "second boot downloads 0 bytes"). */
   downloadedBytes = 0;
 
@@ -52,13 +57,20 @@ export class ImageCache {
     return p;
   }
 
+  /** A verified base of this image is on disk (a spawn need not make room for a download). */
+  has(imageId: string): boolean {
+    return this.verified.has(imageId) || existsSync(this.infoPath(imageId));
+  }
+
   private async lookupOrFetch(imageId: string, known?: ImageSpec | null): Promise<CachedImage> {
     const path = join(this.dir, baseName(imageId));
-    const info = await this.readInfo(imageId);
-    if (info && existsSync(path)) {
-      const st = await stat(path);
+    const info = this.verified.get(imageId) ?? await this.readInfo(imageId);
+    const st = info ? await stat(path).catch(ifMissing) : undefined;
+    if (info && st) {
       if (st.size === info.size && st.mtimeMs === info.mtimeMs) {
-        await this.writeInfo({ ...info, lastUsedAt: Date.now() });
+        // The inspection and hashes stand while the file is unchanged; only the use is recorded,
+        // off the spawn's path (ageing counts from it in hours, not milliseconds).
+        this.touch(info);
         return { imageId, path, format: info.format, virtualSize: info.virtualSize };
       }
       // Changed since verified: hash it again.
@@ -125,8 +137,14 @@ export class ImageCache {
     try { return JSON.parse(await readFile(this.infoPath(imageId), 'utf8')) as Info; } catch { return undefined; }
   }
   private async writeInfo(i: Info): Promise<void> {
-    await writeFile(`${this.infoPath(i.imageId)}.tmp`, JSON.stringify(i));
-    await rename(`${this.infoPath(i.imageId)}.tmp`, this.infoPath(i.imageId));
+    this.verified.set(i.imageId, i);
+    // A name of its own per write: two spawns of one image may record their use at once.
+    const tmp = `${this.infoPath(i.imageId)}.tmp-${process.pid}-${++this.writes}`;
+    await writeFile(tmp, JSON.stringify(i));
+    await rename(tmp, this.infoPath(i.imageId));
+  }
+  private touch(info: Info): void {
+    this.writeInfo({ ...info, lastUsedAt: Date.now() }).catch((err) => this.logger.warn({ err, image: info.imageId }, 'could not record the use of a cached base image'));
   }
 
   /**
@@ -142,10 +160,13 @@ export class ImageCache {
       let info: Info;
       try { info = JSON.parse(await readFile(join(this.dir, n), 'utf8')) as Info; } catch { continue; }
       const path = join(this.dir, baseName(info.imageId));
-      const st = await stat(path).catch(() => undefined);
+      const st = await stat(path).catch(ifMissing);
       if (!inUse.has(info.imageId) && remove && (!st || (Date.now() - (info.lastUsedAt ?? st.mtimeMs)) / 1000 >= minAgeSeconds)) {
+        this.verified.delete(info.imageId);
         await rm(path, { force: true });
         await rm(join(this.dir, n), { force: true });
+        // The overlay templates made on it (disks.ts) go with it.
+        for (const t of names.filter((x) => x.startsWith(basename(overlayTemplatePrefix(path))))) await rm(join(this.dir, t), { force: true });
         removed.push(info.imageId);
       }
     }
