@@ -104,7 +104,7 @@ export class PolicyEngine {
     if (!file || !existsSync(file)) return new PolicyEngine(defaults);
     const text = await readFile(file, 'utf8');
     // The YAML parser is loaded only when there is a file to read (most deployments have none).
-    const { parse: parseYaml } = await import('yaml');
+    const { parse: parseYaml } = (await import('yaml')).default;
     const overrides = (parseYaml(text) ?? {}) as Record<string, string>;
     return new PolicyEngine(defaults, overrides);
   }
