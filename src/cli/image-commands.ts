@@ -9,7 +9,6 @@ import { buildImage, defaultCacheDir, type ImageFormat, type ImageKind } from '.
 import { uploadImage } from '../guest/upload.ts';
 import { parseSize } from '../guest/debian-image.ts';
 import { passwordAccess } from '../compute/workers.ts';
-import { clientCredentials } from './os-credentials.ts';
 
 interface BuildFlags { kind: ImageKind; output: string; format: ImageFormat; cacheDir?: string; size: string; upload?: boolean; name?: string; osCloud?: string }
 
@@ -28,7 +27,8 @@ export function registerImageCommands(program: Command): void {
     .action(async (o: BuildFlags) => {
       if (!o.output) throw new ConfigError('--output is required');
       // Credentials are checked before a build that can take minutes.
-      const creds = o.upload ? clientCredentials(o.osCloud) : undefined;
+      // (clouds.yaml's parser is loaded only by the command that reads one.)
+      const creds = o.upload ? (await import('./os-credentials.ts')).clientCredentials(o.osCloud) : undefined;
       if (o.kind === 'debian') parseSize(o.size);
       const t0 = Date.now();
       const r = await buildImage({ kind: o.kind, output: o.output, format: o.format, cacheDir: o.cacheDir, size: o.size, log: (m) => console.error(`stratus image build: ${m}`) });

@@ -56,6 +56,8 @@ export interface LaunchOptions {
   allInOne: boolean;
   /** Base URL clients use (defaults to http://bind:port). */
   publicBase?: string;
+  /** The services' databases are migrated already (the all-in-one did it before its bootstrap). */
+  migrated?: boolean;
 }
 
 export interface Launched {
@@ -66,7 +68,7 @@ export interface Launched {
 
 export async function launch(o: LaunchOptions): Promise<Launched> {
   const { config, logger } = o;
-  await migrateAll(config, o.services.flatMap((s) => s.databases));
+  if (!o.migrated) await migrateAll(config, o.services.flatMap((s) => s.databases));
   const base = (o.publicBase ?? `http://${o.bind === '0.0.0.0' || o.bind === '::' ? config.get('DEFAULT', 'my_ip') : o.bind}:${o.port}`).replace(/\/+$/, '');
   // The all-in-one's identity is this process, at this run's address (the config's auth_url is written for operator commands).
   const authUrl = o.allInOne ? `${base}/identity` : config.get<string | undefined>('keystone_authtoken', 'auth_url');

@@ -17,7 +17,6 @@ import { identityMigrations, type IdentityDB } from '../identity/store/schema.ts
 import { registerComputeCommands, serveWorker, WORKER_NAMES } from './compute-commands.ts';
 import { dbSync as computeCellsSync } from '../compute/cells.ts';
 import { registerImageCommands } from './image-commands.ts';
-import { QemuDriver } from '../compute/virt/qemu/driver.ts';
 
 const program = new Command('stratus').description('An OpenStack-compatible cloud: Identity, Image, Placement and Compute.');
 const configOpt = () => new Option('--config <file>', 'configuration file (default /etc/stratus/stratus.conf)');
@@ -59,7 +58,9 @@ program.command('up')
     const agent = r.computeWorkers?.agents[0];
     if (agent) {
       const drv = agent.driver;
-      const accel = drv instanceof QemuDriver && drv.accelerator ? ` (accelerator ${drv.accelerator.accel}: ${drv.accelerator.detail})` : '';
+      // The QEMU driver names its accelerator (its module is loaded only when it runs, so no instanceof).
+      const a = (drv as { accelerator?: { accel: string; detail: string } }).accelerator;
+      const accel = a ? ` (accelerator ${a.accel}: ${a.detail})` : '';
       console.log(`  compute driver: ${drv.type}${accel}`);
       const agents = r.computeWorkers!.agents;
       if (agents.length > 1) console.log(`  compute hosts: ${agents.length} (${agents.map((a) => a.host).sort((x, y) => x.localeCompare(y, 'en', { numeric: true })).join(', ')})`);

@@ -133,7 +133,7 @@ export async function up(o: UpOptions): Promise<Launched & { config: Config; adm
   }
 
   if (adminPassword) await writeClientFiles(dir, `${base}/identity/v3`, adminPassword);
-  const launched = await launch({ config, logger, services, bind: o.bind, port: o.port, allInOne: true, publicBase: base });
+  const launched = await launch({ config, logger, services, bind: o.bind, port: o.port, allInOne: true, publicBase: base, migrated: true });
   let computeWorkers: Workers | undefined;
   if (compute) {
     // Conductor, scheduler and the compute agent of this host (its [DEFAULT] compute_driver), then its discovery.

@@ -22,9 +22,18 @@ export interface CellMapping {
 }
 
 /** Opens the API database and the cell databases it maps, one pool per cell, on demand. */
+/** Instances whose cell is remembered (a few hundred KB at most). */
+const INSTANCE_CELL_CACHE = 10_000;
+
 export class Cells {
   private cellDbs = new Map<string, Promise<Database>>();
   private mappings?: { at: number; list: CellMapping[] };
+  /**
+   * Instance -> cell id, once the instance has one: a mapping's cell is set once (cell0 or the
+   * cell it was built in) and never changes, and every request about an instance asks for it,
+   * often several times (a delete: four).
+   */
+  private instanceCells = new Map<string, number>();
   constructor(readonly api: Database, private readonly poolSize = 10) {}
 
   static async open(apiUrl: string, opts: { apiPoolSize?: number; cellPoolSize?: number } = {}): Promise<Cells> {
@@ -73,9 +82,20 @@ export class Cells {
 
   /** The cell an instance lives in (undefined while it is still a build request). */
   async cellOfInstance(uuid: string): Promise<{ cell: CellMapping; db: CellDb } | undefined> {
-    const m = await this.api.db.selectFrom('instance_mappings').select(['cell_id']).where('instance_uuid', '=', uuid).executeTakeFirst();
-    if (!m || m.cell_id === null) return undefined;
-    const cell = await this.byId(m.cell_id);
+    let cellId = this.instanceCells.get(uuid);
+    if (cellId === undefined) {
+      const m = await this.api.db.selectFrom('instance_mappings').select(['cell_id']).where('instance_uuid', '=', uuid).executeTakeFirst();
+      if (m?.cell_id == null) return undefined;
+      cellId = Number(m.cell_id);
+      if (this.instanceCells.size >= INSTANCE_CELL_CACHE) this.instanceCells.delete(this.instanceCells.keys().next().value!);
+      this.instanceCells.set(uuid, cellId);
+    }
+    let cell: CellMapping;
+    try { cell = await this.byId(cellId); } catch (e) {
+      // A cell deleted since (with its mappings): ask the database again.
+      if (!(e instanceof NotFound) || !this.instanceCells.delete(uuid)) throw e;
+      return this.cellOfInstance(uuid);
+    }
     return { cell, db: await this.cellDb(cell) };
   }
 

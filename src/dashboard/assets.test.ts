@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { contentSecurityPolicy, loadAssets, registerAssetRoutes } from './assets.ts';
 
@@ -59,6 +59,26 @@ test('index and hashed assets carry the CSP; assets are immutable, index revalid
     const bare = await app.inject({ url: '/dashboard' });
     assert.equal(bare.statusCode, 301);
     assert.equal(bare.headers.location, '/dashboard/');
+  } finally {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the build's compressed forms are sent as they are, and are not files of their own; a file without them is compressed on first request", async () => {
+  const dir = builtApp();
+  // What `npm run build` writes beside a file; marked so that serving it verbatim shows.
+  writeFileSync(join(dir, 'assets', 'app-ABCDEFGH.js.gz'), gzipSync(Buffer.from('/* built */')));
+  writeFileSync(join(dir, 'assets', 'style-ABCDEFGH.css'), `body{color:red}${' '.repeat(600)}`);
+  const app = await server(dir);
+  try {
+    const js = await app.inject({ url: '/dashboard/assets/app-ABCDEFGH.js', headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(js.headers['content-encoding'], 'gzip');
+    assert.equal(gunzipSync(js.rawPayload).toString(), '/* built */');
+    assert.equal((await app.inject({ url: '/dashboard/assets/app-ABCDEFGH.js.gz' })).statusCode, 404);
+    const css = await app.inject({ url: '/dashboard/assets/style-ABCDEFGH.css', headers: { 'accept-encoding': 'br' } });
+    assert.equal(css.headers['content-encoding'], 'br');
+    assert.match(brotliDecompressSync(css.rawPayload).toString(), /^body\{color:red\}/);
   } finally {
     await app.close();
     rmSync(dir, { recursive: true, force: true });

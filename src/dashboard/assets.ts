@@ -1,5 +1,8 @@
-// The built dashboard files, held in memory with their gzip and brotli forms (the whole app is a
-// few hundred KB), served with validators and caching suited to content-hashed names.
+// The built dashboard files, served with validators and caching suited to content-hashed names.
+// Nothing is read at start: a file is read on its first request and then held in memory with its
+// gzip and brotli forms (the whole app is a few hundred KB). `npm run build` writes those forms
+// beside each file (name.gz, name.br), so serving costs no compression; a static_dir without
+// them gets them computed once, on that first request.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -13,12 +16,18 @@ const gzipAsync = promisify(gzip);
 const brotliAsync = promisify(brotliCompress);
 
 interface Asset { body: Buffer; gzip?: Buffer; br?: Buffer; type: string; etag: string; immutable: boolean }
-export type Assets = { ok: true; dir: string; files: Map<string, Asset> } | { ok: false; reason: string };
+/** The files by name (relative to the build directory), each read on first use. */
+export type Assets = { ok: true; dir: string; files: Map<string, () => Promise<Asset>> } | { ok: false; reason: string };
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json', '.map': 'application/json',
 };
+
+/** Whether a file of this type and size is worth compressing. */
+function compressible(name: string, size: number): boolean {
+  return /^(text\/|application\/json|image\/svg)/.test(TYPES[extname(name)] ?? '') && size > 512;
+}
 
 /** dist/dashboard of this installation, found from this module (src/dashboard or the dist bundle). */
 function defaultDir(): string {
@@ -40,22 +49,37 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
+/** The compressed form written by the build, else computed now. */
+async function compressed(path: string, body: Buffer, compress: (b: Buffer) => Promise<Buffer>): Promise<Buffer> {
+  try { return await readFile(path); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    return compress(body);
+  }
+}
+
+async function readAsset(path: string, name: string): Promise<Asset> {
+  const body = await readFile(path);
+  const zip = compressible(name, body.length);
+  return {
+    body, type: TYPES[extname(name)] ?? 'application/octet-stream',
+    etag: `"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`,
+    // esbuild names bundles name-HASH.ext; those never change, index.html always revalidates.
+    immutable: /-[A-Z0-9]{8,}\.(js|css)$/.test(name),
+    gzip: zip ? await compressed(`${path}.gz`, body, (b) => gzipAsync(b, { level: 9 })) : undefined,
+    br: zip ? await compressed(`${path}.br`, body, (b) => brotliAsync(b, { params: { [zc.BROTLI_PARAM_QUALITY]: 11 } })) : undefined,
+  };
+}
+
 export async function loadAssets(dir = defaultDir()): Promise<Assets> {
   if (!existsSync(join(dir, 'index.html'))) return { ok: false, reason: `The dashboard is not built (no ${join(dir, 'index.html')}): run \`npm run build\`.` };
-  const files = new Map<string, Asset>();
-  for (const path of await walk(dir)) {
+  const paths = new Set(await walk(dir));
+  const files = new Map<string, () => Promise<Asset>>();
+  for (const path of paths) {
+    // name.gz / name.br are the build's compressed forms of name, not files of their own.
+    if (/\.(gz|br)$/.test(path) && paths.has(path.replace(/\.(gz|br)$/, ''))) continue;
     const name = relative(dir, path).split(sep).join('/');
-    const body = await readFile(path);
-    const type = TYPES[extname(name)] ?? 'application/octet-stream';
-    const compressible = /^(text\/|application\/json|image\/svg)/.test(type) && body.length > 512;
-    files.set(name, {
-      body, type,
-      etag: `"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`,
-      // esbuild names bundles name-HASH.ext; those never change, index.html always revalidates.
-      immutable: /-[A-Z0-9]{8,}\.(js|css)$/.test(name),
-      gzip: compressible ? await gzipAsync(body, { level: 9 }) : undefined,
-      br: compressible ? await brotliAsync(body, { params: { [zc.BROTLI_PARAM_QUALITY]: 11 } }) : undefined,
-    });
+    let asset: Promise<Asset> | undefined;
+    files.set(name, () => (asset ??= readAsset(path, name).catch((e) => { asset = undefined; throw e; })));
   }
   return { ok: true, dir, files };
 }
@@ -96,14 +120,18 @@ export function registerAssetRoutes(scope: FastifyInstance, assets: Assets, o: {
     const path = req.url.split('?')[0];
     if (!path.endsWith('/')) return reply.redirect(`${path}/`, 301);
     if (!assets.ok) return notBuilt(reply);
-    return send(req, reply, assets.files.get('index.html')!, o.csp);
+    return send(req, reply, await assets.files.get('index.html')!(), o.csp);
   });
   scope.get('/config.json', async (req, reply) => send(req, reply, config, o.csp));
   scope.get('/*', async (req, reply) => {
     if (!assets.ok) return notBuilt(reply);
     const name = (req.params as { '*': string })['*'];
     const a = assets.files.get(name);
-    if (!a) return reply.code(404).type('text/plain; charset=utf-8').send(`No such file: ${name}`);
-    return send(req, reply, a, o.csp);
+    const asset = a && await a().catch((e) => {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // removed since start (a rebuild)
+      throw e;
+    });
+    if (!asset) return reply.code(404).type('text/plain; charset=utf-8').send(`No such file: ${name}`);
+    return send(req, reply, asset, o.csp);
   });
 }

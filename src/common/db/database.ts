@@ -26,7 +26,8 @@ export async function openDatabase<DB = any>(url: string, opts: { poolSize?: num
     conn.pragma('foreign_keys = ON');
     dialect = new SqliteDialect({ database: withStatementCache(conn) });
   } else if (u.dialect === 'mysql') {
-    const mysql = await import('mysql2');
+    // The default export (module.exports): the bundle's chunk of a CommonJS package has no named exports.
+    const mysql = (await import('mysql2')).default;
     dialect = new MysqlDialect({
       pool: mysql.createPool({
         host: u.host, port: u.port, user: u.user, password: u.password ?? '', database: u.database,

@@ -148,6 +148,20 @@ export function credentialsOf(auth: AuthContext): Credentials {
 
 interface CacheEntry { ctx: AuthContext; expires: number }
 
+interface ServiceToken { id: string; expires: number; ctx: AuthContext }
+/**
+ * Service tokens by credentials, shared by every validator and service client of this process
+ * that has the same ones: the all-in-one's services and compute agents authenticate once, not
+ * once each (every password check costs Identity a KDF, ~70 ms of CPU).
+ */
+const serviceTokens = new Map<string, { current?: ServiceToken; pending?: Promise<ServiceToken> }>();
+/**
+ * The current service tokens of this process by id, with the context Identity issued them with:
+ * a service receiving one (the agent's token at placement) knows it without asking Identity.
+ * A revocation event removes them (`flush()`), so they are then validated remotely as any other.
+ */
+const ownTokens = new Map<string, ServiceToken>();
+
 /**
  * Validates tokens through Identity's `GET /v3/auth/tokens`, authenticated with the service's own
  * token (from [keystone_authtoken]). Results are cached until the token expires; `flush()` is
@@ -155,8 +169,8 @@ interface CacheEntry { ctx: AuthContext; expires: number }
  */
 export class RemoteTokenValidator implements TokenValidator {
   private cache = new Map<string, CacheEntry>();
-  private serviceToken?: { id: string; expires: number };
   private inflight = new Map<string, Promise<AuthContext>>();
+  private readonly serviceToken: { current?: ServiceToken; pending?: Promise<ServiceToken> };
 
   readonly challenge: string;
 
@@ -169,15 +183,22 @@ export class RemoteTokenValidator implements TokenValidator {
     maxCacheEntries?: number;
   }) {
     this.challenge = `Keystone uri="${opts.wwwAuthenticateUri ?? opts.identityUrl.replace(/\/v3\/?$/, '')}"`;
+    const key = JSON.stringify([opts.identityUrl, opts.username, opts.password, opts.projectName, opts.userDomainName, opts.projectDomainName]);
+    let shared = serviceTokens.get(key);
+    if (!shared) serviceTokens.set(key, shared = {});
+    this.serviceToken = shared;
   }
 
   flush(): void {
     this.cache.clear();
+    ownTokens.clear();
   }
 
   async validate(token: string): Promise<AuthContext> {
     const hit = this.cache.get(token);
     if (hit && hit.expires > Date.now()) return hit.ctx;
+    const own = ownTokens.get(token);
+    if (own && own.expires > Date.now()) return own.ctx;
     let p = this.inflight.get(token);
     if (!p) {
       p = this.fetchValidation(token).finally(() => this.inflight.delete(token));
@@ -188,7 +209,25 @@ export class RemoteTokenValidator implements TokenValidator {
 
   /** The service's own token, also used for service-to-service calls (image, placement…). */
   async getServiceToken(): Promise<string> {
-    if (this.serviceToken && this.serviceToken.expires - 60_000 > Date.now()) return this.serviceToken.id;
+    const s = this.serviceToken;
+    if (s.current && s.current.expires - 60_000 > Date.now()) return s.current.id;
+    // Concurrent callers wait for the same authentication.
+    s.pending ??= this.issueServiceToken().then((t) => {
+      if (s.current) ownTokens.delete(s.current.id);
+      s.current = t;
+      ownTokens.set(t.id, t);
+      return t;
+    }).finally(() => { s.pending = undefined; });
+    return (await s.pending).id;
+  }
+
+  /** Forgets a service token Identity refused (revoked, or its user changed), so the next call authenticates again. */
+  private dropServiceToken(id: string): void {
+    if (this.serviceToken.current?.id === id) this.serviceToken.current = undefined;
+    ownTokens.delete(id);
+  }
+
+  private async issueServiceToken(): Promise<ServiceToken> {
     const body = {
       auth: {
         identity: { methods: ['password'], password: { user: { name: this.opts.username, password: this.opts.password, domain: { name: this.opts.userDomainName ?? 'Default' } } } },
@@ -201,11 +240,13 @@ export class RemoteTokenValidator implements TokenValidator {
     } catch (e) {
       throw new ServiceUnavailable(`Identity service unreachable at ${this.opts.identityUrl}: ${(e as Error).message}`);
     }
-    if (res.status !== 201) throw new ServiceUnavailable(`Service user ${this.opts.username} could not authenticate with Identity (${res.status})`);
-    const data = (await res.json()) as { token: { expires_at: string } };
+    if (res.status !== 201) {
+      await res.body?.cancel();
+      throw new ServiceUnavailable(`Service user ${this.opts.username} could not authenticate with Identity (${res.status})`);
+    }
+    const data = (await res.json()) as { token: TokenBody };
     const id = res.headers.get('x-subject-token')!;
-    this.serviceToken = { id, expires: Date.parse(data.token.expires_at) };
-    return id;
+    return { id, expires: Date.parse(data.token.expires_at), ctx: authContextFromTokenBody(id, data.token) };
   }
 
   private async fetchValidation(token: string, retried = false): Promise<AuthContext> {
@@ -219,7 +260,7 @@ export class RemoteTokenValidator implements TokenValidator {
       throw new ServiceUnavailable(`Identity service unreachable: ${(e as Error).message}`);
     }
     if (res.status === 401 && !retried) {
-      this.serviceToken = undefined; // our own token may have been revoked: get a new one once
+      this.dropServiceToken(serviceToken); // our own token may have been revoked: get a new one once
       await res.body?.cancel();
       return this.fetchValidation(token, true);
     }

@@ -5,7 +5,6 @@
 // service; a policy.yaml/json may override any rule.
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { Forbidden } from '../errors.ts';
 
 export interface Credentials {
@@ -104,6 +103,8 @@ export class PolicyEngine {
   static async load(defaults: Record<string, string>, file?: string): Promise<PolicyEngine> {
     if (!file || !existsSync(file)) return new PolicyEngine(defaults);
     const text = await readFile(file, 'utf8');
+    // The YAML parser is loaded only when there is a file to read (most deployments have none).
+    const { parse: parseYaml } = (await import('yaml')).default;
     const overrides = (parseYaml(text) ?? {}) as Record<string, string>;
     return new PolicyEngine(defaults, overrides);
   }

@@ -10,7 +10,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
-import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { Cells } from '../cells.ts';
@@ -59,12 +59,12 @@ export function checkOrigin(req: IncomingMessage, accessUrlBase: string | null, 
   if (o.hostname !== expectedHost && !allowed.includes(o.hostname)) throw new ConsoleRefused('Origin header does not match this host.');
 }
 
+/** The websocket library, loaded with the first console connection (most processes never see one). */
+let wsModule: Promise<typeof import('ws')> | undefined;
+const wsLib = () => (wsModule ??= import('ws'));
+
 export class ConsoleProxy {
-  private wss = new WebSocketServer({
-    noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: false,
-    // websockify's subprotocol: noVNC and Tempest ask for "binary"; base64 is not spoken.
-    handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false),
-  });
+  private wss?: Promise<WebSocketServer>;
   private purge: NodeJS.Timeout;
   private open = new Set<WebSocket>();
 
@@ -80,7 +80,7 @@ export class ConsoleProxy {
 
   /** Takes over an HTTP upgrade for consoles of `types`. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, types: ConsoleType[]): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
+    this.server().then((wss) => wss.handleUpgrade(req, socket, head, (ws) => {
       this.open.add(ws);
       ws.on('close', () => this.open.delete(ws));
       this.connect(ws, req, types).catch((e) => {
@@ -88,7 +88,18 @@ export class ConsoleProxy {
         this.logger[refused ? 'info' : 'error']({ err: refused ? undefined : e, from: req.socket.remoteAddress }, `console connection refused: ${(e as Error).message}`);
         ws.close();
       });
+    }), (e) => {
+      this.logger.error({ err: e }, 'console connection refused: the websocket server did not start');
+      socket.destroy();
     });
+  }
+
+  private server(): Promise<WebSocketServer> {
+    return (this.wss ??= wsLib().then(({ WebSocketServer }) => new WebSocketServer({
+      noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: false,
+      // websockify's subprotocol: noVNC and Tempest ask for "binary"; base64 is not spoken.
+      handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false),
+    })));
   }
 
   private async redeem(token: string): Promise<ConsoleAuth | undefined> {
@@ -111,7 +122,7 @@ export class ConsoleProxy {
     const target = await openTarget(auth);
     if (ws.readyState !== ws.OPEN) { target.destroy(); return; }
     this.logger.info({ instance: auth.instanceUuid, type: auth.consoleType }, 'console connection opened');
-    const stream = createWebSocketStream(ws);
+    const stream = (await wsLib()).createWebSocketStream(ws);
     const done = () => { target.destroy(); stream.destroy(); };
     pipeline(stream, target, done);
     pipeline(target, stream, done);
@@ -120,7 +131,8 @@ export class ConsoleProxy {
   async close(): Promise<void> {
     clearInterval(this.purge);
     for (const ws of this.open) ws.terminate();
-    await new Promise((r) => this.wss.close(() => r(undefined)));
+    const wss = await this.wss;
+    if (wss) await new Promise((r) => wss.close(() => r(undefined)));
   }
 }
 

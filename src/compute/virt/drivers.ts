@@ -4,6 +4,9 @@ import { registerDriver } from './registry.ts';
 import { createFakeDriver } from './fake.ts';
 
 registerDriver('fake', createFakeDriver);
-import './qemu/index.ts'; // registers 'qemu'
+// The QEMU driver is loaded only by an agent that runs it (a fake-driver process never needs its
+// code); its options are registered always, so that a config naming them validates anywhere.
+import './qemu/config.ts';
+registerDriver('qemu', async (deps) => (await import('./qemu/index.ts')).createQemuDriver(deps));
 
 export { createDriver, registeredDrivers, type DriverDeps } from './registry.ts';

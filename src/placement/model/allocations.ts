@@ -17,7 +17,7 @@
 //      exceeded, and the loser gets a 409;
 //   4. provider and consumer generations are bumped.
 // Rows are touched in (provider id, class id) order so concurrent writers lock in one order
-// (on PostgreSQL the growing inventory rows are locked by id first: see lockRowsInIdOrder).
+// (on PostgreSQL the growing inventory rows are locked by id first: see growInventories).
 import { sql } from 'kysely';
 import { PlacementStore, now, chunks, isUniqueViolation, type Tx } from './store.ts';
 import { badRequest, conflict, notFound, CODES, ConcurrentUpdate } from '../errors.ts';
@@ -231,14 +231,8 @@ async function writeInTx(store: PlacementStore, trx: Tx, writes: ConsumerWrite[]
     else if (delta < 0) shrink.push({ rp, rc, delta });
   }
   if (grow.length) {
-    await store.lockRowsInIdOrder(trx, 'inventories', grow.map((g) => g.id));
-    const byId = sql.join(grow.map((g) => sql`when ${sql.lit(g.id)} then ${sql.lit(g.delta)}`), sql` `);
-    const delta = sql<number>`(case id ${byId} end)`;
-    const r = await trx.updateTable('inventories').set({ used: sql`used + ${delta}` })
-      .where('id', 'in', grow.map((g) => g.id))
-      .where(sql<boolean>`used + ${delta} <= (total - reserved) * allocation_ratio`)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) !== grow.length) {
+    const changed = await store.growInventories(trx, grow);
+    if (changed !== grow.length) {
       // Name the first inventory without room (read under the locks this transaction holds).
       const full = await trx.selectFrom('inventories').select(['id', 'used', 'total', 'reserved', 'allocation_ratio']).where('id', 'in', grow.map((g) => g.id)).execute();
       const room = new Map(full.map((f) => [Number(f.id), f]));

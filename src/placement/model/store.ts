@@ -1,7 +1,7 @@
 // The placement store: the database handle, the name<->id caches for resource classes and
 // traits, and the few dialect-aware helpers the model needs. Everything above this file speaks
 // portable Kysely; the only dialect branches are here and documented.
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { isRetryableTxError, isUniqueViolation, type Database } from '../../common/db/database.ts';
 import type { PlacementDB, DialectKind } from '../db/schema.ts';
 import { STANDARD_RESOURCE_CLASSES } from '../standard/resource-classes.ts';
@@ -130,16 +130,32 @@ export class PlacementStore {
   }
 
   /**
-   * Locks rows by id in ascending order before a multi-row UPDATE, on PostgreSQL only. Its
+   * Adds each row's delta to `used` of the inventory rows given by id, in one statement, only if
+   * every new value stays within capacity; returns the number of rows changed (fewer than asked:
+   * some row has no room, and the caller rolls back). On PostgreSQL the rows are locked in id
+   * order first, within the same statement (a CTE ... ORDER BY id FOR UPDATE): a plain
    * UPDATE ... WHERE id IN (...) locks rows in the order the plan reaches them, and on a small
    * table that is a sequential scan in heap order, which every update changes (MVCC writes the
    * new row version elsewhere): two claims on one host then lock its inventory rows in opposite
    * orders and one is killed as a deadlock victim after deadlock_timeout (seen: 2–18 of 100
-   * parallel boots, ~1 s each). InnoDB walks the primary key in order and SQLite has one writer.
+   * parallel boots, ~1 s each). The capacity condition is re-checked on the latest row version
+   * once the lock is held (PostgreSQL's READ COMMITTED re-evaluation). InnoDB walks the primary
+   * key in order and SQLite has one writer.
    */
-  async lockRowsInIdOrder(trx: Tx, table: 'inventories', ids: number[]): Promise<void> {
-    if (this.dialect !== 'postgresql' || ids.length < 2) return;
-    await trx.selectFrom(table).select('id').where('id', 'in', ids).orderBy('id').forUpdate().execute();
+  async growInventories(trx: Tx, grow: { id: number; delta: number }[]): Promise<number> {
+    if (!grow.length) return 0;
+    const byId = (col: string) => sql<number>`(case ${sql.ref(col)} ${sql.join(grow.map((g) => sql`when ${sql.lit(g.id)} then ${sql.lit(g.delta)}`), sql` `)} end)`;
+    const fits = (col: string) => sql<boolean>`used + ${byId(col)} <= (total - reserved) * allocation_ratio`;
+    const ids = grow.map((g) => g.id);
+    if (this.dialect === 'postgresql') {
+      const r = await sql`with locked as (select id from inventories where id in (${sql.join(ids)}) order by id for update)
+        update inventories set used = used + ${byId('inventories.id')} from locked
+        where inventories.id = locked.id and ${fits('inventories.id')}`.execute(trx);
+      return Number(r.numAffectedRows ?? 0);
+    }
+    const r = await trx.updateTable('inventories').set({ used: sql`used + ${byId('id')}` })
+      .where('id', 'in', ids).where(fits('id')).executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 
   /** INSERT returning the new auto-increment id (RETURNING on PostgreSQL, insertId elsewhere). */

@@ -1,5 +1,6 @@
-// `[DEFAULT] compute_driver = qemu`: the QEMU driver, made from the agent's dependencies.
-import { registerDriver, type DriverDeps } from '../registry.ts';
+// `[DEFAULT] compute_driver = qemu`: the QEMU driver, made from the agent's dependencies
+// (registered in ../drivers.ts, which imports this module only when an agent runs it).
+import type { DriverDeps } from '../registry.ts';
 import type { ImageSpec } from '../driver.ts';
 import { QemuDriver } from './driver.ts';
 
@@ -16,4 +17,3 @@ export function createQemuDriver(deps: DriverDeps): QemuDriver {
   });
 }
 
-registerDriver('qemu', createQemuDriver);
