@@ -14,8 +14,6 @@ process.env.OS_DEFAULT__RECONCILE_INTERVAL = '0';
 const { startCloud } = await import('./helpers/cloud.ts');
 const { Cells } = await import('../src/compute/cells.ts');
 const { PlacementClient } = await import('../src/compute/clients.ts');
-const { Reconciler } = await import('../src/compute/conductor/reconcile.ts');
-const { createLogger } = await import('../src/common/logging.ts');
 const { until } = await import('./deploy/deployment.ts');
 
 let cloud: Awaited<ReturnType<typeof startCloud>>;
@@ -139,13 +137,49 @@ test('the reconciler fixes an orphaned allocation only when two passes saw it', 
     const rp = (await P.request('GET', '/resource_providers')).body.resource_providers[0].uuid;
     const orphan = randomUUID();
     assert.ok(await P.claim(orphan, { [rp]: { resources: { VCPU: 1, MEMORY_MB: 64 } } }, randomUUID(), randomUUID()));
-    const rec = new Reconciler({ config: cloud.config, logger: createLogger({ level: 'silent' }), cells, placement: P });
+    const rec = cloud.compute!.conductor!.reconciler;
     assert.deepEqual(await rec.run(), []);
     assert.notDeepEqual(await P.getAllocations(orphan), {});
     const fixed = await rec.run();
     assert.deepEqual(fixed.map((f) => [f.kind, f.subject]), [['orphan_allocation', orphan]]);
     assert.deepEqual(await P.getAllocations(orphan), {});
     assert.deepEqual(await rec.run(), []);
+  } finally {
+    await cells.close();
+  }
+});
+
+// A terminate_instance cast lost (a broker cut, or the host's conductor calls failing while the
+// database restarted): the instance stays `deleting` with its host up. Nova's delete casts again.
+const loseDelete = async (cells: InstanceType<typeof Cells>, uuid: string) => {
+  const where = (await cells.cellOfInstance(uuid))!;
+  await where.db.updateTable('instances').set({ task_state: 'deleting', updated_at: new Date(Date.now() - 3600_000).toISOString() }).where('uuid', '=', uuid).execute();
+};
+const gone = (uuid: string) => until(`${uuid} deleted`, async () => (await cloud.req('GET', `/compute/v2.1/servers/${uuid}`, { token, headers: MV })).status === 404, 30_000);
+
+test('a delete whose cast was lost: DELETE again casts terminate_instance again', { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    await loseDelete(cells, ids[0]);
+    assert.equal((await cloud.req('GET', `/compute/v2.1/servers/${ids[0]}`, { token, headers: MV })).body.server['OS-EXT-STS:task_state'], 'deleting');
+    assert.equal((await cloud.req('DELETE', `/compute/v2.1/servers/${ids[0]}`, { token, headers: MV })).status, 204);
+    await gone(ids[0]);
+  } finally {
+    await cells.close();
+  }
+});
+
+test('the reconciler finishes a delete stuck in deleting on a live host (seen by two passes)', { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    await loseDelete(cells, ids[1]);
+    const rec = cloud.compute!.conductor!.reconciler;
+    assert.deepEqual(await rec.run(), []);
+    assert.equal((await cloud.req('GET', `/compute/v2.1/servers/${ids[1]}`, { token, headers: MV })).status, 200);
+    assert.deepEqual((await rec.run()).map((f) => [f.kind, f.subject]), [['stuck_instance', ids[1]]]);
+    await gone(ids[1]);
+    assert.deepEqual(await placement().getAllocations(ids[1]), {});
+    assert.equal((await stratus('status', 'audit')).code, 0);
   } finally {
     await cells.close();
   }

@@ -6,7 +6,7 @@
 // or delaying those proxies — never by stopping the shared servers.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +27,8 @@ export interface DeploymentOptions {
   env?: Record<string, string>;
   reportInterval?: number;
   serviceDownTime?: number;
+  /** Every process's stderr is also appended to `<logDir>/<name>.log` (kept after stop, for diagnosis). */
+  logDir?: string;
 }
 
 export interface Proc {
@@ -219,7 +221,11 @@ export class Deployment {
     const child = spawn(process.execPath, args, { env: { ...process.env, STRATUS_LOG_LEVEL: 'warn', ...this.opts.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const proc: Proc = { name, child, stderr: '' };
     (proc as Proc & { restart: () => Proc }).restart = () => this.serve(name, service, env, port);
-    child.stderr!.on('data', (b) => { proc.stderr += b; if (proc.stderr.length > 40_000) proc.stderr = proc.stderr.slice(-20_000); });
+    const log = this.opts.logDir ? join(this.opts.logDir, `${name}.log`) : undefined;
+    if (log) mkdirSync(this.opts.logDir!, { recursive: true });
+    child.stderr!.on('data', (b) => {
+      if (log) appendFileSync(log, b);
+      proc.stderr += b; if (proc.stderr.length > 40_000) proc.stderr = proc.stderr.slice(-20_000); });
     child.on('exit', (code, signal) => {
       proc.exited = code;
       if (code && code !== 143 && !this.stopping && signal !== 'SIGKILL') console.error(`${name} exited ${code}: ${proc.stderr.slice(-3000)}`);

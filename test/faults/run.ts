@@ -3,6 +3,7 @@
 //   --reduced        one pass, MariaDB only, smaller workloads (what CI runs)
 //   --backend B      mysql or postgresql only
 //   --only a,b       scenarios by name (slow-placement, broker, database, partition, workers, deletes, image)
+//   --logs DIR       every process's stderr kept in DIR/<backend>/<process>.log
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Deployment, infraAvailable, type Backend } from '../deploy/deployment.ts';
@@ -15,9 +16,9 @@ const backends: Backend[] = opt('--backend') ? [opt('--backend') as Backend] : r
 const only = opt('--only')?.split(',');
 const scale = reduced ? 0.4 : 1;
 
-export async function runFaults(backend: Backend, o: { scale: number; only?: string[]; log?: (m: string) => void }): Promise<ScenarioResult[]> {
+export async function runFaults(backend: Backend, o: { scale: number; only?: string[]; log?: (m: string) => void; logDir?: string }): Promise<ScenarioResult[]> {
   const dep = new Deployment({
-    backend, serviceDownTime: 6, reportInterval: 1,
+    backend, serviceDownTime: 6, reportInterval: 1, logDir: o.logDir ? join(o.logDir, backend) : undefined,
     env: { OS_FAKE_DRIVER__SPAWN_DELAY_MS: '300', OS_DEFAULT__RECONCILE_INTERVAL: '3', OS_DEFAULT__INSTANCE_BUILD_TIMEOUT: '120' },
   });
   const out: ScenarioResult[] = [];
@@ -53,7 +54,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const t0 = Date.now();
   for (const b of backends) {
     if (!(await infraAvailable(b))) { console.error(`skipping ${b}: RabbitMQ/rabbitmqctl or the database is not here`); continue; }
-    all.push(...await runFaults(b, { scale, only, log: (m) => console.log(m) }));
+    all.push(...await runFaults(b, { scale, only, log: (m) => console.log(m), logDir: opt('--logs') }));
   }
   const bad = all.filter((r) => r.stuck || r.orphaned || r.quotaDrift || r.duplicates);
   const md = [

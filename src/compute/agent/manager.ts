@@ -66,9 +66,24 @@ export class ComputeManager {
 
   private readonly conductorRpc: RpcClient<ConductorMethods>;
 
-  private conductor<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>, ctx: RequestContext = systemContext()): Promise<ResultOf<ConductorMethods[K]>> {
-    if (this.dead) return Promise.reject(new Error(`compute agent ${this.host} is dead`));
-    return this.conductorRpc.call(ctx, method, args, { timeoutMs: 60_000 });
+  /**
+   * A conductor call. ServiceUnavailable (the conductor could not reach its database: a
+   * restart) is retried for up to a minute, as oslo.db retries a lost connection: running a
+   * conductor method again does no harm (at worst an action event or a fault is recorded twice),
+   * and giving up would leave the work half done (a delete stuck in `deleting`, a spawned guest whose ACTIVE was never written).
+   */
+  private async conductor<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>, ctx: RequestContext = systemContext()): Promise<ResultOf<ConductorMethods[K]>> {
+    const until = Date.now() + 60_000;
+    for (let i = 0; ; i++) {
+      if (this.dead) throw new Error(`compute agent ${this.host} is dead`);
+      try {
+        return await this.conductorRpc.call(ctx, method, args, { timeoutMs: 60_000 });
+      } catch (e) {
+        if (!(e instanceof ServiceUnavailable) || this.stopped || Date.now() > until) throw e;
+        if (i === 0) this.d.logger.warn({ host: this.host, method, requestId: ctx.requestId, err: (e as Error).message }, 'conductor could not reach its database; retrying');
+        await sleep(Math.min(5000, 250 * 2 ** i));
+      }
+    }
   }
 
   /** Waits for a conductor (start-up order does not matter in a distributed deployment). */
@@ -560,10 +575,13 @@ export class ComputeManager {
       if (secrets.admin_password) await this.conductor('set_password', { uuid, password: '' }, ctx).catch(this.logged(ctx, 'reset the server password record', uuid));
       await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Success', host: this.host }, ctx).catch(this.logged(ctx, 'record the build finish', uuid));
     } catch (e) {
-      // Deleted while we spawned: the guest must not outlive its instance.
+      // Deleted (or moved) while we spawned: the guest must not outlive its instance. When the
+      // instance cannot even be read back, nothing is known: the guest stays (the build timeout
+      // puts the instance in ERROR; a delete then destroys it).
+      const r = await this.conductor('instance_get', { uuid }, ctx).catch((err) => { this.logged(ctx, 'read the instance back', uuid)(err); return undefined; });
+      if (r === undefined) return this.d.logger.error({ instance: uuid, requestId: ctx.requestId, err: (e as Error).message }, 'could not record the spawned instance as ACTIVE');
       this.d.logger.info({ instance: uuid, requestId: ctx.requestId, err: (e as Error).message }, 'instance deleted during spawn; cleaning up');
       await this.d.driver.destroy(uuid).catch(this.logged(ctx, 'destroy the guest of an instance deleted during spawn', uuid));
-      const r = await this.conductor('instance_get', { uuid }, ctx).catch((err) => { this.logged(ctx, 'read the instance back', uuid)(err); return null; });
       if (!r || r.deleted || r.task_state === TASK.DELETING) await this.terminate(ctx, uuid).catch(this.logged(ctx, 'terminate an instance deleted during spawn', uuid));
     }
     this.markUsageDirty();

@@ -38,6 +38,8 @@ export interface AuditOptions {
   buildTimeoutMs: number;
   /** An instance with a task state (deleting, rebooting…) unchanged this long is stuck (ms). */
   taskTimeoutMs: number;
+  /** The same for `deleting` alone, when shorter (the reconciler retries a lost delete sooner). */
+  deleteTimeoutMs?: number;
   /** An image `saving`/`importing` unchanged this long is stuck (ms). */
   imageTimeoutMs?: number;
   /** Image rows (the image database), when the caller can read it. */
@@ -160,7 +162,8 @@ export async function auditDeployment(cells: Cells, placement: PlacementClient, 
     const since = ms(r.updated_at ?? r.created_at);
     if (r.vm_state === VM.BUILDING && now - ms(r.created_at) > o.buildTimeoutMs) {
       out.push({ kind: 'stuck_instance', subject: uuid, detail: `Instance ${uuid} has been building (task ${r.task_state ?? 'none'}) on ${r.host ?? 'no host'} since ${r.created_at}.`, fix: `openstack server set --state error ${uuid}` });
-    } else if (r.vm_state !== VM.BUILDING && r.task_state && now - since > o.taskTimeoutMs) {
+    } else if (r.task_state && (r.vm_state !== VM.BUILDING || r.task_state === TASK.DELETING)
+      && now - since > (r.task_state === TASK.DELETING ? o.deleteTimeoutMs ?? o.taskTimeoutMs : o.taskTimeoutMs)) {
       const fix = r.task_state === TASK.DELETING ? `openstack server delete --force ${uuid}` : `openstack server set --state ${r.vm_state === VM.ACTIVE ? 'active' : 'error'} ${uuid}`;
       out.push({ kind: 'stuck_instance', subject: uuid, detail: `Instance ${uuid} has been in task state ${r.task_state} since ${new Date(since).toISOString()}.`, fix });
     }

@@ -43,12 +43,14 @@ export class Conductor {
   private server?: RpcServer;
   private timer?: NodeJS.Timeout;
   private healing = false;
-  private reconciler?: Reconciler;
+  /** The periodic consistency pass (started by start() when reconcile_interval > 0; tests run it by hand). */
+  readonly reconciler: Reconciler;
   private readonly scheduler: RpcClient<typeof schedulerApi.methods>;
   readonly moves: MoveTasks;
   constructor(private readonly d: ConductorDeps) {
     this.scheduler = new RpcClient(d.transport, schedulerApi);
     this.moves = new MoveTasks(d, (ctx, spec, uuids) => this.selectDestinations(ctx, spec, uuids));
+    this.reconciler = new Reconciler(d);
   }
 
   /** Logs a failure that must not stop what it accompanies (cleanup, bookkeeping), with the request id. */
@@ -71,13 +73,12 @@ export class Conductor {
       this.moves.confirmOldResizes().catch((e) => this.d.logger.warn({ err: e }, 'confirming old resizes failed'));
     }, interval);
     this.timer.unref();
-    this.reconciler = new Reconciler(this.d);
     this.reconciler.start();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    this.reconciler?.stop();
+    this.reconciler.stop();
     await this.server?.stop();
   }
 
