@@ -43,10 +43,10 @@ before(async () => {
   token = await cloud.adminToken();
   const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'audit', disk_format: 'raw', container_format: 'bare', visibility: 'public' } });
   await cloud.req('PUT', `/image/v2/images/${img.body.id}/file`, { token, raw: 'x'.repeat(1024), headers: { 'content-type': 'application/octet-stream' } });
-  ids = await Promise.all([0, 1, 2].map(async (i) => (await cloud.req('POST', '/compute/v2.1/servers', { token, headers: MV, body: { server: { name: `a${i}`, imageRef: img.body.id, flavorRef: '1', networks: 'none' } } })).body.server.id));
-  await until('3 ACTIVE', async () => {
+  ids = await Promise.all([0, 1, 2, 3].map(async (i) => (await cloud.req('POST', '/compute/v2.1/servers', { token, headers: MV, body: { server: { name: `a${i}`, imageRef: img.body.id, flavorRef: '1', networks: 'none' } } })).body.server.id));
+  await until('4 ACTIVE', async () => {
     const r = await cloud.req('GET', '/compute/v2.1/servers/detail', { token, headers: MV });
-    return r.body.servers.filter((s: any) => s.status === 'ACTIVE').length === 3;
+    return r.body.servers.filter((s: any) => s.status === 'ACTIVE').length === 4;
   });
 });
 
@@ -179,6 +179,24 @@ test('the reconciler finishes a delete stuck in deleting on a live host (seen by
     assert.deepEqual((await rec.run()).map((f) => [f.kind, f.subject]), [['stuck_instance', ids[1]]]);
     await gone(ids[1]);
     assert.deepEqual(await placement().getAllocations(ids[1]), {});
+    assert.equal((await stratus('status', 'audit')).code, 0);
+  } finally {
+    await cells.close();
+  }
+});
+
+test('the reconciler deletes a build its user deleted while the conductor wrote it into its cell', { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    // What a conductor that could not undo its create leaves: live, BUILDING, mapping queued for delete.
+    const where = (await cells.cellOfInstance(ids[3]))!;
+    await where.db.updateTable('instances').set({ vm_state: 'building', task_state: 'scheduling' }).where('uuid', '=', ids[3]).execute();
+    await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', ids[3]).execute();
+    const rec = cloud.compute!.conductor!.reconciler;
+    assert.deepEqual(await rec.run(), []);
+    assert.deepEqual((await rec.run()).map((f) => f.kind), ['quota_drift']);
+    await gone(ids[3]);
+    assert.deepEqual(await placement().getAllocations(ids[3]), {});
     assert.equal((await stratus('status', 'audit')).code, 0);
   } finally {
     await cells.close();

@@ -116,6 +116,10 @@ export async function auditDeployment(cells: Cells, placement: PlacementClient, 
         if (pending.has(consumer)) continue; // claimed by the scheduler, instance row not written yet
         if (!deleted.has(consumer) && (await lateLook(consumer))) continue;
         out.push({ kind: 'orphan_allocation', subject: consumer, provider: rp, detail: `Allocation of consumer ${consumer} on ${name} (${rp}) belongs to no live instance${deleted.has(consumer) ? ' (the instance is deleted)' : ''}.`, fix: 'stratus manage placement audit --delete' });
+      } else if (!li.row.host && !li.row.task_state) {
+        // No host, nothing in progress (an unshelve claims before it sets the host): a build that
+        // ended in cell0 after a select_destinations that timed out while still claiming.
+        out.push({ kind: 'orphan_allocation', subject: consumer, provider: rp, detail: `Allocation of consumer ${consumer} on ${name} (${rp}) belongs to an instance on no host.`, fix: 'stratus manage placement audit --delete' });
       } else if (li.nodeUuid && li.nodeUuid !== rp) {
         out.push({ kind: 'allocation_wrong_host', subject: consumer, provider: rp, detail: `Instance ${consumer} is on ${li.row.node} but holds an allocation on ${name} (${rp}).`, fix: 'stratus manage placement audit --delete' });
       }

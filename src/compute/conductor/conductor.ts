@@ -165,18 +165,35 @@ export class Conductor {
     return where?.db ?? this.d.localCell;
   }
 
-  private async selectDestinations(ctx: RequestContext, spec: RequestSpec, uuids: string[]): Promise<Selection[]> {
+  /**
+   * select_destinations, retried while no scheduler answers in time. `stillWanted` (builds) is
+   * asked before each retry which instances are still to be scheduled: the timed-out call may
+   * still be claiming for builds the user deleted meanwhile, and asking again for those would
+   * only claim for them again. The selections returned are for the last list it gave.
+   */
+  private async selectDestinations(ctx: RequestContext, spec: RequestSpec, uuids: string[], stillWanted?: (uuids: string[]) => Promise<string[]>): Promise<Selection[]> {
     const deadline = Date.now() + Math.max(60, this.d.config.get<number>('DEFAULT', 'instance_build_timeout') || 600) * 1000;
     for (let attempt = 0; ; attempt++) {
+      if (!uuids.length) return [];
       try {
         return await this.scheduler.call(ctx, 'select_destinations', { spec, instance_uuids: uuids }, { timeoutMs: 60_000 });
       } catch (e) {
         // No scheduler answering: builds wait for one to come back rather than fail.
         if (!(e instanceof MessagingTimeout) || Date.now() > deadline) throw e;
-        this.d.logger.warn({ instances: uuids.length }, 'no scheduler answered select_destinations; retrying');
+        this.d.logger.warn({ instances: uuids.length, requestId: ctx.requestId }, 'no scheduler answered select_destinations; retrying');
         await sleep(Math.min(5000, 500 * (attempt + 1)));
+        if (stillWanted) uuids = await stillWanted(uuids);
       }
     }
+  }
+
+  /** The builds of `uuids` whose build request is still there; the others' claims (if any) are released. */
+  private async pendingBuilds(ctx: RequestContext, uuids: string[]): Promise<string[]> {
+    const left = new Set((await this.d.cells.db.selectFrom('build_requests').select('instance_uuid').where('instance_uuid', 'in', uuids).execute()).map((r) => r.instance_uuid));
+    for (const u of uuids.filter((x) => !left.has(x))) {
+      await this.d.placement.deleteAllocations(u).catch(this.logged(ctx, 'release the claim of a build deleted while it was scheduled', u));
+    }
+    return uuids.filter((u) => left.has(u));
   }
 
   async scheduleAndBuild(ctx: RequestContext, uuids: string[], secrets: BuildSecrets = {}): Promise<void> {
@@ -184,25 +201,49 @@ export class Conductor {
     const api = d.cells.db;
     const reqs = await api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute();
     const specs = await api.selectFrom('request_specs').selectAll().where('instance_uuid', 'in', uuids).execute();
-    const live = uuids.filter((u) => reqs.some((r) => r.instance_uuid === u));
+    let live = uuids.filter((u) => reqs.some((r) => r.instance_uuid === u));
     if (!live.length) return;
     const spec = loadRequestSpec(specs.find((s) => s.instance_uuid === live[0])!.spec);
     let selections: Selection[];
     try {
-      selections = await this.selectDestinations(ctx, spec, live);
+      selections = await this.selectDestinations(ctx, spec, live, async (u) => (live = await this.pendingBuilds(ctx, u)));
     } catch (e) {
       const msg = e instanceof NoValidHost ? e.message : `Build of the instance failed: ${(e as Error).message}`;
-      for (const u of live) await this.buryInCell0(ctx, u, msg, (e as Error).name).catch((err) => d.logger.error({ err, instance: u }, 'could not bury instance in cell0'));
+      for (const u of live) {
+        // A call that timed out may have claimed anyway (NoValidHost released its own claims).
+        if (!(e instanceof NoValidHost)) await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'release the claim of a build that could not be scheduled', u));
+        await this.buryInCell0(ctx, u, msg, (e as Error).name).catch((err) => d.logger.error({ err, instance: u }, 'could not bury instance in cell0'));
+      }
       return;
     }
     await Promise.all(live.map(async (u, i) => {
       try {
         await this.createInCell(ctx, u, selections[i], reqs.find((r) => r.instance_uuid === u)!, secrets);
       } catch (err) {
-        d.logger.error({ err, instance: u }, 'could not create the instance in its cell');
+        d.logger.error({ err, instance: u, requestId: ctx.requestId }, 'could not create the instance in its cell');
         await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'remove the allocation of an instance that could not be created', u));
+        await this.undoCreate(ctx, u, (err as Error).message).catch(this.logged(ctx, 'undo the half-created instance', u));
       }
     }));
+  }
+
+  /**
+   * createInCell failed half-way (its database restarted, the cast could not be sent): the
+   * instance must not stay in BUILD with no host working on it. Deleted by the user meanwhile
+   * (its mapping queued for delete): it is deleted; otherwise it is put in ERROR with a fault.
+   */
+  private async undoCreate(ctx: RequestContext, uuid: string, reason: string): Promise<void> {
+    const d = this.d;
+    const where = await d.cells.cellOfInstance(uuid);
+    if (!where) return;
+    const mapping = await d.cells.db.selectFrom('instance_mappings').select('queued_for_delete').where('instance_uuid', '=', uuid).executeTakeFirst();
+    if (!mapping || mapping.queued_for_delete) {
+      await markDeleted(where.db, uuid);
+      return;
+    }
+    const failed = await updateInstance(where.db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING], task_state: [TASK.SCHEDULING] }).then(() => true, () => false);
+    if (failed) await addFault(where.db, uuid, { code: 500, message: `Build of instance ${uuid} could not be handed to its host: ${reason}` });
+    await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
   }
 
   private async buryInCell0(ctx: RequestContext, uuid: string, message: string, errName: string): Promise<void> {

@@ -3,6 +3,7 @@
 //   - allocations of consumers that are no live instance on that host: removed;
 //   - live instances on a host without their flavor's allocation: healed;
 //   - instance mappings of deleted instances still counted in quota: marked queued_for_delete;
+//     builds deleted by their user while the conductor wrote them into a cell: deleted;
 //   - instances stuck in `deleting` (longer than one reconcile interval, seen twice): on a compute
 //     host that is down, deleted locally (what Nova's API does for a delete on a down host, done
 //     later for deletes that raced the host's death); on a host that is up, terminate_instance is
@@ -16,12 +17,12 @@ import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { Cells } from '../cells.ts';
 import type { PlacementClient } from '../clients.ts';
-import { TASK } from '../objects.ts';
-import { findInstance, serviceIsUp } from '../store.ts';
+import { TASK, VM } from '../objects.ts';
+import { findInstance, serviceIsUp, updateInstance } from '../store.ts';
 import { systemContext, type CellTransports } from '../rpc.ts';
 import { castTerminate, localDelete } from '../service/delete.ts';
 import { auditDeployment, type Finding } from '../audit/invariants.ts';
-import { deleteOrphanAllocations, fixQueuedForDelete, healAllocations } from '../audit/repair.ts';
+import { deleteOrphanAllocations, fixQueuedForDelete, healAllocations, racedBuildDeletes } from '../audit/repair.ts';
 
 export interface ReconcilerDeps { config: Config; logger: Logger; cells: Cells; placement: PlacementClient; cellTransports: CellTransports }
 
@@ -62,7 +63,11 @@ export class Reconciler {
         if (r.healed.length) log(f, 'healed allocation');
       }
       if (confirmed.some((f) => f.kind === 'quota_drift')) {
-        for (const u of await fixQueuedForDelete(d.cells)) log({ kind: 'quota_drift', subject: u, detail: `instance ${u} is deleted; its mapping no longer counts in quota`, fix: '' }, 'fixed quota');
+        for (const u of await fixQueuedForDelete(d.cells)) log({ kind: 'quota_drift', subject: u, detail: `instance ${u}: its mapping's quota count now matches its cell`, fix: '' }, 'fixed quota');
+        for (const u of await racedBuildDeletes(d.cells)) {
+          const done = await this.finishDelete(u, true);
+          if (done) log({ kind: 'quota_drift', subject: u, detail: `build ${u} was deleted by its user while it was being scheduled`, fix: '' }, done);
+        }
       }
       for (const f of confirmed.filter((x) => x.kind === 'stuck_instance')) {
         const done = await this.finishDelete(f.subject);
@@ -74,9 +79,15 @@ export class Reconciler {
     }
   }
 
-  /** A delete stuck in `deleting`: finished here when its host is down, else cast to the host again. */
-  private async finishDelete(uuid: string): Promise<string | undefined> {
+  /**
+   * A delete stuck in `deleting` (or, with `start`, a build whose delete never reached its
+   * instance): finished here when its host is down, else cast to the host again.
+   */
+  private async finishDelete(uuid: string, start = false): Promise<string | undefined> {
     const l = await findInstance(this.d.cells, uuid);
+    if (l && start && l.row.task_state !== TASK.DELETING) {
+      l.row = await updateInstance(l.db, uuid, { task_state: TASK.DELETING }, { vm_state: [VM.BUILDING] }).catch(() => l!.row);
+    }
     if (!l || l.row.task_state !== TASK.DELETING) return undefined;
     const ctx = systemContext();
     const svc = l.row.host ? await l.db.selectFrom('services').selectAll().where('host', '=', l.row.host).where('binary', '=', 'nova-compute').executeTakeFirst() : undefined;
