@@ -43,10 +43,10 @@ before(async () => {
   token = await cloud.adminToken();
   const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'audit', disk_format: 'raw', container_format: 'bare', visibility: 'public' } });
   await cloud.req('PUT', `/image/v2/images/${img.body.id}/file`, { token, raw: 'x'.repeat(1024), headers: { 'content-type': 'application/octet-stream' } });
-  ids = await Promise.all([0, 1, 2, 3].map(async (i) => (await cloud.req('POST', '/compute/v2.1/servers', { token, headers: MV, body: { server: { name: `a${i}`, imageRef: img.body.id, flavorRef: '1', networks: 'none' } } })).body.server.id));
-  await until('4 ACTIVE', async () => {
+  ids = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await cloud.req('POST', '/compute/v2.1/servers', { token, headers: MV, body: { server: { name: `a${i}`, imageRef: img.body.id, flavorRef: '1', networks: 'none' } } })).body.server.id));
+  await until('5 ACTIVE', async () => {
     const r = await cloud.req('GET', '/compute/v2.1/servers/detail', { token, headers: MV });
-    return r.body.servers.filter((s: any) => s.status === 'ACTIVE').length === 4;
+    return r.body.servers.filter((s: any) => s.status === 'ACTIVE').length === 5;
   });
 });
 
@@ -198,6 +198,22 @@ test('the reconciler deletes a build its user deleted while the conductor wrote 
     await gone(ids[3]);
     assert.deepEqual(await placement().getAllocations(ids[3]), {});
     assert.equal((await stratus('status', 'audit')).code, 0);
+  } finally {
+    await cells.close();
+  }
+});
+
+test("the agent destroys a guest still running for a deleted instance (Nova's _cleanup_running_deleted_instances)", { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    // Deleted without its host (a local delete while the host was unreachable): the guest stays.
+    const where = (await cells.cellOfInstance(ids[4]))!;
+    await where.db.updateTable('instances').set({ deleted: 1, vm_state: 'deleted', task_state: null }).where('uuid', '=', ids[4]).execute();
+    const agents = cloud.compute!.agents;
+    const reap = async () => (await Promise.all(agents.map((a) => a.cleanupRunningDeleted()))).flat();
+    assert.deepEqual(await reap(), [ids[4]]);
+    assert.deepEqual(await reap(), []); // destroyed: nothing left to find
+    assert.deepEqual(await placement().getAllocations(ids[4]), {});
   } finally {
     await cells.close();
   }

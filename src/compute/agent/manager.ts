@@ -125,6 +125,12 @@ export class ComputeManager {
     const sh = setInterval(() => { this.offloadShelved().catch((e) => this.d.logger.warn({ err: e }, 'offloading shelved servers failed')); }, config.get<number>('DEFAULT', 'shelved_poll_interval') * 1000);
     hb.unref(); rt.unref(); sh.unref();
     this.timers.push(hb, rt, sh);
+    const reap = config.get<number>('DEFAULT', 'running_deleted_instance_poll_interval');
+    if (reap > 0) {
+      const t = setInterval(() => { this.cleanupRunningDeleted().catch((e) => this.d.logger.warn({ err: e }, 'cleaning up guests of deleted instances failed')); }, reap * 1000);
+      t.unref();
+      this.timers.push(t);
+    }
   }
 
   /** Tests: the agent dies as a killed process would: no more heartbeats, messages or writes. */
@@ -529,6 +535,36 @@ export class ComputeManager {
       this.d.logger.info({ instance: k.uuid, shelvedAt: at }, 'offloading a shelved server');
       await this.offload(ctx, k.uuid, null).catch(this.logged(ctx, 'offload a shelved server', k.uuid));
     }
+  }
+
+  /**
+   * Nova's _cleanup_running_deleted_instances: a guest on this host whose instance is deleted
+   * (deleted locally while this host was down or partitioned, or a terminate that never came) is
+   * destroyed (`reap`) or only logged (`log`). Guests of live instances on another host are left
+   * alone: a live migration has the guest on both hosts for a while. Returns the uuids found.
+   */
+  async cleanupRunningDeleted(): Promise<string[]> {
+    const action = this.d.config.get<string>('DEFAULT', 'running_deleted_instance_action');
+    if (action === 'noop') return [];
+    const ctx = systemContext();
+    const here = new Set((await this.conductor('instances_on_host', { host: this.host }, ctx)).map((k) => k.uuid));
+    const found: string[] = [];
+    for (const uuid of this.d.driver.listGuests()) {
+      if (here.has(uuid)) continue;
+      const row = await this.conductor('instance_get', { uuid }, ctx);
+      if (row && !row.deleted) continue;
+      found.push(uuid);
+      if (action === 'log') {
+        this.d.logger.warn({ instance: uuid, host: this.host, requestId: ctx.requestId }, 'a guest is running for an instance that is deleted');
+        continue;
+      }
+      this.d.logger.warn({ instance: uuid, host: this.host, requestId: ctx.requestId }, 'destroying the guest of an instance that is deleted');
+      await this.d.driver.destroy(uuid).catch(this.logged(ctx, 'destroy the guest of a deleted instance', uuid));
+      // Its allocation here went with the delete; one written back by a late report goes too.
+      await this.d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of a deleted instance', uuid));
+    }
+    if (found.length && action === 'reap') this.markUsageDirty();
+    return found;
   }
 
   /** The guest spec of an instance whose guest runs here, or Nova's InstanceInvalidState (409). */

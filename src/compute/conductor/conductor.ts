@@ -294,7 +294,7 @@ export class Conductor {
       host: sel.host, node: sel.nodename, vm_state: VM.BUILDING, task_state: TASK.SCHEDULING,
       availability_zone: inst.availability_zone ?? azs?.zone ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
     });
-    if (!inserted) return takeBackDuplicateClaim(ctx, d, db, uuid, sel, inst);
+    if (!inserted) return settleLostClaim(ctx, d, db, uuid, sel, inst);
     await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
     await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
     await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
@@ -377,7 +377,7 @@ export class Conductor {
     }
     const moved = await db.updateTable('instances').set({ host: sel[0].host, node: sel[0].nodename, task_state: TASK.SCHEDULING, updated_at: now() })
       .where('uuid', '=', uuid).where('host', '=', failedHost).where('vm_state', '=', VM.BUILDING).where('deleted', '=', 0).executeTakeFirst();
-    if (Number(moved.numUpdatedRows) === 0) { await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of a reschedule that lost its instance', uuid)); return; }
+    if (Number(moved.numUpdatedRows) === 0) return settleLostClaim(ctx, d, db, uuid, sel[0], row).catch(this.logged(ctx, 'settle the claim of a reschedule that lost its instance', uuid));
     const t = await d.cellTransports.forCell(cell);
     await this.compute(sel[0].host, t).cast(ctx, 'build_and_run_instance', { instance_uuid: uuid, node: sel[0].nodename, ...secrets });
   }
@@ -425,18 +425,20 @@ export class Conductor {
 }
 
 /**
- * The same schedule_and_build message handled twice at once (a cast redelivered after a broker
- * cut or a conductor crash while the first copy still runs): the first copy wrote the instance
- * and owns the build; this copy's claim replaced the consumer's allocation, so it is put back on
- * the host the instance really is on, and nothing else is done (no second cast, no delete).
+ * A claim made for an instance that someone else handled meanwhile: the same schedule_and_build
+ * message handled twice at once (redelivered after a broker cut or a conductor crash while the
+ * first copy still runs), or the same stuck build rescheduled by both conductors. The winner
+ * owns the instance; this claim replaced the consumer's allocation, so it is put back on the host
+ * the instance really is on (or removed, the instance deleted), and nothing else is done.
  */
-async function takeBackDuplicateClaim(ctx: RequestContext, d: ConductorDeps, db: CellDb, uuid: string, sel: Selection, inst: any): Promise<void> {
-  d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'build handled twice: this copy stands down');
-  const row = await db.selectFrom('instances').select(['host', 'node']).where('uuid', '=', uuid).executeTakeFirst();
-  if (!row || (row.host === sel.host && row.node === sel.nodename)) return;
-  const node = row.host && row.node ? await db.selectFrom('compute_nodes').select('uuid').where('host', '=', row.host).where('hypervisor_hostname', '=', row.node).executeTakeFirst() : undefined;
+async function settleLostClaim(ctx: RequestContext, d: ConductorDeps, db: CellDb, uuid: string, sel: Selection, who: { project_id: string; user_id: string }): Promise<void> {
+  d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'instance handled twice: this copy stands down');
+  const row = await db.selectFrom('instances').select(['host', 'node']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
+  if (row && row.host === sel.host && row.node === sel.nodename) return;
+  const node = row?.host && row.node ? await db.selectFrom('compute_nodes').select('uuid').where('host', '=', row.host).where('hypervisor_hostname', '=', row.node).executeTakeFirst() : undefined;
   const resources = Object.values(sel.allocations ?? {})[0]?.resources;
-  if (node && resources) await d.placement.claim(uuid, { [node.uuid]: { resources } }, inst.project_id, inst.user_id);
+  if (node && resources) await d.placement.claim(uuid, { [node.uuid]: { resources } }, who.project_id, who.user_id);
+  else await d.placement.deleteAllocations(uuid);
 }
 
 function secretsOf(a: BuildSecrets): BuildSecrets {
