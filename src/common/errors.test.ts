@@ -16,6 +16,8 @@ test('connection errors of mysql2, pg and node sockets are recognised; others ar
     err('terminating connection due to administrator command', { code: '57P01' }),
     err('connection failure', { code: '08006' }),
     err("MySQL server has gone away", { errno: 2006 }),
+    err('sorry, too many clients already', { code: '53300' }),
+    err('Too many connections', { errno: 1040, code: 'ER_CON_COUNT_ERROR' }),
   ]) assert.ok(isConnectionError(e), e.message);
   for (const e of [err('syntax error at or near "x"', { code: '42601' }), err('Duplicate entry', { code: 'ER_DUP_ENTRY', errno: 1062 }), new TypeError('x is undefined'), new BadRequest('no'), undefined, null]) {
     assert.equal(isConnectionError(e), false, String((e as Error | undefined)?.message));

@@ -54,10 +54,10 @@ export function registerError(cls: new (message: string, opts?: { code?: string 
 
 export interface SerializedError { name: string; message: string; code?: string; status?: number }
 
-// Node's socket errors, mysql2's lost connection and "server gone away" (2006) / "lost
-// connection during query" (2013), PostgreSQL's connection-exception class (08xxx) and
-// administrator shutdowns (57P01-57P03).
-const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', '57P01', '57P02', '57P03']);
+// Node's socket errors, mysql2's lost connection, "too many connections" (1040), "server gone
+// away" (2006) / "lost connection during query" (2013), PostgreSQL's connection-exception class
+// (08xxx), too many clients (53300) and administrator shutdowns (57P01-57P03).
+const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', '53300', '57P01', '57P02', '57P03']);
 const CONNECTION_MESSAGES = /Connection terminated|connection is in closed state|not queryable|timeout exceeded when trying to connect|Connection lost|read ECONNRESET|connect ECONNREFUSED/i;
 
 /**
@@ -67,7 +67,7 @@ const CONNECTION_MESSAGES = /Connection terminated|connection is in closed state
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; errno?: number; message?: string };
   if (!e || err instanceof StratusError) return false;
-  return CONNECTION_CODES.has(String(e.code)) || (typeof e.code === 'string' && e.code.startsWith('08')) || e.errno === 2006 || e.errno === 2013
+  return CONNECTION_CODES.has(String(e.code)) || (typeof e.code === 'string' && e.code.startsWith('08')) || e.errno === 1040 || e.errno === 2006 || e.errno === 2013
     || CONNECTION_MESSAGES.test(e.message ?? '');
 }
 

@@ -148,8 +148,11 @@ export class Deployment {
       '[DEFAULT]', `state_path = ${this.dir}`, `transport_url = rabbit://guest:guest@127.0.0.1:${this.broker.port}/${vhost}`,
       `report_interval = ${this.opts.reportInterval ?? 2}`, `service_down_time = ${this.opts.serviceDownTime ?? 10}`, 'my_ip = 127.0.0.1', '',
       '[identity_database]', `connection = ${this.urls.identity}`, '', '[image_database]', `connection = ${this.urls.image}`, '',
-      '[placement_database]', `connection = ${this.urls.placement}`, '', '[api_database]', `connection = ${this.urls.nova_api}`, '',
-      '[database]', `connection = ${this.urls.nova}`, '',
+      // Small pools (oslo.db's default is 5): eleven processes with 10 per database each could
+      // open more connections than the shared server allows (max_connections 100 on PostgreSQL).
+      '[placement_database]', `connection = ${this.urls.placement}`, 'max_pool_size = 5', '',
+      '[api_database]', `connection = ${this.urls.nova_api}`, 'max_pool_size = 4', '',
+      '[database]', `connection = ${this.urls.nova}`, 'max_pool_size = 4', '',
       '[keystone_authtoken]', `auth_url = ${base('identity')}/v3`, 'username = stratus', 'password = service-pass', 'project_name = service', '',
       '[fernet_tokens]', `key_repository = ${join(this.dir, 'fernet-keys')}`, '',
       '[scheduler]', 'discover_hosts_in_cells_interval = 2', 'host_state_refresh_seconds = 0', '',

@@ -3,6 +3,7 @@ import { Kysely, SqliteDialect, MysqlDialect, PostgresDialect, sql, type Dialect
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseDbUrl, type DialectName } from './url.ts';
+import { isConnectionError } from '../errors.ts';
 
 export interface Database<DB = any> {
   readonly db: Kysely<DB>;
@@ -120,6 +121,22 @@ export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 5): Pr
     } catch (e) {
       if (i >= attempts || !isRetryableTxError(e)) throw e;
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 20 * i)));
+    }
+  }
+}
+
+/**
+ * Runs `fn` again while the database cannot be reached (a restart, no connection slot free),
+ * for up to `ms`: for a statement whose loss would leave work half done. Anything else is thrown at once.
+ */
+export async function retryOnConnectionError<T>(fn: () => Promise<T>, ms = 30_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isConnectionError(e) || Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** i)));
     }
   }
 }

@@ -6,7 +6,7 @@ import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import { MessagingTimeout, NotFound } from '../../common/errors.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
-import { isUniqueViolation } from '../../common/db/database.ts';
+import { isUniqueViolation, retryOnConnectionError } from '../../common/db/database.ts';
 import { CELL0_UUID, Cells, type CellMapping } from '../cells.ts';
 import { SERVICE_VERSION, systemContext, type CellTransports } from '../rpc.ts';
 import { RpcClient, serveApi, type Handlers } from '../../common/rpc/typed.ts';
@@ -222,7 +222,7 @@ export class Conductor {
       } catch (err) {
         d.logger.error({ err, instance: u, requestId: ctx.requestId }, 'could not create the instance in its cell');
         await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'remove the allocation of an instance that could not be created', u));
-        await this.undoCreate(ctx, u, (err as Error).message).catch(this.logged(ctx, 'undo the half-created instance', u));
+        await retryOnConnectionError(() => this.undoCreate(ctx, u, (err as Error).message)).catch(this.logged(ctx, 'undo the half-created instance', u));
       }
     }));
   }
@@ -230,19 +230,23 @@ export class Conductor {
   /**
    * createInCell failed half-way (its database restarted, the cast could not be sent): the
    * instance must not stay in BUILD with no host working on it. Deleted by the user meanwhile
-   * (its mapping queued for delete): it is deleted; otherwise it is put in ERROR with a fault.
+   * (its mapping queued for delete): it is deleted; otherwise it is put in ERROR with a fault
+   * (in cell0 when its row could not even be written into its cell).
    */
   private async undoCreate(ctx: RequestContext, uuid: string, reason: string): Promise<void> {
     const d = this.d;
+    const message = `Build of instance ${uuid} could not be handed to its host: ${reason}`;
     const where = await d.cells.cellOfInstance(uuid);
-    if (!where) return;
+    if (!where || !(await where.db.selectFrom('instances').select('uuid').where('uuid', '=', uuid).executeTakeFirst())) {
+      return this.buryInCell0(ctx, uuid, message, 'Error');
+    }
     const mapping = await d.cells.db.selectFrom('instance_mappings').select('queued_for_delete').where('instance_uuid', '=', uuid).executeTakeFirst();
     if (!mapping || mapping.queued_for_delete) {
       await markDeleted(where.db, uuid);
       return;
     }
     const failed = await updateInstance(where.db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING], task_state: [TASK.SCHEDULING] }).then(() => true, () => false);
-    if (failed) await addFault(where.db, uuid, { code: 500, message: `Build of instance ${uuid} could not be handed to its host: ${reason}` });
+    if (failed) await addFault(where.db, uuid, { code: 500, message });
     await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
   }
 
@@ -290,10 +294,12 @@ export class Conductor {
     const db = await d.cells.cellDb(cell);
     const inst = JSON.parse(br.instance);
     const [azs] = await hostZones(d.cells.db, [sel.host]);
-    const inserted = await this.insertInstance(db, inst, {
+    // Retried while the database restarts: nothing is written before it, and without the row
+    // the build would go nowhere.
+    const inserted = await retryOnConnectionError(() => this.insertInstance(db, inst, {
       host: sel.host, node: sel.nodename, vm_state: VM.BUILDING, task_state: TASK.SCHEDULING,
       availability_zone: inst.availability_zone ?? azs?.zone ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
-    });
+    }));
     if (!inserted) return settleLostClaim(ctx, d, db, uuid, sel, inst);
     await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
     await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
