@@ -46,6 +46,10 @@ export async function openDatabase<DB = any>(url: string, opts: { poolSize?: num
     // while the pool is closing) is re-emitted as a pool 'error'; unhandled, that would crash
     // the process. The pool has already discarded the client; the next query reconnects.
     pool.on('error', () => {});
+    // The same for a client checked out of the pool (inside a transaction, between two of its
+    // statements) when its connection dies: the pool's own listener is only on idle clients,
+    // and the statement in flight or the next one fails anyway. Unhandled, it crashed the process.
+    pool.on('connect', (client) => { client.on('error', () => {}); });
     dialect = new PostgresDialect({ pool });
   }
   const db = new Kysely<DB>({ dialect });
