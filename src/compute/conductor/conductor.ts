@@ -361,7 +361,9 @@ export class Conductor {
     const maxAttempts = d.config.get<number>('scheduler', 'max_attempts');
     const fail = async (message: string) => {
       // Not building any more (deleted meanwhile): nothing to put in ERROR.
-      await updateInstance(db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).catch(this.logged(ctx, 'put a failed build in ERROR', uuid));
+      // As Nova's _nil_out_instance_obj_host_and_node: a build that failed belongs to no host, so
+      // nothing expects its (deleted) allocation and a late report from that host is refused.
+      await updateInstance(db, uuid, { vm_state: VM.ERROR, task_state: null, host: null, node: null }, { vm_state: [VM.BUILDING] }).catch(this.logged(ctx, 'put a failed build in ERROR', uuid));
       await addFault(db, uuid, { code: 500, message, details: reason, host: failedHost });
       await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of a failed build', uuid));
       await eventFinish(db, uuid, ctx.requestId, 'conductor_reschedule', 'Error', { traceback: message }).catch(this.logged(ctx, 'record the reschedule failure', uuid));
@@ -415,7 +417,7 @@ export class Conductor {
             await eventFinish(db, r.uuid, ctx.requestId, 'conductor_reschedule', 'Success').catch(this.logged(ctx, 'record the reschedule', r.uuid));
           } else if (timeout > 0 && Date.now() - Date.parse(r.created_at) > timeout * 1000) {
             n++;
-            const ok = await updateInstance(db, r.uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).then(() => true, () => false);
+            const ok = await updateInstance(db, r.uuid, { vm_state: VM.ERROR, task_state: null, host: null, node: null }, { vm_state: [VM.BUILDING] }).then(() => true, () => false);
             if (ok) {
               await addFault(db, r.uuid, { code: 500, message: `Build of instance ${r.uuid} timed out after ${timeout} seconds on host ${r.host}.`, host: r.host });
               await d.placement.deleteAllocations(r.uuid).catch(this.logged(ctx, 'remove the allocation of a timed-out build', r.uuid));
