@@ -22,7 +22,7 @@ import { getKeypair } from '../api/keypairs.ts';
 import { hostAzMap } from '../availability-zones.ts';
 import type { Insertable } from 'kysely';
 import type { ApiDb, BuildRequestsTable, FlavorRow, InstanceGroupMembersTable, InstanceMappingsTable, RequestSpecsTable } from '../db/tables.ts';
-import { retryOnDeadlock } from '../../common/db/database.ts';
+import { retryOnConnectionError, retryOnDeadlock } from '../../common/db/database.ts';
 
 export interface CreateCaller { ctx: RequestContext; isAdmin: boolean; projectId: string; userId: string; token: string; requestId: string }
 
@@ -181,6 +181,15 @@ export async function createServers(api: ComputeApi, who: CreateCaller, req: Cre
     });
     uuids.push(uuid);
   }
+  // A request that fails after this point must leave nothing behind (the client retries it: a
+  // leftover would be a second server, never scheduled). The removal itself waits out a database
+  // restart; so does the quota re-check, rather than failing the request.
+  const forget = async (e: unknown) => {
+    await retryOnConnectionError(async () => { for (const u of uuids) await forgetBuild(db, u); })
+      .catch((err) => api.logger.warn({ err, instances: uuids, requestId: who.ctx.requestId }, 'could not remove the build requests of a failed create'));
+    throw e;
+  };
+  // A lost COMMIT acknowledgement fails the request though the rows may be there: forget them too.
   await retryOnDeadlock(() => db.transaction().execute(async (trx) => {
     for (const r of rows) {
       await trx.insertInto('instance_mappings').values(r.mapping).execute();
@@ -188,23 +197,13 @@ export async function createServers(api: ComputeApi, who: CreateCaller, req: Cre
       await trx.insertInto('request_specs').values(r.spec).execute();
       if (r.member) await trx.insertInto('instance_group_members').values(r.member).execute();
     }
-  }));
+  })).catch(forget);
   // Re-check now that our own build requests count (another request may have raced us).
-  try {
-    await checkInstanceQuota(api, who.projectId, who.userId, { instances: count, cores: count * flavor.vcpus, ram: count * flavor.memory_mb }, true);
-  } catch (e) {
-    for (const u of uuids) await forgetBuild(db, u);
-    throw e;
-  }
-  try {
-    await conductorRpc(() => api.transport()).cast(who.ctx, 'schedule_and_build_instances', {
-      instance_uuids: uuids, admin_password: adminPass ?? null, injected_files: (s.personality ?? []).map((p: { path?: string; contents?: string }) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') })),
-    });
-  } catch (e) {
-    // Not sent (the broker is unreachable): the caller gets an error, so no server may remain.
-    for (const u of uuids) await forgetBuild(db, u).catch((err) => api.logger.warn({ err, instance: u, requestId: who.ctx.requestId }, 'could not remove the build request of a create whose cast failed'));
-    throw e;
-  }
+  await retryOnConnectionError(() => checkInstanceQuota(api, who.projectId, who.userId, { instances: count, cores: count * flavor.vcpus, ram: count * flavor.memory_mb }, true)).catch(forget);
+  // Not sent (the broker is unreachable): the caller gets an error, so no server may remain.
+  await conductorRpc(() => api.transport()).cast(who.ctx, 'schedule_and_build_instances', {
+    instance_uuids: uuids, admin_password: adminPass ?? null, injected_files: (s.personality ?? []).map((p: { path?: string; contents?: string }) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') })),
+  }).catch(forget);
 
   return { uuids, reservationId: resv, adminPass };
 }
