@@ -264,9 +264,23 @@ export class Conductor {
     await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
     await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Error', { traceback: message });
     await finishAction(db, uuid, ctx.requestId);
-    await d.cells.db.updateTable('instance_mappings').set({ cell_id: cell0.id }).where('instance_uuid', '=', uuid).execute();
+    if (!(await this.claimMapping(uuid, cell0.id))) {
+      // Another copy of the same build (a redelivered cast) scheduled it meanwhile: it owns it.
+      d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'instance handled twice: this copy stands down');
+      await markDeleted(db, uuid);
+      return;
+    }
     const r = await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) await markDeleted(db, uuid); // deleted meanwhile
+  }
+
+  /**
+   * Points the instance's mapping at the cell its row was written in, unless another copy of the
+   * same build already did (first writer owns the instance): false then.
+   */
+  private async claimMapping(uuid: string, cellId: number): Promise<boolean> {
+    const r = await this.d.cells.db.updateTable('instance_mappings').set({ cell_id: cellId }).where('instance_uuid', '=', uuid).where('cell_id', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   /** False when the row was there already (the same message handled twice). */
@@ -304,7 +318,12 @@ export class Conductor {
     await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
     await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
     await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
-    await d.cells.db.updateTable('instance_mappings').set({ cell_id: cell.id }).where('instance_uuid', '=', uuid).execute();
+    if (!(await this.claimMapping(uuid, cell.id))) {
+      // Another copy of the same build put it in another cell first (cell0, having found no
+      // host while this copy found one): that copy owns it; this one's row and claim go.
+      await markDeleted(db, uuid);
+      return settleLostClaim(ctx, d, db, uuid, sel, inst);
+    }
     const r = await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) {
       // Deleted by the user while we scheduled: undo what we did.
