@@ -276,11 +276,14 @@ export class Conductor {
 
   /**
    * Points the instance's mapping at the cell its row was written in, unless another copy of the
-   * same build already did (first writer owns the instance): false then.
+   * same build already pointed it at another cell (first writer owns the instance): false then.
    */
   private async claimMapping(uuid: string, cellId: number): Promise<boolean> {
-    const r = await this.d.cells.db.updateTable('instance_mappings').set({ cell_id: cellId }).where('instance_uuid', '=', uuid).where('cell_id', 'is', null).executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+    const api = this.d.cells.db;
+    await api.updateTable('instance_mappings').set({ cell_id: cellId }).where('instance_uuid', '=', uuid).where('cell_id', 'is', null).execute();
+    // Set now, or by an earlier copy of this build in the same cell: this cell owns it.
+    const m = await api.selectFrom('instance_mappings').select('cell_id').where('instance_uuid', '=', uuid).executeTakeFirst();
+    return m?.cell_id === cellId;
   }
 
   /** False when the row was there already (the same message handled twice). */
@@ -314,10 +317,19 @@ export class Conductor {
       host: sel.host, node: sel.nodename, vm_state: VM.BUILDING, task_state: TASK.SCHEDULING,
       availability_zone: inst.availability_zone ?? azs?.zone ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
     }));
-    if (!inserted) return settleLostClaim(ctx, d, db, uuid, sel, inst);
-    await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
-    await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
-    await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
+    if (!inserted) {
+      // Another copy of this build wrote the row first (a cast redelivered after a broker cut or
+      // a conductor crash; that copy may have died right after). Its host stands: this copy's
+      // claim is put back there, and the copy that deletes the build request casts the build.
+      const row = await db.selectFrom('instances').select(['host', 'node', 'vm_state']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
+      await settleLostClaim(ctx, d, db, uuid, sel, inst);
+      if (!row?.host || !row.node || row.vm_state !== VM.BUILDING) return;
+      sel = { ...sel, host: row.host, nodename: row.node };
+    } else {
+      await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
+      await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
+      await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
+    }
     if (!(await this.claimMapping(uuid, cell.id))) {
       // Another copy of the same build put it in another cell first (cell0, having found no
       // host while this copy found one): that copy owns it; this one's row and claim go.
@@ -326,6 +338,9 @@ export class Conductor {
     }
     const r = await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) {
+      // The first copy of a duplicate took it (or the user deleted it: the first copy, or the
+      // reconciler if that copy died, finishes that delete).
+      if (!inserted) return;
       // Deleted by the user while we scheduled: undo what we did.
       await markDeleted(db, uuid);
       await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of an instance deleted while scheduling', uuid));
