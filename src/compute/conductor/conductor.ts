@@ -199,8 +199,10 @@ export class Conductor {
   async scheduleAndBuild(ctx: RequestContext, uuids: string[], secrets: BuildSecrets = {}): Promise<void> {
     const d = this.d;
     const api = d.cells.db;
-    const reqs = await api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute();
-    const specs = await api.selectFrom('request_specs').selectAll().where('instance_uuid', 'in', uuids).execute();
+    // Waits out a database restart: a cast is acknowledged once handled, so giving up here would
+    // lose the build (its build request waiting forever).
+    const reqs = await retryOnConnectionError(() => api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute());
+    const specs = await retryOnConnectionError(() => api.selectFrom('request_specs').selectAll().where('instance_uuid', 'in', uuids).execute());
     let live = uuids.filter((u) => reqs.some((r) => r.instance_uuid === u));
     if (!live.length) return;
     const spec = loadRequestSpec(specs.find((s) => s.instance_uuid === live[0])!.spec);
