@@ -4,7 +4,7 @@
 // faults). Served on topic 'conductor'.
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
-import { MessagingTimeout, NotFound } from '../../common/errors.ts';
+import { MessagingTimeout, NotFound, ServiceUnavailable } from '../../common/errors.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
 import { isUniqueViolation, retryOnConnectionError } from '../../common/db/database.ts';
 import { CELL0_UUID, Cells, type CellMapping } from '../cells.ts';
@@ -178,8 +178,9 @@ export class Conductor {
       try {
         return await this.scheduler.call(ctx, 'select_destinations', { spec, instance_uuids: uuids }, { timeoutMs: 60_000 });
       } catch (e) {
-        // No scheduler answering: builds wait for one to come back rather than fail.
-        if (!(e instanceof MessagingTimeout) || Date.now() > deadline) throw e;
+        // No scheduler answering, or one that could not reach its database or placement (a
+        // restart): builds wait for it to come back rather than fail.
+        if (!(e instanceof MessagingTimeout || e instanceof ServiceUnavailable) || Date.now() > deadline) throw e;
         this.d.logger.warn({ instances: uuids.length, requestId: ctx.requestId }, 'no scheduler answered select_destinations; retrying');
         await sleep(Math.min(5000, 500 * (attempt + 1)));
         if (stillWanted) uuids = await stillWanted(uuids);
@@ -214,7 +215,7 @@ export class Conductor {
       for (const u of live) {
         // A call that timed out may have claimed anyway (NoValidHost released its own claims).
         if (!(e instanceof NoValidHost)) await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'release the claim of a build that could not be scheduled', u));
-        await this.buryInCell0(ctx, u, msg, (e as Error).name).catch((err) => d.logger.error({ err, instance: u }, 'could not bury instance in cell0'));
+        await retryOnConnectionError(() => this.buryInCell0(ctx, u, msg, (e as Error).name)).catch((err) => d.logger.error({ err, instance: u }, 'could not bury instance in cell0'));
       }
       return;
     }
