@@ -14,8 +14,6 @@ process.env.OS_DEFAULT__RECONCILE_INTERVAL = '0';
 const { startCloud } = await import('./helpers/cloud.ts');
 const { Cells } = await import('../src/compute/cells.ts');
 const { PlacementClient } = await import('../src/compute/clients.ts');
-const { Reconciler } = await import('../src/compute/conductor/reconcile.ts');
-const { createLogger } = await import('../src/common/logging.ts');
 const { until } = await import('./deploy/deployment.ts');
 
 let cloud: Awaited<ReturnType<typeof startCloud>>;
@@ -45,10 +43,10 @@ before(async () => {
   token = await cloud.adminToken();
   const img = await cloud.req('POST', '/image/v2/images', { token, body: { name: 'audit', disk_format: 'raw', container_format: 'bare', visibility: 'public' } });
   await cloud.req('PUT', `/image/v2/images/${img.body.id}/file`, { token, raw: 'x'.repeat(1024), headers: { 'content-type': 'application/octet-stream' } });
-  ids = await Promise.all([0, 1, 2].map(async (i) => (await cloud.req('POST', '/compute/v2.1/servers', { token, headers: MV, body: { server: { name: `a${i}`, imageRef: img.body.id, flavorRef: '1', networks: 'none' } } })).body.server.id));
-  await until('3 ACTIVE', async () => {
+  ids = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await cloud.req('POST', '/compute/v2.1/servers', { token, headers: MV, body: { server: { name: `a${i}`, imageRef: img.body.id, flavorRef: '1', networks: 'none' } } })).body.server.id));
+  await until('5 ACTIVE', async () => {
     const r = await cloud.req('GET', '/compute/v2.1/servers/detail', { token, headers: MV });
-    return r.body.servers.filter((s: any) => s.status === 'ACTIVE').length === 3;
+    return r.body.servers.filter((s: any) => s.status === 'ACTIVE').length === 5;
   });
 });
 
@@ -139,13 +137,83 @@ test('the reconciler fixes an orphaned allocation only when two passes saw it', 
     const rp = (await P.request('GET', '/resource_providers')).body.resource_providers[0].uuid;
     const orphan = randomUUID();
     assert.ok(await P.claim(orphan, { [rp]: { resources: { VCPU: 1, MEMORY_MB: 64 } } }, randomUUID(), randomUUID()));
-    const rec = new Reconciler({ config: cloud.config, logger: createLogger({ level: 'silent' }), cells, placement: P });
+    const rec = cloud.compute!.conductor!.reconciler;
     assert.deepEqual(await rec.run(), []);
     assert.notDeepEqual(await P.getAllocations(orphan), {});
     const fixed = await rec.run();
     assert.deepEqual(fixed.map((f) => [f.kind, f.subject]), [['orphan_allocation', orphan]]);
     assert.deepEqual(await P.getAllocations(orphan), {});
     assert.deepEqual(await rec.run(), []);
+  } finally {
+    await cells.close();
+  }
+});
+
+// A terminate_instance cast lost (a broker cut, or the host's conductor calls failing while the
+// database restarted): the instance stays `deleting` with its host up. Nova's delete casts again.
+const loseDelete = async (cells: InstanceType<typeof Cells>, uuid: string) => {
+  const where = (await cells.cellOfInstance(uuid))!;
+  await where.db.updateTable('instances').set({ task_state: 'deleting', updated_at: new Date(Date.now() - 3600_000).toISOString() }).where('uuid', '=', uuid).execute();
+};
+const gone = (uuid: string) => until(`${uuid} deleted`, async () => (await cloud.req('GET', `/compute/v2.1/servers/${uuid}`, { token, headers: MV })).status === 404, 30_000);
+
+test('a delete whose cast was lost: DELETE again casts terminate_instance again', { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    await loseDelete(cells, ids[0]);
+    assert.equal((await cloud.req('GET', `/compute/v2.1/servers/${ids[0]}`, { token, headers: MV })).body.server['OS-EXT-STS:task_state'], 'deleting');
+    assert.equal((await cloud.req('DELETE', `/compute/v2.1/servers/${ids[0]}`, { token, headers: MV })).status, 204);
+    await gone(ids[0]);
+  } finally {
+    await cells.close();
+  }
+});
+
+test('the reconciler finishes a delete stuck in deleting on a live host (seen by two passes)', { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    await loseDelete(cells, ids[1]);
+    const rec = cloud.compute!.conductor!.reconciler;
+    assert.deepEqual(await rec.run(), []);
+    assert.equal((await cloud.req('GET', `/compute/v2.1/servers/${ids[1]}`, { token, headers: MV })).status, 200);
+    assert.deepEqual((await rec.run()).map((f) => [f.kind, f.subject]), [['stuck_instance', ids[1]]]);
+    await gone(ids[1]);
+    assert.deepEqual(await placement().getAllocations(ids[1]), {});
+    assert.equal((await stratus('status', 'audit')).code, 0);
+  } finally {
+    await cells.close();
+  }
+});
+
+test('the reconciler deletes a build its user deleted while the conductor wrote it into its cell', { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    // What a conductor that could not undo its create leaves: live, BUILDING, mapping queued for delete.
+    const where = (await cells.cellOfInstance(ids[3]))!;
+    await where.db.updateTable('instances').set({ vm_state: 'building', task_state: 'scheduling' }).where('uuid', '=', ids[3]).execute();
+    await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', ids[3]).execute();
+    const rec = cloud.compute!.conductor!.reconciler;
+    assert.deepEqual(await rec.run(), []);
+    assert.deepEqual((await rec.run()).map((f) => f.kind), ['quota_drift']);
+    await gone(ids[3]);
+    assert.deepEqual(await placement().getAllocations(ids[3]), {});
+    assert.equal((await stratus('status', 'audit')).code, 0);
+  } finally {
+    await cells.close();
+  }
+});
+
+test("the agent destroys a guest still running for a deleted instance (Nova's _cleanup_running_deleted_instances)", { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    // Deleted without its host (a local delete while the host was unreachable): the guest stays.
+    const where = (await cells.cellOfInstance(ids[4]))!;
+    await where.db.updateTable('instances').set({ deleted: 1, vm_state: 'deleted', task_state: null }).where('uuid', '=', ids[4]).execute();
+    const agents = cloud.compute!.agents;
+    const reap = async () => (await Promise.all(agents.map((a) => a.cleanupRunningDeleted()))).flat();
+    assert.deepEqual(await reap(), [ids[4]]);
+    assert.deepEqual(await reap(), []); // destroyed: nothing left to find
+    assert.deepEqual(await placement().getAllocations(ids[4]), {});
   } finally {
     await cells.close();
   }

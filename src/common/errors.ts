@@ -54,9 +54,28 @@ export function registerError(cls: new (message: string, opts?: { code?: string 
 
 export interface SerializedError { name: string; message: string; code?: string; status?: number }
 
+// Node's socket errors, mysql2's lost connection, "too many connections" (1040), "server gone
+// away" (2006) / "lost connection during query" (2013), PostgreSQL's connection-exception class
+// (08xxx), too many clients (53300) and administrator shutdowns (57P01-57P03).
+const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', '53300', '57P01', '57P02', '57P03']);
+const CONNECTION_MESSAGES = /Connection terminated|connection is in closed state|not queryable|timeout exceeded when trying to connect|Connection lost|read ECONNRESET|connect ECONNREFUSED/i;
+
+/**
+ * True when err says a backing server (the database) could not be reached or dropped the
+ * connection: a transient condition a client may retry, answered 503 rather than 500.
+ */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number; message?: string };
+  if (!e || err instanceof StratusError) return false;
+  return CONNECTION_CODES.has(String(e.code)) || (typeof e.code === 'string' && e.code.startsWith('08')) || e.errno === 1040 || e.errno === 2006 || e.errno === 2013
+    || CONNECTION_MESSAGES.test(e.message ?? '');
+}
+
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof StratusError) return { name: err.name, message: err.message, code: err.code, status: err.status };
   const e = err as Error;
+  // The caller may retry (an agent's conductor call while the database restarts).
+  if (isConnectionError(err)) return { name: 'ServiceUnavailable', message: `Database connection failed: ${e.message}`, status: 503 };
   return { name: 'InternalError', message: e?.message ?? String(err) };
 }
 

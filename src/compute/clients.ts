@@ -329,6 +329,8 @@ export class ImageClient {
   async get(token: string, id: string): Promise<ImageMeta | undefined> {
     const r = await this.request(token, 'GET', `/v2/images/${encodeURIComponent(id)}`);
     if (r.status === 404 || r.status === 403) return undefined;
+    // The image service failing (its database restarting) is not the caller's mistake: retriable 503.
+    if (r.status >= 500) throw new ServiceUnavailable(`Error fetching image ${id} from the image service (${r.status})`);
     if (r.status !== 200) throw new BadRequest(`Error fetching image ${id} from the image service (${r.status})`);
     return r.body as ImageMeta;
   }

@@ -6,7 +6,7 @@
 // or delaying those proxies — never by stopping the shared servers.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +27,8 @@ export interface DeploymentOptions {
   env?: Record<string, string>;
   reportInterval?: number;
   serviceDownTime?: number;
+  /** Every process's stderr is also appended to `<logDir>/<name>.log` (kept after stop, for diagnosis). */
+  logDir?: string;
 }
 
 export interface Proc {
@@ -146,8 +148,11 @@ export class Deployment {
       '[DEFAULT]', `state_path = ${this.dir}`, `transport_url = rabbit://guest:guest@127.0.0.1:${this.broker.port}/${vhost}`,
       `report_interval = ${this.opts.reportInterval ?? 2}`, `service_down_time = ${this.opts.serviceDownTime ?? 10}`, 'my_ip = 127.0.0.1', '',
       '[identity_database]', `connection = ${this.urls.identity}`, '', '[image_database]', `connection = ${this.urls.image}`, '',
-      '[placement_database]', `connection = ${this.urls.placement}`, '', '[api_database]', `connection = ${this.urls.nova_api}`, '',
-      '[database]', `connection = ${this.urls.nova}`, '',
+      // Small pools (oslo.db's default is 5): eleven processes with 10 per database each could
+      // open more connections than the shared server allows (max_connections 100 on PostgreSQL).
+      '[placement_database]', `connection = ${this.urls.placement}`, 'max_pool_size = 5', '',
+      '[api_database]', `connection = ${this.urls.nova_api}`, 'max_pool_size = 4', '',
+      '[database]', `connection = ${this.urls.nova}`, 'max_pool_size = 4', '',
       '[keystone_authtoken]', `auth_url = ${base('identity')}/v3`, 'username = stratus', 'password = service-pass', 'project_name = service', '',
       '[fernet_tokens]', `key_repository = ${join(this.dir, 'fernet-keys')}`, '',
       '[scheduler]', 'discover_hosts_in_cells_interval = 2', 'host_state_refresh_seconds = 0', '',
@@ -219,7 +224,11 @@ export class Deployment {
     const child = spawn(process.execPath, args, { env: { ...process.env, STRATUS_LOG_LEVEL: 'warn', ...this.opts.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const proc: Proc = { name, child, stderr: '' };
     (proc as Proc & { restart: () => Proc }).restart = () => this.serve(name, service, env, port);
-    child.stderr!.on('data', (b) => { proc.stderr += b; if (proc.stderr.length > 40_000) proc.stderr = proc.stderr.slice(-20_000); });
+    const log = this.opts.logDir ? join(this.opts.logDir, `${name}.log`) : undefined;
+    if (log) mkdirSync(this.opts.logDir!, { recursive: true });
+    child.stderr!.on('data', (b) => {
+      if (log) appendFileSync(log, b);
+      proc.stderr += b; if (proc.stderr.length > 40_000) proc.stderr = proc.stderr.slice(-20_000); });
     child.on('exit', (code, signal) => {
       proc.exited = code;
       if (code && code !== 143 && !this.stopping && signal !== 'SIGKILL') console.error(`${name} exited ${code}: ${proc.stderr.slice(-3000)}`);

@@ -3,8 +3,10 @@
 //   --reduced        one pass, MariaDB only, smaller workloads (what CI runs)
 //   --backend B      mysql or postgresql only
 //   --only a,b       scenarios by name (slow-placement, broker, database, partition, workers, deletes, image)
+//   --logs DIR       every process's stderr kept in DIR/<backend>/<process>.log
+//   --out FILE       the table's file (default bench/results/faults[-reduced]-2026-12-01.md)
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Deployment, infraAvailable, type Backend } from '../deploy/deployment.ts';
 import { Harness, SCENARIOS, type ScenarioResult } from './scenarios.ts';
 
@@ -15,9 +17,9 @@ const backends: Backend[] = opt('--backend') ? [opt('--backend') as Backend] : r
 const only = opt('--only')?.split(',');
 const scale = reduced ? 0.4 : 1;
 
-export async function runFaults(backend: Backend, o: { scale: number; only?: string[]; log?: (m: string) => void }): Promise<ScenarioResult[]> {
+export async function runFaults(backend: Backend, o: { scale: number; only?: string[]; log?: (m: string) => void; logDir?: string }): Promise<ScenarioResult[]> {
   const dep = new Deployment({
-    backend, serviceDownTime: 6, reportInterval: 1,
+    backend, serviceDownTime: 6, reportInterval: 1, logDir: o.logDir ? join(o.logDir, backend) : undefined,
     env: { OS_FAKE_DRIVER__SPAWN_DELAY_MS: '300', OS_DEFAULT__RECONCILE_INTERVAL: '3', OS_DEFAULT__INSTANCE_BUILD_TIMEOUT: '120' },
   });
   const out: ScenarioResult[] = [];
@@ -51,20 +53,24 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (spawnSync('npm', ['run', 'build'], { stdio: 'inherit' }).status !== 0) process.exit(1);
   const all: ScenarioResult[] = [];
   const t0 = Date.now();
+  const { loadavg } = await import('node:os');
+  const load = () => loadavg().map((l) => l.toFixed(2)).join(', ');
+  const loadBefore = load();
   for (const b of backends) {
     if (!(await infraAvailable(b))) { console.error(`skipping ${b}: RabbitMQ/rabbitmqctl or the database is not here`); continue; }
-    all.push(...await runFaults(b, { scale, only, log: (m) => console.log(m) }));
+    all.push(...await runFaults(b, { scale, only, log: (m) => console.log(m), logDir: opt('--logs') }));
   }
   const bad = all.filter((r) => r.stuck || r.orphaned || r.quotaDrift || r.duplicates);
   const md = [
     `# Fault scenarios (${reduced ? 'reduced: one pass, smaller workloads' : 'full'}), 2026-12-01`, '',
-    `\`npm run faults${reduced ? ' -- --reduced' : ''}\` — distributed deployment (test/deploy/): identity, image, placement, compute-api, conductor ×2, scheduler ×2, 2 compute hosts (fake driver, 300 ms spawn), RabbitMQ (own vhost) and the SQL server reached through fault proxies; service_down_time 6 s, reconcile_interval 3 s. Shared 2-core machine loaded by other engineers: times are indicative.`, '',
+    `\`npm run faults${args.length ? ` -- ${args.join(' ')}` : ''}\` — distributed deployment (test/deploy/): identity, image, placement, compute-api, conductor ×2, scheduler ×2, 2 compute hosts (fake driver, 300 ms spawn), RabbitMQ (own vhost) and the SQL server reached through fault proxies; service_down_time 6 s, reconcile_interval 3 s. Shared 2-core machine loaded by other engineers: times are indicative (load average ${loadBefore} at the start, ${load()} at the end).`, '',
     table(all), '',
     `Total ${((Date.now() - t0) / 1000).toFixed(0)} s. ${bad.length ? `${bad.length} scenario(s) with non-zero cells.` : 'Every cell of the first four columns is 0.'}`, '',
   ].join('\n');
-  if (!only) {
-    mkdirSync(join(import.meta.dirname, '..', '..', 'bench', 'results'), { recursive: true });
-    writeFileSync(join(import.meta.dirname, '..', '..', 'bench', 'results', `faults${reduced ? '-reduced' : ''}-2026-12-01.md`), md);
+  const out = opt('--out') ?? (only ? undefined : join(import.meta.dirname, '..', '..', 'bench', 'results', `faults${reduced ? '-reduced' : ''}-2026-12-01.md`));
+  if (out) {
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, md);
   }
   console.log(md);
   process.exit(bad.length || !all.length ? 1 : 0);

@@ -109,10 +109,13 @@ export class Harness {
     return last;
   }
 
-  async deleteAll(): Promise<void> {
+  /** Deletes every server; the number still there after two minutes (counted as stuck: a delete that never finished). */
+  async deleteAll(): Promise<number> {
     const all = await this.servers();
     await Promise.all(all.map((s) => this.remove(s.id)));
-    await until('every server gone', async () => (await this.servers()).length === 0, 120_000, 500);
+    let left = all.length;
+    await until('every server gone', async () => (left = (await this.servers()).length) === 0, 120_000, 500).catch(() => undefined);
+    return left;
   }
 }
 
@@ -156,7 +159,7 @@ export const brokerRestart: Scenario = async (h, { scale }) => {
   await boots;
   const r = await conclude(h, `broker restarted twice during ${n} boots`, end, n, `broker proxies cut 2 s, twice; ${reconnects(h.dep, before)} broker reconnections`, 0);
   r.duplicates += duplicateNames(await h.servers());
-  await h.deleteAll();
+  r.stuck += await h.deleteAll();
   return r;
 };
 
@@ -179,7 +182,7 @@ export const databaseRestart: Scenario = async (h, { scale }) => {
   const left = await h.servers();
   r.duplicates += duplicateNames(left);
   if (left.some((s) => s.name.startsWith('old'))) r.stuck += left.filter((s) => s.name.startsWith('old')).length;
-  await h.deleteAll();
+  r.stuck += await h.deleteAll();
   return r;
 };
 
@@ -197,7 +200,7 @@ export const hostPartition: Scenario = async (h, { scale }) => {
   // Late reports must not resurrect: each server on exactly one host, the one its allocation names.
   r.duplicates += duplicateNames(await h.servers());
   void ids;
-  await h.deleteAll();
+  r.stuck += await h.deleteAll();
   return r;
 };
 
@@ -213,7 +216,7 @@ export const workerKill: Scenario = async (h, { scale }) => {
   await boots;
   const r = await conclude(h, `one of two conductors and schedulers killed -9 during ${n} boots`, end, n, 'conductor1 + scheduler1 SIGKILL');
   r.duplicates += duplicateNames(await h.servers());
-  await h.deleteAll();
+  r.stuck += await h.deleteAll();
   await h.dep.restart('conductor1');
   await h.dep.restart('scheduler1');
   return r;
@@ -291,13 +294,13 @@ export const slowPlacement: Scenario = async (h, { scale }) => {
   h.dep.slowPlacement(300);
   try {
     await Promise.all(Array.from({ length: n }, (_, i) => h.boot(`sp${i}`)));
-    await h.settled();
+    await h.settled().catch(() => undefined); // counted by conclude
   } finally {
     h.dep.slowPlacement(0);
   }
   const r = await conclude(h, `${n} boots with placement slowed by 300 ms per chunk`, Date.now(), n, 'placement proxies delayed');
   r.duplicates += duplicateNames(await h.servers());
-  await h.deleteAll();
+  r.stuck += await h.deleteAll();
   return r;
 };
 

@@ -3,6 +3,7 @@ import { Kysely, SqliteDialect, MysqlDialect, PostgresDialect, sql, type Dialect
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseDbUrl, type DialectName } from './url.ts';
+import { isConnectionError } from '../errors.ts';
 
 export interface Database<DB = any> {
   readonly db: Kysely<DB>;
@@ -46,6 +47,10 @@ export async function openDatabase<DB = any>(url: string, opts: { poolSize?: num
     // while the pool is closing) is re-emitted as a pool 'error'; unhandled, that would crash
     // the process. The pool has already discarded the client; the next query reconnects.
     pool.on('error', () => {});
+    // The same for a client checked out of the pool (inside a transaction, between two of its
+    // statements) when its connection dies: the pool's own listener is only on idle clients,
+    // and the statement in flight or the next one fails anyway. Unhandled, it crashed the process.
+    pool.on('connect', (client) => { client.on('error', () => {}); });
     dialect = new PostgresDialect({ pool });
   }
   const db = new Kysely<DB>({ dialect });
@@ -121,6 +126,22 @@ export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 5): Pr
     } catch (e) {
       if (i >= attempts || !isRetryableTxError(e)) throw e;
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 20 * i)));
+    }
+  }
+}
+
+/**
+ * Runs `fn` again while the database cannot be reached (a restart, no connection slot free),
+ * for up to `ms`: for a statement whose loss would leave work half done. Anything else is thrown at once.
+ */
+export async function retryOnConnectionError<T>(fn: () => Promise<T>, ms = 30_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isConnectionError(e) || Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** i)));
     }
   }
 }

@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Version } from './microversion.ts';
 import {
   StratusError, BadRequest, PayloadTooLarge, UnsupportedMediaType, NotFound, MethodNotAllowed, InternalError,
-  Unauthorized, UriTooLong, HeaderFieldsTooLarge,
+  Unauthorized, UriTooLong, HeaderFieldsTooLarge, ServiceUnavailable, isConnectionError,
 } from '../errors.ts';
 
 export type ErrorShapeName = 'keystone' | 'nova' | 'placement' | 'glance';
@@ -58,6 +58,8 @@ export function toStratusError(err: unknown): StratusError {
   if (status === 414) return new UriTooLong(msg);
   if (status === 431) return new HeaderFieldsTooLarge(msg);
   if (status && status >= 400 && status < 500) return new BadRequest(msg);
+  // A database restart is a retriable 503, not a server bug.
+  if (isConnectionError(err)) return new ServiceUnavailable('The service is temporarily unavailable: its database connection failed. Try again.', { cause: err });
   return new InternalError('An unexpected error prevented the server from fulfilling your request.', { cause: err });
 }
 

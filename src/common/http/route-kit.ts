@@ -47,8 +47,8 @@ export interface RouteRow<H> {
   handler: H;
 }
 
-/** Statuses the kit and the shared HTTP layer answer for any row. */
-export const KIT_ERRORS = [400, 401, 403, 404, 405, 406, 413, 414, 415, 431];
+/** Statuses the kit and the shared HTTP layer answer for any row (503: its database is unreachable). */
+export const KIT_ERRORS = [400, 401, 403, 404, 405, 406, 413, 414, 415, 431, 503];
 
 /** What a service plugs into the kit. */
 export interface ServiceBinding<H> {

@@ -1,6 +1,6 @@
 // What both transports share: the message envelope, the version rule and the server-side
 // dispatch that turns a message into a handler call and the handler's outcome into a reply.
-import { BadRequest, MessagingTimeout, StratusError, serializeError, type SerializedError } from '../errors.ts';
+import { BadRequest, MessagingTimeout, StratusError, isConnectionError, serializeError, type SerializedError } from '../errors.ts';
 import type { Handler, RequestContext, RpcLogger } from './transport.ts';
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -58,8 +58,11 @@ export async function dispatch(
     const context = { ...msg.context, roles: Array.isArray(msg.context?.roles) ? msg.context.roles : [] };
     return { result: await handler(context, msg.args) };
   } catch (err) {
-    // Typed errors are part of the handler's contract; anything else is a bug worth a loud log.
-    if (!(err instanceof StratusError)) {
+    // Typed errors are part of the handler's contract; anything else is a bug worth a loud log,
+    // but a lost database connection (a restart: the caller may retry) is only a warning.
+    if (isConnectionError(err)) {
+      logger.warn({ err: (err as Error).message, method: msg.method, where, requestId: msg.context?.requestId }, 'database unreachable while handling a message');
+    } else if (!(err instanceof StratusError)) {
       logger.error({ err, method: msg.method, where, requestId: msg.context?.requestId }, 'Exception during message handling');
     }
     return { error: serializeError(err) };

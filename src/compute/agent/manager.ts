@@ -66,9 +66,24 @@ export class ComputeManager {
 
   private readonly conductorRpc: RpcClient<ConductorMethods>;
 
-  private conductor<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>, ctx: RequestContext = systemContext()): Promise<ResultOf<ConductorMethods[K]>> {
-    if (this.dead) return Promise.reject(new Error(`compute agent ${this.host} is dead`));
-    return this.conductorRpc.call(ctx, method, args, { timeoutMs: 60_000 });
+  /**
+   * A conductor call. ServiceUnavailable (the conductor could not reach its database: a
+   * restart) is retried for up to a minute, as oslo.db retries a lost connection: running a
+   * conductor method again does no harm (at worst an action event or a fault is recorded twice),
+   * and giving up would leave the work half done (a delete stuck in `deleting`, a spawned guest whose ACTIVE was never written).
+   */
+  private async conductor<K extends CallNames<ConductorMethods>>(method: K, args: ArgsOf<ConductorMethods[K]>, ctx: RequestContext = systemContext()): Promise<ResultOf<ConductorMethods[K]>> {
+    const until = Date.now() + 60_000;
+    for (let i = 0; ; i++) {
+      if (this.dead) throw new Error(`compute agent ${this.host} is dead`);
+      try {
+        return await this.conductorRpc.call(ctx, method, args, { timeoutMs: 60_000 });
+      } catch (e) {
+        if (!(e instanceof ServiceUnavailable) || this.stopped || Date.now() > until) throw e;
+        if (i === 0) this.d.logger.warn({ host: this.host, method, requestId: ctx.requestId, err: (e as Error).message }, 'conductor could not reach its database; retrying');
+        await sleep(Math.min(5000, 250 * 2 ** i));
+      }
+    }
   }
 
   /** Waits for a conductor (start-up order does not matter in a distributed deployment). */
@@ -122,6 +137,12 @@ export class ComputeManager {
     const sh = setInterval(() => { this.offloadShelved().catch((e) => this.d.logger.warn({ err: e }, 'offloading shelved servers failed')); }, config.get<number>('DEFAULT', 'shelved_poll_interval') * 1000);
     hb.unref(); rt.unref(); sh.unref();
     this.timers.push(hb, rt, sh);
+    const reap = config.get<number>('DEFAULT', 'running_deleted_instance_poll_interval');
+    if (reap > 0) {
+      const t = setInterval(() => { this.cleanupRunningDeleted().catch((e) => this.d.logger.warn({ err: e }, 'cleaning up guests of deleted instances failed')); }, reap * 1000);
+      t.unref();
+      this.timers.push(t);
+    }
   }
 
   /** Tests: the agent dies as a killed process would: no more heartbeats, messages or writes. */
@@ -542,6 +563,36 @@ export class ComputeManager {
     }
   }
 
+  /**
+   * Nova's _cleanup_running_deleted_instances: a guest on this host whose instance is deleted
+   * (deleted locally while this host was down or partitioned, or a terminate that never came) is
+   * destroyed (`reap`) or only logged (`log`). Guests of live instances on another host are left
+   * alone: a live migration has the guest on both hosts for a while. Returns the uuids found.
+   */
+  async cleanupRunningDeleted(): Promise<string[]> {
+    const action = this.d.config.get<string>('DEFAULT', 'running_deleted_instance_action');
+    if (action === 'noop') return [];
+    const ctx = systemContext();
+    const here = new Set((await this.conductor('instances_on_host', { host: this.host }, ctx)).map((k) => k.uuid));
+    const found: string[] = [];
+    for (const uuid of this.d.driver.listGuests()) {
+      if (here.has(uuid)) continue;
+      const row = await this.conductor('instance_get', { uuid }, ctx);
+      if (row && !row.deleted) continue;
+      found.push(uuid);
+      if (action === 'log') {
+        this.d.logger.warn({ instance: uuid, host: this.host, requestId: ctx.requestId }, 'a guest is running for an instance that is deleted');
+        continue;
+      }
+      this.d.logger.warn({ instance: uuid, host: this.host, requestId: ctx.requestId }, 'destroying the guest of an instance that is deleted');
+      await this.d.driver.destroy(uuid).catch(this.logged(ctx, 'destroy the guest of a deleted instance', uuid));
+      // Its allocation here went with the delete; one written back by a late report goes too.
+      await this.d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of a deleted instance', uuid));
+    }
+    if (found.length && action === 'reap') this.markUsageDirty();
+    return found;
+  }
+
   /** The guest spec of an instance whose guest runs here, or Nova's InstanceInvalidState (409). */
   private async runningGuest(ctx: RequestContext, uuid: string): Promise<GuestSpec> {
     const row = await this.instance(ctx, uuid);
@@ -588,10 +639,13 @@ export class ComputeManager {
       if (secrets.admin_password) await this.conductor('set_password', { uuid, password: '' }, ctx).catch(this.logged(ctx, 'reset the server password record', uuid));
       await this.conductor('event_finish', { uuid, request_id: ctx.requestId, event, result: 'Success', host: this.host }, ctx).catch(this.logged(ctx, 'record the build finish', uuid));
     } catch (e) {
-      // Deleted while we spawned: the guest must not outlive its instance.
+      // Deleted (or moved) while we spawned: the guest must not outlive its instance. When the
+      // instance cannot even be read back, nothing is known: the guest stays (the build timeout
+      // puts the instance in ERROR; a delete then destroys it).
+      const r = await this.conductor('instance_get', { uuid }, ctx).catch((err) => { this.logged(ctx, 'read the instance back', uuid)(err); return undefined; });
+      if (r === undefined) return this.d.logger.error({ instance: uuid, requestId: ctx.requestId, err: (e as Error).message }, 'could not record the spawned instance as ACTIVE');
       this.d.logger.info({ instance: uuid, requestId: ctx.requestId, err: (e as Error).message }, 'instance deleted during spawn; cleaning up');
       await this.d.driver.destroy(uuid).catch(this.logged(ctx, 'destroy the guest of an instance deleted during spawn', uuid));
-      const r = await this.conductor('instance_get', { uuid }, ctx).catch((err) => { this.logged(ctx, 'read the instance back', uuid)(err); return null; });
       if (!r || r.deleted || r.task_state === TASK.DELETING) await this.terminate(ctx, uuid).catch(this.logged(ctx, 'terminate an instance deleted during spawn', uuid));
     }
     this.markUsageDirty();

@@ -38,6 +38,8 @@ export interface AuditOptions {
   buildTimeoutMs: number;
   /** An instance with a task state (deleting, rebooting…) unchanged this long is stuck (ms). */
   taskTimeoutMs: number;
+  /** The same for `deleting` alone, when shorter (the reconciler retries a lost delete sooner). */
+  deleteTimeoutMs?: number;
   /** An image `saving`/`importing` unchanged this long is stuck (ms). */
   imageTimeoutMs?: number;
   /** Image rows (the image database), when the caller can read it. */
@@ -114,6 +116,10 @@ export async function auditDeployment(cells: Cells, placement: PlacementClient, 
         if (pending.has(consumer)) continue; // claimed by the scheduler, instance row not written yet
         if (!deleted.has(consumer) && (await lateLook(consumer))) continue;
         out.push({ kind: 'orphan_allocation', subject: consumer, provider: rp, detail: `Allocation of consumer ${consumer} on ${name} (${rp}) belongs to no live instance${deleted.has(consumer) ? ' (the instance is deleted)' : ''}.`, fix: 'stratus manage placement audit --delete' });
+      } else if (!li.row.host && !li.row.task_state) {
+        // No host, nothing in progress (an unshelve claims before it sets the host): a build that
+        // ended in cell0 after a select_destinations that timed out while still claiming.
+        out.push({ kind: 'orphan_allocation', subject: consumer, provider: rp, detail: `Allocation of consumer ${consumer} on ${name} (${rp}) belongs to an instance on no host.`, fix: 'stratus manage placement audit --delete' });
       } else if (li.nodeUuid && li.nodeUuid !== rp) {
         out.push({ kind: 'allocation_wrong_host', subject: consumer, provider: rp, detail: `Instance ${consumer} is on ${li.row.node} but holds an allocation on ${name} (${rp}).`, fix: 'stratus manage placement audit --delete' });
       }
@@ -160,7 +166,8 @@ export async function auditDeployment(cells: Cells, placement: PlacementClient, 
     const since = ms(r.updated_at ?? r.created_at);
     if (r.vm_state === VM.BUILDING && now - ms(r.created_at) > o.buildTimeoutMs) {
       out.push({ kind: 'stuck_instance', subject: uuid, detail: `Instance ${uuid} has been building (task ${r.task_state ?? 'none'}) on ${r.host ?? 'no host'} since ${r.created_at}.`, fix: `openstack server set --state error ${uuid}` });
-    } else if (r.vm_state !== VM.BUILDING && r.task_state && now - since > o.taskTimeoutMs) {
+    } else if (r.task_state && (r.vm_state !== VM.BUILDING || r.task_state === TASK.DELETING)
+      && now - since > (r.task_state === TASK.DELETING ? o.deleteTimeoutMs ?? o.taskTimeoutMs : o.taskTimeoutMs)) {
       const fix = r.task_state === TASK.DELETING ? `openstack server delete --force ${uuid}` : `openstack server set --state ${r.vm_state === VM.ACTIVE ? 'active' : 'error'} ${uuid}`;
       out.push({ kind: 'stuck_instance', subject: uuid, detail: `Instance ${uuid} has been in task state ${r.task_state} since ${new Date(since).toISOString()}.`, fix });
     }

@@ -77,16 +77,39 @@ export async function fixQueuedForDelete(cells: Cells): Promise<string[]> {
       await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', 'in', gone.map((g) => g.uuid)).execute();
       fixed.push(...gone.map((g) => g.uuid));
     }
-    // The other direction: live instances, not being deleted, that quota no longer counts.
+    // The other direction: live instances, not being deleted, that quota no longer counts (but
+    // not builds: one of those was deleted by its user while the conductor created it — see
+    // racedBuildDeletes).
     const queued = await cells.db.selectFrom('instance_mappings').select('instance_uuid').where('cell_id', '=', cellId).where('queued_for_delete', '=', 1).execute();
     for (let i = 0; i < queued.length; i += 500) {
       const uuids = queued.slice(i, i + 500).map((m) => m.instance_uuid);
       const alive = await db.selectFrom('instances').select('uuid').where('uuid', 'in', uuids).where('deleted', '=', 0)
-        .where('vm_state', '!=', VM.SOFT_DELETED).where((eb) => eb.or([eb('task_state', 'is', null), eb('task_state', '!=', TASK.DELETING)])).execute();
+        .where('vm_state', 'not in', [VM.SOFT_DELETED, VM.BUILDING]).where((eb) => eb.or([eb('task_state', 'is', null), eb('task_state', '!=', TASK.DELETING)])).execute();
       if (!alive.length) continue;
       await cells.db.updateTable('instance_mappings').set({ queued_for_delete: 0 }).where('instance_uuid', 'in', alive.map((g) => g.uuid)).execute();
       fixed.push(...alive.map((g) => g.uuid));
     }
   }
   return fixed;
+}
+
+/**
+ * Builds whose user deleted them (their build request, the mapping queued for delete) while the
+ * conductor was writing them into their cell, and that the conductor could not undo: live, still
+ * BUILDING, not `deleting`. The reconciler finishes their delete.
+ */
+export async function racedBuildDeletes(cells: Cells): Promise<string[]> {
+  const out: string[] = [];
+  for (const { cell, db } of await cells.all({ includeCell0: false })) {
+    const cellId = (await cells.db.selectFrom('cell_mappings').select('id').where('uuid', '=', cell.uuid).executeTakeFirst())?.id;
+    if (cellId === undefined) continue;
+    const queued = await cells.db.selectFrom('instance_mappings').select('instance_uuid').where('cell_id', '=', cellId).where('queued_for_delete', '=', 1).execute();
+    for (let i = 0; i < queued.length; i += 500) {
+      const uuids = queued.slice(i, i + 500).map((m) => m.instance_uuid);
+      const rows = await db.selectFrom('instances').select('uuid').where('uuid', 'in', uuids).where('deleted', '=', 0).where('vm_state', '=', VM.BUILDING)
+        .where((eb) => eb.or([eb('task_state', 'is', null), eb('task_state', '!=', TASK.DELETING)])).execute();
+      out.push(...rows.map((r) => r.uuid));
+    }
+  }
+  return out;
 }

@@ -4,9 +4,9 @@
 // faults). Served on topic 'conductor'.
 import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
-import { MessagingTimeout, NotFound } from '../../common/errors.ts';
+import { MessagingTimeout, NotFound, ServiceUnavailable } from '../../common/errors.ts';
 import type { RequestContext, RpcServer, Transport } from '../../common/rpc/transport.ts';
-import { isUniqueViolation } from '../../common/db/database.ts';
+import { isUniqueViolation, retryOnConnectionError } from '../../common/db/database.ts';
 import { CELL0_UUID, Cells, type CellMapping } from '../cells.ts';
 import { SERVICE_VERSION, systemContext, type CellTransports } from '../rpc.ts';
 import { RpcClient, serveApi, type Handlers } from '../../common/rpc/typed.ts';
@@ -43,12 +43,14 @@ export class Conductor {
   private server?: RpcServer;
   private timer?: NodeJS.Timeout;
   private healing = false;
-  private reconciler?: Reconciler;
+  /** The periodic consistency pass (started by start() when reconcile_interval > 0; tests run it by hand). */
+  readonly reconciler: Reconciler;
   private readonly scheduler: RpcClient<typeof schedulerApi.methods>;
   readonly moves: MoveTasks;
   constructor(private readonly d: ConductorDeps) {
     this.scheduler = new RpcClient(d.transport, schedulerApi);
     this.moves = new MoveTasks(d, (ctx, spec, uuids) => this.selectDestinations(ctx, spec, uuids));
+    this.reconciler = new Reconciler(d);
   }
 
   /** Logs a failure that must not stop what it accompanies (cleanup, bookkeeping), with the request id. */
@@ -71,13 +73,12 @@ export class Conductor {
       this.moves.confirmOldResizes().catch((e) => this.d.logger.warn({ err: e }, 'confirming old resizes failed'));
     }, interval);
     this.timer.unref();
-    this.reconciler = new Reconciler(this.d);
     this.reconciler.start();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    this.reconciler?.stop();
+    this.reconciler.stop();
     await this.server?.stop();
   }
 
@@ -173,45 +174,93 @@ export class Conductor {
     return where?.db ?? this.d.localCell;
   }
 
-  private async selectDestinations(ctx: RequestContext, spec: RequestSpec, uuids: string[]): Promise<Selection[]> {
+  /**
+   * select_destinations, retried while no scheduler answers in time. `stillWanted` (builds) is
+   * asked before each retry which instances are still to be scheduled: the timed-out call may
+   * still be claiming for builds the user deleted meanwhile, and asking again for those would
+   * only claim for them again. The selections returned are for the last list it gave.
+   */
+  private async selectDestinations(ctx: RequestContext, spec: RequestSpec, uuids: string[], stillWanted?: (uuids: string[]) => Promise<string[]>): Promise<Selection[]> {
     const deadline = Date.now() + Math.max(60, this.d.config.get<number>('DEFAULT', 'instance_build_timeout') || 600) * 1000;
     for (let attempt = 0; ; attempt++) {
+      if (!uuids.length) return [];
       try {
         return await this.scheduler.call(ctx, 'select_destinations', { spec, instance_uuids: uuids }, { timeoutMs: 60_000 });
       } catch (e) {
-        // No scheduler answering: builds wait for one to come back rather than fail.
-        if (!(e instanceof MessagingTimeout) || Date.now() > deadline) throw e;
-        this.d.logger.warn({ instances: uuids.length }, 'no scheduler answered select_destinations; retrying');
+        // No scheduler answering, or one that could not reach its database or placement (a
+        // restart): builds wait for it to come back rather than fail.
+        if (!(e instanceof MessagingTimeout || e instanceof ServiceUnavailable) || Date.now() > deadline) throw e;
+        this.d.logger.warn({ instances: uuids.length, requestId: ctx.requestId }, 'no scheduler answered select_destinations; retrying');
         await sleep(Math.min(5000, 500 * (attempt + 1)));
+        if (stillWanted) uuids = await stillWanted(uuids);
       }
     }
+  }
+
+  /** The builds of `uuids` whose build request is still there; the others' claims (if any) are released. */
+  private async pendingBuilds(ctx: RequestContext, uuids: string[]): Promise<string[]> {
+    const left = new Set((await this.d.cells.db.selectFrom('build_requests').select('instance_uuid').where('instance_uuid', 'in', uuids).execute()).map((r) => r.instance_uuid));
+    for (const u of uuids.filter((x) => !left.has(x))) {
+      await this.d.placement.deleteAllocations(u).catch(this.logged(ctx, 'release the claim of a build deleted while it was scheduled', u));
+    }
+    return uuids.filter((u) => left.has(u));
   }
 
   async scheduleAndBuild(ctx: RequestContext, uuids: string[], secrets: BuildSecrets = {}): Promise<void> {
     const d = this.d;
     d.logger.debug({ instances: uuids }, 'scheduling the build');
     const api = d.cells.db;
-    const reqs = await api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute();
-    const specs = await api.selectFrom('request_specs').selectAll().where('instance_uuid', 'in', uuids).execute();
-    const live = uuids.filter((u) => reqs.some((r) => r.instance_uuid === u));
+    // Waits out a database restart: a cast is acknowledged once handled, so giving up here would
+    // lose the build (its build request waiting forever).
+    const reqs = await retryOnConnectionError(() => api.selectFrom('build_requests').selectAll().where('instance_uuid', 'in', uuids).execute());
+    const specs = await retryOnConnectionError(() => api.selectFrom('request_specs').selectAll().where('instance_uuid', 'in', uuids).execute());
+    let live = uuids.filter((u) => reqs.some((r) => r.instance_uuid === u));
     if (!live.length) return;
     const spec = loadRequestSpec(specs.find((s) => s.instance_uuid === live[0])!.spec);
     let selections: Selection[];
     try {
-      selections = await this.selectDestinations(ctx, spec, live);
+      selections = await this.selectDestinations(ctx, spec, live, async (u) => (live = await this.pendingBuilds(ctx, u)));
     } catch (e) {
       const msg = e instanceof NoValidHost ? e.message : `Build of the instance failed: ${(e as Error).message}`;
-      for (const u of live) await this.buryInCell0(ctx, u, msg, (e as Error).name).catch((err) => d.logger.error({ err, instance: u }, 'could not bury instance in cell0'));
+      for (const u of live) {
+        // A call that timed out may have claimed anyway (NoValidHost released its own claims).
+        if (!(e instanceof NoValidHost)) await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'release the claim of a build that could not be scheduled', u));
+        await retryOnConnectionError(() => this.buryInCell0(ctx, u, msg, (e as Error).name)).catch((err) => d.logger.error({ err, instance: u }, 'could not bury instance in cell0'));
+      }
       return;
     }
     await Promise.all(live.map(async (u, i) => {
       try {
         await this.createInCell(ctx, u, selections[i], reqs.find((r) => r.instance_uuid === u)!, secrets);
       } catch (err) {
-        d.logger.error({ err, instance: u }, 'could not create the instance in its cell');
+        d.logger.error({ err, instance: u, requestId: ctx.requestId }, 'could not create the instance in its cell');
         await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'remove the allocation of an instance that could not be created', u));
+        await retryOnConnectionError(() => this.undoCreate(ctx, u, (err as Error).message)).catch(this.logged(ctx, 'undo the half-created instance', u));
       }
     }));
+  }
+
+  /**
+   * createInCell failed half-way (its database restarted, the cast could not be sent): the
+   * instance must not stay in BUILD with no host working on it. Deleted by the user meanwhile
+   * (its mapping queued for delete): it is deleted; otherwise it is put in ERROR with a fault
+   * (in cell0 when its row could not even be written into its cell).
+   */
+  private async undoCreate(ctx: RequestContext, uuid: string, reason: string): Promise<void> {
+    const d = this.d;
+    const message = `Build of instance ${uuid} could not be handed to its host: ${reason}`;
+    const where = await d.cells.cellOfInstance(uuid);
+    if (!where || !(await where.db.selectFrom('instances').select('uuid').where('uuid', '=', uuid).executeTakeFirst())) {
+      return this.buryInCell0(ctx, uuid, message, 'Error');
+    }
+    const mapping = await d.cells.db.selectFrom('instance_mappings').select('queued_for_delete').where('instance_uuid', '=', uuid).executeTakeFirst();
+    if (!mapping || mapping.queued_for_delete) {
+      await markDeleted(where.db, uuid);
+      return;
+    }
+    const failed = await updateInstance(where.db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING], task_state: [TASK.SCHEDULING] }).then(() => true, () => false);
+    if (failed) await addFault(where.db, uuid, { code: 500, message });
+    await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
   }
 
   private async buryInCell0(ctx: RequestContext, uuid: string, message: string, errName: string): Promise<void> {
@@ -228,9 +277,26 @@ export class Conductor {
     await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
     await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Error', { traceback: message });
     await finishAction(db, uuid, ctx.requestId);
-    await d.cells.db.updateTable('instance_mappings').set({ cell_id: cell0.id }).where('instance_uuid', '=', uuid).execute();
+    if (!(await this.claimMapping(uuid, cell0.id))) {
+      // Another copy of the same build (a redelivered cast) scheduled it meanwhile: it owns it.
+      d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'instance handled twice: this copy stands down');
+      await markDeleted(db, uuid);
+      return;
+    }
     const r = await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) await markDeleted(db, uuid); // deleted meanwhile
+  }
+
+  /**
+   * Points the instance's mapping at the cell its row was written in, unless another copy of the
+   * same build already pointed it at another cell (first writer owns the instance): false then.
+   */
+  private async claimMapping(uuid: string, cellId: number): Promise<boolean> {
+    const api = this.d.cells.db;
+    await api.updateTable('instance_mappings').set({ cell_id: cellId }).where('instance_uuid', '=', uuid).where('cell_id', 'is', null).execute();
+    // Set now, or by an earlier copy of this build in the same cell: this cell owns it.
+    const m = await api.selectFrom('instance_mappings').select('cell_id').where('instance_uuid', '=', uuid).executeTakeFirst();
+    return m?.cell_id === cellId;
   }
 
   /** False when the row was there already (the same message handled twice). */
@@ -258,17 +324,36 @@ export class Conductor {
     const db = await d.cells.cellDb(cell);
     const inst = JSON.parse(br.instance);
     const [azs] = await hostZones(d.cells.db, [sel.host]);
-    const inserted = await this.insertInstance(db, inst, {
+    // Retried while the database restarts: nothing is written before it, and without the row
+    // the build would go nowhere.
+    const inserted = await retryOnConnectionError(() => this.insertInstance(db, inst, {
       host: sel.host, node: sel.nodename, vm_state: VM.BUILDING, task_state: TASK.SCHEDULING,
       availability_zone: inst.availability_zone ?? azs?.zone ?? d.config.get<string>('DEFAULT', 'default_availability_zone'),
-    });
-    if (!inserted) return takeBackDuplicateClaim(ctx, d, db, uuid, sel, inst);
-    await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
-    await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
-    await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
-    await d.cells.db.updateTable('instance_mappings').set({ cell_id: cell.id }).where('instance_uuid', '=', uuid).execute();
+    }));
+    if (!inserted) {
+      // Another copy of this build wrote the row first (a cast redelivered after a broker cut or
+      // a conductor crash; that copy may have died right after). Its host stands: this copy's
+      // claim is put back there, and the copy that deletes the build request casts the build.
+      const row = await db.selectFrom('instances').select(['host', 'node', 'vm_state']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
+      await settleLostClaim(ctx, d, db, uuid, sel, inst);
+      if (!row?.host || !row.node || row.vm_state !== VM.BUILDING) return;
+      sel = { ...sel, host: row.host, nodename: row.node };
+    } else {
+      await recordAction(db, uuid, 'create', { requestId: ctx.requestId, userId: inst.user_id, projectId: inst.project_id });
+      await eventStart(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', null);
+      await eventFinish(db, uuid, ctx.requestId, 'conductor_schedule_and_build_instances', 'Success');
+    }
+    if (!(await this.claimMapping(uuid, cell.id))) {
+      // Another copy of the same build put it in another cell first (cell0, having found no
+      // host while this copy found one): that copy owns it; this one's row and claim go.
+      await markDeleted(db, uuid);
+      return settleLostClaim(ctx, d, db, uuid, sel, inst);
+    }
     const r = await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) {
+      // The first copy of a duplicate took it (or the user deleted it: the first copy, or the
+      // reconciler if that copy died, finishes that delete).
+      if (!inserted) return;
       // Deleted by the user while we scheduled: undo what we did.
       await markDeleted(db, uuid);
       await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of an instance deleted while scheduling', uuid));
@@ -323,7 +408,9 @@ export class Conductor {
     const maxAttempts = d.config.get<number>('scheduler', 'max_attempts');
     const fail = async (message: string) => {
       // Not building any more (deleted meanwhile): nothing to put in ERROR.
-      await updateInstance(db, uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).catch(this.logged(ctx, 'put a failed build in ERROR', uuid));
+      // As Nova's _nil_out_instance_obj_host_and_node: a build that failed belongs to no host, so
+      // nothing expects its (deleted) allocation and a late report from that host is refused.
+      await updateInstance(db, uuid, { vm_state: VM.ERROR, task_state: null, host: null, node: null }, { vm_state: [VM.BUILDING] }).catch(this.logged(ctx, 'put a failed build in ERROR', uuid));
       await addFault(db, uuid, { code: 500, message, details: reason, host: failedHost });
       await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of a failed build', uuid));
       await eventFinish(db, uuid, ctx.requestId, 'conductor_reschedule', 'Error', { traceback: message }).catch(this.logged(ctx, 'record the reschedule failure', uuid));
@@ -345,7 +432,7 @@ export class Conductor {
     }
     const moved = await db.updateTable('instances').set({ host: sel[0].host, node: sel[0].nodename, task_state: TASK.SCHEDULING, updated_at: now() })
       .where('uuid', '=', uuid).where('host', '=', failedHost).where('vm_state', '=', VM.BUILDING).where('deleted', '=', 0).executeTakeFirst();
-    if (Number(moved.numUpdatedRows) === 0) { await d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'remove the allocation of a reschedule that lost its instance', uuid)); return; }
+    if (Number(moved.numUpdatedRows) === 0) return settleLostClaim(ctx, d, db, uuid, sel[0], row).catch(this.logged(ctx, 'settle the claim of a reschedule that lost its instance', uuid));
     const t = await d.cellTransports.forCell(cell);
     await this.compute(sel[0].host, t).cast(ctx, 'build_and_run_instance', { instance_uuid: uuid, node: sel[0].nodename, ...secrets });
   }
@@ -377,7 +464,7 @@ export class Conductor {
             await eventFinish(db, r.uuid, ctx.requestId, 'conductor_reschedule', 'Success').catch(this.logged(ctx, 'record the reschedule', r.uuid));
           } else if (timeout > 0 && Date.now() - Date.parse(r.created_at) > timeout * 1000) {
             n++;
-            const ok = await updateInstance(db, r.uuid, { vm_state: VM.ERROR, task_state: null }, { vm_state: [VM.BUILDING] }).then(() => true, () => false);
+            const ok = await updateInstance(db, r.uuid, { vm_state: VM.ERROR, task_state: null, host: null, node: null }, { vm_state: [VM.BUILDING] }).then(() => true, () => false);
             if (ok) {
               await addFault(db, r.uuid, { code: 500, message: `Build of instance ${r.uuid} timed out after ${timeout} seconds on host ${r.host}.`, host: r.host });
               await d.placement.deleteAllocations(r.uuid).catch(this.logged(ctx, 'remove the allocation of a timed-out build', r.uuid));
@@ -393,18 +480,20 @@ export class Conductor {
 }
 
 /**
- * The same schedule_and_build message handled twice at once (a cast redelivered after a broker
- * cut or a conductor crash while the first copy still runs): the first copy wrote the instance
- * and owns the build; this copy's claim replaced the consumer's allocation, so it is put back on
- * the host the instance really is on, and nothing else is done (no second cast, no delete).
+ * A claim made for an instance that someone else handled meanwhile: the same schedule_and_build
+ * message handled twice at once (redelivered after a broker cut or a conductor crash while the
+ * first copy still runs), or the same stuck build rescheduled by both conductors. The winner
+ * owns the instance; this claim replaced the consumer's allocation, so it is put back on the host
+ * the instance really is on (or removed, the instance deleted), and nothing else is done.
  */
-async function takeBackDuplicateClaim(ctx: RequestContext, d: ConductorDeps, db: CellDb, uuid: string, sel: Selection, inst: any): Promise<void> {
-  d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'build handled twice: this copy stands down');
-  const row = await db.selectFrom('instances').select(['host', 'node']).where('uuid', '=', uuid).executeTakeFirst();
-  if (!row || (row.host === sel.host && row.node === sel.nodename)) return;
-  const node = row.host && row.node ? await db.selectFrom('compute_nodes').select('uuid').where('host', '=', row.host).where('hypervisor_hostname', '=', row.node).executeTakeFirst() : undefined;
+async function settleLostClaim(ctx: RequestContext, d: ConductorDeps, db: CellDb, uuid: string, sel: Selection, who: { project_id: string; user_id: string }): Promise<void> {
+  d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'instance handled twice: this copy stands down');
+  const row = await db.selectFrom('instances').select(['host', 'node']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
+  if (row && row.host === sel.host && row.node === sel.nodename) return;
+  const node = row?.host && row.node ? await db.selectFrom('compute_nodes').select('uuid').where('host', '=', row.host).where('hypervisor_hostname', '=', row.node).executeTakeFirst() : undefined;
   const resources = Object.values(sel.allocations ?? {})[0]?.resources;
-  if (node && resources) await d.placement.claim(uuid, { [node.uuid]: { resources } }, inst.project_id, inst.user_id);
+  if (node && resources) await d.placement.claim(uuid, { [node.uuid]: { resources } }, who.project_id, who.user_id);
+  else await d.placement.deleteAllocations(uuid);
 }
 
 function secretsOf(a: BuildSecrets): BuildSecrets {

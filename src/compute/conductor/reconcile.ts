@@ -3,8 +3,11 @@
 //   - allocations of consumers that are no live instance on that host: removed;
 //   - live instances on a host without their flavor's allocation: healed;
 //   - instance mappings of deleted instances still counted in quota: marked queued_for_delete;
-//   - instances stuck in `deleting` on a compute host that is down: deleted locally (what Nova's
-//     API does for a delete on a down host, done later for deletes that raced the host's death).
+//     builds deleted by their user while the conductor wrote them into a cell: deleted;
+//   - instances stuck in `deleting` (longer than one reconcile interval, seen twice): on a compute
+//     host that is down, deleted locally (what Nova's API does for a delete on a down host, done
+//     later for deletes that raced the host's death); on a host that is up, terminate_instance is
+//     cast again (the first cast was lost, or its host could not finish: terminate is idempotent).
 // A finding is acted on only when two runs one interval apart both saw it, so nothing in flight
 // (a claim before its instance row, a delete between its steps) is "fixed" under its feet; every
 // fix is idempotent, so two conductors reconciling at once do no harm. Each fix is logged with
@@ -14,12 +17,14 @@ import type { Config } from '../../common/config.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { Cells } from '../cells.ts';
 import type { PlacementClient } from '../clients.ts';
-import { TASK } from '../objects.ts';
-import { markDeleted, serviceIsUp } from '../store.ts';
+import { TASK, VM } from '../objects.ts';
+import { findInstance, serviceIsUp, updateInstance } from '../store.ts';
+import { systemContext, type CellTransports } from '../rpc.ts';
+import { castTerminate, localDelete } from '../service/delete.ts';
 import { auditDeployment, type Finding } from '../audit/invariants.ts';
-import { deleteOrphanAllocations, fixQueuedForDelete, healAllocations } from '../audit/repair.ts';
+import { deleteOrphanAllocations, fixQueuedForDelete, healAllocations, racedBuildDeletes } from '../audit/repair.ts';
 
-export interface ReconcilerDeps { config: Config; logger: Logger; cells: Cells; placement: PlacementClient }
+export interface ReconcilerDeps { config: Config; logger: Logger; cells: Cells; placement: PlacementClient; cellTransports: CellTransports }
 
 const key = (f: Finding) => `${f.kind}:${f.subject}:${f.provider ?? ''}`;
 
@@ -46,7 +51,8 @@ export class Reconciler {
     try {
       const d = this.d;
       const build = (d.config.get<number>('DEFAULT', 'instance_build_timeout') || 600) * 1000;
-      const findings = await auditDeployment(d.cells, d.placement, { buildTimeoutMs: build, taskTimeoutMs: build });
+      const every = d.config.get<number>('DEFAULT', 'reconcile_interval') * 1000;
+      const findings = await auditDeployment(d.cells, d.placement, { buildTimeoutMs: build, taskTimeoutMs: build, deleteTimeoutMs: every });
       const confirmed = findings.filter((f) => this.previous.has(key(f)));
       this.previous = new Set(findings.map(key));
       const fixed: Finding[] = [];
@@ -57,28 +63,39 @@ export class Reconciler {
         if (r.healed.length) log(f, 'healed allocation');
       }
       if (confirmed.some((f) => f.kind === 'quota_drift')) {
-        for (const u of await fixQueuedForDelete(d.cells)) log({ kind: 'quota_drift', subject: u, detail: `instance ${u} is deleted; its mapping no longer counts in quota`, fix: '' }, 'fixed quota');
+        for (const u of await fixQueuedForDelete(d.cells)) log({ kind: 'quota_drift', subject: u, detail: `instance ${u}: its mapping's quota count now matches its cell`, fix: '' }, 'fixed quota');
+        for (const u of await racedBuildDeletes(d.cells)) {
+          const done = await this.finishDelete(u, true);
+          if (done) log({ kind: 'quota_drift', subject: u, detail: `build ${u} was deleted by its user while it was being scheduled`, fix: '' }, done);
+        }
       }
-      for (const f of confirmed.filter((x) => x.kind === 'stuck_instance')) if (await this.deleteOnDownHost(f.subject)) log(f, 'deleted locally');
+      for (const f of confirmed.filter((x) => x.kind === 'stuck_instance')) {
+        const done = await this.finishDelete(f.subject);
+        if (done) log(f, done);
+      }
       return fixed;
     } finally {
       this.running = false;
     }
   }
 
-  private async deleteOnDownHost(uuid: string): Promise<boolean> {
-    const where = await this.d.cells.cellOfInstance(uuid);
-    if (!where) return false;
-    const row = await where.db.selectFrom('instances').select(['host', 'task_state']).where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst();
-    if (!row || row.task_state !== TASK.DELETING) return false;
-    if (row.host) {
-      const svc = await where.db.selectFrom('services').selectAll().where('host', '=', row.host).where('binary', '=', 'nova-compute').executeTakeFirst();
-      if (svc && serviceIsUp(svc, this.d.config.get<number>('DEFAULT', 'service_down_time'))) return false; // its agent will finish it
+  /**
+   * A delete stuck in `deleting` (or, with `start`, a build whose delete never reached its
+   * instance): finished here when its host is down, else cast to the host again.
+   */
+  private async finishDelete(uuid: string, start = false): Promise<string | undefined> {
+    const l = await findInstance(this.d.cells, uuid);
+    if (l && start && l.row.task_state !== TASK.DELETING) {
+      l.row = await updateInstance(l.db, uuid, { task_state: TASK.DELETING }, { vm_state: [VM.BUILDING] }).catch(() => l!.row);
     }
-    if (!(await markDeleted(where.db, uuid))) return false;
-    await this.d.placement.deleteAllocations(uuid);
-    await this.d.cells.db.updateTable('instance_mappings').set({ queued_for_delete: 1 }).where('instance_uuid', '=', uuid).execute();
-    await this.d.cells.db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
-    return true;
+    if (!l || l.row.task_state !== TASK.DELETING) return undefined;
+    const ctx = systemContext();
+    const svc = l.row.host ? await l.db.selectFrom('services').selectAll().where('host', '=', l.row.host).where('binary', '=', 'nova-compute').executeTakeFirst() : undefined;
+    if (svc && serviceIsUp(svc, this.d.config.get<number>('DEFAULT', 'service_down_time'))) {
+      await castTerminate(this.d, ctx, l);
+      return `cast terminate_instance to ${l.row.host} again (${ctx.requestId})`;
+    }
+    await localDelete(this.d, { ctx, isAdmin: true }, l);
+    return `deleted locally (${ctx.requestId})`;
   }
 }

@@ -20,7 +20,9 @@ import type { ComputeApi } from '../api/context.ts';
 import { embedFlavor, extraSpecsOf } from '../api/flavors.ts';
 import { getKeypair } from '../api/keypairs.ts';
 import { hostAzMap } from '../availability-zones.ts';
-import type { ApiDb, FlavorRow } from '../db/tables.ts';
+import type { Insertable } from 'kysely';
+import type { ApiDb, BuildRequestsTable, FlavorRow, InstanceGroupMembersTable, InstanceMappingsTable, RequestSpecsTable } from '../db/tables.ts';
+import { retryOnConnectionError, retryOnDeadlock } from '../../common/db/database.ts';
 
 export interface CreateCaller { ctx: RequestContext; isAdmin: boolean; projectId: string; userId: string; token: string; requestId: string }
 
@@ -142,6 +144,10 @@ export async function createServers(api: ComputeApi, who: CreateCaller, req: Cre
   };
   const imageSm = imageSystemMetadata(image);
   const db = api.cells.db;
+  // Each instance's mapping, build request and request spec, and all of a request's instances,
+  // are written in one transaction: a database that fails half-way (a restart) leaves no mapping
+  // without its build request, which quota would count forever, and no build request without its spec.
+  const rows: { mapping: Insertable<InstanceMappingsTable>; build: Insertable<BuildRequestsTable>; spec: Insertable<RequestSpecsTable>; member?: Insertable<InstanceGroupMembersTable> }[] = [];
   for (let i = 0; i < count; i++) {
     const uuid = randomUUID();
     const name = count > 1 ? `${s.name}-${i + 1}` : String(s.name);
@@ -159,30 +165,45 @@ export async function createServers(api: ComputeApi, who: CreateCaller, req: Cre
       created_at: t, updated_at: null, deleted_at: null, deleted: 0,
       metadata_json: JSON.stringify(metadata), tags_list: s.tags ?? [], server_groups: group ? [group.uuid] : [],
     };
-    await db.insertInto('instance_mappings').values({ instance_uuid: uuid, cell_id: null, project_id: who.projectId, user_id: who.userId, queued_for_delete: 0, created_at: t }).execute();
-    await db.insertInto('build_requests').values({ instance_uuid: uuid, project_id: who.projectId, user_id: who.userId, vcpus: flavor.vcpus, memory_mb: flavor.memory_mb, instance: JSON.stringify(row), created_at: t }).execute();
-    await db.insertInto('request_specs').values({
-      instance_uuid: uuid,
-      spec: JSON.stringify({
-        version: REQUEST_SPEC_VERSION,
-        instance_uuid: uuid, project_id: who.projectId, user_id: who.userId, flavor: emb, image: imageMeta, availability_zone: az ?? null,
-        scheduler_hints: hints, num_instances: count, instance_group: group ? { uuid: group.uuid, policy: group.policy, rules: parseJson(group.rules, {}) } : null,
-        force_hosts: forcedHost ? [forcedHost] : [], force_nodes: forcedNode ? [forcedNode] : [], ignore_hosts: [], num_attempts: 0,
-      } satisfies RequestSpec),
-    }).execute();
-    if (group) await db.insertInto('instance_group_members').values({ group_id: group.id, instance_uuid: uuid }).execute();
+    rows.push({
+      mapping: { instance_uuid: uuid, cell_id: null, project_id: who.projectId, user_id: who.userId, queued_for_delete: 0, created_at: t },
+      build: { instance_uuid: uuid, project_id: who.projectId, user_id: who.userId, vcpus: flavor.vcpus, memory_mb: flavor.memory_mb, instance: JSON.stringify(row), created_at: t },
+      spec: {
+        instance_uuid: uuid,
+        spec: JSON.stringify({
+          version: REQUEST_SPEC_VERSION,
+          instance_uuid: uuid, project_id: who.projectId, user_id: who.userId, flavor: emb, image: imageMeta, availability_zone: az ?? null,
+          scheduler_hints: hints, num_instances: count, instance_group: group ? { uuid: group.uuid, policy: group.policy, rules: parseJson(group.rules, {}) } : null,
+          force_hosts: forcedHost ? [forcedHost] : [], force_nodes: forcedNode ? [forcedNode] : [], ignore_hosts: [], num_attempts: 0,
+        } satisfies RequestSpec),
+      },
+      member: group ? { group_id: group.id, instance_uuid: uuid } : undefined,
+    });
     uuids.push(uuid);
   }
-  // Re-check now that our own build requests count (another request may have raced us).
-  try {
-    await checkInstanceQuota(api, who.projectId, who.userId, { instances: count, cores: count * flavor.vcpus, ram: count * flavor.memory_mb }, true);
-  } catch (e) {
-    for (const u of uuids) await forgetBuild(db, u);
+  // A request that fails after this point must leave nothing behind (the client retries it: a
+  // leftover would be a second server, never scheduled). The removal itself waits out a database
+  // restart; so does the quota re-check, rather than failing the request.
+  const forget = async (e: unknown) => {
+    await retryOnConnectionError(async () => { for (const u of uuids) await forgetBuild(db, u); })
+      .catch((err) => api.logger.warn({ err, instances: uuids, requestId: who.ctx.requestId }, 'could not remove the build requests of a failed create'));
     throw e;
-  }
+  };
+  // A lost COMMIT acknowledgement fails the request though the rows may be there: forget them too.
+  await retryOnDeadlock(() => db.transaction().execute(async (trx) => {
+    for (const r of rows) {
+      await trx.insertInto('instance_mappings').values(r.mapping).execute();
+      await trx.insertInto('build_requests').values(r.build).execute();
+      await trx.insertInto('request_specs').values(r.spec).execute();
+      if (r.member) await trx.insertInto('instance_group_members').values(r.member).execute();
+    }
+  })).catch(forget);
+  // Re-check now that our own build requests count (another request may have raced us).
+  await retryOnConnectionError(() => checkInstanceQuota(api, who.projectId, who.userId, { instances: count, cores: count * flavor.vcpus, ram: count * flavor.memory_mb }, true)).catch(forget);
+  // Not sent (the broker is unreachable): the caller gets an error, so no server may remain.
   await conductorRpc(() => api.transport()).cast(who.ctx, 'schedule_and_build_instances', {
     instance_uuids: uuids, admin_password: adminPass ?? null, injected_files: (s.personality ?? []).map((p: { path?: string; contents?: string }) => ({ path: String(p.path ?? ''), contents: String(p.contents ?? '') })),
-  });
+  }).catch(forget);
 
   return { uuids, reservationId: resv, adminPass };
 }

@@ -55,9 +55,17 @@ export async function deleteInstance(d: DeleteDeps, caller: Caller, ref: Instanc
   if (l.cell.uuid === CELL0_UUID || !l.row.host) return localDelete(d, caller, l);
   const svc = await l.db.selectFrom('services').selectAll().where('host', '=', l.row.host).where('binary', '=', 'nova-compute').executeTakeFirst();
   if (!svc || !serviceIsUp(svc, d.config.get<number>('DEFAULT', 'service_down_time'))) return localDelete(d, caller, l);
-  if (l.row.task_state === TASK.DELETING) return; // already on its way
-  await updateInstance(l.db, l.row.uuid, { task_state: TASK.DELETING });
-  await recordAction(l.db, l.row.uuid, 'delete', caller.ctx);
-  await deleteMappings(d.cells.db, l.row.uuid);
-  await (await computeRpc(d.cellTransports, l.cell, l.row.host)).cast(caller.ctx, 'terminate_instance', { instance_uuid: l.row.uuid });
+  // A delete of an instance already `deleting` casts again, as Nova's does: the first cast may
+  // have been lost (or its host failed half-way), and terminate_instance is idempotent.
+  if (l.row.task_state !== TASK.DELETING) {
+    await updateInstance(l.db, l.row.uuid, { task_state: TASK.DELETING });
+    await recordAction(l.db, l.row.uuid, 'delete', caller.ctx);
+    await deleteMappings(d.cells.db, l.row.uuid);
+  }
+  await castTerminate(d, caller.ctx, l);
+}
+
+/** terminate_instance to the instance's host (the API's delete, and the reconciler's retry of a lost one). */
+export async function castTerminate(d: Pick<DeleteDeps, 'cellTransports'>, ctx: Caller['ctx'], l: Located): Promise<void> {
+  await (await computeRpc(d.cellTransports, l.cell, l.row.host!)).cast(ctx, 'terminate_instance', { instance_uuid: l.row.uuid });
 }
