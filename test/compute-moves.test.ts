@@ -66,7 +66,8 @@ async function waitMigration(instance: string, statuses: string[], ms = 20_000):
   for (;;) {
     const [m] = await migrations(instance);
     if (m && statuses.includes(m.status)) return m;
-    if (Date.now() > end) assert.fail(`migration of ${instance} did not reach ${statuses} (now ${m?.status})`);
+    // The server's fault says why a move ended early (the migration row does not).
+    if (Date.now() > end) assert.fail(`migration of ${instance} did not reach ${statuses} (now ${m?.status}; server fault: ${JSON.stringify((await server(instance))?.fault ?? null)})`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
