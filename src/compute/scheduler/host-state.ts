@@ -33,6 +33,9 @@ export class HostStateCache {
 
   invalidate(): void { this.cache = undefined; }
 
+  /** When the cached view was read (undefined: nothing cached). */
+  loadedAt(): number | undefined { return this.cache?.at; }
+
   /** Compute nodes by resource provider (= compute node) uuid. */
   async byProvider(): Promise<Map<string, Omit<HostState, 'free' | 'capacity'>>> {
     if (this.cache && Date.now() - this.cache.at < this.o.refreshMs) return this.cache.hosts;

@@ -67,7 +67,19 @@ export class Scheduler {
   async selectDestinations(_ctx: RequestContext, spec: RequestSpec, uuids: string[]): Promise<Selection[]> {
     const t0 = process.hrtime.bigint();
     try {
-      const chosen = await this.select(spec, uuids);
+      const before = Date.now();
+      const cachedAt = this.hosts.loadedAt();
+      let chosen: Selection[];
+      try {
+        chosen = await this.select(spec, uuids);
+      } catch (e) {
+        // "No valid host" is never answered from a stale view: a host enabled, un-forced-down or
+        // restarted within host_state_refresh_seconds would be refused (Nova reads the services
+        // on every request). Read them fresh and decide once more.
+        if (!(e instanceof NoValidHost) || cachedAt === undefined || cachedAt >= before) throw e;
+        this.hosts.invalidate();
+        chosen = await this.select(spec, uuids);
+      }
       this.d.logger.info({ instances: uuids, hosts: chosen.map((c) => c.host), ms: Math.round(Number(process.hrtime.bigint() - t0) / 1e5) / 10 }, 'selected destinations');
       return chosen;
     } finally {
