@@ -55,7 +55,9 @@ h4=$(host_of "$VM")
 run openstack server migrate --live-migration --host "$(other_host "$h4")" vm1
 wait_migration "$VM" live-migration completed; wait_status "$VM" ACTIVE
 test "$(host_of "$VM")" = "$(other_host "$h4")"
-step "server migration list"; openstack server migration list -f value -c 'Source Compute' -c 'Dest Compute' -c Type -c Status | tee /dev/stderr | grep -c . | grep -qx 6
+# Printed, then counted (not `tee /dev/stderr`: reopening stderr truncates a log file it is redirected to).
+step "server migration list"; list=$(openstack server migration list -f value -c 'Source Compute' -c 'Dest Compute' -c Type -c Status); echo "$list" >&2
+test "$(grep -c . <<<"$list")" = 6
 
 step "bad input is refused as Nova does"
 expect_fail 400 openstack server resize --flavor m1.small vm1
