@@ -156,6 +156,12 @@ const loseDelete = async (cells: InstanceType<typeof Cells>, uuid: string) => {
   await where.db.updateTable('instances').set({ task_state: 'deleting', updated_at: new Date(Date.now() - 3600_000).toISOString() }).where('uuid', '=', uuid).execute();
 };
 const gone = (uuid: string) => until(`${uuid} deleted`, async () => (await cloud.req('GET', `/compute/v2.1/servers/${uuid}`, { token, headers: MV })).status === 404, 30_000);
+/** Deleted to the end: gone from the API, no allocation left, and the audit clean. */
+async function goneCleanly(uuid: string): Promise<void> {
+  await gone(uuid);
+  assert.deepEqual(await placement().getAllocations(uuid), {});
+  assert.equal((await stratus('status', 'audit')).code, 0);
+}
 
 test('a delete whose cast was lost: DELETE again casts terminate_instance again', { timeout: 120_000 }, async () => {
   const cells = await Cells.open(apiUrl());
@@ -177,9 +183,7 @@ test('the reconciler finishes a delete stuck in deleting on a live host (seen by
     assert.deepEqual(await rec.run(), []);
     assert.equal((await cloud.req('GET', `/compute/v2.1/servers/${ids[1]}`, { token, headers: MV })).status, 200);
     assert.deepEqual((await rec.run()).map((f) => [f.kind, f.subject]), [['stuck_instance', ids[1]]]);
-    await gone(ids[1]);
-    assert.deepEqual(await placement().getAllocations(ids[1]), {});
-    assert.equal((await stratus('status', 'audit')).code, 0);
+    await goneCleanly(ids[1]);
   } finally {
     await cells.close();
   }
@@ -195,9 +199,7 @@ test('the reconciler deletes a build its user deleted while the conductor wrote 
     const rec = cloud.compute!.conductor!.reconciler;
     assert.deepEqual(await rec.run(), []);
     assert.deepEqual((await rec.run()).map((f) => f.kind), ['quota_drift']);
-    await gone(ids[3]);
-    assert.deepEqual(await placement().getAllocations(ids[3]), {});
-    assert.equal((await stratus('status', 'audit')).code, 0);
+    await goneCleanly(ids[3]);
   } finally {
     await cells.close();
   }
