@@ -1,6 +1,7 @@
 // Who is calling: the token-validation middleware every API uses. Identity validates its own
 // tokens in process; the other services ask Identity over HTTP (as keystonemiddleware does) and
 // cache the answer until the token expires or a revocation event arrives on the bus.
+import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { Forbidden, Unauthorized, ServiceUnavailable } from '../errors.ts';
 import type { Credentials } from './policy.ts';
@@ -183,7 +184,8 @@ export class RemoteTokenValidator implements TokenValidator {
     maxCacheEntries?: number;
   }) {
     this.challenge = `Keystone uri="${opts.wwwAuthenticateUri ?? opts.identityUrl.replace(/\/v3\/?$/, '')}"`;
-    const key = JSON.stringify([opts.identityUrl, opts.username, opts.password, opts.projectName, opts.userDomainName, opts.projectDomainName]);
+    // Keyed by a digest: the map need not hold the password itself (once per validator, not per request).
+    const key = createHash('sha256').update(JSON.stringify([opts.identityUrl, opts.username, opts.password, opts.projectName, opts.userDomainName, opts.projectDomainName])).digest('hex');
     let shared = serviceTokens.get(key);
     if (!shared) serviceTokens.set(key, shared = {});
     this.serviceToken = shared;
