@@ -205,6 +205,34 @@ test('the reconciler deletes a build its user deleted while the conductor wrote 
   }
 });
 
+test('an instance without a mapping: reported, mapped again by cell_v2 map_instances and by the reconciler (two passes)', { timeout: 120_000 }, async () => {
+  const cells = await Cells.open(apiUrl());
+  try {
+    const where = (await cells.cellOfInstance(ids[4]))!;
+    const unmap = () => cells.db.deleteFrom('instance_mappings').where('instance_uuid', '=', ids[4]).execute();
+    await unmap();
+    assert.equal((await cloud.req('GET', `/compute/v2.1/servers/${ids[4]}`, { token, headers: MV })).status, 404);
+    const r = await stratus('status', 'audit', '--format', 'json');
+    assert.equal(r.code, 2, r.stderr);
+    const f = JSON.parse(r.stdout).findings.find((x: any) => x.kind === 'unmapped_instance');
+    assert.equal(f.subject, ids[4]);
+    assert.equal(f.fix, `stratus manage cell_v2 map_instances --cell_uuid ${where.cell.uuid}`);
+    assert.equal((await stratus('manage', 'cell_v2', 'map_instances', '--cell_uuid', randomUUID())).code, 1);
+    const m = await stratus('manage', 'cell_v2', 'map_instances', '--cell_uuid', where.cell.uuid);
+    assert.equal(m.code, 0, m.stderr);
+    assert.match(m.stdout, /^1 instance\(s\) mapped/);
+    assert.equal((await cloud.req('GET', `/compute/v2.1/servers/${ids[4]}`, { token, headers: MV })).status, 200);
+    assert.equal((await stratus('status', 'audit')).code, 0);
+    await unmap();
+    const rec = cloud.compute!.conductor!.reconciler;
+    assert.deepEqual(await rec.run(), []);
+    assert.deepEqual((await rec.run()).map((x) => [x.kind, x.subject]), [['unmapped_instance', ids[4]]]);
+    assert.equal((await cloud.req('GET', `/compute/v2.1/servers/${ids[4]}`, { token, headers: MV })).status, 200);
+  } finally {
+    await cells.close();
+  }
+});
+
 test("the agent destroys a guest still running for a deleted instance (Nova's _cleanup_running_deleted_instances)", { timeout: 120_000 }, async () => {
   const cells = await Cells.open(apiUrl());
   try {

@@ -1,6 +1,7 @@
 // Failure handling of the boot path, against a real all-in-one with short heartbeats and a slow
-// fake spawn: a compute agent killed during 20 builds, deleting servers while they build, and
-// the scheduler down while builds are requested.
+// fake spawn: a compute agent killed during 20 builds, deleting servers while they build, a create
+// whose cast fails, and the scheduler down while builds are requested (last: it leaves no
+// scheduler running).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCloud, type TestCloud } from './helpers/cloud.ts';
@@ -9,6 +10,7 @@ import { Scheduler } from '../src/compute/scheduler/scheduler.ts';
 import { createLogger } from '../src/common/logging.ts';
 import { createTransport } from '../src/common/rpc/transport.ts';
 import { openDatabase } from '../src/common/db/database.ts';
+import { MessagingTimeout } from '../src/common/errors.ts';
 
 let cloud: TestCloud;
 let token: string;
@@ -124,6 +126,42 @@ test('deleting servers while they build leaves no instance, allocation or quota 
   const after = (await api('GET', '/limits')).body.limits.absolute;
   assert.equal(after.totalInstancesUsed, before.totalInstancesUsed);
   assert.equal(after.totalCoresUsed, before.totalCoresUsed);
+});
+
+test('a create whose cast fails: accepted when a conductor took the build anyway (one server), nothing left when none did', async () => {
+  // The API's cast is wrapped: 'lost' delivers the message and then fails as a lost broker
+  // confirm would; 'unsent' fails without sending and the message arrives only afterwards.
+  const probe = await createTransport(cloud.config.get('DEFAULT', 'transport_url'), { exchange: cloud.config.get('DEFAULT', 'control_exchange'), logger: createLogger({ level: 'silent' }) });
+  const proto = Object.getPrototypeOf(probe);
+  const cast = proto.cast;
+  let mode: 'lost' | 'unsent' = 'lost';
+  let late: (() => Promise<void>) | undefined;
+  proto.cast = async function (this: unknown, ...a: [unknown, unknown, string, ...unknown[]]) {
+    if (a[2] !== 'schedule_and_build_instances') return cast.apply(this, a);
+    if (mode === 'unsent') { late = () => cast.apply(this, a); throw new MessagingTimeout('test: the broker did not confirm the cast'); }
+    await cast.apply(this, a);
+    await until('the conductor has taken the build', async () => (await servers()).some((s) => s.name === 'cast-lost' && s.status !== 'BUILD'));
+    throw new MessagingTimeout('test: the confirm was lost with the connection');
+  };
+  try {
+    const lost = await api('POST', '/servers', { server: { name: 'cast-lost', imageRef: imageId, flavorRef: '1', networks: 'none' } });
+    assert.equal(lost.status, 202, lost.text);
+    const mine = (await servers()).filter((s) => s.name === 'cast-lost');
+    assert.deepEqual(mine.map((s) => s.id), [lost.body.server.id]);
+    mode = 'unsent';
+    const unsent = await api('POST', '/servers', { server: { name: 'cast-unsent', imageRef: imageId, flavorRef: '1', networks: 'none' } });
+    assert.equal(unsent.status, 504, unsent.text);
+    assert.equal((await servers()).filter((s) => s.name === 'cast-unsent').length, 0);
+    // The message turns up after the API forgot the build: the conductor builds nothing.
+    await late!();
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await servers()).filter((s) => s.name === 'cast-unsent').length, 0);
+    assert.equal((await api('DELETE', `/servers/${lost.body.server.id}`)).status, 204);
+    await until('cast-lost deleted', async () => !(await servers()).some((s) => s.name === 'cast-lost'));
+  } finally {
+    proto.cast = cast;
+    await probe.close();
+  }
 });
 
 test('with the scheduler down builds wait, and proceed when it returns', async () => {

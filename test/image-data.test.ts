@@ -188,6 +188,15 @@ test('two concurrent uploads to one image: one wins, the other gets 409', async 
   assert.equal(await status(id), 'active');
 });
 
+test('20 uploads to 20 images at once all become active (no deadlock between their activations)', async () => {
+  const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => c.create({ name: `many${i}` })));
+  const data = pattern(4096, 3);
+  const res = await Promise.all(ids.map((id) => c.upload(id, data)));
+  assert.deepEqual(res.map((r) => r.status), ids.map(() => 204), res.map((r) => JSON.stringify(r.body)).join(' '));
+  for (const id of ids) assert.equal(await status(id), 'active');
+  await Promise.all(ids.map((id) => c.delete(`/v2/images/${id}`)));
+});
+
 test('deleting an image while it uploads: the upload gets 410 and nothing stays behind', async () => {
   const id = await c.create({ name: 'delete-during-upload' });
   const before = storeFiles(svc);

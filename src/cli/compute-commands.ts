@@ -12,6 +12,7 @@ import { apiDbSync, CELL0_UUID, Cells, createCell, dbSync, deleteCell, discoverH
 import { startWorkers, type WorkerKind } from '../compute/workers.ts';
 import { upgradeCheck } from './status.ts';
 import { registerAuditCommands } from './audit-commands.ts';
+import { mapInstances } from '../compute/audit/repair.ts';
 import { prettyTable } from './table.ts';
 import '../compute/config.ts';
 
@@ -77,6 +78,18 @@ export function registerComputeCommands(program: Command, manage: Command): void
       try {
         const found = await discoverHosts(cells, { cellUuid: o.cell_uuid, log: o.verbose ? (m) => console.log(m) : undefined });
         if (o.strict && !found.length) process.exitCode = 1;
+      } finally { await cells.close(); }
+    });
+  cell.command('map_instances').description('Map the live instances of a cell that have no instance mapping (the API cannot find them)')
+    .addOption(configOpt()).requiredOption('--cell_uuid <uuid>', 'the cell whose instances are mapped')
+    .option('--max-count <n>', 'accepted for compatibility (every unmapped instance is mapped in one run)')
+    .action(async (o: { config?: string; cell_uuid: string }) => {
+      const config = await loadConfig(o.config);
+      const cells = await Cells.open(apiUrl(config));
+      try {
+        if (!(await cells.list(true)).some((c) => c.uuid === o.cell_uuid)) { console.error(`Cell with uuid ${o.cell_uuid} was not found.`); process.exitCode = 1; return; }
+        const mapped = await mapInstances(cells, { cellUuid: o.cell_uuid });
+        console.log(`${mapped.length} instance(s) mapped in cell ${o.cell_uuid}.`);
       } finally { await cells.close(); }
     });
   cell.command('list_hosts').description('List mapped compute hosts').addOption(configOpt()).option('--cell_uuid <uuid>', 'only this cell')

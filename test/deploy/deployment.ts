@@ -14,6 +14,12 @@ import { FaultProxy } from './proxy.ts';
 
 const exec = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
+/**
+ * The scenarios' client waits longer than the services' own deadlines (an RPC cast waits up to
+ * 60 s for the broker): a client that gave up first and retried would itself make the duplicate
+ * servers the scenarios count against the cloud.
+ */
+const HTTP_TIMEOUT_MS = 120_000;
 
 export type Backend = 'mysql' | 'postgresql';
 
@@ -269,8 +275,9 @@ export class Deployment {
     return hv.status === 200 && hosts.every((h) => hv.body.hypervisors.some((x: any) => x.hypervisor_hostname === h));
   }
 
+  /** A request of the scenarios' client; see HTTP_TIMEOUT_MS. */
   async http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-    const r = await fetch(url, { method, headers: { 'x-auth-token': this.token, 'openstack-api-version': 'compute 2.37', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+    const r = await fetch(url, { method, headers: { 'x-auth-token': this.token, 'openstack-api-version': 'compute 2.37', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
     const t = await r.text();
     let parsed: any;
     try { parsed = t ? JSON.parse(t) : undefined; } catch { parsed = t; }

@@ -29,16 +29,21 @@ const FINAL = new Set(['ACTIVE', 'ERROR']);
 
 export class Harness {
   apiErrors = 0;
-  private image?: string;
+  private image?: Promise<string>;
   constructor(readonly dep: Deployment) {}
 
-  async imageId(): Promise<string> {
-    if (this.image) return this.image;
+  /** The scenario's image, uploaded once (the concurrent boots of a scenario all wait for the same one). */
+  imageId(): Promise<string> {
+    this.image ??= this.uploadImage();
+    return this.image;
+  }
+
+  private async uploadImage(): Promise<string> {
     const d = this.dep;
     const img = await d.http('POST', `${d.imageUrl}/v2/images`, { name: 'faults', disk_format: 'raw', container_format: 'bare', visibility: 'public' });
     const up = await fetch(`${d.imageUrl}/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': d.token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4096) });
     if (up.status !== 204) throw new Error(`image upload: ${up.status} ${await up.text()} ${d.proc('image').stderr.slice(-1500)}`);
-    return (this.image = img.body.id);
+    return img.body.id;
   }
 
   /** POST /servers, retried while the API answers 5xx or cannot be reached (a client's retry). */
@@ -113,9 +118,11 @@ export class Harness {
   async deleteAll(): Promise<number> {
     const all = await this.servers();
     await Promise.all(all.map((s) => this.remove(s.id)));
-    let left = all.length;
-    await until('every server gone', async () => (left = (await this.servers()).length) === 0, 120_000, 500).catch(() => undefined);
-    return left;
+    let left: any[] = all;
+    await until('every server gone', async () => (left = await this.servers()).length === 0, 120_000, 500).catch(() => undefined);
+    // Named in the run's output, so that a CI log alone says what would not go.
+    for (const x of left) console.error(`  not deleted: ${x.id} ${x.name} ${x.status}/${x['OS-EXT-STS:task_state'] ?? '-'} on ${x['OS-EXT-SRV-ATTR:host'] ?? 'no host'}`);
+    return left.length;
   }
 }
 
@@ -127,7 +134,7 @@ async function conclude(h: Harness, scenario: string, faultEnd: number, servers:
   const s = summarize(findings);
   return {
     scenario, backend: h.dep.backend, servers,
-    stuck: Math.max(stuckNow, s.stuck_instance + s.stuck_build_request + s.stuck_image),
+    stuck: Math.max(stuckNow, s.stuck_instance + s.stuck_build_request + s.stuck_image) + s.unmapped_instance,
     orphaned: s.orphan_allocation + s.allocation_wrong_host + s.missing_allocation + s.allocation_mismatch,
     quotaDrift: s.quota_drift, duplicates: s.duplicate_instance + dupNames,
     recoverMs, apiErrors: h.apiErrors, findings, notes,
@@ -234,7 +241,7 @@ export const deleteStorm: Scenario = async (h, { scale }) => {
   const s = summarize(findings);
   return {
     scenario: `${n} deletes while their builds are in flight`, backend: h.dep.backend, servers: n,
-    stuck: left.length + s.stuck_instance + s.stuck_build_request, orphaned: s.orphan_allocation + s.allocation_wrong_host + s.missing_allocation + s.allocation_mismatch,
+    stuck: left.length + s.stuck_instance + s.stuck_build_request + s.unmapped_instance, orphaned: s.orphan_allocation + s.allocation_wrong_host + s.missing_allocation + s.allocation_mismatch,
     quotaDrift: s.quota_drift, duplicates: s.duplicate_instance, recoverMs: Date.now() - end, apiErrors: h.apiErrors, findings, notes: 'DELETE right after each 202',
   };
 };

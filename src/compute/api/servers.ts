@@ -11,7 +11,7 @@ import { validate, P, toBool } from './validation.ts';
 import { pageParams, q1, type Ctx } from './context.ts';
 import type { ComputeRow } from './rows.ts';
 import { RESPONSES } from './response-schemas.ts';
-import { createServers, sanitizeHostname, forgetBuild, availabilityZones } from '../service/create.ts';
+import { createServers, sanitizeHostname, availabilityZones } from '../service/create.ts';
 import { deleteInstance, type InstanceRef } from '../service/delete.ts';
 import { detailView, summaryView, type ViewExtras } from './server-view.ts';
 import type { CellDb } from '../db/tables.ts';
@@ -231,7 +231,7 @@ async function create(c: Ctx) {
 }
 
 
-export { hostAzMap, sanitizeHostname, forgetBuild, availabilityZones };
+export { hostAzMap, sanitizeHostname, availabilityZones };
 
 // --- list ------------------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@
 //     instances the cells hold plus pending build requests;
 //   - no instance stays in BUILD, `deleting` or another task state past the timeouts, no build
 //     request outlives the build timeout;
-//   - no image stays `saving` / `importing` past the timeout.
+//   - no image stays `saving` / `importing` past the timeout;
+//   - every live instance has an instance mapping (without one the API cannot find or delete it).
 import type { Cells } from '../cells.ts';
 import type { PlacementClient } from '../clients.ts';
 import type { CellDb } from '../db/tables.ts';
@@ -20,7 +21,7 @@ import { parseJson } from '../util.ts';
 
 export type FindingKind =
   | 'orphan_allocation' | 'allocation_wrong_host' | 'missing_allocation' | 'allocation_mismatch'
-  | 'quota_drift' | 'stuck_instance' | 'stuck_build_request' | 'stuck_image' | 'duplicate_instance';
+  | 'quota_drift' | 'stuck_instance' | 'stuck_build_request' | 'stuck_image' | 'duplicate_instance' | 'unmapped_instance';
 
 export interface Finding {
   kind: FindingKind;
@@ -52,7 +53,7 @@ const IMAGE_BUSY = new Set(['saving', 'importing', 'uploading']);
 
 const ms = (t: string | Date | null | undefined) => (t ? (t instanceof Date ? t.getTime() : Date.parse(/Z|[+-]\d\d:?\d\d$/.test(t) ? t : `${t.replace(' ', 'T')}Z`)) : NaN);
 
-interface LiveInstance { row: InstanceRow; db: CellDb; nodeUuid?: string }
+interface LiveInstance { row: InstanceRow; db: CellDb; cell: string; nodeUuid?: string }
 
 /** Runs every check; an empty list is a consistent deployment. */
 export async function auditDeployment(cells: Cells, placement: PlacementClient, o: AuditOptions): Promise<Finding[]> {
@@ -80,7 +81,7 @@ export async function auditDeployment(cells: Cells, placement: PlacementClient, 
       const other = seen.get(r.uuid);
       if (other) out.push({ kind: 'duplicate_instance', subject: r.uuid, detail: `Instance ${r.uuid} is live in cells ${other} and ${cell.name ?? cell.uuid}.`, fix: `openstack server delete ${r.uuid}` });
       seen.set(r.uuid, cell.name ?? cell.uuid);
-      instances.set(r.uuid, { row: r, db, nodeUuid: r.host && r.node ? nodeUuids.get(`${r.host}/${r.node}`) : undefined });
+      instances.set(r.uuid, { row: r, db, cell: cell.uuid, nodeUuid: r.host && r.node ? nodeUuids.get(`${r.host}/${r.node}`) : undefined });
     }
     for (const m of await db.selectFrom('migrations').select(['uuid', 'instance_uuid', 'status', 'source_compute', 'source_node', 'dest_compute', 'dest_node']).where('deleted', '=', 0).execute()) {
       if (!MOVING.has(m.status)) continue;
@@ -152,6 +153,14 @@ export async function auditDeployment(cells: Cells, placement: PlacementClient, 
     if (!m.queued_for_delete && !live && !(await lateLook(m.instance_uuid))) bump(m.project_id, 'over');
     if (m.queued_for_delete && li && li.row.task_state !== TASK.DELETING && li.row.vm_state !== VM.SOFT_DELETED) bump(m.project_id, 'under');
   }
+  const hasMapping = new Set(mapped.map((m) => m.instance_uuid));
+  for (const [uuid, li] of instances) {
+    if (hasMapping.has(uuid)) continue;
+    // Looked at again: a conductor that lost a build to the API's cleanup deletes its row at once.
+    if (await cells.db.selectFrom('instance_mappings').select('id').where('instance_uuid', '=', uuid).executeTakeFirst()) continue;
+    if (!(await li.db.selectFrom('instances').select('uuid').where('uuid', '=', uuid).where('deleted', '=', 0).executeTakeFirst())) continue;
+    out.push({ kind: 'unmapped_instance', subject: uuid, detail: `Instance ${uuid} is live in cell ${li.cell} but has no instance mapping: the API cannot show or delete it.`, fix: `stratus manage cell_v2 map_instances --cell_uuid ${li.cell}` });
+  }
   for (const [p, v] of drift) {
     out.push({ kind: 'quota_drift', subject: p, detail: `Project ${p}: quota counts ${v.over} deleted instance(s) as live${v.under ? ` and ${v.under} live instance(s) as deleted` : ''}.`, fix: 'stratus manage db online_data_migrations' });
   }
@@ -201,7 +210,7 @@ const fmt = (r: Record<string, number>) => Object.entries(r).sort().map(([k, v])
 
 /** Counts per kind, every kind present (0 when clean): the figures of the fault table. */
 export function summarize(findings: Finding[]): Record<FindingKind, number> {
-  const kinds: FindingKind[] = ['orphan_allocation', 'allocation_wrong_host', 'missing_allocation', 'allocation_mismatch', 'quota_drift', 'stuck_instance', 'stuck_build_request', 'stuck_image', 'duplicate_instance'];
+  const kinds: FindingKind[] = ['orphan_allocation', 'allocation_wrong_host', 'missing_allocation', 'allocation_mismatch', 'quota_drift', 'stuck_instance', 'stuck_build_request', 'stuck_image', 'duplicate_instance', 'unmapped_instance'];
   const out = Object.fromEntries(kinds.map((k) => [k, 0])) as Record<FindingKind, number>;
   for (const f of findings) out[f.kind]++;
   return out;

@@ -5,6 +5,8 @@ import type { PlacementClient } from '../clients.ts';
 import type { InstanceRow } from '../objects.ts';
 import { VM, TASK } from '../objects.ts';
 import { expectedResources, type Finding } from './invariants.ts';
+import { isUniqueViolation } from '../../common/db/database.ts';
+import { now } from '../util.ts';
 
 /** Removes the allocations the findings name as orphaned (or on a host the instance is not on). */
 export async function deleteOrphanAllocations(placement: PlacementClient, findings: Finding[], log: (f: Finding) => void = () => {}): Promise<number> {
@@ -109,6 +111,34 @@ export async function racedBuildDeletes(cells: Cells): Promise<string[]> {
       const rows = await db.selectFrom('instances').select('uuid').where('uuid', 'in', uuids).where('deleted', '=', 0).where('vm_state', '=', VM.BUILDING)
         .where((eb) => eb.or([eb('task_state', 'is', null), eb('task_state', '!=', TASK.DELETING)])).execute();
       out.push(...rows.map((r) => r.uuid));
+    }
+  }
+  return out;
+}
+
+/**
+ * nova-manage cell_v2 map_instances: live instances of a cell (of every cell) that have no
+ * instance mapping get one pointing at their cell, so the API can find, show and delete them
+ * again (`only`: just these, as the reconciler maps what two passes found). Returns the instances mapped.
+ */
+export async function mapInstances(cells: Cells, o: { cellUuid?: string; only?: Set<string> } = {}): Promise<string[]> {
+  const out: string[] = [];
+  for (const { cell, db } of await cells.all()) {
+    if (o.cellUuid && cell.uuid !== o.cellUuid) continue;
+    const cellId = (await cells.db.selectFrom('cell_mappings').select('id').where('uuid', '=', cell.uuid).executeTakeFirst())?.id;
+    if (cellId === undefined) continue;
+    const live = await db.selectFrom('instances').select(['uuid', 'project_id', 'user_id']).where('deleted', '=', 0).execute();
+    for (let i = 0; i < live.length; i += 500) {
+      const batch = live.slice(i, i + 500);
+      const have = new Set((await cells.db.selectFrom('instance_mappings').select('instance_uuid').where('instance_uuid', 'in', batch.map((r) => r.uuid)).execute()).map((m) => m.instance_uuid));
+      for (const r of batch.filter((x) => !have.has(x.uuid) && (!o.only || o.only.has(x.uuid)))) {
+        try {
+          await cells.db.insertInto('instance_mappings').values({ instance_uuid: r.uuid, cell_id: cellId, project_id: r.project_id, user_id: r.user_id, queued_for_delete: 0, created_at: now() }).execute();
+          out.push(r.uuid);
+        } catch (e) {
+          if (!isUniqueViolation(e)) throw e; // mapped meanwhile
+        }
+      }
     }
   }
   return out;

@@ -22,7 +22,7 @@ import { findInstance, serviceIsUp, updateInstance } from '../store.ts';
 import { systemContext, type CellTransports } from '../rpc.ts';
 import { castTerminate, localDelete } from '../service/delete.ts';
 import { auditDeployment, type Finding } from '../audit/invariants.ts';
-import { deleteOrphanAllocations, fixQueuedForDelete, healAllocations, racedBuildDeletes } from '../audit/repair.ts';
+import { deleteOrphanAllocations, fixQueuedForDelete, healAllocations, mapInstances, racedBuildDeletes } from '../audit/repair.ts';
 
 export interface ReconcilerDeps { config: Config; logger: Logger; cells: Cells; placement: PlacementClient; cellTransports: CellTransports }
 
@@ -68,6 +68,10 @@ export class Reconciler {
           const done = await this.finishDelete(u, true);
           if (done) log({ kind: 'quota_drift', subject: u, detail: `build ${u} was deleted by its user while it was being scheduled`, fix: '' }, done);
         }
+      }
+      if (confirmed.some((f) => f.kind === 'unmapped_instance')) {
+        const only = new Set(confirmed.filter((f) => f.kind === 'unmapped_instance').map((f) => f.subject));
+        for (const u of await mapInstances(d.cells, { only })) log({ kind: 'unmapped_instance', subject: u, detail: `instance ${u} mapped to its cell again`, fix: '' }, 'mapped instance');
       }
       for (const f of confirmed.filter((x) => x.kind === 'stuck_instance')) {
         const done = await this.finishDelete(f.subject);

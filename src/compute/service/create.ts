@@ -184,10 +184,18 @@ export async function createServers(api: ComputeApi, who: CreateCaller, req: Cre
   // A request that fails after this point must leave nothing behind (the client retries it: a
   // leftover would be a second server, never scheduled). The removal itself waits out a database
   // restart; so does the quota re-check, rather than failing the request.
-  const forget = async (e: unknown) => {
-    await retryOnConnectionError(async () => { for (const u of uuids) await forgetBuild(db, u); })
-      .catch((err) => api.logger.warn({ err, instances: uuids, requestId: who.ctx.requestId }, 'could not remove the build requests of a failed create'));
-    throw e;
+  const forget = async (e: unknown): Promise<'claimed'> => {
+    const claimed = await retryOnConnectionError(async () => {
+      let n = 0;
+      for (const u of uuids) if (!(await forgetBuild(db, u))) n++;
+      return n;
+    }).catch((err) => { api.logger.warn({ err, instances: uuids, requestId: who.ctx.requestId }, 'could not remove the build requests of a failed create'); return 0; });
+    if (!claimed) throw e;
+    // The cast reached a conductor after all (its confirm was lost with the connection): the
+    // build is under way, so the request succeeded — an error now would make the client's retry
+    // a second server.
+    api.logger.warn({ err: String(e), instances: uuids, requestId: who.ctx.requestId }, 'the cast of a create failed, but a conductor had already taken the build: answered as accepted');
+    return 'claimed';
   };
   // A lost COMMIT acknowledgement fails the request though the rows may be there: forget them too.
   await retryOnDeadlock(() => db.transaction().execute(async (trx) => {
@@ -215,11 +223,19 @@ export function sanitizeHostname(name: string, fallback: string): string {
   return h || fallback;
 }
 
-export async function forgetBuild(db: ApiDb, uuid: string): Promise<void> {
+/**
+ * Removes the rows of a build no conductor has taken yet; false when one has (its instance
+ * mapping points at a cell: the build goes on, and its rows are the conductor's). The mapping is
+ * removed first and only while it has no cell, so a conductor that takes the build at the same
+ * moment either finds no mapping to claim (and stands down) or keeps everything.
+ */
+export async function forgetBuild(db: ApiDb, uuid: string): Promise<boolean> {
+  const m = await db.deleteFrom('instance_mappings').where('instance_uuid', '=', uuid).where('cell_id', 'is', null).executeTakeFirst();
+  if (Number(m.numDeletedRows) === 0 && (await db.selectFrom('instance_mappings').select('cell_id').where('instance_uuid', '=', uuid).executeTakeFirst())) return false;
   await db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('request_specs').where('instance_uuid', '=', uuid).execute();
   await db.deleteFrom('instance_group_members').where('instance_uuid', '=', uuid).execute();
-  await db.deleteFrom('instance_mappings').where('instance_uuid', '=', uuid).execute();
+  return true;
 }
 
 /** Zones with at least one compute host, plus the default zone. */

@@ -305,8 +305,7 @@ export class ImageRepo {
         .set({ ...set, status: 'active', updated_at: nowIso(), upload_owner: null, upload_heartbeat: null, revision: BUMP })
         .where('id', '=', id).where('deleted', '=', 0).where('status', '=', from).executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
-      await trx.deleteFrom('image_locations').where('image_id', '=', id).where('store', '=', loc.store).execute();
-      await trx.insertInto('image_locations').values(loc).execute();
+      await putLocation(trx, loc);
       return true;
     }));
   }
@@ -317,17 +316,13 @@ export class ImageRepo {
       const r = await trx.updateTable('images').set({ updated_at: nowIso(), upload_owner: null, upload_heartbeat: null, revision: BUMP })
         .where('id', '=', id).where('deleted', '=', 0).where('status', '=', 'uploading').executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
-      await trx.deleteFrom('image_staging').where('image_id', '=', id).execute();
-      await trx.insertInto('image_staging').values(row).execute();
+      await putStaging(trx, row);
       return true;
     });
   }
 
   async recordStaging(row: StagingRow): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('image_staging').where('image_id', '=', row.image_id).execute();
-      await trx.insertInto('image_staging').values(row).execute();
-    });
+    await this.db.transaction().execute((trx) => putStaging(trx, row));
   }
 
   /** Sets a property only if the image has none of that name (an atomic lock). */
@@ -523,4 +518,24 @@ function sortExpr(key: string) {
 function sortValue(key: string, v: unknown): string | number {
   if (key === 'size') return v === null || v === undefined ? -1 : Number(v);
   return v === null || v === undefined ? '' : String(v);
+}
+
+/**
+ * Writes an image's location in one store. Not delete-then-insert: on MariaDB a DELETE of a key
+ * that is not there takes a gap lock, and concurrent activations that each hold one deadlock on
+ * their inserts (seen with 20 uploads at once, every retry deadlocking again). A plain read takes
+ * no lock; the image row's own update already serialises two activations of the same image.
+ */
+async function putLocation(trx: Transaction<ImageDB>, loc: LocationRow): Promise<void> {
+  const had = await trx.selectFrom('image_locations').select('path').where('image_id', '=', loc.image_id).where('store', '=', loc.store).executeTakeFirst();
+  if (had) await trx.updateTable('image_locations').set({ path: loc.path, created_at: loc.created_at }).where('image_id', '=', loc.image_id).where('store', '=', loc.store).execute();
+  else await trx.insertInto('image_locations').values(loc).execute();
+}
+
+/** The staged data of an image, written as putLocation writes a location (and for the same reason). */
+async function putStaging(trx: Transaction<ImageDB>, row: StagingRow): Promise<void> {
+  const had = await trx.selectFrom('image_staging').select('path').where('image_id', '=', row.image_id).executeTakeFirst();
+  const { image_id: _, ...rest } = row;
+  if (had) await trx.updateTable('image_staging').set(rest).where('image_id', '=', row.image_id).execute();
+  else await trx.insertInto('image_staging').values(row).execute();
 }
