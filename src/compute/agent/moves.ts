@@ -23,7 +23,7 @@ type ConductorMethods = typeof conductorApi.methods;
 type ComputeMethods = typeof computeApi.methods;
 type MoveMethods = 'prep_resize' | 'resize_instance' | 'finish_resize' | 'confirm_resize' | 'revert_resize' | 'finish_revert_resize'
   | 'check_can_live_migrate_destination' | 'check_can_live_migrate_source' | 'pre_live_migration' | 'live_migration' | 'post_live_migration_at_destination'
-  | 'rollback_live_migration_at_destination' | 'live_migration_force_complete' | 'live_migration_abort';
+  | 'rollback_live_migration_at_destination' | 'rollback_live_migration_at_source' | 'live_migration_force_complete' | 'live_migration_abort';
 
 /** What the move handlers use of their agent (agent/manager.ts). */
 export interface AgentPort {
@@ -217,6 +217,8 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
           });
         } catch (e) {
           await progress;
+          // Cancelled before liveMigrate ran, the offer made for it is still open: revoke it now.
+          await drv.rollbackLiveMigrationAtSource?.(row.uuid).catch(p.logged(ctx2, 'revoke the offer to the destination', row.uuid));
           const aborted = e instanceof MigrationAborted || (await mig(ctx2, m.uuid).catch(() => m)).status === 'cancelled';
           await p.compute(b.dest).cast(ctx2, 'rollback_live_migration_at_destination', { instance_uuid: row.uuid, migration_uuid: m.uuid }).catch(p.logged(ctx2, 'roll back the destination', row.uuid));
           await p.placement.moveAllocations(m.uuid, row.uuid).catch(p.logged(ctx2, 'put the allocation back on the instance', row.uuid));
@@ -248,6 +250,8 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
       if (drv.rollbackLiveMigrationAtDestination) await drv.rollbackLiveMigrationAtDestination(a.instance_uuid);
       else await drv.destroy(a.instance_uuid);
     }),
+    // Source: the move failed or was cancelled before (or without) its live_migration here.
+    rollback_live_migration_at_source: async (_ctx, a) => { await drv.rollbackLiveMigrationAtSource?.(a.instance_uuid, a.migrate_data); },
     live_migration_force_complete: p.wrap<M>('compute_live_migration_force_complete', async (_ctx, a) => need(drv, 'liveMigrationForceComplete')(a.instance_uuid)),
     live_migration_abort: p.wrap<M>('compute_live_migration_abort', async (_ctx, a) => need(drv, 'liveMigrationAbort')(a.instance_uuid)),
   };
@@ -283,6 +287,7 @@ export async function recoverMoves(p: AgentPort, ctx: RequestContext): Promise<S
           await setMig(ctx, m.uuid, { status: 'completed' });
         } else if (await p.powerState(row.uuid) !== POWER.NOSTATE) {
           await drv.cleanupLiveMigration?.(row.uuid, { running: row.vm_state === VM.ACTIVE });
+          await drv.rollbackLiveMigrationAtSource?.(row.uuid);
           if (m.dest_compute) await p.compute(m.dest_compute).cast(ctx, 'rollback_live_migration_at_destination', a);
           await p.placement.moveAllocations(m.uuid, row.uuid);
           await setMig(ctx, m.uuid, { status: 'error' });

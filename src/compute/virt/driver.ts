@@ -229,6 +229,13 @@ export interface ComputeDriver {
   postLiveMigrationAtDestination?(g: GuestSpec): Promise<void>;
   /** Destination, live, after failure/abort: remove whatever preLiveMigration made. Idempotent. */
   rollbackLiveMigrationAtDestination?(uuid: string): Promise<void>;
+  /**
+   * Source, live, after failure/abort: revoke what checkCanLiveMigrateSource offered (qemu: its
+   * disk channel token), at once rather than at the offer's TTL. `source` is that answer: an
+   * offer made since for another migration of the guest is left alone; without it, whatever the
+   * guest has on offer goes. Nothing while this host's liveMigrate runs (it ends its own offer). Idempotent.
+   */
+  rollbackLiveMigrationAtSource?(uuid: string, source?: LiveMigrationSource): Promise<void>;
   /** Source, live, running: pause the guest so the migration converges (Nova's force_complete). */
   liveMigrationForceComplete?(uuid: string): Promise<void>;
   /** Source, live, running: cancel; the guest keeps running on the source; liveMigrate rejects with MigrationAborted (virt/errors.ts). */

@@ -726,6 +726,7 @@ export class QemuDriver implements ComputeDriver {
   liveMigrate(g: GuestSpec, dest: MoveTarget, target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult> { return this.mover.liveMigrate(g, dest, target, opts); }
   postLiveMigrationAtDestination(g: GuestSpec): Promise<void> { return this.mover.postLiveMigrationAtDestination(g); }
   rollbackLiveMigrationAtDestination(uuid: string): Promise<void> { return this.mover.rollbackLiveMigrationAtDestination(uuid); }
+  rollbackLiveMigrationAtSource(uuid: string, source?: LiveMigrationSource): Promise<void> { return this.mover.rollbackLiveMigrationAtSource(uuid, source); }
   liveMigrationForceComplete(uuid: string): Promise<void> { return this.mover.liveMigrationForceComplete(uuid); }
   liveMigrationAbort(uuid: string): Promise<void> { return this.mover.liveMigrationAbort(uuid); }
   cleanupLiveMigration(uuid: string, o: { running: boolean }): Promise<void> { return this.mover.cleanupLiveMigration(uuid, o); }

@@ -503,6 +503,21 @@ export class Mover {
   }
 
   /**
+   * Source, a live migration that failed or was cancelled before liveMigrate ran here (the
+   * destination refused, an abort while preparing): the offer of checkCanLiveMigrateSource ends
+   * now instead of at its TTL, and the console log copy made for it goes. A running liveMigrate
+   * ends its own offer when it finishes.
+   */
+  async rollbackLiveMigrationAtSource(uuid: string, source?: LiveMigrationSource): Promise<void> {
+    if (this.outgoing.has(uuid)) return;
+    const offer = (source as { offer?: DiskOffer } | undefined)?.offer;
+    if (source && !offer) return; // nothing was offered (no config drive, no console log yet)
+    if (await this.channel.end(uuid, offer?.token)) return; // another migration's offer since
+    await rm(join(this.h.gdir(uuid), LIVE_CONSOLE), { force: true });
+    this.h.logger.info({ instance: uuid }, 'live migration given up: the offer to the destination is revoked');
+  }
+
+  /**
    * Source, after an agent restart found a live migration of this guest unfinished: what QEMU
    * still does for it stops (its migration, the disk mirrors), and the guest runs on here.
    */
