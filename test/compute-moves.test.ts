@@ -299,12 +299,15 @@ test('the console log goes on across a cold and a live migration: the source\'s 
   await waitFor(s0.id, ['ACTIVE']);
   assert.equal(await consoleOutput(s0.id), cold, 'confirm changes nothing on the console');
   assert.equal((await action(s0.id, { 'os-migrateLive': { host: null, block_migration: 'auto' } }, '2.25')).status, 202);
+  await waitMigration(s0.id, ['running']);
+  // Printed on the source after its console was offered to the destination, before the switch-over.
+  driverOf(other(src)).guestPrints(s0.id, 'printed during the move');
   await waitMigration(s0.id, ['completed']);
   const s2 = await waitFor(s0.id, ['ACTIVE']);
   assert.equal(s2['OS-EXT-SRV-ATTR:host'], src);
   const live = await consoleOutput(s0.id);
   assert.ok(live.startsWith(cold.trimEnd()), `the console so far came along: ${JSON.stringify(live)}`);
-  assert.match(live.slice(cold.trimEnd().length), /live-migrated/);
+  assert.match(live.slice(cold.trimEnd().length), /^\nprinted during the move\nlive-migrated\n$/);
   assert.equal(live.match(/FAKE CONSOLE OUTPUT/g)?.length, 1, 'one boot only');
   await api('DELETE', `/servers/${s0.id}`);
   await waitFor(s0.id, ['DELETED']);

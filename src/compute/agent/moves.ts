@@ -205,16 +205,17 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
         const row = await live(ctx2, b);
         const m = await mig(ctx2, b.migration_uuid);
         let progress = Promise.resolve();
+        let consoleTail: Buffer | undefined;
         try {
           await setMig(ctx2, m.uuid, { status: 'running' }, ['preparing']);
-          await need(drv, 'liveMigrate')(p.specOf(row), { host: b.dest, address: b.dest_address }, b.target, {
+          ({ consoleTail } = await need(drv, 'liveMigrate')(p.specOf(row), { host: b.dest, address: b.dest_address }, b.target, {
             block: b.block_migration,
             onProgress: (x) => {
               const disk = b.block_migration ? { disk_total: row.root_gb * 1024 ** 3, disk_processed: Math.round(row.root_gb * 1024 ** 3 * (x.processedBytes / Math.max(1, x.totalBytes))), disk_remaining: 0 } : {};
               if (b.block_migration) disk.disk_remaining = disk.disk_total! - disk.disk_processed!;
               progress = progress.then(() => setMig(ctx2, m.uuid, { memory_total: x.totalBytes, memory_processed: x.processedBytes, memory_remaining: x.remainingBytes, ...disk })).then(() => undefined, () => undefined);
             },
-          });
+          }));
         } catch (e) {
           await progress;
           // Cancelled before liveMigrate ran, the offer made for it is still open: revoke it now.
@@ -230,7 +231,9 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
         }
         await progress;
         await setMig(ctx2, m.uuid, { status: 'post-migrating' });
-        await p.compute(b.dest).call(ctx2, 'post_live_migration_at_destination', { instance_uuid: row.uuid, migration_uuid: m.uuid, source: p.host }, { timeoutMs: 60_000 });
+        await p.compute(b.dest).call(ctx2, 'post_live_migration_at_destination', {
+          instance_uuid: row.uuid, migration_uuid: m.uuid, source: p.host, console_tail: consoleTail?.length ? consoleTail.toString('base64') : undefined,
+        }, { timeoutMs: 60_000 });
         // The source's copy is gone (liveMigrate resolved); destroy() of nothing succeeds.
         await drv.destroy(row.uuid).catch(p.logged(ctx2, 'clean up the source', row.uuid));
         await p.placement.deleteAllocations(m.uuid);
@@ -242,7 +245,7 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
     post_live_migration_at_destination: async (ctx, a) => {
       const row = await live(ctx, a);
       const m = await mig(ctx, a.migration_uuid);
-      await need(drv, 'postLiveMigrationAtDestination')(p.specOf(row));
+      await need(drv, 'postLiveMigrationAtDestination')(p.specOf(row), { consoleTail: a.console_tail ? Buffer.from(a.console_tail, 'base64') : undefined });
       await update(ctx, row.uuid, { host: p.host, node: m.dest_node, task_state: null, power_state: await p.powerState(row.uuid) });
       p.markUsageDirty();
     },

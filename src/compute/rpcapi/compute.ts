@@ -13,7 +13,8 @@
 //   1.5 check_can_live_migrate_source; pre_live_migration carries its answer (migrate_data: the
 //       files the destination takes from the source, e.g. the config drive)
 //   1.6 rollback_live_migration_at_source: a live migration that failed or was cancelled before
-//       (or without) the source's live_migration revokes the source's offer (its disk channel token)
+//       (or without) the source's live_migration revokes the source's offer (its disk channel token);
+//       post_live_migration_at_destination carries the console lines printed during the move
 import { call, cast, topicApi } from '../../common/rpc/typed.ts';
 import type { ConsoleEndpoint, ConsoleKind, InjectedFile, InstanceDiagnostics, LiveMigrationSource, LiveMigrationTarget, MigratedDisks } from '../virt/driver.ts';
 import type { EmbeddedFlavor } from '../objects.ts';
@@ -57,7 +58,7 @@ export const computeApi = topicApi('compute', '1.6', {
   check_can_live_migrate_source: call<M & { dest: string; dest_address: string }, LiveMigrationSource>('1.5'),
   pre_live_migration: call<M & { block_migration: boolean; source_address: string; migrate_data?: LiveMigrationSource }, LiveMigrationTarget>('1.5'),
   live_migration: cast<M & { dest: string; dest_address: string; target: LiveMigrationTarget; block_migration: boolean }>('1.4'),
-  post_live_migration_at_destination: call<M & { source: string }, void>('1.4'),
+  post_live_migration_at_destination: call<M & { source: string; /** base64 */ console_tail?: string }, void>('1.6'),
   rollback_live_migration_at_destination: cast<M>('1.4'),
   rollback_live_migration_at_source: cast<M & { migrate_data?: LiveMigrationSource }>('1.6'),
   live_migration_force_complete: cast<M>('1.4'),

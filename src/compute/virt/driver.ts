@@ -168,7 +168,11 @@ export interface LiveMigrationOptions {
   source?: LiveMigrationSource;
   onProgress?(p: LiveMigrationProgress): void;
 }
-export interface LiveMigrationResult { totalTimeMs: number; downtimeMs: number | null }
+export interface LiveMigrationResult {
+  totalTimeMs: number; downtimeMs: number | null;
+  /** What the guest printed on its console since checkCanLiveMigrateSource's copy (the destination appends it before the guest runs there). */
+  consoleTail?: Buffer;
+}
 
 export interface ComputeDriver {
   readonly type: string;
@@ -226,7 +230,7 @@ export interface ComputeDriver {
   /** Source, live: move the running guest to dest; resolves when the destination runs it (the source copy is gone). */
   liveMigrate?(g: GuestSpec, dest: MoveTarget, target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult>;
   /** Destination, live, after success: the guest is ours now (adopt it, start watching it). */
-  postLiveMigrationAtDestination?(g: GuestSpec): Promise<void>;
+  postLiveMigrationAtDestination?(g: GuestSpec, o?: { consoleTail?: Buffer }): Promise<void>;
   /** Destination, live, after failure/abort: remove whatever preLiveMigration made. Idempotent. */
   rollbackLiveMigrationAtDestination?(uuid: string): Promise<void>;
   /**

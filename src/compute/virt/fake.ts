@@ -58,7 +58,7 @@ export class FakeDriver implements ComputeDriver {
    * What checkCanLiveMigrateSource offered (as the qemu driver's disk channel does): a token per
    * instance, until the migration ends, is rolled back, or OFFER_TTL_MS passes.
    */
-  private offers = new Map<string, { token: string; expiry: NodeJS.Timeout }>();
+  private offers = new Map<string, { token: string; expiry: NodeJS.Timeout; /** console lines offered */ lines: number }>();
   constructor(private readonly o: FakeOptions) {}
 
   /** Nothing is looked at on disk, so every image type "boots"; rescue works (not from volumes: there are none). */
@@ -70,6 +70,9 @@ export class FakeDriver implements ComputeDriver {
 
   /** Test hook: the spec a guest was last spawned, rebuilt or rescued with. */
   specOf(uuid: string): GuestSpec | undefined { return this.guests.get(uuid)?.spec; }
+
+  /** Test hook: the guest prints a line on its console. */
+  guestPrints(uuid: string, line: string): void { this.get(uuid).console.push(line); }
 
   /** Test hook: the guest powers itself off (as `poweroff` inside it would), and says so. */
   guestShutsDown(uuid: string): void {
@@ -242,7 +245,7 @@ export class FakeDriver implements ComputeDriver {
     const token = randomBytes(16).toString('hex');
     const expiry = setTimeout(() => { if (this.offers.get(g.uuid)?.token === token) this.offers.delete(g.uuid); }, OFFER_TTL_MS);
     expiry.unref();
-    this.offers.set(g.uuid, { token, expiry });
+    this.offers.set(g.uuid, { token, expiry, lines: guest.console.length });
     return { offer: { token }, console: [...guest.console] };
   }
   /** Test hook: the instances with a live migration offer still open on this host. */
@@ -281,21 +284,28 @@ export class FakeDriver implements ComputeDriver {
         opts.onProgress?.({ totalBytes: total, processedBytes: processed, remainingBytes: total - processed });
       }
       if (state.aborted) throw new MigrationAborted(`Live migration of instance ${g.uuid} was aborted.`);
+    } catch (e) {
+      this.endOffer(g.uuid); // the guest stays: the destination needs nothing more from here
+      throw e;
     } finally {
       // A restarted agent's cleanupLiveMigration may have let a new migration start meanwhile.
       if (this.live.get(g.uuid) === state) this.live.delete(g.uuid);
       if (state.forced && guest.power === POWER.PAUSED && state.aborted) guest.power = POWER.RUNNING;
-      this.endOffer(g.uuid);
     }
+    // What the guest printed since its console was offered goes along too.
+    const tail = guest.console.slice(this.offers.get(g.uuid)?.lines ?? guest.console.length);
+    this.endOffer(g.uuid);
     this.guests.delete(g.uuid);
     await this.consoles.close(g.uuid);
-    return { totalTimeMs: Date.now() - t0, downtimeMs: state.forced ? 0 : 1 };
+    return { totalTimeMs: Date.now() - t0, downtimeMs: state.forced ? 0 : 1, consoleTail: tail.length ? Buffer.from(tail.map((l) => `${l}\n`).join('')) : undefined };
   }
-  async postLiveMigrationAtDestination(g: GuestSpec): Promise<void> {
+  async postLiveMigrationAtDestination(g: GuestSpec, o: { consoleTail?: Buffer } = {}): Promise<void> {
     const guest = this.get(g.uuid);
     guest.spec = g;
-    // The same boot goes on: the source's lines (taken in preLiveMigration), then this host's.
-    guest.console = [...(guest.console.length ? guest.console : BOOT_CONSOLE), 'live-migrated'];
+    // The same boot goes on: the source's lines (taken in preLiveMigration, then those printed
+    // during the move), then this host's.
+    const during = o.consoleTail ? o.consoleTail.toString('utf8').split('\n').slice(0, -1) : [];
+    guest.console = [...(guest.console.length ? guest.console : BOOT_CONSOLE), ...during, 'live-migrated'];
     this.run(guest);
   }
   async rollbackLiveMigrationAtDestination(uuid: string): Promise<void> { this.guests.delete(uuid); }
