@@ -530,6 +530,47 @@ for (const first of ['source', 'destination'] as const) {
   });
 }
 
+// The cold counterpart: both agents dead when a cold migration is sent (its prep_resize waits in
+// the destination's queue), then started again in either order: each one's recovery and the
+// queued messages must settle on one end — the move rolled back to the source.
+for (const first of ['source', 'destination'] as const) {
+  test(`both agents down during a cold migration, restarted (the ${first} first): rolled back to the source, nothing left on the destination`, async () => {
+    const s0 = await boot(`cold-restart-both-${first}`);
+    const src = s0['OS-EXT-SRV-ATTR:host'];
+    const dst = other(src);
+    const agents = cloud.compute!.agents;
+    const idx = (h: string) => agents.findIndex((a) => a.host === h);
+    await Promise.all([agents[idx(src)].kill(), agents[idx(dst)].kill()]);
+    assert.equal((await action(s0.id, { migrate: { host: dst } }, '2.56')).status, 202);
+    let m: any;
+    for (let i = 0; (m = (await migrations(s0.id))[0])?.dest_compute !== dst; i++) {
+      assert.ok(i < 200, 'the conductor never chose the destination');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    for (const h of first === 'source' ? [src, dst] : [dst, src]) {
+      const again = agents[idx(h)].restarted();
+      await again.start();
+      agents[idx(h)] = again;
+    }
+    assert.equal((await waitMigration(s0.id, ['error', 'finished'])).status, 'error');
+    const s1 = await waitFor(s0.id, ['ACTIVE']);
+    assert.equal(s1['OS-EXT-SRV-ATTR:host'], src);
+    assert.equal(s1.flavor.original_name, 'm1.tiny');
+    assert.deepEqual(await allocations(s0.id), { [src]: TINY });
+    assert.deepEqual(await allocations(m.uuid), {});
+    assert.equal((await driverOf(src).info(s0.id)).powerState, 1);
+    assert.equal(driverOf(dst).specOf(s0.id), undefined);
+    // Nothing stuck: the same move goes through now.
+    assert.equal((await action(s0.id, { migrate: { host: dst } }, '2.56')).status, 202);
+    await waitFor(s0.id, ['VERIFY_RESIZE']);
+    assert.equal((await action(s0.id, { confirmResize: null })).status, 204);
+    assert.equal((await waitFor(s0.id, ['ACTIVE']))['OS-EXT-SRV-ATTR:host'], dst);
+    assert.deepEqual(await allocations(s0.id), { [dst]: TINY });
+    await api('DELETE', `/servers/${s0.id}`);
+    await waitFor(s0.id, ['DELETED']);
+  });
+}
+
 test('the destination agent down when a cold migration reaches it, then restarted: the move goes back to the source, allocations and host agree', async () => {
   const s0 = await boot('cold-restart');
   const src = s0['OS-EXT-SRV-ATTR:host'];
