@@ -8,14 +8,19 @@
 // With --driver=qemu, a real minimal guest (TCG here) instead: see runQemu below.
 //
 //   npm run bench -- consoles [--db=sqlite|mysql|postgresql] [--n=50] [--mib=64]
-//   npm run bench -- consoles --driver=qemu [--n=30] [--seconds=4] [--rounds=3] [--serial-mib=2] [--tag=NAME]
+//   npm run bench -- consoles --driver qemu [--n=30] [--seconds=4] [--rounds=3] [--serial-mib=2] [--tag=NAME]
 import { loadavg } from 'node:os';
 import { connect, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { summary, writeResult, round } from './lib.ts';
 
 export default async function run(argv: string[]): Promise<void> {
-  const get = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
+  // --key=value or --key value
+  const get = (k: string) => {
+    const i = argv.findIndex((a) => a === `--${k}` || a.startsWith(`--${k}=`));
+    if (i < 0) return undefined;
+    return argv[i]!.includes('=') ? argv[i]!.slice(argv[i]!.indexOf('=') + 1) : argv[i + 1];
+  };
   if (get('driver') === 'qemu') return runQemu(get);
   const db = get('db') ?? process.env.STRATUS_TEST_DB ?? 'sqlite';
   const n = Number(get('n') ?? 50);
