@@ -61,6 +61,20 @@ const server = async (id: string) => (await api('GET', `/servers/${id}`, undefin
 const other = (host: string) => (host === 'compute1' ? 'compute2' : 'compute1');
 const driverOf = (host: string) => cloud.compute!.agents.find((a) => a.host === host)!.driver as FakeDriver;
 
+/** The source's live migration offers (the disk channel token of qemu) still open: none once a migration ended. */
+async function noOpenOffer(host: string, uuid: string): Promise<void> {
+  for (let i = 0; driverOf(host).openOffers().includes(uuid); i++) {
+    assert.ok(i < 100, `${host} still offers ${uuid} to the destination after the migration ended`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const consoleOutput = async (id: string): Promise<string> => {
+  const r = await action(id, { 'os-getConsoleOutput': {} });
+  assert.equal(r.status, 200, r.text);
+  return r.body.output;
+};
+
 async function waitMigration(instance: string, statuses: string[], ms = 20_000): Promise<any> {
   const end = Date.now() + ms;
   for (;;) {
@@ -223,6 +237,7 @@ test('live migration (block_migration auto): progress on the migration row, the 
   assert.deepEqual(await allocations(m.uuid), {});
   assert.equal(driverOf(src).specOf(s0.id), undefined);
   assert.equal((await driverOf(other(src)).info(s0.id)).powerState, 1);
+  await noOpenOffer(src, s0.id);
   // Done: no migration in progress any more.
   assert.deepEqual((await api('GET', `/servers/${s0.id}/migrations`, undefined, mv('2.23'))).body.migrations, []);
   assert.equal((await api('GET', `/servers/${s0.id}/migrations/${m.id}`, undefined, mv('2.23'))).status, 404);
@@ -244,6 +259,7 @@ test('live migration abort (2.24): cancelled, the guest still runs on the source
   assert.deepEqual(await allocations(m.uuid), {});
   assert.equal((await driverOf(src).info(s0.id)).powerState, 1);
   assert.equal(driverOf(other(src)).specOf(s0.id), undefined, 'the destination rolled back');
+  await noOpenOffer(src, s0.id);
   // Aborting a finished migration: 409 (no longer migrating).
   assert.equal((await api('DELETE', `/servers/${s0.id}/migrations/${m.id}`, undefined, mv('2.24'))).status, 409);
   await api('DELETE', `/servers/${s0.id}`);
@@ -261,6 +277,38 @@ test('live migration force complete (2.22): the guest is paused so that it conve
   const s1 = await waitFor(s0.id, ['ACTIVE']);
   assert.equal(s1['OS-EXT-SRV-ATTR:host'], other(src));
   assert.equal((await driverOf(other(src)).info(s0.id)).powerState, 1);
+  await api('DELETE', `/servers/${s0.id}`);
+  await waitFor(s0.id, ['DELETED']);
+});
+
+test('the console log goes on across a cold and a live migration: the source\'s lines, then the destination\'s', async () => {
+  const s0 = await boot('console-moves');
+  const src = s0['OS-EXT-SRV-ATTR:host'];
+  // A line only the source's guest printed.
+  assert.equal((await action(s0.id, { reboot: { type: 'SOFT' } })).status, 202);
+  await waitFor(s0.id, ['ACTIVE']);
+  const before = await consoleOutput(s0.id);
+  assert.match(before, /reboot: Restarting system/);
+  assert.equal((await action(s0.id, { migrate: null })).status, 202);
+  await waitFor(s0.id, ['VERIFY_RESIZE']);
+  assert.equal((await server(s0.id))['OS-EXT-SRV-ATTR:host'], other(src));
+  const cold = await consoleOutput(s0.id);
+  assert.ok(cold.startsWith(before.trimEnd()), `the source's console came along: ${JSON.stringify(cold)}`);
+  assert.match(cold.slice(before.trimEnd().length), /migrate/);
+  assert.equal((await action(s0.id, { confirmResize: null })).status, 204);
+  await waitFor(s0.id, ['ACTIVE']);
+  assert.equal(await consoleOutput(s0.id), cold, 'confirm changes nothing on the console');
+  assert.equal((await action(s0.id, { 'os-migrateLive': { host: null, block_migration: 'auto' } }, '2.25')).status, 202);
+  await waitMigration(s0.id, ['running']);
+  // Printed on the source after its console was offered to the destination, before the switch-over.
+  driverOf(other(src)).guestPrints(s0.id, 'printed during the move');
+  await waitMigration(s0.id, ['completed']);
+  const s2 = await waitFor(s0.id, ['ACTIVE']);
+  assert.equal(s2['OS-EXT-SRV-ATTR:host'], src);
+  const live = await consoleOutput(s0.id);
+  assert.ok(live.startsWith(cold.trimEnd()), `the console so far came along: ${JSON.stringify(live)}`);
+  assert.match(live.slice(cold.trimEnd().length), /^\nprinted during the move\nlive-migrated\n$/);
+  assert.equal(live.match(/FAKE CONSOLE OUTPUT/g)?.length, 1, 'one boot only');
   await api('DELETE', `/servers/${s0.id}`);
   await waitFor(s0.id, ['DELETED']);
 });
@@ -289,6 +337,8 @@ test('the destination refusing: a resize and a live migration are rolled back, a
   assert.equal(s2['OS-EXT-SRV-ATTR:host'], src);
   assert.deepEqual(await allocations(s0.id), { [src]: TINY });
   assert.deepEqual(await allocations(lm.uuid), {});
+  // The offer the source made for it (its disk channel token) is revoked now, not at its 10-minute TTL.
+  await noOpenOffer(src, s0.id);
   await api('DELETE', `/servers/${s0.id}`);
   await waitFor(s0.id, ['DELETED']);
 });
@@ -433,6 +483,93 @@ test('the source agent restarted during a live migration: the migration ends in 
   await api('DELETE', `/servers/${s0.id}`);
   await waitFor(s0.id, ['DELETED']);
 });
+
+// Both agents of a live migration killed while it runs (the guest still copying) and started
+// again, in either order: the move ends — in error with the guest running on at the source, or
+// completed with it on the destination — with the instance on exactly one host, that host's
+// guest running and the other's gone, the allocations on that host alone, nothing in progress,
+// and the server movable again.
+for (const first of ['source', 'destination'] as const) {
+  test(`both agents restarted during a live migration (the ${first} first): one consistent end, the guest running on exactly one host`, async () => {
+    const s0 = await boot(`live-restart-both-${first}`);
+    const src = s0['OS-EXT-SRV-ATTR:host'];
+    const dst = other(src);
+    assert.equal((await action(s0.id, { 'os-migrateLive': { host: dst, block_migration: 'auto' } }, '2.30')).status, 202);
+    const m = await waitMigration(s0.id, ['running']);
+    await new Promise((r) => setTimeout(r, 300)); // well into the copy (1.5 s)
+    const agents = cloud.compute!.agents;
+    const idx = (h: string) => agents.findIndex((a) => a.host === h);
+    await Promise.all([agents[idx(src)].kill(), agents[idx(dst)].kill()]);
+    await new Promise((r) => setTimeout(r, 200));
+    for (const h of first === 'source' ? [src, dst] : [dst, src]) {
+      const again = agents[idx(h)].restarted();
+      await again.start();
+      agents[idx(h)] = again;
+    }
+    const end = await waitMigration(s0.id, ['error', 'completed']);
+    const s1 = await waitFor(s0.id, ['ACTIVE']);
+    const on = s1['OS-EXT-SRV-ATTR:host'];
+    assert.equal(on, end.status === 'completed' ? dst : src, `migration ${end.status}, instance on ${on}`);
+    assert.equal(s1['OS-EXT-STS:task_state'], null);
+    assert.deepEqual(await allocations(s0.id), { [on]: TINY });
+    assert.deepEqual(await allocations(m.uuid), {});
+    assert.equal((await driverOf(on).info(s0.id)).powerState, 1, 'the guest runs where the instance is');
+    for (let i = 0; driverOf(other(on)).specOf(s0.id) !== undefined || driverOf(other(on)).listGuests().includes(s0.id); i++) {
+      assert.ok(i < 100, `the guest is left on ${other(on)} too`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await noOpenOffer(src, s0.id);
+    assert.deepEqual((await api('GET', `/servers/${s0.id}/migrations`, undefined, mv('2.23'))).body.migrations, []);
+    // Nothing stuck: it moves again, to the end.
+    assert.equal((await action(s0.id, { 'os-migrateLive': { host: null, block_migration: 'auto' } }, '2.30')).status, 202);
+    const again = await waitMigration(s0.id, ['completed', 'error'], 20_000);
+    assert.equal(again.status, 'completed', JSON.stringify(await migrations(s0.id)));
+    assert.equal((await waitFor(s0.id, ['ACTIVE']))['OS-EXT-SRV-ATTR:host'], other(on));
+    await api('DELETE', `/servers/${s0.id}`);
+    await waitFor(s0.id, ['DELETED']);
+  });
+}
+
+// The cold counterpart: both agents dead when a cold migration is sent (its prep_resize waits in
+// the destination's queue), then started again in either order: each one's recovery and the
+// queued messages must settle on one end — the move rolled back to the source.
+for (const first of ['source', 'destination'] as const) {
+  test(`both agents down during a cold migration, restarted (the ${first} first): rolled back to the source, nothing left on the destination`, async () => {
+    const s0 = await boot(`cold-restart-both-${first}`);
+    const src = s0['OS-EXT-SRV-ATTR:host'];
+    const dst = other(src);
+    const agents = cloud.compute!.agents;
+    const idx = (h: string) => agents.findIndex((a) => a.host === h);
+    await Promise.all([agents[idx(src)].kill(), agents[idx(dst)].kill()]);
+    assert.equal((await action(s0.id, { migrate: { host: dst } }, '2.56')).status, 202);
+    let m: any;
+    for (let i = 0; (m = (await migrations(s0.id))[0])?.dest_compute !== dst; i++) {
+      assert.ok(i < 200, 'the conductor never chose the destination');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    for (const h of first === 'source' ? [src, dst] : [dst, src]) {
+      const again = agents[idx(h)].restarted();
+      await again.start();
+      agents[idx(h)] = again;
+    }
+    assert.equal((await waitMigration(s0.id, ['error', 'finished'])).status, 'error');
+    const s1 = await waitFor(s0.id, ['ACTIVE']);
+    assert.equal(s1['OS-EXT-SRV-ATTR:host'], src);
+    assert.equal(s1.flavor.original_name, 'm1.tiny');
+    assert.deepEqual(await allocations(s0.id), { [src]: TINY });
+    assert.deepEqual(await allocations(m.uuid), {});
+    assert.equal((await driverOf(src).info(s0.id)).powerState, 1);
+    assert.equal(driverOf(dst).specOf(s0.id), undefined);
+    // Nothing stuck: the same move goes through now.
+    assert.equal((await action(s0.id, { migrate: { host: dst } }, '2.56')).status, 202);
+    await waitFor(s0.id, ['VERIFY_RESIZE']);
+    assert.equal((await action(s0.id, { confirmResize: null })).status, 204);
+    assert.equal((await waitFor(s0.id, ['ACTIVE']))['OS-EXT-SRV-ATTR:host'], dst);
+    assert.deepEqual(await allocations(s0.id), { [dst]: TINY });
+    await api('DELETE', `/servers/${s0.id}`);
+    await waitFor(s0.id, ['DELETED']);
+  });
+}
 
 test('the destination agent down when a cold migration reaches it, then restarted: the move goes back to the source, allocations and host agree', async () => {
   const s0 = await boot('cold-restart');

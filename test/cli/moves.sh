@@ -55,6 +55,12 @@ h4=$(host_of "$VM")
 run openstack server migrate --live-migration --host "$(other_host "$h4")" vm1
 wait_migration "$VM" live-migration completed; wait_status "$VM" ACTIVE
 test "$(host_of "$VM")" = "$(other_host "$h4")"
+step "console log show: one boot, carried across every move (the fake guest's lines per move)"
+log=$(openstack console log show vm1); echo "$log" >&2
+test "$(grep -c 'FAKE CONSOLE OUTPUT' <<<"$log")" = 1
+test "$(grep -c '^resize: m1.small' <<<"$log")" = 1
+test "$(grep -c '^migrate$' <<<"$log")" = 2
+test "$(grep -c '^live-migrated$' <<<"$log")" = 2
 # Printed, then counted (not `tee /dev/stderr`: reopening stderr truncates a log file it is redirected to).
 step "server migration list"; list=$(openstack server migration list -f value -c 'Source Compute' -c 'Dest Compute' -c Type -c Status); echo "$list" >&2
 test "$(grep -c . <<<"$list")" = 6
@@ -75,4 +81,4 @@ wait_status "$VM" ACTIVE
 test "$(host_of "$VM")" = "$(other_host "$src")"
 wait_migration "$VM" evacuation done
 run openstack compute service set --up "$src" nova-compute
-echo "moves: OK (resize confirm/revert, cold and live migration with and without --host, migration list, evacuate)"
+echo "moves: OK (resize confirm/revert, cold and live migration with and without --host, the console log across them, migration list, evacuate)"

@@ -141,9 +141,13 @@ test('live block migration: the guest runs on at the destination without a reboo
   const target = await dst.preLiveMigration(g, { host: 'src', address: '127.0.0.1' }, { block: true, source });
   // The destination has the source's own config drive, byte for byte (a rebuilt one differs).
   assert.equal(await sha256(join(dir, 'dst', g.uuid, 'disk.config')), configDrive);
+  // A tick printed after the console log was offered: it must reach the destination's log too.
+  const offered = (await log('dst', g.uuid)).length;
+  const during = /stratus-test: tick ([\d.]+)/.exec((await waitFor(async () => (await log('src', g.uuid)).slice(offered), /stratus-test: tick [\d.]+ \S+\r?\n/)))![0];
   const progress: LiveMigrationProgress[] = [];
   const r = await src.liveMigrate(g, { host: 'dst', address: '127.0.0.1' }, target, { block: true, onProgress: (p) => progress.push(p) });
-  await dst.postLiveMigrationAtDestination(g);
+  assert.ok(r.consoleTail?.includes(during), `the source's console tail has ${during}`);
+  await dst.postLiveMigrationAtDestination(g, { consoleTail: r.consoleTail });
   // The offer ended with the migration.
   const offer = source.offer as DiskOffer;
   const ended = await fetch(`${offer.url}/disk.config`, { headers: { [TOKEN_HEADER]: offer.token } }).then((x) => x.status, () => 'refused');
@@ -161,6 +165,9 @@ test('live block migration: the guest runs on at the destination without a reboo
   const ticks = uptimes(on);
   assert.ok(Number(ticks.at(-1)![1]) > lastUptime, `uptime went on (${ticks.at(-1)![1]} after ${lastUptime})`);
   assert.ok(on.startsWith(before.slice(0, 1000)), 'the console log so far came along');
+  assert.ok(on.includes(during), `what the guest printed during the move came along (${during})`);
+  const seq = ticks.map((t) => Number(t[1]));
+  assert.ok(seq.every((u, i) => i === 0 || u > seq[i - 1]!), `the ticks are in order, none twice: ${seq.join(' ')}`);
   assert.equal(on.split('stratus-init: kernel').length, 2, 'one boot only');
   const marker = /stratus-test: wrote (\S+)/.exec(before)![1]!;
   assert.equal(ticks.at(-1)![2], marker);
@@ -185,6 +192,16 @@ test('live block migration: the guest runs on at the destination without a reboo
   assert.equal((await dst.info(g.uuid)).powerState, POWER.RUNNING);
   const n = (await log('dst', g.uuid)).split('stratus-test: tick').length;
   await waitFor(async () => String((await log('dst', g.uuid)).split('stratus-test: tick').length > n + 1), /true/, 30_000);
+  // A live migration given up before liveMigrate (the destination refused): its offer is revoked at once.
+  const refused = await dst.checkCanLiveMigrateSource(g, { host: 'src', address: '127.0.0.1' });
+  const o = refused.offer as DiskOffer;
+  const open = await fetch(`${o.url}/console.log.live`, { headers: { [TOKEN_HEADER]: o.token } });
+  assert.equal(open.status, 200);
+  await open.body?.cancel();
+  await dst.rollbackLiveMigrationAtSource(g.uuid, refused);
+  const gone = await fetch(`${o.url}/console.log.live`, { headers: { [TOKEN_HEADER]: o.token } }).then((x) => x.status, () => 'refused');
+  assert.ok(gone === 403 || gone === 'refused', `the offer outlived its migration (${gone})`);
+  assert.ok(!existsSync(join(dir, 'dst', g.uuid, 'console.log.live')), 'the console log copy went with it');
   await dst.destroy(g.uuid);
 });
 

@@ -23,7 +23,7 @@ type ConductorMethods = typeof conductorApi.methods;
 type ComputeMethods = typeof computeApi.methods;
 type MoveMethods = 'prep_resize' | 'resize_instance' | 'finish_resize' | 'confirm_resize' | 'revert_resize' | 'finish_revert_resize'
   | 'check_can_live_migrate_destination' | 'check_can_live_migrate_source' | 'pre_live_migration' | 'live_migration' | 'post_live_migration_at_destination'
-  | 'rollback_live_migration_at_destination' | 'live_migration_force_complete' | 'live_migration_abort';
+  | 'rollback_live_migration_at_destination' | 'rollback_live_migration_at_source' | 'live_migration_force_complete' | 'live_migration_abort';
 
 /** What the move handlers use of their agent (agent/manager.ts). */
 export interface AgentPort {
@@ -205,18 +205,21 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
         const row = await live(ctx2, b);
         const m = await mig(ctx2, b.migration_uuid);
         let progress = Promise.resolve();
+        let consoleTail: Buffer | undefined;
         try {
           await setMig(ctx2, m.uuid, { status: 'running' }, ['preparing']);
-          await need(drv, 'liveMigrate')(p.specOf(row), { host: b.dest, address: b.dest_address }, b.target, {
+          ({ consoleTail } = await need(drv, 'liveMigrate')(p.specOf(row), { host: b.dest, address: b.dest_address }, b.target, {
             block: b.block_migration,
             onProgress: (x) => {
               const disk = b.block_migration ? { disk_total: row.root_gb * 1024 ** 3, disk_processed: Math.round(row.root_gb * 1024 ** 3 * (x.processedBytes / Math.max(1, x.totalBytes))), disk_remaining: 0 } : {};
               if (b.block_migration) disk.disk_remaining = disk.disk_total! - disk.disk_processed!;
               progress = progress.then(() => setMig(ctx2, m.uuid, { memory_total: x.totalBytes, memory_processed: x.processedBytes, memory_remaining: x.remainingBytes, ...disk })).then(() => undefined, () => undefined);
             },
-          });
+          }));
         } catch (e) {
           await progress;
+          // Cancelled before liveMigrate ran, the offer made for it is still open: revoke it now.
+          await drv.rollbackLiveMigrationAtSource?.(row.uuid).catch(p.logged(ctx2, 'revoke the offer to the destination', row.uuid));
           const aborted = e instanceof MigrationAborted || (await mig(ctx2, m.uuid).catch(() => m)).status === 'cancelled';
           await p.compute(b.dest).cast(ctx2, 'rollback_live_migration_at_destination', { instance_uuid: row.uuid, migration_uuid: m.uuid }).catch(p.logged(ctx2, 'roll back the destination', row.uuid));
           await p.placement.moveAllocations(m.uuid, row.uuid).catch(p.logged(ctx2, 'put the allocation back on the instance', row.uuid));
@@ -228,7 +231,9 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
         }
         await progress;
         await setMig(ctx2, m.uuid, { status: 'post-migrating' });
-        await p.compute(b.dest).call(ctx2, 'post_live_migration_at_destination', { instance_uuid: row.uuid, migration_uuid: m.uuid, source: p.host }, { timeoutMs: 60_000 });
+        await p.compute(b.dest).call(ctx2, 'post_live_migration_at_destination', {
+          instance_uuid: row.uuid, migration_uuid: m.uuid, source: p.host, console_tail: consoleTail?.length ? consoleTail.toString('base64') : undefined,
+        }, { timeoutMs: 60_000 });
         // The source's copy is gone (liveMigrate resolved); destroy() of nothing succeeds.
         await drv.destroy(row.uuid).catch(p.logged(ctx2, 'clean up the source', row.uuid));
         await p.placement.deleteAllocations(m.uuid);
@@ -240,7 +245,7 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
     post_live_migration_at_destination: async (ctx, a) => {
       const row = await live(ctx, a);
       const m = await mig(ctx, a.migration_uuid);
-      await need(drv, 'postLiveMigrationAtDestination')(p.specOf(row));
+      await need(drv, 'postLiveMigrationAtDestination')(p.specOf(row), { consoleTail: a.console_tail ? Buffer.from(a.console_tail, 'base64') : undefined });
       await update(ctx, row.uuid, { host: p.host, node: m.dest_node, task_state: null, power_state: await p.powerState(row.uuid) });
       p.markUsageDirty();
     },
@@ -248,6 +253,8 @@ export function moveHandlers(p: AgentPort): Pick<Handlers<ComputeMethods>, MoveM
       if (drv.rollbackLiveMigrationAtDestination) await drv.rollbackLiveMigrationAtDestination(a.instance_uuid);
       else await drv.destroy(a.instance_uuid);
     }),
+    // Source: the move failed or was cancelled before (or without) its live_migration here.
+    rollback_live_migration_at_source: async (_ctx, a) => { await drv.rollbackLiveMigrationAtSource?.(a.instance_uuid, a.migrate_data); },
     live_migration_force_complete: p.wrap<M>('compute_live_migration_force_complete', async (_ctx, a) => need(drv, 'liveMigrationForceComplete')(a.instance_uuid)),
     live_migration_abort: p.wrap<M>('compute_live_migration_abort', async (_ctx, a) => need(drv, 'liveMigrationAbort')(a.instance_uuid)),
   };
@@ -283,6 +290,7 @@ export async function recoverMoves(p: AgentPort, ctx: RequestContext): Promise<S
           await setMig(ctx, m.uuid, { status: 'completed' });
         } else if (await p.powerState(row.uuid) !== POWER.NOSTATE) {
           await drv.cleanupLiveMigration?.(row.uuid, { running: row.vm_state === VM.ACTIVE });
+          await drv.rollbackLiveMigrationAtSource?.(row.uuid);
           if (m.dest_compute) await p.compute(m.dest_compute).cast(ctx, 'rollback_live_migration_at_destination', a);
           await p.placement.moveAllocations(m.uuid, row.uuid);
           await setMig(ctx, m.uuid, { status: 'error' });

@@ -124,6 +124,7 @@ export class MoveTasks {
     const event = 'conductor_live_migrate_instance';
     await eventStart(m.db, m.row.uuid, ctx.requestId, event, null).catch(this.logged(ctx, 'record the event', m.row.uuid));
     let dest: { host: string; node: string } | undefined;
+    let migrateData: Record<string, unknown> | undefined;
     try {
       await updateMigration(m.db, m.mig.uuid, { status: 'preparing' }, ['accepted', 'queued']);
       await this.d.placement.moveAllocations(m.row.uuid, m.mig.uuid);
@@ -134,7 +135,7 @@ export class MoveTasks {
       await updateMigration(m.db, m.mig.uuid, { dest_compute: dest.host, dest_node: dest.node, dest_host: n?.host_ip ?? check.address }, ['preparing']);
       const src = await this.node(m.db, m.row.host!);
       const destAddress = n?.host_ip ?? check.address;
-      const migrateData = await m.compute(m.row.host!).call(ctx, 'check_can_live_migrate_source', {
+      migrateData = await m.compute(m.row.host!).call(ctx, 'check_can_live_migrate_source', {
         instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid, dest: dest.host, dest_address: destAddress,
       }, { timeoutMs: 60_000 });
       const target = await m.compute(dest.host).call(ctx, 'pre_live_migration', {
@@ -149,6 +150,8 @@ export class MoveTasks {
       const now = await getMigration(m.db, m.mig.uuid);
       const cancelled = now?.status === 'cancelled';
       if (dest && dest.host !== m.row.host) await m.compute(dest.host).cast(ctx, 'rollback_live_migration_at_destination', { instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid }).catch(this.logged(ctx, 'roll back the destination', m.row.uuid));
+      // What the source offered the destination (its disk channel token) is revoked now, not at its TTL.
+      if (migrateData) await m.compute(m.row.host!).cast(ctx, 'rollback_live_migration_at_source', { instance_uuid: m.row.uuid, migration_uuid: m.mig.uuid, migrate_data: migrateData }).catch(this.logged(ctx, 'revoke the source\'s offer', m.row.uuid));
       await this.undo(ctx, m, event, e, cancelled ? 'cancelled' : 'error');
     }
   }

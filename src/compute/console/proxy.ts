@@ -102,13 +102,14 @@ export class ConsoleProxy {
     })));
   }
 
+  /**
+   * Tokens live in the cell of their instance (never cell0, which has no running instances): the
+   * cells are asked at once, not one after the other — the connect latency is this lookup.
+   */
   private async redeem(token: string): Promise<ConsoleAuth | undefined> {
     const single = this.config.get<boolean>('consoleauth', 'single_use');
-    for (const { db } of await this.cells.all()) {
-      const a = await redeemToken(db, token, single);
-      if (a) return a;
-    }
-    return undefined;
+    const found = await Promise.all((await this.cells.all({ includeCell0: false })).map(({ db }) => redeemToken(db, token, single)));
+    return found.find((a) => a !== undefined);
   }
 
   private async connect(ws: WebSocket, req: IncomingMessage, types: ConsoleType[]): Promise<void> {

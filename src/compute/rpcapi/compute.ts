@@ -12,6 +12,9 @@
 //       live_migration_force_complete, live_migration_abort; rebuild_instance for an evacuation
 //   1.5 check_can_live_migrate_source; pre_live_migration carries its answer (migrate_data: the
 //       files the destination takes from the source, e.g. the config drive)
+//   1.6 rollback_live_migration_at_source: a live migration that failed or was cancelled before
+//       (or without) the source's live_migration revokes the source's offer (its disk channel token);
+//       post_live_migration_at_destination carries the console lines printed during the move
 import { call, cast, topicApi } from '../../common/rpc/typed.ts';
 import type { ConsoleEndpoint, ConsoleKind, InjectedFile, InstanceDiagnostics, LiveMigrationSource, LiveMigrationTarget, MigratedDisks } from '../virt/driver.ts';
 import type { EmbeddedFlavor } from '../objects.ts';
@@ -23,7 +26,7 @@ type I = { instance_uuid: string };
 /** A move: the instance and its migration record (by uuid). */
 type M = I & { migration_uuid: string };
 
-export const computeApi = topicApi('compute', '1.5', {
+export const computeApi = topicApi('compute', '1.6', {
   build_and_run_instance: cast<I & { node: string } & BuildSecrets>('1.1'),
   terminate_instance: cast<I>('1.0'),
   stop_instance: cast<I>('1.0'),
@@ -55,8 +58,9 @@ export const computeApi = topicApi('compute', '1.5', {
   check_can_live_migrate_source: call<M & { dest: string; dest_address: string }, LiveMigrationSource>('1.5'),
   pre_live_migration: call<M & { block_migration: boolean; source_address: string; migrate_data?: LiveMigrationSource }, LiveMigrationTarget>('1.5'),
   live_migration: cast<M & { dest: string; dest_address: string; target: LiveMigrationTarget; block_migration: boolean }>('1.4'),
-  post_live_migration_at_destination: call<M & { source: string }, void>('1.4'),
+  post_live_migration_at_destination: call<M & { source: string; /** base64 */ console_tail?: string }, void>('1.6'),
   rollback_live_migration_at_destination: cast<M>('1.4'),
+  rollback_live_migration_at_source: cast<M & { migrate_data?: LiveMigrationSource }>('1.6'),
   live_migration_force_complete: cast<M>('1.4'),
   live_migration_abort: cast<M>('1.4'),
   get_console_output: call<I, string>('1.0'),

@@ -168,7 +168,11 @@ export interface LiveMigrationOptions {
   source?: LiveMigrationSource;
   onProgress?(p: LiveMigrationProgress): void;
 }
-export interface LiveMigrationResult { totalTimeMs: number; downtimeMs: number | null }
+export interface LiveMigrationResult {
+  totalTimeMs: number; downtimeMs: number | null;
+  /** What the guest printed on its console since checkCanLiveMigrateSource's copy (the destination appends it before the guest runs there). */
+  consoleTail?: Buffer;
+}
 
 export interface ComputeDriver {
   readonly type: string;
@@ -226,9 +230,16 @@ export interface ComputeDriver {
   /** Source, live: move the running guest to dest; resolves when the destination runs it (the source copy is gone). */
   liveMigrate?(g: GuestSpec, dest: MoveTarget, target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult>;
   /** Destination, live, after success: the guest is ours now (adopt it, start watching it). */
-  postLiveMigrationAtDestination?(g: GuestSpec): Promise<void>;
+  postLiveMigrationAtDestination?(g: GuestSpec, o?: { consoleTail?: Buffer }): Promise<void>;
   /** Destination, live, after failure/abort: remove whatever preLiveMigration made. Idempotent. */
   rollbackLiveMigrationAtDestination?(uuid: string): Promise<void>;
+  /**
+   * Source, live, after failure/abort: revoke what checkCanLiveMigrateSource offered (qemu: its
+   * disk channel token), at once rather than at the offer's TTL. `source` is that answer: an
+   * offer made since for another migration of the guest is left alone; without it, whatever the
+   * guest has on offer goes. Nothing while this host's liveMigrate runs (it ends its own offer). Idempotent.
+   */
+  rollbackLiveMigrationAtSource?(uuid: string, source?: LiveMigrationSource): Promise<void>;
   /** Source, live, running: pause the guest so the migration converges (Nova's force_complete). */
   liveMigrationForceComplete?(uuid: string): Promise<void>;
   /** Source, live, running: cancel; the guest keeps running on the source; liveMigrate rejects with MigrationAborted (virt/errors.ts). */

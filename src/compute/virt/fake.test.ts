@@ -32,10 +32,12 @@ test('fake cold move: off the source, on the destination with the new flavor; re
   const g = spec();
   await a.spawn(g);
   const disks = await a.migrateDiskAndPowerOff(g, { host: 'b', address: '127.0.0.1' }, flavor);
-  assert.deepEqual(disks, {});
+  // No disks, but the console log so far: it goes on on the destination.
+  assert.deepEqual(disks, { console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'] });
   assert.equal(a.listGuests().includes(g.uuid), false);
   await b.finishMigration({ ...g, flavor }, disks, { resize: true, powerOn: true });
   assert.equal((await b.info(g.uuid)).powerState, POWER.RUNNING);
+  assert.equal(await b.consoleOutput(g.uuid), 'FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE\nresize: m1.small\n');
   await b.destroy(g.uuid);
   await a.finishRevertMigration(g, { powerOn: false });
   assert.equal((await a.info(g.uuid)).powerState, POWER.SHUTDOWN);

@@ -2,12 +2,13 @@
 // console output, configurable spawn time) without running anything. Guests live in memory;
 // at start the agent hands over the instances the database places on this host and they are
 // adopted as if they had kept running, as real guests do across an agent restart.
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { POWER, POWER_NAMES } from '../objects.ts';
 import { FakeConsoles } from './fake-consoles.ts';
 import type {
   ComputeDriver, ConsoleEndpoint, ConsoleKind, FlavorSpec, GuestSpec, HostResources, GuestInfo, InstanceDiagnostics, LifecycleEvent, SnapshotTarget,
-  LiveMigrationOptions, LiveMigrationResult, LiveMigrationTarget, MigratedDisks, MoveTarget,
+  LiveMigrationOptions, LiveMigrationResult, LiveMigrationSource, LiveMigrationTarget, MigratedDisks, MoveTarget,
 } from './driver.ts';
 import { InstanceNotFound, InvalidState, MigrationAborted, MigrationPreCheckError } from './errors.ts';
 import { IMAGE_TYPE_TRAITS } from './capabilities.ts';
@@ -24,6 +25,13 @@ export interface FakeOptions {
   /** How long a live migration takes (progress is reported in ten steps), so that it can be watched, forced or aborted. */
   liveMigrationMs?: number;
 }
+
+/** As long as the qemu driver's live migration offer lasts when nothing ends it. */
+const OFFER_TTL_MS = 10 * 60_000;
+/** The console a fake guest prints when it boots. */
+const BOOT_CONSOLE = ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'];
+/** The console lines a move carries (the qemu driver carries console.log): an array of strings or nothing. */
+const carriedConsole = (x: unknown): string[] | undefined => (Array.isArray(x) && x.every((l) => typeof l === 'string') ? x : undefined);
 
 interface Guest {
   spec?: GuestSpec; power: number; console: string[];
@@ -46,6 +54,11 @@ export class FakeDriver implements ComputeDriver {
   failFinishMigrations = 0;
   failPreLiveMigrations = 0;
   private consoles = new FakeConsoles((uuid) => this.guests.get(uuid)?.console.join('\n') ?? '');
+  /**
+   * What checkCanLiveMigrateSource offered (as the qemu driver's disk channel does): a token per
+   * instance, until the migration ends, is rolled back, or OFFER_TTL_MS passes.
+   */
+  private offers = new Map<string, { token: string; expiry: NodeJS.Timeout; /** console lines offered */ lines: number }>();
   constructor(private readonly o: FakeOptions) {}
 
   /** Nothing is looked at on disk, so every image type "boots"; rescue works (not from volumes: there are none). */
@@ -57,6 +70,9 @@ export class FakeDriver implements ComputeDriver {
 
   /** Test hook: the spec a guest was last spawned, rebuilt or rescued with. */
   specOf(uuid: string): GuestSpec | undefined { return this.guests.get(uuid)?.spec; }
+
+  /** Test hook: the guest prints a line on its console. */
+  guestPrints(uuid: string, line: string): void { this.get(uuid).console.push(line); }
 
   /** Test hook: the guest powers itself off (as `poweroff` inside it would), and says so. */
   guestShutsDown(uuid: string): void {
@@ -70,7 +86,7 @@ export class FakeDriver implements ComputeDriver {
       if (this.guests.has(k.uuid)) continue;
       const power = k.vmState === 'active' || k.vmState === 'rescued' ? POWER.RUNNING : k.vmState === 'paused' ? POWER.PAUSED : k.vmState === 'suspended' ? POWER.SUSPENDED : POWER.SHUTDOWN;
       if (k.vmState !== 'building') {
-        this.guests.set(k.uuid, { power, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: power === POWER.RUNNING ? Date.now() : undefined, rescue: k.vmState === 'rescued' ? { imageId: null } : undefined });
+        this.guests.set(k.uuid, { power, console: [...BOOT_CONSOLE], startedAt: power === POWER.RUNNING ? Date.now() : undefined, rescue: k.vmState === 'rescued' ? { imageId: null } : undefined });
       }
     }
   }
@@ -94,7 +110,7 @@ export class FakeDriver implements ComputeDriver {
     if (this.o.spawnDelayMs) await new Promise((r) => setTimeout(r, this.o.spawnDelayMs));
     if (this.failSpawns > 0) { this.failSpawns--; throw new Error('Fake driver: injected spawn failure'); }
     if (this.guests.has(spec.uuid)) throw new InvalidState(`Instance ${spec.uuid} already exists on hypervisor ${this.o.hostname}.`);
-    this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: Date.now() });
+    this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: [...BOOT_CONSOLE], startedAt: Date.now() });
   }
   async destroy(uuid: string): Promise<void> { this.guests.delete(uuid); await this.consoles.close(uuid); }
   async powerOff(uuid: string): Promise<void> { this.get(uuid).power = POWER.SHUTDOWN; }
@@ -124,7 +140,7 @@ export class FakeDriver implements ComputeDriver {
   }
   async rebuild(spec: GuestSpec): Promise<void> {
     if (this.o.spawnDelayMs) await new Promise((r) => setTimeout(r, this.o.spawnDelayMs));
-    this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE'], startedAt: Date.now() });
+    this.guests.set(spec.uuid, { spec, power: POWER.RUNNING, console: [...BOOT_CONSOLE], startedAt: Date.now() });
   }
   /** Test hook: makes the next rescues fail (as a hypervisor error would). */
   failRescues = 0;
@@ -207,11 +223,12 @@ export class FakeDriver implements ComputeDriver {
     this.kept.set(g.uuid, guest);
     this.guests.delete(g.uuid);
     await this.consoles.close(g.uuid);
-    return {};
+    // The console log goes with the disks (another host's driver has no `kept`).
+    return { console: [...guest.console] };
   }
-  async finishMigration(g: GuestSpec, _disks: MigratedDisks, opts: { resize: boolean; powerOn: boolean }): Promise<void> {
+  async finishMigration(g: GuestSpec, disks: MigratedDisks, opts: { resize: boolean; powerOn: boolean }): Promise<void> {
     if (this.failFinishMigrations > 0) { this.failFinishMigrations--; throw new MigrationPreCheckError(`Fake driver: host ${this.o.hostname} refused the migrated disks of ${g.uuid}`); }
-    const console = [...(this.kept.get(g.uuid)?.console ?? ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE']), opts.resize ? `resize: ${g.flavor?.name ?? ''}` : 'migrate'];
+    const console = [...(carriedConsole(disks.console) ?? this.kept.get(g.uuid)?.console ?? BOOT_CONSOLE), opts.resize ? `resize: ${g.flavor?.name ?? ''}` : 'migrate'];
     this.guests.set(g.uuid, { spec: g, power: opts.powerOn ? POWER.RUNNING : POWER.SHUTDOWN, console, startedAt: opts.powerOn ? Date.now() : undefined });
   }
   async confirmMigration(uuid: string): Promise<void> { this.kept.delete(uuid); }
@@ -221,11 +238,34 @@ export class FakeDriver implements ComputeDriver {
     this.kept.delete(g.uuid);
     this.guests.set(g.uuid, { ...kept, spec: g, power: opts.powerOn ? POWER.RUNNING : POWER.SHUTDOWN, startedAt: opts.powerOn ? Date.now() : undefined });
   }
-  async preLiveMigration(g: GuestSpec, _source: MoveTarget, _opts: LiveMigrationOptions): Promise<LiveMigrationTarget> {
+  /** The console so far goes to the destination, under a token that the end of the migration revokes. */
+  async checkCanLiveMigrateSource(g: GuestSpec, _dest: MoveTarget): Promise<LiveMigrationSource> {
+    const guest = this.get(g.uuid);
+    clearTimeout(this.offers.get(g.uuid)?.expiry);
+    const token = randomBytes(16).toString('hex');
+    const expiry = setTimeout(() => { if (this.offers.get(g.uuid)?.token === token) this.offers.delete(g.uuid); }, OFFER_TTL_MS);
+    expiry.unref();
+    this.offers.set(g.uuid, { token, expiry, lines: guest.console.length });
+    return { offer: { token }, console: [...guest.console] };
+  }
+  /** Test hook: the instances with a live migration offer still open on this host. */
+  openOffers(): string[] { return [...this.offers.keys()]; }
+  private endOffer(uuid: string, token?: string): void {
+    const o = this.offers.get(uuid);
+    if (!o || (token !== undefined && o.token !== token)) return;
+    clearTimeout(o.expiry);
+    this.offers.delete(uuid);
+  }
+  async rollbackLiveMigrationAtSource(uuid: string, source?: LiveMigrationSource): Promise<void> {
+    if (this.live.has(uuid)) return;
+    const token = (source?.offer as { token?: unknown } | undefined)?.token;
+    this.endOffer(uuid, typeof token === 'string' ? token : undefined);
+  }
+  async preLiveMigration(g: GuestSpec, _source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget> {
     if (this.failPreLiveMigrations > 0) { this.failPreLiveMigrations--; throw new MigrationPreCheckError(`Fake driver: host ${this.o.hostname} refused the incoming guest ${g.uuid}`); }
     if (this.guests.has(g.uuid)) throw new InvalidState(`Instance ${g.uuid} already exists on hypervisor ${this.o.hostname}.`);
-    // The incoming guest exists, paused, until the source hands over (QEMU's -incoming).
-    this.guests.set(g.uuid, { spec: g, power: POWER.PAUSED, console: [] });
+    // The incoming guest exists, paused, until the source hands over (QEMU's -incoming), with the source's console so far.
+    this.guests.set(g.uuid, { spec: g, power: POWER.PAUSED, console: carriedConsole(opts.source?.console) ?? [] });
     return {};
   }
   async liveMigrate(g: GuestSpec, _dest: MoveTarget, _target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult> {
@@ -244,19 +284,28 @@ export class FakeDriver implements ComputeDriver {
         opts.onProgress?.({ totalBytes: total, processedBytes: processed, remainingBytes: total - processed });
       }
       if (state.aborted) throw new MigrationAborted(`Live migration of instance ${g.uuid} was aborted.`);
+    } catch (e) {
+      this.endOffer(g.uuid); // the guest stays: the destination needs nothing more from here
+      throw e;
     } finally {
       // A restarted agent's cleanupLiveMigration may have let a new migration start meanwhile.
       if (this.live.get(g.uuid) === state) this.live.delete(g.uuid);
       if (state.forced && guest.power === POWER.PAUSED && state.aborted) guest.power = POWER.RUNNING;
     }
+    // What the guest printed since its console was offered goes along too.
+    const tail = guest.console.slice(this.offers.get(g.uuid)?.lines ?? guest.console.length);
+    this.endOffer(g.uuid);
     this.guests.delete(g.uuid);
     await this.consoles.close(g.uuid);
-    return { totalTimeMs: Date.now() - t0, downtimeMs: state.forced ? 0 : 1 };
+    return { totalTimeMs: Date.now() - t0, downtimeMs: state.forced ? 0 : 1, consoleTail: tail.length ? Buffer.from(tail.map((l) => `${l}\n`).join('')) : undefined };
   }
-  async postLiveMigrationAtDestination(g: GuestSpec): Promise<void> {
+  async postLiveMigrationAtDestination(g: GuestSpec, o: { consoleTail?: Buffer } = {}): Promise<void> {
     const guest = this.get(g.uuid);
     guest.spec = g;
-    guest.console = ['FAKE CONSOLE OUTPUT', 'ANOTHER', 'LAST LINE', 'live-migrated'];
+    // The same boot goes on: the source's lines (taken in preLiveMigration, then those printed
+    // during the move), then this host's.
+    const during = o.consoleTail ? o.consoleTail.toString('utf8').split('\n').slice(0, -1) : [];
+    guest.console = [...(guest.console.length ? guest.console : BOOT_CONSOLE), ...during, 'live-migrated'];
     this.run(guest);
   }
   async rollbackLiveMigrationAtDestination(uuid: string): Promise<void> { this.guests.delete(uuid); }

@@ -90,3 +90,28 @@ test('a receiver sent a damaged body (wrong hash, cut frame) refuses it and keep
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('revoking an offer by its token (a live migration given up): a stale token leaves the newer offer open, the right one ends it at once', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'stratus-channel-'));
+  const ch = new DiskChannel({ address: '127.0.0.1', port: 0, logger });
+  try {
+    const src = join(dir, 'src');
+    await mkdir(src);
+    const fh = await open(join(src, 'console.log.live'), 'w');
+    await fh.write('boot\n');
+    await fh.close();
+    const files = [{ name: 'console.log.live', size: 5 }];
+    const first = await ch.offer('vm1', src, files, { ttlMs: 600_000 });
+    const second = await ch.offer('vm1', src, files, { ttlMs: 600_000 });
+    const get = async (o: typeof first) => { const r = await fetch(`${o.url}/console.log.live`, { headers: { [TOKEN_HEADER]: o.token } }); await r.body?.cancel(); return r.status; };
+    assert.equal(await get(first), 403, 'a new offer replaces the old one');
+    assert.equal(await ch.end('vm1', first.token), true, 'the stale token ends nothing');
+    assert.equal(await get(second), 200);
+    assert.equal(await ch.end('vm1', second.token), false);
+    await assert.rejects(fetchOffer(second, join(dir, 'x')), MigrationPreCheckError);
+    assert.equal(await ch.end('vm1', second.token), false, 'idempotent');
+  } finally {
+    await ch.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -64,11 +64,18 @@ export class DiskChannel {
     return { url: `http://${host}:${port}/migrations/${encodeURIComponent(id)}`, token, files };
   }
 
-  /** The migration ended: its token no longer opens anything; the server stops when no offer is left. */
-  async end(id: string): Promise<void> {
-    clearTimeout(this.offers.get(id)?.expiry);
+  /**
+   * The migration ended: its token no longer opens anything; the server stops when no offer is
+   * left. With `token`, only the offer made with that token ends (a later one for `id` stays).
+   * Whether an offer of `id` is left open.
+   */
+  async end(id: string, token?: string): Promise<boolean> {
+    const served = this.offers.get(id);
+    if (served && token !== undefined && !timingSafeEqual(digest(token), served.token)) return true;
+    clearTimeout(served?.expiry);
     this.offers.delete(id);
     if (this.offers.size === 0) await this.close();
+    return false;
   }
 
   async close(): Promise<void> {

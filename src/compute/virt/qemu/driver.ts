@@ -724,8 +724,9 @@ export class QemuDriver implements ComputeDriver {
   checkCanLiveMigrateSource(g: GuestSpec, dest: MoveTarget): Promise<LiveMigrationSource> { return this.mover.checkCanLiveMigrateSource(g, dest); }
   preLiveMigration(g: GuestSpec, source: MoveTarget, opts: LiveMigrationOptions): Promise<LiveMigrationTarget> { return this.mover.preLiveMigration(g, source, opts); }
   liveMigrate(g: GuestSpec, dest: MoveTarget, target: LiveMigrationTarget, opts: LiveMigrationOptions): Promise<LiveMigrationResult> { return this.mover.liveMigrate(g, dest, target, opts); }
-  postLiveMigrationAtDestination(g: GuestSpec): Promise<void> { return this.mover.postLiveMigrationAtDestination(g); }
+  postLiveMigrationAtDestination(g: GuestSpec, o?: { consoleTail?: Buffer }): Promise<void> { return this.mover.postLiveMigrationAtDestination(g, o); }
   rollbackLiveMigrationAtDestination(uuid: string): Promise<void> { return this.mover.rollbackLiveMigrationAtDestination(uuid); }
+  rollbackLiveMigrationAtSource(uuid: string, source?: LiveMigrationSource): Promise<void> { return this.mover.rollbackLiveMigrationAtSource(uuid, source); }
   liveMigrationForceComplete(uuid: string): Promise<void> { return this.mover.liveMigrationForceComplete(uuid); }
   liveMigrationAbort(uuid: string): Promise<void> { return this.mover.liveMigrationAbort(uuid); }
   cleanupLiveMigration(uuid: string, o: { running: boolean }): Promise<void> { return this.mover.cleanupLiveMigration(uuid, o); }

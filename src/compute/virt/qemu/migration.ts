@@ -12,7 +12,7 @@
 //   ends the mirrors while it is paused, and quits; the destination's `cont` runs the guest on.
 //   The order is libvirt's, so that no write of the last moment is lost.
 import { existsSync } from 'node:fs';
-import { constants, copyFile, mkdir, rename, rm, stat, truncate } from 'node:fs/promises';
+import { appendFile, constants, copyFile, mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../../../common/config.ts';
@@ -49,6 +49,8 @@ const CARRIED = ['disk', 'disk.eph0', 'disk.config', 'OVMF_VARS.fd', 'console.lo
  */
 const LIVE_CONFIG = 'disk.config';
 const LIVE_CONSOLE = 'console.log.live';
+/** At most this much of what the guest printed during a live migration goes along (Nova shows the last 100 KiB of a log). */
+const LIVE_TAIL_MAX = 100 * 1024;
 /** A live migration's source offer lasts this long when no migration comes to end it. */
 const LIVE_OFFER_TTL_MS = 10 * 60_000;
 
@@ -314,10 +316,13 @@ export class Mover {
     }
   }
 
-  async postLiveMigrationAtDestination(g: GuestSpec): Promise<void> {
+  async postLiveMigrationAtDestination(g: GuestSpec, o: { consoleTail?: Buffer } = {}): Promise<void> {
     const uuid = g.uuid;
     const qmp = this.h.qmp(uuid);
     if (!qmp) throw new InstanceNotFound(`Instance ${uuid} has no incoming guest on this host.`);
+    // What the source printed during the move, before this side's guest prints anything (it is
+    // paused until the `cont` below; QEMU appends to the same log).
+    if (o.consoleTail?.length) await appendFile(files(this.h.gdir(uuid)).console, o.consoleTail.subarray(-LIVE_TAIL_MAX));
     try {
       for (let i = 0; ; i++) {
         const s = await qmp.execute<{ status: string; running: boolean }>('query-status');
@@ -419,10 +424,11 @@ export class Mover {
         if (!mirrorsDone) throw new MigrationPreCheckError(`Live migration of ${uuid} completed without pausing before the switch-over: its disks may not be in step`);
         await this.h.hardStop(uuid);
         this.h.forget(uuid);
+        const consoleTail = await this.consoleSinceOffer(uuid).catch((err) => { this.h.logger.warn({ err, instance: uuid }, 'live migration: could not read the console lines printed during the move'); return undefined; });
         await rm(this.h.gdir(uuid), { recursive: true, force: true });
         const result = { totalTimeMs: Date.now() - t0, downtimeMs: m.downtime ?? null };
-        this.h.logger.info({ instance: uuid, dest: dest.host, ...result, qemuTotalTimeMs: m['total-time'] }, 'live migration completed');
-        return result;
+        this.h.logger.info({ instance: uuid, dest: dest.host, ...result, qemuTotalTimeMs: m['total-time'], consoleTailBytes: consoleTail?.length ?? 0 }, 'live migration completed');
+        return { ...result, consoleTail };
       } catch (e) {
         // The guest stays here, running as it was.
         await this.rollBackSource(qmp, uuid, jobs, state);
@@ -435,6 +441,26 @@ export class Mover {
         await rm(join(this.h.gdir(uuid), LIVE_CONSOLE), { force: true });
       }
     });
+  }
+
+  /**
+   * What the stopped source guest printed after checkCanLiveMigrateSource copied its console log
+   * (the destination has that copy): the rest of console.log, its last LIVE_TAIL_MAX bytes. A log
+   * rotated meanwhile (shorter than the copy) goes whole.
+   */
+  private async consoleSinceOffer(uuid: string): Promise<Buffer | undefined> {
+    const dir = this.h.gdir(uuid);
+    const copied = (await statIfAny(join(dir, LIVE_CONSOLE)))?.size ?? 0;
+    const fh = await open(files(dir).console, 'r').catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; });
+    if (!fh) return undefined;
+    try {
+      const { size } = await fh.stat();
+      const from = Math.max(size >= copied ? copied : 0, size - LIVE_TAIL_MAX);
+      if (size <= from) return undefined;
+      const b = Buffer.alloc(size - from);
+      await fh.read(b, 0, b.length, from);
+      return b;
+    } finally { await fh.close(); }
   }
 
   /**
@@ -500,6 +526,21 @@ export class Mover {
     }
     await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: false }] })
       .catch((err) => this.h.logger.warn({ err, instance: uuid }, 'live migration rollback: could not unset pause-before-switchover'));
+  }
+
+  /**
+   * Source, a live migration that failed or was cancelled before liveMigrate ran here (the
+   * destination refused, an abort while preparing): the offer of checkCanLiveMigrateSource ends
+   * now instead of at its TTL, and the console log copy made for it goes. A running liveMigrate
+   * ends its own offer when it finishes.
+   */
+  async rollbackLiveMigrationAtSource(uuid: string, source?: LiveMigrationSource): Promise<void> {
+    if (this.outgoing.has(uuid)) return;
+    const offer = (source as { offer?: DiskOffer } | undefined)?.offer;
+    if (source && !offer) return; // nothing was offered (no config drive, no console log yet)
+    if (await this.channel.end(uuid, offer?.token)) return; // another migration's offer since
+    await rm(join(this.h.gdir(uuid), LIVE_CONSOLE), { force: true });
+    this.h.logger.info({ instance: uuid }, 'live migration given up: the offer to the destination is revoked');
   }
 
   /**
