@@ -218,7 +218,9 @@ export default async function run(argv: string[]): Promise<void> {
     if (process.env.STRATUS_BENCH_KEEP_LOG) console.log('log kept in', logFile); else rmSync(logDir, { recursive: true, force: true });
   }
   console.log(JSON.stringify(result, null, 2));
-  writeResult('qemu-qemu-perf', result);
+  // Named after the branch measured (bench/results/ keeps one file per branch: no merge conflicts).
+  const branch = execFileSync('git', ['rev-parse', '--abbrev-ref', 'HEAD'], { encoding: 'utf8' }).trim().replace(/[^\w.-]+/g, '-');
+  writeResult(`qemu-${branch}`, result);
 }
 
 /**
