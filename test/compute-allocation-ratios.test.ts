@@ -59,8 +59,11 @@ test('no *_allocation_ratio configured: the new provider gets initial_*; a ratio
   assert.deepEqual(await ratios(rp).then((r) => [r.VCPU, r.MEMORY_MB, r.DISK_GB]), [8, 1.5, 2], 'the operator\'s ratios are kept');
 });
 
-test('cpu_allocation_ratio configured: it overrides placement\'s on every update; the unset ram/disk ratios start at initial_* and are kept', async () => {
-  const config = cloud.config.with({ DEFAULT: { host: 'ratios-host', cpu_allocation_ratio: '2.5', initial_ram_allocation_ratio: '1.25', initial_disk_allocation_ratio: '3' } });
+test('cpu_allocation_ratio configured: it overrides placement\'s on every update; the unset (or 0.0) ram/disk ratios start at initial_* and are kept', async () => {
+  const config = cloud.config.with({
+    // ram_allocation_ratio = 0.0 means unset, as in Nova (`if CONF.ram_allocation_ratio:`).
+    DEFAULT: { host: 'ratios-host', cpu_allocation_ratio: '2.5', ram_allocation_ratio: '0.0', initial_ram_allocation_ratio: '1.25', initial_disk_allocation_ratio: '3' },
+  });
   extra = await startWorkers({ config, logger: createLogger({ level: 'silent' }), kinds: ['compute'], authUrl: `${cloud.url}/identity` });
   await discoverNow(cloud.config);
   const agent = extra.agents[0]!;
