@@ -8,7 +8,8 @@
 //   - `concurrent` minimal guests at once: all reach "stratus-init: up in" (time to the last)
 //   - RSS of each idle guest's qemu and of the all-in-one process (the agent is in it)
 //   - createImage of a stopped guest whose overlay holds 1 GiB (written with qemu-io) against
-//     `qemu-img convert` of that overlay alone
+//     `qemu-img convert` of that overlay alone, and this CPU's md5 / sha512 time on the same bytes
+//     (ceilingRatio: the best createImage / convert possible while Glance's hashes are computed)
 //
 //   - accept -> exec broken into its parts from the all-in-one's own log lines (debug level, the
 //     request id the benchmark sends): API accept, conductor, placement candidates, claim, cast to
@@ -16,8 +17,8 @@
 //
 //   npm run bench -- qemu [--n=10] [--concurrent=10] [--no-overlay]   (--concurrent=0: skip that step)
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile, round, summary, writeResult } from './lib.ts';
@@ -27,6 +28,17 @@ const uptimeMs = () => Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const startMs = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]) * (1000 / CLK_TCK);
 const rssMiB = (pid: number) => round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024, 1);
+
+/** Wall time (ms) of one thread hashing a file in 1 MiB reads. */
+function hashFile(path: string, algo: string): number {
+  const t0 = process.hrtime.bigint();
+  const h = createHash(algo);
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(path, 'r');
+  try { for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n)); } finally { closeSync(fd); }
+  h.digest();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
 
 export default async function run(argv: string[]): Promise<void> {
   const get = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
@@ -166,13 +178,17 @@ export default async function run(argv: string[]): Promise<void> {
       execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 1G', disk], { stdio: 'ignore' });
       // Two rounds, each copy timed after a sync: neither pays for the other's (or qemu-io's)
       // dirty pages being written back.
-      const rounds: { createImageMs: number; qemuImgConvertMs: number; ratio: number; convertedBytes: number; loadavg: number }[] = [];
+      const rounds: Record<string, number>[] = [];
       for (let round_ = 0; round_ < 2; round_++) {
         execFileSync('sync');
         const c0 = process.hrtime.bigint();
         execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'qcow2', disk, `${disk}.bench-copy`]);
         const convertMs = Number(process.hrtime.bigint() - c0) / 1e6;
         const copyBytes = statSync(`${disk}.bench-copy`).size;
+        // This CPU's hash rate on the same bytes (the page cache holds them): the image service
+        // must md5 and os_hash every byte, so max(md5, sha512) bounds createImage from below
+        // even with the copy, the hashes and the write all overlapped.
+        const hashMs = Object.fromEntries(['md5', 'sha512'].map((algo) => [algo, round(hashFile(`${disk}.bench-copy`, algo), 1)]));
         execFileSync('rm', ['-f', `${disk}.bench-copy`]);
         execFileSync('sync');
         const s0 = process.hrtime.bigint();
@@ -184,7 +200,12 @@ export default async function run(argv: string[]): Promise<void> {
           await sleep(20);
         }
         const createImageMs = Number(process.hrtime.bigint() - s0) / 1e6;
-        rounds.push({ createImageMs: round(createImageMs), qemuImgConvertMs: round(convertMs), ratio: round(createImageMs / convertMs, 2), convertedBytes: copyBytes, loadavg: round(loadavg()[0], 1) });
+        const floorMs = Math.max(convertMs, hashMs.md5!, hashMs.sha512!);
+        rounds.push({
+          createImageMs: round(createImageMs), qemuImgConvertMs: round(convertMs), ratio: round(createImageMs / convertMs, 2), convertedBytes: copyBytes, loadavg: round(loadavg()[0], 1),
+          md5Ms: hashMs.md5!, sha512Ms: hashMs.sha512!, md5MiBps: round(copyBytes / 1048576 / (hashMs.md5! / 1000), 0), sha512MiBps: round(copyBytes / 1048576 / (hashMs.sha512! / 1000), 0),
+          ceilingRatio: round(floorMs / convertMs, 2),
+        });
         await waitFor(first.id, ['SHUTOFF']); // the snapshot task is over
         await cloud.req('DELETE', `/image/v2/images/${r.body.image_id}`, { token });
       }
@@ -218,7 +239,9 @@ export default async function run(argv: string[]): Promise<void> {
     if (process.env.STRATUS_BENCH_KEEP_LOG) console.log('log kept in', logFile); else rmSync(logDir, { recursive: true, force: true });
   }
   console.log(JSON.stringify(result, null, 2));
-  writeResult('qemu-qemu-perf', result);
+  // Named after the branch measured (bench/results/ keeps one file per branch: no merge conflicts).
+  const branch = execFileSync('git', ['rev-parse', '--abbrev-ref', 'HEAD'], { encoding: 'utf8' }).trim().replace(/[^\w.-]+/g, '-');
+  writeResult(`qemu-${branch}`, result);
 }
 
 /**

@@ -119,8 +119,10 @@ async function toolsCheck(config: Config): Promise<CheckResult> {
   try { found.push((await run('qemu-img', ['--version'])).stdout.split('\n')[0]!.trim()); } catch (e) {
     return { code: 2, details: `qemu-img is not usable (${(e as Error).message}): install qemu-utils.` };
   }
-  const iso = config.get<string>('DEFAULT', 'mkisofs_cmd');
+  // Config drives need no tool unless [DEFAULT] mkisofs_cmd names one (the built-in writer otherwise).
+  const iso = config.get<string | undefined>('DEFAULT', 'mkisofs_cmd');
+  if (!iso) return { code: 0, details: `${found.join('; ')}; config drives written by the built-in ISO 9660 writer.` };
   const isoOk = await run(iso, ['--version']).then(() => true, () => false);
-  if (!isoOk) return { code: 1, details: `${found.join('; ')}. ${iso} is missing: config drives cannot be built (install genisoimage or set [DEFAULT] mkisofs_cmd).` };
+  if (!isoOk) return { code: 1, details: `${found.join('; ')}. ${iso} is missing: config drives cannot be built (install it, or unset [DEFAULT] mkisofs_cmd for the built-in writer).` };
   return { code: 0, details: `${found.join('; ')}; ${iso} for config drives.` };
 }

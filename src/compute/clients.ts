@@ -16,7 +16,9 @@ export class PlacementError extends StratusError {
 const PLACEMENT_VERSION = 'placement 1.36';
 
 /** A provider as this client last saw it: its generation and, where known, traits and inventory. */
-export interface ProviderState { generation: number; traits?: string[]; inventories?: Record<string, Record<string, number>> }
+/** A provider's inventories by resource class (placement's fields: total, reserved, allocation_ratio …). */
+export type Inventories = Record<string, Record<string, number>>;
+export interface ProviderState { generation: number; traits?: string[]; inventories?: Inventories }
 
 export class PlacementClient {
   constructor(private readonly access: ServiceAccess) {}
@@ -134,13 +136,16 @@ export class PlacementClient {
    * Sets a provider's inventory unless it already is that. `known`: the provider's state as the
    * caller last saw it (from ensureProvider or a previous set*), used instead of a read on the
    * first attempt; a conflict reads it fresh. Returns the provider's state after the call.
+   * `inventories` may be a function of the provider's current inventory (read, or `known`'s),
+   * for fields the caller keeps as placement has them (an allocation ratio an operator set).
    */
-  async setInventory(uuid: string, inventories: Record<string, Record<string, number>>, known?: ProviderState): Promise<ProviderState> {
-    const want = JSON.stringify(sortKeys(fillInventory(inventories)));
+  async setInventory(uuid: string, inventories: Inventories | ((current: Inventories) => Inventories), known?: ProviderState): Promise<ProviderState> {
     return retryOnConflict<ProviderState>(5, async (attempt) => {
       const cur = attempt === 0 && known?.inventories ? known : await this.readInventory(uuid, known);
+      const inv = typeof inventories === 'function' ? inventories(cur.inventories ?? {}) : inventories;
+      const want = JSON.stringify(sortKeys(fillInventory(inv)));
       if (JSON.stringify(sortKeys(cur.inventories ?? {})) === want) return { done: true, value: cur };
-      const r = await this.request('PUT', `/resource_providers/${uuid}/inventories`, { resource_provider_generation: cur.generation, inventories });
+      const r = await this.request('PUT', `/resource_providers/${uuid}/inventories`, { resource_provider_generation: cur.generation, inventories: inv });
       if (r.status === 200) return { done: true, value: { ...cur, generation: r.body.resource_provider_generation, inventories: r.body.inventories } };
       if (r.status === 409) return { done: false };
       throw new PlacementError(r.status, `Could not set the inventory of ${uuid}: ${JSON.stringify(r.body)}`);

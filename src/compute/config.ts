@@ -8,9 +8,15 @@ registerOpts([
   { section: 'database', name: 'max_pool_size', type: 'int', default: 10, min: 1, help: 'Connections kept to each cell database (MariaDB, PostgreSQL).' },
   { section: 'DEFAULT', name: 'compute_driver', type: 'string', default: 'fake', help: 'Virt driver of the compute agent: fake or qemu (Nova\'s spellings such as fake.FakeDriver are accepted). The fake driver behaves like a hypervisor from the outside (states, resources, timings) without running guests; an unknown name stops the agent at start with the list of drivers.' },
   { section: 'DEFAULT', name: 'instances_path', type: 'string', help: 'Directory of the per-instance files of the virt driver (disks, sockets, logs) (default: <state_path>/instances).' },
-  { section: 'DEFAULT', name: 'cpu_allocation_ratio', type: 'float', default: 4.0, min: 0, help: 'Virtual CPUs per physical CPU reported to placement (VCPU allocation_ratio).' },
-  { section: 'DEFAULT', name: 'ram_allocation_ratio', type: 'float', default: 1.0, min: 0, help: 'Virtual RAM per physical RAM reported to placement (MEMORY_MB allocation_ratio).' },
-  { section: 'DEFAULT', name: 'disk_allocation_ratio', type: 'float', default: 1.0, min: 0, help: 'Virtual disk per physical disk reported to placement (DISK_GB allocation_ratio).' },
+  // Nova's semantics (since Stein): a set *_allocation_ratio is what the agent reports on every
+  // update, overriding the provider's; unset, the ratio an operator set through placement is
+  // kept, and initial_*_allocation_ratio applies only to a provider (resource class) the agent creates.
+  { section: 'DEFAULT', name: 'cpu_allocation_ratio', type: 'float', min: 0, help: 'Virtual CPUs per physical CPU (VCPU allocation_ratio): when set (and not 0.0), reported to placement on every update, overriding a ratio set through placement; unset, the provider\'s own ratio is kept.' },
+  { section: 'DEFAULT', name: 'ram_allocation_ratio', type: 'float', min: 0, help: 'Virtual RAM per physical RAM (MEMORY_MB allocation_ratio); set or unset as cpu_allocation_ratio.' },
+  { section: 'DEFAULT', name: 'disk_allocation_ratio', type: 'float', min: 0, help: 'Virtual disk per physical disk (DISK_GB allocation_ratio); set or unset as cpu_allocation_ratio.' },
+  { section: 'DEFAULT', name: 'initial_cpu_allocation_ratio', type: 'float', default: 4.0, min: 0, help: 'VCPU allocation_ratio of a compute node\'s provider when the agent creates its inventory and cpu_allocation_ratio is unset.' },
+  { section: 'DEFAULT', name: 'initial_ram_allocation_ratio', type: 'float', default: 1.0, min: 0, help: 'MEMORY_MB allocation_ratio of a new provider when ram_allocation_ratio is unset.' },
+  { section: 'DEFAULT', name: 'initial_disk_allocation_ratio', type: 'float', default: 1.0, min: 0, help: 'DISK_GB allocation_ratio of a new provider when disk_allocation_ratio is unset.' },
   { section: 'DEFAULT', name: 'reserved_host_memory_mb', type: 'int', default: 512, min: 0, help: 'Memory (MiB) kept for the host: reported as MEMORY_MB reserved.' },
   { section: 'DEFAULT', name: 'reserved_host_disk_mb', type: 'int', default: 0, min: 0, help: 'Disk (MiB) kept for the host: reported as DISK_GB reserved (rounded up).' },
   { section: 'DEFAULT', name: 'reserved_host_cpus', type: 'int', default: 0, min: 0, help: 'Physical CPUs kept for the host: reported as VCPU reserved.' },

@@ -1,7 +1,7 @@
 // The QEMU driver on real guests (the minimal image) under the host's accelerator: spawn with
 // the root disk grown to the flavor, power operations through QMP, suspend/resume through a
 // state file, rescue, snapshot, adoption by a new driver, a killed qemu noticed by the power
-// sync, a guest ignoring ACPI, unsafe and oversized images refused, a corrupt cached base
+// sync, a guest ignoring ACPI, a UEFI (OVMF) boot, unsafe and oversized images refused, a corrupt cached base
 // downloaded again, and destroy leaving nothing. Run by `npm run test:qemu` (not `npm test`).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -245,6 +245,41 @@ test('a guest that ignores ACPI (AMI-style kernel_id/ramdisk_id boot) still stop
   assert.ok(ms >= 2900 && ms < 15_000, `stop took ${ms} ms`);
   assert.equal((await driver.info(g.uuid).catch(() => undefined))?.powerState, POWER.SHUTDOWN);
   await driver.destroy(g.uuid);
+});
+
+test('hw_firmware_type=uefi: the guest boots through OVMF (pflash code read-only, its own copy of the variable store), its kernel sees EFI', async () => {
+  // The minimal image boots with BIOS GRUB (no EFI loader), so the guest is AMI-style: OVMF loads
+  // the kernel through fw_cfg and starts its EFI stub, as it does a distribution's shim/GRUB.
+  const kernel = await debianCloudKernel(cacheDir);
+  const initrd = join(dir, 'efi.img');
+  await makeInitramfs({ kernel, modules: [], files: [{ path: 'init', mode: 0o755, content: [
+    '#!/bin/busybox sh', '/bin/busybox mkdir -p /sys', '/bin/busybox mount -t sysfs sysfs /sys',
+    'if [ -d /sys/firmware/efi ]; then /bin/busybox echo "efi guest: /sys/firmware/efi present, $(/bin/busybox cat /sys/firmware/efi/fw_platform_size)-bit UEFI"; else /bin/busybox echo "efi guest: no /sys/firmware/efi"; fi',
+    'while :; do /bin/busybox sleep 1; done', ''].join('\n') }] }, initrd);
+  const disk = join(dir, 'efi.raw');
+  await writeFile(disk, Buffer.alloc(1024 * 1024));
+  const props = { kernel_id: 'aki-efi', ramdisk_id: 'ari-efi', os_command_line: 'console=ttyS0', hw_firmware_type: 'uefi', os_shutdown_timeout: '1' };
+  images.add(await fileImage('aki-efi', kernel.vmlinuz, 'aki'));
+  images.add(await fileImage('ari-efi', initrd, 'ari'));
+  images.add(await fileImage('ami-efi', disk, 'ami', props));
+  const g = spec({ imageId: 'ami-efi', imageProps: props });
+  const t0 = Date.now();
+  await driver.spawn(g);
+  try {
+    const gdir = join(dir, 'instances', g.uuid);
+    const cmdline = (await readFile(`/proc/${(await readFile(join(gdir, 'qemu.pid'), 'utf8')).trim()}/cmdline`, 'utf8')).split('\0');
+    const pflash = cmdline.filter((a) => a.startsWith('if=pflash'));
+    assert.equal(pflash.length, 2, cmdline.join(' '));
+    assert.match(pflash[0]!, /^if=pflash,format=raw,unit=0,readonly=on,file=\/usr\/share\/OVMF\/OVMF_CODE(_4M)?\.fd$/);
+    assert.equal(pflash[1], `if=pflash,format=raw,unit=1,file=${join(gdir, 'OVMF_VARS.fd')}`);
+    const out = await waitConsole(driver, g.uuid, /efi guest: /, 120_000);
+    console.log(`# UEFI boot to the guest's init ${Date.now() - t0} ms`);
+    assert.match(out, /efi: EFI v[\d.]+ by EDK II/); // the kernel's EFI stub found the firmware's system table
+    assert.match(out, /efi guest: \/sys\/firmware\/efi present, 64-bit UEFI/);
+  } finally {
+    await driver.destroy(g.uuid);
+  }
+  assert.ok(!existsSync(join(dir, 'instances', g.uuid)), 'the variable store goes with the guest');
 });
 
 test('refused before any qemu-img: a qcow2 naming a backing file on the host; an image larger than the root disk. Nothing left behind', async () => {

@@ -11,7 +11,7 @@ import { RpcClient, serveApi, type ArgsOf, type CallNames, type Handlers, type R
 import { conductorApi, type InstanceWithMetadata } from '../rpcapi/conductor.ts';
 import { computeApi, type BuildSecrets } from '../rpcapi/compute.ts';
 import { VM, TASK, POWER, POWER_NAMES, type InstanceRow } from '../objects.ts';
-import type { PlacementClient, ProviderState } from '../clients.ts';
+import type { Inventories, PlacementClient, ProviderState } from '../clients.ts';
 import type { ComputeDriver, GuestSpec, InjectedFile, LifecycleEvent } from '../virt/driver.ts';
 import { InstanceNotFound as GuestNotFound, NotSupported } from '../virt/errors.ts';
 import { CAPABILITY_TRAITS } from '../virt/capabilities.ts';
@@ -171,7 +171,10 @@ export class ComputeManager {
     if (this.serviceId === undefined) throw new Error(`compute agent ${this.host}: resources reported before its service registered`);
     const r = await driver.hostResources();
     const usage = await this.conductor('host_usage', { host: this.host });
-    const ratios = { cpu: config.get<number>('DEFAULT', 'cpu_allocation_ratio'), ram: config.get<number>('DEFAULT', 'ram_allocation_ratio'), disk: config.get<number>('DEFAULT', 'disk_allocation_ratio') };
+    // The node record gets the configured ratio, else the initial one (Nova's ComputeNode does the same).
+    const configured = (res: 'cpu' | 'ram' | 'disk') => config.get<number | undefined>('DEFAULT', `${res}_allocation_ratio`) || undefined;
+    const initial = (res: 'cpu' | 'ram' | 'disk') => config.get<number>('DEFAULT', `initial_${res}_allocation_ratio`);
+    const ratios = { cpu: configured('cpu') ?? initial('cpu'), ram: configured('ram') ?? initial('ram'), disk: configured('disk') ?? initial('disk') };
     const node = await this.conductor('compute_node_update', {
       host: this.host, service_id: this.serviceId, hypervisor_hostname: r.hypervisorHostname, hypervisor_type: r.hypervisorType,
       hypervisor_version: r.hypervisorVersion, vcpus: r.vcpus, memory_mb: r.memoryMb, local_gb: r.localGb, cpu_info: JSON.stringify(r.cpuInfo),
@@ -190,11 +193,15 @@ export class ComputeManager {
       this.nodeUuid = node.uuid;
     }
     const reservedDisk = Math.ceil(config.get<number>('DEFAULT', 'reserved_host_disk_mb') / 1024);
-    await placement.setInventory(node.uuid, {
-      VCPU: { total: r.vcpus, reserved: config.get<number>('DEFAULT', 'reserved_host_cpus'), min_unit: 1, max_unit: r.vcpus, step_size: 1, allocation_ratio: ratios.cpu },
-      MEMORY_MB: { total: r.memoryMb, reserved: config.get<number>('DEFAULT', 'reserved_host_memory_mb'), min_unit: 1, max_unit: r.memoryMb, step_size: 1, allocation_ratio: ratios.ram },
-      DISK_GB: { total: r.localGb, reserved: reservedDisk, min_unit: 1, max_unit: r.localGb, step_size: 1, allocation_ratio: ratios.disk },
-    }, known);
+    // Nova's ComputeDriver._get_allocation_ratios: the configured ratio overrides placement's; else
+    // a class the provider already has keeps the ratio placement has (an operator may have set it
+    // with `openstack resource provider inventory set`); a class it lacks starts at initial_*.
+    const ratio = (cur: Inventories, rc: string, res: 'cpu' | 'ram' | 'disk') => configured(res) ?? cur[rc]?.allocation_ratio ?? initial(res);
+    await placement.setInventory(node.uuid, (cur) => ({
+      VCPU: { total: r.vcpus, reserved: config.get<number>('DEFAULT', 'reserved_host_cpus'), min_unit: 1, max_unit: r.vcpus, step_size: 1, allocation_ratio: ratio(cur, 'VCPU', 'cpu') },
+      MEMORY_MB: { total: r.memoryMb, reserved: config.get<number>('DEFAULT', 'reserved_host_memory_mb'), min_unit: 1, max_unit: r.memoryMb, step_size: 1, allocation_ratio: ratio(cur, 'MEMORY_MB', 'ram') },
+      DISK_GB: { total: r.localGb, reserved: reservedDisk, min_unit: 1, max_unit: r.localGb, step_size: 1, allocation_ratio: ratio(cur, 'DISK_GB', 'disk') },
+    }), known);
   }
 
   /**
