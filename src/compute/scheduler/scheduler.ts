@@ -17,6 +17,7 @@ import { loadRequestSpec, type RequestSpec } from '../request-spec.ts';
 import { HostStateCache } from './host-state.ts';
 import { FILTERS, WEIGHERS, type SpecView } from './filters.ts';
 import { pickHosts, type Candidate } from './ranking.ts';
+import { RecentClaims } from './recent-claims.ts';
 import type { CellDb } from '../db/tables.ts';
 
 export interface SchedulerDeps { config: Config; logger: Logger; cells: Cells; localCell: CellDb; transport: Transport; placement: PlacementClient }
@@ -27,6 +28,7 @@ export class Scheduler {
   private server?: RpcServer;
   private timers: NodeJS.Timeout[] = [];
   readonly hosts: HostStateCache;
+  private readonly claims = new RecentClaims();
   /** Milliseconds of the last decisions (benchmarks read them). */
   readonly timings: number[] = [];
 
@@ -102,6 +104,7 @@ export class Scheduler {
     const want = Object.entries(resources).map(([k, v]) => `${k}:${v}`).join(',');
     const q = new URLSearchParams({ resources: want, limit: String(d.config.get<number>('scheduler', 'max_placement_results')) });
     q.set('required', [...required, ...forbidden.map((t) => `!${t}`)].join(','));
+    const readAt = this.claims.now();
     const cands = await d.placement.allocationCandidates(q.toString());
     d.logger.debug({ instances: uuids, candidates: cands.allocation_requests.length }, 'placement answered the allocation candidates');
     const traitsText = [required.length ? `required traits: ${required.join(', ')}` : '', `forbidden traits: ${forbidden.join(', ')}`].filter(Boolean).join('; ');
@@ -128,6 +131,7 @@ export class Scheduler {
       throw new NoValidHost(`No valid host was found. Placement returned no allocation candidates for ${want.replace(/,/g, ', ')} (${traitsText}): no compute host has that much free capacity or those traits.${short}`);
     }
     const known = await this.hosts.byProvider();
+    const unseen = this.claims.unseen(readAt);
     // Candidate hosts: a single root provider per allocation request (no nested providers here).
     let hosts: Candidate[] = [];
     const unmapped: string[] = [];
@@ -139,7 +143,8 @@ export class Scheduler {
       const sum = cands.provider_summaries[rp]?.resources ?? {};
       const free: Record<string, number> = {};
       const capacity: Record<string, number> = {};
-      for (const [rc, r] of Object.entries(sum as Record<string, { capacity: number; used: number }>)) { free[rc] = r.capacity - r.used; capacity[rc] = r.capacity; }
+      const mine = unseen.get(rp) ?? {};
+      for (const [rc, r] of Object.entries(sum as Record<string, { capacity: number; used: number }>)) { free[rc] = r.capacity - r.used - (mine[rc] ?? 0); capacity[rc] = r.capacity; }
       hosts.push({ state: { ...base, free, capacity }, alloc: ar.allocations });
     }
     if (spec.cell_uuid) hosts = hosts.filter((h) => h.state.cellUuid === spec.cell_uuid);
@@ -172,7 +177,7 @@ export class Scheduler {
     try {
       await pickHosts(hosts, uuids, {
         filters: enabled, weighers, subset, view, resources, notes,
-        claim: (uuid, h) => { d.logger.debug({ instance: uuid, host: h.state.host }, 'claiming in placement'); return d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id); },
+        claim: (uuid, h) => { d.logger.debug({ instance: uuid, host: h.state.host }, 'claiming in placement'); return this.claims.track(h.alloc, () => d.placement.claim(uuid, h.alloc, spec.project_id, spec.user_id)); },
       }, chosen);
     } catch (e) {
       // All or nothing, as Nova: release what this request already claimed.
