@@ -181,6 +181,12 @@ export default async function run(argv: string[]): Promise<void> {
     }
     return rows;
   };
+  // Per minute, to tell a cloud that slows down by itself from a machine that got busier.
+  const perMinute = Array.from({ length: Math.ceil(minutes) }, (_, m) => {
+    const xs = lat.filter((l) => l.t >= m * 60_000 && l.t < (m + 1) * 60_000).map((l) => l.ms).sort((a, b) => a - b);
+    const at = samples.filter((x) => x.t >= m * 60_000 && x.t < (m + 1) * 60_000)[0];
+    return { minute: m, n: xs.length, p50: round(percentile(xs, 50), 1), p99: round(percentile(xs, 99), 1), load1: at?.load[0] };
+  });
   const first = stats(0, win);
   const last = stats(minutes * 60_000 - win, Infinity);
   // Growth between the sample after the first window (warmed up) and the last sample.
@@ -200,6 +206,7 @@ export default async function run(argv: string[]): Promise<void> {
     ...Object.keys(first).map((k) => `| ${k} | ${first[k].n} | ${first[k].p50} | ${first[k].p99} | ${first[k].errors} | ${last[k].n} | ${last[k].p50} | ${last[k].p99} | ${last[k].errors} |`), '',
     `| process | RSS start MiB | RSS after ${windowMin} min | RSS end | growth after warm-up | fds start | fds after ${windowMin} min | fds end |`, '|---|---|---|---|---|---|---|---|',
     ...growth.map((g) => `| ${g.name} | ${g.rssStart} | ${g.rssWarm} | ${g.rssEnd} | ${g.growthFromWarm} % | ${g.fdsStart} | ${g.fdsWarm} | ${g.fdsEnd} |`), '',
+    `Per minute (p50 / p99 ms, load average): ${perMinute.map((x) => `${x.minute}: ${x.p50}/${x.p99} (${x.load1 ?? '?'})`).join(', ')}.`, '',
     `Database connections (sampled every 30 s): min ${Math.min(...dbSeries)}, max ${Math.max(...dbSeries)}, first ${dbSeries[0]}, last ${dbSeries[dbSeries.length - 1]}.`, '',
     `Error-level log lines: ${errorLines.length}.${errorLines.length ? `\n\n\`\`\`\n${errorLines.slice(0, 20).map((l) => l.slice(0, 400)).join('\n')}\n\`\`\`` : ''}`,
     ...(failures.length ? ['', 'Failed operations (first 50):', '', '```', ...failures, '```'] : []), '',
@@ -207,5 +214,5 @@ export default async function run(argv: string[]): Promise<void> {
   console.log(md);
   const out = opt(argv, 'out', '');
   if (out) writeFileSync(out, md);
-  writeResult(`soak-${shape}${shape === 'aio' ? '' : `-${backend}`}`, { shape, backend, minutes, rate, first, last, growth, samples, failures, errorLines: errorLines.slice(0, 100) });
+  writeResult(`soak-${shape}${shape === 'aio' ? '' : `-${backend}`}`, { shape, backend, minutes, rate, first, last, perMinute, growth, samples, failures, errorLines: errorLines.slice(0, 100) });
 }
