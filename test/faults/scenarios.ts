@@ -326,7 +326,7 @@ export const fullDisk: Scenario = async (h, { scale }) => {
     const end = Date.now();
     const r = await conclude(h, `${n} builds on full instances_path (tmpfs, 8 MiB free)`, end, n, '');
     const servers = await h.servers();
-    const reasons = new Set(servers.map((s) => `${s.status}: ${String(s.fault?.message ?? '').slice(0, 160)}`));
+    const reasons = new Set(servers.map((s) => `${s.status}: ${String(s.fault?.message ?? '').slice(-240)}`));
     const wrong = servers.filter((s) => s.status !== 'ERROR' || !/disk space/i.test(String(s.fault?.message ?? '')));
     r.notes = `every build ERROR with its reason: ${wrong.length === 0 ? 'yes' : `no (${wrong.length} not)`}; ${[...reasons].join(' | ')}`;
     r.stuck += wrong.length;
