@@ -131,6 +131,10 @@ async function conclude(h: Harness, scenario: string, faultEnd: number, servers:
   const findings = await h.consistent();
   const recoverMs = Date.now() - faultEnd;
   const s = summarize(findings);
+  // How the servers ended (a run where every build failed would prove little).
+  const ended = new Map<string, number>();
+  for (const x of await h.servers()) ended.set(x.status, (ended.get(x.status) ?? 0) + 1);
+  notes = [notes, [...ended].map(([k, v]) => `${v} ${k}`).join(', ')].filter(Boolean).join('; ');
   return {
     scenario, backend: h.dep.backend, servers,
     stuck: Math.max(stuckNow, s.stuck_instance + s.stuck_build_request + s.stuck_image),
