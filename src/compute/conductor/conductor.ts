@@ -235,7 +235,7 @@ export class Conductor {
       } catch (err) {
         d.logger.error({ err, instance: u, requestId: ctx.requestId }, 'could not create the instance in its cell');
         await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'remove the allocation of an instance that could not be created', u));
-        await retryOnConnectionError(() => this.undoCreate(ctx, u, (err as Error).message)).catch(this.logged(ctx, 'undo the half-created instance', u));
+        await retryOnConnectionError(() => this.undoCreate(ctx, u, (err as Error).message, selections[i].cell_uuid)).catch(this.logged(ctx, 'undo the half-created instance', u));
       }
     }));
   }
@@ -246,12 +246,17 @@ export class Conductor {
    * (its mapping queued for delete): it is deleted; otherwise it is put in ERROR with a fault
    * (in cell0 when its row could not even be written into its cell).
    */
-  private async undoCreate(ctx: RequestContext, uuid: string, reason: string): Promise<void> {
+  private async undoCreate(ctx: RequestContext, uuid: string, reason: string, cellUuid: string): Promise<void> {
     const d = this.d;
     const message = `Build of instance ${uuid} could not be handed to its host: ${reason}`;
     const where = await d.cells.cellOfInstance(uuid);
     if (!where || !(await where.db.selectFrom('instances').select('uuid').where('uuid', '=', uuid).executeTakeFirst())) {
-      await this.buryInCell0(ctx, uuid, message, 'Error');
+      // The row may have been written into the selected cell before the failure, its mapping not
+      // yet pointed there: once the build is in cell0 that row goes, else it stays live in BUILD,
+      // never built — a duplicate (seen in the PostgreSQL slow-placement scenario when the shared
+      // server refused connections: "too many clients already").
+      const selected = await d.cells.cellDb(await d.cells.byUuid(cellUuid));
+      if (await this.buryInCell0(ctx, uuid, message, 'Error')) await markDeleted(selected, uuid);
       return;
     }
     const mapping = await d.cells.db.selectFrom('instance_mappings').select('queued_for_delete').where('instance_uuid', '=', uuid).executeTakeFirst();
