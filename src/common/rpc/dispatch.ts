@@ -31,8 +31,11 @@ export function monitorTimeoutError(msgId: string, method: string, key: string, 
  * loaded host does not make the caller give up on a live server. `beat` returning false stops them.
  */
 export function heartbeatWhile(work: Promise<unknown>, monitorMs: unknown, beat: () => boolean | void): void {
-  if (typeof monitorMs !== 'number' || !(monitorMs > 0) || beat() === false) return;
-  const timer = setInterval(() => { if (beat() === false) clearInterval(timer); }, Math.max(50, Math.floor(monitorMs / 3)));
+  if (typeof monitorMs !== 'number' || !Number.isFinite(monitorMs) || monitorMs <= 0 || beat() === false) return;
+  // Bounded both ways: a value off the wire must neither flood the caller (a tiny one) nor overflow
+  // the timer (over 2^31 - 1 ms Node fires it after 1 ms).
+  const every = Math.min(2 ** 31 - 1, Math.max(50, Math.floor(monitorMs / 3)));
+  const timer = setInterval(() => { if (beat() === false) clearInterval(timer); }, every);
   void work.finally(() => clearInterval(timer));
 }
 

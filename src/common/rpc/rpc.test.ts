@@ -361,3 +361,14 @@ if (testTransport === 'rabbit') {
     assert.equal(await client.call(ctx(), { topic: 'after' }, 'ping', {}, { timeoutMs: 10_000 }), 'pong');
   });
 }
+
+test('heartbeats: a monitorMs off the wire that is no positive finite number sends none; a huge one does not flood', async () => {
+  const { heartbeatWhile } = await import('./dispatch.ts');
+  let beats = 0;
+  const work = sleep(300);
+  for (const bad of ['100', -1, 0, NaN, Infinity, null, undefined, {}]) heartbeatWhile(work, bad, () => { beats++; });
+  assert.equal(beats, 0);
+  heartbeatWhile(work, 1e300, () => { beats++; });
+  await work;
+  assert.equal(beats, 1, 'one heartbeat at once, the next one not before 2^31 - 1 ms');
+});
