@@ -233,6 +233,41 @@ test('an instance without a mapping: reported, mapped again by cell_v2 map_insta
   }
 });
 
+test('the reconciler puts a build nobody scheduled in ERROR (its conductor died), and the late cast does not bring it back', { timeout: 120_000 }, async () => {
+  const { hostName } = await import('../src/compute/workers.ts');
+  const conductor = cloud.compute!.conductor!;
+  const cells = await Cells.open(apiUrl());
+  const img = (await cloud.req('GET', '/image/v2/images?name=audit', { token })).body.images[0].id;
+  // The conductor dies: the create's cast waits on the bus, its build request in the API database.
+  await conductor.stop();
+  let uuid = '';
+  try {
+    const r = await cloud.req('POST', '/compute/v2.1/servers', { token, headers: MV, body: { server: { name: 'orphan-build', imageRef: img, flavorRef: '1', networks: 'none' } } });
+    assert.equal(r.status, 202);
+    uuid = r.body.server.id;
+    await cells.db.updateTable('build_requests').set({ created_at: new Date(Date.now() - 3600_000).toISOString() }).where('instance_uuid', '=', uuid).execute();
+    const audit = JSON.parse((await stratus('status', 'audit', '--format', 'json')).stdout);
+    assert.deepEqual(audit.findings.map((f: any) => [f.kind, f.subject]), [['stuck_build_request', uuid]]);
+    const rec = conductor.reconciler;
+    assert.deepEqual(await rec.run(), []);
+    assert.deepEqual((await rec.run()).map((f) => [f.kind, f.subject]), [['stuck_build_request', uuid]]);
+    const s = (await cloud.req('GET', `/compute/v2.1/servers/${uuid}`, { token, headers: MV })).body.server;
+    assert.equal(s.status, 'ERROR');
+    assert.match(s.fault.message, /never scheduled within instance_build_timeout/);
+    assert.equal(await cells.db.selectFrom('build_requests').select('instance_uuid').where('instance_uuid', '=', uuid).executeTakeFirst(), undefined);
+  } finally {
+    await conductor.start(hostName(cloud.config));
+    await cells.close();
+  }
+  // The conductor is back and handles the cast that waited: it finds no build request and does nothing.
+  await new Promise((r) => setTimeout(r, 1500));
+  const servers = (await cloud.req('GET', '/compute/v2.1/servers/detail?name=orphan-build', { token, headers: MV })).body.servers;
+  assert.deepEqual(servers.map((s: any) => [s.id, s.status]), [[uuid, 'ERROR']]);
+  assert.equal((await stratus('status', 'audit')).code, 0);
+  assert.equal((await cloud.req('DELETE', `/compute/v2.1/servers/${uuid}`, { token, headers: MV })).status, 204);
+  await goneCleanly(uuid);
+});
+
 test("the agent destroys a guest still running for a deleted instance (Nova's _cleanup_running_deleted_instances)", { timeout: 120_000 }, async () => {
   const cells = await Cells.open(apiUrl());
   try {

@@ -10,7 +10,7 @@ import { createHttpServer, mountService } from '../common/http/app.ts';
 import { corsOptions, registerCors } from '../common/http/cors.ts';
 import { RemoteTokenValidator } from '../common/http/auth.ts';
 import { ServiceUnavailable } from '../common/errors.ts';
-import { createTransport, type Transport } from '../common/rpc/transport.ts';
+import { createTransport, transportOptions, type Transport } from '../common/rpc/transport.ts';
 import type { RunningService, ServiceDefinition } from '../common/service.ts';
 import { REVOCATION_TOPIC } from '../identity/index.ts';
 import { httpRequest } from '../common/http-client.ts';
@@ -74,9 +74,7 @@ export async function launch(o: LaunchOptions): Promise<Launched> {
   const authUrl = o.allInOne ? `${base}/identity` : config.get<string | undefined>('keystone_authtoken', 'auth_url');
 
   let transport: Promise<Transport> | undefined;
-  const getTransport = () => (transport ??= createTransport(config.get('DEFAULT', 'transport_url'), {
-    exchange: config.get('DEFAULT', 'control_exchange'), logger: logger.child({ component: 'rpc' }),
-  }));
+  const getTransport = () => (transport ??= createTransport(config.get('DEFAULT', 'transport_url'), transportOptions(config, logger.child({ component: 'rpc' }))));
 
   const validator = new RemoteTokenValidator({
     identityUrl: authUrl ? identityV3(authUrl) : 'http://127.0.0.1:5000/v3',

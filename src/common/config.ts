@@ -290,6 +290,7 @@ registerOpts([
   { section: 'DEFAULT', name: 'transport_url', type: 'url', default: 'memory://', help: 'Message bus URL: memory:// (one process) or rabbit://user:pass@host:5672/vhost.' },
   { section: 'DEFAULT', name: 'control_exchange', type: 'string', default: 'stratus', help: 'Exchange name on the message bus that all services share.' },
   { section: 'DEFAULT', name: 'rpc_response_timeout', type: 'int', default: 60, min: 1, help: 'Seconds to wait for an RPC reply.' },
+  { section: 'DEFAULT', name: 'rpc_call_monitor_timeout', type: 'int', default: 10, min: 0, help: "Seconds without a heartbeat from the server handling an RPC call after which the caller gives up (oslo.messaging's call_monitor_timeout; the server heartbeats every third of it). A server killed mid-call is then noticed in seconds instead of at rpc_response_timeout. 0 disables the heartbeats." },
   { section: 'DEFAULT', name: 'my_ip', type: 'string', default: '127.0.0.1', help: 'IP address of this host.' },
   { section: 'DEFAULT', name: 'host', type: 'string', default: '', help: 'Name of this host as services and compute report it (defaults to the machine hostname).' },
   { section: 'DEFAULT', name: 'debug', type: 'bool', default: false, help: 'Log at debug level.' },

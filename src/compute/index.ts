@@ -10,6 +10,7 @@ import './errors.ts';
 import { apiMigrations, cellMigrations } from './db/schema.ts';
 import { Cells } from './cells.ts';
 import { CellTransports } from './rpc.ts';
+import { transportOptions } from '../common/rpc/transport.ts';
 import { ImageClient, PlacementClient } from './clients.ts';
 import { computePolicyDefaults } from './policy.ts';
 import type { ComputeApi } from './api/context.ts';
@@ -35,7 +36,7 @@ export const computeService: ServiceDefinition = {
     await seedFlavors(cells.db);
     const policy = await PolicyEngine.load(computePolicyDefaults, resolvePolicyFile(config));
     const logger = ctx.logger;
-    const cellTransports = new CellTransports(ctx.transport, config.get('DEFAULT', 'transport_url'), config.get('DEFAULT', 'control_exchange'), logger);
+    const cellTransports = new CellTransports(ctx.transport, config.get('DEFAULT', 'transport_url'), transportOptions(config, logger));
     let identity: Promise<string> | undefined;
     const api: ComputeApi = {
       cells, policy, config, logger, publicUrl: ctx.publicUrl, transport: ctx.transport, cellTransports,

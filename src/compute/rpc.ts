@@ -6,9 +6,8 @@
 //   compute   (rpcapi/compute.ts, server = host): the instance lifecycle on one host
 // Errors that cross the bus are compute's error classes (errors.ts), registered by name.
 import { randomUUID } from 'node:crypto';
-import { createTransport, type RequestContext, type Transport } from '../common/rpc/transport.ts';
+import { createTransport, type RequestContext, type Transport, type TransportOptions } from '../common/rpc/transport.ts';
 import { RpcClient } from '../common/rpc/typed.ts';
-import type { Logger } from '../common/logging.ts';
 import type { CellMapping } from './cells.ts';
 import { computeApi } from './rpcapi/compute.ts';
 import { conductorApi } from './rpcapi/conductor.ts';
@@ -38,14 +37,14 @@ export function systemContext(extra: Partial<RequestContext> = {}): RequestConte
  */
 export class CellTransports {
   private extra = new Map<string, Promise<Transport>>();
-  constructor(private readonly main: () => Promise<Transport>, private readonly defaultUrl: string, private readonly exchange: string, private readonly logger?: Logger) {}
+  constructor(private readonly main: () => Promise<Transport>, private readonly defaultUrl: string, private readonly opts: TransportOptions) {}
 
   forCell(cell: CellMapping | undefined): Promise<Transport> {
     const url = cell?.transport_url;
     if (!url || url === this.defaultUrl || url.startsWith('none:') || url.startsWith('memory:')) return this.main();
     let t = this.extra.get(url);
     if (!t) {
-      t = createTransport(url, { exchange: this.exchange, logger: this.logger });
+      t = createTransport(url, this.opts);
       t.catch(() => this.extra.delete(url));
       this.extra.set(url, t);
     }

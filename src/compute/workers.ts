@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Config } from '../common/config.ts';
 import type { Logger } from '../common/logging.ts';
 import { openDatabase, type Database } from '../common/db/database.ts';
-import { createTransport, type Transport } from '../common/rpc/transport.ts';
+import { createTransport, transportOptions, type Transport } from '../common/rpc/transport.ts';
 import { RemoteTokenValidator } from '../common/http/auth.ts';
 import { ServiceUnavailable, BadRequest, NotFound } from '../common/errors.ts';
 import { httpRequest } from '../common/http-client.ts';
@@ -104,14 +104,14 @@ export function hostName(config: Config): string {
 
 export async function startWorkers(o: WorkerOptions): Promise<Workers> {
   const { config, logger } = o;
-  const transport: Transport = await createTransport(config.get('DEFAULT', 'transport_url'), { exchange: config.get('DEFAULT', 'control_exchange'), logger: logger.child({ component: 'rpc' }) });
+  const transport: Transport = await createTransport(config.get('DEFAULT', 'transport_url'), transportOptions(config, logger.child({ component: 'rpc' })));
   const placement = new PlacementClient(serviceAccess(config, o.authUrl, 'placement'));
   const host = hostName(config);
   const out: Workers = { agents: [], stop: async () => {} };
   let cells: Cells | undefined;
   let local: Database | undefined;
   const needDb = o.kinds.includes('conductor') || o.kinds.includes('scheduler');
-  const cellTransports = new CellTransports(async () => transport, config.get('DEFAULT', 'transport_url'), config.get('DEFAULT', 'control_exchange'), logger);
+  const cellTransports = new CellTransports(async () => transport, config.get('DEFAULT', 'transport_url'), transportOptions(config, logger));
   try {
     if (needDb) {
       const apiUrl = config.get<string | undefined>('api_database', 'connection');

@@ -35,6 +35,8 @@ export interface DeploymentOptions {
   serviceDownTime?: number;
   /** Every process's stderr is also appended to `<logDir>/<name>.log` (kept after stop, for diagnosis). */
   logDir?: string;
+  /** Virt driver of the compute hosts: fake (default) or qemu (real guests; STRATUS_GUEST_CACHE holds the accelerator probe). */
+  driver?: 'fake' | 'qemu';
 }
 
 export interface Proc {
@@ -87,6 +89,8 @@ export class Deployment {
   urls: Record<string, string> = {};
   private dbNames: string[] = [];
   private proxies: FaultProxy[] = [];
+  /** tmpfs mounted by fullDisk(), unmounted by stop(). */
+  private mounts = new Set<string>();
   private stopping = false;
 
   constructor(readonly opts: DeploymentOptions = {}) {
@@ -211,14 +215,24 @@ export class Deployment {
     } finally { await idb.close(); }
   }
 
+  /** The directory a compute host's disks live in (fullDisk mounts a small tmpfs here). */
+  hostDir(host: string): string { return join(this.dir, 'hosts', host); }
+  instancesPath(host: string): string { return join(this.hostDir(host), 'instances'); }
+
   /** A compute host: its own process, broker proxy and placement proxy (partition cuts both). */
   async startCompute(host: string): Promise<void> {
     let b = this.hostBroker.get(host);
     if (!b) { b = await this.proxy(`broker@${host}`, 5672); this.hostBroker.set(host, b); }
     let p = this.hostPlacement.get(host);
     if (!p) { p = await this.proxy(`placement@${host}`, this.ports.placement); this.hostPlacement.set(host, p); }
+    mkdirSync(this.instancesPath(host), { recursive: true });
+    const qemu: Record<string, string> = this.opts.driver === 'qemu' ? {
+      OS_DEFAULT__COMPUTE_DRIVER: 'qemu', OS_QEMU__POWER_SYNC_INTERVAL: '2',
+      OS_QEMU__GUEST_CACHE_DIR: process.env.STRATUS_GUEST_CACHE ?? join((await import('node:os')).homedir(), '.cache', 'stratus'),
+    } : {};
     this.serve(host, 'compute', {
-      OS_DEFAULT__HOST: host,
+      ...qemu,
+      OS_DEFAULT__HOST: host, OS_DEFAULT__INSTANCES_PATH: this.instancesPath(host),
       OS_DEFAULT__TRANSPORT_URL: `rabbit://guest:guest@127.0.0.1:${b.port}/${encodeURIComponent(this.id)}`,
       OS_PLACEMENT__ENDPOINT_OVERRIDE: `http://127.0.0.1:${p.port}`,
     });
@@ -317,6 +331,53 @@ export class Deployment {
   partition(host: string): void { this.hostBroker.get(host)!.stall(); this.hostPlacement.get(host)!.stall(); }
   heal(host: string): void { this.hostBroker.get(host)!.restore(); this.hostPlacement.get(host)!.restore(); }
 
+  /**
+   * A full disk on a compute host: its instances_path moves onto a 1 GiB tmpfs (what the host
+   * reports as its disk) filled up to `freeMiB` free, the agent restarted on it. Loop-free, and
+   * gone with freeDisk() or stop().
+   */
+  async fullDisk(host: string, freeMiB: number): Promise<void> {
+    const dir = this.hostDir(host);
+    this.kill9(host);
+    await new Promise((r) => { const c = this.proc(host).child; if (c.exitCode !== null || c.signalCode !== null) r(undefined); else c.once('exit', r); });
+    await exec('mount', ['-t', 'tmpfs', '-o', 'size=1024m', `stratus-full-${host}`, dir]);
+    this.mounts.add(dir);
+    mkdirSync(this.instancesPath(host), { recursive: true });
+    await exec('fallocate', ['-l', `${1024 - freeMiB}m`, join(dir, 'filler')]);
+    await this.restart(host);
+  }
+
+  /** Back to the host's normal disk (what the tmpfs held is gone with it). */
+  async freeDisk(host: string): Promise<void> {
+    const dir = this.hostDir(host);
+    this.kill9(host);
+    await new Promise((r) => { const c = this.proc(host).child; if (c.exitCode !== null || c.signalCode !== null) r(undefined); else c.once('exit', r); });
+    await this.unmount(dir);
+    mkdirSync(this.instancesPath(host), { recursive: true });
+    await this.restart(host);
+  }
+
+  private async unmount(dir: string): Promise<void> {
+    if (!this.mounts.delete(dir)) return;
+    await exec('umount', [dir]).catch(() => exec('umount', ['-l', dir]));
+  }
+
+  /**
+   * What a compute host has left behind once its instances are gone: files under instances_path
+   * other than the image cache (`_base`) and its locks, and qemu processes running from it.
+   */
+  async leftovers(host: string): Promise<string[]> {
+    const { readdirSync } = await import('node:fs');
+    const root = this.instancesPath(host);
+    const files = readdirSync(root, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name).slice(root.length + 1))
+      .filter((f) => !f.startsWith('_base/') && !f.startsWith('locks/') && !f.startsWith('_guest/'));
+    const { stdout } = await exec('pgrep', ['-af', 'qemu-system']).catch(() => ({ stdout: '' }));
+    const qemus = stdout.split('\n').filter((l) => l.includes(root)).map((l) => `qemu pid ${l.split(' ')[0]}`);
+    return [...files, ...qemus];
+  }
+
   /** Every placement request of controllers and agents waits `ms` per chunk (0: back to normal). */
   slowPlacement(ms: number): void { for (const p of [this.placement, ...this.hostPlacement.values()]) p.delayMs = ms; }
 
@@ -328,6 +389,7 @@ export class Deployment {
       p.child.once('exit', () => { clearTimeout(t); r(undefined); });
     }))));
     for (const p of this.proxies) await p.stop();
+    for (const m of [...this.mounts]) await this.unmount(m);
     for (const n of this.dbNames) await this.sql(this.backend === 'mysql' ? `DROP DATABASE IF EXISTS \`${n}\`` : `DROP DATABASE IF EXISTS "${n}" WITH (FORCE)`).catch(() => undefined);
     await exec('rabbitmqctl', ['delete_vhost', this.id], { timeout: 30_000 }).catch(() => undefined);
     if (this.dir) (await import('node:fs')).rmSync(this.dir, { recursive: true, force: true });

@@ -3,6 +3,9 @@
 // returns the figures of the fault table. Used by test/faults/faults.test.ts (asserts zeros)
 // and test/faults/run.ts (`npm run faults`, writes bench/results/faults-*.md).
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Cells } from '../../src/compute/cells.ts';
 import { PlacementClient } from '../../src/compute/clients.ts';
 import { openDatabase } from '../../src/common/db/database.ts';
@@ -32,7 +35,7 @@ export class Harness {
   private image?: Promise<string>;
   constructor(readonly dep: Deployment) {}
 
-  /** The scenario's image, uploaded once (the concurrent boots of a scenario all wait for the same one). */
+  /** The servers' image, uploaded once (a scenario's concurrent boots all wait for the same one): 4 KiB of zeros on the fake driver, the minimal guest (STRATUS_MINIMAL_IMAGE) on qemu. */
   imageId(): Promise<string> {
     this.image ??= this.uploadImage();
     return this.image;
@@ -40,8 +43,10 @@ export class Harness {
 
   private async uploadImage(): Promise<string> {
     const d = this.dep;
-    const img = await d.http('POST', `${d.imageUrl}/v2/images`, { name: 'faults', disk_format: 'raw', container_format: 'bare', visibility: 'public' });
-    const up = await fetch(`${d.imageUrl}/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': d.token, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4096) });
+    const qemu = d.opts.driver === 'qemu';
+    const img = await d.http('POST', `${d.imageUrl}/v2/images`, { name: 'faults', disk_format: qemu ? 'qcow2' : 'raw', container_format: 'bare', visibility: 'public' });
+    const data = qemu ? readFileSync(process.env.STRATUS_MINIMAL_IMAGE ?? join(homedir(), '.cache', 'stratus', 'minimal-ci.qcow2')) : Buffer.alloc(4096);
+    const up = await fetch(`${d.imageUrl}/v2/images/${img.body.id}/file`, { method: 'PUT', headers: { 'x-auth-token': d.token, 'content-type': 'application/octet-stream' }, body: new Uint8Array(data) });
     if (up.status !== 204) throw new Error(`image upload: ${up.status} ${await up.text()} ${d.proc('image').stderr.slice(-1500)}`);
     return img.body.id;
   }
@@ -132,6 +137,10 @@ async function conclude(h: Harness, scenario: string, faultEnd: number, servers:
   const findings = await h.consistent();
   const recoverMs = Date.now() - faultEnd;
   const s = summarize(findings);
+  // How the servers ended (a run where every build failed would prove little).
+  const ended = new Map<string, number>();
+  for (const x of await h.servers()) ended.set(x.status, (ended.get(x.status) ?? 0) + 1);
+  notes = [notes, [...ended].map(([k, v]) => `${v} ${k}`).join(', ')].filter(Boolean).join('; ');
   return {
     scenario, backend: h.dep.backend, servers,
     stuck: Math.max(stuckNow, s.stuck_instance + s.stuck_build_request + s.stuck_image) + s.unmapped_instance,
@@ -311,8 +320,50 @@ export const slowPlacement: Scenario = async (h, { scale }) => {
   return r;
 };
 
+/**
+ * Builds on hosts whose instances_path is full (qemu driver: a 1 GiB tmpfs with 8 MiB free, less
+ * than the image): every build ends in ERROR with the reason, and once deleted nothing is left —
+ * no allocation, no quota usage, no file or qemu process on any host.
+ */
+export const fullDisk: Scenario = async (h, { scale }) => {
+  const d = h.dep;
+  const hosts = d.opts.computeHosts ?? ['compute1', 'compute2'];
+  const n = Math.max(2, Math.round(3 * scale));
+  for (const host of hosts) await d.fullDisk(host, 8);
+  try {
+    await until('compute hosts up on their full disks', async () => d.ready(), 180_000, 1000);
+    await Promise.all(Array.from({ length: n }, (_, i) => h.boot(`fd${i}`)));
+    const end = Date.now();
+    const r = await conclude(h, `${n} builds on full instances_path (tmpfs, 8 MiB free)`, end, n, '');
+    const servers = await h.servers();
+    const reasons = new Set(servers.map((s) => `${s.status}: ${String(s.fault?.message ?? '').slice(-240)}`));
+    const wrong = servers.filter((s) => s.status !== 'ERROR' || !/disk space/i.test(String(s.fault?.message ?? '')));
+    r.notes = `every build ERROR with its reason: ${wrong.length === 0 ? 'yes' : `no (${wrong.length} not)`}; ${[...reasons].join(' | ')}`;
+    r.stuck += wrong.length;
+    r.stuck += await h.deleteAll();
+    const left = (await Promise.all(hosts.map(async (host) => (await d.leftovers(host)).map((f) => `${host}:${f}`)))).flat();
+    if (left.length) r.notes += `; left behind: ${left.join(', ')}`;
+    r.orphaned += left.length;
+    return r;
+  } finally {
+    for (const host of hosts) await d.freeDisk(host);
+    await until('compute hosts back on their disks', async () => d.ready(), 180_000, 1000).catch(() => undefined);
+  }
+};
+
+/** On the qemu driver: what each host still has (files, qemu processes) once every server is gone. */
+export async function hostLeftovers(h: Harness): Promise<string[]> {
+  const hosts = h.dep.opts.computeHosts ?? ['compute1', 'compute2'];
+  return (await Promise.all(hosts.map(async (host) => (await h.dep.leftovers(host)).map((f) => `${host}:${f}`)))).flat();
+}
+
+/** The reduced set run on real guests (`npm run faults -- --driver qemu`): a few minimal guests each. */
+export const QEMU_SCENARIOS = ['broker', 'workers', 'deletes', 'full-disk'];
+
 export const SCENARIOS: [string, Scenario][] = [
   ['slow-placement', slowPlacement],
   ['broker', brokerRestart], ['database', databaseRestart], ['partition', hostPartition],
   ['workers', workerKill], ['deletes', deleteStorm], ['image', imageUploadCut],
+  // Only where asked for (--only full-disk, or --driver qemu): it needs the qemu driver and root (mount).
+  ['full-disk', fullDisk],
 ];

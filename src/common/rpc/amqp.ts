@@ -10,11 +10,11 @@
 // wait (bounded by their timeout) and go out once it is back.
 import { randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
-import { MessagingTimeout, ServiceUnavailable, deserializeError } from '../errors.ts';
+import { MessagingTimeout, ServiceUnavailable } from '../errors.ts';
 import { logFailure } from '../logging.ts';
 import {
-  DEFAULT_TIMEOUT_MS, DEFAULT_VERSION, assertValidVersion, callTimeoutError, defaultLogger, dispatch, drain,
-  isRpcMessage, routingKey, type RpcMessage, type RpcReply,
+  DEFAULT_TIMEOUT_MS, DEFAULT_VERSION, HEARTBEAT, PendingCall, assertValidVersion, callTimeoutError, defaultLogger, dispatch, drain,
+  heartbeatWhile, isRpcMessage, monitorTimeoutError, routingKey, type RpcMessage, type RpcReply,
 } from './dispatch.ts';
 import type { CallOptions, Handler, RequestContext, RpcLogger, RpcServer, Target, Transport, TransportOptions } from './transport.ts';
 
@@ -72,8 +72,6 @@ interface Session {
   alive: boolean;
 }
 
-interface PendingCall { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
-
 interface Publish {
   exchange: string;
   key: string;
@@ -100,6 +98,7 @@ class AmqpTransport implements Transport {
   private readonly hosts: BrokerHost[];
   private readonly vhost: string;
   private readonly heartbeat: number;
+  private readonly callMonitorMs: number;
   private session?: Session;
   private connecting?: Promise<void>;
   /** Woken whenever a session comes up or the transport closes. */
@@ -127,6 +126,7 @@ class AmqpTransport implements Transport {
   ) {
     this.exchange = opts.exchange ?? 'stratus';
     this.heartbeat = opts.heartbeatSeconds ?? 30;
+    this.callMonitorMs = opts.callMonitorMs ?? 0;
     ({ hosts: this.hosts, vhost: this.vhost } = parseRabbitUrl(url));
   }
 
@@ -308,54 +308,55 @@ class AmqpTransport implements Transport {
     if (!m) return; // reply consumer cancelled: only happens as the connection goes away
     const p = this.pending.get(m.properties.correlationId as string);
     if (!p) return; // a reply to a call that already timed out
-    this.pending.delete(m.properties.correlationId as string);
-    clearTimeout(p.timer);
     let reply: RpcReply;
     try {
       reply = JSON.parse(m.content.toString('utf8')) as RpcReply;
     } catch (err) {
-      p.reject(new ServiceUnavailable(`Malformed RPC reply: ${(err as Error).message}`));
+      p.fail(new ServiceUnavailable(`Malformed RPC reply: ${(err as Error).message}`));
       return;
     }
-    if (reply.error) p.reject(deserializeError(reply.error));
-    else p.resolve(reply.result);
+    p.onReply(reply);
   }
 
   // ---- Transport ---------------------------------------------------------------------------
 
-  private encode(ctx: RequestContext, method: string, args: unknown, version: string): Buffer {
+  private message(ctx: RequestContext, method: string, args: unknown, version: string): RpcMessage {
     if (this.closing) throw new ServiceUnavailable('The RPC transport is closed');
     assertValidVersion(version);
-    const msg: RpcMessage = { method, args, version, context: ctx };
-    return Buffer.from(JSON.stringify(msg));
+    return { method, args, version, context: ctx };
+  }
+
+  private encode(ctx: RequestContext, method: string, args: unknown, version: string): Buffer {
+    return Buffer.from(JSON.stringify(this.message(ctx, method, args, version)));
   }
 
   async call<T = unknown>(ctx: RequestContext, target: Target, method: string, args?: unknown, opts: CallOptions = {}): Promise<T> {
-    const body = this.encode(ctx, method, args, opts.version ?? DEFAULT_VERSION);
+    const monitorMs = opts.monitorMs ?? this.callMonitorMs;
+    const msg = this.message(ctx, method, args, opts.version ?? DEFAULT_VERSION);
+    if (monitorMs > 0) msg.monitorMs = monitorMs;
+    const body = Buffer.from(JSON.stringify(msg));
     const msgId = randomUUID();
     const key = routingKey(target);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const result = new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(msgId);
-        reject(callTimeoutError(msgId, method, key));
-      }, timeoutMs);
-      this.pending.set(msgId, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.pending.set(msgId, new PendingCall((x) => { if (this.pending.get(msgId) === x) this.pending.delete(msgId); }, resolve as (v: unknown) => void, reject, timeoutMs, monitorMs, {
+        timeout: () => callTimeoutError(msgId, method, key), monitor: () => monitorTimeoutError(msgId, method, key, monitorMs),
+      }));
     });
+    // The TTL drops a call nobody picked up in time, so a server starting late never acts on it:
+    // for a monitored call that is its monitor timeout, when the caller gives up on it.
+    const ttl = monitorMs > 0 ? Math.min(monitorMs, timeoutMs) : timeoutMs;
     this.publish({
       exchange: this.exchange, key, body, deadline: Date.now() + timeoutMs, withReplyTo: true,
-      // The TTL drops a call nobody picked up in time, so a server starting late never acts on it.
-      props: { correlationId: msgId, messageId: msgId, contentType: 'application/json', expiration: String(timeoutMs) },
+      props: { correlationId: msgId, messageId: msgId, contentType: 'application/json', expiration: String(ttl) },
       // Declared like a cast's queue so a call to a restarting server waits for it, as on the memory bus.
       prepare: (s) => this.declareTopicQueue(s.pub, s.declared, key).then(() => {}),
-    }).catch((err: Error) => {
+    }).then(
+      // The monitor runs from the broker's confirm: waiting out a reconnect is the timeout's business.
+      (sent) => { if (sent) this.pending.get(msgId)?.beat(); },
       // The timer reports a publish that ran out of time; this reports one that cannot happen at all.
-      const p = this.pending.get(msgId);
-      if (!p) return;
-      this.pending.delete(msgId);
-      clearTimeout(p.timer);
-      p.reject(err);
-    });
+      (err: Error) => this.pending.get(msgId)?.fail(err),
+    );
     return result;
   }
 
@@ -410,11 +411,7 @@ class AmqpTransport implements Transport {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     for (const w of [...this.waiters]) w();
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new ServiceUnavailable(`The RPC transport was closed while waiting for a reply to message ${id}`));
-    }
-    this.pending.clear();
+    for (const [id, p] of [...this.pending]) p.fail(new ServiceUnavailable(`The RPC transport was closed while waiting for a reply to message ${id}`));
     await this.connecting;
     const s = this.session;
     this.session = undefined;
@@ -491,7 +488,17 @@ class AmqpServer implements RpcServer {
     // so a crash mid-way hands it to another server (at-least-once).
     if (isCall) ack(ch, m);
     const rpc = msg;
-    const work = dispatch(this.endpoints, this.version, rpc, this.topic, log).then(async (reply) => {
+    const running = dispatch(this.endpoints, this.version, rpc, this.topic, log);
+    if (isCall) {
+      // Heartbeats of a monitored call: each is dropped if it cannot go out before the next one is due.
+      heartbeatWhile(running, rpc.monitorMs, () => {
+        void this.transport.publish({
+          exchange: '', key: replyTo!, body: Buffer.from(JSON.stringify(HEARTBEAT)), deadline: Date.now() + Math.floor((rpc.monitorMs ?? 0) / 3),
+          props: { correlationId, contentType: 'application/json' },
+        }).catch(logFailure(log, 'send an RPC heartbeat', { method: rpc.method }, 'debug'));
+      });
+    }
+    const work = running.then(async (reply) => {
       if (isCall) {
         let body: Buffer;
         try {

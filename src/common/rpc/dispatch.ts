@@ -1,6 +1,6 @@
 // What both transports share: the message envelope, the version rule and the server-side
 // dispatch that turns a message into a handler call and the handler's outcome into a reply.
-import { BadRequest, MessagingTimeout, StratusError, isConnectionError, serializeError, type SerializedError } from '../errors.ts';
+import { BadRequest, MessagingTimeout, StratusError, deserializeError, isConnectionError, serializeError, type SerializedError } from '../errors.ts';
 import type { Handler, RequestContext, RpcLogger } from './transport.ts';
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -12,10 +12,73 @@ export interface RpcMessage {
   args: unknown;
   version: string;
   context: RequestContext;
+  /** Set on a monitored call: the server heartbeats while it runs (oslo's call_monitor_timeout). */
+  monitorMs?: number;
 }
 
-/** The reply to a call: exactly one of `result` / `error`. */
-export interface RpcReply { result?: unknown; error?: SerializedError }
+/** The reply to a call: exactly one of `result` / `error`, or a `heartbeat` (more to come). */
+export interface RpcReply { result?: unknown; error?: SerializedError; heartbeat?: true }
+
+export const HEARTBEAT: RpcReply = { heartbeat: true };
+
+export function monitorTimeoutError(msgId: string, method: string, key: string, ms: number): MessagingTimeout {
+  return new MessagingTimeout(`No heartbeat for ${ms} ms from a server handling message ${msgId} (method ${method} on ${key}): none picked it up, or it died`);
+}
+
+/**
+ * Heartbeats a monitored call while its handler runs: one at once (the call was picked up), then
+ * every third of the monitor timeout — a third, not oslo's half, so that one late timer on a
+ * loaded host does not make the caller give up on a live server. `beat` returning false stops them.
+ */
+export function heartbeatWhile(work: Promise<unknown>, monitorMs: unknown, beat: () => boolean | void): void {
+  if (typeof monitorMs !== 'number' || !Number.isFinite(monitorMs) || monitorMs <= 0 || beat() === false) return;
+  // Bounded both ways: a value off the wire must neither flood the caller (a tiny one) nor overflow
+  // the timer (over 2^31 - 1 ms Node fires it after 1 ms).
+  const every = Math.min(2 ** 31 - 1, Math.max(50, Math.floor(monitorMs / 3)));
+  const timer = setInterval(() => { if (beat() === false) clearInterval(timer); }, every);
+  void work.finally(() => clearInterval(timer));
+}
+
+/**
+ * The caller's side of a pending call: the overall timer, and the monitor timer that each
+ * heartbeat re-arms. Shared by both transports.
+ */
+export class PendingCall {
+  private monitor?: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout;
+  constructor(
+    private readonly settle: (p: PendingCall) => void,
+    readonly resolve: (v: unknown) => void,
+    readonly reject: (e: Error) => void,
+    timeoutMs: number, private readonly monitorMs: number,
+    private readonly errors: { timeout: () => Error; monitor: () => Error },
+  ) {
+    this.timer = setTimeout(() => this.fail(errors.timeout()), timeoutMs);
+  }
+
+  /** Starts (or restarts, on a heartbeat) the monitor: the call fails if nothing comes within monitorMs. */
+  beat(): void {
+    if (!(this.monitorMs > 0)) return;
+    clearTimeout(this.monitor);
+    this.monitor = setTimeout(() => this.fail(this.errors.monitor()), this.monitorMs);
+  }
+
+  /** A reply (final or heartbeat) arrived. */
+  onReply(r: RpcReply): void {
+    if (r.heartbeat) { this.beat(); return; }
+    this.done();
+    if (r.error) this.reject(deserializeError(r.error));
+    else this.resolve(r.result);
+  }
+
+  fail(e: Error): void { this.done(); this.reject(e); }
+
+  private done(): void {
+    clearTimeout(this.timer);
+    clearTimeout(this.monitor);
+    this.settle(this);
+  }
+}
 
 export function routingKey(target: { topic: string; server?: string }): string {
   return target.server ? `${target.topic}.${target.server}` : target.topic;

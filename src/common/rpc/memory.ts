@@ -3,10 +3,10 @@
 // payloads are copied through JSON, servers of one topic compete round-robin, casts to a topic
 // nobody serves yet wait in a backlog, fanouts reach only the servers alive at the time.
 import { randomUUID } from 'node:crypto';
-import { ServiceUnavailable, deserializeError } from '../errors.ts';
+import { ServiceUnavailable } from '../errors.ts';
 import {
-  DEFAULT_TIMEOUT_MS, DEFAULT_VERSION, assertValidVersion, defaultLogger, callTimeoutError, dispatch, drain, routingKey,
-  type RpcMessage, type RpcReply,
+  DEFAULT_TIMEOUT_MS, DEFAULT_VERSION, HEARTBEAT, PendingCall, assertValidVersion, defaultLogger, callTimeoutError, dispatch, drain,
+  heartbeatWhile, monitorTimeoutError, routingKey, type RpcMessage, type RpcReply,
 } from './dispatch.ts';
 import type { CallOptions, Handler, RequestContext, RpcLogger, RpcServer, Target, Transport, TransportOptions } from './transport.ts';
 
@@ -15,6 +15,7 @@ interface Delivery {
   body: string;
   /** Calls expire like AMQP messages with a TTL, so a server starting late never answers a caller that gave up. */
   expiresAt?: number;
+  /** Called with heartbeats (monitored calls) and then once with the final reply. */
   reply?: (r: RpcReply) => void;
 }
 
@@ -62,11 +63,11 @@ class Bus {
 // transports that sent them, and a process only ever uses a handful of exchanges.
 const buses = new Map<string, Bus>();
 
-interface PendingCall { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
-
 class MemoryServer implements RpcServer, Consumer {
   private inFlight = new Set<Promise<unknown>>();
   private stopped = false;
+  /** Killed (crash()): handlers still running answer nothing, as in a process killed -9. */
+  crashed = false;
   private readonly keys: string[];
 
   constructor(
@@ -92,7 +93,10 @@ class MemoryServer implements RpcServer, Consumer {
     const work = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
       if (d.expiresAt !== undefined && d.expiresAt <= Date.now()) return;
       const msg = JSON.parse(d.body) as RpcMessage;
-      const reply = await dispatch(this.endpoints, this.version, msg, routingKey(this.target), this.logger);
+      const running = dispatch(this.endpoints, this.version, msg, routingKey(this.target), this.logger);
+      if (d.reply) heartbeatWhile(running, msg.monitorMs, () => !this.crashed && (d.reply!(HEARTBEAT), true));
+      const reply = await running;
+      if (this.crashed) return;
       if (d.reply) {
         let copied: RpcReply;
         try {
@@ -116,7 +120,7 @@ class MemoryServer implements RpcServer, Consumer {
     for (const k of this.keys) this.bus.queue(k).remove(this);
     this.bus.fanouts.get(this.target.topic)?.delete(this);
     this.onStop(this);
-    await drain(this.inFlight, 10_000);
+    if (!this.crashed) await drain(this.inFlight, 10_000);
   }
 }
 
@@ -126,42 +130,43 @@ class MemoryTransport implements Transport {
   private readonly servers = new Set<MemoryServer>();
   private closed = false;
 
-  constructor(readonly url: string, exchange: string, private readonly logger: RpcLogger) {
+  constructor(readonly url: string, exchange: string, private readonly logger: RpcLogger, private readonly callMonitorMs = 0) {
     let bus = buses.get(exchange);
     if (!bus) { bus = new Bus(); buses.set(exchange, bus); }
     this.bus = bus;
   }
 
-  private encode(ctx: RequestContext, method: string, args: unknown, version: string): string {
+  private message(ctx: RequestContext, method: string, args: unknown, version: string): RpcMessage {
     if (this.closed) throw new ServiceUnavailable('The RPC transport is closed');
     assertValidVersion(version);
-    const msg: RpcMessage = { method, args, version, context: ctx };
-    return JSON.stringify(msg);
+    return { method, args, version, context: ctx };
+  }
+
+  private encode(ctx: RequestContext, method: string, args: unknown, version: string): string {
+    return JSON.stringify(this.message(ctx, method, args, version));
   }
 
   call<T = unknown>(ctx: RequestContext, target: Target, method: string, args?: unknown, opts: CallOptions = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const body = this.encode(ctx, method, args, opts.version ?? DEFAULT_VERSION);
+      const monitorMs = opts.monitorMs ?? this.callMonitorMs;
+      const msg = this.message(ctx, method, args, opts.version ?? DEFAULT_VERSION);
+      if (monitorMs > 0) msg.monitorMs = monitorMs;
+      const body = JSON.stringify(msg);
       const msgId = randomUUID();
       const key = routingKey(target);
       const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-      const timer = setTimeout(() => {
-        this.pending.delete(msgId);
-        reject(callTimeoutError(msgId, method, key));
-      }, timeoutMs);
-      this.pending.set(msgId, { resolve: resolve as (v: unknown) => void, reject, timer });
+      const p = new PendingCall((x) => { if (this.pending.get(msgId) === x) this.pending.delete(msgId); }, resolve as (v: unknown) => void, reject, timeoutMs, monitorMs, {
+        timeout: () => callTimeoutError(msgId, method, key), monitor: () => monitorTimeoutError(msgId, method, key, monitorMs),
+      });
+      this.pending.set(msgId, p);
       this.bus.queue(key).push({
         body,
-        expiresAt: Date.now() + timeoutMs,
-        reply: (r) => {
-          const p = this.pending.get(msgId);
-          if (!p) return; // timed out or closed meanwhile: the reply is dropped, as on the wire
-          this.pending.delete(msgId);
-          clearTimeout(p.timer);
-          if (r.error) p.reject(deserializeError(r.error));
-          else p.resolve(r.result);
-        },
+        // A monitored call nobody picked up within its monitor timeout was given up by its caller.
+        expiresAt: Date.now() + (monitorMs > 0 ? Math.min(monitorMs, timeoutMs) : timeoutMs),
+        // Timed out or closed meanwhile: the reply is dropped, as on the wire.
+        reply: (r) => this.pending.get(msgId)?.onReply(r),
       });
+      p.beat();
     });
   }
 
@@ -189,14 +194,21 @@ class MemoryTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.servers].map((s) => s.stop()));
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new ServiceUnavailable(`The RPC transport was closed while waiting for a reply to message ${id}`));
-    }
-    this.pending.clear();
+    for (const [id, p] of [...this.pending]) p.fail(new ServiceUnavailable(`The RPC transport was closed while waiting for a reply to message ${id}`));
+  }
+
+  /**
+   * This transport dies as its process would under kill -9: its servers stop taking messages and
+   * answer nothing more (no reply, no heartbeat) while their handlers run on. On the one-process
+   * bus that is how a test kills a service.
+   */
+  crash(): void {
+    for (const s of [...this.servers]) { s.crashed = true; void s.stop(); }
+    this.closed = true;
+    for (const [id, p] of [...this.pending]) p.fail(new ServiceUnavailable(`The RPC transport crashed while waiting for a reply to message ${id}`));
   }
 }
 
 export function createMemoryTransport(url: string, opts: TransportOptions): Transport {
-  return new MemoryTransport(url, opts.exchange ?? 'stratus', opts.logger ?? defaultLogger);
+  return new MemoryTransport(url, opts.exchange ?? 'stratus', opts.logger ?? defaultLogger, opts.callMonitorMs ?? 0);
 }

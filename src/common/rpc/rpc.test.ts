@@ -147,6 +147,69 @@ test('a call with no reply in time rejects with MessagingTimeout', async (t) => 
   assert.ok(Date.now() - started < 1200, 'rejected at the timeout, not when the handler finished');
 });
 
+// Call heartbeats (oslo's call_monitor_timeout): the server beats while a monitored call runs.
+test('a monitored call outlives its monitor timeout while its server heartbeats', async (t) => {
+  const [client, service] = await open(t, 2);
+  await service.serve({ topic: 'slow' }, { nap: async () => { await sleep(1200); return 'rested'; } });
+  assert.equal(await client.call(ctx(), { topic: 'slow' }, 'nap', {}, { timeoutMs: 10_000, monitorMs: 300 }), 'rested');
+});
+
+test('a monitored call fails fast when the server handling it dies', async (t) => {
+  const [client, service] = await open(t, 2);
+  const exchange = exchanges[exchanges.length - 1]!;
+  const picked = signal();
+  let raw: { close(): Promise<void> } | undefined;
+  if ('crash' in service) {
+    // Memory bus: the server process is killed -9 while its handler runs.
+    await service.serve({ topic: 'conductor' }, { work: async () => { picked.resolve(); await new Promise(() => { /* runs on, as in a killed process */ }); } });
+  } else {
+    // RabbitMQ: a server that took the call and then died answers nothing, as this bare consumer.
+    const amqp = (await import('amqplib')).default;
+    const conn = await amqp.connect(testTransportUrl().url.replace(/^rabbit:/, 'amqp:'));
+    raw = conn;
+    const ch = await conn.createChannel();
+    const q = `${exchange}.conductor`;
+    await ch.assertQueue(q, { durable: true, autoDelete: false, exclusive: false });
+    await ch.bindQueue(q, exchange, 'conductor');
+    await ch.consume(q, (m) => { if (m) { ch.ack(m); picked.resolve(); } });
+  }
+  t.after(() => raw?.close());
+  const started = Date.now();
+  const call = client.call(ctx(), { topic: 'conductor' }, 'work', {}, { timeoutMs: 20_000, monitorMs: 400 });
+  call.catch(() => undefined);
+  await within(picked.promise, 5000, 'the call picked up');
+  (service as unknown as { crash?: () => void }).crash?.();
+  await assert.rejects(call, (e: unknown) => e instanceof MessagingTimeout && /No heartbeat/.test((e as Error).message));
+  assert.ok(Date.now() - started < 3000, `failed at the monitor timeout, not the 20 s timeout (${Date.now() - started} ms)`);
+});
+
+test('a monitored call nobody picks up fails at its monitor timeout and is never run afterwards', async (t) => {
+  const [client, late] = await open(t, 2);
+  const started = Date.now();
+  await assert.rejects(client.call(ctx(), { topic: 'nobody' }, 'work', {}, { timeoutMs: 20_000, monitorMs: 300 }), MessagingTimeout);
+  assert.ok(Date.now() - started < 3000, `failed at the monitor timeout (${Date.now() - started} ms)`);
+  let ran = false;
+  await late.serve({ topic: 'nobody' }, { work: () => { ran = true; } });
+  await sleep(500);
+  assert.equal(ran, false, 'the expired call was dropped, not run for a caller that gave up');
+});
+
+test('the transport default monitors every call; monitorMs 0 turns it off for one', async (t) => {
+  const { url, exchange } = testTransportUrl();
+  exchanges.push(exchange);
+  const client = await createTransport(url, { exchange, logger, callMonitorMs: 300 });
+  const [service] = await open(t, 1);
+  t.after(() => client.close());
+  void service;
+  // Nobody serves the topic: a monitored call gives up at 300 ms, an unmonitored one at its timeout.
+  const t0 = Date.now();
+  await assert.rejects(client.call(ctx(), { topic: 'idle' }, 'x', {}, { timeoutMs: 20_000 }), /No heartbeat/);
+  assert.ok(Date.now() - t0 < 3000);
+  const t1 = Date.now();
+  await assert.rejects(client.call(ctx(), { topic: 'idle' }, 'x', {}, { timeoutMs: 1200, monitorMs: 0 }), /Timed out waiting for a reply/);
+  assert.ok(Date.now() - t1 >= 1100, 'the unmonitored call waited for its timeout');
+});
+
 test('a typed error thrown by the handler is re-raised as the same class', async (t) => {
   const [client, service] = await open(t, 2);
   await service.serve({ topic: 'image' }, {
@@ -298,3 +361,14 @@ if (testTransport === 'rabbit') {
     assert.equal(await client.call(ctx(), { topic: 'after' }, 'ping', {}, { timeoutMs: 10_000 }), 'pong');
   });
 }
+
+test('heartbeats: a monitorMs off the wire that is no positive finite number sends none; a huge one does not flood', async () => {
+  const { heartbeatWhile } = await import('./dispatch.ts');
+  let beats = 0;
+  const work = sleep(300);
+  for (const bad of ['100', -1, 0, NaN, Infinity, null, undefined, {}]) heartbeatWhile(work, bad, () => { beats++; });
+  assert.equal(beats, 0);
+  heartbeatWhile(work, 1e300, () => { beats++; });
+  await work;
+  assert.equal(beats, 1, 'one heartbeat at once, the next one not before 2^31 - 1 ms');
+});

@@ -3,6 +3,7 @@
 // Two transports implement it: an in-process one for the all-in-one shape (`memory://`) and
 // RabbitMQ for the distributed one (`rabbit://`, `amqp://`). Services code only against
 // `Transport`, so both shapes run the same service code.
+import type { Config } from '../config.ts';
 
 export interface RequestContext {
   requestId: string;
@@ -22,8 +23,14 @@ export interface Target { topic: string; server?: string }
 
 export type Handler = (ctx: RequestContext, args: any) => unknown | Promise<unknown>;
 
-/** `timeoutMs` defaults to 60 s, oslo's rpc_response_timeout. */
-export interface CallOptions { timeoutMs?: number; version?: string }
+/**
+ * `timeoutMs` defaults to 60 s, oslo's rpc_response_timeout. `monitorMs` (oslo's
+ * call_monitor_timeout; default: the transport's `callMonitorMs`, 0 = off): the server sends a
+ * heartbeat while the call runs, and the caller fails with MessagingTimeout as soon as no
+ * heartbeat came for this long — a server killed mid-call is noticed in seconds, not at the
+ * timeout, while a slow but alive one still has the whole timeout.
+ */
+export interface CallOptions { timeoutMs?: number; version?: string; monitorMs?: number }
 
 export interface RpcServer { stop(): Promise<void> }
 
@@ -50,6 +57,16 @@ export interface TransportOptions {
   logger?: RpcLogger;
   /** AMQP heartbeat; ignored by the memory transport. */
   heartbeatSeconds?: number;
+  /** Default `CallOptions.monitorMs` of every call (0 or unset: calls are not monitored). */
+  callMonitorMs?: number;
+}
+
+/** The transport options a service's configuration gives ([DEFAULT] control_exchange, rpc_call_monitor_timeout). */
+export function transportOptions(config: Config, logger?: RpcLogger): TransportOptions {
+  return {
+    exchange: config.get<string>('DEFAULT', 'control_exchange'), logger,
+    callMonitorMs: config.get<number>('DEFAULT', 'rpc_call_monitor_timeout') * 1000,
+  };
 }
 
 export async function createTransport(url: string, opts: TransportOptions = {}): Promise<Transport> {

@@ -50,7 +50,7 @@ export class Conductor {
   constructor(private readonly d: ConductorDeps) {
     this.scheduler = new RpcClient(d.transport, schedulerApi);
     this.moves = new MoveTasks(d, (ctx, spec, uuids) => this.selectDestinations(ctx, spec, uuids));
-    this.reconciler = new Reconciler(d);
+    this.reconciler = new Reconciler(d, (ctx, uuid, message) => this.buryStaleBuild(ctx, uuid, message));
   }
 
   /** Logs a failure that must not stop what it accompanies (cleanup, bookkeeping), with the request id. */
@@ -235,7 +235,7 @@ export class Conductor {
       } catch (err) {
         d.logger.error({ err, instance: u, requestId: ctx.requestId }, 'could not create the instance in its cell');
         await d.placement.deleteAllocations(u).catch(this.logged(ctx, 'remove the allocation of an instance that could not be created', u));
-        await retryOnConnectionError(() => this.undoCreate(ctx, u, (err as Error).message)).catch(this.logged(ctx, 'undo the half-created instance', u));
+        await retryOnConnectionError(() => this.undoCreate(ctx, u, (err as Error).message, selections[i].cell_uuid)).catch(this.logged(ctx, 'undo the half-created instance', u));
       }
     }));
   }
@@ -246,12 +246,18 @@ export class Conductor {
    * (its mapping queued for delete): it is deleted; otherwise it is put in ERROR with a fault
    * (in cell0 when its row could not even be written into its cell).
    */
-  private async undoCreate(ctx: RequestContext, uuid: string, reason: string): Promise<void> {
+  private async undoCreate(ctx: RequestContext, uuid: string, reason: string, cellUuid: string): Promise<void> {
     const d = this.d;
     const message = `Build of instance ${uuid} could not be handed to its host: ${reason}`;
     const where = await d.cells.cellOfInstance(uuid);
     if (!where || !(await where.db.selectFrom('instances').select('uuid').where('uuid', '=', uuid).executeTakeFirst())) {
-      return this.buryInCell0(ctx, uuid, message, 'Error');
+      // The row may have been written into the selected cell before the failure, its mapping not
+      // yet pointed there: once the build is in cell0 that row goes, else it stays live in BUILD,
+      // never built — a duplicate (seen in the PostgreSQL slow-placement scenario when the shared
+      // server refused connections: "too many clients already").
+      const selected = await d.cells.cellDb(await d.cells.byUuid(cellUuid));
+      if (await this.buryInCell0(ctx, uuid, message, 'Error')) await markDeleted(selected, uuid);
+      return;
     }
     const mapping = await d.cells.db.selectFrom('instance_mappings').select('queued_for_delete').where('instance_uuid', '=', uuid).executeTakeFirst();
     if (!mapping || mapping.queued_for_delete) {
@@ -263,10 +269,24 @@ export class Conductor {
     await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).execute();
   }
 
-  private async buryInCell0(ctx: RequestContext, uuid: string, message: string, errName: string): Promise<void> {
+  /**
+   * A build request nobody schedules (the reconciler saw it twice, older than the build timeout:
+   * its conductor died before writing the instance anywhere, or its cast was lost): buried in
+   * cell0 in ERROR with the reason as its fault, its claim (if any) released. A copy of the build
+   * still alive somewhere loses the race for the instance mapping and stands down. True when
+   * this call buried it.
+   */
+  async buryStaleBuild(ctx: RequestContext, uuid: string, message: string): Promise<boolean> {
+    const owned = await retryOnConnectionError(() => this.buryInCell0(ctx, uuid, message, 'Error'));
+    if (owned) await this.d.placement.deleteAllocations(uuid).catch(this.logged(ctx, 'release the claim of a build that was never scheduled', uuid));
+    return owned;
+  }
+
+  /** True when this call put the build in cell0 (false: deleted meanwhile, or another copy owns it). */
+  private async buryInCell0(ctx: RequestContext, uuid: string, message: string, errName: string): Promise<boolean> {
     const d = this.d;
     const br = await d.cells.db.selectFrom('build_requests').selectAll().where('instance_uuid', '=', uuid).executeTakeFirst();
-    if (!br) return; // deleted while scheduling
+    if (!br) return false; // deleted while scheduling
     const cell0 = (await d.cells.list(true)).find((c) => c.uuid === CELL0_UUID);
     if (!cell0) throw new NotFound('cell0 is not mapped; run `stratus manage cell_v2 map_cell0`.');
     const db = await d.cells.cellDb(cell0);
@@ -281,10 +301,11 @@ export class Conductor {
       // Another copy of the same build (a redelivered cast) scheduled it meanwhile: it owns it.
       d.logger.warn({ instance: uuid, requestId: ctx.requestId }, 'instance handled twice: this copy stands down');
       await markDeleted(db, uuid);
-      return;
+      return false;
     }
     const r = await d.cells.db.deleteFrom('build_requests').where('instance_uuid', '=', uuid).executeTakeFirst();
-    if (Number(r.numDeletedRows) === 0) await markDeleted(db, uuid); // deleted meanwhile
+    if (Number(r.numDeletedRows) === 0) { await markDeleted(db, uuid); return false; } // deleted meanwhile
+    return true;
   }
 
   /**

@@ -7,7 +7,10 @@
 //   - instances stuck in `deleting` (longer than one reconcile interval, seen twice): on a compute
 //     host that is down, deleted locally (what Nova's API does for a delete on a down host, done
 //     later for deletes that raced the host's death); on a host that is up, terminate_instance is
-//     cast again (the first cast was lost, or its host could not finish: terminate is idempotent).
+//     cast again (the first cast was lost, or its host could not finish: terminate is idempotent);
+//   - build requests older than the build timeout whose instance is in no cell (the conductor
+//     scheduling them died before writing it, or the cast was lost): put in ERROR in cell0 with
+//     the reason, as a build that found no host (Nova leaves these to the operator).
 // A finding is acted on only when two runs one interval apart both saw it, so nothing in flight
 // (a claim before its instance row, a delete between its steps) is "fixed" under its feet; every
 // fix is idempotent, so two conductors reconciling at once do no harm. Each fix is logged with
@@ -20,6 +23,7 @@ import type { PlacementClient } from '../clients.ts';
 import { TASK, VM } from '../objects.ts';
 import { findInstance, serviceIsUp, updateInstance } from '../store.ts';
 import { systemContext, type CellTransports } from '../rpc.ts';
+import type { RequestContext } from '../../common/rpc/transport.ts';
 import { castTerminate, localDelete } from '../service/delete.ts';
 import { auditDeployment, type Finding } from '../audit/invariants.ts';
 import { deleteOrphanAllocations, fixQueuedForDelete, healAllocations, mapInstances, racedBuildDeletes } from '../audit/repair.ts';
@@ -33,7 +37,8 @@ export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running = false;
 
-  constructor(private readonly d: ReconcilerDeps) {}
+  /** `buryStaleBuild`: the conductor's way to put a never-scheduled build in ERROR (true when it did). */
+  constructor(private readonly d: ReconcilerDeps, private readonly buryStaleBuild?: (ctx: RequestContext, uuid: string, message: string) => Promise<boolean>) {}
 
   start(): void {
     const every = this.d.config.get<number>('DEFAULT', 'reconcile_interval');
@@ -76,6 +81,11 @@ export class Reconciler {
       for (const f of confirmed.filter((x) => x.kind === 'stuck_instance')) {
         const done = await this.finishDelete(f.subject);
         if (done) log(f, done);
+      }
+      for (const f of this.buryStaleBuild ? confirmed.filter((x) => x.kind === 'stuck_build_request') : []) {
+        const ctx = systemContext({ requestId: `req-${randomUUID()}` });
+        const message = `Build of instance ${f.subject} was never scheduled within instance_build_timeout (${build / 1000} s): the conductor handling it died before writing the instance, or its request was lost.`;
+        if (await this.buryStaleBuild!(ctx, f.subject, message)) log(f, `put in ERROR in cell0 (${ctx.requestId})`);
       }
       return fixed;
     } finally {
