@@ -30,7 +30,7 @@ start() {
   for s in "${SERVICES[@]}"; do
     read -r name port ini log <<<"$s"
     /usr/bin/uwsgi_python3 --http-socket "127.0.0.1:$port" --processes "$PROCS" --ini "$ini" \
-      --pidfile "$RUN/$name.pid" --daemonize "$log/osref-uwsgi.log"
+      --pidfile "$RUN/$name.pid" --daemonize "$log/osref-uwsgi.log" 2>>"$log/osref-uwsgi.log"
   done
 }
 
