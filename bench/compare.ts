@@ -127,6 +127,19 @@ async function quiet(top: number[]): Promise<void> {
   }
 }
 
+/**
+ * fetch, tried once more when the server closed a kept-alive connection before answering
+ * (uwsgi's --http-socket closes after each response; undici may already have sent the next
+ * request on it: "other side closed" with nothing read). Only for requests that may be repeated.
+ */
+async function retrying(url: string, init: RequestInit): Promise<Response> {
+  try { return await fetch(url, init); } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause;
+    if (cause?.code !== 'UND_ERR_SOCKET') throw e;
+    return fetch(url, init);
+  }
+}
+
 // --- the clouds ----------------------------------------------------------------------------------
 
 interface Cloud {
@@ -141,7 +154,7 @@ async function connect(name: string, c: Credentials, pids: () => number[], resta
   const base = c.authUrl.replace(/\/+$/, '').replace(/\/v3$/, '') + '/v3';
   const body = JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.userDomain }, password: c.password } } }, scope: { project: { name: c.projectName, domain: { name: c.projectDomain } } } } });
   const issue = async (catalog = false) => {
-    const r = await fetch(`${base}/auth/tokens${catalog ? '' : '?nocatalog'}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const r = await retrying(`${base}/auth/tokens${catalog ? '' : '?nocatalog'}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     if (r.status !== 201) throw new Error(`${name}: token issue answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
     return { id: r.headers.get('x-subject-token')!, body: await r.json() as { token: { catalog?: { type: string; endpoints: { interface: string; region_id?: string; region?: string; url: string }[] }[] } } };
   };
@@ -186,7 +199,7 @@ function scenarios(seconds: number, imageMiB: number, imageFile: () => string): 
   });
   const get = (service: string, path: string, extra: Record<string, string> = {}) =>
     concurrent(`GET ${service} ${path}, concurrency 10`, service, async (cloud) => {
-      const res = await fetch(cloud.endpoints[service] + path, { headers: { 'x-auth-token': cloud.token, ...extra } });
+      const res = await retrying(cloud.endpoints[service] + path, { headers: { 'x-auth-token': cloud.token, ...extra } });
       await res.arrayBuffer();
       return res.status;
     });
@@ -202,7 +215,7 @@ function scenarios(seconds: number, imageMiB: number, imageFile: () => string): 
       },
     },
     concurrent('token validation (GET /v3/auth/tokens), concurrency 10', undefined, async (cloud) => {
-      const res = await fetch(`${cloud.endpoints.identity}/auth/tokens?nocatalog`, { headers: { 'x-auth-token': cloud.token, 'x-subject-token': cloud.token } });
+      const res = await retrying(`${cloud.endpoints.identity}/auth/tokens?nocatalog`, { headers: { 'x-auth-token': cloud.token, 'x-subject-token': cloud.token } });
       await res.arrayBuffer();
       return res.status;
     }),
