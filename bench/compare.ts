@@ -188,13 +188,26 @@ async function withCpu<T>(cloud: Cloud, fn: () => Promise<T>): Promise<{ value: 
 function scenarios(seconds: number, imageMiB: number, imageFile: () => string): Scenario[] {
   const cpuPerRequest = (label: string): Metric => ({ name: `${label}: servers' CPU per request`, unit: 'ms', higherIsBetter: false });
   const concurrent = (label: string, service: string | undefined, request: (cloud: Cloud) => Promise<number>): Scenario => ({
-    name: label, metrics: [{ name: label, unit: 'req/s', higherIsBetter: true }, cpuPerRequest(label)],
+    name: label,
+    metrics: [
+      { name: label, unit: 'req/s', higherIsBetter: true }, cpuPerRequest(label),
+      { name: `${label}: answers other than 200`, unit: 'count', higherIsBetter: false },
+    ],
     async run(cloud) {
-      if (service && !cloud.endpoints[service]) return [undefined, undefined];
-      const once = async () => { const status = await request(cloud); if (status !== 200) throw new Error(`${cloud.name} ${label}: ${status}`); };
+      if (service && !cloud.endpoints[service]) return [undefined, undefined, undefined];
+      // A cloud that answers some requests wrongly under load is counted, not stopped: the rate
+      // is of 200s only, and the wrong answers are a figure of their own (statuses logged).
+      const statuses = new Map<number, number>();
+      let ok = 0;
+      const once = async () => { const status = await request(cloud); if (status === 200) ok++; else statuses.set(status, (statuses.get(status) ?? 0) + 1); };
       await load(10, 1000, once); // warm-up: lazily loaded workers, connection pools, caches
-      const { value: r, cpuSeconds } = await withCpu(cloud, () => load(10, seconds * 1000, once));
-      return [round(r.perSecond, 0), cpuSeconds === undefined ? undefined : round((cpuSeconds * 1000) / r.ops, 2)];
+      statuses.clear();
+      ok = 0;
+      const t0 = performance.now();
+      const { cpuSeconds } = await withCpu(cloud, () => load(10, seconds * 1000, once));
+      const wrong = [...statuses.values()].reduce((a, b) => a + b, 0);
+      if (wrong) console.log(`${cloud.name} ${label}: ${wrong} answers other than 200: ${JSON.stringify(Object.fromEntries(statuses))}`);
+      return [round(ok / ((performance.now() - t0) / 1000), 0), cpuSeconds === undefined || !ok ? undefined : round((cpuSeconds * 1000) / (ok + wrong), 2), wrong];
     },
   });
   const get = (service: string, path: string, extra: Record<string, string> = {}) =>
