@@ -24,8 +24,12 @@ pids() { cat "$RUN"/*.pid 2>/dev/null || true; }
 start() {
   mkdir -p "$RUN"
   for p in keystone glance placement nova; do mkdir -p /var/run/$p /var/lock/$p; chown $p:$p /var/run/$p /var/lock/$p; done
-  [ -s "$RUN/memcached.pid" ] && kill -0 "$(cat "$RUN/memcached.pid")" 2>/dev/null ||
-    memcached -d -u memcache -l 127.0.0.1 -p 11311 -U 0 -m 64 -P "$RUN/memcached.pid"
+  # Not `memcached -d -P`: it writes its pid file after dropping to the memcache user, which
+  # cannot write to $RUN, and `stop` would then not find it.
+  if ! { [ -s "$RUN/memcached.pid" ] && kill -0 "$(cat "$RUN/memcached.pid")" 2>/dev/null; }; then
+    setsid memcached -u memcache -l 127.0.0.1 -p 11311 -U 0 -m 64 </dev/null >/dev/null 2>&1 &
+    echo $! > "$RUN/memcached.pid"
+  fi
   cd /tmp
   for s in "${SERVICES[@]}"; do
     read -r name port ini log <<<"$s"
@@ -35,11 +39,15 @@ start() {
 }
 
 stop() {
-  # uwsgi masters run with die-on-term: SIGTERM stops each master and its workers.
+  # uwsgi masters run with die-on-term: SIGTERM stops each master and its workers (within 30 s).
   for f in "$RUN"/*.pid; do
     [ -e "$f" ] || continue
-    pid=$(cat "$f"); kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    pid=$(cat "$f"); kids=$(ps -o pid= --ppid "$pid" || true)
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # A master whose workers are still loading the app ignores SIGTERM: then the master and its
+    # workers (these PIDs only) are killed.
+    kill -9 "$pid" $kids 2>/dev/null || true
     rm -f "$f"
   done
 }
