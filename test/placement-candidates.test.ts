@@ -292,6 +292,14 @@ test('summary traits follow every change of the set, made by this process or ano
     };
     const cn = await rp('tc-cn', { inventory: { CUSTOM_TRAIT_CACHE: 4 }, traits: ['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_RAW'] });
     assert.deepEqual(await traitsOf(cn), ['COMPUTE_IMAGE_TYPE_RAW', 'COMPUTE_NODE']);
+    // The summaries are rendered as text (pre-rendered trait lists): the same bytes as
+    // JSON.stringify of the parsed answer, in every version's shape.
+    for (const version of ['1.10', '1.12', '1.17', '1.27', '1.29', '1.34', '1.36', 'latest']) {
+      const r = await client.get('/allocation_candidates?resources=CUSTOM_TRAIT_CACHE:1', version);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.text, JSON.stringify(r.body), `canonical JSON at ${version}`);
+      assert.equal(r.body.provider_summaries[cn] !== undefined, true);
+    }
     assert.deepEqual(await traitsOf(cn), ['COMPUTE_IMAGE_TYPE_RAW', 'COMPUTE_NODE'], 'the same answer from the cache');
 
     await setTraits(peer, cn, ['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_QCOW2', 'HW_CPU_X86_AVX2']);

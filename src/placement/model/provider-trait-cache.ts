@@ -16,6 +16,8 @@ export class ProviderTraitCache {
   private entries = new Map<number, Entry>();
   /** The sets themselves, shared: most providers of a deployment carry the same few. */
   private sets = new Map<string, readonly string[]>();
+  /** The JSON of each shared set, rendered once: a dozen names per provider in every response. */
+  private rendered = new WeakMap<readonly string[], string>();
 
   /** Bounded memory: beyond `max` providers the cache starts over (it is only a shortcut). */
   constructor(private readonly max = 200_000) {}
@@ -35,5 +37,15 @@ export class ProviderTraitCache {
     if (!shared) { shared = Object.freeze(traits); this.sets.set(key, shared); }
     this.entries.set(id, { uuid, generation, traits: shared });
     return shared;
+  }
+
+  /** JSON.stringify(traits), from a cache for the sets this cache hands out. */
+  json(traits: readonly string[]): string {
+    let text = this.rendered.get(traits);
+    if (text === undefined) {
+      text = JSON.stringify(traits);
+      if (Object.isFrozen(traits)) this.rendered.set(traits, text);
+    }
+    return text;
   }
 }
