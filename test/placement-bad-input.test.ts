@@ -45,6 +45,20 @@ const cases: Step[] = [
   { name: 'in_tree not a uuid', url: '/resource_providers?in_tree=nope', status: 400, code: U },
   { name: 'member_of not a uuid', url: '/allocation_candidates?resources=VCPU:1&member_of=nope', status: 400, code: U },
   { name: 'provider path not a uuid is a 404', url: '/resource_providers/nope', status: 404, code: U },
+  // An unknown provider is a 404 before anything wrong with the body (the writes read it only
+  // inside their transaction; a body refused earlier checks it then).
+  ...([
+    ['traits not a list', 'traits', { traits: 'COMPUTE_NODE', resource_provider_generation: 0 }],
+    ['unknown trait', 'traits', { traits: ['CUSTOM_NOBODY_MADE_THIS'], resource_provider_generation: 0 }],
+    ['no generation', 'traits', { traits: [] }],
+    ['inventories not an object', 'inventories', inv([], 0)],
+    ['unknown class', 'inventories', inv({ CUSTOM_UNKNOWN: { total: 1 } }, 0)],
+    ['zero total', 'inventories', inv({ VCPU: { total: 0 } }, 0)],
+  ] as const).map(([what, sub, body]): Step => (
+    { name: `${what} for an unknown provider (${sub})`, method: 'PUT', url: `/resource_providers/${C}/${sub}`, body, status: 404, code: U })),
+  { name: 'unknown trait for a known provider', method: 'PUT', url: '/resource_providers/{rp}/traits', body: { traits: ['CUSTOM_NOBODY_MADE_THIS'], resource_provider_generation: 1 }, status: 400, code: U },
+  { name: 'stale generation for the traits of a known provider', method: 'PUT', url: '/resource_providers/{rp}/traits', body: { traits: ['COMPUTE_NODE'], resource_provider_generation: 0 }, status: 409, code: 'placement.concurrent_update' },
+  { name: 'stale generation for the inventory of a known provider', method: 'PUT', url: '/resource_providers/{rp}/inventories', body: inv({ VCPU: { total: 4 } }, 0), status: 409, code: 'placement.concurrent_update' },
   // Negative or zero totals and other inventory limits
   { name: 'zero total', method: 'PUT', url: '/resource_providers/{rp}/inventories', body: inv({ VCPU: { total: 0 } }), status: 400, code: U },
   { name: 'negative total', method: 'PUT', url: '/resource_providers/{rp}/inventories', body: inv({ VCPU: { total: -4 } }), status: 400, code: U },

@@ -273,3 +273,60 @@ test('bad candidate queries', async () => {
   const noResources = await client.get('/allocation_candidates?limit=1', '1.24');
   assert.equal(noResources.status, 400);
 });
+
+// The summaries' traits come from a per-(provider, generation) cache (model/provider-trait-cache.ts).
+// A second placement process on the same database changes them behind the first one's back.
+test('summary traits follow every change of the set, made by this process or another on the same database', async () => {
+  const peerSvc = await startTestService(placementService, { shareDatabasesOf: svc });
+  try {
+    const peer = new PlacementClient(peerSvc.url);
+    assert.equal((await client.put('/resource_classes/CUSTOM_TRAIT_CACHE')).status, 201);
+    const traitsOf = async (uuid: string) => {
+      const b = await candidates('resources=CUSTOM_TRAIT_CACHE:1&required=!COMPUTE_STATUS_DISABLED&limit=1000', '1.36');
+      return b.provider_summaries[uuid]?.traits;
+    };
+    const setTraits = async (via: PlacementClient, uuid: string, traits: string[]) => {
+      const gen = (await via.get(`/resource_providers/${uuid}`)).body.generation;
+      const r = await via.put(`/resource_providers/${uuid}/traits`, { traits, resource_provider_generation: gen });
+      assert.equal(r.status, 200, r.text);
+    };
+    const cn = await rp('tc-cn', { inventory: { CUSTOM_TRAIT_CACHE: 4 }, traits: ['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_RAW'] });
+    assert.deepEqual(await traitsOf(cn), ['COMPUTE_IMAGE_TYPE_RAW', 'COMPUTE_NODE']);
+    // The summaries are rendered as text (pre-rendered trait lists): the same bytes as
+    // JSON.stringify of the parsed answer, in every version's shape.
+    for (const version of ['1.10', '1.12', '1.17', '1.27', '1.29', '1.34', '1.36', 'latest']) {
+      const r = await client.get('/allocation_candidates?resources=CUSTOM_TRAIT_CACHE:1', version);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.text, JSON.stringify(r.body), `canonical JSON at ${version}`);
+      assert.equal(r.body.provider_summaries[cn] !== undefined, true);
+    }
+    assert.deepEqual(await traitsOf(cn), ['COMPUTE_IMAGE_TYPE_RAW', 'COMPUTE_NODE'], 'the same answer from the cache');
+
+    await setTraits(peer, cn, ['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_QCOW2', 'HW_CPU_X86_AVX2']);
+    assert.deepEqual(await traitsOf(cn), ['COMPUTE_IMAGE_TYPE_QCOW2', 'COMPUTE_NODE', 'HW_CPU_X86_AVX2'], 'changed by the other process');
+    assert.equal((await client.delete(`/resource_providers/${cn}/traits`)).status, 204);
+    assert.deepEqual(await traitsOf(cn), [], 'all removed by this process');
+
+    // An allocation bumps the generation without changing the traits.
+    await setTraits(client, cn, ['COMPUTE_NODE']);
+    assert.deepEqual(await traitsOf(cn), ['COMPUTE_NODE']);
+    const consumer = 'dddddddd-0000-4000-8000-00000000000d';
+    const a = await peer.put(`/allocations/${consumer}`, { allocations: { [cn]: { resources: { CUSTOM_TRAIT_CACHE: 1 } } }, project_id: 'p', user_id: 'u', consumer_generation: null }, '1.36');
+    assert.equal(a.status, 204, a.text);
+    assert.deepEqual(await traitsOf(cn), ['COMPUTE_NODE']);
+    assert.equal((await peer.delete(`/allocations/${consumer}`)).status, 204);
+
+    // Deleted and created again under the same uuid, back at the same generation with other
+    // traits: the cache must not take it for the provider it knew.
+    const again = await rp('tc-again', { inventory: { CUSTOM_TRAIT_CACHE: 4 }, traits: ['COMPUTE_NODE', 'COMPUTE_DEVICE_TAGGING'] });
+    const gen = (await client.get(`/resource_providers/${again}`)).body.generation;
+    assert.deepEqual(await traitsOf(again), ['COMPUTE_DEVICE_TAGGING', 'COMPUTE_NODE']);
+    assert.equal((await peer.delete(`/resource_providers/${again}`)).status, 204);
+    assert.equal(await traitsOf(again), undefined);
+    await peer.provider('tc-again', { uuid: again, inventory: { CUSTOM_TRAIT_CACHE: 4 }, traits: ['COMPUTE_NODE', 'COMPUTE_RESCUE_BFV'] });
+    assert.equal((await client.get(`/resource_providers/${again}`)).body.generation, gen, 'the same generation as before the delete');
+    assert.deepEqual(await traitsOf(again), ['COMPUTE_NODE', 'COMPUTE_RESCUE_BFV']);
+  } finally {
+    await peerSvc.close();
+  }
+});

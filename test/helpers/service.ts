@@ -49,11 +49,16 @@ export interface TestService {
 
 /**
  * Runs `def` alone. `configText` is extra INI; database options named by def.databases get a
- * fresh database each. `endpoints` answers ctx.endpointFor().
+ * fresh database each, or the databases of `shareDatabasesOf` (a second process of the same
+ * service on the same data; its close() leaves them to their owner). `endpoints` answers
+ * ctx.endpointFor().
  */
-export async function startTestService(def: ServiceDefinition, opts: { configText?: string; endpoints?: Record<string, string>; validator?: TokenValidator } = {}): Promise<TestService> {
+export async function startTestService(def: ServiceDefinition, opts: { configText?: string; endpoints?: Record<string, string>; validator?: TokenValidator; shareDatabasesOf?: TestService } = {}): Promise<TestService> {
   const dir = tempDir();
-  const dbs = await Promise.all(def.databases.map(() => createTestDatabase()));
+  const shared = opts.shareDatabasesOf;
+  const dbs = shared
+    ? def.databases.map((d) => ({ url: shared.config.get<string>(d.option[0], d.option[1]), drop: async () => {} }))
+    : await Promise.all(def.databases.map(() => createTestDatabase()));
   const { url: transportUrl, exchange } = testTransportUrl();
   const lines = [`[DEFAULT]`, `state_path = ${dir.path}`, `transport_url = ${transportUrl}`, `control_exchange = ${exchange}`];
   let cfg = buildConfig(lines.join('\n') + '\n' + (opts.configText ?? ''), {});

@@ -4,7 +4,7 @@
 // from 1.27, tree uuids from 1.29).
 import type { Version } from '../../common/http/microversion.ts';
 import { MV } from '../microversions.ts';
-import { type Ctx, type Handler, type Query } from './router.ts';
+import { RawJson, type Ctx, type Handler, type Query } from './router.ts';
 import { parseInTree, parseMemberOf, parseRequired, parseResources, parseRootRequired } from './query.ts';
 import { getCandidates, type CandidatesResult, type RequestGroup, type RequestWide } from '../model/candidates.ts';
 import { badRequest, CODES } from '../errors.ts';
@@ -156,20 +156,23 @@ function shape(r: CandidatesResult, v: Version, c: Ctx) {
       return { allocations: [...byRp].map(([id, resources]) => ({ resource_provider: { uuid: uuid(id) }, resources })) };
     });
   }
+  // The summaries are written as JSON text here, byte for byte what JSON.stringify would make
+  // of { resources, traits, parent_provider_uuid, root_provider_uuid }: the trait lists (a
+  // dozen names per compute node, 300 KB at 1,000 hosts) come pre-rendered per shared set.
   const allClasses = v.atLeast(MV.allResourcesInSummaries);
-  const summaries: Record<string, unknown> = {};
+  const withTraits = v.atLeast(MV.candidatesRequired);
+  const nested = v.atLeast(MV.nestedCandidates);
+  const traitCache = c.api.store.providerTraits;
+  const summaries: string[] = [];
   for (const s of r.summaries) {
     const resources: Record<string, { capacity: number; used: number }> = {};
     for (const res of s.resources) {
       if (allClasses || r.requestedRcIds.has(res.rcId)) resources[rcName(res.rcId)] = { capacity: res.capacity, used: res.used };
     }
-    const out: Record<string, unknown> = { resources };
-    if (v.atLeast(MV.candidatesRequired)) out.traits = s.traits;
-    if (v.atLeast(MV.nestedCandidates)) {
-      out.parent_provider_uuid = s.parentId === null ? null : uuid(s.parentId);
-      out.root_provider_uuid = uuid(s.rootId);
-    }
-    summaries[s.uuid] = out;
+    let text = `${JSON.stringify(s.uuid)}:{"resources":${JSON.stringify(resources)}`;
+    if (withTraits) text += `,"traits":${traitCache.json(s.traits)}`;
+    if (nested) text += `,"parent_provider_uuid":${JSON.stringify(s.parentId === null ? null : uuid(s.parentId))},"root_provider_uuid":${JSON.stringify(uuid(s.rootId))}`;
+    summaries.push(`${text}}`);
   }
-  return { allocation_requests: requests, provider_summaries: summaries };
+  return new RawJson(`{"allocation_requests":${JSON.stringify(requests)},"provider_summaries":{${summaries.join(',')}}}`);
 }

@@ -2,7 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { MV } from '../microversions.ts';
 import { keyed, validate, type Handler } from './router.ts';
-import { getProvider, modified } from '../model/providers.ts';
+import { forExistingProvider, getProvider, modified } from '../model/providers.ts';
 import {
   INVENTORY_DEFAULTS, MAX_INT, createInventory, deleteInventory, listInventories, setInventories, updateInventory, validateInventory,
   type Inventory, type InventoryFields,
@@ -64,14 +64,15 @@ export const show: Handler = async (c) => {
 
 export const replaceAll: Handler = async (c) => {
   const store = c.api.store;
-  await getProvider(store.db, c.params.uuid);
-  const data = validate(putAll, c.body);
-  const invs: Record<string, InventoryFields> = {};
-  for (const [rc, r] of Object.entries(data.inventories)) {
-    invs[rc] = withDefaults(r);
-    validateInventory(c.params.uuid, rc, invs[rc], c.version.atLeast(MV.reservedEqualsTotal));
-  }
-  const out = await setInventories(store, c.params.uuid, data.resource_provider_generation, invs);
+  const out = await forExistingProvider(store.db, c.params.uuid, () => {
+    const data = validate(putAll, c.body);
+    const invs: Record<string, InventoryFields> = {};
+    for (const [rc, r] of Object.entries(data.inventories)) {
+      invs[rc] = withDefaults(r);
+      validateInventory(c.params.uuid, rc, invs[rc], c.version.atLeast(MV.reservedEqualsTotal));
+    }
+    return setInventories(store, c.params.uuid, data.resource_provider_generation, invs);
+  });
   return {
     status: 200,
     body: { resource_provider_generation: out.provider.generation, inventories: Object.fromEntries(out.inventories.map((i) => [i.resource_class, serialize(i)])) },

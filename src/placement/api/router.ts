@@ -59,8 +59,14 @@ export interface Ctx {
   location(path: string): string;
 }
 
+/** A body already serialised (allocation candidates reuse the JSON of each trait set). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 export interface Reply {
   status: number;
+  /** Serialised with JSON.stringify, or sent as is when RawJson. */
   body?: unknown;
   headers?: Record<string, string>;
   /** ISO time; sent as Last-Modified (with Cache-Control: no-cache) from 1.15. */
@@ -160,7 +166,7 @@ export async function registerRoutes(scope: FastifyInstance, table: RouteDef[], 
           reply.header('cache-control', 'no-cache');
         }
         if (out.body === undefined) return reply.send();
-        return reply.type('application/json').send(JSON.stringify(out.body));
+        return reply.type('application/json').send(out.body instanceof RawJson ? out.body.text : JSON.stringify(out.body));
       },
     });
 

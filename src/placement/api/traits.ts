@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { allowQuery, validate, type Handler } from './router.ts';
 import { deleteTrait, ensureTrait, findTrait, listTraits, providerTraits, setProviderTraits, type TraitFilter } from '../model/traits.ts';
-import { getProvider, modified } from '../model/providers.ts';
+import { forExistingProvider, getProvider, modified } from '../model/providers.ts';
 import { badRequest, notFound } from '../errors.ts';
 
 const CUSTOM_TRAIT = /^CUSTOM_[A-Z0-9_]+$/;
@@ -61,9 +61,10 @@ export const listForProvider: Handler = async (c) => {
 
 export const setForProvider: Handler = async (c) => {
   const store = c.api.store;
-  await getProvider(store.db, c.params.uuid);
-  const data = validate(setSchema, c.body);
-  const out = await setProviderTraits(store, c.params.uuid, data.resource_provider_generation, data.traits);
+  const out = await forExistingProvider(store.db, c.params.uuid, () => {
+    const data = validate(setSchema, c.body);
+    return setProviderTraits(store, c.params.uuid, data.resource_provider_generation, data.traits);
+  });
   return { status: 200, body: { traits: out.traits, resource_provider_generation: out.provider.generation }, lastModified: new Date().toISOString() };
 };
 

@@ -59,8 +59,8 @@ export interface AllocationRequest {
 
 export interface SummaryResource { rcId: number; capacity: number; used: number; maxUnit: number }
 export interface ProviderSummary {
-  id: number; uuid: string; rootId: number; parentId: number | null;
-  resources: SummaryResource[]; traits: string[];
+  id: number; uuid: string; generation: number; rootId: number; parentId: number | null;
+  resources: SummaryResource[]; traits: readonly string[];
 }
 
 export interface CandidatesResult {
@@ -91,13 +91,16 @@ type Rp = { id: number; root: number };
  * Providers seen in candidate queries: tree position and the inventory rows those queries
  * already read (requested classes), so summaries need not read them again.
  */
-type Known = Map<number, { uuid: string; parentId: number | null; rootId: number; inv: Map<number, SummaryResource> }>;
+type Known = Map<number, { uuid: string; generation: number; parentId: number | null; rootId: number; inv: Map<number, SummaryResource> }>;
+type ProviderRow = { id: number; uuid: string; generation: number; root_provider_id: number | null; parent_provider_id: number | null };
+/** The provider columns every query naming providers selects (the generation keys the trait cache). */
+const RP_COLS = ['id', 'uuid', 'generation', 'parent_provider_id', 'root_provider_id'] as const;
 
-function remember(known: Known, row: { id: number; uuid: string; root_provider_id: number | null; parent_provider_id: number | null }): { inv: Map<number, SummaryResource> } {
+function remember(known: Known, row: ProviderRow): { inv: Map<number, SummaryResource> } {
   const id = Number(row.id);
   let k = known.get(id);
   if (!k) {
-    k = { uuid: row.uuid, rootId: Number(row.root_provider_id), parentId: row.parent_provider_id === null ? null : Number(row.parent_provider_id), inv: new Map() };
+    k = { uuid: row.uuid, generation: Number(row.generation), rootId: Number(row.root_provider_id), parentId: row.parent_provider_id === null ? null : Number(row.parent_provider_id), inv: new Map() };
     known.set(id, k);
   }
   return k;
@@ -245,8 +248,8 @@ export async function getCandidates(store: PlacementStore, groups: RequestGroup[
  * filters.
  */
 async function singleProviderGroup(store: PlacementStore, c: GroupCtx, sharing: Set<number>, anchors: Set<number> | undefined, known: Known): Promise<Map<number, AllocationRequest[]>> {
-  let q = store.db.selectFrom('resource_providers as rp').select(['rp.id', 'rp.root_provider_id', 'rp.uuid', 'rp.parent_provider_id']) as
-    SelectQueryBuilder<any, any, { id: number; root_provider_id: number; uuid: string; parent_provider_id: number | null }>;
+  let q = store.db.selectFrom('resource_providers as rp').select(RP_COLS.map((c) => `rp.${c}` as const)) as
+    SelectQueryBuilder<any, any, ProviderRow & { root_provider_id: number }>;
   c.amounts.forEach(([rcId, amount], n) => {
     const a = `i${n}`;
     q = q.innerJoin(`inventories as ${a}`, (j: any) => j.onRef(`${a}.resource_provider_id`, '=', 'rp.id')
@@ -379,7 +382,7 @@ async function spreadGroup(store: PlacementStore, c: GroupCtx, sharing: Set<numb
   let byTree: Map<number, Map<number, number[]>> | undefined;
   for (const [rcId, amount] of c.amounts) {
     let q = db.selectFrom('inventories as i').innerJoin('resource_providers as rp', 'rp.id', 'i.resource_provider_id')
-      .select(['rp.id', 'rp.root_provider_id', 'rp.uuid', 'rp.parent_provider_id']).select(invColumns('i', 0) as any)
+      .select(RP_COLS.map((c) => `rp.${c}` as const)).select(invColumns('i', 0) as any)
       .where('i.resource_class_id', '=', rcId).where(capacityOk(amount, 'i'));
     if (c.treeRoot !== undefined) q = q.where('rp.root_provider_id', '=', c.treeRoot);
     const rows = (await q.orderBy('rp.id').execute()).map((r) => {
@@ -576,22 +579,22 @@ async function loadTrees(store: PlacementStore, rpIds: number[], cache: Map<numb
   const lookup = unknown.filter((id) => !known.has(id));
   for (const id of unknown) if (known.has(id)) roots.add(known.get(id)!.rootId);
   for (const part of chunks(lookup, 1000)) {
-    const rows = await db.selectFrom('resource_providers').select(['id', 'uuid', 'parent_provider_id', 'root_provider_id']).where('id', 'in', part).execute();
+    const rows = await db.selectFrom('resource_providers').select([...RP_COLS]).where('id', 'in', part).execute();
     for (const r of rows) roots.add(remember(known, r) && Number(r.root_provider_id));
   }
   const newRoots = [...roots].filter((r) => !loadedRoots.has(r));
   const members: number[] = [];
-  const add = (id: number, uuid: string, rootId: number, parentId: number | null) => {
-    cache.set(id, { id, uuid, rootId, parentId, resources: [], traits: [] });
+  const add = (id: number, uuid: string, generation: number, rootId: number, parentId: number | null) => {
+    cache.set(id, { id, uuid, generation, rootId, parentId, resources: [], traits: [] });
     members.push(id);
   };
   if (!hasTrees && newRoots.every((r) => known.has(r))) {
-    for (const r of newRoots) { const k = known.get(r)!; add(r, k.uuid, r, null); }
+    for (const r of newRoots) { const k = known.get(r)!; add(r, k.uuid, k.generation, r, null); }
   } else {
     for (const part of chunks(newRoots, 1000)) {
-      const rows = await db.selectFrom('resource_providers').select(['id', 'uuid', 'parent_provider_id', 'root_provider_id'])
+      const rows = await db.selectFrom('resource_providers').select([...RP_COLS])
         .where('root_provider_id', 'in', part).orderBy('id').execute();
-      for (const r of rows) add(Number(r.id), r.uuid, Number(r.root_provider_id), r.parent_provider_id === null ? null : Number(r.parent_provider_id));
+      for (const r of rows) add(Number(r.id), r.uuid, Number(r.generation), Number(r.root_provider_id), r.parent_provider_id === null ? null : Number(r.parent_provider_id));
     }
   }
   for (const r of newRoots) loadedRoots.add(r);
@@ -614,24 +617,35 @@ async function loadTrees(store: PlacementStore, rpIds: number[], cache: Map<numb
     const k = known.get(m);
     if (k && !unseen.includes(m)) for (const r of k.inv.values()) cache.get(m)!.resources.push(r);
   }
-  for (const part of idSlices(members)) {
+  // Traits: from the per-(provider, generation) cache (model/provider-trait-cache.ts), read only
+  // for providers whose generation moved since (or never seen), as ids named through the store's
+  // trait-name cache.
+  const stale: number[] = [];
+  for (const m of members) {
+    const sum = cache.get(m)!;
+    const t = store.providerTraits.get(m, sum.uuid, sum.generation);
+    if (t) sum.traits = t; else stale.push(m);
+  }
+  const readTraits = async (part: IdSlice) => {
+    const rows = await inIds(db.selectFrom('resource_provider_traits').select(['resource_provider_id', 'trait_id']), 'resource_provider_id', part).execute();
+    await store.traits.names(rows.map((t) => Number(t.trait_id)));
+    const names = new Map<number, string[]>(part.ids.map((id) => [id, []]));
+    for (const t of rows) names.get(Number(t.resource_provider_id))?.push(store.traits.nameSync(Number(t.trait_id)));
+    for (const [id, list] of names) {
+      const sum = cache.get(id)!;
+      sum.traits = store.providerTraits.set(id, sum.uuid, sum.generation, list);
+    }
+  };
+  const readOtherInventory = async (part: IdSlice) => {
     let q = inIds(db.selectFrom('inventories').select([...invCols]), 'resource_provider_id', part);
     if (req.length) q = q.where('resource_class_id', 'not in', req);
-    const [invs, traits] = await Promise.all([
-      q.execute(),
-      // Ids only, named through the store's trait cache: every compute node carries a dozen
-      // capability traits, and a join with the names plus a sort of 12,000 rows per request at
-      // 1,000 hosts was most of the cost of the summaries.
-      inIds(db.selectFrom('resource_provider_traits').select(['resource_provider_id', 'trait_id']), 'resource_provider_id', part).execute(),
-    ]);
-    addInv(invs, part.set);
-    await store.traits.names(traits.map((t) => Number(t.trait_id)));
-    for (const t of traits) {
-      const sum = cache.get(Number(t.resource_provider_id));
-      if (sum && part.set.has(sum.id)) sum.traits.push(store.traits.nameSync(Number(t.trait_id)));
-    }
-  }
-  for (const m of members) { const t = cache.get(m)!.traits; if (t.length > 1) t.sort(); }
+    addInv(await q.execute(), part.set);
+  };
+  // Side by side: separate pool connections on MariaDB/PostgreSQL.
+  await Promise.all([
+    (async () => { for (const part of idSlices(members)) await readOtherInventory(part); })(),
+    (async () => { for (const part of idSlices(stale)) await readTraits(part); })(),
+  ]);
   if (req.length) {
     for (const part of idSlices(unseen)) {
       addInv(await inIds(db.selectFrom('inventories').select([...invCols]), 'resource_provider_id', part).where('resource_class_id', 'in', req).execute(), part.set);

@@ -2,6 +2,8 @@
 // allocation (min_unit, max_unit, step_size) and the overcommit factor. Capacity is
 // (total - reserved) * allocation_ratio. Every change bumps the provider generation, guarded by
 // the generation the caller saw.
+import type { Insertable } from 'kysely';
+import type { InventoryRow } from '../db/schema.ts';
 import { PlacementStore, now, isUniqueViolation, type Tx } from './store.ts';
 import { bumpGeneration, getProvider, type Provider } from './providers.ts';
 import { badRequest, conflict, notFound, CODES } from '../errors.ts';
@@ -126,6 +128,7 @@ export async function applyInventories(store: PlacementStore, trx: Tx, p: Provid
     }
   }
   const have = new Map(existing.map((r) => [Number(r.resource_class_id), r]));
+  const added: Insertable<InventoryRow>[] = [];
   for (const [rc, inv] of Object.entries(inventories)) {
     const rcId = ids.get(rc)!;
     const cur = have.get(rcId);
@@ -135,11 +138,11 @@ export async function applyInventories(store: PlacementStore, trx: Tx, p: Provid
       }
       await trx.updateTable('inventories').set({ ...inv, updated_at: ts }).where('id', '=', Number(cur.id)).execute();
     } else {
-      await trx.insertInto('inventories').values({
-        resource_provider_id: p.id, resource_class_id: rcId, ...inv, used: 0, created_at: ts, updated_at: null,
-      }).execute();
+      added.push({ resource_provider_id: p.id, resource_class_id: rcId, ...inv, used: 0, created_at: ts, updated_at: null });
     }
   }
+  // One statement for the new classes (a new compute node: VCPU, MEMORY_MB and DISK_GB at once).
+  if (added.length) await trx.insertInto('inventories').values(added).execute();
 }
 
 /** POST .../inventories: adds one class the provider does not have yet. */

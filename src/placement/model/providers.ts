@@ -5,6 +5,7 @@ import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kyse
 import type { PlacementDB } from '../db/schema.ts';
 import { PlacementStore, now, isUniqueViolation, type Tx } from './store.ts';
 import { badRequest, conflict, notFound, CODES } from '../errors.ts';
+import { BadRequest } from '../../common/errors.ts';
 
 export interface Provider {
   id: number;
@@ -61,10 +62,35 @@ export async function findProvider(db: Tx, uuid: string): Promise<Provider | und
   return r ? toProvider(r) : undefined;
 }
 
+const providerNotFound = (uuid: string) => notFound(`No resource provider with uuid ${uuid} found`);
+
 export async function getProvider(db: Tx, uuid: string): Promise<Provider> {
   const p = await findProvider(db, uuid);
-  if (!p) throw notFound(`No resource provider with uuid ${uuid} found`);
+  if (!p) throw providerNotFound(uuid);
   return p;
+}
+
+/** A provider and the ids of its traits, in one statement (the first read of a traits write). */
+export async function getProviderWithTraitIds(db: Tx, uuid: string): Promise<{ provider: Provider; traitIds: number[] }> {
+  const rows = await providerQuery(db).leftJoin('resource_provider_traits as rpt', 'rpt.resource_provider_id', 'rp.id')
+    .select('rpt.trait_id').where('rp.uuid', '=', uuid).execute();
+  if (!rows.length) throw providerNotFound(uuid);
+  return { provider: toProvider(rows[0]), traitIds: rows.filter((r) => r.trait_id !== null).map((r) => Number(r.trait_id)) };
+}
+
+/**
+ * Runs a write addressed to provider `uuid` whose transaction reads the provider first (404).
+ * A request that fails earlier, on its body (400), answers 404 all the same when the provider
+ * does not exist, as it did when handlers read the provider before validating: only a good
+ * body now saves that read.
+ */
+export async function forExistingProvider<T>(db: Tx, uuid: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof BadRequest) await getProvider(db, uuid);
+    throw e;
+  }
 }
 
 /** Capacity predicate for `amount` of one class on inventory alias `i` (amount is a validated integer). */
@@ -150,12 +176,14 @@ export async function createProvider(store: PlacementStore, input: { uuid: strin
   if (parentUuid !== null && parentUuid === uuid) {
     throw fail('parent provider UUID cannot be same as UUID. Please set parent provider UUID to None if there is no parent.');
   }
+  let created: Provider | undefined;
   try {
     await store.tx(async (trx) => {
       let rootId: number | null = null;
       let parentId: number | null = null;
+      let parent: Provider | undefined;
       if (parentUuid !== null) {
-        const parent = await findProvider(trx, parentUuid);
+        parent = await findProvider(trx, parentUuid);
         if (!parent) throw fail('parent provider UUID does not exist.');
         parentId = parent.id;
         rootId = parent.root_provider_id;
@@ -165,6 +193,11 @@ export async function createProvider(store: PlacementStore, input: { uuid: strin
         uuid, name, generation: 0, parent_provider_id: parentId, root_provider_id: rootId, created_at: ts, updated_at: null,
       });
       if (rootId === null) await trx.updateTable('resource_providers').set({ root_provider_id: id }).where('id', '=', id).execute();
+      // What was just written, as getProvider would read it back (timestamps are stored as text).
+      created = {
+        id, uuid, name, generation: 0, parent_provider_id: parentId, root_provider_id: rootId ?? id,
+        parent_provider_uuid: parent?.uuid ?? null, root_provider_uuid: parent?.root_provider_uuid ?? uuid, created_at: ts, updated_at: null,
+      };
     });
   } catch (e) {
     if (!isUniqueViolation(e)) throw e;
@@ -172,7 +205,7 @@ export async function createProvider(store: PlacementStore, input: { uuid: strin
     const dup = byName ? `name: ${name}` : `uuid: ${uuid}`;
     throw conflict(`Conflicting resource provider ${dup} already exists.`, CODES.DUPLICATE_NAME);
   }
-  return getProvider(store.db, uuid);
+  return created!;
 }
 
 /** Ids of the provider and every provider below it. */

@@ -7,6 +7,7 @@ import type { PlacementDB, DialectKind } from '../db/schema.ts';
 import { STANDARD_RESOURCE_CLASSES } from '../standard/resource-classes.ts';
 import { STANDARD_TRAITS } from '../standard/traits.ts';
 import type { Logger } from '../../common/logging.ts';
+import { ProviderTraitCache } from './provider-trait-cache.ts';
 
 export type Db = Kysely<PlacementDB>;
 export type Tx = Transaction<PlacementDB> | Kysely<PlacementDB>;
@@ -71,6 +72,8 @@ export class PlacementStore {
   readonly dialect: DialectKind;
   readonly rc: NameCache;
   readonly traits: NameCache;
+  /** Provider trait sets by (id, uuid, generation), for allocation candidates' summaries. */
+  readonly providerTraits = new ProviderTraitCache();
 
   constructor(readonly database: Database<PlacementDB>, readonly logger?: Logger) {
     this.db = database.db;

@@ -2,7 +2,7 @@
 // traits on each provider (guarded by the provider generation).
 import { sql } from 'kysely';
 import { PlacementStore, now, isUniqueViolation } from './store.ts';
-import { bumpGeneration, getProvider, type Provider } from './providers.ts';
+import { bumpGeneration, getProviderWithTraitIds, type Provider } from './providers.ts';
 import { badRequest, conflict, notFound, CODES } from '../errors.ts';
 
 export interface TraitFilter { names?: string[]; prefix?: string; associated?: boolean }
@@ -64,13 +64,12 @@ export async function setProviderTraits(store: PlacementStore, uuid: string, gen
   const ids = await store.traits.ids(names);
   const missing = [...new Set(names)].filter((n) => !ids.has(n));
   return store.tx(async (trx) => {
-    const p = await getProvider(trx, uuid);
+    const { provider: p, traitIds } = await getProviderWithTraitIds(trx, uuid);
     if (generation !== undefined && generation !== p.generation) {
       throw conflict(`Resource provider's generation already changed. Please update the generation and try again.`, CODES.CONCURRENT_UPDATE);
     }
     if (missing.length) throw badRequest(`No such trait(s): ${missing.join(', ')}.`);
-    const current = new Set((await trx.selectFrom('resource_provider_traits').select('trait_id').where('resource_provider_id', '=', p.id).execute())
-      .map((r) => Number(r.trait_id)));
+    const current = new Set(traitIds);
     const want = new Set(ids.values());
     const add = [...want].filter((x) => !current.has(x));
     const del = [...current].filter((x) => !want.has(x));
