@@ -82,6 +82,7 @@ export class ImageService {
     const stagingUri = config.get<string | undefined>('DEFAULT', 'node_staging_uri');
     const stagingDir = stagingUri ? fileUriPath(stagingUri) : join(statePath, 'images', 'staging');
     this.staging = new FilesystemStore('os_glance_staging_store', stagingDir);
+    this.staging.warmAfterWrite = false; // staged data is read once, by its import
     const reads = config.get<DownloadDirectIo>('glance_store', 'download_direct_io');
     for (const s of this.stores.values()) s.downloadDirectIo = reads;
 
@@ -136,6 +137,7 @@ export class ImageService {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    for (const s of this.stores.values()) s.close();
   }
 
   /**

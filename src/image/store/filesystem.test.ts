@@ -101,7 +101,7 @@ test('a data file shorter than the recorded size is an error, not a short downlo
   await assert.rejects(sendRange(store.absolute(rel), new Sink(), 0, 2 * SLOT + 5, false), /ends at byte/);
 });
 
-test('download_direct_io: auto reads a just-written image with O_DIRECT once, then through the page cache', async () => {
+test('download_direct_io: auto reads a just-written image with O_DIRECT until its background warm-up has read it into the page cache', async () => {
   const store = await storeIn(join(DIR, 'auto'), true);
   const data = randomBytes(2 * SLOT + 3);
   const put = async (id: string) => {
@@ -114,23 +114,38 @@ test('download_direct_io: auto reads a just-written image with O_DIRECT once, th
     assert.equal(md5(sink.bytes), md5(data));
     return mode;
   };
-  const rel = await put('auto');
-  assert.deepEqual([await get(rel), await get(rel), await get(rel)], ['direct', 'page-cache', 'page-cache']);
-  const rel2 = await put('auto-2');
+  store.warmAfterWrite = false;
+  const cold = await put('auto-0');
+  assert.deepEqual([await get(cold), await get(cold)], ['page-cache', 'page-cache'], 'without the warm-up nothing is remembered as uncached');
+  store.warmAfterWrite = true;
+  // Several commits at once: their warm-ups run one after the other, each image read with
+  // O_DIRECT until its own is done, through the page cache after.
+  const rels = await Promise.all(['auto', 'auto-1', 'auto-2'].map(put));
+  assert.deepEqual(await Promise.all(rels.map(get)), ['direct', 'direct', 'direct']);
+  await store.warmed();
+  assert.deepEqual(await Promise.all(rels.map(get)), ['page-cache', 'page-cache', 'page-cache']);
+  // A file deleted while it warms: the reader is stopped and the queue goes on.
+  const [gone, next] = await Promise.all([put('auto-gone'), put('auto-next')]);
+  await store.delete(gone);
+  await store.warmed();
+  assert.equal(await get(next), 'page-cache');
   store.hugeBytes = data.length - 1;
-  assert.deepEqual([await get(rel2), await get(rel2)], ['direct', 'direct'], 'larger than hugeBytes: always direct');
+  const huge = await put('auto-huge');
+  await store.warmed();
+  assert.deepEqual([await get(huge), await get(huge)], ['direct', 'direct'], 'larger than hugeBytes: always direct, never warmed');
   store.hugeBytes = Infinity;
-  assert.deepEqual([await get(rel2), await get(rel2)], ['direct', 'page-cache'], 'direct reads of a huge image leave it uncached');
-  await put('auto-3');
-  store.downloadDirectIo = 'never';
-  assert.equal(await get('auto-3'), 'page-cache');
+  assert.equal(await get(huge), 'page-cache');
   store.downloadDirectIo = 'always';
-  assert.deepEqual([await get('auto-3'), await get(rel)], ['direct', 'direct']);
+  assert.deepEqual([await get(huge), await get(rels[0])], ['direct', 'direct']);
+  store.downloadDirectIo = 'never';
+  const never = await put('auto-never');
+  assert.equal(await get(never), 'page-cache');
   store.downloadDirectIo = 'auto';
+  await store.warmed();
   store.uncachedLimit = 1;
-  await put('auto-4');
-  await put('auto-5');
-  assert.deepEqual([await get('auto-4'), await get('auto-5')], ['page-cache', 'direct'], 'only the newest uncachedLimit files are remembered');
+  store.close(); // nothing warms: both stay uncached, as far as the limit allows
+  const closed = [await put('auto-4'), await put('auto-5')];
+  assert.deepEqual([await get(closed[0]), await get(closed[1])], ['page-cache', 'direct'], 'only the newest uncachedLimit files are remembered');
   const buffered = await storeIn(join(DIR, 'auto-buffered'), false);
   const r = await ingest(source(data), { store: buffered, imageId: 'b', maxBytes: 1 << 30, overLimit: () => new QuotaExceeded('x'), hashAlgo: 'sha512' });
   const relB = await buffered.commit(r.tmpPath, 'b');
