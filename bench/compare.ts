@@ -87,10 +87,7 @@ export function processTree(top: number[]): number[] {
   return [...out];
 }
 
-/**
- * user+system CPU seconds of the tree, with the children its processes have reaped (cutime,
- * cstime: Stratus's background page-cache warm-ups are short-lived `dd`s).
- */
+/** user+system CPU seconds of the tree, with the children its processes have reaped (cutime, cstime: short-lived helpers). */
 function treeCpu(top: number[]): number {
   let ticks = 0;
   for (const p of processTree(top)) {
@@ -297,10 +294,9 @@ function curl(args: string[]): Promise<{ seconds: number; bytes: number }> {
   });
 }
 
-/** Creates an image, uploads the file with curl -T, downloads it three times with curl (Stratus
- * reads with O_DIRECT until its background warm-up has put the image in the page cache: see
- * src/image/README.md), deletes it. The last figure is all the servers' CPU from the upload's
- * start until they are quiet after the third download (the warm-up included), per GiB moved. */
+/** Creates an image, uploads the file with curl -T, downloads it three times with curl, deletes
+ * it. The last figure is all the servers' CPU from the upload's start until they are quiet after
+ * the third download (writeback and any background work included), per GiB moved. */
 async function imageTransfer(cloud: Cloud, mib: number, file: string): Promise<(number | undefined)[]> {
   const url = cloud.endpoints.image;
   if (!url) return Array(8).fill(undefined);

@@ -12,8 +12,8 @@
 //    can't beat md5 (a serial hash) nor the two hashes' sum spread over the cores, whatever the
 //    disk does; where the disk is faster than that, the dd ratio has a ceiling below 1.
 //  - download (issue 14): 512 MiB with `curl -o /dev/null`, the first download after the upload,
-//    the second and third, and one after `drop_caches`, under download_direct_io = auto (the
-//    default) and always, alternating; next to dd/cat of the stored file hot and cold and to Node
+//    the second and third, and one after `drop_caches`, under upload_direct_io and
+//    download_direct_io = auto (the default: the page cache) and always (O_DIRECT), alternating; next to dd/cat of the stored file hot and cold and to Node
 //    serving the same bytes from memory (the HTTP + loopback + curl ceiling), all in the same run;
 //  - upload (issue 14): 512 MiB with `curl -T`, the service's CPU per GiB by thread (event loop:
 //    HTTP receive, inspection, the copy into the ring; the two hash workers; the rest: libuv's
@@ -297,7 +297,7 @@ async function dataPath(url: string, dataDir: string, storeDir: string, opts: { 
   sh('bash', ['-c', `openssl enc -aes-128-ctr -pass pass:stratus -nosalt -pbkdf2 -in /dev/zero 2>/dev/null | head -c ${DATA_MiB}M > ${src}`]);
   const expectedMd5 = sh('md5sum', [src]).split(' ')[0];
   // The same service with downloads forced to O_DIRECT (the former behaviour), in this process.
-  const always = await startTestService(imageService, { configText: '[glance_store]\ndownload_direct_io = always\n' });
+  const always = await startTestService(imageService, { configText: '[glance_store]\nupload_direct_io = always\ndownload_direct_io = always\n' });
   const services = { auto: { url, storeDir }, always: { url: always.url, storeDir: join(always.dataDir, 'images') } };
   // Node serving the same number of bytes from one reused 4 MiB buffer: what HTTP over loopback
   // into curl costs without any file, the ceiling of any download from this process.

@@ -11,7 +11,7 @@ import type { Database } from '../common/db/database.ts';
 import { PolicyEngine } from '../common/http/policy.ts';
 import { ImageRepo } from './db/repo.ts';
 import type { ImageDB } from './db/schema.ts';
-import { FilesystemStore, type DownloadDirectIo } from './store/filesystem.ts';
+import { FilesystemStore, type DirectIo } from './store/filesystem.ts';
 import { imagePolicyDefaults } from './policy.ts';
 import { parseSize } from './config.ts';
 import { nowIso } from './model.ts';
@@ -82,9 +82,9 @@ export class ImageService {
     const stagingUri = config.get<string | undefined>('DEFAULT', 'node_staging_uri');
     const stagingDir = stagingUri ? fileUriPath(stagingUri) : join(statePath, 'images', 'staging');
     this.staging = new FilesystemStore('os_glance_staging_store', stagingDir);
-    this.staging.warmAfterWrite = false; // staged data is read once, by its import
-    const reads = config.get<DownloadDirectIo>('glance_store', 'download_direct_io');
-    for (const s of this.stores.values()) s.downloadDirectIo = reads;
+    const writes = config.get<DirectIo>('glance_store', 'upload_direct_io');
+    const reads = config.get<DirectIo>('glance_store', 'download_direct_io');
+    for (const s of [...this.stores.values(), this.staging]) { s.uploadDirectIo = writes; s.downloadDirectIo = reads; }
 
     const algo = config.get<string>('DEFAULT', 'hashing_algorithm');
     const known = getHashes();
@@ -137,7 +137,6 @@ export class ImageService {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    for (const s of this.stores.values()) s.close();
   }
 
   /**

@@ -39,7 +39,8 @@ function source(data: Buffer): Readable {
 async function storeIn(dir: string, direct: boolean): Promise<FilesystemStore> {
   const store = new FilesystemStore('file', dir);
   await store.init();
-  if (!direct) store.directIo = false;
+  if (direct) store.uploadDirectIo = 'always';
+  else store.directIo = false;
   return store;
 }
 
@@ -101,11 +102,12 @@ test('a data file shorter than the recorded size is an error, not a short downlo
   await assert.rejects(sendRange(store.absolute(rel), new Sink(), 0, 2 * SLOT + 5, false), /ends at byte/);
 });
 
-test('download_direct_io: auto reads a just-written image with O_DIRECT until its background warm-up has read it into the page cache', async () => {
+test('upload_direct_io and download_direct_io: auto uses the page cache except for data over a quarter of RAM', async () => {
   const store = await storeIn(join(DIR, 'auto'), true);
+  store.uploadDirectIo = 'auto';
   const data = randomBytes(2 * SLOT + 3);
-  const put = async (id: string) => {
-    const r = await ingest(source(data), { store, imageId: id, maxBytes: 1 << 30, overLimit: () => new QuotaExceeded('x'), hashAlgo: 'sha512' });
+  const put = async (id: string, declared?: number) => {
+    const r = await ingest(source(data), { store, imageId: id, maxBytes: 1 << 30, overLimit: () => new QuotaExceeded('x'), hashAlgo: 'sha512', expectedSize: declared });
     return store.commit(r.tmpPath, id);
   };
   const get = async (rel: string) => {
@@ -114,38 +116,28 @@ test('download_direct_io: auto reads a just-written image with O_DIRECT until it
     assert.equal(md5(sink.bytes), md5(data));
     return mode;
   };
-  store.warmAfterWrite = false;
-  const cold = await put('auto-0');
-  assert.deepEqual([await get(cold), await get(cold)], ['page-cache', 'page-cache'], 'without the warm-up nothing is remembered as uncached');
-  store.warmAfterWrite = true;
-  // Several commits at once: their warm-ups run one after the other, each image read with
-  // O_DIRECT until its own is done, through the page cache after.
-  const rels = await Promise.all(['auto', 'auto-1', 'auto-2'].map(put));
-  assert.deepEqual(await Promise.all(rels.map(get)), ['direct', 'direct', 'direct']);
-  await store.warmed();
-  assert.deepEqual(await Promise.all(rels.map(get)), ['page-cache', 'page-cache', 'page-cache']);
-  // A file deleted while it warms: the reader is stopped and the queue goes on.
-  const [gone, next] = await Promise.all([put('auto-gone'), put('auto-next')]);
-  await store.delete(gone);
-  await store.warmed();
-  assert.equal(await get(next), 'page-cache');
+  const written: boolean[] = [];
+  const createTemp = store.createTemp.bind(store);
+  store.createTemp = async (id, declared) => { const t = await createTemp(id, declared); written.push(t.direct); return t; };
+  const rel = await put('auto', data.length);
+  assert.deepEqual([await get(rel), await get(rel)], ['page-cache', 'page-cache']);
   store.hugeBytes = data.length - 1;
-  const huge = await put('auto-huge');
-  await store.warmed();
-  assert.deepEqual([await get(huge), await get(huge)], ['direct', 'direct'], 'larger than hugeBytes: always direct, never warmed');
+  const huge = await put('auto-huge', data.length);
+  await put('auto-chunked'); // no Content-Length: the size is not known in advance
+  assert.deepEqual(written, [false, true, false], 'a declared size over hugeBytes is written with O_DIRECT');
+  assert.deepEqual([await get(huge), await get(rel)], ['direct', 'direct'], 'and any download that large is read with it');
   store.hugeBytes = Infinity;
-  assert.equal(await get(huge), 'page-cache');
+  store.uploadDirectIo = 'always';
   store.downloadDirectIo = 'always';
-  assert.deepEqual([await get(huge), await get(rels[0])], ['direct', 'direct']);
+  await put('auto-always');
+  assert.equal(written.at(-1), true);
+  assert.equal(await get(rel), 'direct');
+  store.uploadDirectIo = 'never';
   store.downloadDirectIo = 'never';
-  const never = await put('auto-never');
-  assert.equal(await get(never), 'page-cache');
-  store.downloadDirectIo = 'auto';
-  await store.warmed();
-  store.uncachedLimit = 1;
-  store.close(); // nothing warms: both stay uncached, as far as the limit allows
-  const closed = [await put('auto-4'), await put('auto-5')];
-  assert.deepEqual([await get(closed[0]), await get(closed[1])], ['page-cache', 'direct'], 'only the newest uncachedLimit files are remembered');
+  store.hugeBytes = 0;
+  await put('auto-never', data.length);
+  assert.equal(written.at(-1), false);
+  assert.equal(await get(huge), 'page-cache');
   const buffered = await storeIn(join(DIR, 'auto-buffered'), false);
   const r = await ingest(source(data), { store: buffered, imageId: 'b', maxBytes: 1 << 30, overLimit: () => new QuotaExceeded('x'), hashAlgo: 'sha512' });
   const relB = await buffered.commit(r.tmpPath, 'b');

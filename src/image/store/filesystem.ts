@@ -3,18 +3,16 @@
 // fsynced, and is renamed into place only once complete and accepted; the directory is fsynced
 // after the rename so the name survives a crash. Temporary names carry the host and pid that
 // wrote them, so the startup scrub removes only leftovers of dead processes.
-// New data is written with O_DIRECT where the filesystem allows it (probed at init): copying
-// each uploaded byte into the page cache cost the kernel as much CPU as md5 did, on a machine
-// where the hashes already compete for two cores, and the dirty pages were then written back
-// anyway. Direct writes go from the upload's ring (ring.ts) straight to the device.
-// Downloads read through the page cache, except where O_DIRECT is known to be cheaper (see
-// readsDirect): a hot image is then served at the page-cache copy rate, as Glance serves it.
-// Data written with O_DIRECT is read into the page cache after its commit by a background
-// reader at the lowest CPU priority (see warm), and downloads read it with O_DIRECT until then:
-// no request pays for filling the cache.
+// New data is written through the page cache, as Glance writes it, so that the downloads that
+// follow an upload (Nova fetching what was just uploaded) are served from memory. O_DIRECT
+// (probed at init: tmpfs, for one, refuses it) is kept for data that would push everything else
+// out of the cache — an upload declaring more than a quarter of RAM, or any download that large —
+// and for operators who ask for it (`upload_direct_io`, `download_direct_io`).
+// Measured side by side on this VM (bench/results/compare-bufvsdirect-2026-12-01.md): writing
+// through the cache cost the upload nothing (271 vs 275 MiB/s, the hashes are the bound) and made
+// the two downloads after it 3-5 times faster (2.5-3.7 GiB/s against 0.4-0.9 with O_DIRECT).
 import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { open as openCb, read as readCb, close as closeCb, fstat, constants as fsc } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable, type Writable } from 'node:stream';
 import { join } from 'node:path';
 import { hostname, totalmem } from 'node:os';
@@ -26,32 +24,19 @@ const HOST = hostname().replace(/[^\w-]/g, '_');
 
 export interface StoreInfo { id: string; type: 'file'; dir: string; description?: string; isDefault: boolean }
 
-/** How downloads read (`[glance_store] download_direct_io`): `auto` (see readsDirect), `always` with O_DIRECT, `never` through the page cache. */
-export type DownloadDirectIo = 'auto' | 'always' | 'never';
+/** How data is written or read (`[glance_store] upload_direct_io`, `download_direct_io`): `auto` with O_DIRECT only for data larger than a quarter of RAM, `always` with O_DIRECT, `never` through the page cache. */
+export type DirectIo = 'auto' | 'always' | 'never';
 
 /** How a download was read (logged; the tests tell the modes apart by it). */
 export type ReadMode = 'direct' | 'page-cache';
 
 export class FilesystemStore {
-  /** Temporary files are opened with O_DIRECT (writes must then be aligned: see ingest.ts). */
+  /** Whether the filesystem takes O_DIRECT (probed at init). */
   directIo = false;
-  downloadDirectIo: DownloadDirectIo = 'auto';
-  /** Above this size an `auto` download reads with O_DIRECT (see readsDirect). */
+  uploadDirectIo: DirectIo = 'auto';
+  downloadDirectIo: DirectIo = 'auto';
+  /** Above this size `auto` bypasses the page cache: more would push everything else out of it. */
   hugeBytes = totalmem() / 4;
-  /**
-   * Data files this process wrote with O_DIRECT that are not in the page cache yet (a direct
-   * write leaves no page of them cached; it drops any it overwrites), until warm has read them in.
-   */
-  private readonly uncached = new Set<string>();
-  /** The most files `uncached` remembers (the oldest are forgotten: read through the cache). */
-  uncachedLimit = 10_000;
-  /** Whether committed direct-written data is read into the page cache in the background (not for staging: read once). */
-  warmAfterWrite = true;
-  /** Files waiting for their warm-up, oldest first; one is read at a time. */
-  private readonly warmQueue: string[] = [];
-  private closed = false;
-  /** The warm-up running now, if any. */
-  private warming: { rel: string; child: ChildProcess; done: Promise<void> } | undefined;
 
   constructor(readonly id: string, readonly dir: string, readonly isDefault = true, readonly description?: string) {}
 
@@ -89,12 +74,18 @@ export class FilesystemStore {
     return join(this.dir, rel);
   }
 
-  /** A new temporary file for an image's incoming data. */
-  async createTemp(imageId: string): Promise<{ path: string; fh: FileHandle; direct: boolean }> {
+  /** Whether `bytes` of data should bypass the page cache under `mode`. */
+  private direct(mode: DirectIo, bytes: number | undefined): boolean {
+    if (!this.directIo || mode === 'never') return false;
+    return mode === 'always' || (bytes !== undefined && bytes > this.hugeBytes);
+  }
+
+  /** A new temporary file for an image's incoming data (`declaredBytes`: its Content-Length, if any). */
+  async createTemp(imageId: string, declaredBytes?: number): Promise<{ path: string; fh: FileHandle; direct: boolean }> {
     const path = this.tempName(imageId);
-    const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (this.directIo ? fsc.O_DIRECT : 0);
-    const fh = await open(path, flags, 0o640);
-    return { path, fh, direct: this.directIo };
+    const direct = this.direct(this.uploadDirectIo, declaredBytes);
+    const fh = await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (direct ? fsc.O_DIRECT : 0), 0o640);
+    return { path, fh, direct };
   }
 
   /** Makes a complete, fsynced temporary file the image's data. */
@@ -102,83 +93,7 @@ export class FilesystemStore {
     const rel = this.relativePath(imageId);
     await rename(tmpPath, this.absolute(rel));
     await syncDir(this.dir);
-    this.forget(rel);
-    if (this.directIo && this.warmAfterWrite && (await stat(this.absolute(rel))).size <= this.hugeBytes) {
-      this.uncached.add(rel);
-      // A Set iterates in insertion order: the first entry is the longest-remembered one.
-      if (this.uncached.size > this.uncachedLimit) this.forget(this.uncached.values().next().value!);
-      this.warmQueue.push(rel);
-      this.warmNext();
-    }
     return rel;
-  }
-
-  /**
-   * Reads the next queued file into the page cache with `nice -n 19 dd … of=/dev/null`: a child
-   * process, so that the kernel schedules the work below every request of this service (libuv's
-   * pool threads cannot be deprioritised), and it is done where the CPU would otherwise be idle.
-   * Filling the cache is the expensive part of reading a file through it on VMs whose free memory
-   * goes back to the host (each new page is a host fault: ~1.3–1.8 CPU-s per GiB here, 5–10 times
-   * a direct read). Glance pays it on every upload (it writes through the cache); a Stratus upload
-   * does not, and neither does any download. Files larger than hugeBytes stay out of the cache.
-   * When the reader fails (no dd, the file deleted), the file stays read with O_DIRECT.
-   */
-  private warmNext(): void {
-    if (this.warming || this.closed) return;
-    let rel: string | undefined;
-    while ((rel = this.warmQueue.shift()) !== undefined && !this.uncached.has(rel));
-    if (rel === undefined) return;
-    const path = this.absolute(rel);
-    const child = spawn('nice', ['-n', '19', 'dd', `if=${path}`, 'of=/dev/null', 'bs=1M', 'status=none'], { stdio: 'ignore' });
-    const done = new Promise<void>((resolve) => {
-      const end = (ok: boolean) => {
-        if (this.warming?.child !== child) return resolve();
-        this.warming = undefined;
-        if (ok) this.uncached.delete(rel!);
-        resolve();
-        this.warmNext();
-      };
-      child.once('error', () => end(false));
-      child.once('exit', (code) => end(code === 0));
-    });
-    this.warming = { rel, child, done };
-  }
-
-  /** Settles once no warm-up is running or queued (tests, and the benchmarks' quiet point). */
-  async warmed(): Promise<void> {
-    while (this.warming) await this.warming.done;
-  }
-
-  /** Stops a file's warm-up and forgets it was uncached (it is deleted or replaced). */
-  private forget(rel: string): void {
-    this.uncached.delete(rel);
-    if (this.warming?.rel === rel) this.warming.child.kill();
-  }
-
-  /** Stops the background work (the service is stopping). */
-  close(): void {
-    this.closed = true;
-    this.warmQueue.length = 0;
-    this.warming?.child.kill();
-  }
-
-  /**
-   * Whether a download of `size` bytes of `rel` should bypass the page cache. `auto` reads through
-   * it (a hot image is then a memory copy) except:
-   *  - data this process wrote with O_DIRECT, until its warm-up has read it into the cache. None
-   *    of its pages is cached before, and a cold read through the page cache costs far more CPU
-   *    than a direct one wherever fresh pages are expensive: on a VM whose balloon reports free
-   *    memory to the host (Firecracker or QEMU with free page reporting, as here), each page the
-   *    cache takes costs a host fault, 1.3 CPU-s per GiB against 0.1 for the direct read;
-   *  - an image larger than a quarter of RAM, which would push everything else out of the cache.
-   * The store cannot see what the kernel evicts later (Node has neither mincore nor RWF_NOWAIT):
-   * a cached image dropped meanwhile is read cold through the cache; `always` avoids that.
-   */
-  private readsDirect(rel: string, size: number): boolean {
-    if (!this.directIo || this.downloadDirectIo === 'never') return false;
-    if (this.downloadDirectIo === 'always') return true;
-    if (size > this.hugeBytes) return true;
-    return this.uncached.has(rel);
   }
 
   /** The bytes [start, end] of an image's data, read ahead several MiB at a time. */
@@ -188,7 +103,7 @@ export class FilesystemStore {
 
   /** Writes bytes [start, end] of an image's data to `out` (a download): see sendRange. */
   async send(rel: string, out: Writable, start: number, end: number): Promise<ReadMode> {
-    const direct = this.readsDirect(rel, end - start + 1);
+    const direct = this.direct(this.downloadDirectIo, end - start + 1);
     await sendRange(this.absolute(rel), out, start, end, direct);
     return direct ? 'direct' : 'page-cache';
   }
@@ -198,7 +113,6 @@ export class FilesystemStore {
   }
 
   async delete(rel: string): Promise<void> {
-    this.forget(rel);
     await rm(this.absolute(rel), { force: true });
   }
 

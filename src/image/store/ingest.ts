@@ -4,8 +4,8 @@
 // multihash for `os_hash_value`; see hashpool.ts). At most 8 MiB is in flight, so memory stays
 // flat whatever the image size. Writes go one at a time, in order: they extend the file, and
 // concurrent extending writes to one file only queue on its inode lock (spinning, on ext4).
-// With O_DIRECT every write is a whole slot at a slot-aligned offset, except the last, which is
-// padded to the alignment and cut back by ftruncate. The file is fsynced at the end; committing
+// With O_DIRECT (a huge upload, or configured: see filesystem.ts) every write is a whole slot at
+// a slot-aligned offset, except the last, which is padded to the alignment and cut back by ftruncate. The file is fsynced at the end; committing
 // it (rename) is the caller's decision once the verdict is known. On any failure the temporary
 // file is removed before the promise settles.
 import type { Readable } from 'node:stream';
@@ -178,7 +178,7 @@ export function ingest(source: Readable, opts: IngestOptions): Promise<IngestRes
     const onAborted = () => fail(new ClientDisconnected('The client disconnected before sending all the image data.'));
     const onClose = () => { if (!ended) onAborted(); };
 
-    opts.store.createTemp(opts.imageId).then((t) => {
+    opts.store.createTemp(opts.imageId, opts.expectedSize).then((t) => {
       fh = t.fh;
       direct = t.direct;
       tmpPath = t.path;
