@@ -8,6 +8,7 @@ import { openDatabase } from '../common/db/database.ts';
 import { allServices, serviceByName } from './services.ts';
 import { launch, migrateAll, type Launched } from './launcher.ts';
 import { up } from './up.ts';
+import { collectStartupGarbage } from './settle.ts';
 import { fernetRotate, fernetSetup } from '../identity/tokens/fernet.ts';
 import type { Kysely } from 'kysely';
 import { credentialKeyRepository, keyRepository } from '../identity/index.ts';
@@ -69,6 +70,7 @@ program.command('up')
     if (r.adminPassword) console.log(`  admin password: ${r.adminPassword} (also in ${dir}/admin-openrc)`);
     console.log(`Use it:  source ${dir}/admin-openrc && openstack token issue`);
     console.log(`   or:   OS_CLIENT_CONFIG_FILE=${dir}/clouds.yaml openstack --os-cloud stratus catalog list`);
+    collectStartupGarbage();
   });
 
 const LISTEN_OPTS: Record<string, [section: string, host: string, port: string]> = {
@@ -89,6 +91,7 @@ program.command('serve <service>')
     if (WORKER_NAMES[name]) {
       const w = await serveWorker(name, { config: o.config, fakeHosts: o.fakeHosts });
       onSignals(w.stop);
+      collectStartupGarbage();
       return;
     }
     const def = serviceByName(name === 'compute-api' ? 'compute' : name);
@@ -104,6 +107,7 @@ program.command('serve <service>')
     const r: Launched = await launch({ config, logger, services: [def], bind, port, allInOne: false });
     onSignals(r.stop);
     logger.info(`${name} listening on ${r.url}`);
+    collectStartupGarbage();
   });
 
 const manage = program.command('manage').description('Operator commands (keystone-manage, nova-manage)');
