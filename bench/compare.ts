@@ -1,5 +1,5 @@
 // npm run bench -- compare --against <auth-url> [--rounds=3] [--seconds=5] [--image-mib=512]
-//   [--stratus=<auth-url>] [--only=<scenario name part>,...] [--tag=NAME]
+//   [--servers=100] [--stratus=<auth-url>] [--only=<scenario name part>,...] [--tag=NAME]
 //   [--other-pids=<cmd>] [--other-stop=<cmd> --other-start=<cmd>]
 // The same scenarios against Stratus and another OpenStack-compatible cloud, with the same
 // client (this process), alternating which cloud goes first in each round (issue 14, item 7).
@@ -11,7 +11,9 @@
 // Stratus is better: rate ÷ rate, or latency ÷ latency inverted) and the load average of each run.
 // Scenarios: password token issue, token validation, flavor / server / image / provider lists at
 // concurrency 10, a 512 MiB image uploaded with `curl -T` and downloaded twice with curl (as the
-// issue measured it: curl processes, not this event loop), and — where this process can see the
+// issue measured it: curl processes, not this event loop), 100 servers booted with the fake
+// driver, listed and deleted (the other cloud needs a compute service with a fake driver: see
+// bench/zed/osref.sh), and — where this process can see the
 // other cloud's processes — cold start to the first token and idle memory.
 // Where the servers' processes are known (Stratus: the child started here; the other cloud:
 // `--other-pids`, a shell command printing its top-level PIDs, whose descendants are added), the
@@ -135,7 +137,9 @@ async function quiet(top: number[]): Promise<void> {
 async function retrying(url: string, init: RequestInit): Promise<Response> {
   try { return await fetch(url, init); } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause;
-    if (cause?.code !== 'UND_ERR_SOCKET') throw e;
+    // A reset instead of a close (uwsgi, under load) is as safe to repeat for an idempotent method.
+    const idempotent = ['GET', 'HEAD', 'PUT', 'DELETE'].includes((init.method ?? 'GET').toUpperCase());
+    if (cause?.code !== 'UND_ERR_SOCKET' && !(idempotent && cause?.code === 'ECONNRESET')) throw e;
     return fetch(url, init);
   }
 }
@@ -185,7 +189,7 @@ async function withCpu<T>(cloud: Cloud, fn: () => Promise<T>): Promise<{ value: 
   return { value, cpuSeconds };
 }
 
-function scenarios(seconds: number, imageMiB: number, imageFile: () => string): Scenario[] {
+function scenarios(seconds: number, imageMiB: number, imageFile: () => string, servers: number): Scenario[] {
   const cpuPerRequest = (label: string): Metric => ({ name: `${label}: servers' CPU per request`, unit: 'ms', higherIsBetter: false });
   const concurrent = (label: string, service: string | undefined, request: (cloud: Cloud) => Promise<number>): Scenario => ({
     name: label,
@@ -249,6 +253,16 @@ function scenarios(seconds: number, imageMiB: number, imageFile: () => string): 
         { name: "image upload + three downloads: servers' CPU per GiB moved, until quiet again", unit: 's', higherIsBetter: false },
       ],
       async run(cloud) { return imageTransfer(cloud, imageMiB, imageFile()); },
+    },
+    {
+      name: `${servers} servers`,
+      metrics: [
+        { name: `boot ${servers} servers (fake driver, networks none), concurrency 10, until all ACTIVE`, unit: 'servers/s', higherIsBetter: true },
+        { name: `GET compute /servers/detail with ${servers} servers, concurrency 10`, unit: 'req/s', higherIsBetter: true },
+        { name: `GET compute /servers/detail with ${servers} servers: servers' CPU per request`, unit: 'ms', higherIsBetter: false },
+        { name: `delete ${servers} servers, concurrency 10, until all gone`, unit: 'servers/s', higherIsBetter: true },
+      ],
+      async run(cloud) { return serverLifecycle(cloud, servers, seconds); },
     },
     {
       name: 'cold start',
@@ -334,6 +348,81 @@ async function imageTransfer(cloud: Cloud, mib: number, file: string): Promise<(
   }
 }
 
+/** Runs `fn` over `items`, `concurrency` at a time. */
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => { while (next < items.length) await fn(items[next++]); }));
+}
+
+/**
+ * Boots `n` servers (a 1 MiB raw image, flavor 1, `networks: none`, 10 requests at a time) and
+ * times them until every one is ACTIVE; lists them with `servers/detail` at concurrency 10 for
+ * `seconds`; deletes them (10 at a time) and times it until none is listed. Both clouds must run
+ * a compute service with a fake driver (Stratus: `--driver fake`; Zed: nova-compute with
+ * `compute_driver = fake.FakeDriver`, bench/zed/osref.sh). The project's quota is lifted first.
+ */
+async function serverLifecycle(cloud: Cloud, n: number, seconds: number): Promise<(number | undefined)[]> {
+  const compute = cloud.endpoints.compute;
+  const image = cloud.endpoints.image;
+  if (!compute || !image) return [undefined, undefined, undefined, undefined];
+  const H = { 'x-auth-token': cloud.token, 'content-type': 'application/json', 'openstack-api-version': 'compute 2.37' };
+  const call = async (method: string, url: string, body?: unknown, want = [200]) => {
+    const r = await retrying(url, { method, headers: H, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    if (!want.includes(r.status)) throw new Error(`${cloud.name}: ${method} ${url} answered ${r.status}: ${text.slice(0, 300)}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  const me = await (await retrying(`${cloud.endpoints.identity}/auth/tokens?nocatalog`, { headers: { 'x-auth-token': cloud.token, 'x-subject-token': cloud.token } })).json() as { token: { project: { id: string } } };
+  await call('PUT', `${compute}/os-quota-sets/${me.token.project.id}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
+  const img = await call('POST', `${image}/v2/images`, { name: 'stratus-compare-servers', disk_format: 'raw', container_format: 'bare' }, [201]);
+  const up = await retrying(`${image}/v2/images/${img.id}/file`, { method: 'PUT', headers: { 'x-auth-token': cloud.token, 'content-type': 'application/octet-stream' }, body: new Uint8Array(1 << 20) });
+  if (up.status !== 204) throw new Error(`${cloud.name}: image upload answered ${up.status}`);
+  const ids: string[] = [];
+  /** Polls the server list until `done` says so (every 250 ms, up to 20 minutes). */
+  const until = async (done: (list: { id: string; status: string; fault?: unknown }[]) => boolean) => {
+    for (const end = Date.now() + 1_200_000; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
+      const list = (await call('GET', `${compute}/servers/detail`)).servers as { id: string; status: string; fault?: unknown }[];
+      const failed = list.find((x) => ids.includes(x.id) && x.status === 'ERROR');
+      if (failed) throw new Error(`${cloud.name}: server ${failed.id} went to ERROR: ${JSON.stringify(failed.fault)}`);
+      if (done(list)) return;
+    }
+    throw new Error(`${cloud.name}: servers not settled after 20 minutes`);
+  };
+  try {
+    const t0 = performance.now();
+    await pool(Array.from({ length: n }, (_, i) => i), 10, async (i) => {
+      const create = () => call('POST', `${compute}/servers`, { server: { name: `compare-${i}`, imageRef: img.id, flavorRef: '1', networks: 'none' } }, [202]);
+      let r;
+      try { r = await create(); } catch (e) {
+        // A connection reset before any answer: created only if the server now lists it.
+        if ((e as { cause?: { code?: string } }).cause?.code !== 'ECONNRESET') throw e;
+        const found = (await call('GET', `${compute}/servers?name=${encodeURIComponent(`^compare-${i}$`)}`)).servers as { id: string }[];
+        r = found.length ? { server: found[0] } : await create();
+      }
+      ids.push(r.server.id);
+    });
+    await until((list) => ids.every((id) => list.some((x) => x.id === id && x.status === 'ACTIVE')));
+    const boots = n / ((performance.now() - t0) / 1000);
+    let ok = 0, requests = 0;
+    const detail = async () => { requests++; const r = await retrying(`${compute}/servers/detail`, { headers: H }); await r.arrayBuffer(); if (r.status === 200) ok++; };
+    await load(10, 1000, detail);
+    ok = requests = 0;
+    const t1 = performance.now();
+    const { cpuSeconds } = await withCpu(cloud, () => load(10, seconds * 1000, detail));
+    const detailRate = ok / ((performance.now() - t1) / 1000);
+    const t2 = performance.now();
+    await pool([...ids], 10, async (id) => { await call('DELETE', `${compute}/servers/${id}`, undefined, [204]); });
+    await until((list) => !list.some((x) => ids.includes(x.id)));
+    const deletes = n / ((performance.now() - t2) / 1000);
+    ids.length = 0;
+    return [round(boots, 2), round(detailRate, 0), cpuSeconds === undefined || !requests ? undefined : round((cpuSeconds * 1000) / requests, 2), round(deletes, 2)];
+  } finally {
+    // A run that failed half-way leaves nothing behind for the next round.
+    await pool([...ids], 10, async (id) => { await retrying(`${compute}/servers/${id}`, { method: 'DELETE', headers: H }).then((r) => r.arrayBuffer(), () => undefined); });
+    await retrying(`${image}/v2/images/${img.id}`, { method: 'DELETE', headers: H }).then((r) => r.arrayBuffer(), () => undefined);
+  }
+}
+
 // --- Stratus started here --------------------------------------------------------------------------
 
 interface Started { child: ChildProcess; dir: string; port: number; env: Record<string, string> }
@@ -373,6 +462,7 @@ export default async function compare(argv: string[]): Promise<void> {
   const rounds = Number(arg('rounds') ?? 3);
   const seconds = Number(arg('seconds') ?? 5);
   const imageMiB = Number(arg('image-mib') ?? 512);
+  const servers = Number(arg('servers') ?? 100);
   const only = arg('only')?.split(',');
   const tag = arg('tag');
   const sh = (cmd: string) => execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -401,7 +491,7 @@ export default async function compare(argv: string[]): Promise<void> {
       });
     }
     const clouds = [stratus, await connect('other', otherCreds, otherPids, otherRestart)];
-    const list = scenarios(seconds, imageMiB, file).filter((s) => !only || only.some((o) => s.name.includes(o)));
+    const list = scenarios(seconds, imageMiB, file, servers).filter((s) => !only || only.some((o) => s.name.includes(o)));
     const runs: { metric: string; round: number; cloud: string; value: number | undefined; load1: number }[] = [];
     for (let r = 0; r < rounds; r++) {
       for (const s of list) {
