@@ -1,5 +1,5 @@
 // The shared buffer an upload's bytes pass through: written to disk from it and hashed in place
-// by the worker threads (hashpool.ts). It must be page-aligned, because the store writes with
+// by the worker threads (hashpool.ts). It must be page-aligned, because the store may write with
 // O_DIRECT, and the kernel refuses (EINVAL) a direct write from an unaligned buffer. JavaScript
 // cannot see addresses, and a plain SharedArrayBuffer sits 16 bytes past a page boundary (it is
 // malloc'd), so the memory comes from a shared WebAssembly.Memory, whose pages V8 maps
